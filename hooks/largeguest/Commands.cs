@@ -1,0 +1,28 @@
+using System.CommandLine;
+
+namespace Largeguest.Hook.Cli;
+
+/// <summary>
+/// The admin command line. Each command group lives in its own file and is registered here, once.
+/// Exit codes follow the hook's: 0 success, 2 error (a usage error also exits 2, never 1).
+/// </summary>
+internal static class Commands
+{
+    public const int Success = 0;
+    public const int Failure = 2;
+
+    public static int Run(string[] args)
+    {
+        var root = new RootCommand(HelpText.Overview);
+        root.Subcommands.Add(CheckCommand.Create());
+        root.Subcommands.Add(ApplyCommand.Create());
+        var result = root.Parse(args);
+        if (result.Errors.Count > 0)
+        {
+            foreach (var error in result.Errors) Console.Error.WriteLine($"largeguest: error: {error.Message}");
+            Console.Error.WriteLine("largeguest: see 'largeguest --help'");
+            return Failure;
+        }
+        return result.Invoke();
+    }
+}

@@ -1,0 +1,111 @@
+using Largeguest.Grammar;
+using Microsoft.Extensions.Configuration;
+
+namespace Largeguest.Config;
+
+public enum StrictMemoryPolicy { Warn, Prefer, Fail }
+public enum FailurePolicy { Warn, Fail }
+public enum TopologySource { Auto, Libvirt, Sysfs }
+
+/// <summary>
+/// Validated settings. Loaded from <see cref="DefaultPath"/> plus <c>LARGEGUEST__Section__Key</c>
+/// environment overrides; in privileged mode only the fixed file counts.
+/// </summary>
+public sealed record LargeguestConfig(
+    TopologySource TopologySource,
+    string LibvirtUri,
+    string SysfsRoot,
+    NumaMode DefaultMode,
+    StrictMemoryPolicy StrictMemory,
+    string KsmStateDir,
+    int KsmMemoryReservePercent,
+    FailurePolicy KsmOnFailure,
+    TimeSpan KsmUnmergeTimeout,
+    TimeSpan KsmLockTimeout,
+    TimeSpan KsmStaleGrace,
+    bool? KsmDefaultMergeAcrossNodes)
+{
+    public const string DefaultPath = "/etc/vdsm-hook-largeguest/largeguest.json";
+
+    /// <summary>Points the product at another config file (tests, `apply` on a workstation). Ignored when privileged.</summary>
+    public const string PathVariable = "LARGEGUEST_CONFIG";
+
+    public const string EnvironmentPrefix = "LARGEGUEST__";
+
+    public static LargeguestConfig Defaults { get; } = FromOptions(new LargeguestOptions());
+
+    /// <summary>Loads and validates; unknown keys are reported through <paramref name="warn"/>.</summary>
+    public static LargeguestConfig Load(IReadOnlyDictionary<string, string> environment, bool privileged, Action<string> warn)
+    {
+        var path = !privileged && environment.TryGetValue(PathVariable, out var p) && p.Length > 0 ? p : DefaultPath;
+        var builder = new ConfigurationBuilder();
+        if (File.Exists(path))
+        {
+            byte[] bytes;
+            try { bytes = File.ReadAllBytes(path); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            { throw new ConfigException($"{path}: cannot read: {e.Message}"); }
+            builder.AddJsonStream(new MemoryStream(bytes));
+        }
+        else if (path != DefaultPath) throw new ConfigException($"{path}: no such file (named by {PathVariable})");
+
+        if (!privileged)
+        {
+            var overrides = environment
+                .Where(kv => kv.Key.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
+                .ToDictionary(kv => kv.Key[EnvironmentPrefix.Length..].Replace("__", ":", StringComparison.Ordinal), kv => (string?)kv.Value);
+            builder.AddInMemoryCollection(overrides);
+        }
+
+        IConfigurationRoot root;
+        try { root = builder.Build(); }
+        catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException)
+        {
+            var detail = e.InnerException?.Message ?? e.Message;
+            throw new ConfigException($"{path}: malformed JSON: {detail}");
+        }
+
+        foreach (var (key, value) in root.AsEnumerable())
+            if (value is not null && !ConfigKeys.IsKnown(key)) warn($"config: unknown key '{key}' ignored (from {path} or {EnvironmentPrefix}*)");
+
+        var options = new LargeguestOptions();
+        try { root.Bind(options); }
+        catch (InvalidOperationException e) { throw new ConfigException($"{path}: {e.Message}"); }
+        return FromOptions(options, path);
+    }
+
+    public static LargeguestConfig FromOptions(LargeguestOptions o, string source = "defaults") => new(
+        Choice<TopologySource>("Topology:Source", o.Topology.Source, source),
+        NonEmpty("Topology:LibvirtUri", o.Topology.LibvirtUri, source),
+        NonEmpty("Topology:SysfsRoot", o.Topology.SysfsRoot, source),
+        NumaModes.TryParse(o.NumaTune.DefaultMode, out var mode) ? mode
+            : throw Bad(source, "NumaTune:DefaultMode", o.NumaTune.DefaultMode, NumaModes.Syntax),
+        Choice<StrictMemoryPolicy>("NumaTune:StrictMemory", o.NumaTune.StrictMemory, source),
+        NonEmpty("Ksm:StateDir", o.Ksm.StateDir, source),
+        Range("Ksm:MemoryReservePercent", o.Ksm.MemoryReservePercent, 0, 90, source),
+        Choice<FailurePolicy>("Ksm:OnFailure", o.Ksm.OnFailure, source),
+        TimeSpan.FromSeconds(Range("Ksm:UnmergeTimeoutSeconds", o.Ksm.UnmergeTimeoutSeconds, 1, 3600, source)),
+        TimeSpan.FromSeconds(Range("Ksm:LockTimeoutSeconds", o.Ksm.LockTimeoutSeconds, 0, 3600, source)),
+        TimeSpan.FromSeconds(Range("Ksm:StaleGraceSeconds", o.Ksm.StaleGraceSeconds, 0, 86400, source)),
+        o.Ksm.DefaultMergeAcrossNodes.Trim() switch
+        {
+            "" => null,
+            "0" => false,
+            "1" => true,
+            var v => throw Bad(source, "Ksm:DefaultMergeAcrossNodes", v, "0, 1 or empty"),
+        });
+
+    private static T Choice<T>(string key, string value, string source) where T : struct, Enum =>
+        Enum.TryParse<T>(value.Trim(), ignoreCase: true, out var r) && Enum.IsDefined(r) && !int.TryParse(value, out _)
+            ? r
+            : throw Bad(source, key, value, string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant())));
+
+    private static int Range(string key, int value, int min, int max, string source) =>
+        value >= min && value <= max ? value : throw Bad(source, key, value.ToString(), $"a whole number from {min} to {max}");
+
+    private static string NonEmpty(string key, string value, string source) =>
+        string.IsNullOrWhiteSpace(value) ? throw Bad(source, key, value, "a non-empty value") : value.Trim();
+
+    private static ConfigException Bad(string source, string key, string value, string expected) =>
+        new($"{source}: {key}: bad value '{value}' (expected: {expected})");
+}

@@ -1,0 +1,134 @@
+using System.Globalization;
+using System.Text;
+using System.Xml;
+using System.Xml.Linq;
+using Largeguest.Grammar;
+
+namespace Largeguest.Domain;
+
+/// <summary>A hot-pluggable memory device (<c>&lt;devices&gt;&lt;memory&gt;</c>) and the guest cell it targets.</summary>
+public sealed record Dimm(MemorySize Size, int? TargetNode, string Model);
+
+/// <summary>
+/// A libvirt domain document as VDSM handed it over: parsed without DTDs or external entities, edited
+/// in place by the editors, and written back in its own style (<see cref="XmlStyle"/>) with its own
+/// XML declaration, so that only the edited elements change.
+/// </summary>
+public sealed class DomainDocument
+{
+    /// <summary>No real domain comes near this; it bounds the memory a hostile file can claim.</summary>
+    public const long MaxChars = 64L * 1024 * 1024;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private readonly string _declaration;
+    private readonly bool _bom;
+
+    public XDocument Xml { get; }
+    public XElement Root => Xml.Root!;
+    public XmlStyle Style { get; }
+
+    private DomainDocument(XDocument xml, string declaration, bool bom, XmlStyle style)
+    {
+        Xml = xml;
+        _declaration = declaration;
+        _bom = bom;
+        Style = style;
+    }
+
+    public static DomainDocument Parse(ReadOnlySpan<byte> bytes)
+    {
+        var bom = bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]);
+        string text;
+        try { text = StrictUtf8.GetString(bom ? bytes[3..] : bytes); }
+        catch (DecoderFallbackException) { throw new DomainXmlException("domain XML is not valid UTF-8"); }
+        return Parse(text, bom);
+    }
+
+    public static DomainDocument Parse(string text, bool bom = false)
+    {
+        var declaration = "";
+        if (text.StartsWith("<?xml", StringComparison.Ordinal))
+        {
+            var end = text.IndexOf("?>", StringComparison.Ordinal);
+            if (end < 0) throw new DomainXmlException("domain XML: unterminated XML declaration");
+            declaration = text[..(end + 2)];
+        }
+        var settings = new XmlReaderSettings
+        {
+            DtdProcessing = DtdProcessing.Prohibit,
+            XmlResolver = null,
+            MaxCharactersInDocument = MaxChars,
+            CloseInput = true,
+        };
+        XDocument xml;
+        try
+        {
+            using var reader = XmlReader.Create(new StringReader(text), settings);
+            xml = XmlLoader.Load(reader);
+        }
+        catch (XmlException e) { throw new DomainXmlException($"domain XML is not well-formed: {e.Message}"); }
+        var encoding = xml.Declaration?.Encoding;
+        if (!string.IsNullOrEmpty(encoding) && !encoding.Equals("utf-8", StringComparison.OrdinalIgnoreCase)
+            && !encoding.Equals("utf8", StringComparison.OrdinalIgnoreCase))
+            throw new DomainXmlException($"domain XML declares encoding '{encoding}'; only UTF-8 is supported");
+        if (xml.Root is not { } root || root.Name != "domain")
+            throw new DomainXmlException($"domain XML: root element is <{xml.Root?.Name.LocalName}>, expected <domain>");
+        return new DomainDocument(xml, declaration, bom, XmlStyle.Detect(text));
+    }
+
+    public string ToText()
+    {
+        var sb = new StringBuilder(_declaration);
+        XmlSerializer.Write(sb, Xml.Nodes(), Style);
+        return sb.ToString();
+    }
+
+    public byte[] ToBytes()
+    {
+        var body = StrictUtf8.GetBytes(ToText());
+        return _bom ? [0xEF, 0xBB, 0xBF, .. body] : body;
+    }
+
+    // ---- facts the validation needs ----
+
+    /// <summary>The <c>&lt;vcpu&gt;</c> maximum (not <c>current</c>): vCPU ids run 0..MaxVcpus-1.</summary>
+    public int MaxVcpus
+    {
+        get
+        {
+            var vcpu = Root.Element("vcpu") ?? throw new DomainXmlException("domain XML has no <vcpu> element");
+            return int.TryParse(vcpu.Value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+                ? n
+                : throw new DomainXmlException($"domain XML: <vcpu> '{vcpu.Value.Trim()}' is not a positive number");
+        }
+    }
+
+    /// <summary><c>&lt;memory&gt;</c>: the domain's maximum memory including hot-plugged DIMMs.</summary>
+    public MemorySize Memory
+    {
+        get
+        {
+            var memory = Root.Element("memory") ?? throw new DomainXmlException("domain XML has no <memory> element");
+            return LibvirtUnits.ToMemory(memory.Value, (string?)memory.Attribute("unit"), "domain XML: <memory>");
+        }
+    }
+
+    public IReadOnlyList<Dimm> Dimms =>
+        Root.Element("devices")?.Elements("memory").Select(ReadDimm).ToList() ?? [];
+
+    /// <summary>What the guest cells must add up to: <c>&lt;memory&gt;</c> minus the DIMMs.</summary>
+    public MemorySize InitialMemory => Memory - new MemorySize(Dimms.Sum(d => d.Size.KiB));
+
+    private static Dimm ReadDimm(XElement device)
+    {
+        var model = (string?)device.Attribute("model") ?? "dimm";
+        var target = device.Element("target");
+        var size = target?.Element("size") ?? throw new DomainXmlException($"domain XML: <memory model='{model}'> device has no <target><size>");
+        var node = target.Element("node");
+        int? nodeId = node is null ? null
+            : int.TryParse(node.Value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
+            : throw new DomainXmlException($"domain XML: memory device <node> '{node.Value.Trim()}' is not a number");
+        return new Dimm(LibvirtUnits.ToMemory(size.Value, (string?)size.Attribute("unit"), "domain XML: memory device <size>"), nodeId, model);
+    }
+}

@@ -1,0 +1,55 @@
+using System.Globalization;
+using System.Xml.Linq;
+using Largeguest.Grammar;
+
+namespace Largeguest.Domain.Editors;
+
+/// <summary>A per-guest-cell host binding: <c>&lt;memnode cellid mode nodeset/&gt;</c>.</summary>
+public sealed record MemNode(int CellId, NumaMode Mode, CpuSet NodeSet);
+
+/// <summary><c>&lt;numatune&gt;</c>: the guest-wide <c>&lt;memory&gt;</c> binding and per-cell <c>&lt;memnode&gt;</c>s.</summary>
+public static class NumaTuneEditor
+{
+    public static void ApplyMemory(DomainDocument doc, NumaTune tune)
+    {
+        var memory = Memory(doc);
+        CpuTuneEditor.SetAttribute(memory, "mode", tune.Mode.Name());
+        CpuTuneEditor.SetAttribute(memory, "nodeset", tune.NodeSet.ToString());
+        memory.Attribute("placement")?.Remove();
+    }
+
+    /// <summary>Sets the given memnodes and drops those whose cell no longer exists (cell id ≥ <paramref name="cellCount"/>).</summary>
+    public static void ApplyMemNodes(DomainDocument doc, IReadOnlyList<MemNode> memNodes, int cellCount)
+    {
+        var numatune = doc.Root.Element("numatune");
+        if (numatune is null && memNodes.Count == 0) return;
+        numatune ??= NumaTune(doc);
+        foreach (var stale in numatune.Elements("memnode").Where(e => CellId(e) is not int id || id >= cellCount).ToList())
+            XmlLayout.Remove(stale);
+        foreach (var m in memNodes)
+        {
+            var id = m.CellId.ToString(CultureInfo.InvariantCulture);
+            var element = numatune.Elements("memnode").FirstOrDefault(e => CellId(e) == m.CellId)
+                ?? XmlLayout.AddChild(numatune, new XElement("memnode", new XAttribute("cellid", id)),
+                    numatune.Elements("memnode").LastOrDefault(e => CellId(e) < m.CellId) ?? numatune.Element("memory"));
+            CpuTuneEditor.SetAttribute(element, "mode", m.Mode.Name());
+            CpuTuneEditor.SetAttribute(element, "nodeset", m.NodeSet.ToString());
+        }
+    }
+
+    private static int? CellId(XElement memnode) =>
+        int.TryParse(((string?)memnode.Attribute("cellid"))?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
+
+    private static XElement NumaTune(DomainDocument doc)
+    {
+        var root = doc.Root;
+        return root.Element("numatune")
+            ?? XmlLayout.AddChild(root, new XElement("numatune"), root.Element("cputune") ?? root.Element("vcpu"));
+    }
+
+    private static XElement Memory(DomainDocument doc)
+    {
+        var numatune = NumaTune(doc);
+        return numatune.Element("memory") ?? XmlLayout.AddFirstChild(numatune, new XElement("memory"));
+    }
+}

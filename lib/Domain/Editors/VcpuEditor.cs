@@ -1,0 +1,13 @@
+using Largeguest.Grammar;
+
+namespace Largeguest.Domain.Editors;
+
+/// <summary><c>&lt;vcpu cpuset&gt;</c>: the retired <c>pincpu</c> hook's default pinning for every vCPU.</summary>
+public static class VcpuEditor
+{
+    public static void ApplyCpuSet(DomainDocument doc, CpuSet cpuset)
+    {
+        var vcpu = doc.Root.Element("vcpu") ?? throw new DomainXmlException("domain XML has no <vcpu> element");
+        CpuTuneEditor.SetAttribute(vcpu, "cpuset", cpuset.ToString());
+    }
+}

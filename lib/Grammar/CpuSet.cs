@@ -1,0 +1,119 @@
+using System.Text;
+
+namespace Largeguest.Grammar;
+
+/// <summary>
+/// A set of CPU (or NUMA node) ids in libvirt's cpuset syntax: <c>N</c>, <c>N-M</c>, <c>^N</c>,
+/// comma-separated, exclusions applied after inclusions, never empty.
+/// Printed in canonical form (<c>0-2,4-7</c>).
+/// </summary>
+public sealed class CpuSet : IEquatable<CpuSet>
+{
+    /// <summary>libvirt's VIR_DOMAIN_CPUMASK_LEN: ids at or above it are rejected by libvirt too.</summary>
+    public const int MaxId = 16383;
+
+    public const string Syntax = "ids or ranges like 0-3,8,^2 (libvirt cpuset syntax)";
+
+    private readonly int[] _ids;
+
+    private CpuSet(int[] sortedDistinct) => _ids = sortedDistinct;
+
+    public IReadOnlyList<int> Ids => _ids;
+    public int Count => _ids.Length;
+    public int Min => _ids[0];
+    public int Max => _ids[^1];
+
+    public bool Contains(int id) => Array.BinarySearch(_ids, id) >= 0;
+
+    public static CpuSet Of(IEnumerable<int> ids)
+    {
+        var sorted = ids.Distinct().Order().ToArray();
+        if (sorted.Length == 0) throw new ArgumentException("a cpuset cannot be empty", nameof(ids));
+        if (sorted[0] < 0 || sorted[^1] > MaxId) throw new ArgumentOutOfRangeException(nameof(ids));
+        return new CpuSet(sorted);
+    }
+
+    public static CpuSet Range(int first, int last) => Of(Enumerable.Range(first, last - first + 1));
+
+    public static CpuSet Parse(string text)
+    {
+        var trimmed = text.Trim();
+        if (trimmed.Length == 0) throw new SyntaxException("empty cpuset", Syntax);
+        var include = new SortedSet<int>();
+        var exclude = new SortedSet<int>();
+        foreach (var raw in trimmed.Split(','))
+        {
+            var token = raw.Trim();
+            if (token.Length == 0) throw new SyntaxException($"empty entry in cpuset '{trimmed}'", Syntax);
+            var negated = token.StartsWith('^');
+            var body = negated ? token[1..].Trim() : token;
+            var (first, last) = ParseRange(body, token);
+            if (negated && first != last) throw new SyntaxException($"bad token '{token}': only a single id can be excluded", Syntax);
+            var target = negated ? exclude : include;
+            for (var id = first; id <= last; id++) target.Add(id);
+        }
+        include.ExceptWith(exclude);
+        if (include.Count == 0) throw new SyntaxException($"cpuset '{trimmed}' selects no id", Syntax);
+        return new CpuSet([.. include]);
+    }
+
+    /// <summary>Parses <c>N</c> or <c>N-M</c>; <paramref name="token"/> is what the error quotes.</summary>
+    internal static (int First, int Last) ParseRange(string body, string token)
+    {
+        var dash = body.IndexOf('-');
+        var first = ParseId(dash < 0 ? body : body[..dash], token);
+        var last = dash < 0 ? first : ParseId(body[(dash + 1)..], token);
+        if (last < first) throw new SyntaxException($"bad token '{token}': range ends before it starts", Syntax);
+        return (first, last);
+    }
+
+    private static int ParseId(string text, string token)
+    {
+        var t = text.Trim();
+        if (t.Length == 0 || t.Length > 6 || !t.All(char.IsAsciiDigit))
+            throw new SyntaxException($"bad token '{token}'", Syntax);
+        var id = int.Parse(t, System.Globalization.CultureInfo.InvariantCulture);
+        if (id > MaxId) throw new SyntaxException($"bad token '{token}': id {id} is above {MaxId}", Syntax);
+        return id;
+    }
+
+    public CpuSet Union(CpuSet other) => Of(_ids.Concat(other._ids));
+    public bool Overlaps(CpuSet other) => _ids.Any(other.Contains);
+
+    /// <summary>Ids of this set that are not in <paramref name="other"/>.</summary>
+    public IEnumerable<int> Except(CpuSet other) => _ids.Where(id => !other.Contains(id));
+
+    public override string ToString() => Format(_ids);
+
+    /// <summary>Canonical range notation for any sorted distinct ids (used in messages too).</summary>
+    public static string Format(IEnumerable<int> sortedIds)
+    {
+        var sb = new StringBuilder();
+        int? start = null, prev = null;
+        foreach (var id in sortedIds)
+        {
+            if (prev is int p && id == p + 1) { prev = id; continue; }
+            Flush();
+            start = prev = id;
+        }
+        Flush();
+        return sb.ToString();
+
+        void Flush()
+        {
+            if (start is not int s || prev is not int e) return;
+            if (sb.Length > 0) sb.Append(',');
+            sb.Append(s);
+            if (e > s) sb.Append('-').Append(e);
+        }
+    }
+
+    public bool Equals(CpuSet? other) => other is not null && _ids.AsSpan().SequenceEqual(other._ids);
+    public override bool Equals(object? obj) => Equals(obj as CpuSet);
+    public override int GetHashCode()
+    {
+        var h = new HashCode();
+        foreach (var id in _ids) h.Add(id);
+        return h.ToHashCode();
+    }
+}

@@ -1,0 +1,36 @@
+namespace Largeguest.Grammar;
+
+/// <summary>
+/// Splits the <c>KEY#VALUE</c> lists of cputune and guestnuma into entries. Tokens are separated by
+/// <c>,</c>; a cpuset inside an entry may itself contain commas, so a token without <c>#</c> is glued
+/// (with its comma) to a neighbouring entry: <see cref="Glue.ToPrevious"/> for cputune, where the
+/// cpuset is the entry's last field; <see cref="Glue.ToNext"/> for guestnuma, where it is the first.
+/// </summary>
+internal static class EntryList
+{
+    public enum Glue { ToPrevious, ToNext }
+
+    public static List<string> Split(string text, Glue glue, string expected)
+    {
+        var entries = new List<string>();
+        var pending = new List<string>();
+        foreach (var raw in text.Split(','))
+        {
+            var token = raw.Trim();
+            if (token.Length == 0) throw new SyntaxException($"empty entry in '{text.Trim()}'", expected);
+            if (token.Contains('#'))
+            {
+                if (glue == Glue.ToNext && pending.Count > 0) { pending.Add(token); token = string.Join(",", pending); pending.Clear(); }
+                entries.Add(token);
+            }
+            else if (glue == Glue.ToPrevious)
+            {
+                if (entries.Count == 0) throw new SyntaxException($"bad token '{token}': the first entry has no '#'", expected);
+                entries[^1] += "," + token;
+            }
+            else pending.Add(token);
+        }
+        if (pending.Count > 0) throw new SyntaxException($"bad token '{string.Join(",", pending)}': the last entry has no '#'", expected);
+        return entries;
+    }
+}

@@ -1,0 +1,74 @@
+namespace Largeguest.Grammar;
+
+/// <summary>
+/// The VM custom properties this product reads, parsed. VDSM passes each as an environment variable
+/// of the same name; the engine UI holds them as <c>name=value;name=value</c>.
+/// </summary>
+public sealed record LargeguestProperties(
+    CpuTune? CpuTune = null,
+    NumaTune? NumaTune = null,
+    GuestNuma? GuestNuma = null,
+    CpuSet? PinCpu = null,
+    bool? KsmMergeAcrossNodes = null)
+{
+    public const string Cputune = "cputune";
+    public const string Numatune = "numatune";
+    public const string Guestnuma = "guestnuma";
+    public const string KsmMergeAcrossNodesName = "ksm_merge_across_nodes";
+    public const string Pincpu = "pincpu";
+    public const string Numa = "numa";
+
+    public static readonly IReadOnlyList<string> Names = [Cputune, Numatune, Guestnuma, KsmMergeAcrossNodesName, Pincpu, Numa];
+
+    public const string KsmSyntax = "0 (never merge across NUMA nodes) or 1";
+
+    /// <summary>Does the domain XML need editing (as opposed to KSM work only)?</summary>
+    public bool EditsXml => CpuTune is not null || NumaTune is not null || GuestNuma is not null || PinCpu is not null;
+
+    /// <summary>The properties of ours that are set; an empty value means "not set".</summary>
+    public static IReadOnlyDictionary<string, string> Select(Func<string, string?> lookup)
+    {
+        var set = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var name in Names)
+            if (lookup(name) is { } value && !string.IsNullOrWhiteSpace(value)) set[name] = value;
+        return set;
+    }
+
+    /// <summary>Parses every set property; the first bad one throws, naming itself.</summary>
+    public static LargeguestProperties Parse(IReadOnlyDictionary<string, string> values, NumaMode defaultMode)
+    {
+        if (values.ContainsKey(Numatune) && values.ContainsKey(Numa))
+            throw new PropertyException(Numa, "is set together with numatune; the retired numa hook's property would be ignored",
+                "only one of numatune and numa");
+        return new LargeguestProperties(
+            CpuTune: Get(values, Cputune, CpuTune.Parse),
+            NumaTune: Get(values, Numatune, v => NumaTune.Parse(v, defaultMode)) ?? Get(values, Numa, NumaTune.ParseLegacy),
+            GuestNuma: Get(values, Guestnuma, GuestNuma.Parse),
+            PinCpu: Get(values, Pincpu, CpuSet.Parse),
+            KsmMergeAcrossNodes: Get<bool?>(values, KsmMergeAcrossNodesName, ParseKsm));
+    }
+
+    private static bool? ParseKsm(string value) => value.Trim() switch
+    {
+        "0" => false,
+        "1" => true,
+        var other => throw new SyntaxException($"bad value '{other}'", KsmSyntax),
+    };
+
+    private static T? Get<T>(IReadOnlyDictionary<string, string> values, string name, Func<string, T> parse)
+    {
+        if (!values.TryGetValue(name, out var value)) return default;
+        try { return parse(value); }
+        catch (SyntaxException e) { throw e.For(name); }
+    }
+
+    /// <summary>The canonical property string, as <c>largeguest check</c> prints it.</summary>
+    public IEnumerable<(string Name, string Value)> Canonical()
+    {
+        if (CpuTune is not null) yield return (Cputune, CpuTune.ToString());
+        if (NumaTune is not null) yield return (Numatune, NumaTune.ToString());
+        if (GuestNuma is not null) yield return (Guestnuma, GuestNuma.ToString());
+        if (PinCpu is not null) yield return (Pincpu, PinCpu.ToString());
+        if (KsmMergeAcrossNodes is bool k) yield return (KsmMergeAcrossNodesName, k ? "1" : "0");
+    }
+}

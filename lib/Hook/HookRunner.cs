@@ -1,0 +1,73 @@
+using Largeguest.Config;
+using Largeguest.Domain;
+using Largeguest.Grammar;
+using Largeguest.IO;
+
+namespace Largeguest.Hook;
+
+/// <summary>
+/// The VDSM hook contract (DESIGN section 3): properties from the environment, the domain XML at
+/// <c>_hook_domxml</c>, exit 0 (warnings on stderr) or 2 (one-line error, file byte-identical).
+/// </summary>
+public static class HookRunner
+{
+    public const int Success = 0;
+    public const int Failure = 2;
+    public const string DomXmlVariable = "_hook_domxml";
+    public const string VmIdVariable = "vmId";
+
+    public static int Run(string argv0, IReadOnlyDictionary<string, string> environment, TextWriter stderr)
+    {
+        var diag = new Diagnostics(stderr);
+        try
+        {
+            var values = LargeguestProperties.Select(name => environment.GetValueOrDefault(name));
+            if (values.Count == 0)
+            {
+                if (environment.ContainsKey(DomXmlVariable)) return Success; // VDSM ran us for a VM without our properties
+                diag.Error($"not run by VDSM: neither {DomXmlVariable} nor any of {string.Join(", ", LargeguestProperties.Names)} is set; see 'largeguest --help'");
+                return Failure;
+            }
+            var point = HookPoints.FromInvocation(argv0)
+                ?? throw new HookException($"cannot tell the hook point from '{argv0}': its directory is not one of " +
+                    $"{string.Join(", ", HookPoints.DirectoryNames)}; install it in a VDSM hook directory or use 'largeguest apply'");
+            var config = LargeguestConfig.Load(environment, privileged: false, diag.Warn);
+            var properties = LargeguestProperties.Parse(values, config.DefaultMode);
+            if (point == HookPoint.AfterVmDestroy) return Success;
+            if (properties.EditsXml) RewriteDomain(environment, properties, config);
+            return Success;
+        }
+        catch (PropertyException e) { diag.Error(e.OneLine); }
+        catch (Exception e) when (e is DomainXmlException or ConfigException or HookException) { diag.Error(e.Message); }
+        catch (Exception e) { diag.Error($"internal error: {e.GetType().Name}: {e.Message}"); }
+        return Failure;
+    }
+
+    private static void RewriteDomain(IReadOnlyDictionary<string, string> environment, LargeguestProperties properties, LargeguestConfig config)
+    {
+        var path = environment.GetValueOrDefault(DomXmlVariable);
+        if (string.IsNullOrEmpty(path))
+            throw new HookException($"{DomXmlVariable}: not set (expected: the path of the domain XML, set by VDSM)");
+        byte[] original;
+        try { original = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new HookException($"{DomXmlVariable}: cannot read '{path}': {e.Message}"); }
+
+        var rewritten = Rewrite(original, properties, config);
+        if (rewritten.AsSpan().SequenceEqual(original)) return; // already as asked: leave the file (and its mtime) alone
+        try { AtomicFile.Replace(path, rewritten); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new HookException($"{DomXmlVariable}: cannot replace '{path}': {e.Message}; the file is unchanged"); }
+    }
+
+    /// <summary>The whole XML transformation, without I/O: bytes in, bytes out (or an exception).</summary>
+    public static byte[] Rewrite(ReadOnlySpan<byte> original, LargeguestProperties properties, LargeguestConfig config)
+    {
+        var doc = DomainDocument.Parse(original);
+        DomainRewriter.Apply(doc, properties, config.DefaultMode);
+        return doc.ToBytes();
+    }
+}
+
+/// <summary>A failure of the hook's surroundings (variables, files) rather than of a property.</summary>
+public sealed class HookException(string message) : Exception(message);
