@@ -43,7 +43,7 @@ test: deps publish
 unit:
 	$(DOTNET) test tests/Largeguest.Tests/Largeguest.Tests.csproj -c $(CONFIG) --nologo
 
-demo: publish
+demo: deps publish
 	scripts/demo.sh $(BIN)
 
 bench: publish

@@ -1,18 +1,52 @@
 using System.CommandLine;
+using Largeguest.Admin;
+using Largeguest.Domain;
+using Largeguest.Grammar;
 
 namespace Largeguest.Hook.Cli;
 
+/// <summary><c>largeguest check "cputune=...;numatune=..." [--domain FILE]</c>: parse and explain, touch nothing.</summary>
 internal static class CheckCommand
 {
     public static Command Create()
     {
         var properties = new Argument<string>("properties")
         {
-            Description = "The VM's custom properties as the engine holds them: name=value;name=value",
+            Description = "The VM's custom properties as the engine holds them: name=value;name=value (other hooks' properties are ignored)",
         };
-        var command = new Command("check", "Parse and explain a custom-property string without touching any VM.");
-        command.Arguments.Add(properties);
-        command.SetAction(result => Commands.Failure);
+        var domain = new Option<FileInfo>("--domain")
+        {
+            Description = "Also check the properties against this domain XML (vCPU ids, cells, memory), as the hook would",
+        };
+        var command = new Command("check", "Parse a custom-property string, print its canonical form and what it will do; exit 2 naming the bad token if it is wrong.")
+        {
+            properties, domain,
+        };
+        command.SetAction(result => CliSupport.Guard(() => Run(result.GetValue(properties)!, result.GetValue(domain))));
         return command;
+    }
+
+    private static int Run(string text, FileInfo? domainFile)
+    {
+        var config = CliSupport.LoadConfig();
+        var engine = EngineProperties.Parse(text);
+        foreach (var other in engine.Others) CliSupport.Diag.Note($"{other}: not a largeguest property, ignored");
+        if (engine.Ours.Count == 0)
+        {
+            Console.WriteLine($"no largeguest property set (known: {string.Join(", ", LargeguestProperties.Names)})");
+            return Commands.Success;
+        }
+        var parsed = LargeguestProperties.Parse(engine.Ours, config.DefaultMode);
+        if (domainFile is not null) DomainChecks.Check(DomainDocument.Parse(ReadFile(domainFile)), parsed);
+        foreach (var line in Explanation.Lines(parsed, config.DefaultMode)) Console.WriteLine(line);
+        if (domainFile is not null) Console.WriteLine($"fits domain {domainFile.Name}");
+        return Commands.Success;
+    }
+
+    internal static byte[] ReadFile(FileInfo file)
+    {
+        try { return File.ReadAllBytes(file.FullName); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new HookException($"{file.FullName}: cannot read: {e.Message}"); }
     }
 }

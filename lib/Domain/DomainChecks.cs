@@ -18,7 +18,7 @@ public static class DomainChecks
             var missing = tune.PinnedVcpus.Select(v => v.Vcpu).Where(v => v >= max).Order().ToList();
             if (missing.Count > 0)
                 throw new PropertyException(LargeguestProperties.Cputune,
-                    $"vCPU {CpuSet.Format(missing)} does not exist: the domain has {max} vCPUs", valid);
+                    $"{Vcpus(missing)} {(missing.Count == 1 ? "does" : "do")} not exist: the domain has {max} vCPUs", valid);
         }
         if (p.GuestNuma is { } numa) CheckCells(doc, numa, max, valid);
     }
@@ -30,13 +30,13 @@ public static class DomainChecks
         {
             var extra = numa.Cells[id].Vcpus.Ids.Where(v => v >= max).ToList();
             if (extra.Count > 0)
-                throw new PropertyException(name, $"cell {id} lists vCPU {CpuSet.Format(extra)}, which does not exist: the domain has {max} vCPUs", valid);
+                throw new PropertyException(name, $"cell {id} lists {Vcpus(extra)}, beyond the domain's {max} vCPUs", valid);
         }
         var covered = numa.Cells.Aggregate((CpuSet?)null, (acc, c) => acc is null ? c.Vcpus : acc.Union(c.Vcpus))!;
         var uncovered = Enumerable.Range(0, max).Where(v => !covered.Contains(v)).ToList();
         if (uncovered.Count > 0)
             throw new PropertyException(name,
-                $"vCPU {CpuSet.Format(uncovered)} in no cell: the cells cover {covered} but the domain has {max} vCPUs",
+                $"{Vcpus(uncovered)} {(uncovered.Count == 1 ? "is" : "are")} in no cell: the cells cover {covered} but the domain has {max} vCPUs",
                 $"cells that together cover {valid}");
 
         var dimms = doc.Dimms;
@@ -44,7 +44,7 @@ public static class DomainChecks
         var initial = doc.Memory - dimmTotal;
         if (numa.TotalMemory != initial)
         {
-            var split = dimms.Count == 0 ? "<memory>"
+            var split = dimms.Count == 0 ? "its <memory>"
                 : $"<memory> {doc.Memory.Readable()} minus {dimmTotal.Readable()} in {dimms.Count} memory device(s)";
             throw new PropertyException(name,
                 $"the cells add up to {numa.TotalMemory.Describe()} but the domain's initial memory is {initial.Describe()} ({split})",
@@ -56,6 +56,8 @@ public static class DomainChecks
                     $"memory device {i} ({dimms[i].Model}, {dimms[i].Size.Readable()}) targets guest node {node}, but the cells are {Ids(0, numa.Cells.Count - 1)}",
                     $"at least {node + 1} cells, or move the device to an existing node");
     }
+
+    private static string Vcpus(IReadOnlyCollection<int> ids) => (ids.Count == 1 ? "vCPU " : "vCPUs ") + CpuSet.Format(ids);
 
     private static string Ids(int first, int last) => first == last ? $"{first}" : $"{first}-{last}";
 }

@@ -37,11 +37,17 @@ public static class HookRunner
             if (properties.EditsXml) RewriteDomain(environment, properties, config);
             return Success;
         }
-        catch (PropertyException e) { diag.Error(e.OneLine); }
-        catch (Exception e) when (e is DomainXmlException or ConfigException or HookException) { diag.Error(e.Message); }
-        catch (Exception e) { diag.Error($"internal error: {e.GetType().Name}: {e.Message}"); }
+        catch (Exception e) { diag.Error(Describe(e)); }
         return Failure;
     }
+
+    /// <summary>The one-line message for any failure: ours name what is wrong; anything else is a bug, said as such.</summary>
+    public static string Describe(Exception e) => e switch
+    {
+        PropertyException p => p.OneLine,
+        DomainXmlException or ConfigException or HookException => e.Message,
+        _ => $"internal error: {e.GetType().Name}: {e.Message}",
+    };
 
     private static void RewriteDomain(IReadOnlyDictionary<string, string> environment, LargeguestProperties properties, LargeguestConfig config)
     {
