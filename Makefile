@@ -14,7 +14,7 @@ export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
 # Debian packages the tests use: libvirt's schema validator and parser (virt-xml-validate,
 # virsh with its test:///default driver), the libvirt client library, objdump.
-TEST_PACKAGES := libvirt-clients libvirt0 binutils libxml2-utils
+TEST_PACKAGES := libvirt-clients libvirt0 binutils libxml2-utils patch
 
 SOURCES := $(shell find lib hooks -name '*.cs' -o -name '*.csproj') Directory.Build.props
 
