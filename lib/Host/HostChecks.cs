@@ -76,7 +76,7 @@ public static class HostChecks
             var shortfall = Shortfall(domain, domain.Memory, tune.NodeSet, host);
             if (shortfall is not null)
             {
-                var what = $"{tune.Mode.Name()} binding of the guest's {domain.Memory.Readable()} to {shortfall}";
+                var what = $"{tune.Mode.Name()} binding: the guest needs {shortfall}";
                 var relaxed = Relaxed(tune.NodeSet);
                 Apply(numaProperty, what, $"{relaxed.Name()}#{tune.NodeSet}", tune.NodeSet, () => result = result with { NumaTune = tune with { Mode = relaxed } });
             }
@@ -93,7 +93,7 @@ public static class HostChecks
                 var ids = group.Select(c => c.Id).ToList();
                 var label = ids.Count == 1 ? $"cell {ids[0]}" : $"cells {CpuSet.Format(ids)}";
                 var relaxed = Relaxed(nodes);
-                Apply(LargeguestProperties.Guestnuma, $"{cellMode.Name()} binding of {label} ({need.Readable()}) to {shortfall}",
+                Apply(LargeguestProperties.Guestnuma, $"{cellMode.Name()} binding: {label} needs {shortfall}",
                     $"mode {relaxed.Name()} for {label}", nodes, () => { foreach (var id in ids) cellModes[id] = relaxed; });
             }
         }
@@ -140,12 +140,12 @@ public static class HostChecks
             var total = new MemorySize(pools.Sum(pp => pp.Total) * size);
             var page = new MemorySize(size).Readable();
             return need <= free ? null
-                : $"{label}: it needs {need.Describe()} of {page} huge pages but {label} {(found.Count == 1 ? "has" : "have")} {free.Readable()} free ({total.Readable()} configured)";
+                : $"{need.Describe()} of {page} huge pages but {label} {(found.Count == 1 ? "has" : "have")} {free.Describe()} free ({total.Readable()} configured)";
         }
         var freeMemory = new MemorySize(found.Sum(n => n.Free.KiB));
         var totalMemory = new MemorySize(found.Sum(n => n.Total.KiB));
         return need <= freeMemory ? null
-            : $"{label}: it needs {need.Describe()} but {label} {(found.Count == 1 ? "has" : "have")} {freeMemory.Describe()} free of {totalMemory.Readable()}";
+            : $"{need.Describe()} but {label} {(found.Count == 1 ? "has" : "have")} {freeMemory.Describe()} free of {totalMemory.Readable()}";
     }
 
     private static void CheckCpus(LargeguestProperties p, HostTopology host, List<PropertyException> errors)

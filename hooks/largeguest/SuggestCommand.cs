@@ -1,0 +1,40 @@
+using System.CommandLine;
+using Largeguest.Grammar;
+using Largeguest.Host;
+
+namespace Largeguest.Hook.Cli;
+
+/// <summary>
+/// <c>largeguest suggest --vcpus N --memory SIZE [--cells K]</c>: property values that place the guest on this
+/// host's topology (one <c>name=value</c> per line on stdout; the layout explained on stderr).
+/// </summary>
+internal static class SuggestCommand
+{
+    public static Command Create()
+    {
+        var vcpus = new Option<int>("--vcpus") { Description = "The guest's vCPUs (the domain's <vcpu> maximum).", Required = true };
+        var memory = new Option<string>("--memory") { Description = "The guest's memory, e.g. 64G (KiB, or with K, M, G, T).", Required = true };
+        var cells = new Option<int?>("--cells") { Description = "Guest NUMA cells = host nodes to use (default: the fewest that hold the guest)." };
+        var command = new Command("suggest", "Suggest cputune, numatune and guestnuma values that place a guest on this host's NUMA topology.");
+        command.Options.Add(vcpus);
+        command.Options.Add(memory);
+        command.Options.Add(cells);
+        command.SetAction(result =>
+        {
+            var diag = new Diagnostics(Console.Error);
+            MemorySize size;
+            try { size = MemorySize.Parse(result.GetValue(memory) ?? ""); }
+            catch (SyntaxException e) { diag.Error($"--memory: {e.Problem} (expected: {e.Expected})"); return Commands.Failure; }
+            if (TopologyCommand.Load(diag) is not { } topology) return Commands.Failure;
+            Suggestion suggestion;
+            try { suggestion = PlacementSuggester.Suggest(topology, result.GetValue(vcpus), size, result.GetValue(cells)); }
+            catch (PlacementException e) { diag.Error($"suggest: {e.Message}"); return Commands.Failure; }
+            foreach (var (name, value) in suggestion.Properties) Console.Out.WriteLine($"{name}={value}");
+            foreach (var cell in suggestion.Cells)
+                diag.Note($"guest cell {suggestion.Cells.ToList().IndexOf(cell)}: vCPUs {cell.Vcpus} on host node {cell.HostNode} CPUs {CpuSet.Format(cell.HostCpus.Order())}, {cell.Memory.Readable()}");
+            diag.Note($"as one custom-property string: {suggestion.PropertyString}");
+            return Commands.Success;
+        });
+        return command;
+    }
+}
