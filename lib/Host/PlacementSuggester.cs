@@ -61,7 +61,8 @@ public static class PlacementSuggester
         chosen = [.. chosen.OrderBy(n => n.Id)];
 
         var shares = Split(vcpus, chosen.Select(n => (long)n.OnlineCpus.Count()).ToList(), 1).Select(s => (int)s).ToList();
-        var granule = memory.KiB % 1024 == 0 ? 1024L : 1L;
+        // Whole MiB per cell when the size allows it (what an administrator would write), else KiB.
+        var granule = memory.KiB % 1024 == 0 && memory.KiB / 1024 >= chosen.Count ? 1024L : 1L;
         var memShares = SplitMemory(memory.KiB / granule, shares, chosen.Select(n => n.Free.KiB / granule).ToList())
             .Select(g => new MemorySize(g * granule)).ToList();
 
