@@ -36,7 +36,7 @@ public static class HookRunner
             var properties = LargeguestProperties.Parse(values, config.DefaultMode);
             if (point == HookPoint.AfterVmDestroy) return Success;
             var numaProperty = values.ContainsKey(LargeguestProperties.Numa) ? LargeguestProperties.Numa : LargeguestProperties.Numatune;
-            if (properties.EditsXml) RewriteDomain(environment, properties, config, new HostContext(() => TopologyLoader.Load(config, diag.Note), diag, numaProperty));
+            if (properties.EditsXml) RewriteDomain(environment, properties, config, new HostContext(hugePages => TopologyLoader.Load(config, diag.Note, cpuTopology: false, hugePages), diag, numaProperty));
             return Success;
         }
         catch (Exception e) { diag.Error(Describe(e)); }
@@ -90,7 +90,8 @@ public static class HookRunner
         IReadOnlyDictionary<int, NumaMode>? cellModes = null;
         if (HostChecks.Needed(properties))
         {
-            var verdict = HostChecks.Check(DomainFacts.From(doc), properties, host.Topology(), config, host.NumaProperty);
+            var facts = DomainFacts.From(doc);
+            var verdict = HostChecks.Check(facts, properties, host.Topology(facts.HugePageKiB is not null), config, host.NumaProperty);
             if (verdict.Errors.Count > 0) throw verdict.Errors[0];
             foreach (var warning in verdict.Warnings) host.Diagnostics.Warn(warning);
             foreach (var note in verdict.Notes) host.Diagnostics.Note(note);
@@ -103,11 +104,11 @@ public static class HookRunner
 }
 
 /// <summary>
-/// What the host-aware rewrite needs from its caller: a way to read the topology (called at most once, and
-/// only when a property needs host facts), where warnings go, and which property carried the memory binding
+/// What the host-aware rewrite needs from its caller: a way to read the topology (called at most once, only
+/// when a property needs host facts; its argument says whether huge page pools are needed), where warnings go, and which property carried the memory binding
 /// (<c>numatune</c> or the retired <c>numa</c>) so messages name the one the administrator set.
 /// </summary>
-public sealed record HostContext(Func<HostTopology> Topology, Diagnostics Diagnostics, string NumaProperty = LargeguestProperties.Numatune);
+public sealed record HostContext(Func<bool, HostTopology> Topology, Diagnostics Diagnostics, string NumaProperty = LargeguestProperties.Numatune);
 
 /// <summary>A failure of the hook's surroundings (variables, files) rather than of a property.</summary>
 public sealed class HookException(string message) : Exception(message);

@@ -6,12 +6,22 @@ namespace Largeguest.Host;
 /// <summary>
 /// Reads the host topology from sysfs under a root (<c>/sys</c>, or a fixture tree in tests):
 /// <c>devices/system/node/node*/{cpulist,meminfo,hugepages}</c> and <c>devices/system/cpu/{online,cpu*/topology}</c>.
-/// Node ids come from the <c>node*</c> directories, so holes are kept; a node's CPUs are its
-/// <c>cpulist</c> plus its <c>cpu*</c> links (offline CPUs included); a node with <c>MemTotal</c> 0 is memoryless.
+/// Node ids come from <c>node/online</c> (else the <c>node*</c> directories), holes kept; a node's CPUs are its <c>cpulist</c>
+/// plus the present CPUs that are in no node's list (x86 drops an offline CPU from its node's mask) and
+/// whose <c>cpuN/nodeM</c> link names the node; a node with <c>MemTotal</c> 0 is memoryless.
+/// Only small directories are listed: a node directory holds one <c>memoryN</c> entry per memory block
+/// (thousands on a large host), so it is never enumerated.
 /// </summary>
 public static class SysfsTopologyReader
 {
-    public static HostTopology Read(string root)
+    /// <param name="cpuTopology">
+    /// Also read each online CPU's socket, die, core and thread siblings (four files per CPU). The hook's
+    /// checks need only which CPUs exist and are online, so it skips them; <c>topology</c> and <c>suggest</c> read them.
+    /// </param>
+    /// <param name="hugePages">Also read the huge page pools (a directory listing per node); the hook needs them only for a huge-page-backed guest.</param>
+    /// <remarks>Listing directories costs the AOT hook more start-up time than all the file reads together, so the
+    /// common path lists none: node ids, CPU lists, online CPUs and memory are plain files.</remarks>
+    public static HostTopology Read(string root, bool cpuTopology = true, bool hugePages = true)
     {
         var nodeDir = Path.Combine(root, "devices", "system", "node");
         var cpuDir = Path.Combine(root, "devices", "system", "cpu");
@@ -20,23 +30,31 @@ public static class SysfsTopologyReader
         try
         {
             var online = ReadOnlineCpus(cpuDir);
-            var nodes = new List<HostNode>();
-            foreach (var (id, dir) in NumberedEntries(nodeDir, "node"))
-                nodes.Add(ReadNode(id, dir, cpuDir, online));
-            if (nodes.Count == 0) throw new TopologyException($"sysfs: {nodeDir} lists no node");
+            var onlineNodes = Path.Combine(nodeDir, "online");
+            var nodeDirs = File.Exists(onlineNodes)
+                ? ReadList(onlineNodes).Select(id => (Id: id, Path: Path.Combine(nodeDir, $"node{id}"))).Where(n => Directory.Exists(n.Path)).ToList()
+                : NumberedEntries(nodeDir, "node").ToList();
+            if (nodeDirs.Count == 0) throw new TopologyException($"sysfs: {nodeDir} lists no node");
+            var cpusOf = nodeDirs.ToDictionary(n => n.Id, n => new SortedSet<int>(ReadList(Path.Combine(n.Path, "cpulist"))));
+            foreach (var cpu in ReadList(Path.Combine(cpuDir, "present")).Where(c => !cpusOf.Values.Any(set => set.Contains(c))))
+            {
+                var cpuPath = Path.Combine(cpuDir, $"cpu{cpu}");
+                if (!Directory.Exists(cpuPath)) continue;
+                foreach (var (node, _) in NumberedEntries(cpuPath, "node"))
+                    if (cpusOf.TryGetValue(node, out var set)) set.Add(cpu);
+            }
+            var nodes = nodeDirs.Select(n => ReadNode(n.Id, n.Path, cpusOf[n.Id], cpuDir, online, cpuTopology, hugePages)).ToList();
             return new HostTopology(nodes, $"sysfs {root}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new TopologyException($"sysfs: cannot read {root}: {e.Message}", e); }
     }
 
-    private static HostNode ReadNode(int id, string dir, string cpuDir, Func<int, bool> online)
+    private static HostNode ReadNode(int id, string dir, SortedSet<int> ids, string cpuDir, Func<int, bool> online, bool cpuTopology, bool hugePages)
     {
-        var ids = new SortedSet<int>(ReadList(Path.Combine(dir, "cpulist")));
-        foreach (var (cpu, _) in NumberedEntries(dir, "cpu")) ids.Add(cpu);
-        var cpus = ids.Select(cpu => ReadCpu(cpu, cpuDir, online(cpu))).ToList();
+        var cpus = ids.Select(cpu => cpuTopology ? ReadCpu(cpu, cpuDir, online(cpu)) : new HostCpu(cpu, online(cpu))).ToList();
         var (total, free) = ReadMeminfo(Path.Combine(dir, "meminfo"));
-        return new HostNode(id, cpus, total, free, ReadHugePages(Path.Combine(dir, "hugepages")));
+        return new HostNode(id, cpus, total, free, hugePages ? ReadHugePages(Path.Combine(dir, "hugepages")) : []);
     }
 
     private static HostCpu ReadCpu(int id, string cpuDir, bool online)

@@ -11,6 +11,8 @@ public sealed class SysfsFixture : IDisposable
 {
     public string Root { get; } = Directory.CreateTempSubdirectory("lg-sysfs-").FullName;
     private readonly SortedSet<int> _online = [];
+    private readonly SortedSet<int> _present = [];
+    private readonly SortedSet<int> _nodes = [];
 
     private string NodeDir(int id) => Path.Combine(Root, "devices", "system", "node", $"node{id}");
     private string CpuDir(int id) => Path.Combine(Root, "devices", "system", "cpu", $"cpu{id}");
@@ -27,6 +29,8 @@ public sealed class SysfsFixture : IDisposable
     {
         var dir = NodeDir(id);
         Directory.CreateDirectory(dir);
+        _nodes.Add(id);
+        File.WriteAllText(Path.Combine(Root, "devices", "system", "node", "online"), Largeguest.Grammar.CpuSet.Format(_nodes) + "\n");
         File.WriteAllText(Path.Combine(dir, "cpulist"), cpulist + "\n");
         File.WriteAllText(Path.Combine(dir, "meminfo"), string.Create(CultureInfo.InvariantCulture,
             $"Node {id} MemTotal:       {totalKiB} kB\nNode {id} MemFree:        {freeKiB} kB\nNode {id} MemUsed:        {totalKiB - freeKiB} kB\nNode {id} Active:              0 kB\n"));
@@ -58,13 +62,33 @@ public sealed class SysfsFixture : IDisposable
             _online.Add(id);
         }
         else _online.Remove(id);
+        _present.Add(id);
         WriteOnline();
         return this;
     }
 
-    private void WriteOnline() =>
+    /// <summary>
+    /// Takes a CPU offline the way x86 does: out of the online list and out of its node's <c>cpulist</c>,
+    /// topology directory gone, only its <c>cpuN/nodeM</c> link still naming the node.
+    /// </summary>
+    public SysfsFixture Offline(int id, int node)
+    {
+        Cpu(id, 0, 0, "", online: false);
+        Directory.CreateDirectory(Path.Combine(CpuDir(id), $"node{node}"));
+        var cpulist = Path.Combine(NodeDir(node), "cpulist");
+        var text = File.ReadAllText(cpulist).Trim();
+        var rest = text.Length == 0 ? [] : Largeguest.Grammar.CpuSet.Parse(text).Ids.Where(c => c != id).ToList();
+        File.WriteAllText(cpulist, (rest.Count == 0 ? "" : Largeguest.Grammar.CpuSet.Format(rest)) + "\n");
+        return this;
+    }
+
+    private void WriteOnline()
+    {
         File.WriteAllText(Path.Combine(Root, "devices", "system", "cpu", "online"),
             (_online.Count == 0 ? "" : Largeguest.Grammar.CpuSet.Format(_online)) + "\n");
+        File.WriteAllText(Path.Combine(Root, "devices", "system", "cpu", "present"),
+            (_present.Count == 0 ? "" : Largeguest.Grammar.CpuSet.Format(_present)) + "\n");
+    }
 
     /// <summary>
     /// A symmetric host: <paramref name="nodes"/> sockets (one node each), <paramref name="cores"/> cores per node,

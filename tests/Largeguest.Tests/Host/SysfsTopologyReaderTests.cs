@@ -47,6 +47,33 @@ public class SysfsTopologyReaderTests
     }
 
     [Fact]
+    public void Offline_cpus_dropped_from_the_node_list_are_found_through_their_node_link()
+    {
+        using var f = SysfsFixture.Symmetric(2, 2); // node 0: 0-1,4-5; node 1: 2-3,6-7
+        f.Offline(6, node: 1).Offline(1, node: 0);
+        File.ReadAllText(Path.Combine(f.Root, "devices", "system", "node", "node1", "cpulist")).Should().Be("2-3,7\n");
+        var t = SysfsTopologyReader.Read(f.Root);
+
+        t.Node(1)!.Cpus.Select(c => (c.Id, c.Online)).Should().Equal((2, true), (3, true), (6, false), (7, true));
+        t.Node(0)!.Cpus.Select(c => c.Id).Should().Equal(0, 1, 4, 5);
+        t.OnlineCpuIds.Should().Be("0,2-5,7");
+        t.Cpu(6).Should().Be(new HostCpu(6, false));
+    }
+
+    [Fact]
+    public void The_hook_reads_only_which_cpus_exist_and_are_online()
+    {
+        using var f = SysfsFixture.Symmetric(2, 2);
+        f.Offline(6, node: 1);
+        var full = SysfsTopologyReader.Read(f.Root);
+        var lean = SysfsTopologyReader.Read(f.Root, cpuTopology: false);
+        lean.Cpus.Should().Equal(full.Cpus.Select(c => new HostCpu(c.Id, c.Online)));
+        lean.Nodes.Select(n => (n.Id, n.Total, n.Free, n.HugePages.Count)).Should().Equal(full.Nodes.Select(n => (n.Id, n.Total, n.Free, n.HugePages.Count)));
+        SysfsTopologyReader.Read(f.Root, hugePages: false).Nodes.Should().OnlyContain(n => n.HugePages.Count == 0);
+        full.Nodes.Should().OnlyContain(n => n.HugePages.Count == 1);
+    }
+
+    [Fact]
     public void Without_the_online_list_each_cpu_online_file_decides()
     {
         using var f = new SysfsFixture();
@@ -82,6 +109,8 @@ public class SysfsTopologyReaderTests
 
         t.Nodes.Select(n => n.Id).Should().Equal(0, 2, 5);
         t.NodeIds.Should().Be("0,2,5");
+        File.Delete(Path.Combine(f.Root, "devices", "system", "node", "online")); // older kernels: the node directories decide
+        SysfsTopologyReader.Read(f.Root).NodeIds.Should().Be("0,2,5");
         t.NodeOfCpu(2)!.Id.Should().Be(5);
         t.Node(1).Should().BeNull();
     }
