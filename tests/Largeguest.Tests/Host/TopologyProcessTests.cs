@@ -125,6 +125,21 @@ public sealed class TopologyProcessTests : IDisposable
     }
 
     [Fact]
+    public void Sysfs_strict_guard_counts_free_huge_pages_for_a_huge_page_guest()
+    {
+        // Node 0 has 512 pages of 2 MiB, 256 free (512 MiB); its 12 GiB of MemFree do not count for this guest.
+        var xml = Domain(2, GiB).Replace("<vcpu", "<memoryBacking>\n    <hugepages>\n      <page size='2048' unit='KiB'/>\n    </hugepages>\n  </memoryBacking>\n  <vcpu");
+        var run = _bin.Hook(xml, Sysfs(("numatune", "strict#0")));
+        run.Result.Exit.Should().Be(0, run.Result.Stderr);
+        run.Result.StderrLines.Should().ContainSingle().Which.Should().StartWith(
+            "largeguest: warning: numatune: strict binding: the guest needs 1048576 KiB (1 GiB) of 2 MiB huge pages but node 0 has 524288 KiB (512 MiB) free (1 GiB configured)");
+        Validate(run.XmlAfter);
+        var fits = _bin.Hook(Domain(2, 512 * 1024).Replace("<vcpu", "<memoryBacking><hugepages/></memoryBacking>\n  <vcpu"), Sysfs(("numatune", "strict#0")));
+        fits.Result.Exit.Should().Be(0);
+        fits.Result.Stderr.Should().BeEmpty("512 MiB of free 2 MiB pages hold a 512 MiB guest");
+    }
+
+    [Fact]
     public void An_invalid_strict_memory_policy_names_the_key()
     {
         var run = _bin.Hook(Domain(2, GiB), Sysfs(("numatune", "strict#0"), ("LARGEGUEST__NumaTune__StrictMemory", "maybe")));
