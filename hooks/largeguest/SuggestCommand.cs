@@ -19,22 +19,25 @@ internal static class SuggestCommand
         command.Options.Add(vcpus);
         command.Options.Add(memory);
         command.Options.Add(cells);
-        command.SetAction(result =>
+        command.SetAction(result => CliSupport.Guard(() =>
         {
-            var diag = new Diagnostics(Console.Error);
+            var diag = CliSupport.Diag;
             MemorySize size;
             try { size = MemorySize.Parse(result.GetValue(memory) ?? ""); }
             catch (SyntaxException e) { diag.Error($"--memory: {e.Problem} (expected: {e.Expected})"); return Commands.Failure; }
-            if (TopologyCommand.Load(diag) is not { } topology) return Commands.Failure;
+            var topology = TopologyCommand.Load();
             Suggestion suggestion;
             try { suggestion = PlacementSuggester.Suggest(topology, result.GetValue(vcpus), size, result.GetValue(cells)); }
             catch (PlacementException e) { diag.Error($"suggest: {e.Message}"); return Commands.Failure; }
             foreach (var (name, value) in suggestion.Properties) Console.Out.WriteLine($"{name}={value}");
-            foreach (var cell in suggestion.Cells)
-                diag.Note($"guest cell {suggestion.Cells.ToList().IndexOf(cell)}: vCPUs {cell.Vcpus} on host node {cell.HostNode} CPUs {CpuSet.Format(cell.HostCpus.Order())}, {cell.Memory.Readable()}");
+            for (var id = 0; id < suggestion.Cells.Count; id++)
+            {
+                var cell = suggestion.Cells[id];
+                diag.Note($"guest cell {id}: vCPUs {cell.Vcpus} on host node {cell.HostNode} CPUs {CpuSet.Format(cell.HostCpus.Order())}, {cell.Memory.Readable()}");
+            }
             diag.Note($"as one custom-property string: {suggestion.PropertyString}");
             return Commands.Success;
-        });
+        }));
         return command;
     }
 }

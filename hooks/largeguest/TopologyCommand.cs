@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Text;
 using System.Text.Json;
-using Largeguest.Config;
 using Largeguest.Grammar;
 using Largeguest.Host;
 
@@ -15,30 +14,17 @@ internal static class TopologyCommand
         var json = new Option<bool>("--json") { Description = "Print the model as JSON (sizes in KiB)." };
         var command = new Command("topology", "Show the host's NUMA nodes, CPUs (with thread siblings), memory and huge pages, from Topology:Source.");
         command.Options.Add(json);
-        command.SetAction(result =>
+        command.SetAction(result => CliSupport.Guard(() =>
         {
-            var diag = new Diagnostics(Console.Error);
-            if (Load(diag) is not { } topology) return Commands.Failure;
+            var topology = Load();
             Console.Out.Write(result.GetValue(json) ? Json(topology) : Text(topology));
             return Commands.Success;
-        });
+        }));
         return command;
     }
 
-    /// <summary>The configuration and the topology it names; errors are reported and give null.</summary>
-    internal static HostTopology? Load(Diagnostics diag)
-    {
-        try
-        {
-            var env = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
-                env[(string)e.Key] = (string?)e.Value ?? "";
-            var config = LargeguestConfig.Load(env, privileged: false, diag.Warn);
-            return TopologyLoader.Load(config, diag.Note);
-        }
-        catch (Exception e) when (e is ConfigException or TopologyException) { diag.Error(e.Message); }
-        return null;
-    }
+    /// <summary>The topology from the configured source, with every detail (sockets, cores, siblings, huge pages).</summary>
+    internal static HostTopology Load() => TopologyLoader.Load(CliSupport.LoadConfig(), CliSupport.Diag.Note);
 
     internal static string Text(HostTopology t)
     {

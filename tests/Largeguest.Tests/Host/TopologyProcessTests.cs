@@ -7,7 +7,7 @@ namespace Largeguest.Tests.Host;
 /// <summary>The published hook and admin commands against a sysfs fixture and against libvirt's test:///default.</summary>
 public sealed class TopologyProcessTests : IDisposable
 {
-    private readonly PublishedBinary _bin = new();
+    private readonly HostBinary _bin = new();
     private readonly SysfsFixture _sysfs;
 
     public TopologyProcessTests()
@@ -63,7 +63,7 @@ public sealed class TopologyProcessTests : IDisposable
 
     private const long GiB = 1048576;
 
-    private static void RefusedWithOneLine((PublishedBinary.Result Result, string XmlAfter, bool Unchanged) run, string message)
+    private static void RefusedWithOneLine((HostBinary.Result Result, string XmlAfter, bool Unchanged) run, string message)
     {
         run.Result.Exit.Should().Be(2, run.Result.Stderr);
         run.Result.StderrLines.Should().ContainSingle().Which.Should().StartWith("largeguest: error: " + message);
@@ -246,6 +246,9 @@ public sealed class TopologyProcessTests : IDisposable
         run.Result.Exit.Should().Be(0, run.Result.Stderr);
         run.XmlAfter.Should().Contain("<vcpu placement='auto'>2</vcpu>").And.Contain("<memory mode='strict' placement='auto'/>");
         Validate(run.XmlAfter);
+        var check = _bin.Cli(Sysfs(), "check", "numatune=auto");
+        check.Exit.Should().Be(0, check.Stderr);
+        check.Stdout.Should().Be("numatune=auto\n  numad chooses the host nodes and CPUs at start (<vcpu placement='auto'>, strict memory on its choice)\n");
     }
 
     // ---- admin commands ----
@@ -325,6 +328,11 @@ public sealed class TopologyProcessTests : IDisposable
         r.Exit.Should().Be(0, r.Stderr);
         r.Stdout.Should().Be("cputune=0#0,1#4,2#1,3#5\nnumatune=preferred#0\nguestnuma=0-3#8G#0\n");
         r.Stderr.Should().Contain("largeguest: note: as one custom-property string: cputune=0#0,1#4,2#1,3#5;numatune=preferred#0;guestnuma=0-3#8G#0");
+        var domain = Path.Combine(_bin.Dir, "suggest-check.xml");
+        File.WriteAllText(domain, Domain(4, 8 * GiB));
+        var check = _bin.Cli(Sysfs(), "check", "cputune=0#0,1#4,2#1,3#5;numatune=preferred#0;guestnuma=0-3#8G#0", "--domain", domain);
+        check.Exit.Should().Be(0, check.Stderr);
+        check.Stdout.Should().Contain("fits domain suggest-check.xml");
         var env = Sysfs(("cputune", "0#0,1#4,2#1,3#5"), ("numatune", "preferred#0"), ("guestnuma", "0-3#8G#0"));
         var run = _bin.Hook(Domain(4, 8 * GiB), env);
         run.Result.Exit.Should().Be(0, run.Result.Stderr);
