@@ -94,6 +94,18 @@ public sealed class TopologyProcessTests : IDisposable
             .And.Contain("<vcpupin vcpu='3' cpuset='6'/>");
     }
 
+    [Fact]
+    public void Migration_destination_revalidates_xml_rewritten_on_the_source()
+    {
+        // The source host had CPU 12; this (destination) host's CPUs are 0-8: refused before libvirt sees it.
+        var rewritten = Domain(2, 2048).Replace("<vcpu", "<cputune>\n    <vcpupin vcpu='0' cpuset='0'/>\n    <vcpupin vcpu='1' cpuset='12'/>\n  </cputune>\n  <vcpu");
+        RefusedWithOneLine(_bin.Hook(rewritten, Sysfs(("cputune", "0#0,1#12")), "before_vm_migrate_destination"),
+            "cputune: vCPU 1 is pinned to CPU 12, which this host does not have (host CPUs: 0-8)");
+        var fits = _bin.Hook(rewritten.Replace("cpuset='12'", "cpuset='2'"), Sysfs(("cputune", "0#0,1#2")), "before_vm_migrate_destination");
+        fits.Result.Exit.Should().Be(0, fits.Result.Stderr);
+        fits.Unchanged.Should().BeTrue("already rewritten XML is accepted unchanged");
+    }
+
     // ---- strict-memory guard, sysfs source: node 0 has 12 GiB free of 16 GiB ----
 
     [Fact]
