@@ -16,7 +16,7 @@ public static class ConfigKeys
         new("Topology:SysfsRoot", "/sys", "Root of the sysfs tree read for the host topology (tests point it at a fixture)."),
         new("Topology:NumadPath", "/usr/bin/numad", "The numad executable libvirt runs for numatune=auto; auto placement is refused when it is missing."),
         new("NumaTune:DefaultMode", "preferred", "Memory mode for a numatune value given as a bare NODESET, and for per-cell bindings: strict, preferred, interleave or restrictive."),
-        new("NumaTune:StrictMemory", "warn", "When a strict binding cannot hold the guest's memory: warn (boot, warn on stderr), prefer (rewrite to preferred) or fail (refuse to start)."),
+        new("NumaTune:StrictMemory", "warn", "When a strict binding cannot hold the guest's memory: warn (boot, warn on stderr), prefer (rewrite to preferred; interleave for several nodes) or fail (refuse to start)."),
         new("Ksm:StateDir", "/run/vdsm-hook-largeguest", "Directory for the KSM request registry, lock and journal (reset at reboot, like KSM)."),
         new("Ksm:MemoryReservePercent", "10", "Share of MemAvailable kept free when deciding whether unmerging KSM pages fits."),
         new("Ksm:OnFailure", "warn", "When the KSM policy cannot be applied: warn (the VM boots) or fail (the VM start is refused)."),

@@ -105,8 +105,9 @@ public static class HookRunner
 
 /// <summary>
 /// What the host-aware rewrite needs from its caller: a way to read the topology (called at most once, only
-/// when a property needs host facts; its argument says whether huge page pools are needed), where warnings go, and which property carried the memory binding
-/// (<c>numatune</c> or the retired <c>numa</c>) so messages name the one the administrator set.
+/// when a property needs host facts; its argument says whether huge page pools are needed), where warnings
+/// go, and which property carried the memory binding (<c>numatune</c> or the retired <c>numa</c>) so messages
+/// name the one the administrator set.
 /// </summary>
 public sealed record HostContext(Func<bool, HostTopology> Topology, Diagnostics Diagnostics, string NumaProperty = LargeguestProperties.Numatune);
 
