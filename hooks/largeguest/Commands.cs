@@ -16,6 +16,8 @@ internal static class Commands
         var root = new RootCommand(HelpText.Overview);
         root.Subcommands.Add(CheckCommand.Create());
         root.Subcommands.Add(ApplyCommand.Create());
+        root.Subcommands.Add(TopologyCommand.Create());
+        root.Subcommands.Add(SuggestCommand.Create());
         var result = root.Parse(args);
         if (result.Errors.Count > 0)
         {

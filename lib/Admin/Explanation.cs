@@ -23,6 +23,9 @@ public static class Explanation
                     yield return $"{(pin.First == pin.Last ? $"vCPU {pin.First} runs" : $"vCPUs {pin.First}-{pin.Last} run")} on host CPUs {pin.CpuSet}";
                 if (p.CpuTune.Emulator is { } e) yield return $"emulator threads run on host CPUs {e}";
                 break;
+            case LargeguestProperties.Numatune when p.NumaAuto:
+                yield return "numad chooses the host nodes and CPUs at start (<vcpu placement='auto'>, strict memory on its choice)";
+                break;
             case LargeguestProperties.Numatune:
                 yield return p.NumaTune!.Mode switch
                 {

@@ -25,6 +25,9 @@ public sealed record LargeguestConfig(
     TimeSpan KsmStaleGrace,
     bool? KsmDefaultMergeAcrossNodes)
 {
+    /// <summary>The numad executable libvirt runs for automatic placement (<c>Topology:NumadPath</c>).</summary>
+    public string NumadPath { get; init; } = "/usr/bin/numad";
+
     public const string DefaultPath = "/etc/vdsm-hook-largeguest/largeguest.json";
 
     /// <summary>Points the product at another config file (tests, `apply` on a workstation). Ignored when privileged.</summary>
@@ -93,7 +96,10 @@ public sealed record LargeguestConfig(
             "0" => false,
             "1" => true,
             var v => throw Bad(source, "Ksm:DefaultMergeAcrossNodes", v, "0, 1 or empty"),
-        });
+        })
+    {
+        NumadPath = NonEmpty("Topology:NumadPath", o.Topology.NumadPath, source),
+    };
 
     private static T Choice<T>(string key, string value, string source) where T : struct, Enum =>
         Enum.TryParse<T>(value.Trim(), ignoreCase: true, out var r) && Enum.IsDefined(r) && !int.TryParse(value, out _)

@@ -16,6 +16,7 @@ public sealed class TopologyOptions
     public string Source { get; set; } = "auto";
     public string LibvirtUri { get; set; } = "qemu:///system";
     public string SysfsRoot { get; set; } = "/sys";
+    public string NumadPath { get; set; } = "/usr/bin/numad";
 }
 
 public sealed class NumaTuneOptions

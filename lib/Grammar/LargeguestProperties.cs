@@ -9,7 +9,8 @@ public sealed record LargeguestProperties(
     NumaTune? NumaTune = null,
     GuestNuma? GuestNuma = null,
     CpuSet? PinCpu = null,
-    bool? KsmMergeAcrossNodes = null)
+    bool? KsmMergeAcrossNodes = null,
+    bool NumaAuto = false)
 {
     public const string Cputune = "cputune";
     public const string Numatune = "numatune";
@@ -23,7 +24,7 @@ public sealed record LargeguestProperties(
     public const string KsmSyntax = "0 (never merge across NUMA nodes) or 1";
 
     /// <summary>Does the domain XML need editing (as opposed to KSM work only)?</summary>
-    public bool EditsXml => CpuTune is not null || NumaTune is not null || GuestNuma is not null || PinCpu is not null;
+    public bool EditsXml => CpuTune is not null || NumaTune is not null || GuestNuma is not null || PinCpu is not null || NumaAuto;
 
     /// <summary>The properties of ours that are set; an empty value means "not set".</summary>
     public static IReadOnlyDictionary<string, string> Select(Func<string, string?> lookup)
@@ -40,12 +41,21 @@ public sealed record LargeguestProperties(
         if (values.ContainsKey(Numatune) && values.ContainsKey(Numa))
             throw new PropertyException(Numa, "is set together with numatune; the retired numa hook's property would be ignored",
                 "only one of numatune and numa");
-        return new LargeguestProperties(
+        var auto = values.TryGetValue(Numatune, out var numatune) && NumaTune.IsAuto(numatune);
+        var parsed = new LargeguestProperties(
             CpuTune: Get(values, Cputune, CpuTune.Parse),
-            NumaTune: Get(values, Numatune, v => NumaTune.Parse(v, defaultMode)) ?? Get(values, Numa, NumaTune.ParseLegacy),
+            NumaTune: auto ? null : Get(values, Numatune, v => NumaTune.Parse(v, defaultMode)) ?? Get(values, Numa, NumaTune.ParseLegacy),
             GuestNuma: Get(values, Guestnuma, GuestNuma.Parse),
             PinCpu: Get(values, Pincpu, CpuSet.Parse),
-            KsmMergeAcrossNodes: Get<bool?>(values, KsmMergeAcrossNodesName, ParseKsm));
+            KsmMergeAcrossNodes: Get<bool?>(values, KsmMergeAcrossNodesName, ParseKsm),
+            NumaAuto: auto);
+        if (auto && parsed.PinCpu is not null)
+            throw new PropertyException(Pincpu, "is set together with numatune=auto, which lets numad choose the CPUs",
+                "either pincpu or numatune=auto");
+        if (auto && parsed.GuestNuma?.Cells.FirstOrDefault(c => c.HostNodes is not null) is { } bound)
+            throw new PropertyException(Guestnuma, $"cell '{bound}' is bound to host nodes, which libvirt does not allow with numatune=auto",
+                "cells without #NODES when numatune=auto");
+        return parsed;
     }
 
     private static bool? ParseKsm(string value) => value.Trim() switch
@@ -67,6 +77,7 @@ public sealed record LargeguestProperties(
     {
         if (CpuTune is not null) yield return (Cputune, CpuTune.ToString());
         if (NumaTune is not null) yield return (Numatune, NumaTune.ToString());
+        if (NumaAuto) yield return (Numatune, Grammar.NumaTune.Auto);
         if (GuestNuma is not null) yield return (Guestnuma, GuestNuma.ToString());
         if (PinCpu is not null) yield return (Pincpu, PinCpu.ToString());
         if (KsmMergeAcrossNodes is bool k) yield return (KsmMergeAcrossNodesName, k ? "1" : "0");

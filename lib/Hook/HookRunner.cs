@@ -1,6 +1,7 @@
 using Largeguest.Config;
 using Largeguest.Domain;
 using Largeguest.Grammar;
+using Largeguest.Host;
 using Largeguest.IO;
 
 namespace Largeguest.Hook;
@@ -34,7 +35,8 @@ public static class HookRunner
             var config = LargeguestConfig.Load(environment, privileged: false, diag.Warn);
             var properties = LargeguestProperties.Parse(values, config.DefaultMode);
             if (point == HookPoint.AfterVmDestroy) return Success;
-            if (properties.EditsXml) RewriteDomain(environment, properties, config);
+            var numaProperty = values.ContainsKey(LargeguestProperties.Numa) ? LargeguestProperties.Numa : LargeguestProperties.Numatune;
+            if (properties.EditsXml) RewriteDomain(environment, properties, config, new HostContext(hugePages => TopologyLoader.Load(config, diag.Note, cpuTopology: false, hugePages), diag, numaProperty));
             return Success;
         }
         catch (Exception e) { diag.Error(Describe(e)); }
@@ -45,11 +47,11 @@ public static class HookRunner
     public static string Describe(Exception e) => e switch
     {
         PropertyException p => p.OneLine,
-        DomainXmlException or ConfigException or HookException => e.Message,
+        DomainXmlException or ConfigException or HookException or TopologyException => e.Message,
         _ => $"internal error: {e.GetType().Name}: {e.Message}",
     };
 
-    private static void RewriteDomain(IReadOnlyDictionary<string, string> environment, LargeguestProperties properties, LargeguestConfig config)
+    private static void RewriteDomain(IReadOnlyDictionary<string, string> environment, LargeguestProperties properties, LargeguestConfig config, HostContext host)
     {
         var path = environment.GetValueOrDefault(DomXmlVariable);
         if (string.IsNullOrEmpty(path))
@@ -59,7 +61,7 @@ public static class HookRunner
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new HookException($"{DomXmlVariable}: cannot read '{path}': {e.Message}"); }
 
-        var rewritten = Rewrite(original, properties, config);
+        var rewritten = Rewrite(original, properties, config, host);
         if (rewritten.AsSpan().SequenceEqual(original)) return; // already as asked: leave the file (and its mtime) alone
         try { AtomicFile.Replace(path, rewritten); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -73,7 +75,41 @@ public static class HookRunner
         DomainRewriter.Apply(doc, properties, config.DefaultMode);
         return doc.ToBytes();
     }
+
+    /// <summary>
+    /// The transformation checked against the host as well (DESIGN section 5): after the domain checks, and
+    /// only when a property asks something of the host, the topology is read (<see cref="HostContext.Topology"/>)
+    /// and <see cref="HostChecks"/> decides; its first error is thrown, its warnings and notes go to stderr,
+    /// and its rewrites (strict-memory policy <c>prefer</c>) are what gets applied.
+    /// </summary>
+    public static byte[] Rewrite(ReadOnlySpan<byte> original, LargeguestProperties properties, LargeguestConfig config, HostContext host)
+    {
+        var doc = DomainDocument.Parse(original);
+        DomainChecks.Check(doc, properties);
+        if (properties.NumaAuto && Numad.Check(config.NumadPath, host.NumaProperty) is { } noNumad) throw noNumad;
+        IReadOnlyDictionary<int, NumaMode>? cellModes = null;
+        if (HostChecks.Needed(properties))
+        {
+            var facts = DomainFacts.From(doc);
+            var verdict = HostChecks.Check(facts, properties, host.Topology(facts.HugePageKiB is not null), config, host.NumaProperty);
+            if (verdict.Errors.Count > 0) throw verdict.Errors[0];
+            foreach (var warning in verdict.Warnings) host.Diagnostics.Warn(warning);
+            foreach (var note in verdict.Notes) host.Diagnostics.Note(note);
+            properties = verdict.Properties;
+            cellModes = verdict.CellModes;
+        }
+        DomainRewriter.Apply(doc, properties, config.DefaultMode, cellModes);
+        return doc.ToBytes();
+    }
 }
+
+/// <summary>
+/// What the host-aware rewrite needs from its caller: a way to read the topology (called at most once, only
+/// when a property needs host facts; its argument says whether huge page pools are needed), where warnings
+/// go, and which property carried the memory binding (<c>numatune</c> or the retired <c>numa</c>) so messages
+/// name the one the administrator set.
+/// </summary>
+public sealed record HostContext(Func<bool, HostTopology> Topology, Diagnostics Diagnostics, string NumaProperty = LargeguestProperties.Numatune);
 
 /// <summary>A failure of the hook's surroundings (variables, files) rather than of a property.</summary>
 public sealed class HookException(string message) : Exception(message);

@@ -18,6 +18,19 @@ public static class NumaTuneEditor
         memory.Attribute("placement")?.Remove();
     }
 
+    /// <summary>
+    /// <c>&lt;memory mode='strict' placement='auto'/&gt;</c>: numad chooses the nodes. A nodeset and per-cell
+    /// <c>&lt;memnode&gt;</c>s contradict automatic placement (libvirt refuses them), so they go.
+    /// </summary>
+    public static void ApplyAutoPlacement(DomainDocument doc)
+    {
+        var memory = Memory(doc);
+        CpuTuneEditor.SetAttribute(memory, "mode", NumaMode.Strict.Name());
+        CpuTuneEditor.SetAttribute(memory, "placement", "auto");
+        memory.Attribute("nodeset")?.Remove();
+        foreach (var memnode in memory.Parent!.Elements("memnode").ToList()) XmlLayout.Remove(memnode);
+    }
+
     /// <summary>Sets the given memnodes and drops those whose cell no longer exists (cell id ≥ <paramref name="cellCount"/>).</summary>
     public static void ApplyMemNodes(DomainDocument doc, IReadOnlyList<MemNode> memNodes, int cellCount)
     {

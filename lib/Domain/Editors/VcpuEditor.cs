@@ -10,4 +10,12 @@ public static class VcpuEditor
         var vcpu = doc.Root.Element("vcpu") ?? throw new DomainXmlException("domain XML has no <vcpu> element");
         CpuTuneEditor.SetAttribute(vcpu, "cpuset", cpuset.ToString());
     }
+
+    /// <summary><c>&lt;vcpu placement='auto'&gt;</c>: numad chooses the CPUs; a static cpuset would contradict it.</summary>
+    public static void ApplyAutoPlacement(DomainDocument doc)
+    {
+        var vcpu = doc.Root.Element("vcpu") ?? throw new DomainXmlException("domain XML has no <vcpu> element");
+        CpuTuneEditor.SetAttribute(vcpu, "placement", "auto");
+        vcpu.Attribute("cpuset")?.Remove();
+    }
 }

@@ -1,0 +1,43 @@
+using System.CommandLine;
+using Largeguest.Grammar;
+using Largeguest.Host;
+
+namespace Largeguest.Hook.Cli;
+
+/// <summary>
+/// <c>largeguest suggest --vcpus N --memory SIZE [--cells K]</c>: property values that place the guest on this
+/// host's topology (one <c>name=value</c> per line on stdout; the layout explained on stderr).
+/// </summary>
+internal static class SuggestCommand
+{
+    public static Command Create()
+    {
+        var vcpus = new Option<int>("--vcpus") { Description = "The guest's vCPUs (the domain's <vcpu> maximum).", Required = true };
+        var memory = new Option<string>("--memory") { Description = "The guest's memory, e.g. 64G (KiB, or with K, M, G, T).", Required = true };
+        var cells = new Option<int?>("--cells") { Description = "Guest NUMA cells = host nodes to use (default: the fewest that hold the guest)." };
+        var command = new Command("suggest", "Suggest cputune, numatune and guestnuma values that place a guest on this host's NUMA topology.");
+        command.Options.Add(vcpus);
+        command.Options.Add(memory);
+        command.Options.Add(cells);
+        command.SetAction(result => CliSupport.Guard(() =>
+        {
+            var diag = CliSupport.Diag;
+            MemorySize size;
+            try { size = MemorySize.Parse(result.GetValue(memory) ?? ""); }
+            catch (SyntaxException e) { diag.Error($"--memory: {e.Problem} (expected: {e.Expected})"); return Commands.Failure; }
+            var topology = TopologyCommand.Load();
+            Suggestion suggestion;
+            try { suggestion = PlacementSuggester.Suggest(topology, result.GetValue(vcpus), size, result.GetValue(cells)); }
+            catch (PlacementException e) { diag.Error($"suggest: {e.Message}"); return Commands.Failure; }
+            foreach (var (name, value) in suggestion.Properties) Console.Out.WriteLine($"{name}={value}");
+            for (var id = 0; id < suggestion.Cells.Count; id++)
+            {
+                var cell = suggestion.Cells[id];
+                diag.Note($"guest cell {id}: vCPUs {cell.Vcpus} on host node {cell.HostNode} CPUs {CpuSet.Format(cell.HostCpus.Order())}, {cell.Memory.Readable()}");
+            }
+            diag.Note($"as one custom-property string: {suggestion.PropertyString}");
+            return Commands.Success;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,199 @@
+using System.Xml.Linq;
+using Largeguest.Config;
+using Largeguest.Domain;
+using Largeguest.Grammar;
+
+namespace Largeguest.Host;
+
+/// <summary>What the host checks need to know about the domain: its memory and how it is backed.</summary>
+/// <param name="Memory">The domain's <c>&lt;memory&gt;</c> (every byte the guest can touch at start, DIMMs included).</param>
+/// <param name="HugePageKiB">Null: ordinary pages. Otherwise the huge page size backing the guest (0: the host's default, i.e. its smallest huge page size).</param>
+public sealed record DomainFacts(MemorySize Memory, long? HugePageKiB = null)
+{
+    public static DomainFacts From(DomainDocument doc)
+    {
+        var hugepages = doc.Root.Element("memoryBacking")?.Element("hugepages");
+        long? size = null;
+        if (hugepages is not null)
+        {
+            var page = hugepages.Elements("page").FirstOrDefault(p => p.Attribute("nodeset") is null) ?? hugepages.Elements("page").FirstOrDefault();
+            size = page?.Attribute("size") is { } s
+                ? LibvirtUnits.ToMemory(s.Value, (string?)page.Attribute("unit"), "domain XML: <memoryBacking><hugepages><page size>").KiB
+                : 0;
+        }
+        return new DomainFacts(doc.Memory, size);
+    }
+}
+
+/// <summary>
+/// The outcome of checking properties against the host: errors (the hook reports the first and exits 2),
+/// warnings and notes for stderr, and the properties as they are to be applied (the strict-memory policy
+/// <c>prefer</c> relaxes bindings) with the memory mode of each bound guest cell.
+/// </summary>
+public sealed record HostVerdict(
+    IReadOnlyList<PropertyException> Errors,
+    IReadOnlyList<string> Warnings,
+    IReadOnlyList<string> Notes,
+    LargeguestProperties Properties,
+    IReadOnlyDictionary<int, NumaMode> CellModes);
+
+/// <summary>
+/// The properties checked against the host topology (DESIGN sections 4 and 5), as a pure function of
+/// (domain facts, properties, host model, configuration): every pinned CPU exists and is online, every
+/// node of a nodeset exists and has memory, and a strict binding whose nodes cannot hold the memory bound
+/// to them is handled by <c>NumaTune:StrictMemory</c> (warn, prefer, fail).
+/// </summary>
+public static class HostChecks
+{
+    /// <summary>Do these properties ask anything of the host? If not, the topology need not be read at all.</summary>
+    public static bool Needed(LargeguestProperties p) =>
+        p.CpuTune is not null || p.PinCpu is not null || p.NumaTune is not null
+        || (p.GuestNuma?.Cells.Any(c => c.HostNodes is not null) ?? false);
+
+    /// <summary>Modes that confine memory to the nodeset: an overflow ends with the OOM killer, not in another node.</summary>
+    public static bool Confines(NumaMode mode) => mode is NumaMode.Strict or NumaMode.Restrictive;
+
+    public static HostVerdict Check(DomainFacts domain, LargeguestProperties p, HostTopology host, LargeguestConfig config,
+        string numaProperty = LargeguestProperties.Numatune)
+    {
+        var errors = new List<PropertyException>();
+        var warnings = new List<string>();
+        var notes = new List<string>();
+        CheckCpus(p, host, errors);
+        CheckNodes(p, host, numaProperty, errors);
+        if (errors.Count > 0) return new HostVerdict(errors, warnings, notes, p, new Dictionary<int, NumaMode>());
+
+        var policy = config.StrictMemory;
+        var result = p;
+        var cellMode = p.NumaTune?.Mode ?? config.DefaultMode;
+        var cellModes = new Dictionary<int, NumaMode>();
+        if (p.GuestNuma is { } numa)
+            for (var id = 0; id < numa.Cells.Count; id++)
+                if (numa.Cells[id].HostNodes is not null) cellModes[id] = cellMode;
+
+        if (p.NumaTune is { } tune && Confines(tune.Mode))
+        {
+            var shortfall = Shortfall(domain, domain.Memory, tune.NodeSet, host);
+            if (shortfall is not null)
+            {
+                var what = $"{tune.Mode.Name()} binding: the guest needs {shortfall}";
+                var relaxed = Relaxed(tune.NodeSet);
+                Apply(numaProperty, what, $"{relaxed.Name()}#{tune.NodeSet}", tune.NodeSet, () => result = result with { NumaTune = tune with { Mode = relaxed } });
+            }
+        }
+        if (p.GuestNuma is { } cells && Confines(cellMode))
+        {
+            foreach (var group in cells.Cells.Select((c, id) => (Cell: c, Id: id)).Where(c => c.Cell.HostNodes is not null)
+                         .GroupBy(c => c.Cell.HostNodes!.ToString()))
+            {
+                var nodes = group.First().Cell.HostNodes!;
+                var need = new MemorySize(group.Sum(c => c.Cell.Memory.KiB));
+                var shortfall = Shortfall(domain, need, nodes, host);
+                if (shortfall is null) continue;
+                var ids = group.Select(c => c.Id).ToList();
+                var label = ids.Count == 1 ? $"cell {ids[0]}" : $"cells {CpuSet.Format(ids)}";
+                var relaxed = Relaxed(nodes);
+                Apply(LargeguestProperties.Guestnuma, $"{cellMode.Name()} binding: {label} needs {shortfall}",
+                    $"mode {relaxed.Name()} for {label}", nodes, () => { foreach (var id in ids) cellModes[id] = relaxed; });
+            }
+        }
+        return new HostVerdict(errors, warnings, notes, result, cellModes);
+
+        void Apply(string property, string what, string instead, CpuSet nodes, Action relax)
+        {
+            const string danger = "the kernel's answer to a confined allocation that does not fit is the OOM killer";
+            switch (policy)
+            {
+                case StrictMemoryPolicy.Warn:
+                    warnings.Add($"{property}: {what}; {danger}; consider {instead} (NumaTune:StrictMemory=warn)");
+                    break;
+                case StrictMemoryPolicy.Prefer:
+                    relax();
+                    notes.Add($"{property}: {what}; rewritten to {Relaxed(nodes).Name()} so the memory can spill to other nodes (NumaTune:StrictMemory=prefer)");
+                    break;
+                default:
+                    errors.Add(new PropertyException(property, $"{what}; refused because {danger} (NumaTune:StrictMemory=fail)",
+                        $"nodes whose free memory holds it, or {instead}"));
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The non-confining mode a binding is relaxed to: <c>preferred</c> for one node; <c>interleave</c> for
+    /// several, because libvirt before 9.3 refuses <c>preferred</c> with more than one node, and interleaved
+    /// memory, like preferred, falls back to other nodes when the nodeset is full.
+    /// </summary>
+    public static NumaMode Relaxed(CpuSet nodes) => nodes.Count == 1 ? NumaMode.Preferred : NumaMode.Interleave;
+
+    /// <summary>Null when <paramref name="nodes"/> can hold <paramref name="need"/>; else a description with the numbers.</summary>
+    private static string? Shortfall(DomainFacts domain, MemorySize need, CpuSet nodes, HostTopology host)
+    {
+        var found = nodes.Ids.Select(host.Node).OfType<HostNode>().ToList();
+        var label = nodes.Count == 1 ? $"node {nodes}" : $"nodes {nodes}";
+        if (domain.HugePageKiB is long requested)
+        {
+            var size = requested > 0 ? requested
+                : found.SelectMany(n => n.HugePages).Select(pp => pp.SizeKiB).DefaultIfEmpty(2048).Min();
+            var pools = found.Select(n => n.HugePages.FirstOrDefault(pp => pp.SizeKiB == size)).OfType<PagePool>().ToList();
+            var free = new MemorySize(pools.Sum(pp => pp.Free ?? pp.Total) * size);
+            var total = new MemorySize(pools.Sum(pp => pp.Total) * size);
+            var page = new MemorySize(size).Readable();
+            return need <= free ? null
+                : $"{need.Describe()} of {page} huge pages but {label} {(found.Count == 1 ? "has" : "have")} {free.Describe()} free ({total.Readable()} configured)";
+        }
+        var freeMemory = new MemorySize(found.Sum(n => n.Free.KiB));
+        var totalMemory = new MemorySize(found.Sum(n => n.Total.KiB));
+        return need <= freeMemory ? null
+            : $"{need.Describe()} but {label} {(found.Count == 1 ? "has" : "have")} {freeMemory.Describe()} free of {totalMemory.Readable()}";
+    }
+
+    private static void CheckCpus(LargeguestProperties p, HostTopology host, List<PropertyException> errors)
+    {
+        var expected = $"CPUs this host has and that are online: {host.OnlineCpuIds}";
+        if (p.CpuTune is { } tune)
+        {
+            foreach (var pin in tune.Pins)
+                if (Problem(pin.CpuSet, host) is { } problem)
+                    errors.Add(new PropertyException(LargeguestProperties.Cputune,
+                        $"vCPU {(pin.First == pin.Last ? $"{pin.First}" : $"{pin.First}-{pin.Last}")} is pinned to {problem}", expected));
+            if (tune.Emulator is { } emulator && Problem(emulator, host) is { } eproblem)
+                errors.Add(new PropertyException(LargeguestProperties.Cputune, $"the emulator is pinned to {eproblem}", expected));
+        }
+        if (p.PinCpu is { } pincpu && Problem(pincpu, host) is { } pproblem)
+            errors.Add(new PropertyException(LargeguestProperties.Pincpu, $"the vCPUs are pinned to {pproblem}", expected));
+    }
+
+    private static string? Problem(CpuSet cpus, HostTopology host)
+    {
+        var missing = cpus.Ids.Where(id => host.Cpu(id) is null).ToList();
+        if (missing.Count > 0)
+            return $"CPU {CpuSet.Format(missing)}, which this host does not have (host CPUs: {host.CpuIds})";
+        var offline = cpus.Ids.Where(id => host.Cpu(id) is { Online: false }).ToList();
+        if (offline.Count > 0)
+            return $"CPU {CpuSet.Format(offline)}, which {(offline.Count == 1 ? "is" : "are")} offline on this host (online CPUs: {host.OnlineCpuIds})";
+        return null;
+    }
+
+    private static void CheckNodes(LargeguestProperties p, HostTopology host, string numaProperty, List<PropertyException> errors)
+    {
+        var expected = $"NUMA nodes of this host that have memory: {host.NodeIdsWithMemory}";
+        if (p.NumaTune is { } tune && Problem(tune.NodeSet, host) is { } problem)
+            errors.Add(new PropertyException(numaProperty, $"the memory is bound to {problem}", expected));
+        if (p.GuestNuma is { } numa)
+            for (var id = 0; id < numa.Cells.Count; id++)
+                if (numa.Cells[id].HostNodes is { } nodes && Problem(nodes, host) is { } cproblem)
+                    errors.Add(new PropertyException(LargeguestProperties.Guestnuma, $"cell {id} is bound to {cproblem}", expected));
+
+        static string? Problem(CpuSet nodes, HostTopology host)
+        {
+            var missing = nodes.Ids.Where(id => host.Node(id) is null).ToList();
+            if (missing.Count > 0)
+                return $"NUMA node {CpuSet.Format(missing)}, which this host does not have (host nodes: {host.NodeIds})";
+            var empty = nodes.Ids.Where(id => host.Node(id) is { HasMemory: false }).ToList();
+            if (empty.Count > 0)
+                return $"NUMA node {CpuSet.Format(empty)}, which has no memory (nodes with memory: {host.NodeIdsWithMemory})";
+            return null;
+        }
+    }
+}

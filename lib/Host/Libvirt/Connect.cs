@@ -1,0 +1,147 @@
+using System.Runtime.InteropServices;
+
+namespace Largeguest.Host.Libvirt;
+
+/// <summary>
+/// A read-only libvirt connection (<c>virConnectOpenReadOnly</c>: no SASL, no write access, which is what
+/// oVirt hosts allow a hook). Disposing closes it; a forgotten one is closed by its SafeHandle.
+/// </summary>
+public sealed class Connect : IDisposable
+{
+    /// <summary>libvirt's VIR_ERR_NO_DOMAIN.</summary>
+    public const int ErrorNoDomain = 42;
+
+    internal ConnectHandle Handle { get; }
+    public string Uri { get; }
+
+    private Connect(ConnectHandle handle, string uri)
+    {
+        Handle = handle;
+        Uri = uri;
+    }
+
+    public static Connect OpenReadOnly(string uri)
+    {
+        LibvirtLibrary.EnsureLoaded();
+        var handle = Native.virConnectOpenReadOnly(uri);
+        if (handle.IsInvalid)
+        {
+            var error = LibvirtException.Last($"cannot open {uri}");
+            handle.Dispose();
+            throw error;
+        }
+        return new Connect(handle, uri);
+    }
+
+    /// <summary>The host capabilities XML (<c>virConnectGetCapabilities</c>).</summary>
+    public string GetCapabilities() =>
+        TakeString(Native.virConnectGetCapabilities(Handle)) ?? throw LibvirtException.Last($"{Uri}: cannot read capabilities");
+
+    /// <summary>libvirt's version as major * 1,000,000 + minor * 1,000 + release.</summary>
+    public unsafe ulong LibVersion
+    {
+        get
+        {
+            nuint version;
+            if (Native.virConnectGetLibVersion(Handle, &version) < 0) throw LibvirtException.Last($"{Uri}: cannot read the libvirt version");
+            return version;
+        }
+    }
+
+    /// <summary>The domain with this UUID, or null when libvirt does not know it.</summary>
+    public Domain? LookupDomainByUuid(string uuid)
+    {
+        var handle = Native.virDomainLookupByUUIDString(Handle, uuid);
+        if (!handle.IsInvalid) return new Domain(handle, uuid);
+        var error = LibvirtException.Last($"{Uri}: cannot look up domain {uuid}");
+        handle.Dispose();
+        if (error.Code == ErrorNoDomain) return null;
+        throw error;
+    }
+
+    /// <summary>Does libvirt know a domain with this UUID (running or defined)?</summary>
+    public bool DomainExists(string uuid)
+    {
+        using var domain = LookupDomainByUuid(uuid);
+        return domain is not null;
+    }
+
+    /// <summary>The state of the domain with this UUID, or null when libvirt does not know it.</summary>
+    public DomainState? GetDomainState(string uuid)
+    {
+        using var domain = LookupDomainByUuid(uuid);
+        return domain?.State;
+    }
+
+    public void Dispose() => Handle.Dispose();
+
+    /// <summary>Copies a string libvirt allocated for the caller and frees it with <c>free()</c>, as libvirt requires.</summary>
+    internal static unsafe string? TakeString(nint text)
+    {
+        if (text == 0) return null;
+        try { return Marshal.PtrToStringUTF8(text); }
+        finally { NativeMemory.Free((void*)text); } // NativeMemory.Free is the C library's free() on Linux
+    }
+}
+
+/// <summary>libvirt's <c>virDomainState</c>.</summary>
+public enum DomainState { NoState = 0, Running = 1, Blocked = 2, Paused = 3, Shutdown = 4, Shutoff = 5, Crashed = 6, PmSuspended = 7 }
+
+/// <summary>A domain looked up on a <see cref="Connect"/>; disposing frees the reference (<c>virDomainFree</c>).</summary>
+public sealed class Domain : IDisposable
+{
+    private readonly DomainHandle _handle;
+
+    internal Domain(DomainHandle handle, string uuid)
+    {
+        _handle = handle;
+        Uuid = uuid;
+    }
+
+    public string Uuid { get; }
+
+    public unsafe DomainState State
+    {
+        get
+        {
+            int state, reason;
+            if (Native.virDomainGetState(_handle, &state, &reason, 0) < 0) throw LibvirtException.Last($"cannot read the state of domain {Uuid}");
+            return (DomainState)state;
+        }
+    }
+
+    /// <summary>Running in the wide sense: anything but shut off (a paused or suspended guest still holds its memory).</summary>
+    public bool IsActive => State is not (DomainState.Shutoff or DomainState.NoState);
+
+    public void Dispose() => _handle.Dispose();
+}
+
+/// <summary>The node (host) calls: free memory per NUMA cell and free pages per size.</summary>
+public static class Node
+{
+    /// <summary>Free memory in bytes of cells <paramref name="startCell"/>.. (<c>virNodeGetCellsFreeMemory</c>).</summary>
+    public static unsafe ulong[] GetCellsFreeMemory(Connect connect, int startCell, int maxCells)
+    {
+        var free = new ulong[maxCells];
+        int n;
+        fixed (ulong* p = free) n = Native.virNodeGetCellsFreeMemory(connect.Handle, p, startCell, maxCells);
+        if (n < 0) throw LibvirtException.Last($"{connect.Uri}: cannot read free memory of NUMA cell {startCell}");
+        return free[..n];
+    }
+
+    /// <summary>
+    /// Free pages of each size (KiB) on each of <paramref name="cellCount"/> cells from <paramref name="startCell"/>
+    /// (<c>virNodeGetFreePages</c>): result[cell][size index].
+    /// </summary>
+    public static unsafe ulong[][] GetFreePages(Connect connect, IReadOnlyList<uint> pageSizesKiB, int startCell, int cellCount)
+    {
+        var sizes = pageSizesKiB.ToArray();
+        var counts = new ulong[sizes.Length * cellCount];
+        int n;
+        fixed (uint* s = sizes)
+        fixed (ulong* c = counts)
+            n = Native.virNodeGetFreePages(connect.Handle, (uint)sizes.Length, s, startCell, (uint)cellCount, c, 0);
+        if (n < 0) throw LibvirtException.Last($"{connect.Uri}: cannot read free pages of NUMA cell {startCell}");
+        return [.. Enumerable.Range(0, cellCount).Select(cell => counts[(cell * sizes.Length)..((cell + 1) * sizes.Length)])];
+    }
+}
