@@ -30,7 +30,7 @@ RPM_FILE    := $(RPM_OUTDIR)/$(RPM_NAME)-$(RPM_VERSION)-$(RPM_RELEASE).x86_64.rp
 RPM_SOURCES := $(BIN) packaging/50_vdsm_hook_largeguest.sudoers packaging/vdsm-hook-largeguest.tmpfiles \
                LICENSE README.md docs/configuration.md docs/engine-config.md docs/packaging.md packaging/engine-properties.txt
 
-SOURCES := $(shell find lib hooks -name '*.cs' -o -name '*.csproj') Directory.Build.props
+SOURCES := $(shell find lib hooks \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' \) -print) Directory.Build.props
 
 .PHONY: all build publish rpm test unit demo bench deps clean
 

@@ -29,7 +29,7 @@ internal static class Repo
     }
 }
 
-internal sealed record ToolResult(int ExitCode, string Stdout, string Stderr)
+public sealed record ToolResult(int ExitCode, string Stdout, string Stderr)
 {
     public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
 }
