@@ -7,7 +7,7 @@ namespace Largeguest.Tests.Packaging;
 /// <summary>Paths of the repository the tests run from, and the external tools they drive.</summary>
 internal static class Repo
 {
-    public static string Root { get; } = FindRoot();
+    public static string Root => Support.PublishedBinary.RepoRoot;
 
     public static string PathOf(string relative) => Path.Combine(Root, relative);
 
@@ -17,16 +17,8 @@ internal static class Repo
     public static string Version { get; } =
         XDocument.Load(PathOf("Directory.Build.props")).Descendants("Version").Single().Value.Trim();
 
-    /// <summary>The published hook: LARGEGUEST_BIN (set by scripts/run-tests.sh) or out/largeguest.</summary>
-    public static string PublishedBinary =>
-        Environment.GetEnvironmentVariable("LARGEGUEST_BIN") is { Length: > 0 } bin ? bin : PathOf("out/largeguest");
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Hooks.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"no Hooks.sln above {AppContext.BaseDirectory}: the tests must run inside the repository");
-    }
+    /// <summary>The published hook (LARGEGUEST_BIN or out/largeguest), which `make rpm` packages.</summary>
+    public static string PublishedBinary => Support.PublishedBinary.Path;
 }
 
 public sealed record ToolResult(int ExitCode, string Stdout, string Stderr)
