@@ -13,12 +13,26 @@ export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
 # Debian packages the tests use: libvirt's schema validator and parser (virt-xml-validate,
-# virsh with its test:///default driver), the libvirt client library, objdump.
-TEST_PACKAGES := libvirt-clients libvirt0 binutils libxml2-utils patch
+# virsh with its test:///default driver), the libvirt client library, objdump, GNU patch; for the
+# packaging tests rpm/rpmbuild, visudo (sudo), and a JVM and Node.js that evaluate the engine's
+# regexes the way the engine (Java) and its webadmin (JavaScript) do.
+TEST_PACKAGES := libvirt-clients libvirt0 binutils libxml2-utils patch rpm sudo openjdk-17-jre-headless nodejs
 
-SOURCES := $(shell find lib hooks -name '*.cs' -o -name '*.csproj') Directory.Build.props
+# The RPM (docs/packaging.md). Version from Directory.Build.props; version, release, output
+# directory, rpmbuild top directory and shipped config can be overridden (the upgrade test does).
+RPM_NAME    := vdsm-hook-largeguest
+RPM_VERSION ?= $(shell sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
+RPM_RELEASE ?= 1
+RPM_OUTDIR  ?= $(OUT)
+RPM_TOPDIR  ?= .build/rpm/$(RPM_VERSION)-$(RPM_RELEASE)
+RPM_CONFIG  ?= packaging/largeguest.json
+RPM_FILE    := $(RPM_OUTDIR)/$(RPM_NAME)-$(RPM_VERSION)-$(RPM_RELEASE).x86_64.rpm
+RPM_SOURCES := $(BIN) packaging/50_vdsm_hook_largeguest.sudoers packaging/vdsm-hook-largeguest.tmpfiles \
+               LICENSE README.md docs/configuration.md docs/engine-config.md docs/packaging.md packaging/engine-properties.txt
 
-.PHONY: all build publish test unit demo bench deps clean
+SOURCES := $(shell find lib hooks \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' \) -print) Directory.Build.props
+
+.PHONY: all build publish rpm test unit demo bench deps clean
 
 all: publish
 
@@ -35,6 +49,19 @@ $(BIN): $(SOURCES)
 	@mkdir -p $(OUT)
 	cp $(PUBLISH_DIR)/largeguest $(BIN)
 	@echo "published $(BIN) ($$(stat -c %s $(BIN)) bytes)"
+
+# rpmbuild with a private _topdir; Debian's `rpm` package provides it (installed when missing).
+rpm: $(RPM_FILE)
+$(RPM_FILE): $(RPM_SOURCES) $(RPM_CONFIG) packaging/$(RPM_NAME).spec
+	@scripts/ensure-packages.sh rpm binutils
+	rm -rf $(RPM_TOPDIR) && mkdir -p $(RPM_TOPDIR)/SOURCES $(RPM_OUTDIR)
+	cp -p $(RPM_SOURCES) $(RPM_TOPDIR)/SOURCES/
+	cp -p $(RPM_CONFIG) $(RPM_TOPDIR)/SOURCES/largeguest.json
+	glibc=$$(objdump -T $(BIN) | grep -oE 'GLIBC_[0-9.]+' | sed 's/GLIBC_//' | sort -uV | tail -1); \
+	rpmbuild -bb --quiet --define "_topdir $(abspath $(RPM_TOPDIR))" --define "lg_version $(RPM_VERSION)" \
+	    --define "lg_release $(RPM_RELEASE)" --define "lg_glibc $$glibc" packaging/$(RPM_NAME).spec
+	cp $(RPM_TOPDIR)/RPMS/x86_64/$(notdir $(RPM_FILE)) $(RPM_FILE)
+	@echo "built $(RPM_FILE) ($$(stat -c %s $(RPM_FILE)) bytes)"
 
 # The README's test command: unit, golden, libvirt-validation and process tests against the published binary.
 test: deps publish
