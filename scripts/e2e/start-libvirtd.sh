@@ -10,6 +10,7 @@
 # driver, no per-VM namespaces), and they listen on a socket under the state dir.
 # On any failure it tears down what it started, prints why on stderr and exits non-zero.
 # Usage: start-libvirtd.sh [STATE_DIR]   (default: a new /tmp/largeguest-e2e.XXXXXX)
+#   env LARGEGUEST_E2E_ACCEL=auto|kvm|tcg (default auto: KVM when usable, else TCG)
 #   env LARGEGUEST_E2E_OWNER=<pid>: the process the instance belongs to (default: the caller); instances of
 #   owners that are gone are torn down first, so a killed test run leaves nothing behind for long.
 set -euo pipefail
@@ -17,6 +18,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 die() { echo "start-libvirtd: error: $*" >&2; exit 1; }
 
+want=${LARGEGUEST_E2E_ACCEL:-auto}
+case $want in auto|kvm|tcg) ;; *) die "LARGEGUEST_E2E_ACCEL: bad value '$want' (expected: auto, kvm or tcg)" ;; esac
 [ "$(id -u)" -eq 0 ] || die "must run as root (QEMU runs as root under the private libvirtd)"
 "$repo/scripts/ensure-packages.sh" libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 seabios \
     || die "cannot install libvirt's daemon and QEMU"
@@ -107,8 +110,13 @@ done
 [ $ok -eq 1 ] || die "libvirtd did not answer on $uri within 60 s: $(tail -3 "$dir/log/connect.err" | tr '\n' ' ') (log: $dir/log/libvirtd.log: $(tail -5 "$dir/log/libvirtd.log" 2>/dev/null | tr '\n' ' '))"
 
 # KVM when libvirt (i.e. QEMU's probe) offers it, else TCG; neither is a failure.
+# LARGEGUEST_E2E_ACCEL=tcg forces TCG (to exercise that path on a KVM host); =kvm fails without KVM.
 caps=$(virsh -q -c "$uri" capabilities)
-if grep -q "<domain type='kvm'" <<<"$caps"; then
+if [ "$want" = tcg ] && grep -q "<domain type='qemu'" <<<"$caps"; then
+    accel=tcg; reason="TCG forced by LARGEGUEST_E2E_ACCEL=tcg"
+elif [ "$want" = kvm ] && ! grep -q "<domain type='kvm'" <<<"$caps"; then
+    die "LARGEGUEST_E2E_ACCEL=kvm but libvirt offers no domain type kvm (/dev/kvm: $(ls -l /dev/kvm 2>&1))"
+elif grep -q "<domain type='kvm'" <<<"$caps"; then
     accel=kvm; reason="/dev/kvm usable: libvirt offers domain type kvm"
 elif grep -q "<domain type='qemu'" <<<"$caps"; then
     accel=tcg

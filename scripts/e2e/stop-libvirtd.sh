@@ -24,10 +24,24 @@ if alive "$dir/libvirtd.pid"; then
     done
 fi
 stop_pid "$dir/libvirtd.pid"
-# QEMU processes libvirtd started (their pid files live in the private /run/libvirt/qemu).
-for pf in "$dir"/run/qemu/*.pid; do stop_pid "$pf"; done
+# QEMU processes libvirtd started (their pid files live in the private /run/libvirt/qemu), and the
+# cgroups libvirt made for them if it could not remove them itself (rmdir removes only empty cgroups).
+for pf in "$dir"/run/qemu/*.pid; do
+    [ -f "$pf" ] || continue
+    stop_pid "$pf"
+    name=$(basename "$pf" .pid)
+    for cg in /sys/fs/cgroup/*/machine/qemu-*-"$name".libvirt-qemu; do
+        [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+    done
+done
 stop_pid "$dir/virtlogd.pid"
-if [ -f "$dir/created-mountpoints" ]; then
+# Remove the mount points this instance created, unless another instance runs: removing a directory that
+# is a mount point in another mount namespace would detach that instance's bind mount.
+others=0
+for other in /tmp/largeguest-e2e.*; do
+    [ "$other" != "$dir" ] && alive "$other/libvirtd.pid" && others=1
+done
+if [ -f "$dir/created-mountpoints" ] && [ $others -eq 0 ]; then
     # (virsh, as a client, may have created /run/libvirt/common outside the namespace)
     while read -r mp; do rmdir "$mp/common" "$mp" 2>/dev/null; done <"$dir/created-mountpoints"
 fi

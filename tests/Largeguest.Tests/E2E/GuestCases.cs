@@ -18,28 +18,32 @@ public sealed record DimmExpectation(int Node, long MiB);
 /// <param name="OnlineVcpus">vCPUs QEMU starts (the domain's current count): threads "CPU n/KVM".</param>
 /// <param name="Emulator">The emulator threads' host CPUs; null = not pinned (all online host CPUs).</param>
 /// <param name="Cells">Guest NUMA cells; empty = none (the guest's RAM is one backend, pc.ram).</param>
-/// <param name="Policy">QEMU's memory backend policy from numatune (bind, preferred, interleave).</param>
-/// <param name="HostNodes">The backends' host-nodes.</param>
+/// <param name="Policy">QEMU's memory backend policy from numatune (bind, preferred, interleave); null for
+/// restrictive, where libvirt leaves the backends unbound and confines the process with cgroup cpuset.mems.</param>
+/// <param name="HostNodes">The numatune nodeset: the backends' host-nodes (when bound) and the
+/// Mems_allowed_list of every QEMU thread for strict and restrictive.</param>
 /// <param name="NumatuneMode">What `virsh numatune` reports as numa_mode.</param>
 public sealed record GuestExpectation(
     IReadOnlyDictionary<int, string> VcpuPins,
     int OnlineVcpus,
     string? Emulator,
     IReadOnlyList<CellExpectation> Cells,
-    string Policy,
+    string? Policy,
     string HostNodes,
     string NumatuneMode,
     IReadOnlyList<DimmExpectation>? Dimms = null);
 
-/// <summary>A realistic oVirt domain (Domains/*.xml), the custom properties VDSM would pass, and the expectation.</summary>
-public sealed record GuestCase(string Id, string Description, IReadOnlyDictionary<string, string> Properties, GuestExpectation Expect)
+/// <summary>A realistic oVirt domain (Domains/TEMPLATE.xml, default: the case id), the custom properties VDSM
+/// would pass, and the expectation.</summary>
+public sealed record GuestCase(string Id, string Description, IReadOnlyDictionary<string, string> Properties, GuestExpectation Expect,
+    string? Template = null)
 {
     public override string ToString() => Id;
 
     /// <summary>The domain XML as VDSM would hand it to before_vm_start, for this guest name, UUID and domain type.</summary>
     public byte[] Xml(string name, string uuid, string domainType)
     {
-        var path = Path.Combine(PublishedBinary.RepoRoot, "tests", "Largeguest.Tests", "E2E", "Domains", Id + ".xml");
+        var path = Path.Combine(PublishedBinary.RepoRoot, "tests", "Largeguest.Tests", "E2E", "Domains", (Template ?? Id) + ".xml");
         var text = File.ReadAllText(path).Replace("@NAME@", name).Replace("@UUID@", uuid).Replace("@DOMAIN_TYPE@", domainType);
         return System.Text.Encoding.UTF8.GetBytes(text);
     }
@@ -109,6 +113,21 @@ public static class GuestCases
                 OnlineVcpus: 4, Emulator: "0",
                 Cells: [new("0-1", 256), new("2-3", 256)],
                 Policy: "interleave", HostNodes: "0", NumatuneMode: "interleave")),
+
+        new("sap-restrictive",
+            "the SAP guest as one cell, restrictive memory (libvirt binds no backend, only cgroup cpuset.mems), emulator not pinned",
+            new Dictionary<string, string>
+            {
+                ["cputune"] = "0#1,1#1,2#0,3#0",
+                ["guestnuma"] = "0-3#512M",
+                ["numatune"] = "restrictive#0",
+            },
+            new GuestExpectation(
+                VcpuPins: new Dictionary<int, string> { [0] = "1", [1] = "1", [2] = "0", [3] = "0" },
+                OnlineVcpus: 4, Emulator: null,
+                Cells: [new("0-3", 512)],
+                Policy: null, HostNodes: "0", NumatuneMode: "restrictive"),
+            Template: "sap-cells"),
     ];
 
     public static GuestCase Get(string id) => All.Single(c => c.Id == id);

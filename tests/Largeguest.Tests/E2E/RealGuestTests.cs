@@ -134,6 +134,12 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
         foreach (var t in qemu.Threads.Where(IsEmulatorThread))
             checks.Equal(emulator, t.CpusAllowed.ToString(), $"{stage}: kernel Cpus_allowed_list of emulator thread '{t.Name}' (tid {t.Tid})");
 
+        // Kernel: strict and restrictive confine every thread's memory to the nodeset (cgroup cpuset.mems).
+        // On a single-node host this cannot fail (every node set is "0"); see docs/e2e.md.
+        if (e.NumatuneMode is "strict" or "restrictive")
+            foreach (var t in qemu.Threads.Where(t => !t.Name.StartsWith("kvm-", StringComparison.Ordinal)))
+                checks.Equal(e.HostNodes, Canonical(t.MemsAllowed), $"{stage}: kernel Mems_allowed_list of '{t.Name}' (tid {t.Tid})");
+
         // QEMU: one -numa node per guest cell with its vCPUs and a backend of its size bound as numatune says.
         checks.Equal(e.Cells.Count, qemu.NumaNodes.Count, $"{stage}: QEMU argv -numa node count");
         for (var id = 0; id < e.Cells.Count; id++)
@@ -203,7 +209,7 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
         var backend = qemu.Backend(id);
         if (!checks.True(backend is not null, $"{what}: -object memory backend '{id}' exists")) return;
         checks.Equal(mib * 1024 * 1024, backend!.SizeBytes, $"{what} '{id}' size (bytes)");
-        checks.Equal(e.HostNodes, backend.HostNodes?.ToString(), $"{what} '{id}' host-nodes");
+        checks.Equal(e.Policy is null ? null : e.HostNodes, backend.HostNodes?.ToString(), $"{what} '{id}' host-nodes");
         checks.Equal(e.Policy, backend.Policy, $"{what} '{id}' policy");
     }
 
