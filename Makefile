@@ -32,7 +32,7 @@ RPM_SOURCES := $(BIN) packaging/50_vdsm_hook_largeguest.sudoers packaging/vdsm-h
 
 SOURCES := $(shell find lib hooks \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' \) -print) Directory.Build.props
 
-.PHONY: all build publish rpm test unit demo bench deps clean
+.PHONY: all build publish rpm test unit e2e demo bench deps clean
 
 all: publish
 
@@ -66,6 +66,11 @@ $(RPM_FILE): $(RPM_SOURCES) $(RPM_CONFIG) packaging/$(RPM_NAME).spec
 # The README's test command: unit, golden, libvirt-validation and process tests against the published binary.
 test: deps publish
 	scripts/run-tests.sh
+
+# Only the end-to-end tests: real guests under a private libvirtd (scripts/e2e/, docs/e2e.md). `make test`
+# runs them too; they FAIL (never skip) when libvirtd cannot start or neither KVM nor TCG can run a guest.
+e2e: deps publish
+	scripts/run-tests.sh --filter "FullyQualifiedName~Largeguest.Tests.E2E"
 
 unit:
 	$(DOTNET) test tests/Largeguest.Tests/Largeguest.Tests.csproj -c $(CONFIG) --nologo

@@ -6,9 +6,15 @@ namespace Largeguest.Domain;
 /// <summary>The prefix a name was written with in the source (XLinq keeps only the namespace).</summary>
 internal sealed record SourcePrefix(string Prefix);
 
+/// <summary>The quote character an attribute was written with in the source. One document may mix them:
+/// libvirt writes its own attributes with <c>'</c> but the <c>&lt;metadata&gt;</c> subtree as libxml2
+/// re-serializes it, with <c>"</c>.</summary>
+internal sealed record SourceQuote(char Quote);
+
 /// <summary>
 /// Builds an XDocument from an XmlReader, iteratively (any depth), remembering each element's and
-/// attribute's source prefix so that two prefixes bound to one namespace both survive a rewrite.
+/// attribute's source prefix so that two prefixes bound to one namespace both survive a rewrite, and
+/// each attribute's quote character so that a document mixing quote styles is written back as read.
 /// </summary>
 internal static class XmlLoader
 {
@@ -61,6 +67,7 @@ internal static class XmlLoader
             : XNamespace.Get(reader.NamespaceURI) + reader.LocalName;
         var attribute = new XAttribute(name, reader.Value);
         if (reader.Prefix.Length > 0 && reader.NamespaceURI != XmlnsUri) attribute.AddAnnotation(new SourcePrefix(reader.Prefix));
+        attribute.AddAnnotation(new SourceQuote(reader.QuoteChar));
         return attribute;
     }
 }

@@ -4,7 +4,8 @@ using System.Xml.Linq;
 namespace Largeguest.Domain;
 
 /// <summary>
-/// Writes XLinq nodes back as text in a given <see cref="XmlStyle"/>. Iterative, so documents of any
+/// Writes XLinq nodes back as text in a given <see cref="XmlStyle"/> (attributes read from the source keep
+/// their own quote character). Iterative, so documents of any
 /// depth are written without recursion. Character references in the input come out as the characters
 /// themselves; everything else (prefixes, namespace declarations, comments, whitespace) as read.
 /// </summary>
@@ -41,8 +42,9 @@ internal static class XmlSerializer
         }
     }
 
-    private static void WriteAttribute(StringBuilder sb, XElement owner, XAttribute a, char quote)
+    private static void WriteAttribute(StringBuilder sb, XElement owner, XAttribute a, char documentQuote)
     {
+        var quote = a.Annotation<SourceQuote>()?.Quote ?? documentQuote; // as read; new attributes in the document's style
         sb.Append(' ');
         if (a.IsNamespaceDeclaration)
             sb.Append(a.Name.Namespace == XNamespace.None ? "xmlns" : "xmlns:" + a.Name.LocalName);
