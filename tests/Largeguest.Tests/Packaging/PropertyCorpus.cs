@@ -136,7 +136,7 @@ internal static class PropertyCorpus
         ],
         [LargeguestProperties.Numatune] =
         [
-            "interleave#0-1", "strict:0", "0-1", "PREFERRED#0", "Restrictive:1", " strict # 0 , 2 ", "strict#", "#0", "strict", "strict#0#1",
+            "interleave#0-1", "strict:0", "0-1", "auto", " AUTO ", "Auto", "auto#0", "auto:0", "autox", "auto,0", "0,auto", "PREFERRED#0", "Restrictive:1", " strict # 0 , 2 ", "strict#", "#0", "strict", "strict#0#1",
             "strict:0:1", "strict#0:1", "bogus#0", "stric#0", "strictly#0", "s trict#0", "strict#^0", "strict#0,^0", "^0", "0,^0", "strict#3-1",
             "strict#16384", "\u017Ftrict#0", "str\u0131ct#0", "0", "", " ",
         ],
