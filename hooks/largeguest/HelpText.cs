@@ -16,12 +16,17 @@ internal static class HelpText
                       -> <cputune><vcpupin vcpu cpuset/>...<emulatorpin cpuset/>
           numatune    MODE#NODESET | MODE:NODESET | NODESET  e.g. interleave#0-1  (bare NODESET: NumaTune:DefaultMode)
                       MODE is strict, preferred, interleave or restrictive -> <numatune><memory mode nodeset/>
+                      auto: numad places the guest (<vcpu placement='auto'>, needs numad on the host)
           guestnuma   VCPUS#MEMORY[#NODES][,...]  e.g. 0-7#10G,8-15#10G  (MEMORY in KiB or K/M/G/T, KiB/MiB/GiB/TiB)
                       -> <cpu><numa><cell id cpus memory unit='KiB'/>...  (#NODES: <numatune><memnode>)
           ksm_merge_across_nodes  0 | 1   host KSM policy; 0 wins over 1 across the host's VMs
           pincpu      CPUSET (retired pincpu hook)  -> <vcpu cpuset>
           numa        MODE:NODESET (retired numa hook) -> as numatune
           CPUSET is libvirt's syntax: N, N-M, ^N, comma-separated; exclusions apply after inclusions.
+
+        HOST CHECKS
+          Pinned CPUs must exist and be online, nodes must exist and have memory. A strict binding whose
+          nodes cannot hold the guest follows NumaTune:StrictMemory: warn (default), prefer, or fail.
 
         EXIT STATUS
           0  success (warnings, if any, on stderr)    2  error: one line on stderr, the XML file is unchanged
