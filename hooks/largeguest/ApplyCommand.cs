@@ -22,7 +22,7 @@ internal static class ApplyCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the diff only; leave the file as it is" };
-        var command = new Command("apply", "Apply properties to a domain XML file as the before_vm_start hook would, and print the unified diff.")
+        var command = new Command("apply", "Apply properties to a domain XML file as the before_vm_start hook would (domain and host checks included), and print the unified diff.")
         {
             file, set, dryRun,
         };
@@ -41,7 +41,7 @@ internal static class ApplyCommand
             CliSupport.Diag.Note($"{LargeguestProperties.KsmMergeAcrossNodesName}: changes no XML; apply does not touch the host's KSM");
 
         var original = CheckCommand.ReadFile(file);
-        var rewritten = properties.EditsXml ? HookRunner.Rewrite(original, properties, config) : original;
+        var rewritten = properties.EditsXml ? HookRunner.Rewrite(original, properties, config, HostContext.ForHost(config, CliSupport.Diag, engine.Ours)) : original;
         var diff = UnifiedDiff.Create(Encoding.UTF8.GetString(original), Encoding.UTF8.GetString(rewritten),
             "a/" + file.Name, "b/" + file.Name);
         Console.Write(diff);

@@ -35,8 +35,7 @@ public static class HookRunner
             var config = LargeguestConfig.Load(environment, privileged: false, diag.Warn);
             var properties = LargeguestProperties.Parse(values, config.DefaultMode);
             if (point == HookPoint.AfterVmDestroy) return Success;
-            var numaProperty = values.ContainsKey(LargeguestProperties.Numa) ? LargeguestProperties.Numa : LargeguestProperties.Numatune;
-            if (properties.EditsXml) RewriteDomain(environment, properties, config, new HostContext(hugePages => TopologyLoader.Load(config, diag.Note, cpuTopology: false, hugePages), diag, numaProperty));
+            if (properties.EditsXml) RewriteDomain(environment, properties, config, HostContext.ForHost(config, diag, values));
             return Success;
         }
         catch (Exception e) { diag.Error(Describe(e)); }
@@ -66,14 +65,6 @@ public static class HookRunner
         try { AtomicFile.Replace(path, rewritten); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new HookException($"{DomXmlVariable}: cannot replace '{path}': {e.Message}; the file is unchanged"); }
-    }
-
-    /// <summary>The whole XML transformation, without I/O: bytes in, bytes out (or an exception).</summary>
-    public static byte[] Rewrite(ReadOnlySpan<byte> original, LargeguestProperties properties, LargeguestConfig config)
-    {
-        var doc = DomainDocument.Parse(original);
-        DomainRewriter.Apply(doc, properties, config.DefaultMode);
-        return doc.ToBytes();
     }
 
     /// <summary>
@@ -109,7 +100,13 @@ public static class HookRunner
 /// go, and which property carried the memory binding (<c>numatune</c> or the retired <c>numa</c>) so messages
 /// name the one the administrator set.
 /// </summary>
-public sealed record HostContext(Func<bool, HostTopology> Topology, Diagnostics Diagnostics, string NumaProperty = LargeguestProperties.Numatune);
+public sealed record HostContext(Func<bool, HostTopology> Topology, Diagnostics Diagnostics, string NumaProperty = LargeguestProperties.Numatune)
+{
+    /// <summary>This host, read as configured (<c>Topology:Source</c>), for the properties that were set.</summary>
+    public static HostContext ForHost(LargeguestConfig config, Diagnostics diag, IReadOnlyDictionary<string, string> values) =>
+        new(hugePages => TopologyLoader.Load(config, diag.Note, cpuTopology: false, hugePages), diag,
+            values.ContainsKey(LargeguestProperties.Numa) ? LargeguestProperties.Numa : LargeguestProperties.Numatune);
+}
 
 /// <summary>A failure of the hook's surroundings (variables, files) rather than of a property.</summary>
 public sealed class HookException(string message) : Exception(message);
