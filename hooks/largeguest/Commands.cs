@@ -18,6 +18,7 @@ internal static class Commands
         root.Subcommands.Add(ApplyCommand.Create());
         root.Subcommands.Add(TopologyCommand.Create());
         root.Subcommands.Add(SuggestCommand.Create());
+        root.Subcommands.Add(KsmCommand.Create());
         var result = root.Parse(args);
         if (result.Errors.Count > 0)
         {

@@ -3,6 +3,7 @@ using Largeguest.Domain;
 using Largeguest.Grammar;
 using Largeguest.Host;
 using Largeguest.IO;
+using Largeguest.Ksm;
 
 namespace Largeguest.Hook;
 
@@ -34,8 +35,16 @@ public static class HookRunner
                     $"{string.Join(", ", HookPoints.DirectoryNames)}; install it in a VDSM hook directory or use 'largeguest apply'");
             var config = LargeguestConfig.Load(environment, privileged: false, diag.Warn);
             var properties = LargeguestProperties.Parse(values, config.DefaultMode);
-            if (point == HookPoint.AfterVmDestroy) return Success;
-            if (properties.EditsXml) RewriteDomain(environment, properties, config, HostContext.ForHost(config, diag, values));
+            if (point == HookPoint.AfterVmDestroy)
+            {
+                if (properties.KsmMergeAcrossNodes is bool released) KsmHookStep.Run(point, released, environment, config, diag);
+                return Success;
+            }
+            // The new XML is computed (and every check passed) before KSM work, and written only after it:
+            // a KSM failure under Ksm:OnFailure=fail leaves the file byte-identical.
+            var commit = properties.EditsXml ? PrepareRewrite(environment, properties, config, HostContext.ForHost(config, diag, values)) : null;
+            if (properties.KsmMergeAcrossNodes is bool ksm && !KsmHookStep.Run(point, ksm, environment, config, diag)) return Failure;
+            commit?.Invoke();
             return Success;
         }
         catch (Exception e) { diag.Error(Describe(e)); }
@@ -46,11 +55,12 @@ public static class HookRunner
     public static string Describe(Exception e) => e switch
     {
         PropertyException p => p.OneLine,
-        DomainXmlException or ConfigException or HookException or TopologyException => e.Message,
+        DomainXmlException or ConfigException or HookException or TopologyException or KsmException => e.Message,
         _ => $"internal error: {e.GetType().Name}: {e.Message}",
     };
 
-    private static void RewriteDomain(IReadOnlyDictionary<string, string> environment, LargeguestProperties properties, LargeguestConfig config, HostContext host)
+    /// <summary>Reads and rewrites the domain XML; returns the write still to be done, or null when nothing changes.</summary>
+    private static Action? PrepareRewrite(IReadOnlyDictionary<string, string> environment, LargeguestProperties properties, LargeguestConfig config, HostContext host)
     {
         var path = environment.GetValueOrDefault(DomXmlVariable);
         if (string.IsNullOrEmpty(path))
@@ -61,10 +71,13 @@ public static class HookRunner
         { throw new HookException($"{DomXmlVariable}: cannot read '{path}': {e.Message}"); }
 
         var rewritten = Rewrite(original, properties, config, host);
-        if (rewritten.AsSpan().SequenceEqual(original)) return; // already as asked: leave the file (and its mtime) alone
-        try { AtomicFile.Replace(path, rewritten); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new HookException($"{DomXmlVariable}: cannot replace '{path}': {e.Message}; the file is unchanged"); }
+        if (rewritten.AsSpan().SequenceEqual(original)) return null; // already as asked: leave the file (and its mtime) alone
+        return () =>
+        {
+            try { AtomicFile.Replace(path, rewritten); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            { throw new HookException($"{DomXmlVariable}: cannot replace '{path}': {e.Message}; the file is unchanged"); }
+        };
     }
 
     /// <summary>

@@ -1,0 +1,85 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Largeguest.Config;
+using Largeguest.Hook;
+using Largeguest.Ksm;
+
+namespace Largeguest.Hook.Cli;
+
+/// <summary>
+/// <c>largeguest ksm status [--json]</c> for administrators, and the privileged entries the hook runs through
+/// <c>sudo -n</c>: <c>ksm reconcile --vm UUID --merge-across-nodes 0|1</c> and <c>ksm release --vm UUID</c>.
+/// The privileged entries accept exactly those argument vectors, ignore LARGEGUEST__* and LARGEGUEST_CONFIG,
+/// read only /etc/vdsm-hook-largeguest/largeguest.json and touch only /sys/kernel/mm/ksm and Ksm:StateDir.
+/// </summary>
+internal static class KsmCommand
+{
+    public static Command Create()
+    {
+        var command = new Command(KsmHelperCall.Group, "NUMA-aware KSM: show the host's state; the privileged entries the hook runs through sudo.");
+        command.Subcommands.Add(Status());
+        command.Subcommands.Add(Privileged(KsmHelperCall.ReconcileVerb, "Register a VM's merge_across_nodes request and reconcile the host (root; run by the hook through sudo).", withValue: true));
+        command.Subcommands.Add(Privileged(KsmHelperCall.ReleaseVerb, "Release a VM's request (root; run by the hook through sudo at after_vm_destroy).", withValue: false));
+        return command;
+    }
+
+    private static Command Privileged(string verb, string description, bool withValue)
+    {
+        var command = new Command(verb, description);
+        command.Options.Add(new Option<string>(KsmHelperCall.VmOption) { Description = "The VM's UUID (vmId)", Required = true });
+        if (withValue)
+            command.Options.Add(new Option<string>(KsmHelperCall.ValueOption) { Description = "0 or 1", Required = true });
+        command.SetAction(_ => RunPrivileged());
+        return command;
+    }
+
+    private static int RunPrivileged()
+    {
+        var diag = new Diagnostics(Console.Error);
+        try
+        {
+            // The whole vector as the kernel handed it to us, checked token by token: not what a parser tolerates.
+            var call = KsmHelperCall.Parse(Environment.GetCommandLineArgs().Skip(1).ToList());
+            if (!Environment.IsPrivilegedProcess)
+                throw new KsmException($"'largeguest {string.Join(' ', call.Arguments)}' must run as root (the hook runs it through sudo -n)");
+            var config = LargeguestConfig.Load(new Dictionary<string, string>(), privileged: true, diag.Warn);
+            var outcome = call.IsRelease ? KsmService.Release(call, config) : KsmService.Reconcile(call, config);
+            foreach (var (warning, text) in KsmService.Lines(outcome))
+                if (warning) diag.Warn(text); else diag.Note(text);
+            return Commands.Success;
+        }
+        catch (Exception e) when (e is KsmException or ConfigException) { diag.Error(e.Message); }
+        catch (Exception e) { diag.Error($"internal error: {e.GetType().Name}: {e.Message}"); }
+        return Commands.Failure;
+    }
+
+    private static Command Status()
+    {
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text" };
+        var command = new Command("status", "Show the KSM counters, run, merge_across_nodes, the registered requests and the desired value.");
+        command.Options.Add(json);
+        command.SetAction(result =>
+        {
+            var diag = new Diagnostics(Console.Error);
+            try
+            {
+                var config = LargeguestConfig.Load(EnvironmentVariables(), privileged: false, diag.Warn);
+                var report = KsmStatus.Read(config, new KsmSysfs(), KsmService.Liveness(config), TimeProvider.System.GetUtcNow(), diag.Warn);
+                Console.Out.Write(result.GetValue(json) ? report.ToJson() : report.ToText());
+                return Commands.Success;
+            }
+            catch (Exception e) when (e is KsmException or ConfigException) { diag.Error(e.Message); }
+            return Commands.Failure;
+        });
+        return command;
+    }
+
+    private static Dictionary<string, string> EnvironmentVariables()
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+            env[(string)e.Key] = (string?)e.Value ?? "";
+        return env;
+    }
+}

@@ -1,0 +1,41 @@
+namespace Largeguest.Ksm;
+
+/// <summary>
+/// What the reconciler's runner does to the kernel. <see cref="KsmSysfs"/> is the real one; the test suite
+/// has a simulator that reproduces the kernel's rules for failures the real kernel cannot produce on demand.
+/// </summary>
+public interface IKsmKernel
+{
+    /// <summary>Where the KSM files live (for messages).</summary>
+    string Root { get; }
+
+    KsmState Read();
+
+    /// <summary>Writes one file after range validation; throws <see cref="KsmValueException"/> or <see cref="KsmWriteException"/>.</summary>
+    void Write(string file, string value);
+
+    /// <summary>
+    /// Writes 2 to <c>run</c> (unmerge every KSM page, synchronously in the kernel) and interrupts it when it
+    /// takes longer than <paramref name="budget"/>. The kernel sets <c>run</c> to 0 when an unmerge is interrupted.
+    /// <paramref name="held"/> is the host lock, kept held for as long as the unmerge can still be running.
+    /// </summary>
+    UnmergeResult Unmerge(TimeSpan budget, HostLock held);
+
+    /// <summary><c>MemAvailable</c> of <c>/proc/meminfo</c>, in bytes.</summary>
+    long MemAvailableBytes();
+
+    long PageSize { get; }
+}
+
+public enum UnmergeStatus
+{
+    Completed,
+    /// <summary>Interrupted at the time budget; the kernel has set run to 0.</summary>
+    TimedOut,
+    Failed,
+    /// <summary>The writer did not end even after SIGKILL: the kernel is still in the unmerge and the lock stays held.</summary>
+    Stuck,
+}
+
+/// <summary>How an unmerge ended; <see cref="Detail"/> is the kernel's or the writer's word on a failure.</summary>
+public sealed record UnmergeResult(UnmergeStatus Status, TimeSpan Elapsed, string Detail = "");

@@ -1,0 +1,181 @@
+namespace Largeguest.Ksm;
+
+/// <summary>What a reconcile did; <see cref="Notes"/> and <see cref="Warnings"/> are one-line messages for stderr.</summary>
+public sealed record KsmOutcome(bool Changed, bool? Desired, IReadOnlyList<string> Notes, IReadOnlyList<string> Warnings);
+
+/// <summary>
+/// The effectful runner of <see cref="KsmPlanner"/>: reads the host, asks for the next step, does it, and asks
+/// again until nothing is left to do. Every step that changes the host runs under the host-wide
+/// <see cref="HostLock"/> on a state read under that lock. Failures throw <see cref="KsmException"/> only after
+/// <c>run</c> has been restored and the journal removed (or, if even that is impossible, with the journal kept
+/// so the next reconcile recovers).
+/// </summary>
+public sealed class KsmReconciler
+{
+    private const int MaxSteps = 4;
+    private static readonly TimeSpan BusyRetry = TimeSpan.FromMilliseconds(20);
+    private const int BusyAttempts = 10;
+
+    private readonly IKsmKernel _kernel;
+    private readonly string _stateDir;
+    private readonly KsmPolicy _policy;
+    private readonly IVmLiveness _liveness;
+    private readonly TimeProvider _time;
+    private readonly KsmRequests _requests;
+    private readonly KsmJournalFile _journal;
+    private readonly List<string> _notes = [];
+    private readonly List<string> _warnings = [];
+
+    public KsmReconciler(IKsmKernel kernel, string stateDir, KsmPolicy policy, IVmLiveness liveness, TimeProvider? time = null)
+    {
+        _kernel = kernel;
+        _stateDir = stateDir;
+        _policy = policy;
+        _liveness = liveness;
+        _time = time ?? TimeProvider.System;
+        _requests = new KsmRequests(stateDir);
+        _journal = new KsmJournalFile(stateDir);
+    }
+
+    public string LockPath => Path.Combine(_stateDir, HostLock.FileName);
+
+    /// <summary>Reads everything the decision needs (no lock taken here).</summary>
+    public KsmObservation Observe(bool directWriteRefused = false)
+    {
+        var now = _time.GetUtcNow();
+        var state = _kernel.Read();
+        var requests = _requests.List(_warnings.Add);
+        var needed = KsmPlanner.LivenessNeeded(requests, now, _policy);
+        var liveness = needed.Count > 0 ? _liveness.Lookup(needed) : new Dictionary<VmId, VmPresence>();
+        var memory = state.Present ? _kernel.MemAvailableBytes() : 0;
+        return new KsmObservation(state, requests, liveness, _journal.Read(), memory, _kernel.PageSize, now, directWriteRefused);
+    }
+
+    public KsmOutcome Reconcile()
+    {
+        _notes.Clear();
+        _warnings.Clear();
+        // Lock-free look first: when the value is already right and no transition is pending, there is
+        // nothing to serialise (a concurrent reconcile only ever moves the host towards the registry's value).
+        var quick = KsmPlanner.Decide(Observe(), _policy);
+        if (quick.Step is KsmStep.Nothing && !File.Exists(_journal.Path)) return Outcome(false, quick.Desire.Value);
+
+        StateFile.EnsureDirectory(_stateDir);
+        using var held = HostLock.Acquire(LockPath, _policy.LockTimeout);
+        var refused = false;
+        var pruned = false;
+        var changed = false;
+        for (var step = 0; step < MaxSteps; step++)
+        {
+            var observed = Observe(refused);
+            var plan = KsmPlanner.Decide(observed, _policy);
+            if (!pruned) { Prune(plan.Desire.Stale); pruned = true; }
+            switch (plan.Step)
+            {
+                case KsmStep.Nothing:
+                    return Outcome(changed, plan.Desire.Value);
+                case KsmStep.Refuse refuse:
+                    throw new KsmException(refuse.Why);
+                case KsmStep.Write write:
+                    try
+                    {
+                        _kernel.Write(KsmFiles.MergeAcrossNodes, KsmPlanner.Bit(write.Value));
+                        _notes.Add($"ksm: merge_across_nodes {KsmPlanner.Bit(write.From)} -> {KsmPlanner.Bit(write.Value)} ({plan.Desire.Source}; nothing was shared)");
+                        return Outcome(true, plan.Desire.Value);
+                    }
+                    catch (KsmWriteException e) when (e.Busy) { refused = true; } // pages got shared meanwhile (or stable nodes linger): unmerge path
+                    break;
+                case KsmStep.Unmerge unmerge:
+                    Transition(unmerge, observed.State, plan.Desire, held);
+                    return Outcome(true, plan.Desire.Value);
+                case KsmStep.Recover recover:
+                    Recover(recover);
+                    changed = true;
+                    break;
+            }
+        }
+        throw new KsmException($"the KSM state did not settle after {MaxSteps} steps; see 'largeguest ksm status'");
+    }
+
+    private void Transition(KsmStep.Unmerge u, KsmState state, KsmDesire desire, HostLock held)
+    {
+        var what = $"merge_across_nodes {KsmPlanner.Bit(u.From)} -> {KsmPlanner.Bit(u.Value)} ({desire.Source})";
+        var pages = $"{u.CostPages} pages ({u.CostBytes / (1024 * 1024)} MiB)";
+        _journal.Write(u.PreviousRun, u.Value, _time.GetUtcNow());
+        KsmException? failure = null;
+        var abandon = false;
+        UnmergeResult? result = null;
+        try
+        {
+            if (state.Run == 2) _kernel.Write(KsmFiles.Run, "0"); // only a fresh write of 2 unmerges
+            result = _kernel.Unmerge(_policy.UnmergeTimeout, held);
+            switch (result.Status)
+            {
+                case UnmergeStatus.TimedOut:
+                    throw new KsmException($"{what} not done: unmerging {pages} did not finish within " +
+                        $"{ChildWriter.Seconds(_policy.UnmergeTimeout)} (Ksm:UnmergeTimeoutSeconds) and was interrupted; " +
+                        $"merge_across_nodes left at {KsmPlanner.Bit(u.From)}, run restored to {u.PreviousRun}");
+                case UnmergeStatus.Stuck:
+                    abandon = true; // the kernel is still inside the unmerge: touching run now would block; the next reconcile recovers
+                    throw new KsmException($"{what} not done: {result.Detail}; the journal {_journal.Path} is kept for recovery");
+                case UnmergeStatus.Failed:
+                    throw new KsmException($"{what} not done: unmerging {pages} failed: {result.Detail}; " +
+                        $"merge_across_nodes left at {KsmPlanner.Bit(u.From)}, run restored to {u.PreviousRun}");
+            }
+            WriteBusyTolerant(KsmFiles.MergeAcrossNodes, KsmPlanner.Bit(u.Value));
+        }
+        catch (KsmException e) { failure = e; }
+
+        if (!abandon)
+        {
+            try
+            {
+                _kernel.Write(KsmFiles.Run, u.PreviousRun.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                _journal.Delete();
+            }
+            catch (KsmException e)
+            {
+                throw new KsmException($"{what}: {(failure is null ? "" : failure.Message + "; ")}restoring run={u.PreviousRun} failed: {e.Message}; " +
+                    $"the journal {_journal.Path} is kept so the next reconcile recovers");
+            }
+        }
+        if (failure is not null) throw failure;
+        _notes.Add($"ksm: {what}: unmerged {pages} in {ChildWriter.Seconds(result!.Elapsed)}, run restored to {u.PreviousRun}");
+    }
+
+    private void Recover(KsmStep.Recover r)
+    {
+        var finished = "";
+        if (r.WriteValue is bool v)
+        {
+            try
+            {
+                _kernel.Write(KsmFiles.MergeAcrossNodes, KsmPlanner.Bit(v));
+                finished = $"merge_across_nodes set to {KsmPlanner.Bit(v)}, ";
+            }
+            catch (KsmWriteException e) when (e.Busy) { } // rolled back instead; the next decision starts afresh
+        }
+        _kernel.Write(KsmFiles.Run, r.RestoreRun.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        _journal.Delete();
+        _warnings.Add($"ksm: {r.Why}: recovered: {finished}run restored to {r.RestoreRun}");
+    }
+
+    /// <summary>After an unmerge a stable node can linger for a moment (page migration); EBUSY then is worth a short retry.</summary>
+    private void WriteBusyTolerant(string file, string value)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try { _kernel.Write(file, value); return; }
+            catch (KsmWriteException e) when (e.Busy && attempt < BusyAttempts) { Thread.Sleep(BusyRetry); }
+        }
+    }
+
+    private void Prune(IReadOnlyList<KsmRequest> stale)
+    {
+        foreach (var r in stale)
+            if (_requests.Release(r.Vm))
+                _notes.Add($"ksm: dropped the stale request of VM {r.Vm} (libvirt has no such domain; registered {r.Registered:u})");
+    }
+
+    private KsmOutcome Outcome(bool changed, bool? desired) => new(changed, desired, [.. _notes], [.. _warnings]);
+}

@@ -1,0 +1,114 @@
+using System.Globalization;
+using System.Text;
+
+namespace Largeguest.Ksm;
+
+/// <summary>One VM's wish for <c>merge_across_nodes</c>, registered when it starts.</summary>
+public sealed record KsmRequest(VmId Vm, bool MergeAcrossNodes, DateTimeOffset Registered);
+
+/// <summary>
+/// The request registry: one file per VM under <c>&lt;StateDir&gt;/requests/</c>, named by the VM's UUID,
+/// holding <c>merge_across_nodes=0|1</c> and <c>registered=&lt;UTC time&gt;</c>. Written atomically
+/// (temp file + rename), so a reader sees a whole entry or none; <c>/run</c> is empty after a reboot,
+/// as is KSM.
+/// </summary>
+public sealed class KsmRequests(string stateDir)
+{
+    public const string DirectoryName = "requests";
+
+    public string Directory { get; } = Path.Combine(stateDir, DirectoryName);
+
+    public string PathOf(VmId vm) => Path.Combine(Directory, vm.Value);
+
+    public void Register(KsmRequest request)
+    {
+        var text = $"merge_across_nodes={(request.MergeAcrossNodes ? 1 : 0)}\n" +
+                   $"registered={request.Registered.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)}\n";
+        StateFile.Write(PathOf(request.Vm), Encoding.ASCII.GetBytes(text));
+    }
+
+    /// <summary>Removes the VM's entry; true when there was one.</summary>
+    public bool Release(VmId vm)
+    {
+        try
+        {
+            if (!File.Exists(PathOf(vm))) return false;
+            File.Delete(PathOf(vm));
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new KsmException($"{PathOf(vm)}: cannot remove the KSM request: {e.Message}"); }
+    }
+
+    /// <summary>Every readable entry; unreadable or malformed ones are reported through <paramref name="warn"/> and skipped.</summary>
+    public IReadOnlyList<KsmRequest> List(Action<string>? warn = null)
+    {
+        var result = new List<KsmRequest>();
+        if (!System.IO.Directory.Exists(Directory)) return result;
+        foreach (var path in System.IO.Directory.EnumerateFiles(Directory).Order(StringComparer.Ordinal))
+        {
+            var name = Path.GetFileName(path);
+            if (name.StartsWith('.')) continue; // a temp file of a registration in flight
+            if (Parse(name, path) is { } request) result.Add(request);
+            else warn?.Invoke($"{path}: not a KSM request (expected: a file named by a VM UUID holding merge_across_nodes=0|1 and registered=<time>); ignored");
+        }
+        return result;
+    }
+
+    private static KsmRequest? Parse(string name, string path)
+    {
+        if (!VmId.TryParse(name, out var vm)) return null;
+        string[] lines;
+        try { lines = File.ReadAllLines(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        bool? value = null;
+        DateTimeOffset? registered = null;
+        foreach (var line in lines)
+        {
+            var eq = line.IndexOf('=');
+            if (eq < 0) continue;
+            var (key, v) = (line[..eq].Trim(), line[(eq + 1)..].Trim());
+            if (key == "merge_across_nodes") value = v switch { "0" => false, "1" => true, _ => null };
+            else if (key == "registered" && DateTimeOffset.TryParse(v, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t)) registered = t;
+        }
+        if (value is null) return null;
+        registered ??= new DateTimeOffset(File.GetLastWriteTimeUtc(path), TimeSpan.Zero);
+        return new KsmRequest(vm, value.Value, registered.Value);
+    }
+}
+
+/// <summary>Small state files under Ksm:StateDir, replaced atomically and durably (temp, fsync, rename).</summary>
+internal static class StateFile
+{
+    private const UnixFileMode Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+    private const UnixFileMode DirMode = Mode | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+
+    public static void EnsureDirectory(string dir)
+    {
+        try { System.IO.Directory.CreateDirectory(dir, DirMode); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new KsmException($"{dir}: cannot create the KSM state directory: {e.Message}"); }
+    }
+
+    public static void Write(string path, ReadOnlySpan<byte> content)
+    {
+        var dir = Path.GetDirectoryName(path)!;
+        EnsureDirectory(dir);
+        var temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}-{Random.Shared.Next():x8}.tmp");
+        try
+        {
+            using (var fs = new FileStream(temp, new FileStreamOptions
+                   { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = Mode }))
+            {
+                fs.Write(content);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw new KsmException($"{path}: cannot write: {e.Message}");
+        }
+    }
+}

@@ -1,0 +1,152 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Largeguest.Config;
+
+namespace Largeguest.Ksm;
+
+/// <summary>What <c>largeguest ksm status</c> shows: the kernel's KSM files, the registry and the decision it implies.</summary>
+public sealed record KsmStatus(
+    string Root,
+    KsmState State,
+    string RequestDirectory,
+    IReadOnlyList<KsmRequest> Requests,
+    IReadOnlyDictionary<VmId, VmPresence> Liveness,
+    KsmDesire Desire,
+    KsmStep Next,
+    KsmJournal? Journal,
+    string JournalPath,
+    bool LockFree,
+    long MemAvailableBytes,
+    long PageSize,
+    DateTimeOffset Now,
+    TimeSpan StaleGrace)
+{
+    public static KsmStatus Read(LargeguestConfig config, IKsmKernel kernel, IVmLiveness liveness, DateTimeOffset now, Action<string>? warn = null)
+    {
+        var policy = KsmPolicy.From(config);
+        var state = kernel.Read();
+        var registry = new KsmRequests(config.KsmStateDir);
+        var requests = registry.List(warn);
+        var old = requests.Where(r => now - r.Registered > policy.StaleGrace).Select(r => r.Vm).Distinct().ToList();
+        var presence = old.Count > 0 ? liveness.Lookup(old) : new Dictionary<VmId, VmPresence>();
+        var journalFile = new KsmJournalFile(config.KsmStateDir);
+        var journal = journalFile.Read();
+        var memory = state.Present ? kernel.MemAvailableBytes() : 0;
+        var plan = KsmPlanner.Decide(new KsmObservation(state, requests, presence, journal, memory, kernel.PageSize, now), policy);
+        return new KsmStatus(kernel.Root, state, registry.Directory, requests, presence, plan.Desire, plan.Step, journal, journalFile.Path,
+            HostLock.IsFree(Path.Combine(config.KsmStateDir, HostLock.FileName)), memory, kernel.PageSize, now, policy.StaleGrace);
+    }
+
+    private static string RunMeaning(int? run) => run switch
+    {
+        0 => "stopped",
+        1 => "ksmd merging",
+        2 => "unmerge mode (left by someone: largeguest restores run after its own unmerges)",
+        _ => "unreadable",
+    };
+
+    private bool IsStale(KsmRequest r) => KsmPlanner.IsStale(r, Liveness, Now, StaleGrace);
+
+    private string NextText => Next switch
+    {
+        KsmStep.Nothing n => $"nothing to do: {n.Why}",
+        KsmStep.Write w => $"write merge_across_nodes={KsmPlanner.Bit(w.Value)} directly (nothing is shared)",
+        KsmStep.Unmerge u => $"unmerge {u.CostPages} pages ({u.CostBytes / 1048576} MiB of {u.AllowedBytes / 1048576} MiB allowed), then write merge_across_nodes={KsmPlanner.Bit(u.Value)}",
+        KsmStep.Refuse r => $"refuse: {r.Why}",
+        KsmStep.Recover r => $"recover: {r.Why}",
+        _ => Next.ToString(),
+    };
+
+    public string ToText()
+    {
+        var b = new StringBuilder();
+        b.Append(CultureInfo.InvariantCulture, $"KSM {Root}");
+        if (!State.Present) b.Append(": not present (this kernel has no KSM)\n");
+        else
+        {
+            b.Append('\n');
+            foreach (var file in KsmFiles.All)
+                if (State.Values.TryGetValue(file.Name, out var value))
+                    b.Append(CultureInfo.InvariantCulture, $"  {file.Name,-36} {value}{(file.Name == KsmFiles.Run ? $" ({RunMeaning(State.Run)})" : "")}\n");
+            foreach (var name in State.Unknown)
+                b.Append(CultureInfo.InvariantCulture, $"  {name,-36} {State.Values[name]} (not known to largeguest)\n");
+            b.Append(CultureInfo.InvariantCulture,
+                $"unmerging now would allocate {State.UnmergeCostPages} pages ({State.UnmergeCostPages * PageSize / 1048576} MiB); MemAvailable {MemAvailableBytes / 1048576} MiB\n");
+        }
+        b.Append(CultureInfo.InvariantCulture, $"requests in {RequestDirectory}: {Requests.Count}\n");
+        foreach (var r in Requests)
+        {
+            var age = Now - r.Registered;
+            var presence = Liveness.GetValueOrDefault(r.Vm, VmPresence.Unknown);
+            var tag = IsStale(r) ? " STALE (libvirt has no such domain; ignored)" : presence == VmPresence.Present ? " (running)" : "";
+            b.Append(CultureInfo.InvariantCulture,
+                $"  {r.Vm}  merge_across_nodes={(r.MergeAcrossNodes ? 1 : 0)}  registered {r.Registered.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z ({(long)age.TotalSeconds} s ago){tag}\n");
+        }
+        b.Append(CultureInfo.InvariantCulture, $"desired merge_across_nodes: {(Desire.Value is bool d ? (d ? "1" : "0") : "none")} ({Desire.Source})\n");
+        b.Append(CultureInfo.InvariantCulture, $"next reconcile: {NextText}\n");
+        b.Append(Journal is null
+            ? "journal: none\n"
+            : $"journal: {JournalPath} PRESENT ({(LockFree ? "lock free: a transition died; the next reconcile recovers" : "lock held: a transition is in progress")})\n");
+        return b.ToString();
+    }
+
+    public string ToJson()
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("sysfs", Root);
+            w.WriteBoolean("present", State.Present);
+            WriteNumberOrNull(w, "run", State.Run);
+            if (State.MergeAcrossNodes is bool m) w.WriteNumber("merge_across_nodes", m ? 1 : 0); else w.WriteNull("merge_across_nodes");
+            w.WriteStartObject("files");
+            foreach (var (name, value) in State.Values.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            {
+                if (KsmFiles.Find(name) is { Kind: not KsmFileKind.Choice } && State.Number(name) is long n) w.WriteNumber(name, n);
+                else w.WriteString(name, value);
+            }
+            w.WriteEndObject();
+            w.WriteStartArray("unknown_files");
+            foreach (var name in State.Unknown) w.WriteStringValue(name);
+            w.WriteEndArray();
+            w.WriteNumber("unmerge_cost_pages", State.UnmergeCostPages);
+            w.WriteNumber("unmerge_cost_bytes", State.UnmergeCostPages * PageSize);
+            w.WriteNumber("mem_available_bytes", MemAvailableBytes);
+            w.WriteString("request_directory", RequestDirectory);
+            w.WriteStartArray("requests");
+            foreach (var r in Requests)
+            {
+                w.WriteStartObject();
+                w.WriteString("vm", r.Vm.Value);
+                w.WriteNumber("merge_across_nodes", r.MergeAcrossNodes ? 1 : 0);
+                w.WriteString("registered", r.Registered.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
+                w.WriteNumber("age_seconds", (long)(Now - r.Registered).TotalSeconds);
+                w.WriteString("libvirt", Liveness.GetValueOrDefault(r.Vm, VmPresence.Unknown).ToString().ToLowerInvariant());
+                w.WriteBoolean("stale", IsStale(r));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            if (Desire.Value is bool d) w.WriteNumber("desired", d ? 1 : 0); else w.WriteNull("desired");
+            w.WriteString("desired_source", Desire.Source);
+            w.WriteString("next", NextText);
+            if (Journal is null) w.WriteNull("journal");
+            else
+            {
+                w.WriteStartObject("journal");
+                w.WriteString("path", JournalPath);
+                WriteNumberOrNull(w, "previous_run", Journal.PreviousRun);
+                w.WriteBoolean("lock_free", LockFree);
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+    }
+
+    private static void WriteNumberOrNull(Utf8JsonWriter w, string name, int? value)
+    {
+        if (value is int v) w.WriteNumber(name, v); else w.WriteNull(name);
+    }
+}

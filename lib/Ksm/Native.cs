@@ -1,0 +1,54 @@
+using System.Runtime.InteropServices;
+
+namespace Largeguest.Ksm;
+
+/// <summary>
+/// The few libc calls KSM work needs and .NET does not expose with exact errno semantics:
+/// sysfs writes (EBUSY must be told apart from other failures) and flock (the host-wide lock).
+/// </summary>
+internal static partial class Native
+{
+    private const string Libc = "libc";
+
+    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_CLOEXEC = 0x80000;
+    public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+    public const int F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1;
+    public const int EINTR = 4, EAGAIN = 11, EWOULDBLOCK = 11, EBUSY = 16, EINVAL = 22, ENOMEM = 12, EACCES = 13, EPERM = 1;
+
+    [LibraryImport(Libc, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags, int mode);
+
+    [LibraryImport(Libc, EntryPoint = "write", SetLastError = true)]
+    public static unsafe partial nint Write(int fd, byte* buffer, nint count);
+
+    [LibraryImport(Libc, EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport(Libc, EntryPoint = "flock", SetLastError = true)]
+    public static partial int Flock(int fd, int operation);
+
+    [LibraryImport(Libc, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(int fd, int command, int argument);
+
+    /// <summary>The C library's text for an errno value ("Device or resource busy").</summary>
+    public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
+
+    /// <summary>Writes all of <paramref name="bytes"/> with one write(2) (sysfs takes a value in one call); returns 0 or errno.</summary>
+    public static unsafe int WriteFile(string path, ReadOnlySpan<byte> bytes)
+    {
+        var fd = Open(path, O_WRONLY | O_CLOEXEC, 0);
+        if (fd < 0) return Marshal.GetLastPInvokeError();
+        try
+        {
+            while (true)
+            {
+                nint written;
+                fixed (byte* p = bytes) written = Write(fd, p, bytes.Length);
+                if (written >= 0) return written == bytes.Length ? 0 : EINVAL;
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno != EINTR) return errno;
+            }
+        }
+        finally { Close(fd); }
+    }
+}

@@ -1,0 +1,31 @@
+namespace Largeguest.Ksm;
+
+/// <summary>What libvirt says about a VM a request was registered for.</summary>
+public enum VmPresence
+{
+    /// <summary>libvirt knows the domain.</summary>
+    Present,
+    /// <summary>libvirt answered: no such domain.</summary>
+    Absent,
+    /// <summary>No answer (libvirt unreachable, or no lookup made): the request counts as live.</summary>
+    Unknown,
+}
+
+/// <summary>Tells whether the VMs of registered requests still exist; only <see cref="VmPresence.Absent"/> can make a request stale.</summary>
+public interface IVmLiveness
+{
+    IReadOnlyDictionary<VmId, VmPresence> Lookup(IReadOnlyCollection<VmId> vms);
+}
+
+/// <summary>
+/// Makes no lookup and calls every VM <see cref="VmPresence.Unknown"/>, so no request is ever stale and
+/// entries are only removed by <c>after_vm_destroy</c>. Used until the product's libvirt binding
+/// (lib/Host/Libvirt) is available to this code; see docs/ksm.md.
+/// </summary>
+public sealed class AssumeAlive : IVmLiveness
+{
+    public static AssumeAlive Instance { get; } = new();
+
+    public IReadOnlyDictionary<VmId, VmPresence> Lookup(IReadOnlyCollection<VmId> vms) =>
+        vms.ToDictionary(v => v, _ => VmPresence.Unknown);
+}
