@@ -25,6 +25,7 @@ public sealed class KsmReconciler
     private readonly KsmJournalFile _journal;
     private readonly List<string> _notes = [];
     private readonly List<string> _warnings = [];
+    private readonly Dictionary<VmId, VmPresence> _presence = [];
 
     public KsmReconciler(IKsmKernel kernel, string stateDir, KsmPolicy policy, IVmLiveness liveness, TimeProvider? time = null)
     {
@@ -46,7 +47,10 @@ public sealed class KsmReconciler
         var state = _kernel.Read();
         var requests = _requests.List(_warnings.Add);
         var needed = KsmPlanner.LivenessNeeded(requests, now, _policy);
-        var liveness = needed.Count > 0 ? _liveness.Lookup(needed) : new Dictionary<VmId, VmPresence>();
+        var missing = needed.Where(v => !_presence.ContainsKey(v)).ToList();
+        if (missing.Count > 0)
+            foreach (var (vm, presence) in _liveness.Lookup(missing)) _presence[vm] = presence; // asked once per reconcile
+        var liveness = needed.ToDictionary(v => v, v => _presence.GetValueOrDefault(v, VmPresence.Unknown));
         var memory = state.Present ? _kernel.MemAvailableBytes() : 0;
         return new KsmObservation(state, requests, liveness, _journal.Read(), memory, _kernel.PageSize, now, directWriteRefused);
     }
@@ -55,6 +59,7 @@ public sealed class KsmReconciler
     {
         _notes.Clear();
         _warnings.Clear();
+        _presence.Clear();
         // Lock-free look first: when the value is already right and no transition is pending, there is
         // nothing to serialise (a concurrent reconcile only ever moves the host towards the registry's value).
         var quick = KsmPlanner.Decide(Observe(), _policy);

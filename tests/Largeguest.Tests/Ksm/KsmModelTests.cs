@@ -1,0 +1,284 @@
+using System.Diagnostics;
+using Largeguest.Ksm;
+
+namespace Largeguest.Tests.Ksm;
+
+/// <summary>The sysfs model over a fixture directory, range validation, and the small state files.</summary>
+public sealed class KsmModelTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("largeguest-ksm-model-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Fixture(params (string File, string Content)[] files)
+    {
+        var root = Path.Combine(_dir, "ksm");
+        Directory.CreateDirectory(root);
+        foreach (var (file, content) in files) File.WriteAllText(Path.Combine(root, file), content);
+        return root;
+    }
+
+    [Fact]
+    public void Reads_every_file_present_and_tolerates_missing_ones()
+    {
+        // A Linux 4.x-like directory: no zero-page counter, no advisor, no smart_scan; plus a file from the future.
+        var root = Fixture(("run", "1\n"), ("merge_across_nodes", "0\n"), ("pages_shared", "12\n"), ("pages_sharing", "340\n"),
+            ("pages_to_scan", "100\n"), ("full_scans", "7\n"), ("future_knob", "42\n"));
+        var state = new KsmSysfs(root).Read();
+        state.Present.Should().BeTrue();
+        (state.Run, state.MergeAcrossNodes, state.PagesShared, state.PagesSharing, state.ZeroPages).Should().Be((1, false, 12L, 340L, 0L));
+        state.Values.Should().HaveCount(7);
+        state.Unknown.Should().Equal("future_knob");
+        state.Number("advisor_max_cpu").Should().BeNull();
+    }
+
+    [Fact]
+    public void A_kernel_without_ksm_reads_as_absent() =>
+        new KsmSysfs(Path.Combine(_dir, "no-such-dir")).Read().Present.Should().BeFalse();
+
+    [Fact]
+    public void Reads_the_advisor_choice_and_signed_profit()
+    {
+        var state = new KsmSysfs(Fixture(("advisor_mode", "none [scan-time]\n"), ("general_profit", "-8192\n"))).Read();
+        state.Choice("advisor_mode").Should().Be("scan-time");
+        state.Number("general_profit").Should().Be(-8192);
+    }
+
+    [Theory]
+    [InlineData("run", "2", "2")]
+    [InlineData("run", " 0\n", "0")]
+    [InlineData("merge_across_nodes", "1", "1")]
+    [InlineData("pages_to_scan", "4294967295", "4294967295")]
+    [InlineData("max_page_sharing", "2", "2")]
+    [InlineData("advisor_mode", "scan-time", "scan-time")]
+    [InlineData("advisor_max_cpu", "100", "100")]
+    [InlineData("sleep_millisecs", "007", "7")]
+    public void Writes_values_in_range(string file, string value, string written)
+    {
+        var root = Fixture((file, "")); // sysfs takes the value in one write(2); a plain file is not truncated, so start empty
+        new KsmSysfs(root).Write(file, value);
+        File.ReadAllText(Path.Combine(root, file)).Should().Be(written);
+    }
+
+    [Theory]
+    [InlineData("run", "3", "a whole number from 0 to 2")]
+    [InlineData("run", "-1", "a whole number from 0 to 2")]
+    [InlineData("run", "1x", "a whole number from 0 to 2")]
+    [InlineData("merge_across_nodes", "2", "0 or 1")]
+    [InlineData("merge_across_nodes", "yes", "0 or 1")]
+    [InlineData("pages_to_scan", "4294967296", "a whole number from 0 to 4294967295")]
+    [InlineData("max_page_sharing", "1", "a whole number from 2 to 2147483647")]
+    [InlineData("advisor_mode", "fast", "none or scan-time")]
+    [InlineData("advisor_max_cpu", "0", "a whole number from 1 to 100")]
+    [InlineData("pages_shared", "0", "nothing: the kernel maintains it")]
+    public void Refuses_values_out_of_range_before_the_kernel_sees_them(string file, string value, string expected)
+    {
+        var root = Fixture((file, "5\n"));
+        FluentActions.Invoking(() => new KsmSysfs(root).Write(file, value)).Should().Throw<KsmValueException>()
+            .WithMessage($"{file}: bad value '{value}' (expected: {expected})");
+        File.ReadAllText(Path.Combine(root, file)).Should().Be("5\n", "nothing may be written");
+    }
+
+    [Fact]
+    public void Refuses_files_it_does_not_know() =>
+        FluentActions.Invoking(() => new KsmSysfs(Fixture()).Write("../../../etc/passwd", "1")).Should().Throw<KsmException>().WithMessage("*not a KSM file*");
+
+    [Fact]
+    public void A_kernel_refusal_carries_its_errno()
+    {
+        var root = Fixture();
+        Directory.CreateDirectory(Path.Combine(root, "run")); // open(O_WRONLY) on a directory: EISDIR
+        var e = FluentActions.Invoking(() => new KsmSysfs(root).Write("run", "1")).Should().Throw<KsmWriteException>().Which;
+        e.Errno.Should().Be(21);
+        e.Busy.Should().BeFalse();
+        e.Message.Should().Contain("Is a directory");
+    }
+
+    [Fact]
+    public void Reads_MemAvailable_from_meminfo()
+    {
+        var meminfo = Path.Combine(_dir, "meminfo");
+        File.WriteAllText(meminfo, "MemTotal:       24683628 kB\nMemFree:        23000000 kB\nMemAvailable:   24336964 kB\n");
+        new KsmSysfs(Fixture(), meminfo).MemAvailableBytes().Should().Be(24336964L * 1024);
+    }
+
+    [Theory]
+    [InlineData("3f6c3c8e-8d8a-4a40-9d5e-2f0d0c5e7a11", true)]
+    [InlineData("3F6C3C8E-8D8A-4A40-9D5E-2F0D0C5E7A11", true)]
+    [InlineData("3f6c3c8e8d8a4a409d5e2f0d0c5e7a11", false)]
+    [InlineData("3f6c3c8e-8d8a-4a40-9d5e-2f0d0c5e7a1", false)]
+    [InlineData("3f6c3c8e-8d8a-4a40-9d5e-2f0d0c5e7a1g", false)]
+    [InlineData("../../../../etc/passwd-aaaaaaaaaaaaa", false)]
+    [InlineData("", false)]
+    public void VM_ids_are_strict_UUIDs(string text, bool valid)
+    {
+        VmId.TryParse(text, out var id).Should().Be(valid);
+        if (valid) id.Value.Should().Be(text.ToLowerInvariant());
+    }
+
+    private const string Uuid = "3f6c3c8e-8d8a-4a40-9d5e-2f0d0c5e7a11";
+
+    [Fact]
+    public void The_helper_argument_vector_round_trips()
+    {
+        var call = new KsmHelperCall(VmId.Parse(Uuid), false);
+        call.Arguments.Should().Equal("ksm", "reconcile", "--vm", Uuid, "--merge-across-nodes", "0");
+        KsmHelperCall.Parse(call.Arguments).Should().Be(call);
+        var release = new KsmHelperCall(VmId.Parse(Uuid), null);
+        release.Arguments.Should().Equal("ksm", "release", "--vm", Uuid);
+        KsmHelperCall.Parse(release.Arguments).Should().Be(release);
+    }
+
+    [Theory]
+    [InlineData("ksm reconcile --vm " + Uuid + " --merge-across-nodes 2")]
+    [InlineData("ksm reconcile --vm " + Uuid + " --merge-across-nodes=0")]
+    [InlineData("ksm reconcile --vm=" + Uuid + " --merge-across-nodes 0")]
+    [InlineData("ksm reconcile --merge-across-nodes 0 --vm " + Uuid)]
+    [InlineData("ksm reconcile --vm " + Uuid + " --merge-across-nodes 0 --extra")]
+    [InlineData("ksm reconcile --vm " + Uuid + " --merge-across-nodes 0 0")]
+    [InlineData("ksm reconcile --vm " + Uuid)]
+    [InlineData("ksm reconcile --vm not-a-uuid --merge-across-nodes 0")]
+    [InlineData("ksm reconcile --vm @/etc/shadow --merge-across-nodes 0")]
+    [InlineData("ksm release --vm " + Uuid + " --merge-across-nodes 0")]
+    [InlineData("ksm release " + Uuid)]
+    [InlineData("ksm status")]
+    [InlineData("check cputune=0#0")]
+    [InlineData("")]
+    public void The_helper_refuses_every_other_argument_vector(string args) =>
+        FluentActions.Invoking(() => KsmHelperCall.Parse(args.Split(' ', StringSplitOptions.RemoveEmptyEntries)))
+            .Should().Throw<KsmException>().WithMessage("privileged ksm entry: refused arguments*expected exactly*");
+
+    [Fact]
+    public void Tokens_with_embedded_spaces_are_refused() =>
+        FluentActions.Invoking(() => KsmHelperCall.Parse(["ksm", "reconcile", "--vm", Uuid, "--merge-across-nodes", "0 "]))
+            .Should().Throw<KsmException>();
+
+    [Fact]
+    public void Requests_register_replace_list_and_release()
+    {
+        var registry = new KsmRequests(Path.Combine(_dir, "state"));
+        var a = VmId.Parse(Uuid);
+        var b = VmId.Parse("00000000-0000-4000-8000-000000000000");
+        var t = new DateTimeOffset(2025, 3, 4, 5, 6, 7, 890, TimeSpan.Zero);
+        registry.Register(new KsmRequest(a, true, t));
+        registry.Register(new KsmRequest(a, false, t.AddSeconds(1)));  // the same VM again: replaced, not added
+        registry.Register(new KsmRequest(b, true, t));
+        registry.List().Should().Equal(new KsmRequest(b, true, t), new KsmRequest(a, false, t.AddSeconds(1)));
+        File.ReadAllText(registry.PathOf(a)).Should().Be("merge_across_nodes=0\nregistered=2025-03-04T05:06:08.890Z\n");
+        Directory.GetFiles(registry.Directory).Should().HaveCount(2, "no temp files are left behind");
+        registry.Release(a).Should().BeTrue();
+        registry.Release(a).Should().BeFalse();
+        registry.List().Select(r => r.Vm).Should().Equal(b);
+    }
+
+    [Fact]
+    public void Malformed_request_entries_are_skipped_with_a_warning()
+    {
+        var registry = new KsmRequests(Path.Combine(_dir, "state"));
+        Directory.CreateDirectory(registry.Directory);
+        File.WriteAllText(Path.Combine(registry.Directory, "not-a-uuid"), "merge_across_nodes=0\n");
+        File.WriteAllText(Path.Combine(registry.Directory, Uuid), "merge_across_nodes=7\n");
+        File.WriteAllText(Path.Combine(registry.Directory, ".tmp-in-flight"), "whatever");
+        var warnings = new List<string>();
+        registry.List(warnings.Add).Should().BeEmpty();
+        warnings.Should().HaveCount(2).And.AllSatisfy(w => w.Should().Contain("not a KSM request"));
+    }
+
+    [Fact]
+    public void A_request_without_a_time_is_dated_by_its_file()
+    {
+        var registry = new KsmRequests(Path.Combine(_dir, "state"));
+        Directory.CreateDirectory(registry.Directory);
+        var path = Path.Combine(registry.Directory, Uuid);
+        File.WriteAllText(path, "merge_across_nodes=1\n");
+        File.SetLastWriteTimeUtc(path, new DateTime(2024, 1, 1, 0, 0, 0, DateTimeKind.Utc));
+        registry.List().Single().Registered.Should().Be(new DateTimeOffset(2024, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    }
+
+    [Fact]
+    public void The_journal_round_trips_and_reports_garbage_as_unreadable()
+    {
+        var journal = new KsmJournalFile(Path.Combine(_dir, "state"));
+        journal.Read().Should().BeNull();
+        journal.Write(1, false, DateTimeOffset.UnixEpoch);
+        journal.Read().Should().Match<KsmJournal>(j => j.PreviousRun == 1 && j.Target == false && j.Readable);
+        File.WriteAllText(journal.Path, "previous_run=2\n");
+        journal.Read()!.Readable.Should().BeFalse("run=2 is never a value to restore");
+        journal.Delete();
+        journal.Read().Should().BeNull();
+    }
+
+    [Fact]
+    public void The_host_lock_excludes_and_times_out_with_the_key_named()
+    {
+        var path = Path.Combine(_dir, "ksm.lock");
+        using (var held = HostLock.Acquire(path, TimeSpan.Zero))
+        {
+            HostLock.IsFree(path).Should().BeFalse();
+            var clock = Stopwatch.StartNew();
+            FluentActions.Invoking(() => HostLock.Acquire(path, TimeSpan.FromMilliseconds(300))).Should().Throw<KsmException>()
+                .WithMessage("*held the lock for more than 300 ms (Ksm:LockTimeoutSeconds)*");
+            clock.Elapsed.Should().BeGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(290), "the wait is bounded, not skipped");
+        }
+        HostLock.IsFree(path).Should().BeTrue();
+        using var again = HostLock.Acquire(path, TimeSpan.Zero);
+    }
+
+    [Fact]
+    public async Task The_host_lock_is_taken_as_soon_as_it_is_released()
+    {
+        var path = Path.Combine(_dir, "ksm.lock");
+        var held = HostLock.Acquire(path, TimeSpan.Zero);
+        var waiter = Task.Run(() => { using var l = HostLock.Acquire(path, TimeSpan.FromSeconds(20)); return true; });
+        Thread.Sleep(100);
+        waiter.IsCompleted.Should().BeFalse();
+        held.Dispose();
+        (await waiter.WaitAsync(TimeSpan.FromSeconds(10))).Should().BeTrue();
+    }
+
+    /// <summary>A FIFO with no reader stands in for a long synchronous sysfs write: the child writer blocks in write(2).</summary>
+    private string Fifo()
+    {
+        var fifo = Path.Combine(_dir, "fifo");
+        Process.Start("mkfifo", fifo)!.WaitForExit();
+        File.Exists(fifo).Should().BeTrue("mkfifo must have created the FIFO");
+        return fifo;
+    }
+
+    [Fact]
+    public void The_child_writer_is_killed_at_its_budget()
+    {
+        var fifo = Fifo();
+        var clock = Stopwatch.StartNew();
+        var result = ChildWriter.Write(fifo, "2", TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), held: null);
+        result.Status.Should().Be(UnmergeStatus.TimedOut);
+        clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(5));
+        result.Elapsed.Should().BeGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(190));
+    }
+
+    [Fact]
+    public void The_child_writer_reports_success_and_failure()
+    {
+        var target = Path.Combine(_dir, "value");
+        ChildWriter.Write(target, "2", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), null).Status.Should().Be(UnmergeStatus.Completed);
+        File.ReadAllText(target).Should().Be("2");
+        var failed = ChildWriter.Write(Path.Combine(_dir, "no", "such", "dir"), "2", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), null);
+        failed.Status.Should().Be(UnmergeStatus.Failed);
+        failed.Detail.Should().Contain("nonexistent");
+    }
+
+    [Fact]
+    public async Task The_host_lock_stays_held_while_a_child_writer_outlives_its_holder()
+    {
+        var fifo = Fifo();
+        var path = Path.Combine(_dir, "ksm.lock");
+        var holder = HostLock.Acquire(path, TimeSpan.Zero);
+        var writer = Task.Run(() => ChildWriter.Write(fifo, "2", TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10), holder));
+        Thread.Sleep(300);                 // the child is blocked in write(2) on the FIFO
+        holder.Dispose();                  // this process lets go of its descriptor ...
+        HostLock.IsFree(path).Should().BeFalse("... but the child inherited it and keeps the host locked");
+        using (var reader = new FileStream(fifo, FileMode.Open, FileAccess.Read)) reader.ReadByte(); // let the write finish
+        (await writer.WaitAsync(TimeSpan.FromSeconds(20))).Status.Should().Be(UnmergeStatus.Completed);
+        HostLock.IsFree(path).Should().BeTrue("the child is gone, and with it the last descriptor");
+    }
+}
