@@ -1,8 +1,5 @@
 using System.CommandLine;
-using System.Globalization;
-using System.Text.Json;
 using Largeguest.Config;
-using Largeguest.Hook;
 using Largeguest.Ksm;
 
 namespace Largeguest.Hook.Cli;
@@ -34,52 +31,31 @@ internal static class KsmCommand
         return command;
     }
 
-    private static int RunPrivileged()
+    private static int RunPrivileged() => CliSupport.Guard(() =>
     {
-        var diag = new Diagnostics(Console.Error);
-        try
-        {
-            // The whole vector as the kernel handed it to us, checked token by token: not what a parser tolerates.
-            var call = KsmHelperCall.Parse(Environment.GetCommandLineArgs().Skip(1).ToList());
-            if (!Environment.IsPrivilegedProcess)
-                throw new KsmException($"'largeguest {string.Join(' ', call.Arguments)}' must run as root (the hook runs it through sudo -n)");
-            var config = LargeguestConfig.Load(new Dictionary<string, string>(), privileged: true, diag.Warn);
-            var outcome = call.IsRelease ? KsmService.Release(call, config) : KsmService.Reconcile(call, config);
-            foreach (var (warning, text) in KsmService.Lines(outcome))
-                if (warning) diag.Warn(text); else diag.Note(text);
-            return Commands.Success;
-        }
-        catch (Exception e) when (e is KsmException or ConfigException) { diag.Error(e.Message); }
-        catch (Exception e) { diag.Error($"internal error: {e.GetType().Name}: {e.Message}"); }
-        return Commands.Failure;
-    }
+        // The whole vector as the kernel handed it to us, checked token by token: not what a parser tolerates.
+        var call = KsmHelperCall.Parse(Environment.GetCommandLineArgs().Skip(1).ToList());
+        if (!Environment.IsPrivilegedProcess)
+            throw new KsmException($"'largeguest {string.Join(' ', call.Arguments)}' must run as root (the hook runs it through sudo -n)");
+        var config = LargeguestConfig.Load(new Dictionary<string, string>(), privileged: true, CliSupport.Diag.Warn);
+        var outcome = call.IsRelease ? KsmService.Release(call, config) : KsmService.Reconcile(call, config);
+        foreach (var (warning, text) in KsmService.Lines(outcome))
+            if (warning) CliSupport.Diag.Warn(text); else CliSupport.Diag.Note(text);
+        return Commands.Success;
+    });
 
     private static Command Status()
     {
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text" };
         var command = new Command("status", "Show the KSM counters, run, merge_across_nodes, the registered requests and the desired value.");
         command.Options.Add(json);
-        command.SetAction(result =>
+        command.SetAction(result => CliSupport.Guard(() =>
         {
-            var diag = new Diagnostics(Console.Error);
-            try
-            {
-                var config = LargeguestConfig.Load(EnvironmentVariables(), privileged: false, diag.Warn);
-                var report = KsmStatus.Read(config, new KsmSysfs(), KsmService.Liveness(config), TimeProvider.System.GetUtcNow(), diag.Warn);
-                Console.Out.Write(result.GetValue(json) ? report.ToJson() : report.ToText());
-                return Commands.Success;
-            }
-            catch (Exception e) when (e is KsmException or ConfigException) { diag.Error(e.Message); }
-            return Commands.Failure;
-        });
+            var config = CliSupport.LoadConfig();
+            var report = KsmStatus.Read(config, new KsmSysfs(), KsmService.Liveness(config), TimeProvider.System.GetUtcNow(), CliSupport.Diag.Warn);
+            Console.Out.Write(result.GetValue(json) ? report.ToJson() : report.ToText());
+            return Commands.Success;
+        }));
         return command;
-    }
-
-    private static Dictionary<string, string> EnvironmentVariables()
-    {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
-            env[(string)e.Key] = (string?)e.Value ?? "";
-        return env;
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Largeguest.Ksm;
+using Largeguest.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Largeguest.Tests.Ksm;
@@ -15,36 +16,51 @@ public sealed class KsmHookProcessTests : IDisposable
     private const string VmA = "3f6c3c8e-8d8a-4a40-9d5e-2f0d0c5e7a11";
     private const string VmB = "3f6c3c8e-8d8a-4a40-9d5e-2f0d0c5e7b22";
     private readonly ITestOutputHelper _out;
-    private readonly string _dir = Directory.CreateTempSubdirectory("largeguest-ksm-hook-").FullName;
-    private string State => Path.Combine(_dir, "state");
-    private string Xml => Path.Combine(_dir, "domain.xml");
+    private readonly VdsmHookRunner _vdsm = new();
+    private readonly string _state = Directory.CreateTempSubdirectory("largeguest-ksm-state-").FullName;
+    private readonly byte[] _xml = File.ReadAllBytes(KsmProcesses.SampleXml);
 
     public KsmHookProcessTests(RealKsm ksm, ITestOutputHelper output)
     {
         _ = ksm;
         _out = output;
         RealKsm.Baseline(mergeAcrossNodes: true, run: 0);
-        foreach (var point in new[] { "before_vm_start", "before_vm_migrate_destination", "after_vm_destroy" })
-        {
-            Directory.CreateDirectory(Path.Combine(_dir, point));
-            File.CreateSymbolicLink(Hook(point), Published.Binary);
-        }
-        File.Copy(Published.SampleXml, Xml);
     }
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private string Hook(string point) => Path.Combine(_dir, point, "50_largeguest");
-
-    private Dictionary<string, string> Env(string vm, string? ksm, params (string, string)[] more)
+    public void Dispose()
     {
-        var env = new Dictionary<string, string> { ["_hook_domxml"] = Xml, ["vmId"] = vm, ["LARGEGUEST__Ksm__StateDir"] = State };
-        if (ksm is not null) env["ksm_merge_across_nodes"] = ksm;
-        foreach (var (k, v) in more) env[k] = v;
+        _vdsm.Dispose();
+        Directory.Delete(_state, recursive: true);
+    }
+
+    private Dictionary<string, string> Config(params (string Key, string Value)[] more)
+    {
+        var env = new Dictionary<string, string> { ["LARGEGUEST__Ksm__StateDir"] = _state };
+        foreach (var (k, v) in more) env[$"LARGEGUEST__Ksm__{k}"] = v;
         return env;
     }
 
-    private bool JournalExists => File.Exists(Path.Combine(State, KsmJournalFile.FileName));
+    private HookRun Hook(string point, string vm, string ksm, (string, string)[]? properties = null, Dictionary<string, string>? config = null)
+    {
+        var props = new Dictionary<string, string> { ["ksm_merge_across_nodes"] = ksm };
+        foreach (var (k, v) in properties ?? []) props[k] = v;
+        return _vdsm.Run(point, _xml, props, vm, config ?? Config(), TimeSpan.FromMinutes(3));
+    }
+
+    /// <summary>The hook started directly (concurrency, SIGKILL): exactly the environment VDSM would give it.</summary>
+    private Process StartHook(string vm, string ksm, string xmlPath) => KsmProcesses.Start(
+        Path.Combine(_vdsm.HookDir("before_vm_start"), "50_largeguest"),
+        new Dictionary<string, string>(Config()) { ["_hook_domxml"] = xmlPath, ["vmId"] = vm, ["ksm_merge_across_nodes"] = ksm });
+
+    private string XmlCopy()
+    {
+        var path = Path.Combine(_state, $"domain-{Guid.NewGuid():N}.xml");
+        File.WriteAllBytes(path, _xml);
+        return path;
+    }
+
+    private bool JournalExists => File.Exists(Path.Combine(_state, KsmJournalFile.FileName));
+    private static string[] Lines(string stderr) => stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     [Fact]
     public void Start_switches_the_host_and_destroy_only_releases_the_request()
@@ -52,24 +68,29 @@ public sealed class KsmHookProcessTests : IDisposable
         using var pages = new MergeablePages(256);
         RealKsm.MergeNow(pages, runAfter: 0);
         var clock = Stopwatch.StartNew();
-        var start = Published.Run(Hook("before_vm_start"), Env(VmA, "0", ("cputune", "0#0,1#1")));
+        var start = Hook("before_vm_start", VmA, "0", [("cputune", "0#0,1#1")]);
         _out.WriteLine($"hook with a 256 MiB unmerge: {clock.ElapsedMilliseconds} ms; stderr: {start.Stderr}");
-        start.ExitCode.Should().Be(0, start.Stderr);
-        start.StderrLines.Should().ContainSingle().Which.Should().StartWith("largeguest: note: ksm: merge_across_nodes 1 -> 0").And.Contain("unmerged");
+        start.ExitCodes.Should().Equal([0], start.Stderr);
+        Lines(start.Stderr).Should().ContainSingle().Which.Should().StartWith("largeguest: note: ksm: merge_across_nodes 1 -> 0").And.Contain("unmerged");
         (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared")).Should().Be(("0", "0", 0L));
-        File.ReadAllText(Xml).Should().Contain("<vcpupin vcpu=\"0\" cpuset=\"0\"", "the XML rewrite still happens, after the KSM work");
-        File.Exists(Path.Combine(State, "requests", VmA)).Should().BeTrue();
+        start.XmlText.Should().Contain("<vcpupin vcpu=\"0\" cpuset=\"0\"", "the XML rewrite still happens, after the KSM work");
+        File.Exists(Path.Combine(_state, "requests", VmA)).Should().BeTrue();
 
-        var destroy = Published.Run(Hook("after_vm_destroy"), Env(VmA, "0"));
-        destroy.ExitCode.Should().Be(0, destroy.Stderr);
+        var destroy = Hook("after_vm_destroy", VmA, "0");
+        destroy.ExitCodes.Should().Equal([0], destroy.Stderr);
         destroy.Stderr.Should().BeEmpty();
-        File.Exists(Path.Combine(State, "requests", VmA)).Should().BeFalse();
+        File.Exists(Path.Combine(_state, "requests", VmA)).Should().BeFalse();
         RealKsm.Read("merge_across_nodes").Should().Be("0", "after_vm_destroy changes nothing by itself");
 
-        var migrate = Published.Run(Hook("before_vm_migrate_destination"), Env(VmB, "1"));
-        migrate.ExitCode.Should().Be(0, migrate.Stderr);
+        var migrate = Hook("before_vm_migrate_destination", VmB, "1");
+        migrate.ExitCodes.Should().Equal([0], migrate.Stderr);
         migrate.Stderr.Should().Contain("merge_across_nodes 0 -> 1").And.Contain("nothing was shared");
+        migrate.Xml.Should().Equal(_xml, "KSM work never touches the domain XML");
         RealKsm.Read("merge_across_nodes").Should().Be("1");
+
+        var dehibernate = Hook("before_vm_dehibernate", VmB, "1");
+        dehibernate.ExitCodes.Should().Equal([0], dehibernate.Stderr);
+        dehibernate.Stderr.Should().BeEmpty("the value is already right");
     }
 
     [Fact]
@@ -78,22 +99,22 @@ public sealed class KsmHookProcessTests : IDisposable
         using var pages = new MergeablePages(256);
         RealKsm.MergeNow(pages, runAfter: 0);
         var vms = Enumerable.Range(0, 16).Select(i => $"5e5e5e5e-0000-4000-8000-{i:x12}").ToList();
-        var processes = vms.Select(vm => Published.Start(Hook("before_vm_start"), Env(vm, "0"))).ToList();
-        var results = processes.Select(Published.Wait).ToList();
+        var processes = vms.Select(vm => StartHook(vm, "0", XmlCopy())).ToList();
+        var results = processes.Select(KsmProcesses.Wait).ToList();
         results.Should().AllSatisfy(r => r.ExitCode.Should().Be(0, r.Stderr));
         results.Count(r => r.Stderr.Contains("unmerged")).Should().Be(1, string.Join("\n", results.Select(r => r.Stderr)));
         results.Where(r => !r.Stderr.Contains("unmerged")).Should().AllSatisfy(r => r.Stderr.Should().BeEmpty());
         (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared")).Should().Be(("0", "0", 0L));
         JournalExists.Should().BeFalse();
-        Directory.GetFiles(Path.Combine(State, "requests")).Should().HaveCount(16);
+        Directory.GetFiles(Path.Combine(_state, "requests")).Should().HaveCount(16);
     }
 
     [Fact]
     public void Conflicting_VMs_end_at_0_and_the_1_asker_boots_with_a_note()
     {
-        Published.Run(Hook("before_vm_start"), Env(VmA, "0")).ExitCode.Should().Be(0);
-        var second = Published.Run(Hook("before_vm_start"), Env(VmB, "1"));
-        second.ExitCode.Should().Be(0, second.Stderr);
+        Hook("before_vm_start", VmA, "0").ExitCodes.Should().Equal(0);
+        var second = Hook("before_vm_start", VmB, "1");
+        second.ExitCodes.Should().Equal([0], second.Stderr);
         second.Stderr.Should().Contain($"VM {VmB} asks merge_across_nodes=1 but another VM asks 0, and 0 wins");
         RealKsm.Read("merge_across_nodes").Should().Be("0");
     }
@@ -103,7 +124,7 @@ public sealed class KsmHookProcessTests : IDisposable
     {
         using var pages = new MergeablePages(1024);
         RealKsm.MergeNow(pages, runAfter: 0);
-        var hook = Published.Start(Hook("before_vm_start"), Env(VmA, "0"));
+        var hook = StartHook(VmA, "0", XmlCopy());
         var clock = Stopwatch.StartNew();
         while (!JournalExists)
         {
@@ -113,15 +134,15 @@ public sealed class KsmHookProcessTests : IDisposable
         }
         hook.Kill(); // SIGKILL, inside the transition: the journal is written, the unmerge is starting or running
         hook.WaitForExit();
-        var lockPath = Path.Combine(State, HostLock.FileName);
+        var lockPath = Path.Combine(_state, HostLock.FileName);
         clock.Restart();
         while (!HostLock.IsFree(lockPath) && clock.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(10); // an orphaned writer finishes its unmerge
         HostLock.IsFree(lockPath).Should().BeTrue();
         JournalExists.Should().BeTrue("the transition died part-way");
         _out.WriteLine($"after SIGKILL: run={RealKsm.Read("run")} merge_across_nodes={RealKsm.Read("merge_across_nodes")} pages_shared={RealKsm.Number("pages_shared")}");
 
-        var next = Published.Run(Hook("before_vm_start"), Env(VmA, "0"));
-        next.ExitCode.Should().Be(0, next.Stderr);
+        var next = Hook("before_vm_start", VmA, "0");
+        next.ExitCodes.Should().Equal([0], next.Stderr);
         next.Stderr.Should().Contain("largeguest: warning: ksm: a KSM transition died part-way").And.Contain("run restored to 0");
         (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared")).Should().Be(("0", "0", 0L));
         JournalExists.Should().BeFalse();
@@ -130,37 +151,33 @@ public sealed class KsmHookProcessTests : IDisposable
     [Fact]
     public void Policy_fail_refuses_the_VM_and_leaves_the_XML_byte_identical()
     {
-        var before = File.ReadAllBytes(Xml);
-        var mtime = File.GetLastWriteTimeUtc(Xml);
-        Directory.CreateDirectory(State);
-        using (HostLock.Acquire(Path.Combine(State, HostLock.FileName), TimeSpan.Zero)) // another transition "holds" the host
+        using (HostLock.Acquire(Path.Combine(_state, HostLock.FileName), TimeSpan.Zero)) // another transition "holds" the host
         {
-            var fail = Published.Run(Hook("before_vm_start"), Env(VmA, "0", ("cputune", "0#0"),
-                ("LARGEGUEST__Ksm__OnFailure", "fail"), ("LARGEGUEST__Ksm__LockTimeoutSeconds", "0")));
-            fail.ExitCode.Should().Be(2);
-            fail.StderrLines.Should().ContainSingle().Which.Should()
+            var fail = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("OnFailure", "fail"), ("LockTimeoutSeconds", "0")));
+            fail.ExitCodes.Should().Equal(2);
+            fail.Raised.Should().BeTrue("VDSM aborts the VM start");
+            Lines(fail.Stderr).Should().ContainSingle().Which.Should()
                 .StartWith("largeguest: error: ksm_merge_across_nodes: ").And.Contain("held the lock").And.EndWith("(Ksm:OnFailure=fail)");
-            File.ReadAllBytes(Xml).Should().Equal(before);
-            File.GetLastWriteTimeUtc(Xml).Should().Be(mtime);
+            fail.Xml.Should().Equal(_xml);
 
-            var warn = Published.Run(Hook("before_vm_start"), Env(VmA, "0", ("cputune", "0#0"), ("LARGEGUEST__Ksm__LockTimeoutSeconds", "0")));
-            warn.ExitCode.Should().Be(0);
-            warn.StderrLines.Should().ContainSingle().Which.Should().StartWith("largeguest: warning: ksm_merge_across_nodes: ").And.EndWith("the VM starts anyway (Ksm:OnFailure=warn)");
-            File.ReadAllText(Xml).Should().Contain("<vcpupin vcpu=\"0\" cpuset=\"0\"");
+            var warn = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("LockTimeoutSeconds", "0")));
+            warn.ExitCodes.Should().Equal(0);
+            Lines(warn.Stderr).Should().ContainSingle().Which.Should()
+                .StartWith("largeguest: warning: ksm_merge_across_nodes: ").And.EndWith("the VM starts anyway (Ksm:OnFailure=warn)");
+            warn.XmlText.Should().Contain("<vcpupin vcpu=\"0\" cpuset=\"0\"");
         }
         RealKsm.Read("merge_across_nodes").Should().Be("1");
     }
 
     [Theory]
-    [InlineData("2", null, "largeguest: error: ksm_merge_across_nodes: bad value '2' (expected: 0 (never merge across NUMA nodes) or 1)")]
+    [InlineData("2", VmA, "largeguest: error: ksm_merge_across_nodes: bad value '2' (expected: 0 (never merge across NUMA nodes) or 1)")]
     [InlineData("0", "", "largeguest: error: ksm_merge_across_nodes: vmId: bad value '' (expected: a UUID such as 3f6c3c8e-8d8a-4a40-9d5e-2f0d0c5e7a11); the VM is not started (Ksm:OnFailure=fail)")]
-    public void Bad_input_is_one_error_line_and_exit_2(string value, string? vm, string error)
+    public void Bad_input_is_one_error_line_and_exit_2(string value, string vm, string error)
     {
-        var before = File.ReadAllBytes(Xml);
-        var r = Published.Run(Hook("before_vm_start"), Env(vm ?? VmA, value, ("cputune", "0#0"), ("LARGEGUEST__Ksm__OnFailure", "fail")));
-        r.ExitCode.Should().Be(2);
-        r.StderrLines.Should().Equal(error);
-        File.ReadAllBytes(Xml).Should().Equal(before);
+        var r = Hook("before_vm_start", vm, value, [("cputune", "0#0")], Config(("OnFailure", "fail")));
+        r.ExitCodes.Should().Equal(2);
+        Lines(r.Stderr).Should().Equal(error);
+        r.Xml.Should().Equal(_xml);
     }
 
     [Fact]
@@ -168,9 +185,8 @@ public sealed class KsmHookProcessTests : IDisposable
     {
         using var pages = new MergeablePages(32);
         RealKsm.MergeNow(pages, runAfter: 0);
-        new KsmRequests(State).Register(new KsmRequest(VmId.Parse(VmA), false, DateTimeOffset.UtcNow.AddSeconds(-30)));
-        var env = new Dictionary<string, string> { ["LARGEGUEST__Ksm__StateDir"] = State };
-        var json = Published.Run(Published.Binary, env, "ksm", "status", "--json");
+        new KsmRequests(_state).Register(new KsmRequest(VmId.Parse(VmA), false, DateTimeOffset.UtcNow.AddSeconds(-30)));
+        var json = KsmProcesses.Run(PublishedBinary.Path, Config(), "ksm", "status", "--json");
         json.ExitCode.Should().Be(0, json.Stderr);
         using var doc = JsonDocument.Parse(json.Stdout);
         var root = doc.RootElement;
@@ -185,7 +201,7 @@ public sealed class KsmHookProcessTests : IDisposable
         root.GetProperty("next").GetString().Should().StartWith("unmerge");
         root.GetProperty("journal").ValueKind.Should().Be(JsonValueKind.Null);
 
-        var text = Published.Run(Published.Binary, env, "ksm", "status");
+        var text = KsmProcesses.Run(PublishedBinary.Path, Config(), "ksm", "status");
         text.ExitCode.Should().Be(0, text.Stderr);
         text.Stdout.Should().Contain("merge_across_nodes").And.Contain($"{VmA}  merge_across_nodes=0").And.Contain("desired merge_across_nodes: 0 (asked by VM");
         (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run")).Should().Be(("1", "0"), "status changes nothing");
@@ -201,7 +217,7 @@ public sealed class KsmHookProcessTests : IDisposable
     [InlineData("ksm reconcile --vm @/etc/shadow --merge-across-nodes 0")]
     public void The_privileged_entry_refuses_anything_but_the_fixed_forms(string args)
     {
-        var r = Published.Run(Published.Binary, new Dictionary<string, string>(), args.Split(' '));
+        var r = KsmProcesses.Run(PublishedBinary.Path, new Dictionary<string, string>(), args.Split(' '));
         r.ExitCode.Should().Be(2);
         r.StderrLines.Should().NotBeEmpty().And.AllSatisfy(l => l.Should().StartWith("largeguest: "));
         r.Stderr.Should().NotContain("root:", "no file content may leak through a refusal");
@@ -212,14 +228,14 @@ public sealed class KsmHookProcessTests : IDisposable
     [Fact]
     public void The_privileged_entry_ignores_environment_and_config_path_overrides()
     {
-        new KsmRequests(State).Register(new KsmRequest(VmId.Parse(VmA), false, DateTimeOffset.UtcNow));
-        var badConfig = Path.Combine(_dir, "bad.json");
+        new KsmRequests(_state).Register(new KsmRequest(VmId.Parse(VmA), false, DateTimeOffset.UtcNow));
+        var badConfig = Path.Combine(_state, "bad.json");
         File.WriteAllText(badConfig, "{ not json");
-        var env = new Dictionary<string, string> { ["LARGEGUEST__Ksm__StateDir"] = State, ["LARGEGUEST_CONFIG"] = badConfig };
-        var r = Published.Run(Published.Binary, env, "ksm", "release", "--vm", VmA);
+        var env = new Dictionary<string, string>(Config()) { ["LARGEGUEST_CONFIG"] = badConfig };
+        var r = KsmProcesses.Run(PublishedBinary.Path, env, "ksm", "release", "--vm", VmA);
         r.ExitCode.Should().Be(0, r.Stderr);
         r.Stderr.Should().Contain("had no KSM request", "it looked in the fixed state directory, not the overridden one");
-        File.Exists(Path.Combine(State, "requests", VmA)).Should().BeTrue();
+        File.Exists(Path.Combine(_state, "requests", VmA)).Should().BeTrue();
     }
 }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Largeguest.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Largeguest.Tests.Ksm;
@@ -42,7 +43,7 @@ public sealed class KsmSudoTests : IDisposable
         Directory.CreateDirectory(_dir, Open755);
         Directory.CreateDirectory(Path.Combine(_dir, "libexec"), Open755);
         _binary = Path.Combine(_dir, "libexec", "largeguest");
-        File.Copy(Published.Binary, _binary);
+        File.Copy(PublishedBinary.Path, _binary);
         File.SetUnixFileMode(_binary, Open755);
         foreach (var point in new[] { "before_vm_start", "after_vm_destroy" })
         {
@@ -51,11 +52,11 @@ public sealed class KsmSudoTests : IDisposable
         }
         _xmlDir = Path.Combine(_dir, "vdsm");
         Directory.CreateDirectory(_xmlDir, Open755);
-        File.Copy(Published.SampleXml, Path.Combine(_xmlDir, "domain.xml"));
+        File.Copy(KsmProcesses.SampleXml, Path.Combine(_xmlDir, "domain.xml"));
         Sh($"chown -R vdsm {_xmlDir}").ExitCode.Should().Be(0);
 
         // The shipped rule, pointed at the test copy of the binary.
-        var rule = File.ReadAllText(Path.Combine(Published.RepoRoot, "packaging", "50_vdsm_hook_largeguest.sudoers"));
+        var rule = File.ReadAllText(Path.Combine(PublishedBinary.RepoRoot, "packaging", "50_vdsm_hook_largeguest.sudoers"));
         rule.Should().Contain(Shipped);
         var staged = Path.Combine(_dir, "sudoers");
         File.WriteAllText(staged, rule.Replace(Shipped, _binary));
@@ -79,13 +80,13 @@ public sealed class KsmSudoTests : IDisposable
 
     private string Hook(string point) => Path.Combine(_dir, "hooks", point, "50_largeguest");
 
-    private static Published.Result Sh(string command) => Run("/bin/sh", "-c", command);
+    private static KsmProcesses.Result Sh(string command) => Run("/bin/sh", "-c", command);
 
-    private static Published.Result Run(string program, params string[] args) => Published.Run(program, new Dictionary<string, string>(), args);
+    private static KsmProcesses.Result Run(string program, params string[] args) => KsmProcesses.Run(program, new Dictionary<string, string>(), args);
 
     /// <summary>Runs a program as vdsm with exactly this environment, as VDSM (user vdsm) runs hooks.</summary>
-    private static Published.Result AsVdsm(Dictionary<string, string> env, string program, params string[] args) =>
-        Published.Run("/usr/bin/setpriv", env, ["--reuid=vdsm", "--regid=vdsm", "--clear-groups", "--", program, .. args]);
+    private static KsmProcesses.Result AsVdsm(Dictionary<string, string> env, string program, params string[] args) =>
+        KsmProcesses.Run("/usr/bin/setpriv", env, ["--reuid=vdsm", "--regid=vdsm", "--clear-groups", "--", program, .. args]);
 
     private Dictionary<string, string> HookEnv(string ksm) => new()
     {
@@ -160,7 +161,7 @@ public sealed class KsmSudoTests : IDisposable
     [Fact]
     public void The_shipped_sudoers_rule_is_valid_for_visudo()
     {
-        var r = Run("/usr/sbin/visudo", "-cf", Path.Combine(Published.RepoRoot, "packaging", "50_vdsm_hook_largeguest.sudoers"));
+        var r = Run("/usr/sbin/visudo", "-cf", Path.Combine(PublishedBinary.RepoRoot, "packaging", "50_vdsm_hook_largeguest.sudoers"));
         r.ExitCode.Should().Be(0, r.Stdout + r.Stderr);
         r.Stdout.Should().Contain("parsed OK");
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Largeguest.Ksm;
+using Largeguest.Tests.Support;
 
 namespace Largeguest.Tests.Ksm;
 
@@ -121,39 +122,17 @@ public sealed class RealKsmCollection : ICollectionFixture<RealKsm>
     public const string Name = "real KSM";
 }
 
-/// <summary>The published binary and the repository, as the process-level tests need them.</summary>
-public static class Published
+/// <summary>Processes with exactly the environment given (plus PATH), as the KSM process tests need them.</summary>
+public static class KsmProcesses
 {
-    /// <summary><c>LARGEGUEST_BIN</c>, set by scripts/run-tests.sh after <c>make publish</c>; its absence FAILS the test.</summary>
-    public static string Binary
-    {
-        get
-        {
-            var bin = Environment.GetEnvironmentVariable("LARGEGUEST_BIN");
-            if (string.IsNullOrEmpty(bin) || !File.Exists(bin))
-                throw new InvalidOperationException($"LARGEGUEST_BIN ('{bin}') does not name the published binary: run 'make test' (it publishes first)");
-            return bin;
-        }
-    }
-
-    public static string RepoRoot
-    {
-        get
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "Hooks.sln"))) return dir.FullName;
-            throw new InvalidOperationException("cannot find the repository root (Hooks.sln) above " + AppContext.BaseDirectory);
-        }
-    }
-
-    public static string SampleXml => Path.Combine(RepoRoot, "samples", "ovirt-db01.xml");
+    public static string SampleXml => Path.Combine(PublishedBinary.RepoRoot, "samples", "ovirt-db01.xml");
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr)
     {
         public string[] StderrLines => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
-    /// <summary>Runs a program with exactly the given environment (plus PATH), as VDSM does; FAILS on a 3-minute hang.</summary>
+    /// <summary>Runs and waits; FAILS on a 3-minute hang.</summary>
     public static Result Run(string program, IReadOnlyDictionary<string, string> environment, params string[] args) =>
         Wait(Start(program, environment, args));
 
