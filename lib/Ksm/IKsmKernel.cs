@@ -9,7 +9,8 @@ public interface IKsmKernel
     /// <summary>Where the KSM files live (for messages).</summary>
     string Root { get; }
 
-    KsmState Read();
+    /// <summary>Reads every KSM file, or only <paramref name="only"/> (the files a decision needs: see <see cref="KsmPlanner.Inputs"/>).</summary>
+    KsmState Read(IReadOnlyCollection<string>? only = null);
 
     /// <summary>Writes one file after range validation; throws <see cref="KsmValueException"/> or <see cref="KsmWriteException"/>.</summary>
     void Write(string file, string value);

@@ -13,7 +13,7 @@ public sealed record KsmJournal(int? PreviousRun, bool? Target, string Text = ""
 }
 
 /// <summary>
-/// <c>&lt;StateDir&gt;/ksm.journal</c>: written (fsync'd) before <c>run</c> becomes 2, removed after <c>run</c>
+/// <c>&lt;StateDir&gt;/ksm.journal</c>: written (atomically) before <c>run</c> becomes 2, removed after <c>run</c>
 /// is restored. Found while the host lock is free, it means a transition died part-way.
 /// </summary>
 public sealed class KsmJournalFile(string stateDir)
@@ -24,14 +24,9 @@ public sealed class KsmJournalFile(string stateDir)
 
     public KsmJournal? Read()
     {
-        string text;
-        try
-        {
-            if (!File.Exists(Path)) return null;
-            text = File.ReadAllText(Path);
-        }
-        catch (FileNotFoundException) { return null; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return new KsmJournal(null, null, e.Message); }
+        if (!File.Exists(Path)) return null;
+        var text = Native.ReadSmallFile(Path);
+        if (text is null) return File.Exists(Path) ? new KsmJournal(null, null, "cannot read it") : null;
         int? run = null;
         bool? target = null;
         foreach (var line in text.Split('\n'))

@@ -57,6 +57,13 @@ public static class KsmPlanner
 {
     private const long MiB = 1024 * 1024;
 
+    /// <summary>The KSM files <see cref="Decide"/> looks at; the runner reads only these on its hot path.</summary>
+    public static readonly IReadOnlyCollection<string> Inputs =
+        [KsmFiles.Run, KsmFiles.MergeAcrossNodes, KsmFiles.PagesShared, KsmFiles.PagesSharing, KsmFiles.KsmZeroPages, KsmFiles.ZeroPagesSharing];
+
+    /// <summary>Does the decision need <c>MemAvailable</c>? Only on the unmerge path (pages shared, or a direct write refused).</summary>
+    public static bool NeedsMemory(KsmState state, bool directWriteRefused) => state.PagesShared > 0 || directWriteRefused;
+
     /// <summary>A request is stale only when libvirt says the VM does not exist AND it is older than the grace period.</summary>
     public static bool IsStale(KsmRequest r, IReadOnlyDictionary<VmId, VmPresence> liveness, DateTimeOffset now, TimeSpan grace) =>
         now - r.Registered > grace && liveness.GetValueOrDefault(r.Vm, VmPresence.Unknown) == VmPresence.Absent;

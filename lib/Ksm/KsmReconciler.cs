@@ -44,14 +44,14 @@ public sealed class KsmReconciler
     public KsmObservation Observe(bool directWriteRefused = false)
     {
         var now = _time.GetUtcNow();
-        var state = _kernel.Read();
+        var state = _kernel.Read(KsmPlanner.Inputs);
         var requests = _requests.List(_warnings.Add);
         var needed = KsmPlanner.LivenessNeeded(requests, now, _policy);
         var missing = needed.Where(v => !_presence.ContainsKey(v)).ToList();
         if (missing.Count > 0)
             foreach (var (vm, presence) in _liveness.Lookup(missing)) _presence[vm] = presence; // asked once per reconcile
         var liveness = needed.ToDictionary(v => v, v => _presence.GetValueOrDefault(v, VmPresence.Unknown));
-        var memory = state.Present ? _kernel.MemAvailableBytes() : 0;
+        var memory = KsmPlanner.NeedsMemory(state, directWriteRefused) ? _kernel.MemAvailableBytes() : 0;
         return new KsmObservation(state, requests, liveness, _journal.Read(), memory, _kernel.PageSize, now, directWriteRefused);
     }
 

@@ -8,7 +8,8 @@ public sealed record KsmRequest(VmId Vm, bool MergeAcrossNodes, DateTimeOffset R
 
 /// <summary>
 /// The request registry: one file per VM under <c>&lt;StateDir&gt;/requests/</c>, named by the VM's UUID,
-/// holding <c>merge_across_nodes=0|1</c> and <c>registered=&lt;UTC time&gt;</c>. Written atomically
+/// holding <c>merge_across_nodes=0|1</c> and <c>registered_unix_ms=&lt;milliseconds since 1970 UTC&gt;</c>
+/// (<c>largeguest ksm status</c> shows it as a date; a number keeps the hook's start-up path lean). Written atomically
 /// (temp file + rename), so a reader sees a whole entry or none; <c>/run</c> is empty after a reboot,
 /// as is KSM.
 /// </summary>
@@ -23,7 +24,7 @@ public sealed class KsmRequests(string stateDir)
     public void Register(KsmRequest request)
     {
         var text = $"merge_across_nodes={(request.MergeAcrossNodes ? 1 : 0)}\n" +
-                   $"registered={request.Registered.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)}\n";
+                   $"registered_unix_ms={request.Registered.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)}\n";
         StateFile.Write(PathOf(request.Vm), Encoding.ASCII.GetBytes(text));
     }
 
@@ -50,7 +51,7 @@ public sealed class KsmRequests(string stateDir)
             var name = Path.GetFileName(path);
             if (name.StartsWith('.')) continue; // a temp file of a registration in flight
             if (Parse(name, path) is { } request) result.Add(request);
-            else warn?.Invoke($"{path}: not a KSM request (expected: a file named by a VM UUID holding merge_across_nodes=0|1 and registered=<time>); ignored");
+            else warn?.Invoke($"{path}: not a KSM request (expected: a file named by a VM UUID holding merge_across_nodes=0|1 and registered_unix_ms=N); ignored");
         }
         return result;
     }
@@ -58,18 +59,18 @@ public sealed class KsmRequests(string stateDir)
     private static KsmRequest? Parse(string name, string path)
     {
         if (!VmId.TryParse(name, out var vm)) return null;
-        string[] lines;
-        try { lines = File.ReadAllLines(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        var text = Native.ReadSmallFile(path);
+        if (text is null) return null;
         bool? value = null;
         DateTimeOffset? registered = null;
-        foreach (var line in lines)
+        foreach (var line in text.Split('\n'))
         {
             var eq = line.IndexOf('=');
             if (eq < 0) continue;
             var (key, v) = (line[..eq].Trim(), line[(eq + 1)..].Trim());
             if (key == "merge_across_nodes") value = v switch { "0" => false, "1" => true, _ => null };
-            else if (key == "registered" && DateTimeOffset.TryParse(v, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t)) registered = t;
+            else if (key == "registered_unix_ms" && long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
+                registered = DateTimeOffset.FromUnixTimeMilliseconds(ms);
         }
         if (value is null) return null;
         registered ??= new DateTimeOffset(File.GetLastWriteTimeUtc(path), TimeSpan.Zero);
@@ -77,11 +78,15 @@ public sealed class KsmRequests(string stateDir)
     }
 }
 
-/// <summary>Small state files under Ksm:StateDir, replaced atomically and durably (temp, fsync, rename).</summary>
+/// <summary>
+/// Small state files under Ksm:StateDir, replaced atomically (temp file, rename). Deliberately no fsync: the
+/// state lives in /run, which is empty after a reboot exactly like KSM itself, so the only failure that
+/// matters is the death of a process, and rename already makes the write all-or-nothing for that.
+/// </summary>
 internal static class StateFile
 {
-    private const UnixFileMode Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-    private const UnixFileMode DirMode = Mode | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+    private const UnixFileMode DirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+        UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
 
     public static void EnsureDirectory(string dir)
     {
@@ -95,16 +100,9 @@ internal static class StateFile
         var dir = Path.GetDirectoryName(path)!;
         EnsureDirectory(dir);
         var temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}-{Random.Shared.Next():x8}.tmp");
-        try
-        {
-            using (var fs = new FileStream(temp, new FileStreamOptions
-                   { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = Mode }))
-            {
-                fs.Write(content);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
-        }
+        var errno = Native.CreateFile(temp, content, 0b110_100_100);
+        if (errno != 0) throw new KsmException($"{path}: cannot write: {Native.Describe(errno)}");
+        try { File.Move(temp, path, overwrite: true); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }

@@ -19,18 +19,15 @@ public sealed class KsmSysfs(string root = KsmFiles.DefaultRoot, string meminfo 
 
     public long PageSize => Environment.SystemPageSize;
 
-    public KsmState Read()
+    public KsmState Read(IReadOnlyCollection<string>? only = null)
     {
         if (!Directory.Exists(Root)) return KsmState.Absent;
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        IEnumerable<string> files;
-        try { files = Directory.EnumerateFiles(Root); }
+        IEnumerable<string> names;
+        try { names = only ?? Directory.EnumerateFiles(Root).Select(p => Path.GetFileName(p)).ToList(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new KsmException($"{Root}: cannot list: {e.Message}"); }
-        foreach (var path in files)
-        {
-            try { values[Path.GetFileName(path)] = File.ReadAllText(path).Trim(); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // write-only or vanished: not part of the reading
-        }
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var name in names)
+            if (Native.ReadSmallFile(Path.Combine(Root, name)) is { } text) values[name] = text.Trim(); // missing on this kernel, or write-only
         return new KsmState(values);
     }
 
@@ -46,17 +43,14 @@ public sealed class KsmSysfs(string root = KsmFiles.DefaultRoot, string meminfo 
 
     public long MemAvailableBytes()
     {
-        try
+        var text = Native.ReadSmallFile(meminfo) ?? throw new KsmException($"{meminfo}: cannot read");
+        foreach (var line in text.Split('\n'))
         {
-            foreach (var line in File.ReadLines(meminfo))
-            {
-                if (!line.StartsWith("MemAvailable:", StringComparison.Ordinal)) continue;
-                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                if (parts.Length >= 2 && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var kib))
-                    return kib * 1024;
-            }
+            if (!line.StartsWith("MemAvailable:", StringComparison.Ordinal)) continue;
+            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length >= 2 && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var kib))
+                return kib * 1024;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new KsmException($"{meminfo}: cannot read: {e.Message}"); }
         throw new KsmException($"{meminfo}: no MemAvailable line");
     }
 

@@ -10,7 +10,7 @@ internal static partial class Native
 {
     private const string Libc = "libc";
 
-    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_CLOEXEC = 0x80000;
+    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_CLOEXEC = 0x80000;
     public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
     public const int F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1;
     public const int EINTR = 4, EAGAIN = 11, EWOULDBLOCK = 11, EBUSY = 16, EINVAL = 22, ENOMEM = 12, EACCES = 13, EPERM = 1;
@@ -20,6 +20,9 @@ internal static partial class Native
 
     [LibraryImport(Libc, EntryPoint = "write", SetLastError = true)]
     public static unsafe partial nint Write(int fd, byte* buffer, nint count);
+
+    [LibraryImport(Libc, EntryPoint = "read", SetLastError = true)]
+    public static unsafe partial nint Read(int fd, byte* buffer, nint count);
 
     [LibraryImport(Libc, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
@@ -32,6 +35,60 @@ internal static partial class Native
 
     /// <summary>The C library's text for an errno value ("Device or resource busy").</summary>
     public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
+
+    /// <summary>
+    /// Reads a small (sysfs/procfs) file with open/read/close and nothing else: no fstat, no advisory locks,
+    /// no stream or decoder. Null when it cannot be read.
+    /// </summary>
+    public static unsafe string? ReadSmallFile(string path)
+    {
+        var fd = Open(path, O_RDONLY | O_CLOEXEC, 0);
+        if (fd < 0) return null;
+        try
+        {
+            Span<byte> buffer = stackalloc byte[4096]; // a sysfs attribute is at most one page
+            var total = 0;
+            while (total < buffer.Length)
+            {
+                nint n;
+                fixed (byte* p = buffer[total..]) n = Read(fd, p, buffer.Length - total);
+                if (n < 0)
+                {
+                    if (Marshal.GetLastPInvokeError() == EINTR) continue;
+                    return null;
+                }
+                if (n == 0) break;
+                total += (int)n;
+            }
+            return System.Text.Encoding.ASCII.GetString(buffer[..total]);
+        }
+        finally { Close(fd); }
+    }
+
+    /// <summary>Creates a new file (O_EXCL, <paramref name="mode"/> less umask) holding <paramref name="content"/>; returns 0 or errno.</summary>
+    public static unsafe int CreateFile(string path, ReadOnlySpan<byte> content, int mode)
+    {
+        var fd = Open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd < 0) return Marshal.GetLastPInvokeError();
+        try
+        {
+            var done = 0;
+            while (done < content.Length)
+            {
+                nint n;
+                fixed (byte* p = content[done..]) n = Write(fd, p, content.Length - done);
+                if (n < 0)
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (errno != EINTR) return errno;
+                    continue;
+                }
+                done += (int)n;
+            }
+            return 0;
+        }
+        finally { Close(fd); }
+    }
 
     /// <summary>Writes all of <paramref name="bytes"/> with one write(2) (sysfs takes a value in one call); returns 0 or errno.</summary>
     public static unsafe int WriteFile(string path, ReadOnlySpan<byte> bytes)

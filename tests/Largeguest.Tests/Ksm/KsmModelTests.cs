@@ -164,7 +164,7 @@ public sealed class KsmModelTests : IDisposable
         registry.Register(new KsmRequest(a, false, t.AddSeconds(1)));  // the same VM again: replaced, not added
         registry.Register(new KsmRequest(b, true, t));
         registry.List().Should().Equal(new KsmRequest(b, true, t), new KsmRequest(a, false, t.AddSeconds(1)));
-        File.ReadAllText(registry.PathOf(a)).Should().Be("merge_across_nodes=0\nregistered=2025-03-04T05:06:08.890Z\n");
+        File.ReadAllText(registry.PathOf(a)).Should().Be($"merge_across_nodes=0\nregistered_unix_ms={t.AddSeconds(1).ToUnixTimeMilliseconds()}\n");
         Directory.GetFiles(registry.Directory).Should().HaveCount(2, "no temp files are left behind");
         registry.Release(a).Should().BeTrue();
         registry.Release(a).Should().BeFalse();

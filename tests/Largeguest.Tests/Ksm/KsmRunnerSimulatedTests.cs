@@ -256,7 +256,7 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     {
         public string Root => inner.Root;
         public long PageSize => inner.PageSize;
-        public KsmState Read() { lock (sync) return inner.Read(); }
+        public KsmState Read(IReadOnlyCollection<string>? only = null) { lock (sync) return inner.Read(only); }
         public void Write(string file, string value) { lock (sync) inner.Write(file, value); }
         public UnmergeResult Unmerge(TimeSpan budget, HostLock held) { lock (sync) return inner.Unmerge(budget, held); }
         public long MemAvailableBytes() { lock (sync) return inner.MemAvailableBytes(); }

@@ -32,7 +32,7 @@ public sealed class SimulatedKsm : IKsmKernel
         return this;
     }
 
-    public KsmState Read() => KsmState.Of(
+    public KsmState Read(IReadOnlyCollection<string>? only = null) => KsmState.Of(
         ("run", $"{Run}"), ("merge_across_nodes", Merge ? "1" : "0"), ("pages_shared", $"{Shared}"),
         ("pages_sharing", $"{Sharing}"), ("ksm_zero_pages", $"{Zero}"), ("pages_to_scan", "100"));
 
