@@ -45,7 +45,7 @@ public sealed class KsmReconciler
     {
         var now = _time.GetUtcNow();
         var state = _kernel.Read(KsmPlanner.Inputs);
-        var requests = _requests.List(_warnings.Add);
+        var requests = _requests.List(w => { if (!_warnings.Contains(w)) _warnings.Add(w); }); // read several times per reconcile, said once
         var needed = KsmPlanner.LivenessNeeded(requests, now, _policy);
         var missing = needed.Where(v => !_presence.ContainsKey(v)).ToList();
         if (missing.Count > 0)

@@ -198,6 +198,16 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     }
 
     [Fact]
+    public void A_malformed_request_is_warned_about_once_and_ignored()
+    {
+        Ask(A, false);
+        File.WriteAllText(Path.Combine(_state, "requests", B.Value), "merge_across_nodes=maybe\n");
+        var outcome = Reconciler().Reconcile(); // reads the registry twice (lock-free look, then under the lock)
+        outcome.Warnings.Should().ContainSingle().Which.Should().Contain(B.Value).And.Contain("not a KSM request");
+        _kernel.Merge.Should().BeFalse();
+    }
+
+    [Fact]
     public void Stale_requests_are_dropped_and_no_longer_decide()
     {
         var old = DateTimeOffset.UtcNow.AddHours(-1);
