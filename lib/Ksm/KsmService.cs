@@ -9,8 +9,8 @@ namespace Largeguest.Ksm;
 /// </summary>
 public static class KsmService
 {
-    /// <summary>The liveness source for stale-request detection (see <see cref="AssumeAlive"/> and docs/ksm.md).</summary>
-    public static IVmLiveness Liveness(LargeguestConfig config) => AssumeAlive.Instance;
+    /// <summary>The liveness source for stale-request detection: libvirt at Topology:LibvirtUri (see docs/ksm.md).</summary>
+    public static IVmLiveness Liveness(LargeguestConfig config) => new LibvirtLiveness(config.LibvirtUri);
 
     public static KsmOutcome Reconcile(KsmHelperCall call, LargeguestConfig config, IKsmKernel? kernel = null, IVmLiveness? liveness = null, TimeProvider? time = null)
     {

@@ -17,11 +17,7 @@ public interface IVmLiveness
     IReadOnlyDictionary<VmId, VmPresence> Lookup(IReadOnlyCollection<VmId> vms);
 }
 
-/// <summary>
-/// Makes no lookup and calls every VM <see cref="VmPresence.Unknown"/>, so no request is ever stale and
-/// entries are only removed by <c>after_vm_destroy</c>. Used until the product's libvirt binding
-/// (lib/Host/Libvirt) is available to this code; see docs/ksm.md.
-/// </summary>
+/// <summary>Makes no lookup and calls every VM <see cref="VmPresence.Unknown"/>: no request is ever stale (tests).</summary>
 public sealed class AssumeAlive : IVmLiveness
 {
     public static AssumeAlive Instance { get; } = new();

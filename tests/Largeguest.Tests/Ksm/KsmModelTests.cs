@@ -282,3 +282,35 @@ public sealed class KsmModelTests : IDisposable
         HostLock.IsFree(path).Should().BeTrue("the child is gone, and with it the last descriptor");
     }
 }
+
+/// <summary>Liveness through the product's libvirt binding, against libvirt's built-in test:///default driver.</summary>
+public sealed class LibvirtLivenessTests
+{
+    private static readonly VmId Known = VmId.Parse("6695eb01-f6a4-8304-79aa-97f2502e193f"); // the driver's domain "test"
+    private static readonly VmId Gone = VmId.Parse("00000000-dead-4000-8000-000000000000");
+
+    [Fact]
+    public void Known_domains_are_present_unknown_ones_absent()
+    {
+        var answers = new LibvirtLiveness("test:///default").Lookup([Known, Gone]);
+        answers.Should().Equal(new Dictionary<VmId, VmPresence> { [Known] = VmPresence.Present, [Gone] = VmPresence.Absent });
+    }
+
+    [Fact]
+    public void Unreachable_libvirt_makes_every_VM_unknown_so_nothing_is_stale()
+    {
+        var answers = new LibvirtLiveness("qemu+unix:///system?socket=/nonexistent/libvirt-sock").Lookup([Known, Gone]);
+        answers.Values.Should().AllBeEquivalentTo(VmPresence.Unknown);
+    }
+
+    [Fact]
+    public void A_request_of_a_domain_libvirt_does_not_know_goes_stale_after_the_grace_period()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var requests = new[] { new KsmRequest(Gone, false, now.AddMinutes(-10)), new KsmRequest(Known, true, now.AddMinutes(-10)) };
+        var policy = new KsmPolicy(10, null, TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        var needed = KsmPlanner.LivenessNeeded(requests, now, policy);
+        var desire = KsmPlanner.Desire(requests, new LibvirtLiveness("test:///default").Lookup(needed), now, policy);
+        (desire.Value, desire.Stale.Single().Vm).Should().Be((true, Gone));
+    }
+}
