@@ -19,6 +19,8 @@ public sealed class KsmHookProcessTests : IDisposable
     private readonly VdsmHookRunner _vdsm = new();
     private readonly string _state = Directory.CreateTempSubdirectory("largeguest-ksm-state-").FullName;
     private readonly byte[] _xml = File.ReadAllBytes(KsmProcesses.SampleXml);
+    /// <summary>A VM id of this test alone: the privileged entry's state directory is the host's, shared with other suites.</summary>
+    private readonly string _own = Guid.NewGuid().ToString();
 
     public KsmHookProcessTests(RealKsm ksm, ITestOutputHelper output)
     {
@@ -35,7 +37,8 @@ public sealed class KsmHookProcessTests : IDisposable
 
     private Dictionary<string, string> Config(params (string Key, string Value)[] more)
     {
-        var env = new Dictionary<string, string> { ["LARGEGUEST__Ksm__StateDir"] = _state };
+        // The host topology is read from sysfs: these tests are about KSM, not about whether libvirtd runs here.
+        var env = new Dictionary<string, string> { ["LARGEGUEST__Ksm__StateDir"] = _state, ["LARGEGUEST__Topology__Source"] = "sysfs" };
         foreach (var (k, v) in more) env[$"LARGEGUEST__Ksm__{k}"] = v;
         return env;
     }
@@ -208,34 +211,34 @@ public sealed class KsmHookProcessTests : IDisposable
     }
 
     [Theory]
-    [InlineData("ksm reconcile --vm " + VmA + " --merge-across-nodes=0")]
-    [InlineData("ksm reconcile --merge-across-nodes 0 --vm " + VmA)]
-    [InlineData("ksm reconcile --vm " + VmA + " --merge-across-nodes 0 --merge-across-nodes 1")]
-    [InlineData("ksm reconcile --vm " + VmA + " --merge-across-nodes 2")]
-    [InlineData("ksm reconcile --vm ../../etc/x --merge-across-nodes 0")]
-    [InlineData("ksm release --vm " + VmA + " extra")]
+    [InlineData("ksm reconcile --vm {vm} --merge-across-nodes=0")]
+    [InlineData("ksm reconcile --merge-across-nodes 0 --vm {vm}")]
+    [InlineData("ksm reconcile --vm {vm} --merge-across-nodes 0 --merge-across-nodes 1")]
+    [InlineData("ksm reconcile --vm {vm} --merge-across-nodes 2")]
+    [InlineData("ksm reconcile --vm {vm}/../../etc/x --merge-across-nodes 0")]
+    [InlineData("ksm release --vm {vm} extra")]
     [InlineData("ksm reconcile --vm @/etc/shadow --merge-across-nodes 0")]
     public void The_privileged_entry_refuses_anything_but_the_fixed_forms(string args)
     {
-        var r = KsmProcesses.Run(PublishedBinary.Path, new Dictionary<string, string>(), args.Split(' '));
+        var r = KsmProcesses.Run(PublishedBinary.Path, new Dictionary<string, string>(), args.Replace("{vm}", _own).Split(' '));
         r.ExitCode.Should().Be(2);
         r.StderrLines.Should().NotBeEmpty().And.AllSatisfy(l => l.Should().StartWith("largeguest: "));
         r.Stderr.Should().NotContain("root:", "no file content may leak through a refusal");
-        File.Exists(Path.Combine(KsmPrivilegedPaths.Requests, VmA)).Should().BeFalse();
+        File.Exists(Path.Combine(KsmPrivilegedPaths.Requests, _own)).Should().BeFalse();
         RealKsm.Read("merge_across_nodes").Should().Be("1");
     }
 
     [Fact]
     public void The_privileged_entry_ignores_environment_and_config_path_overrides()
     {
-        new KsmRequests(_state).Register(new KsmRequest(VmId.Parse(VmA), false, DateTimeOffset.UtcNow));
+        new KsmRequests(_state).Register(new KsmRequest(VmId.Parse(_own), false, DateTimeOffset.UtcNow));
         var badConfig = Path.Combine(_state, "bad.json");
         File.WriteAllText(badConfig, "{ not json");
         var env = new Dictionary<string, string>(Config()) { ["LARGEGUEST_CONFIG"] = badConfig };
-        var r = KsmProcesses.Run(PublishedBinary.Path, env, "ksm", "release", "--vm", VmA);
+        var r = KsmProcesses.Run(PublishedBinary.Path, env, "ksm", "release", "--vm", _own);
         r.ExitCode.Should().Be(0, r.Stderr);
         r.Stderr.Should().Contain("had no KSM request", "it looked in the fixed state directory, not the overridden one");
-        File.Exists(Path.Combine(_state, "requests", VmA)).Should().BeTrue();
+        File.Exists(Path.Combine(_state, "requests", _own)).Should().BeTrue();
     }
 }
 

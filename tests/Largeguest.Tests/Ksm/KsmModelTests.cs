@@ -220,7 +220,7 @@ public sealed class KsmModelTests : IDisposable
                 .WithMessage("*held the lock for more than 300 ms (Ksm:LockTimeoutSeconds)*");
             clock.Elapsed.Should().BeGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(290), "the wait is bounded, not skipped");
         }
-        HostLock.IsFree(path).Should().BeTrue();
+        LockProbe.FreesSoon(path).Should().BeTrue();
         using var again = HostLock.Acquire(path, TimeSpan.Zero);
     }
 
@@ -234,6 +234,26 @@ public sealed class KsmModelTests : IDisposable
         waiter.IsCompleted.Should().BeFalse();
         held.Dispose();
         (await waiter.WaitAsync(TimeSpan.FromSeconds(10))).Should().BeTrue();
+    }
+
+    /// <summary>Waits (up to 20 s) until a child writer for <paramref name="target"/> exists.</summary>
+    private static bool WriterStarted(string target)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            {
+                try
+                {
+                    var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+                    if (cmdline.Contains("largeguest-ksm-writer") && cmdline.Contains(target)) return true;
+                }
+                catch (IOException) { } catch (UnauthorizedAccessException) { }
+            }
+            Thread.Sleep(10);
+        }
+        return false;
     }
 
     /// <summary>A FIFO with no reader stands in for a long synchronous sysfs write: the child writer blocks in write(2).</summary>
@@ -273,13 +293,14 @@ public sealed class KsmModelTests : IDisposable
         var fifo = Fifo();
         var path = Path.Combine(_dir, "ksm.lock");
         var holder = HostLock.Acquire(path, TimeSpan.Zero);
-        var writer = Task.Run(() => ChildWriter.Write(fifo, "2", TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10), holder));
-        Thread.Sleep(300);                 // the child is blocked in write(2) on the FIFO
+        var writer = Task.Factory.StartNew(() => ChildWriter.Write(fifo, "2", TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10), holder),
+            TaskCreationOptions.LongRunning);
+        WriterStarted(fifo).Should().BeTrue("the child writer must be running (blocked on the FIFO) before the holder lets go");
         holder.Dispose();                  // this process lets go of its descriptor ...
         HostLock.IsFree(path).Should().BeFalse("... but the child inherited it and keeps the host locked");
         using (var reader = new FileStream(fifo, FileMode.Open, FileAccess.Read)) reader.ReadByte(); // let the write finish
         (await writer.WaitAsync(TimeSpan.FromSeconds(20))).Status.Should().Be(UnmergeStatus.Completed);
-        HostLock.IsFree(path).Should().BeTrue("the child is gone, and with it the last descriptor");
+        LockProbe.FreesSoon(path).Should().BeTrue("the child is gone, and with it the last descriptor");
     }
 }
 

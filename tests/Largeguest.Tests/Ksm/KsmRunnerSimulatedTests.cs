@@ -126,7 +126,7 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         _kernel.Before = s => { if (s == step) throw new SimulatedCrash(s); };
         FluentActions.Invoking(() => Reconciler().Reconcile()).Should().Throw<SimulatedCrash>();
         File.Exists(JournalPath).Should().BeTrue("the journal outlives the crash");
-        HostLock.IsFree(Path.Combine(_state, HostLock.FileName)).Should().BeTrue("a dead holder's flock is gone");
+        LockProbe.FreesSoon(Path.Combine(_state, HostLock.FileName)).Should().BeTrue("a dead holder's flock is gone");
 
         _kernel.Before = null;
         var outcome = Reconciler().Reconcile();

@@ -122,6 +122,25 @@ public sealed class RealKsmCollection : ICollectionFixture<RealKsm>
     public const string Name = "real KSM";
 }
 
+public static class LockProbe
+{
+    /// <summary>
+    /// Waits (up to 10 s) for a lock to be free. A fork elsewhere in this multi-threaded test process holds a copy of
+    /// every descriptor, close-on-exec ones included, until its exec, so "released" is observed a moment later here;
+    /// a hook process has no such neighbours.
+    /// </summary>
+    public static bool FreesSoon(string path)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!HostLock.IsFree(path))
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(10)) return false;
+            Thread.Sleep(5);
+        }
+        return true;
+    }
+}
+
 /// <summary>Processes with exactly the environment given (plus PATH), as the KSM process tests need them.</summary>
 public static class KsmProcesses
 {
