@@ -19,7 +19,8 @@ internal static class Commands
         root.Subcommands.Add(TopologyCommand.Create());
         root.Subcommands.Add(SuggestCommand.Create());
         root.Subcommands.Add(KsmCommand.Create());
-        var result = root.Parse(args);
+        // No @file response files: the argument vector (also the one sudo passes) is exactly what was typed.
+        var result = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (result.Errors.Count > 0)
         {
             foreach (var error in result.Errors) Console.Error.WriteLine($"largeguest: error: {error.Message}");

@@ -28,6 +28,12 @@ internal static class HelpText
           Pinned CPUs must exist and be online, nodes must exist and have memory. A strict binding whose
           nodes cannot hold the guest follows NumaTune:StrictMemory: warn (default), prefer, or fail.
 
+        KSM
+          ksm_merge_across_nodes registers the VM's request under Ksm:StateDir and reconciles the host:
+          when merge_across_nodes must change, merged pages are unmerged first (memory checked, journaled,
+          time-bounded); run as vdsm, the hook does that through 'sudo -n largeguest ksm reconcile'.
+          Failures follow Ksm:OnFailure: warn (the VM boots) or fail. See 'largeguest ksm --help'.
+
         EXIT STATUS
           0  success (warnings, if any, on stderr)    2  error: one line on stderr, the XML file is unchanged
 
