@@ -24,6 +24,19 @@ public static class ConfigKeys
         new("Ksm:LockTimeoutSeconds", "30", "Longest wait for the host-wide KSM lock."),
         new("Ksm:StaleGraceSeconds", "300", "Age after which a request of a VM that libvirt does not know is ignored."),
         new("Ksm:DefaultMergeAcrossNodes", "", "merge_across_nodes when no VM asked: 0, 1, or empty to leave the host as it is."),
+        new("KsmTune:Mode", "customized", "Tuning parameter set: standard (boost 0, decay 0, pages 100..100, sleep 20), high (200, 50, 100..10000, 20) or customized (the values below, else /etc/ksmtuned.conf, else ksmtuned's defaults)."),
+        new("KsmTune:ThresCoef", "", "Percent of RAM: free memory below it starts ksmd. Empty: KSM_THRES_COEF from ksmtuned.conf (20)."),
+        new("KsmTune:ThresConstKiB", "", "Lowest threshold in KiB. Empty: KSM_THRES_CONST from ksmtuned.conf (2048)."),
+        new("KsmTune:Boost", "", "Customized mode: pages_to_scan added per cycle under pressure. Empty: KSM_NPAGES_BOOST (300)."),
+        new("KsmTune:Decay", "", "Customized mode: pages_to_scan taken away per cycle without pressure (a positive amount). Empty: minus KSM_NPAGES_DECAY (50)."),
+        new("KsmTune:MinPages", "", "Customized mode: lowest pages_to_scan. Empty: KSM_NPAGES_MIN (64)."),
+        new("KsmTune:MaxPages", "", "Customized mode: highest pages_to_scan. Empty: KSM_NPAGES_MAX (1250)."),
+        new("KsmTune:SleepMsec", "", "Customized mode: ksmd sleep between batches on a 16 GiB host, scaled by RAM, at least 10. Empty: KSM_SLEEP_MSEC (10)."),
+        new("KsmTune:IntervalSeconds", "", "Seconds between tuning cycles. Empty: KSM_MONITOR_INTERVAL (60)."),
+        new("KsmTune:KsmtunedConf", "/etc/ksmtuned.conf", "ksmtuned's configuration file, read for the keys above when they are empty; empty: do not read it."),
+        new("KsmTune:Listen", "127.0.0.1:9926", "ADDRESS:PORT of the daemon's Prometheus endpoint (GET /metrics); empty: no endpoint."),
+        new("KsmTune:TextfilePath", "", "node_exporter textfile (a .prom file) the daemon rewrites each cycle; empty: none."),
+        new("KsmTune:CpuSampleMilliseconds", "1000", "Interval over which 'largeguest ksm metrics' measures ksmd's CPU use."),
     ];
 
     public static bool IsKnown(string key) => All.Any(k => k.Name.Equals(key, StringComparison.OrdinalIgnoreCase));

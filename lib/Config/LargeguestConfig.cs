@@ -37,6 +37,15 @@ public sealed record LargeguestConfig(
 
     public static LargeguestConfig Defaults { get; } = FromOptions(new LargeguestOptions());
 
+    /// <summary>
+    /// The tuning service's section, as written: validated by Largeguest.Ksm.Tuning.TuneConfig when the tuner runs,
+    /// so that a bad tuner value never stops a VM from starting.
+    /// </summary>
+    public KsmTuneOptions KsmTune { get; init; } = new();
+
+    /// <summary>Where the settings came from (the file path, or "defaults"), for messages naming a key.</summary>
+    public string Source { get; init; } = "defaults";
+
     /// <summary>Loads and validates; unknown keys are reported through <paramref name="warn"/>.</summary>
     public static LargeguestConfig Load(IReadOnlyDictionary<string, string> environment, bool privileged, Action<string> warn)
     {
@@ -99,6 +108,8 @@ public sealed record LargeguestConfig(
         })
     {
         NumadPath = NonEmpty("Topology:NumadPath", o.Topology.NumadPath, source),
+        KsmTune = o.KsmTune,
+        Source = source,
     };
 
     private static T Choice<T>(string key, string value, string source) where T : struct, Enum =>

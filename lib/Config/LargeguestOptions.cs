@@ -9,6 +9,7 @@ public sealed class LargeguestOptions
     public TopologyOptions Topology { get; set; } = new();
     public NumaTuneOptions NumaTune { get; set; } = new();
     public KsmOptions Ksm { get; set; } = new();
+    public KsmTuneOptions KsmTune { get; set; } = new();
 }
 
 public sealed class TopologyOptions
@@ -35,4 +36,25 @@ public sealed class KsmOptions
     public int StaleGraceSeconds { get; set; } = 300;
     /// <summary>Empty: leave the host's merge_across_nodes alone when no VM asked.</summary>
     public string DefaultMergeAcrossNodes { get; set; } = "";
+}
+
+/// <summary>
+/// The KSM tuning service (`largeguest ksm tune`). Empty values fall back to /etc/ksmtuned.conf, then to ksmtuned's
+/// defaults; validated by Largeguest.Ksm.Tuning.TuneConfig.
+/// </summary>
+public sealed class KsmTuneOptions
+{
+    public string Mode { get; set; } = "customized";
+    public string ThresCoef { get; set; } = "";
+    public string ThresConstKiB { get; set; } = "";
+    public string Boost { get; set; } = "";
+    public string Decay { get; set; } = "";
+    public string MinPages { get; set; } = "";
+    public string MaxPages { get; set; } = "";
+    public string SleepMsec { get; set; } = "";
+    public string IntervalSeconds { get; set; } = "";
+    public string KsmtunedConf { get; set; } = "/etc/ksmtuned.conf";
+    public string Listen { get; set; } = "127.0.0.1:9926";
+    public string TextfilePath { get; set; } = "";
+    public int CpuSampleMilliseconds { get; set; } = 1000;
 }
