@@ -18,6 +18,7 @@ internal static class KsmCommand
         command.Subcommands.Add(Status());
         command.Subcommands.Add(Privileged(KsmHelperCall.ReconcileVerb, "Register a VM's merge_across_nodes request and reconcile the host (root; run by the hook through sudo).", withValue: true));
         command.Subcommands.Add(Privileged(KsmHelperCall.ReleaseVerb, "Release a VM's request (root; run by the hook through sudo at after_vm_destroy).", withValue: false));
+        KsmTuneCommand.AddTo(command); // the tuning service: tune, run, stop, prune, retune, metrics
         return command;
     }
 

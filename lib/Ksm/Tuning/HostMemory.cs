@@ -1,0 +1,105 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Largeguest.Ksm.Tuning;
+
+/// <summary>The lines of /proc/meminfo the tuner uses, in KiB.</summary>
+public readonly record struct MemInfo(long TotalKiB, long FreeKiB, long AvailableKiB, long BuffersKiB, long CachedKiB)
+{
+    public const string DefaultPath = "/proc/meminfo";
+
+    /// <summary>
+    /// Memory free for use: MemAvailable (the kernel's own estimate, since Linux 3.14). ksmtuned summed
+    /// MemFree+Buffers+Cached, which counts tmpfs and other unreclaimable cache as free; that sum is the
+    /// fallback on kernels without MemAvailable.
+    /// </summary>
+    public long UsableKiB => AvailableKiB >= 0 ? AvailableKiB : FreeKiB + BuffersKiB + CachedKiB;
+
+    public static MemInfo Parse(string text, string source = DefaultPath)
+    {
+        long total = -1, free = -1, available = -1, buffers = 0, cached = 0;
+        foreach (var line in text.Split('\n'))
+        {
+            var colon = line.IndexOf(':');
+            if (colon <= 0) continue;
+            var name = line[..colon];
+            if (name is not ("MemTotal" or "MemFree" or "MemAvailable" or "Buffers" or "Cached")) continue;
+            var parts = line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 0 || !long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var kib))
+                throw new KsmTuneException($"{source}: {name}: unreadable value '{line[(colon + 1)..].Trim()}'");
+            switch (name)
+            {
+                case "MemTotal": total = kib; break;
+                case "MemFree": free = kib; break;
+                case "MemAvailable": available = kib; break;
+                case "Buffers": buffers = kib; break;
+                case "Cached": cached = kib; break;
+            }
+        }
+        if (total <= 0) throw new KsmTuneException($"{source}: no MemTotal line");
+        if (free < 0) throw new KsmTuneException($"{source}: no MemFree line");
+        return new MemInfo(total, free, available, buffers, cached);
+    }
+
+    public static MemInfo Read(string path = DefaultPath) => Parse(ProcFiles.ReadText(path), path);
+}
+
+/// <summary>
+/// Memory committed to guests: the resident set (VmRSS) of every QEMU process, as ksmtuned's
+/// <c>pgrep '^qemu(-(kvm|system-.+)|:.{1,11})$'</c> finds them (qemu-kvm, qemu-system-*, and "qemu:NAME" for
+/// guests started with <c>-name ...,process=qemu:NAME</c>), read from /proc/PID/status.
+/// </summary>
+public static partial class CommittedMemory
+{
+    [GeneratedRegex(@"^qemu(-(kvm|system-.+)|:.{1,11})$", RegexOptions.CultureInvariant)]
+    public static partial Regex QemuName();
+
+    /// <summary>(Name, VmRSS in KiB) of one /proc/PID/status; VmRSS 0 for a process without memory (a zombie).</summary>
+    public static (string Name, long RssKiB) ParseStatus(string text)
+    {
+        string name = "";
+        long rss = 0;
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.StartsWith("Name:", StringComparison.Ordinal)) name = line[5..].Trim();
+            else if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                var parts = line[6..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (parts.Length > 0) long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out rss);
+            }
+        }
+        return (name, rss);
+    }
+
+    /// <summary>The QEMU processes under <paramref name="proc"/> with their RSS; processes that end while being read are skipped.</summary>
+    public static IReadOnlyList<(int Pid, string Name, long RssKiB)> Processes(string proc = "/proc")
+    {
+        var found = new List<(int, string, long)>();
+        foreach (var dir in Directory.EnumerateDirectories(proc))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) continue;
+            string text;
+            try { text = File.ReadAllText(Path.Combine(dir, "status")); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; } // exited meanwhile
+            var (name, rss) = ParseStatus(text);
+            if (QemuName().IsMatch(name)) found.Add((pid, name, rss));
+        }
+        return found;
+    }
+
+    public static long TotalKiB(string proc = "/proc") => Processes(proc).Sum(p => p.RssKiB);
+}
+
+/// <summary>Reading /proc and sysfs files with the product's error shape.</summary>
+internal static class ProcFiles
+{
+    public static string ReadText(string path)
+    {
+        try { return File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new KsmTuneException($"{path}: cannot read: {e.Message}"); }
+    }
+}
+
+/// <summary>A tuning step could not be done; one line saying what and why.</summary>
+public class KsmTuneException(string message) : Exception(message);

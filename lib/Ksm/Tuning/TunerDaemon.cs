@@ -1,0 +1,181 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Largeguest.Ksm.Tuning;
+
+/// <summary>
+/// <c>largeguest ksm tune --daemon</c>: a cycle every interval (KSM_MONITOR_INTERVAL), at once on SIGHUP
+/// (<c>largeguest ksm retune</c>, libvirt's guest start/stop as for ksmtuned), the metrics endpoint and textfile,
+/// a pid file in Ksm:StateDir. SIGTERM/SIGINT end it: ksmd is stopped (shared pages stay), as Harvester's tuner does.
+/// </summary>
+public sealed partial class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir, Action<string> log)
+{
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly object _cpuGate = new();
+    private CpuSample? _lastCpu;
+    private double? _lastPercent;
+    private volatile TunerState? _state;
+
+    /// <summary>The endpoint, once <see cref="Run"/> has bound it (tests ask for port 0 and read the real one here).</summary>
+    public MetricsEndpoint? Endpoint { get; private set; }
+
+    /// <summary>Raised after each cycle (tests wait on it).</summary>
+    public event Action<TunerState>? CycleDone;
+
+    public static string PidPath(string stateDir) => Path.Combine(stateDir, TunerState.PidFileName);
+
+    /// <summary>Asks for an immediate cycle (what SIGHUP does).</summary>
+    public void Retune() => _wake.Release();
+
+    public async Task<int> Run(CancellationToken cancel)
+    {
+        var settings = tuner.Settings;
+        ClaimPidFile();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; Retune(); });
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+        try
+        {
+            log($"ksm tune: daemon started (pid {Environment.ProcessId}): {settings.Summary}");
+            if (settings.Listen is { } listen)
+            {
+                Endpoint = new MetricsEndpoint(listen, RenderMetrics, log);
+                Endpoint.Start();
+                log($"ksm tune: metrics at http://{Endpoint.Bound}/metrics");
+            }
+            string? lastWhy = null;
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    var outcome = tuner.Cycle();
+                    _state = outcome.State;
+                    foreach (var note in outcome.Notes)
+                        if (settings.Debug || note != lastWhy && !SameDecision(note, lastWhy)) log($"ksm tune: {note}");
+                    lastWhy = outcome.Notes.LastOrDefault();
+                }
+                catch (Exception e) when (e is KsmTuneException or IOException or UnauthorizedAccessException)
+                {
+                    _state = tuner.RecordError(e.Message);
+                    log($"ksm tune: cycle failed: {e.Message}");
+                }
+                SampleCpu();
+                WriteTextfile(settings.TextfilePath);
+                CycleDone?.Invoke(_state!);
+                try { await _wake.WaitAsync(settings.Interval, stop.Token); }
+                catch (OperationCanceledException) { break; }
+                while (_wake.Wait(0)) { } // several SIGHUPs while busy ask for one cycle
+            }
+            Shutdown();
+            return 0;
+        }
+        finally
+        {
+            if (Endpoint is not null) await Endpoint.DisposeAsync();
+            ReleasePidFile();
+        }
+    }
+
+    /// <summary>The daemon's last word: ksmd stopped when the tuner had it running (shared pages stay shared).</summary>
+    private void Shutdown()
+    {
+        try
+        {
+            var state = tuner.Current();
+            if (state.Request == TunerRequest.Run && state.Phase == TunerPhase.Running)
+            {
+                using (host.Lock()) host.WriteKsm("run", "0");
+                (state with { Phase = TunerPhase.Stopped, LastAction = "stop", Why = "daemon stopped: ksmd stopped, shared pages stay", At = DateTimeOffset.UtcNow }).Save(stateDir);
+                log("ksm tune: daemon stopping: ksmd stopped (shared pages stay shared)");
+            }
+            else log("ksm tune: daemon stopping");
+        }
+        catch (Exception e) when (e is KsmTuneException or IOException or UnauthorizedAccessException)
+        { log($"ksm tune: daemon stopping: could not stop ksmd: {e.Message}"); }
+    }
+
+    /// <summary>Same decision except for the numbers moving within it: the journal gets one line per change of action.</summary>
+    private static bool SameDecision(string a, string? b) =>
+        b is not null && a.Contains("start ksmd", StringComparison.Ordinal) == b.Contains("start ksmd", StringComparison.Ordinal)
+        && a.Contains("gently", StringComparison.Ordinal) == b.Contains("gently", StringComparison.Ordinal)
+        && a.Contains("stop ksmd", StringComparison.Ordinal) == b.Contains("stop ksmd", StringComparison.Ordinal);
+
+    public string RenderMetrics()
+    {
+        var ksm = host.ReadKsm();
+        var (cpu, percent) = SampleCpu();
+        return KsmMetrics.Render(ksm, _state ?? tuner.Current(), cpu, percent);
+    }
+
+    /// <summary>A fresh sample of ksmd, with the utilisation since the previous one (cycle or scrape) when at least 0.5 s apart.</summary>
+    private (CpuSample?, double?) SampleCpu()
+    {
+        lock (_cpuGate)
+        {
+            try
+            {
+                if (KsmdCpu.FindPid() is not int pid) return (null, null);
+                var now = KsmdCpu.Sample(pid);
+                if (_lastCpu is CpuSample last && last.Pid == pid)
+                {
+                    if (System.Diagnostics.Stopwatch.GetElapsedTime(last.TimestampTicks, now.TimestampTicks) < TimeSpan.FromMilliseconds(500))
+                        return (now, _lastPercent);
+                    _lastPercent = KsmdCpu.Percent(last, now);
+                }
+                _lastCpu = now;
+                return (now, _lastPercent);
+            }
+            catch (KsmTuneException e) { log($"ksm tune: ksmd CPU: {e.Message}"); return (null, null); }
+        }
+    }
+
+    private void WriteTextfile(string? path)
+    {
+        if (path is null) return;
+        try { StateFiles.Write(path, Encoding.UTF8.GetBytes(RenderMetrics())); }
+        catch (KsmTuneException e) { log($"ksm tune: textfile: {e.Message}"); }
+    }
+
+    private void ClaimPidFile()
+    {
+        var path = PidPath(stateDir);
+        if (RunningDaemon(stateDir) is int other && other != Environment.ProcessId)
+            throw new KsmTuneException($"another tuning daemon runs (pid {other}, {path}); 'largeguest ksm retune' signals it");
+        StateFiles.Write(path, Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
+    }
+
+    private void ReleasePidFile()
+    {
+        var path = PidPath(stateDir);
+        try { if (RunningDaemon(stateDir) == Environment.ProcessId) File.Delete(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+
+    /// <summary>The pid in the pid file when that process is alive and is a largeguest tuning daemon; null otherwise.</summary>
+    public static int? RunningDaemon(string stateDir)
+    {
+        try
+        {
+            var text = File.ReadAllText(PidPath(stateDir)).Trim();
+            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0) return null;
+            var cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            return cmdline.Contains("tune") && cmdline.Contains("--daemon") ? pid : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary><c>largeguest ksm retune</c>: SIGHUP to the daemon named by the pid file.</summary>
+    public static int SignalRetune(string stateDir)
+    {
+        var pid = RunningDaemon(stateDir) ?? throw new KsmTuneException($"no tuning daemon runs ({PidPath(stateDir)} names no live 'largeguest ksm tune --daemon'); start it with 'systemctl start largeguest-ksmtune'");
+        const int SigHup = 1;
+        if (Kill(pid, SigHup) != 0)
+            throw new KsmTuneException($"cannot signal the tuning daemon (pid {pid}): {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        return pid;
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}
