@@ -111,7 +111,7 @@ public static class TuneConfig
     }
 
     public static IPEndPoint? ParseEndpoint(string text) =>
-        IPEndPoint.TryParse(text, out var ep) && ep.Port > 0 && (text.Contains("]:", StringComparison.Ordinal) || (!text.StartsWith('[') && text.Count(c => c == ':') == 1)) ? ep : null;
+        IPEndPoint.TryParse(text, out var ep) && (text.Contains("]:", StringComparison.Ordinal) || (!text.StartsWith('[') && text.Count(c => c == ':') == 1)) ? ep : null;
 
     private static string Origins(TuneFlags flags, KsmTuneOptions json, KsmtunedConf conf)
     {
