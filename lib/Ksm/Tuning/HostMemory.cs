@@ -64,7 +64,7 @@ public static partial class CommittedMemory
             if (line.StartsWith("Name:", StringComparison.Ordinal)) name = line[5..].Trim();
             else if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
             {
-                var parts = line[6..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                var parts = line[6..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
                 if (parts.Length > 0) long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out rss);
             }
         }

@@ -1,0 +1,239 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Largeguest.Ksm.Tuning;
+
+namespace Largeguest.Tests.KsmTune;
+
+/// <summary>The published binary driving the real kernel's KSM (root; every setting restored by <see cref="TunerKernel"/>).</summary>
+[Collection(TunerKernelCollection.Name)]
+public sealed class TunerRealKernelTests(TunerKernel kernel) : IDisposable
+{
+    private readonly TunerKernel _kernel = kernel; // held for the collection: lock + restore
+    private readonly TunerSandbox _box = new();
+
+    public void Dispose() => _box.Dispose();
+
+    private static long ExpectedSleep(long sleepMsec) => TuningCycle.SleepMillisecs(sleepMsec, MemInfo.Read().TotalKiB);
+
+    [Fact]
+    public void Once_with_thresCoef_100_starts_ksmd_with_pages_to_scan_raised()
+    {
+        TunerKernel.Write("run", "0");
+        TunerKernel.Write("pages_to_scan", "100");
+        var (exit, stdout, stderr) = _box.Run("ksm", "tune", "--once", "--mode", "high", "--thres-coef", "100");
+        exit.Should().Be(0, stderr);
+        TunerKernel.Read("run").Should().Be("1");
+        TunerKernel.Number("pages_to_scan").Should().Be(300, "high mode boosts 100 by 200");
+        TunerKernel.Number("sleep_millisecs").Should().Be(ExpectedSleep(20));
+        stdout.Should().StartWith("free ").And.Contain("< threshold").And.Contain("start ksmd, pages_to_scan 100 -> 300");
+        using var state = JsonDocument.Parse(_box.StateJson);
+        state.RootElement.GetProperty("phase").GetString().Should().Be("Running");
+        state.RootElement.GetProperty("pagesToScan").GetInt64().Should().Be(300);
+        state.RootElement.GetProperty("lastAction").GetString().Should().Be("start");
+
+        // A second cycle keeps raising, up to maxPages.
+        _box.Run("ksm", "tune", "--once", "--mode", "customized", "--thres-coef", "100", "--boost", "1000", "--max-pages", "1200").Exit.Should().Be(0);
+        TunerKernel.Number("pages_to_scan").Should().Be(1200);
+    }
+
+    [Fact]
+    public void Once_with_thresCoef_0_stops_ksmd_and_decays_pages()
+    {
+        TunerKernel.Write("pages_to_scan", "1000");
+        TunerKernel.Write("run", "1");
+        var (exit, stdout, stderr) = _box.Run("ksm", "tune", "--once", "--mode", "high", "--thres-coef", "0");
+        exit.Should().Be(0, stderr);
+        TunerKernel.Read("run").Should().Be("0");
+        TunerKernel.Number("pages_to_scan").Should().Be(950);
+        stdout.Should().Contain("stop ksmd (shared pages stay)");
+    }
+
+    [Fact]
+    public void Bad_values_change_nothing_and_exit_2()
+    {
+        TunerKernel.Write("run", "0");
+        TunerKernel.Write("pages_to_scan", "123");
+        var conf = Path.Combine(_box.Dir, "ksmtuned.conf");
+        File.WriteAllText(conf, "KSM_NPAGES_BOOST=lots\n");
+        foreach (var (args, env, message) in new (string[], (string, string)?, string)[]
+        {
+            (["ksm", "tune", "--once", "--thres-coef", "150"], null, "largeguest: error: --thres-coef: bad value '150' (expected: a whole number from 0 to 100)"),
+            (["ksm", "tune", "--once", "--mode", "high", "--boost", "5"], null, "largeguest: error: --boost: only used with --mode customized (the mode given is high)"),
+            (["ksm", "tune", "--once", "--merge-across-nodes", "2"], null, "largeguest: error: --merge-across-nodes: bad value '2' (expected: 0 or 1)"),
+            (["ksm", "tune", "--once"], ("LARGEGUEST__KsmTune__KsmtunedConf", conf), $"largeguest: error: {conf}:1: KSM_NPAGES_BOOST: bad value 'lots' (expected: a whole number from 0 to 4294967295)"),
+            (["ksm", "tune", "--once"], ("LARGEGUEST__KsmTune__MaxPages", "0"), $"largeguest: error: {_box.ConfigPath}: KsmTune:MaxPages: bad value '0' (expected: a whole number from 1 to 4294967295)"),
+        })
+        {
+            var result = RunWith(env, args);
+            result.Exit.Should().Be(2, string.Join(' ', args));
+            result.Stderr.TrimEnd('\n').Should().Be(message);
+            result.Stdout.Should().BeEmpty();
+            TunerKernel.Read("run").Should().Be("0");
+            TunerKernel.Number("pages_to_scan").Should().Be(123);
+        }
+        File.Exists(Path.Combine(_box.StateDir, "ksmtune.json")).Should().BeFalse("nothing was decided");
+    }
+
+    private (int Exit, string Stdout, string Stderr) RunWith((string Key, string Value)? extra, string[] args)
+    {
+        var start = new ProcessStartInfo(Support.PublishedBinary.Path) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.Environment.Clear();
+        foreach (var (k, v) in _box.Environment) start.Environment[k] = v;
+        if (extra is var (key, value)) start.Environment[key] = value;
+        using var p = Process.Start(start)!;
+        return p.WaitForExitAndRead();
+    }
+
+    [Fact]
+    public void Prune_unmerges_every_page_and_leaves_ksmd_stopped()
+    {
+        TunerKernel.Unmerged();
+        using var child = new MergeableChild(64);
+        child.MergeNow(runAfter: "1");
+        TunerKernel.Number("pages_shared").Should().BeGreaterThan(0);
+        TunerKernel.Number("pages_sharing").Should().BeGreaterThanOrEqualTo(child.Pages * 95 / 100);
+
+        var (exit, stdout, stderr) = _box.Run("ksm", "prune");
+        exit.Should().Be(0, stderr);
+        TunerKernel.Number("pages_shared").Should().Be(0);
+        TunerKernel.Number("pages_sharing").Should().Be(0);
+        TunerKernel.Read("run").Should().Be("0", "prune leaves ksmd stopped, never run=2");
+        stdout.Should().StartWith("ksm prune: unmerged ").And.Contain("pages_shared now 0");
+        using (var state = JsonDocument.Parse(_box.StateJson))
+        {
+            state.RootElement.GetProperty("phase").GetString().Should().Be("Pruned");
+            state.RootElement.GetProperty("request").GetString().Should().Be("Prune");
+        }
+
+        // Pruned pauses the tuner's own cycles; ksm run hands ksmd back.
+        _box.Run("ksm", "run").Exit.Should().Be(0);
+        TunerKernel.Read("run").Should().Be("1");
+        _box.Run("ksm", "stop").Exit.Should().Be(0);
+        TunerKernel.Read("run").Should().Be("0");
+    }
+
+    [Fact]
+    public async Task The_daemon_serves_metrics_on_loopback_retunes_on_signal_and_stops_ksmd_on_SIGTERM()
+    {
+        TunerKernel.Write("run", "0");
+        TunerKernel.Write("pages_to_scan", "100");
+        using var daemon = _box.Start("ksm", "tune", "--daemon", "--listen", "127.0.0.1:0", "--interval", "3600", "--mode", "high", "--thres-coef", "100");
+        try { await DaemonChecks(daemon); }
+        finally { if (!daemon.HasExited) daemon.Kill(); }
+    }
+
+    private async Task DaemonChecks(Process daemon)
+    {
+        var lines = new List<string>();
+        var endpoint = await ReadUntil(daemon, lines, new Regex(@"metrics at http://(127\.0\.0\.1:\d+)/metrics"));
+        var address = IPEndPoint.Parse(endpoint);
+        IPAddress.IsLoopback(address.Address).Should().BeTrue();
+        await WaitFor(() => TunerKernel.Read("run") == "1" && TunerKernel.Number("pages_to_scan") == 300, "the first cycle");
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var response = await http.GetAsync($"http://{endpoint}/metrics");
+        response.StatusCode.Should().Be(HttpStatusCode.OK);
+        response.Content.Headers.ContentType!.ToString().Should().Be("text/plain; version=0.0.4; charset=utf-8");
+        var body = await response.Content.ReadAsStringAsync();
+        var (types, samples) = PromParser.Parse(body);
+        samples.Value("largeguest_ksm_run").Should().Be(1);
+        samples.Value("largeguest_ksm_pages_to_scan").Should().Be(300);
+        types["largeguest_ksm_full_scans_total"].Should().Be("counter");
+        foreach (var file in Directory.EnumerateFiles(TunerKernel.Root).Select(Path.GetFileName))
+            samples.Should().Contain(s => s.Name.StartsWith($"largeguest_ksm_{file}", StringComparison.Ordinal), $"every KSM file is exposed ({file})");
+        samples.Value("largeguest_ksmtune_phase", ("phase", "Running")).Should().Be(1);
+        samples.Value("largeguest_ksmtune_phase", ("phase", "Stopped")).Should().Be(0);
+        samples.Value("largeguest_ksmtune_pages_to_scan").Should().Be(300);
+        samples.Single(s => s.Name == "largeguest_ksmtune_last_decision").Labels["why"].Should().Contain("start ksmd, pages_to_scan 100 -> 300");
+        samples.Value("largeguest_ksmd_present").Should().Be(1);
+        samples.Value("largeguest_ksmd_cpu_seconds_total").Should().BeGreaterThanOrEqualTo(0);
+        PythonParser(body).Should().Contain("largeguest_ksmtune_phase gauge 3").And.Contain("largeguest_ksmd_cpu_seconds counter 1", "the reference parser names a counter family without _total");
+
+        (await http.GetAsync($"http://{endpoint}/nothing")).StatusCode.Should().Be(HttpStatusCode.NotFound);
+
+        // A second daemon is refused; retune makes the running one cycle now (pages 300 -> 500).
+        var second = _box.Run("ksm", "tune", "--daemon", "--listen", "");
+        second.Exit.Should().Be(2);
+        second.Stderr.Should().Contain($"another tuning daemon runs (pid {daemon.Id}");
+        var retune = _box.Run("ksm", "retune");
+        retune.Exit.Should().Be(0, retune.Stderr);
+        retune.Stdout.Should().Be($"signalled the tuning daemon (pid {daemon.Id}) to retune\n");
+        await WaitFor(() => TunerKernel.Number("pages_to_scan") == 500, "a retune cycle after SIGHUP");
+        var after = PromParser.Parse(await http.GetStringAsync($"http://{endpoint}/metrics")).Samples;
+        after.Value("largeguest_ksmtune_cycles_total").Should().Be(2);
+
+        Kill(daemon.Id, 15).Should().Be(0);
+        daemon.WaitForExit(TimeSpan.FromSeconds(15)).Should().BeTrue("SIGTERM ends the daemon");
+        daemon.ExitCode.Should().Be(0, string.Join("\n", lines) + daemon.StandardError.ReadToEnd());
+        TunerKernel.Read("run").Should().Be("0", "the daemon stops ksmd when it ends");
+        File.Exists(Path.Combine(_box.StateDir, "ksmtune.pid")).Should().BeFalse();
+        _box.Run("ksm", "retune").Exit.Should().Be(2);
+    }
+
+    [Fact]
+    public void Metrics_command_prints_parseable_text_with_ksmd_cpu()
+    {
+        var (exit, stdout, stderr) = _box.Run("ksm", "metrics");
+        exit.Should().Be(0, stderr);
+        var (_, samples) = PromParser.Parse(stdout);
+        samples.Value("largeguest_ksm_present").Should().Be(1);
+        samples.Value("largeguest_ksmtune_state_present").Should().Be(0, "a fresh state dir");
+        samples.Value("largeguest_ksmd_cpu_utilization_percent").Should().BeInRange(0, 100);
+        samples.Value("largeguest_ksm_pages_to_scan").Should().Be(TunerKernel.Number("pages_to_scan"));
+    }
+
+    private static async Task<string> ReadUntil(Process p, List<string> lines, Regex pattern)
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var line = await p.StandardError.ReadLineAsync(cancel.Token) ?? throw new InvalidOperationException($"the daemon ended: {string.Join("\n", lines)}");
+            lines.Add(line);
+            if (pattern.Match(line) is { Success: true } m) return m.Groups[1].Value;
+        }
+    }
+
+    private static async Task WaitFor(Func<bool> condition, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(20)) throw new TimeoutException($"{what} did not happen within 20 s");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>The Prometheus project's own parser (python3-prometheus-client, installed by make test) must read it too.</summary>
+    private static string PythonParser(string body)
+    {
+        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add("import sys\ntry:\n    from prometheus_client.parser import text_string_to_metric_families as p\nexcept ImportError:\n    sys.exit('PROMETHEUS PARSER MISSING: apt package python3-prometheus-client (make test installs it); not skipping')\nfor f in p(sys.stdin.read()):\n    print(f.name, f.type, len(f.samples))");
+        using var proc = Process.Start(start)!;
+        proc.StandardInput.Write(body);
+        proc.StandardInput.Close();
+        var output = proc.StandardOutput.ReadToEnd();
+        var error = proc.StandardError.ReadToEnd();
+        proc.WaitForExit();
+        proc.ExitCode.Should().Be(0, error);
+        return output;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    private static extern int Kill(int pid, int signal);
+}
+
+internal static class ProcessExtensions
+{
+    public static (int Exit, string Stdout, string Stderr) WaitForExitAndRead(this Process p)
+    {
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(); throw new TimeoutException("largeguest hung"); }
+        p.WaitForExit();
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+}
