@@ -81,6 +81,7 @@ demo: deps publish
 
 bench: publish
 	python3 bench/bench.py $(BIN)
+	/usr/bin/python3 bench/ksmtune_bench.py $(BIN)
 
 clean:
 	rm -rf $(OUT) .build lib/bin lib/obj hooks/*/bin hooks/*/obj tests/*/bin tests/*/obj

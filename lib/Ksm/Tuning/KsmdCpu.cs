@@ -33,6 +33,14 @@ public static partial class KsmdCpu
         return null;
     }
 
+    /// <summary>Is <paramref name="pid"/> (still) the ksmd kernel thread?</summary>
+    public static bool IsKsmd(int pid, string proc = "/proc")
+    {
+        var dir = Path.Combine(proc, pid.ToString(CultureInfo.InvariantCulture));
+        try { return File.ReadAllText(Path.Combine(dir, "comm")).TrimEnd('\n') == ThreadName && IsKernelThread(dir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or KsmTuneException) { return false; }
+    }
+
     /// <summary>Kernel threads are children of kthreadd (pid 2); a user process named "ksmd" is not the one.</summary>
     private static bool IsKernelThread(string dir)
     {
