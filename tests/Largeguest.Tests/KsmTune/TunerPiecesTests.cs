@@ -164,13 +164,13 @@ public class TunerPiecesTests
         try
         {
             var copy = Path.Combine(dir.FullName, "largeguest-ksmtune.service");
-            File.WriteAllText(copy, text.Replace("/usr/libexec/vdsm/largeguest", PublishedBinary.Path, StringComparison.Ordinal));
+            File.WriteAllText(copy, text.Replace("/usr/libexec/vdsm-hook-largeguest/largeguest", PublishedBinary.Path, StringComparison.Ordinal));
             var (exit, output) = Run(analyze, "verify", copy);
             exit.Should().Be(0, output);
             output.Should().BeEmpty("systemd-analyze verify reports unknown keys and bad values on stderr with exit 0");
 
             // It must be able to fail: a misspelt key is reported.
-            File.WriteAllText(copy, text.Replace("NoNewPrivileges=", "NoNewPrivilege=", StringComparison.Ordinal).Replace("/usr/libexec/vdsm/largeguest", PublishedBinary.Path, StringComparison.Ordinal));
+            File.WriteAllText(copy, text.Replace("NoNewPrivileges=", "NoNewPrivilege=", StringComparison.Ordinal).Replace("/usr/libexec/vdsm-hook-largeguest/largeguest", PublishedBinary.Path, StringComparison.Ordinal));
             Run(analyze, "verify", copy).Output.Should().Contain("Unknown key 'NoNewPrivilege'");
         }
         finally { dir.Delete(recursive: true); }
