@@ -37,12 +37,9 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
         var committedKiB = _committed();
         using var held = host.Lock();
         var ksm = Present(host.ReadKsm());
-        if (Number(ksm, Run) == 2)
-        {
-            // Only an unmerge in progress (or one someone left) shows run=2: never restart ksmd over it.
-            var skipped = Record(before, before.Phase, "skip", "run is 2 (an unmerge is in progress or was left): not touched", mem, committedKiB, before.PagesToScan, before.SleepMillisecs, before.ThresholdKiB, TunerRequest.Run);
-            return new(skipped, [skipped.Why]);
-        }
+        // Every unmerge of this product runs under the lock we now hold: run=2 here is unmerge mode left behind
+        // (a prune or transition that died, or another tool), not one in progress. The decision replaces it.
+        var leftover = Number(ksm, Run) == 2 ? "run was 2 (unmerge mode left behind), replaced; " : "";
         var input = new CycleInput(mem.TotalKiB, mem.UsableKiB, committedKiB, Number(ksm, PagesToScan) ?? settings.Parameters.MinPages);
         var d = TuningCycle.Decide(input, settings.Parameters, settings.ThresCoef, settings.ThresConstKiB);
         if (d.Action == KsmdAction.Start)
@@ -57,8 +54,8 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
             host.WriteKsm(PagesToScan, Text(d.PagesToScan));
         }
         var state = Record(before, d.Action == KsmdAction.Start ? TunerPhase.Running : TunerPhase.Stopped, d.Action == KsmdAction.Start ? "start" : "stop",
-            d.Why, mem, committedKiB, d.PagesToScan, d.SleepMillisecs, d.ThresholdKiB, TunerRequest.Run);
-        return new(state, [d.Why]);
+            leftover + d.Why, mem, committedKiB, d.PagesToScan, d.SleepMillisecs, d.ThresholdKiB, TunerRequest.Run);
+        return new(state, [state.Why]);
     }
 
     /// <summary><c>ksm run</c>: start ksmd now with the tuner's pages_to_scan and sleep, and hand it back to the tuner.</summary>
@@ -130,7 +127,7 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
             LastAction = action,
             Why = why,
             At = _time.GetUtcNow(),
-            Cycles = before.Cycles + (action is "start" or "stop" or "skip" ? 1 : 0),
+            Cycles = before.Cycles + (action is "start" or "stop" ? 1 : 0),
         };
         state.Save(stateDir);
         return state;

@@ -27,7 +27,7 @@ public sealed record TunerState
     public long TotalKiB { get; init; }
     public long FreeKiB { get; init; }
     public long CommittedKiB { get; init; }
-    /// <summary>start, stop, run, prune, or skip (a cycle that changed nothing).</summary>
+    /// <summary>start or stop (a cycle), run, stop or prune (the administrator's commands).</summary>
     public string LastAction { get; init; } = "";
     public string Why { get; init; } = "";
     public DateTimeOffset At { get; init; }

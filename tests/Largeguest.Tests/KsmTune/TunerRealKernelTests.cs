@@ -48,6 +48,14 @@ public sealed class TunerRealKernelTests(TunerKernel kernel) : IDisposable
         TunerKernel.Read("run").Should().Be("0");
         TunerKernel.Number("pages_to_scan").Should().Be(950);
         stdout.Should().Contain("stop ksmd (shared pages stay)");
+
+        // Unmerge mode left behind (run=2, nothing holding the lock) is replaced by the decision, never kept.
+        TunerKernel.Unmerged();
+        TunerKernel.Write("run", "2");
+        var again = _box.Run("ksm", "tune", "--once", "--mode", "high", "--thres-coef", "0");
+        again.Exit.Should().Be(0, again.Stderr);
+        again.Stdout.Should().StartWith("run was 2 (unmerge mode left behind), replaced; free ");
+        TunerKernel.Read("run").Should().Be("0");
     }
 
     [Fact]
