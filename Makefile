@@ -28,8 +28,10 @@ RPM_OUTDIR  ?= $(OUT)
 RPM_TOPDIR  ?= .build/rpm/$(RPM_VERSION)-$(RPM_RELEASE)
 RPM_CONFIG  ?= packaging/largeguest.json
 RPM_FILE    := $(RPM_OUTDIR)/$(RPM_NAME)-$(RPM_VERSION)-$(RPM_RELEASE).x86_64.rpm
+RPM_KSMTUNE := $(RPM_OUTDIR)/$(RPM_NAME)-ksmtune-$(RPM_VERSION)-$(RPM_RELEASE).x86_64.rpm
 RPM_SOURCES := $(BIN) packaging/50_vdsm_hook_largeguest.sudoers packaging/vdsm-hook-largeguest.tmpfiles \
-               LICENSE README.md docs/configuration.md docs/engine-config.md docs/packaging.md packaging/engine-properties.txt
+               LICENSE README.md docs/configuration.md docs/engine-config.md docs/packaging.md packaging/engine-properties.txt \
+               packaging/largeguest-ksmtune.service docs/ksmtune.md
 
 SOURCES := $(shell find lib hooks \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' \) -print) Directory.Build.props
 
@@ -62,6 +64,7 @@ $(RPM_FILE): $(RPM_SOURCES) $(RPM_CONFIG) packaging/$(RPM_NAME).spec
 	rpmbuild -bb --quiet --define "_topdir $(abspath $(RPM_TOPDIR))" --define "lg_version $(RPM_VERSION)" \
 	    --define "lg_release $(RPM_RELEASE)" --define "lg_glibc $$glibc" packaging/$(RPM_NAME).spec
 	cp $(RPM_TOPDIR)/RPMS/x86_64/$(notdir $(RPM_FILE)) $(RPM_FILE)
+	cp $(RPM_TOPDIR)/RPMS/x86_64/$(notdir $(RPM_KSMTUNE)) $(RPM_KSMTUNE)
 	@echo "built $(RPM_FILE) ($$(stat -c %s $(RPM_FILE)) bytes)"
 
 # The README's test command: unit, golden, libvirt-validation and process tests against the published binary.

@@ -43,13 +43,14 @@ public sealed record LargeguestConfig(
     /// </summary>
     public KsmTuneOptions KsmTune { get; init; } = new();
 
-    /// <summary>Where the settings came from (the file path, or "defaults"), for messages naming a key.</summary>
-    public string Source { get; init; } = "defaults";
+    /// <summary>The file <see cref="Load"/> reads (for messages that name a key and its file).</summary>
+    public static string PathFor(IReadOnlyDictionary<string, string> environment, bool privileged) =>
+        !privileged && environment.TryGetValue(PathVariable, out var p) && p.Length > 0 ? p : DefaultPath;
 
     /// <summary>Loads and validates; unknown keys are reported through <paramref name="warn"/>.</summary>
     public static LargeguestConfig Load(IReadOnlyDictionary<string, string> environment, bool privileged, Action<string> warn)
     {
-        var path = !privileged && environment.TryGetValue(PathVariable, out var p) && p.Length > 0 ? p : DefaultPath;
+        var path = PathFor(environment, privileged);
         var builder = new ConfigurationBuilder();
         if (File.Exists(path))
         {
@@ -109,7 +110,6 @@ public sealed record LargeguestConfig(
     {
         NumadPath = NonEmpty("Topology:NumadPath", o.Topology.NumadPath, source),
         KsmTune = o.KsmTune,
-        Source = source,
     };
 
     private static T Choice<T>(string key, string value, string source) where T : struct, Enum =>

@@ -40,9 +40,9 @@ public sealed class KsmOptions
 
 /// <summary>
 /// The KSM tuning service (`largeguest ksm tune`). Empty values fall back to /etc/ksmtuned.conf, then to ksmtuned's
-/// defaults; validated by Largeguest.Ksm.Tuning.TuneConfig.
+/// defaults; validated by Largeguest.Ksm.Tuning.TuneConfig. A record: LargeguestConfig compares by value.
 /// </summary>
-public sealed class KsmTuneOptions
+public sealed record KsmTuneOptions
 {
     public string Mode { get; set; } = "customized";
     public string ThresCoef { get; set; } = "";
