@@ -170,8 +170,14 @@ public sealed class TunerRealKernelTests(TunerKernel kernel) : IDisposable
         retune.Exit.Should().Be(0, retune.Stderr);
         retune.Stdout.Should().Be($"signalled the tuning daemon (pid {daemon.Id}) to retune\n");
         await WaitFor(() => TunerKernel.Number("pages_to_scan") == 500, "a retune cycle after SIGHUP");
-        var after = PromParser.Parse(await http.GetStringAsync($"http://{endpoint}/metrics")).Samples;
-        after.Value("largeguest_ksmtune_cycles_total").Should().Be(2);
+        // The kernel is written inside the cycle, the daemon's state right after it: poll the endpoint for the count.
+        double cyclesSeen = 0;
+        await WaitFor(() =>
+        {
+            cyclesSeen = PromParser.Parse(http.GetStringAsync($"http://{endpoint}/metrics").GetAwaiter().GetResult()).Samples.Value("largeguest_ksmtune_cycles_total");
+            return cyclesSeen >= 2;
+        }, "the retune cycle in the metrics");
+        cyclesSeen.Should().Be(2, "one cycle at start, one for the SIGHUP");
 
         Kill(daemon.Id, 15).Should().Be(0);
         daemon.WaitForExit(TimeSpan.FromSeconds(15)).Should().BeTrue("SIGTERM ends the daemon");
