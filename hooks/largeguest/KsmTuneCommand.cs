@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Largeguest.Config;
+using Largeguest.Ksm;
 using Largeguest.Ksm.Tuning;
-using Largeguest.Ksm.Tuning.Interim;
 
 namespace Largeguest.Hook.Cli;
 
@@ -42,7 +42,7 @@ internal static class KsmTuneCommand
         {
             daemon, once, mode, thresCoef, boost, decay, minPages, maxPages, sleepMsec, interval, listen, textfile, merge,
         };
-        command.SetAction(r => Guard(() =>
+        command.SetAction(r => CliSupport.Guard(() =>
         {
             var isDaemon = r.GetValue(daemon);
             if (isDaemon == r.GetValue(once)) throw new ConfigException("ksm tune: give exactly one of --daemon or --once");
@@ -76,7 +76,7 @@ internal static class KsmTuneCommand
     private static Command Simple(string name, string description, Func<KsmTuner, TunerOutcome> act)
     {
         var command = new Command(name, description);
-        command.SetAction(_ => Guard(() =>
+        command.SetAction(_ => CliSupport.Guard(() =>
         {
             var (config, settings, host) = Setup(TuneFlags.None);
             RequireRoot($"ksm {name}");
@@ -90,7 +90,7 @@ internal static class KsmTuneCommand
     private static Command Retune()
     {
         var command = new Command("retune", "Make the tuning daemon adjust now (SIGHUP), as libvirt's guest start/stop did for ksmtuned.");
-        command.SetAction(_ => Guard(() =>
+        command.SetAction(_ => CliSupport.Guard(() =>
         {
             var config = CliSupport.LoadConfig();
             var pid = TunerDaemon.SignalRetune(config.KsmStateDir);
@@ -103,7 +103,7 @@ internal static class KsmTuneCommand
     private static Command Metrics()
     {
         var command = new Command("metrics", "Print the Prometheus text exposition: every KSM counter, the tuner's state, ksmd's CPU use (sampled over KsmTune:CpuSampleMilliseconds).");
-        command.SetAction(_ => Guard(() =>
+        command.SetAction(_ => CliSupport.Guard(() =>
         {
             var (config, settings, host) = Setup(TuneFlags.None);
             var cpu = KsmdCpu.Measure(settings.CpuSample);
@@ -120,19 +120,11 @@ internal static class KsmTuneCommand
         var conf = confPath.Length == 0 ? KsmtunedConf.Defaults : KsmtunedConf.Load(confPath, CliSupport.Diag.Warn);
         var source = LargeguestConfig.PathFor(CliSupport.Environment(), privileged: false);
         var settings = TuneConfig.Resolve(config.KsmTune, source, conf, flags, CliSupport.Diag.Note);
-        return (config, settings, new InterimTunerHost(config));
+        return (config, settings, new LibraryTunerHost(config));
     }
 
     private static void RequireRoot(string what)
     {
         if (!Environment.IsPrivilegedProcess) throw new KsmTuneException($"'largeguest {what}' writes /sys/kernel/mm/ksm and must run as root");
-    }
-
-    private static int Guard(Func<int> body)
-    {
-        try { return body(); }
-        catch (Exception e) when (e is ConfigException or KsmTuneException) { CliSupport.Diag.Error(e.Message); }
-        catch (Exception e) when (HookRunner.Describe(e) is { } message) { CliSupport.Diag.Error(message); }
-        return Commands.Failure;
     }
 }

@@ -121,7 +121,7 @@ public static class KsmPlanner
 
         var costPages = s.UnmergeCostPages;
         var costBytes = costPages * o.PageSize;
-        var allowed = o.MemAvailableBytes / 100 * (100 - policy.MemoryReservePercent);
+        var allowed = AllowedUnmergeBytes(o.MemAvailableBytes, policy);
         if (costBytes > allowed)
             return new KsmStep.Refuse(
                 $"merge_across_nodes not changed to {Bit(want)} ({desire.Source}): unmerging {costPages} pages needs {costBytes / MiB} MiB " +
@@ -142,6 +142,9 @@ public static class KsmPlanner
         var restore = s.Run is 1 ? 1 : 0;
         return new KsmStep.Recover(restore, finish, $"a KSM transition died part-way and its journal is unreadable ({journal.Text}); run set to {restore}");
     }
+
+    /// <summary>How much fresh memory an unmerge may allocate: MemAvailable less Ksm:MemoryReservePercent (also `ksm prune`'s rule).</summary>
+    public static long AllowedUnmergeBytes(long memAvailableBytes, KsmPolicy policy) => memAvailableBytes / 100 * (100 - policy.MemoryReservePercent);
 
     public static string Bit(bool? value) => value switch { true => "1", false => "0", null => "unknown" };
 }

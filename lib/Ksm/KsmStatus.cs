@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Largeguest.Config;
+using Largeguest.Ksm.Tuning;
 
 namespace Largeguest.Ksm;
 
@@ -22,6 +23,10 @@ public sealed record KsmStatus(
     DateTimeOffset Now,
     TimeSpan StaleGrace)
 {
+    /// <summary>The tuning service's recorded state (null: it has not run since boot) and its daemon's pid.</summary>
+    public TunerState? Tuner { get; init; }
+    public int? TunerDaemonPid { get; init; }
+
     public static KsmStatus Read(LargeguestConfig config, IKsmKernel kernel, IVmLiveness liveness, DateTimeOffset now, Action<string>? warn = null)
     {
         var policy = KsmPolicy.From(config);
@@ -35,7 +40,11 @@ public sealed record KsmStatus(
         var memory = state.Present ? kernel.MemAvailableBytes() : 0;
         var plan = KsmPlanner.Decide(new KsmObservation(state, requests, presence, journal, memory, kernel.PageSize, now), policy);
         return new KsmStatus(kernel.Root, state, registry.Directory, requests, presence, plan.Desire, plan.Step, journal, journalFile.Path,
-            HostLock.IsFree(Path.Combine(config.KsmStateDir, HostLock.FileName)), memory, kernel.PageSize, now, policy.StaleGrace);
+            HostLock.IsFree(Path.Combine(config.KsmStateDir, HostLock.FileName)), memory, kernel.PageSize, now, policy.StaleGrace)
+        {
+            Tuner = TunerState.Load(config.KsmStateDir, warn),
+            TunerDaemonPid = TunerDaemon.RunningDaemon(config.KsmStateDir),
+        };
     }
 
     private static string RunMeaning(int? run) => run switch
@@ -88,6 +97,7 @@ public sealed record KsmStatus(
         b.Append(Journal is null
             ? "journal: none\n"
             : $"journal: {JournalPath} PRESENT ({(LockFree ? "lock free: a transition died; the next reconcile recovers" : "lock held: a transition is in progress")})\n");
+        foreach (var line in TunerState.StatusLines(Tuner, TunerDaemonPid)) b.Append(line).Append('\n');
         return b.ToString();
     }
 
@@ -140,6 +150,8 @@ public sealed record KsmStatus(
                 w.WriteBoolean("lock_free", LockFree);
                 w.WriteEndObject();
             }
+            w.WritePropertyName("tuner");
+            TunerState.WriteStatusJson(w, Tuner, TunerDaemonPid);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray()) + "\n";

@@ -102,4 +102,4 @@ internal static class ProcFiles
 }
 
 /// <summary>A tuning step could not be done; one line saying what and why.</summary>
-public class KsmTuneException(string message) : Exception(message);
+public class KsmTuneException(string message) : KsmException(message);

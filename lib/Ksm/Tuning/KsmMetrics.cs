@@ -10,16 +10,16 @@ namespace Largeguest.Ksm.Tuning;
 /// </summary>
 public static class KsmMetrics
 {
-    /// <summary>KSM files that only ever grow (until KSM is reset): exposed as counters.</summary>
+    /// <summary>KSM counters that only ever grow (until KSM is reset): exposed as Prometheus counters.</summary>
     private static readonly HashSet<string> Monotonic = new(StringComparer.Ordinal) { "full_scans", "pages_scanned" };
 
-    public static string Render(IReadOnlyDictionary<string, string> ksm, TunerState? tuner, CpuSample? ksmdCpu, double? ksmdPercent, Func<string, string>? describe = null)
+    public static string Render(IReadOnlyDictionary<string, string> ksm, TunerState? tuner, CpuSample? ksmdCpu, double? ksmdPercent)
     {
         var p = new PrometheusText();
         p.Single("largeguest_ksm_present", MetricType.Gauge, "1 when the kernel has KSM (/sys/kernel/mm/ksm exists).", ksm.Count > 0 ? 1 : 0);
         foreach (var (file, text) in ksm.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
-            var help = $"/sys/kernel/mm/ksm/{file}" + (describe?.Invoke(file) is { Length: > 0 } d ? $": {d}" : "");
+            var help = $"/sys/kernel/mm/ksm/{file}" + (KsmFiles.Find(file)?.Description is { Length: > 0 } d ? $": {d}" : "");
             if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n))
             {
                 var counter = Monotonic.Contains(file);

@@ -33,6 +33,7 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
         if (!force && before.Request != TunerRequest.Run)
             return new(before, [$"tuning paused: 'largeguest ksm {before.Request.ToString().ToLowerInvariant()}' at {before.At:u}; 'largeguest ksm run' or 'ksm tune --once' resumes it"]);
 
+        var recovered = host.RecoverDiedTransition();
         var mem = _memInfo();
         var committedKiB = _committed();
         using var held = host.Lock();
@@ -55,7 +56,7 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
         }
         var state = Record(before, d.Action == KsmdAction.Start ? TunerPhase.Running : TunerPhase.Stopped, d.Action == KsmdAction.Start ? "start" : "stop",
             leftover + d.Why, mem, committedKiB, d.PagesToScan, d.SleepMillisecs, d.ThresholdKiB, TunerRequest.Run);
-        return new(state, [state.Why]);
+        return new(state, [.. recovered, state.Why]);
     }
 
     /// <summary><c>ksm run</c>: start ksmd now with the tuner's pages_to_scan and sleep, and hand it back to the tuner.</summary>
@@ -93,13 +94,14 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
     public TunerOutcome Prune()
     {
         var before = Current();
+        var recovered = host.RecoverDiedTransition();
         using var held = host.Lock();
         Present(host.ReadKsm());
         var account = host.Prune(held);
         var ksm = host.ReadKsm();
         var why = $"ksm prune: {account}; pages_shared now {Number(ksm, "pages_shared") ?? 0}; tuning paused until 'largeguest ksm run'";
         var state = Record(before, TunerPhase.Pruned, "prune", why, null, before.CommittedKiB, Number(ksm, PagesToScan) ?? 0, Number(ksm, SleepMillisecs) ?? 0, before.ThresholdKiB, TunerRequest.Prune);
-        return new(state, [why]);
+        return new(state, [.. recovered, why]);
     }
 
     /// <summary>Records a failed cycle (the daemon carries on; the error shows in status and metrics).</summary>
@@ -135,7 +137,7 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
 
     private void TrySave(TunerState s)
     {
-        try { s.Save(stateDir); } catch (KsmTuneException) { } // the error being recorded is the one that matters
+        try { s.Save(stateDir); } catch (KsmException) { } // the error being recorded is the one that matters
     }
 
     private static IReadOnlyDictionary<string, string> Present(IReadOnlyDictionary<string, string> ksm) =>

@@ -56,7 +56,7 @@ public sealed partial class TunerDaemon(KsmTuner tuner, ITunerHost host, string 
                         if (settings.Debug || note != lastWhy && !SameDecision(note, lastWhy)) log($"ksm tune: {note}");
                     lastWhy = outcome.Notes.LastOrDefault();
                 }
-                catch (Exception e) when (e is KsmTuneException or IOException or UnauthorizedAccessException)
+                catch (Exception e) when (e is KsmException or IOException or UnauthorizedAccessException)
                 {
                     _state = tuner.RecordError(e.Message);
                     log($"ksm tune: cycle failed: {e.Message}");
@@ -96,7 +96,7 @@ public sealed partial class TunerDaemon(KsmTuner tuner, ITunerHost host, string 
             }
             else log("ksm tune: daemon stopping");
         }
-        catch (Exception e) when (e is KsmTuneException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is KsmException or IOException or UnauthorizedAccessException)
         { log($"ksm tune: daemon stopping: could not stop ksmd: {e.Message}"); }
     }
 
@@ -151,8 +151,8 @@ public sealed partial class TunerDaemon(KsmTuner tuner, ITunerHost host, string 
     private void WriteTextfile(string? path)
     {
         if (path is null) return;
-        try { StateFiles.Write(path, Encoding.UTF8.GetBytes(RenderMetrics())); }
-        catch (KsmTuneException e) { log($"ksm tune: textfile: {e.Message}"); }
+        try { StateFile.Write(path, Encoding.UTF8.GetBytes(RenderMetrics())); }
+        catch (KsmException e) { log($"ksm tune: textfile: {e.Message}"); }
     }
 
     private void ClaimPidFile()
@@ -160,7 +160,7 @@ public sealed partial class TunerDaemon(KsmTuner tuner, ITunerHost host, string 
         var path = PidPath(stateDir);
         if (RunningDaemon(stateDir) is int other && other != Environment.ProcessId)
             throw new KsmTuneException($"another tuning daemon runs (pid {other}, {path}); 'largeguest ksm retune' signals it");
-        StateFiles.Write(path, Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
+        StateFile.Write(path, Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
     }
 
     private void ReleasePidFile()

@@ -50,9 +50,35 @@ public sealed record TunerState
         }
     }
 
-    public void Save(string stateDir) => StateFiles.Write(PathIn(stateDir), JsonSerializer.SerializeToUtf8Bytes(this, TunerStateJson.Default.TunerState));
+    public void Save(string stateDir) => StateFile.Write(PathIn(stateDir), JsonSerializer.SerializeToUtf8Bytes(this, TunerStateJson.Default.TunerState));
 
     public string ToJson() => JsonSerializer.Serialize(this, TunerStateJson.Default.TunerState);
+
+    /// <summary>The tuner's object in <c>largeguest ksm status --json</c>: null fields before the tuner first ran.</summary>
+    public static void WriteStatusJson(Utf8JsonWriter w, TunerState? state, int? daemonPid)
+    {
+        w.WriteStartObject();
+        if (daemonPid is int pid) w.WriteNumber("daemon_pid", pid); else w.WriteNull("daemon_pid");
+        if (state is null) w.WriteNull("phase");
+        else
+        {
+            w.WriteString("phase", state.Phase.ToString());
+            w.WriteString("request", state.Request.ToString().ToLowerInvariant());
+            w.WriteString("mode", state.Mode);
+            w.WriteNumber("pages_to_scan", state.PagesToScan);
+            w.WriteNumber("sleep_millisecs", state.SleepMillisecs);
+            w.WriteNumber("threshold_kib", state.ThresholdKiB);
+            w.WriteNumber("free_kib", state.FreeKiB);
+            w.WriteNumber("committed_kib", state.CommittedKiB);
+            w.WriteString("last_action", state.LastAction);
+            w.WriteString("why", state.Why);
+            w.WriteString("at", state.At.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture));
+            w.WriteNumber("cycles", state.Cycles);
+            w.WriteNumber("errors", state.Errors);
+            w.WriteString("last_error", state.LastError);
+        }
+        w.WriteEndObject();
+    }
 
     /// <summary>The tuner's lines of <c>largeguest ksm status</c>; <paramref name="daemonPid"/> from the pid file.</summary>
     public static IEnumerable<string> StatusLines(TunerState? state, int? daemonPid)
@@ -76,30 +102,3 @@ public sealed record TunerState
 [JsonSourceGenerationOptions(WriteIndented = true, UseStringEnumConverter = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(TunerState))]
 internal sealed partial class TunerStateJson : JsonSerializerContext;
-
-/// <summary>Whole-file replacement of small state files (temp file, fsync, rename; mode 0644).</summary>
-internal static class StateFiles
-{
-    private const UnixFileMode Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-
-    public static void Write(string path, ReadOnlySpan<byte> content)
-    {
-        var dir = System.IO.Path.GetDirectoryName(path)!;
-        var temp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(path)}.{Environment.ProcessId}-{Random.Shared.Next():x8}.tmp");
-        try
-        {
-            Directory.CreateDirectory(dir);
-            using (var fs = new FileStream(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = Mode }))
-            {
-                fs.Write(content);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw new KsmTuneException($"{path}: cannot write: {e.Message}");
-        }
-    }
-}

@@ -3,66 +3,95 @@ using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Largeguest.Ksm.Tuning;
+using Largeguest.Tests.Ksm;
+using Largeguest.Tests.Support;
 
 namespace Largeguest.Tests.KsmTune;
 
-/// <summary>The published binary driving the real kernel's KSM (root; every setting restored by <see cref="TunerKernel"/>).</summary>
-[Collection(TunerKernelCollection.Name)]
-public sealed class TunerRealKernelTests(TunerKernel kernel) : IDisposable
+/// <summary>
+/// The published binary driving the real kernel's KSM (root). Shares the KSM library's real-kernel fixture: its
+/// cross-worktree test lock, and every KSM setting saved and restored around the collection.
+/// </summary>
+[Collection(RealKsmCollection.Name)]
+public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
 {
-    private readonly TunerKernel _kernel = kernel; // held for the collection: lock + restore
+    private readonly RealKsm _kernel = kernel; // held for the collection: lock + restore
     private readonly TunerSandbox _box = new();
 
     public void Dispose() => _box.Dispose();
+
+    /// <summary>Nothing merged, ksmd stopped: a known starting point (merge_across_nodes as it is).</summary>
+    private static void Unmerged()
+    {
+        RealKsm.Write("run", "0");
+        RealKsm.Write("run", "2");
+        RealKsm.Write("run", "0");
+    }
 
     private static long ExpectedSleep(long sleepMsec) => TuningCycle.SleepMillisecs(sleepMsec, MemInfo.Read().TotalKiB);
 
     [Fact]
     public void Once_with_thresCoef_100_starts_ksmd_with_pages_to_scan_raised()
     {
-        TunerKernel.Write("run", "0");
-        TunerKernel.Write("pages_to_scan", "100");
+        RealKsm.Write("run", "0");
+        RealKsm.Write("pages_to_scan", "100");
         var (exit, stdout, stderr) = _box.Run("ksm", "tune", "--once", "--mode", "high", "--thres-coef", "100");
         exit.Should().Be(0, stderr);
-        TunerKernel.Read("run").Should().Be("1");
-        TunerKernel.Number("pages_to_scan").Should().Be(300, "high mode boosts 100 by 200");
-        TunerKernel.Number("sleep_millisecs").Should().Be(ExpectedSleep(20));
+        RealKsm.Read("run").Should().Be("1");
+        RealKsm.Number("pages_to_scan").Should().Be(300, "high mode boosts 100 by 200");
+        RealKsm.Number("sleep_millisecs").Should().Be(ExpectedSleep(20));
         stdout.Should().StartWith("free ").And.Contain("< threshold").And.Contain("start ksmd, pages_to_scan 100 -> 300");
         using var state = JsonDocument.Parse(_box.StateJson);
         state.RootElement.GetProperty("phase").GetString().Should().Be("Running");
         state.RootElement.GetProperty("pagesToScan").GetInt64().Should().Be(300);
         state.RootElement.GetProperty("lastAction").GetString().Should().Be("start");
 
+        // ksm status (the KSM library's command) shows the tuner's state, in text and JSON.
+        var status = _box.Run("ksm", "status");
+        status.Exit.Should().Be(0, status.Stderr);
+        status.Stdout.Should().Contain("tuner:\n  daemon:          not running\n  phase:           Running (asked: run, mode high)\n  pages_to_scan:   300\n")
+            .And.Contain("  last decision:   start at ").And.Contain("start ksmd, pages_to_scan 100 -> 300");
+        var json = _box.Run("ksm", "status", "--json");
+        json.Exit.Should().Be(0, json.Stderr);
+        using (var doc = JsonDocument.Parse(json.Stdout))
+        {
+            var tuner = doc.RootElement.GetProperty("tuner");
+            tuner.GetProperty("phase").GetString().Should().Be("Running");
+            tuner.GetProperty("pages_to_scan").GetInt64().Should().Be(300);
+            tuner.GetProperty("daemon_pid").ValueKind.Should().Be(JsonValueKind.Null);
+            tuner.GetProperty("why").GetString().Should().Contain("start ksmd");
+        }
+
         // A second cycle keeps raising, up to maxPages.
         _box.Run("ksm", "tune", "--once", "--mode", "customized", "--thres-coef", "100", "--boost", "1000", "--max-pages", "1200").Exit.Should().Be(0);
-        TunerKernel.Number("pages_to_scan").Should().Be(1200);
+        RealKsm.Number("pages_to_scan").Should().Be(1200);
     }
 
     [Fact]
     public void Once_with_thresCoef_0_stops_ksmd_and_decays_pages()
     {
-        TunerKernel.Write("pages_to_scan", "1000");
-        TunerKernel.Write("run", "1");
+        RealKsm.Write("pages_to_scan", "1000");
+        RealKsm.Write("run", "1");
         var (exit, stdout, stderr) = _box.Run("ksm", "tune", "--once", "--mode", "high", "--thres-coef", "0");
         exit.Should().Be(0, stderr);
-        TunerKernel.Read("run").Should().Be("0");
-        TunerKernel.Number("pages_to_scan").Should().Be(950);
+        RealKsm.Read("run").Should().Be("0");
+        RealKsm.Number("pages_to_scan").Should().Be(950);
         stdout.Should().Contain("stop ksmd (shared pages stay)");
 
         // Unmerge mode left behind (run=2, nothing holding the lock) is replaced by the decision, never kept.
-        TunerKernel.Unmerged();
-        TunerKernel.Write("run", "2");
+        Unmerged();
+        RealKsm.Write("run", "2");
         var again = _box.Run("ksm", "tune", "--once", "--mode", "high", "--thres-coef", "0");
         again.Exit.Should().Be(0, again.Stderr);
         again.Stdout.Should().StartWith("run was 2 (unmerge mode left behind), replaced; free ");
-        TunerKernel.Read("run").Should().Be("0");
+        RealKsm.Read("run").Should().Be("0");
     }
 
     [Fact]
     public void Bad_values_change_nothing_and_exit_2()
     {
-        TunerKernel.Write("run", "0");
-        TunerKernel.Write("pages_to_scan", "123");
+        RealKsm.Write("run", "0");
+        RealKsm.Write("pages_to_scan", "123");
         var conf = Path.Combine(_box.Dir, "ksmtuned.conf");
         File.WriteAllText(conf, "KSM_NPAGES_BOOST=lots\n");
         foreach (var (args, env, message) in new (string[], (string, string)?, string)[]
@@ -78,8 +107,8 @@ public sealed class TunerRealKernelTests(TunerKernel kernel) : IDisposable
             result.Exit.Should().Be(2, string.Join(' ', args));
             result.Stderr.TrimEnd('\n').Should().Be(message);
             result.Stdout.Should().BeEmpty();
-            TunerKernel.Read("run").Should().Be("0");
-            TunerKernel.Number("pages_to_scan").Should().Be(123);
+            RealKsm.Read("run").Should().Be("0");
+            RealKsm.Number("pages_to_scan").Should().Be(123);
         }
         File.Exists(Path.Combine(_box.StateDir, "ksmtune.json")).Should().BeFalse("nothing was decided");
     }
@@ -98,17 +127,17 @@ public sealed class TunerRealKernelTests(TunerKernel kernel) : IDisposable
     [Fact]
     public void Prune_unmerges_every_page_and_leaves_ksmd_stopped()
     {
-        TunerKernel.Unmerged();
-        using var child = new MergeableChild(64);
-        child.MergeNow(runAfter: "1");
-        TunerKernel.Number("pages_shared").Should().BeGreaterThan(0);
-        TunerKernel.Number("pages_sharing").Should().BeGreaterThanOrEqualTo(child.Pages * 95 / 100);
+        Unmerged();
+        using var pages = new MergeablePages(64);
+        RealKsm.MergeNow(pages, runAfter: 1);
+        RealKsm.Number("pages_shared").Should().BeGreaterThan(0);
+        RealKsm.Number("pages_sharing").Should().BeGreaterThanOrEqualTo(pages.Pages * 95 / 100);
 
         var (exit, stdout, stderr) = _box.Run("ksm", "prune");
         exit.Should().Be(0, stderr);
-        TunerKernel.Number("pages_shared").Should().Be(0);
-        TunerKernel.Number("pages_sharing").Should().Be(0);
-        TunerKernel.Read("run").Should().Be("0", "prune leaves ksmd stopped, never run=2");
+        RealKsm.Number("pages_shared").Should().Be(0);
+        RealKsm.Number("pages_sharing").Should().Be(0);
+        RealKsm.Read("run").Should().Be("0", "prune leaves ksmd stopped, never run=2");
         stdout.Should().StartWith("ksm prune: unmerged ").And.Contain("pages_shared now 0");
         using (var state = JsonDocument.Parse(_box.StateJson))
         {
@@ -118,16 +147,16 @@ public sealed class TunerRealKernelTests(TunerKernel kernel) : IDisposable
 
         // Pruned pauses the tuner's own cycles; ksm run hands ksmd back.
         _box.Run("ksm", "run").Exit.Should().Be(0);
-        TunerKernel.Read("run").Should().Be("1");
+        RealKsm.Read("run").Should().Be("1");
         _box.Run("ksm", "stop").Exit.Should().Be(0);
-        TunerKernel.Read("run").Should().Be("0");
+        RealKsm.Read("run").Should().Be("0");
     }
 
     [Fact]
     public async Task The_daemon_serves_metrics_on_loopback_retunes_on_signal_and_stops_ksmd_on_SIGTERM()
     {
-        TunerKernel.Write("run", "0");
-        TunerKernel.Write("pages_to_scan", "100");
+        RealKsm.Write("run", "0");
+        RealKsm.Write("pages_to_scan", "100");
         using var daemon = _box.Start("ksm", "tune", "--daemon", "--listen", "127.0.0.1:0", "--interval", "3600", "--mode", "high", "--thres-coef", "100");
         try { await DaemonChecks(daemon); }
         finally { if (!daemon.HasExited) daemon.Kill(); }
@@ -139,7 +168,7 @@ public sealed class TunerRealKernelTests(TunerKernel kernel) : IDisposable
         var endpoint = await ReadUntil(daemon, lines, new Regex(@"metrics at http://(127\.0\.0\.1:\d+)/metrics"));
         var address = IPEndPoint.Parse(endpoint);
         IPAddress.IsLoopback(address.Address).Should().BeTrue();
-        await WaitFor(() => TunerKernel.Read("run") == "1" && TunerKernel.Number("pages_to_scan") == 300, "the first cycle");
+        await WaitFor(() => RealKsm.Read("run") == "1" && RealKsm.Number("pages_to_scan") == 300, "the first cycle");
 
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var response = await http.GetAsync($"http://{endpoint}/metrics");
@@ -150,7 +179,7 @@ public sealed class TunerRealKernelTests(TunerKernel kernel) : IDisposable
         samples.Value("largeguest_ksm_run").Should().Be(1);
         samples.Value("largeguest_ksm_pages_to_scan").Should().Be(300);
         types["largeguest_ksm_full_scans_total"].Should().Be("counter");
-        foreach (var file in Directory.EnumerateFiles(TunerKernel.Root).Select(Path.GetFileName))
+        foreach (var file in Directory.EnumerateFiles(RealKsm.Root).Select(Path.GetFileName))
             samples.Should().Contain(s => s.Name.StartsWith($"largeguest_ksm_{file}", StringComparison.Ordinal), $"every KSM file is exposed ({file})");
         samples.Value("largeguest_ksmtune_phase", ("phase", "Running")).Should().Be(1);
         samples.Value("largeguest_ksmtune_phase", ("phase", "Stopped")).Should().Be(0);
@@ -169,7 +198,7 @@ public sealed class TunerRealKernelTests(TunerKernel kernel) : IDisposable
         var retune = _box.Run("ksm", "retune");
         retune.Exit.Should().Be(0, retune.Stderr);
         retune.Stdout.Should().Be($"signalled the tuning daemon (pid {daemon.Id}) to retune\n");
-        await WaitFor(() => TunerKernel.Number("pages_to_scan") == 500, "a retune cycle after SIGHUP");
+        await WaitFor(() => RealKsm.Number("pages_to_scan") == 500, "a retune cycle after SIGHUP");
         // The kernel is written inside the cycle, the daemon's state right after it: poll the endpoint for the count.
         double cyclesSeen = 0;
         await WaitFor(() =>
@@ -182,9 +211,72 @@ public sealed class TunerRealKernelTests(TunerKernel kernel) : IDisposable
         Kill(daemon.Id, 15).Should().Be(0);
         daemon.WaitForExit(TimeSpan.FromSeconds(15)).Should().BeTrue("SIGTERM ends the daemon");
         daemon.ExitCode.Should().Be(0, string.Join("\n", lines) + daemon.StandardError.ReadToEnd());
-        TunerKernel.Read("run").Should().Be("0", "the daemon stops ksmd when it ends");
+        RealKsm.Read("run").Should().Be("0", "the daemon stops ksmd when it ends");
         File.Exists(Path.Combine(_box.StateDir, "ksmtune.pid")).Should().BeFalse();
         _box.Run("ksm", "retune").Exit.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task The_hook_and_the_daemon_at_once_never_leave_run_2_behind()
+    {
+        RealKsm.Baseline(mergeAcrossNodes: true, run: 0);
+        using var pages = new MergeablePages(128);
+        using var vdsm = new VdsmHookRunner();
+        var xml = File.ReadAllBytes(KsmProcesses.SampleXml);
+        var env = new Dictionary<string, string> { ["LARGEGUEST__Ksm__StateDir"] = _box.StateDir, ["LARGEGUEST__Topology__Source"] = "sysfs" };
+        // The daemon keeps ksmd running flat out (so pages are merged again between transitions) and cycles every second;
+        // SIGHUPs make it cycle many times more while the hook's transitions run.
+        using var daemon = _box.Start("ksm", "tune", "--daemon", "--listen", "", "--interval", "1", "--mode", "customized",
+            "--thres-coef", "100", "--boost", "20000", "--max-pages", "20000", "--sleep-msec", "0");
+        var daemonErr = daemon.StandardError.ReadToEndAsync();
+        using var stop = new CancellationTokenSource();
+        var spam = Task.Run(async () =>
+        {
+            var signals = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                if (TunerDaemon.RunningDaemon(_box.StateDir) is int pid) { Kill(pid, 1); signals++; }
+                await Task.Delay(20);
+            }
+            return signals;
+        });
+        var transitions = 0;
+        try
+        {
+            string? previous = null;
+            for (var round = 0; round < 6; round++)
+            {
+                await WaitFor(() => RealKsm.Number("pages_shared") > 0, $"ksmd merging again before round {round}");
+                if (previous is not null)
+                    vdsm.Run("after_vm_destroy", xml, new Dictionary<string, string> { ["ksm_merge_across_nodes"] = "0" }, previous, env, TimeSpan.FromMinutes(3))
+                        .ExitCodes.Should().Equal(0);
+                var vm = $"7e7e7e7e-0000-4000-8000-{round:x12}";
+                var value = round % 2 == 0 ? "0" : "1";
+                var run = vdsm.Run("before_vm_start", xml, new Dictionary<string, string> { ["ksm_merge_across_nodes"] = value }, vm, env, TimeSpan.FromMinutes(3));
+                run.ExitCodes.Should().Equal([0], run.Stderr);
+                if (run.Stderr.Contains("unmerged", StringComparison.Ordinal)) transitions++;
+                RealKsm.Read("merge_across_nodes").Should().Be(value, run.Stderr);
+                RealKsm.Read("run").Should().NotBe("2", $"round {round}: {run.Stderr}");
+                File.Exists(Path.Combine(_box.StateDir, "ksm.journal")).Should().BeFalse();
+                previous = vm;
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            Kill(daemon.Id, 15);
+            if (!daemon.WaitForExit(TimeSpan.FromSeconds(30))) daemon.Kill();
+        }
+        var sighups = await spam;
+        daemon.ExitCode.Should().Be(0, await daemonErr);
+        var log = await daemonErr;
+        log.Should().NotContain("cycle failed");
+        transitions.Should().BeGreaterThanOrEqualTo(5, "each round but the first finds merged pages and must unmerge them");
+        sighups.Should().BeGreaterThan(20, "the daemon was asked to cycle throughout");
+        RealKsm.Read("run").Should().Be("0", "the daemon stops ksmd when it ends; never 2");
+        File.Exists(Path.Combine(_box.StateDir, "ksm.journal")).Should().BeFalse();
+        using var state = JsonDocument.Parse(_box.StateJson);
+        state.RootElement.GetProperty("cycles").GetInt64().Should().BeGreaterThan(10);
     }
 
     [Fact]
@@ -196,7 +288,7 @@ public sealed class TunerRealKernelTests(TunerKernel kernel) : IDisposable
         samples.Value("largeguest_ksm_present").Should().Be(1);
         samples.Value("largeguest_ksmtune_state_present").Should().Be(0, "a fresh state dir");
         samples.Value("largeguest_ksmd_cpu_utilization_percent").Should().BeInRange(0, 100);
-        samples.Value("largeguest_ksm_pages_to_scan").Should().Be(TunerKernel.Number("pages_to_scan"));
+        samples.Value("largeguest_ksm_pages_to_scan").Should().Be(RealKsm.Number("pages_to_scan"));
     }
 
     private static async Task<string> ReadUntil(Process p, List<string> lines, Regex pattern)

@@ -1,0 +1,70 @@
+using Largeguest.Config;
+
+namespace Largeguest.Ksm.Tuning;
+
+/// <summary>
+/// The tuner's access to KSM through the library the hook uses (issue 4): <see cref="IKsmKernel"/> for validated reads
+/// and errno-precise writes, <see cref="HostLock"/> for the host-wide lock, the reconciler's memory rule and bounded
+/// child-writer unmerge for prune, <see cref="KsmReconciler"/> for merge_across_nodes.
+/// </summary>
+public sealed class LibraryTunerHost(LargeguestConfig config, IKsmKernel? kernel = null, IVmLiveness? liveness = null) : ITunerHost
+{
+    private readonly IKsmKernel _kernel = kernel ?? new KsmSysfs();
+    private readonly KsmPolicy _policy = KsmPolicy.From(config);
+
+    public IReadOnlyDictionary<string, string> ReadKsm() => _kernel.Read().Values;
+
+    public void WriteKsm(string file, string value) => _kernel.Write(file, value);
+
+    public IDisposable Lock()
+    {
+        StateFile.EnsureDirectory(config.KsmStateDir);
+        return HostLock.Acquire(Path.Combine(config.KsmStateDir, HostLock.FileName), _policy.LockTimeout);
+    }
+
+    public string Prune(IDisposable held)
+    {
+        var hostLock = held as HostLock ?? throw new ArgumentException("the lock taken by Lock()", nameof(held));
+        // A transition of the reconciler that died left a journal: let the reconciler finish or roll it back first.
+        if (File.Exists(new KsmJournalFile(config.KsmStateDir).Path))
+            throw new KsmException($"a KSM transition died part-way ({new KsmJournalFile(config.KsmStateDir).Path}): run 'largeguest ksm status', then reconcile before pruning");
+        var state = _kernel.Read();
+        var costPages = state.UnmergeCostPages;
+        var costBytes = costPages * _kernel.PageSize;
+        var available = costPages > 0 ? _kernel.MemAvailableBytes() : 0;
+        var allowed = KsmPlanner.AllowedUnmergeBytes(available, _policy);
+        if (costPages > 0 && costBytes > allowed)
+            throw new KsmException($"prune refused: unmerging {costPages} pages needs {costBytes >> 20} MiB but only {allowed >> 20} MiB may be used " +
+                $"(MemAvailable {available >> 20} MiB less Ksm:MemoryReservePercent {_policy.MemoryReservePercent}%); ksmd left as it was");
+        if (state.Run == 2) _kernel.Write(KsmFiles.Run, "0"); // only a fresh write of 2 unmerges
+        var result = _kernel.Unmerge(_policy.UnmergeTimeout, hostLock);
+        switch (result.Status)
+        {
+            case UnmergeStatus.Completed:
+                _kernel.Write(KsmFiles.Run, "0");
+                return $"unmerged {costPages} pages ({costBytes >> 20} MiB) in {ChildWriter.Seconds(result.Elapsed)}; ksmd stopped";
+            case UnmergeStatus.TimedOut:
+                _kernel.Write(KsmFiles.Run, "0");
+                throw new KsmException($"prune: unmerging {costPages} pages did not finish within {ChildWriter.Seconds(_policy.UnmergeTimeout)} (Ksm:UnmergeTimeoutSeconds) and was interrupted; ksmd stopped, some pages stay shared");
+            case UnmergeStatus.Stuck:
+                throw new KsmException($"prune: {result.Detail}");
+            default:
+                _kernel.Write(KsmFiles.Run, "0");
+                throw new KsmException($"prune: unmerging {costPages} pages failed: {result.Detail}; ksmd stopped");
+        }
+    }
+
+    public IReadOnlyList<string> RecoverDiedTransition()
+    {
+        if (!File.Exists(new KsmJournalFile(config.KsmStateDir).Path)) return [];
+        var outcome = new KsmReconciler(_kernel, config.KsmStateDir, _policy, liveness ?? KsmService.Liveness(config)).Reconcile();
+        return [.. outcome.Warnings, .. outcome.Notes];
+    }
+
+    public IReadOnlyList<string> ReconcileMergeAcrossNodes(bool value)
+    {
+        var policy = _policy with { DefaultMergeAcrossNodes = value };
+        var outcome = new KsmReconciler(_kernel, config.KsmStateDir, policy, liveness ?? KsmService.Liveness(config)).Reconcile();
+        return [.. outcome.Warnings, .. outcome.Notes];
+    }
+}
