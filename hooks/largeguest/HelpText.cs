@@ -33,6 +33,8 @@ internal static class HelpText
           when merge_across_nodes must change, merged pages are unmerged first (memory checked, journaled,
           time-bounded); run as vdsm, the hook does that through 'sudo -n largeguest ksm reconcile'.
           Failures follow Ksm:OnFailure: warn (the VM boots) or fail. See 'largeguest ksm --help'.
+          The KSM tuning service (ksmtuned's job, package vdsm-hook-largeguest-ksmtune) is
+          'largeguest ksm tune --daemon|--once', with 'ksm run|stop|prune|retune|metrics' (docs/ksmtune.md).
 
         EXIT STATUS
           0  success (warnings, if any, on stderr)    2  error: one line on stderr, the XML file is unchanged
