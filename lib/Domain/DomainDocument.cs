@@ -61,11 +61,12 @@ public sealed class DomainDocument
             MaxCharactersInDocument = MaxChars,
             CloseInput = true,
         };
+        var style = XmlStyle.Detect(text);
         XDocument xml;
         try
         {
             using var reader = XmlReader.Create(new StringReader(text), settings);
-            xml = XmlLoader.Load(reader);
+            xml = XmlLoader.Load(reader, text, style);
         }
         catch (XmlException e) { throw new DomainXmlException($"domain XML is not well-formed: {e.Message}"); }
         var encoding = xml.Declaration?.Encoding;
@@ -74,7 +75,7 @@ public sealed class DomainDocument
             throw new DomainXmlException($"domain XML declares encoding '{encoding}'; only UTF-8 is supported");
         if (xml.Root is not { } root || root.Name != "domain")
             throw new DomainXmlException($"domain XML: root element is <{xml.Root?.Name.LocalName}>, expected <domain>");
-        return new DomainDocument(xml, declaration, bom, XmlStyle.Detect(text));
+        return new DomainDocument(xml, declaration, bom, style);
     }
 
     public string ToText()

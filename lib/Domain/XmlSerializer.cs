@@ -4,10 +4,10 @@ using System.Xml.Linq;
 namespace Largeguest.Domain;
 
 /// <summary>
-/// Writes XLinq nodes back as text in a given <see cref="XmlStyle"/> (attributes read from the source keep
-/// their own quote character). Iterative, so documents of any
-/// depth are written without recursion. Character references in the input come out as the characters
-/// themselves; everything else (prefixes, namespace declarations, comments, whitespace) as read.
+/// Writes XLinq nodes back as text in a given <see cref="XmlStyle"/>. Iterative, so documents of any
+/// depth are written without recursion. Unedited texts and attribute values come out as spelled in the
+/// source (<see cref="SourceSpelling"/>); everything else (prefixes, namespace declarations, comments,
+/// whitespace) as read.
 /// </summary>
 internal static class XmlSerializer
 {
@@ -30,6 +30,7 @@ internal static class XmlSerializer
                     foreach (var child in e.Nodes().Reverse()) stack.Push((child, null));
                     break;
                 case XCData c: sb.Append("<![CDATA[").Append(c.Value).Append("]]>"); break;
+                case XText t when t.Annotation<SourceSpelling>() is { } s && s.Value == t.Value: sb.Append(s.Raw); break;
                 case XText t: Escape(sb, t.Value, attributeQuote: null); break;
                 case XComment c: sb.Append("<!--").Append(c.Value).Append("-->"); break;
                 case XProcessingInstruction p:
@@ -44,12 +45,18 @@ internal static class XmlSerializer
 
     private static void WriteAttribute(StringBuilder sb, XElement owner, XAttribute a, char documentQuote)
     {
-        var quote = a.Annotation<SourceQuote>()?.Quote ?? documentQuote; // as read; new attributes in the document's style
+        var spelling = a.Annotation<SourceSpelling>();
+        var quote = spelling?.Quote ?? documentQuote; // as read, also once edited; new attributes in the document's style
         sb.Append(' ');
         if (a.IsNamespaceDeclaration)
             sb.Append(a.Name.Namespace == XNamespace.None ? "xmlns" : "xmlns:" + a.Name.LocalName);
         else
             sb.Append(QName(owner, a.Name, isAttribute: true));
+        if (spelling is not null && spelling.Value == a.Value)
+        {
+            sb.Append('=').Append(quote).Append(spelling.Raw).Append(quote);
+            return;
+        }
         sb.Append('=').Append(quote);
         Escape(sb, a.Value, quote);
         sb.Append(quote);
