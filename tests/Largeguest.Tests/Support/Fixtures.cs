@@ -1,0 +1,88 @@
+using System.Text.RegularExpressions;
+using Largeguest.Config;
+using Largeguest.Grammar;
+using Largeguest.Hook;
+
+namespace Largeguest.Tests.Support;
+
+/// <summary>
+/// One golden case: a realistic oVirt domain (Fixtures/*.xml), the custom properties set on the VM,
+/// and the reviewed output (Fixtures/&lt;Name&gt;.expected.xml) the hook must write for them.
+/// </summary>
+public sealed record GoldenCase(string Name, string Fixture, IReadOnlyDictionary<string, string> Properties)
+{
+    public override string ToString() => Name; // the test name shown by xunit
+    public byte[] Input => Fixtures.Read(Fixture);
+    public string ExpectedPath => Fixtures.PathOf($"{Name}.expected.xml");
+}
+
+public static class Fixtures
+{
+    public static string Dir => Path.Combine(PublishedBinary.RepoRoot, "tests", "Largeguest.Tests", "Fixtures");
+    public static string PathOf(string name) => Path.Combine(Dir, name);
+    public static byte[] Read(string name) => File.ReadAllBytes(PathOf(name));
+
+    private static Dictionary<string, string> P(params (string Name, string Value)[] values) => values.ToDictionary(v => v.Name, v => v.Value);
+
+    public static readonly GoldenCase[] Cases =
+    [
+        // VDSM style (double quotes, " />"), existing <cputune> with <shares> and vcpupins, <numatune> with
+        // memory + memnodes, <cpu><numa>, a DIMM on node 1, oVirt metadata with two prefixes for one namespace.
+        new("sap-all", "ovirt-sap-vdsm.xml",
+            P(("cputune", "0-1#0-3,^2,emulator#8-9"), ("numatune", "interleave#0-1"), ("guestnuma", "0-7#4G#0,8-15#4G#1"))),
+        new("sap-cputune", "ovirt-sap-vdsm.xml", P(("cputune", "0#4, 15#12-15"))),
+        // libvirt style (single quotes, "/>"), <vcpu current='2'>16</vcpu>, nothing of ours present yet,
+        // numatune as a bare nodeset (mode from config), guestnuma with suffixes and the glue-to-next rule.
+        new("hana-all", "ovirt-hana-libvirt.xml",
+            P(("cputune", "0-7#0-15,^1,8-15#16-31,emulator#0-1"), ("numatune", "0-1"), ("guestnuma", "0-3,8-11#8GiB#0,4-7,12-15#8192M#1"))),
+        // A domain on one line stays on one line.
+        new("oneline-all", "oneline.xml",
+            P(("cputune", "0-3#0-3"), ("numatune", "strict#0"), ("guestnuma", "0-1#2G,2-3#2G"))),
+        // The retired hooks' properties, tab-indented document.
+        new("legacy", "legacy-hooks.xml", P(("pincpu", "1-4,^3"), ("numa", "strict:0"))),
+        // <maxMemory> with two DIMMs (one sized in MiB): the cells add up to <memory> minus the DIMMs;
+        // <cputune> with <period>/<quota> kept; the retired numa hook's colon spelling in numatune.
+        new("hotplug-all", "ovirt-hotplug-libvirt.xml",
+            P(("cputune", "0-7#0-7,emulator#0"), ("numatune", "restrictive:0-1"), ("guestnuma", "0-1,4-5#4G,2-3,6-7#4194304"))),
+    ];
+
+    public static TheoryData<GoldenCase> All()
+    {
+        var data = new TheoryData<GoldenCase>();
+        foreach (var c in Cases) data.Add(c);
+        return data;
+    }
+
+    public static GoldenCase Case(string name) => Cases.Single(c => c.Name == name);
+
+    /// <summary>The in-process rewrite with default configuration (what the published hook must match).</summary>
+    public static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties)
+    {
+        var config = LargeguestConfig.Defaults;
+        return HookRunner.Rewrite(input, LargeguestProperties.Parse(properties, config.DefaultMode), config);
+    }
+
+    /// <summary>
+    /// The document with everything the given properties own cut out (and the containers the hook may
+    /// have created for them, once empty). Input and output must be byte-identical after this.
+    /// </summary>
+    public static string WithoutOwnedParts(string xml, IReadOnlyCollection<string> properties)
+    {
+        const RegexOptions S = RegexOptions.Singleline;
+        var has = (string p) => properties.Contains(p);
+        if (has("cputune"))
+        {
+            xml = Regex.Replace(xml, @"\s*<(vcpupin|emulatorpin)\b[^>]*/>", "");
+            xml = Regex.Replace(xml, @"\s*<cputune>\s*</cputune>", "");
+        }
+        if (has("pincpu")) xml = Regex.Replace(xml, @"(<vcpu\b[^>]*?)\s+cpuset=(['""])[^'""]*\2", "$1");
+        if (has("numatune") || has("numa")) xml = Regex.Replace(xml, @"\s*<memory\b(?=[^>]*\bnodeset=)[^>]*/>", "");
+        if (has("guestnuma"))
+        {
+            xml = Regex.Replace(xml, @"\s*<numa>.*?</numa>", "", S);
+            xml = Regex.Replace(xml, @"\s*<memnode\b[^>]*/>", "");
+            xml = Regex.Replace(xml, @"\s*<cpu>\s*</cpu>", "");
+        }
+        return Regex.Replace(xml, @"\s*<numatune>\s*</numatune>", "");
+    }
+}
