@@ -1,0 +1,85 @@
+using System.Text;
+using Largeguest.Domain;
+using Largeguest.Tests.Support;
+
+namespace Largeguest.Tests.Domain;
+
+/// <summary>The document is written back exactly as read: every spelling producers of domain XML use survives.</summary>
+public class DomainDocumentTests
+{
+    private static string RoundTrip(string xml) => Encoding.UTF8.GetString(DomainDocument.Parse(Encoding.UTF8.GetBytes(xml)).ToBytes());
+
+    [Theory]
+    [InlineData("<domain type='kvm'><title>a &quot;b&quot; &apos;c&apos;</title></domain>")] // libvirt escapes quotes in text
+    [InlineData("<domain type='kvm'><title x='a &quot;b&quot; &apos;c&apos;'/></domain>")]
+    [InlineData("<domain type='kvm'><metadata><v:vm xmlns:v=\"urn:v\" k=\"1\"/></metadata><x a='1'/></domain>")] // libvirt-dumped oVirt metadata
+    [InlineData("<domain type=\"kvm\"><title x=\"it's\">it's</title></domain>")] // ElementTree leaves quotes alone in text
+    [InlineData("<domain type='kvm'><t>a > b</t></domain>")]
+    [InlineData("<domain type='kvm'><t>&#65;&#x42;&lt;&gt;&amp;</t></domain>")]
+    [InlineData("<domain type='kvm'>\r\n  <t>x</t>\r\n</domain>\r\n")]
+    [InlineData("<domain type='kvm'><t x='a&#10;b' y='a\tb'/></domain>")]
+    [InlineData("<domain type='kvm'><t><![CDATA[x<y]]></t><?pi data?><u></u><v/></domain>")]
+    [InlineData("<?xml version='1.0'?>\n<!-- c -->\n<domain type='kvm'><t xml:lang='en'/></domain>\n")]
+    [InlineData("<domain type='kvm'><a:t xmlns:a='urn:a' xmlns:b='urn:a'><b:u b:k='1' a:k2='2'/></a:t></domain>")]
+    [InlineData("<domain type='kvm'><t /><u /></domain>")]
+    [InlineData("<domain type='kvm'><t>caf\u00e9 \u20ac \U0001F642</t></domain>")]
+    public void Round_trips_byte_for_byte(string xml) => RoundTrip(xml).Should().Be(xml);
+
+    [Fact]
+    public void Keeps_a_byte_order_mark()
+    {
+        byte[] xml = [0xEF, 0xBB, 0xBF, .. "<domain type='kvm'/>"u8];
+        DomainDocument.Parse(xml).ToBytes().Should().Equal(xml);
+    }
+
+    [Theory]
+    [InlineData("<domain type='kvm'><t>", "not well-formed")]
+    [InlineData("<vm type='kvm'/>", "root element is <vm>, expected <domain>")]
+    [InlineData("<domain xmlns='urn:x' type='kvm'/>", "expected <domain>")]
+    [InlineData("<?xml version='1.0' encoding='ISO-8859-1'?><domain/>", "declares encoding 'ISO-8859-1'")]
+    [InlineData("<!DOCTYPE domain [<!ENTITY a 'x'>]><domain>&a;</domain>", "not well-formed")]
+    [InlineData("<?xml version='1.0'", "unterminated XML declaration")]
+    [InlineData("", "not well-formed")]
+    public void Rejects_what_is_not_a_libvirt_domain(string xml, string message) =>
+        FluentActions.Invoking(() => DomainDocument.Parse(Encoding.UTF8.GetBytes(xml))).Should().Throw<DomainXmlException>().WithMessage($"*{message}*");
+
+    [Fact]
+    public void Rejects_bytes_that_are_not_utf8() =>
+        FluentActions.Invoking(() => DomainDocument.Parse([.. "<domain><t>caf"u8, 0xE9, .. "</t></domain>"u8]))
+            .Should().Throw<DomainXmlException>().WithMessage("*not valid UTF-8*");
+
+    [Theory]
+    [InlineData("<domain><vcpu current='2'>16</vcpu><memory>1024</memory></domain>", 16, 1024L)]
+    [InlineData("<domain><vcpu> 8 </vcpu><memory unit='GiB'>2</memory></domain>", 8, 2097152L)]
+    [InlineData("<domain><vcpu>1</vcpu><memory unit='MB'>1000</memory></domain>", 1, 976562L)]
+    [InlineData("<domain><vcpu>1</vcpu><memory unit='b'>1073741824</memory></domain>", 1, 1048576L)]
+    public void Reads_the_vcpu_maximum_and_memory_in_libvirt_units(string xml, int vcpus, long kib)
+    {
+        var doc = DomainDocument.Parse(xml);
+        doc.MaxVcpus.Should().Be(vcpus);
+        doc.Memory.KiB.Should().Be(kib);
+    }
+
+    [Fact]
+    public void Reads_dimms_with_their_target_node()
+    {
+        var doc = DomainDocument.Parse(Fixtures.Read("ovirt-hotplug-libvirt.xml"));
+        doc.Dimms.Should().Equal(new Dimm(new(2097152), 0, "dimm"), new Dimm(new(2097152), 1, "dimm"));
+        doc.InitialMemory.KiB.Should().Be(8388608);
+    }
+
+    [Theory]
+    [InlineData("<domain><memory>1</memory></domain>", "no <vcpu> element")]
+    [InlineData("<domain><vcpu>0</vcpu></domain>", "<vcpu> '0' is not a positive number")]
+    [InlineData("<domain><vcpu>x</vcpu></domain>", "<vcpu> 'x' is not a positive number")]
+    public void Says_what_is_wrong_with_the_vcpu_element(string xml, string message) =>
+        FluentActions.Invoking(() => DomainDocument.Parse(xml).MaxVcpus).Should().Throw<DomainXmlException>().WithMessage($"*{message}*");
+
+    [Theory]
+    [InlineData("<domain><memory unit='KiB'>x</memory></domain>", "<memory> 'x' is not a whole number")]
+    [InlineData("<domain><memory unit='parsecs'>1</memory></domain>", "unknown unit 'parsecs'")]
+    [InlineData("<domain><memory unit='EiB'>100000</memory></domain>", "implausibly large")]
+    [InlineData("<domain><vcpu>1</vcpu></domain>", "no <memory> element")]
+    public void Says_what_is_wrong_with_the_memory_element(string xml, string message) =>
+        FluentActions.Invoking(() => DomainDocument.Parse(xml).Memory).Should().Throw<DomainXmlException>().WithMessage($"*{message}*");
+}
