@@ -97,6 +97,13 @@ public sealed class VdsmHookRunner : IDisposable
 
     public string HookDir(string hookPoint) => Path.Combine(HooksRoot, hookPoint);
 
+    /// <summary>Installs the binary as 50_largeguest in another (e.g. unknown) hook directory too.</summary>
+    public void InstallAt(string hookPoint, string? binary = null)
+    {
+        var dir = Directory.CreateDirectory(HookDir(hookPoint)).FullName;
+        File.CreateSymbolicLink(Path.Combine(dir, "50_largeguest"), binary ?? PublishedBinary.Path);
+    }
+
     /// <summary>Adds another script to a hook point (e.g. to check ordering or exit-2 semantics).</summary>
     public void AddScript(string hookPoint, string name, string shellBody)
     {

@@ -1,0 +1,152 @@
+using Largeguest.Config;
+using Largeguest.Grammar;
+
+namespace Largeguest.Tests.Config;
+
+public sealed class ConfigTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("largeguest-config-").FullName;
+    private readonly List<string> _warnings = [];
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string File(string json)
+    {
+        var path = Path.Combine(_dir, $"largeguest-{Guid.NewGuid():N}.json");
+        System.IO.File.WriteAllText(path, json);
+        return path;
+    }
+
+    private LargeguestConfig Load(string? json, params (string Key, string Value)[] env)
+    {
+        var environment = env.ToDictionary(e => e.Key, e => e.Value);
+        if (json is not null) environment[LargeguestConfig.PathVariable] = File(json);
+        return LargeguestConfig.Load(environment, privileged: false, _warnings.Add);
+    }
+
+    private ConfigException Fails(string? json, params (string Key, string Value)[] env) =>
+        FluentActions.Invoking(() => Load(json, env)).Should().Throw<ConfigException>().Which;
+
+    [Fact]
+    public void An_empty_file_gives_the_documented_defaults()
+    {
+        var config = Load("{}");
+        config.Should().Be(LargeguestConfig.Defaults);
+        config.DefaultMode.Should().Be(NumaMode.Preferred);
+        config.TopologySource.Should().Be(TopologySource.Auto);
+        config.KsmMemoryReservePercent.Should().Be(10);
+        _warnings.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Every_key_named_by_the_issues_is_known_and_typed()
+    {
+        var config = Load("""
+            { "Topology": { "Source": "sysfs", "LibvirtUri": "test:///default", "SysfsRoot": "/tmp/sys" },
+              "NumaTune": { "DefaultMode": "Strict", "StrictMemory": "fail" },
+              "Ksm": { "StateDir": "/run/x", "MemoryReservePercent": 25, "OnFailure": "fail", "UnmergeTimeoutSeconds": 5,
+                       "LockTimeoutSeconds": 7, "StaleGraceSeconds": 9, "DefaultMergeAcrossNodes": "0" } }
+            """);
+        _warnings.Should().BeEmpty();
+        config.Should().Be(new LargeguestConfig(TopologySource.Sysfs, "test:///default", "/tmp/sys", NumaMode.Strict, StrictMemoryPolicy.Fail,
+            "/run/x", 25, FailurePolicy.Fail, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(7), TimeSpan.FromSeconds(9), false));
+    }
+
+    [Fact]
+    public void Malformed_json_is_an_error_naming_the_file()
+    {
+        var e = Fails("""{ "NumaTune": { "DefaultMode": "strict", """);
+        e.Message.Should().MatchRegex(@"^/.*largeguest-\w+\.json: malformed JSON: ");
+    }
+
+    [Theory]
+    [InlineData("""{ "Ksm": { "MemoryReservePercent": "lots" } }""", "Ksm:MemoryReservePercent")]
+    [InlineData("""{ "Ksm": { "MemoryReservePercent": true } }""", "Ksm:MemoryReservePercent")]
+    [InlineData("""{ "Ksm": { "UnmergeTimeoutSeconds": 1.5 } }""", "Ksm:UnmergeTimeoutSeconds")]
+    [InlineData("""{ "Ksm": { "MemoryReservePercent": 95 } }""", "Ksm:MemoryReservePercent: bad value '95' (expected: a whole number from 0 to 90)")]
+    [InlineData("""{ "NumaTune": { "DefaultMode": "fastest" } }""", "NumaTune:DefaultMode: bad value 'fastest' (expected: strict, preferred, interleave or restrictive)")]
+    [InlineData("""{ "NumaTune": { "StrictMemory": "1" } }""", "NumaTune:StrictMemory: bad value '1' (expected: warn, prefer, fail)")]
+    [InlineData("""{ "Topology": { "Source": "dns" } }""", "Topology:Source: bad value 'dns'")]
+    [InlineData("""{ "Topology": { "LibvirtUri": " " } }""", "Topology:LibvirtUri: bad value ' '")]
+    [InlineData("""{ "Ksm": { "DefaultMergeAcrossNodes": "yes" } }""", "Ksm:DefaultMergeAcrossNodes: bad value 'yes' (expected: 0, 1 or empty)")]
+    [InlineData("""{ "Ksm": { "OnFailure": "panic" } }""", "Ksm:OnFailure: bad value 'panic'")]
+    public void A_wrong_type_or_value_is_an_error_naming_file_and_key(string json, string message)
+    {
+        var e = Fails(json);
+        e.Message.Should().Contain(message).And.MatchRegex(@"^/.*\.json: ");
+    }
+
+    [Theory]
+    [InlineData("""{ "NumaTune": "strict" }""")]
+    [InlineData("""{ "NumaTune": { "DefaultMode": [ "strict" ] } }""")]
+    [InlineData("""{ "Ksm": [ 1, 2 ] }""")]
+    [InlineData("""[ 1 ]""")]
+    [InlineData("""{ "NumaTune": { "DefaultMode": { "x": 1 } } }""")]
+    public void A_section_or_value_of_the_wrong_shape_never_passes_silently(string json)
+    {
+        // Either an error naming the file, or a warning naming the misplaced key: never silently ignored.
+        try
+        {
+            Load(json);
+            _warnings.Should().NotBeEmpty($"'{json}' is not what the keys expect");
+        }
+        catch (ConfigException e) { e.Message.Should().MatchRegex(@"^/.*\.json: "); }
+    }
+
+    [Fact]
+    public void An_unknown_key_is_one_warning_line_not_an_error()
+    {
+        var config = Load("""{ "NumaTune": { "DefaultMode": "interleave", "Colour": "blue" }, "Future": { "Knob": 3 } }""");
+        config.DefaultMode.Should().Be(NumaMode.Interleave);
+        _warnings.Should().HaveCount(2);
+        _warnings.Should().ContainSingle(w => w.Contains("'NumaTune:Colour'"));
+        _warnings.Should().ContainSingle(w => w.Contains("'Future:Knob'"));
+        _warnings.Should().OnlyContain(w => !w.Contains('\n'));
+    }
+
+    [Fact]
+    public void Environment_overrides_the_file_key_by_key()
+    {
+        var config = Load("""{ "NumaTune": { "DefaultMode": "strict", "StrictMemory": "fail" } }""",
+            ("LARGEGUEST__NumaTune__DefaultMode", "interleave"), ("largeguest__ksm__onfailure", "fail"));
+        config.DefaultMode.Should().Be(NumaMode.Interleave);
+        config.StrictMemory.Should().Be(StrictMemoryPolicy.Fail);
+        config.KsmOnFailure.Should().Be(FailurePolicy.Fail);
+    }
+
+    [Fact]
+    public void Environment_overrides_apply_without_a_file_and_are_validated_too()
+    {
+        var e = Fails(null, ("LARGEGUEST_CONFIG", File("{}")), ("LARGEGUEST__Ksm__MemoryReservePercent", "-1"));
+        e.Message.Should().Contain("Ksm:MemoryReservePercent: bad value '-1'");
+        Fails(null, ("LARGEGUEST_CONFIG", File("{}")), ("LARGEGUEST__Ksm__LockTimeoutSeconds", "soon")).Message.Should().Contain("Ksm:LockTimeoutSeconds");
+    }
+
+    [Fact]
+    public void An_unknown_environment_key_is_a_warning()
+    {
+        Load("{}", ("LARGEGUEST__Ksm__Turbo", "1"));
+        _warnings.Should().ContainSingle().Which.Should().Contain("'Ksm:Turbo'");
+    }
+
+    [Fact]
+    public void LARGEGUEST_CONFIG_names_the_file_and_a_missing_one_is_an_error()
+    {
+        var missing = Path.Combine(_dir, "nope.json");
+        var e = FluentActions.Invoking(() => LargeguestConfig.Load(new Dictionary<string, string> { ["LARGEGUEST_CONFIG"] = missing }, false, _warnings.Add))
+            .Should().Throw<ConfigException>().Which;
+        e.Message.Should().Be($"{missing}: no such file (named by LARGEGUEST_CONFIG)");
+    }
+
+    [Fact]
+    public void Privileged_mode_ignores_the_path_variable_and_environment_overrides()
+    {
+        var overrides = new Dictionary<string, string>
+        {
+            ["LARGEGUEST_CONFIG"] = File("""{ "NumaTune": { "DefaultMode": "fastest" } }"""),
+            ["LARGEGUEST__NumaTune__DefaultMode"] = "also-bad",
+        };
+        var plain = LargeguestConfig.Load(new Dictionary<string, string>(), privileged: true, _warnings.Add);
+        LargeguestConfig.Load(overrides, privileged: true, _warnings.Add).Should().Be(plain);
+    }
+}
