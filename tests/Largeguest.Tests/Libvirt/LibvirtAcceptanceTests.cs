@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Xml.Linq;
+using Largeguest.Tests.Support;
+
+namespace Largeguest.Tests.Libvirt;
+
+/// <summary>
+/// Every rewritten fixture passes libvirt's own checks: its RelaxNG schema (virt-xml-validate) and its
+/// parser with all its semantic checks (virsh define on the built-in test:///default driver).
+/// The tools come from libvirt-clients (Makefile TEST_PACKAGES); a missing tool fails the test.
+/// </summary>
+public class LibvirtAcceptanceTests
+{
+    private static string Tool(string name)
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Append("/usr/bin"))
+            if (File.Exists(Path.Combine(dir, name))) return Path.Combine(dir, name);
+        throw new Xunit.Sdk.XunitException($"{name} is not installed: it comes with the Debian package libvirt-clients " +
+            "(`make test` installs it through scripts/ensure-packages.sh; or apt-get install libvirt-clients)");
+    }
+
+    private static (int Code, string Output) Exec(string tool, params string[] args)
+    {
+        var psi = new ProcessStartInfo(Tool(tool), args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, (stdout.Result + stderr).Trim());
+    }
+
+    public static TheoryData<string> RewrittenFixtures()
+    {
+        var data = new TheoryData<string>();
+        foreach (var c in Fixtures.Cases) data.Add(Path.GetFileName(c.ExpectedPath));
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(RewrittenFixtures))]
+    public void Virt_xml_validate_accepts_the_rewritten_domain(string expected)
+    {
+        var (code, output) = Exec("virt-xml-validate", Fixtures.PathOf(expected), "domain");
+        code.Should().Be(0, output);
+        output.Should().EndWith("validates");
+    }
+
+    [Theory]
+    [MemberData(nameof(RewrittenFixtures))]
+    public void Virsh_defines_the_rewritten_domain_and_reads_back_our_elements(string expected) =>
+        DefineAndReadBack(Fixtures.PathOf(expected));
+
+    private static void DefineAndReadBack(string path)
+    {
+        var name = XDocument.Load(path).Root!.Element("name")!.Value;
+        // One virsh process: the test driver's state lives as long as the connection.
+        var (code, output) = Exec("virsh", "-c", "test:///default", $"define --validate {path}; dumpxml {name}; undefine {name}");
+        code.Should().Be(0, output);
+        output.Should().Contain($"Domain '{name}' defined").And.Contain($"Domain '{name}' has been undefined");
+
+        // libvirt parsed what we wrote (it silently drops e.g. a vcpupin of a missing vCPU): our elements come back from its formatter.
+        var ours = XDocument.Load(path).Root!;
+        var dumped = XDocument.Parse(output[output.IndexOf("<domain", StringComparison.Ordinal)..(output.IndexOf("</domain>", StringComparison.Ordinal) + 9)]).Root!;
+        var pins = (ours.Element("cputune")?.Elements("vcpupin") ?? []).Select(e => ((string?)e.Attribute("vcpu"), (string?)e.Attribute("cpuset"))).ToList();
+        (dumped.Element("cputune")?.Elements("vcpupin") ?? []).Select(e => ((string?)e.Attribute("vcpu"), (string?)e.Attribute("cpuset")))
+            .Should().BeEquivalentTo(pins, "libvirt keeps every vcpupin we wrote");
+        ((string?)dumped.Element("cputune")?.Element("emulatorpin")?.Attribute("cpuset")).Should().Be((string?)ours.Element("cputune")?.Element("emulatorpin")?.Attribute("cpuset"));
+        ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("nodeset")).Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("nodeset"));
+        ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("mode")).Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("mode"));
+        var cells = (ours.Element("cpu")?.Element("numa")?.Elements("cell") ?? []).Select(c => ((string?)c.Attribute("cpus"), (string?)c.Attribute("memory"))).ToList();
+        (dumped.Element("cpu")?.Element("numa")?.Elements("cell") ?? []).Select(c => ((string?)c.Attribute("cpus"), (string?)c.Attribute("memory")))
+            .Should().Equal(cells);
+        ((string?)dumped.Element("vcpu")?.Attribute("cpuset")).Should().Be((string?)ours.Element("vcpu")?.Attribute("cpuset"));
+    }
+
+    [Fact]
+    public void The_libvirt_checks_can_fail()
+    {
+        var dir = Directory.CreateTempSubdirectory("largeguest-virsh-").FullName;
+        try
+        {
+            var good = File.ReadAllText(Fixtures.PathOf("oneline-all.expected.xml"));
+            var bad = Path.Combine(dir, "bad.xml");
+            File.WriteAllText(bad, good.Replace("cpus='2-3'", "cpus='1-3'")); // overlapping cells
+            Exec("virsh", "-c", "test:///default", $"define --validate {bad}").Code.Should().NotBe(0);
+            File.WriteAllText(bad, good.Replace("<vcpupin vcpu='3'", "<vcpupin vcpu='9'")); // libvirt drops it with a warning
+            FluentActions.Invoking(() => DefineAndReadBack(bad)).Should().Throw<Exception>();
+            File.WriteAllText(bad, good.Replace("<numatune>", "<numatune><bogus/>"));
+            Exec("virt-xml-validate", bad, "domain").Code.Should().NotBe(0);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+}
