@@ -193,6 +193,25 @@ public sealed class HookProcessTests : IDisposable
         ShouldBeUntouched(run, input);
     }
 
+    [Theory]
+    [InlineData("{\n  \"NumaTune\": {\n    \"DefaultMode\": \"strict\" \"x\": 1 }\n}", "malformed JSON at line 3, byte 29")]
+    [InlineData("{ \"a\":", "malformed JSON at line 1, byte 7")]
+    [InlineData("", "malformed JSON at line 1, byte 1")]
+    [InlineData("{ \"Ksm\": { \"MemoryReservePercent\": \"lots\" } }", "'lots' at 'Ksm:MemoryReservePercent'")]
+    public void A_malformed_config_file_says_where_in_the_published_binary_too(string json, string message)
+    {
+        // The AOT binary has no resource strings: the message must not depend on them.
+        var config = Path.Combine(_vdsm.HooksRoot, "malformed.json");
+        File.WriteAllText(config, json);
+        var input = Fixtures.Read("oneline.xml");
+        var run = _vdsm.Run("before_vm_start", input, P(("cputune", "0#0")),
+            new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = config } });
+        run.ExitCodes.Should().Equal([2]);
+        run.Stderr.Should().StartWith($"largeguest: error: {config}: ").And.Contain(message).And.EndWith("\n");
+        run.Stderr.TrimEnd('\n').Should().NotContain("\n");
+        ShouldBeUntouched(run, input);
+    }
+
     [Fact]
     public void Config_and_environment_choose_the_default_numatune_mode_and_unknown_keys_only_warn()
     {
