@@ -23,13 +23,15 @@ public sealed class DomainDocument
 
     private readonly string _declaration;
     private readonly bool _bom;
+    private readonly int _sourceLength;
 
     public XDocument Xml { get; }
     public XElement Root => Xml.Root!;
     public XmlStyle Style { get; }
 
-    private DomainDocument(XDocument xml, string declaration, bool bom, XmlStyle style)
+    private DomainDocument(XDocument xml, string declaration, bool bom, XmlStyle style, int sourceLength)
     {
+        _sourceLength = sourceLength;
         Xml = xml;
         _declaration = declaration;
         _bom = bom;
@@ -75,20 +77,24 @@ public sealed class DomainDocument
             throw new DomainXmlException($"domain XML declares encoding '{encoding}'; only UTF-8 is supported");
         if (xml.Root is not { } root || root.Name != "domain")
             throw new DomainXmlException($"domain XML: root element is <{xml.Root?.Name.LocalName}>, expected <domain>");
-        return new DomainDocument(xml, declaration, bom, style);
+        return new DomainDocument(xml, declaration, bom, style, text.Length);
     }
 
     public string ToText()
     {
-        var sb = new StringBuilder(_declaration);
-        XmlSerializer.Write(sb, Xml.Nodes(), Style);
-        return sb.ToString();
+        var sink = new StringSink(_declaration);
+        XmlSerializer.Write(sink, Xml, Style);
+        return sink.ToString();
     }
 
     public byte[] ToBytes()
     {
-        var body = StrictUtf8.GetBytes(ToText());
-        return _bom ? [0xEF, 0xBB, 0xBF, .. body] : body;
+        // The edits change the size little: the source length plus some slack is the right buffer size.
+        var sink = new Utf8Sink(StrictUtf8, _sourceLength + _sourceLength / 16 + 4096);
+        if (_bom) sink.AppendBytes([0xEF, 0xBB, 0xBF]);
+        sink.Append(_declaration);
+        XmlSerializer.Write(sink, Xml, Style);
+        return sink.ToArray();
     }
 
     // ---- facts the validation needs ----

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Xml.Linq;
 
 namespace Largeguest.Domain;
@@ -11,47 +10,74 @@ namespace Largeguest.Domain;
 /// </summary>
 internal static class XmlSerializer
 {
-    public static void Write(StringBuilder sb, IEnumerable<XNode> nodes, XmlStyle style)
+    /// <summary>Writes the children of <paramref name="container"/>: a depth-first walk over XLinq's own links, allocation-free.</summary>
+    public static void Write(TextSink sb, XContainer container, XmlStyle style)
     {
-        var stack = new Stack<(XNode? Node, XElement? Close)>();
-        foreach (var n in nodes.Reverse()) stack.Push((n, null));
-        while (stack.Count > 0)
+        var node = container.FirstNode;
+        while (node is not null)
         {
-            var (node, close) = stack.Pop();
-            if (close is not null) { sb.Append("</").Append(QName(close, close.Name)).Append('>'); continue; }
-            switch (node)
+            if (node is XElement e)
             {
-                case XElement e:
-                    sb.Append('<').Append(QName(e, e.Name));
-                    foreach (var a in e.Attributes()) WriteAttribute(sb, e, a, style.Quote);
-                    if (e.IsEmpty) { sb.Append(style.SpaceBeforeSlash ? " />" : "/>"); break; }
+                sb.Append('<');
+                WriteName(sb, e, e.Name, isAttribute: false);
+                for (var a = e.FirstAttribute; a is not null; a = a.NextAttribute) WriteAttribute(sb, e, a, style.Quote);
+                if (e.IsEmpty) sb.Append(style.SpaceBeforeSlash ? " />" : "/>");
+                else
+                {
                     sb.Append('>');
-                    stack.Push((null, e));
-                    foreach (var child in e.Nodes().Reverse()) stack.Push((child, null));
-                    break;
-                case XCData c: sb.Append("<![CDATA[").Append(c.Value).Append("]]>"); break;
-                case XText t when t.Annotation<SourceSpelling>() is { } s && s.Value == t.Value: sb.Append(s.Raw); break;
-                case XText t: Escape(sb, t.Value, attributeQuote: null); break;
-                case XComment c: sb.Append("<!--").Append(c.Value).Append("-->"); break;
-                case XProcessingInstruction p:
-                    sb.Append("<?").Append(p.Target);
-                    if (p.Data.Length > 0) sb.Append(' ').Append(p.Data);
-                    sb.Append("?>");
-                    break;
-                case XDocumentType: throw new DomainXmlException("a document type declaration is not allowed in domain XML");
+                    if (e.FirstNode is { } first) { node = first; continue; }
+                    WriteEndTag(sb, e);
+                }
+            }
+            else WriteLeaf(sb, node);
+
+            // Next sibling; at the end of a child list, close the parents until one has a next sibling.
+            for (var done = node; ;)
+            {
+                if (done.NextNode is { } next) { node = next; break; }
+                if (done.Parent is not { } parent || parent == container) return;
+                WriteEndTag(sb, parent);
+                done = parent;
             }
         }
     }
 
-    private static void WriteAttribute(StringBuilder sb, XElement owner, XAttribute a, char documentQuote)
+    private static void WriteEndTag(TextSink sb, XElement e)
+    {
+        sb.Append("</");
+        WriteName(sb, e, e.Name, isAttribute: false);
+        sb.Append('>');
+    }
+
+    private static void WriteLeaf(TextSink sb, XNode node)
+    {
+        switch (node)
+        {
+            case XCData c: sb.Append("<![CDATA[").Append(c.Value).Append("]]>"); break;
+            case XText t when t.Annotation<SourceSpelling>() is { } s && s.Value == t.Value: sb.Append(s.Raw); break;
+            case XText t: Escape(sb, t.Value, attributeQuote: null); break;
+            case XComment c: sb.Append("<!--").Append(c.Value).Append("-->"); break;
+            case XProcessingInstruction p:
+                sb.Append("<?").Append(p.Target);
+                if (p.Data.Length > 0) sb.Append(' ').Append(p.Data);
+                sb.Append("?>");
+                break;
+            case XDocumentType: throw new DomainXmlException("a document type declaration is not allowed in domain XML");
+        }
+    }
+
+    private static void WriteAttribute(TextSink sb, XElement owner, XAttribute a, char documentQuote)
     {
         var spelling = a.Annotation<SourceSpelling>();
         var quote = spelling?.Quote ?? documentQuote; // as read, also once edited; new attributes in the document's style
         sb.Append(' ');
         if (a.IsNamespaceDeclaration)
-            sb.Append(a.Name.Namespace == XNamespace.None ? "xmlns" : "xmlns:" + a.Name.LocalName);
+        {
+            sb.Append("xmlns");
+            if (a.Name.Namespace != XNamespace.None) sb.Append(':').Append(a.Name.LocalName);
+        }
         else
-            sb.Append(QName(owner, a.Name, isAttribute: true));
+            WriteName(sb, owner, a.Name, isAttribute: true);
         if (spelling is not null && spelling.Value == a.Value)
         {
             sb.Append('=').Append(quote).Append(spelling.Raw).Append(quote);
@@ -62,22 +88,28 @@ internal static class XmlSerializer
         sb.Append(quote);
     }
 
-    private static string QName(XElement scope, XName name, bool isAttribute = false)
+    private static void WriteName(TextSink sb, XElement scope, XName name, bool isAttribute)
     {
-        if (name.Namespace == XNamespace.None) return name.LocalName;
-        if (name.Namespace == XNamespace.Xml) return "xml:" + name.LocalName;
+        var prefix = Prefix(scope, name, isAttribute);
+        if (prefix.Length > 0) sb.Append(prefix).Append(':');
+        sb.Append(name.LocalName);
+    }
+
+    /// <summary>The prefix to write <paramref name="name"/> with: as in the source, else as in scope ("" for none).</summary>
+    private static string Prefix(XElement scope, XName name, bool isAttribute)
+    {
+        if (name.Namespace == XNamespace.None) return "";
+        if (name.Namespace == XNamespace.Xml) return "xml";
         var source = isAttribute
             ? scope.Attribute(name)?.Annotation<SourcePrefix>()
             : scope.Name == name ? scope.Annotation<SourcePrefix>() : null;
-        if (source is not null) return source.Prefix.Length == 0 ? name.LocalName : source.Prefix + ":" + name.LocalName;
+        if (source is not null) return source.Prefix;
         var prefix = scope.GetPrefixOfNamespace(name.Namespace);
-        if (prefix is null && !isAttribute && scope.GetDefaultNamespace() == name.Namespace) return name.LocalName;
-        if (prefix is null)
-            throw new DomainXmlException($"namespace '{name.Namespace}' of '{name.LocalName}' has no prefix in scope");
-        return prefix + ":" + name.LocalName;
+        if (prefix is null && !isAttribute && scope.GetDefaultNamespace() == name.Namespace) return "";
+        return prefix ?? throw new DomainXmlException($"namespace '{name.Namespace}' of '{name.LocalName}' has no prefix in scope");
     }
 
-    private static void Escape(StringBuilder sb, string value, char? attributeQuote)
+    private static void Escape(TextSink sb, string value, char? attributeQuote)
     {
         foreach (var ch in value)
         {
