@@ -17,8 +17,9 @@ internal sealed record SourcePrefix(string Prefix);
 internal sealed record SourceSpelling(string Value, string Raw, char Quote = '\0');
 
 /// <summary>
-/// Builds an XDocument from an XmlReader over <paramref name="source"/>, iteratively (any depth),
-/// remembering each element's and attribute's source prefix so that two prefixes bound to one
+/// Builds an XDocument from an XmlReader over <paramref name="source"/>, iteratively and in linear
+/// time at any depth (an element joins its parent when it closes: XContainer.Add walks up to the root of
+/// the tree it adds to, and an open element's tree is just itself), remembering each element's and attribute's source prefix so that two prefixes bound to one
 /// namespace both survive a rewrite, and each text's and attribute's <see cref="SourceSpelling"/>.
 /// </summary>
 internal static class XmlLoader
@@ -29,6 +30,7 @@ internal static class XmlLoader
     {
         var offsets = new SourceOffsets(source, (IXmlLineInfo)reader);
         var doc = new XDocument();
+        var open = new Stack<XElement>();
         XContainer current = doc;
         while (reader.Read())
         {
@@ -46,13 +48,14 @@ internal static class XmlLoader
                         do element.Add(ReadAttribute(reader, offsets, style)); while (reader.MoveToNextAttribute());
                         reader.MoveToElement();
                     }
-                    current.Add(element);
-                    if (!empty) current = element;
+                    if (empty) current.Add(element);
+                    else open.Push((XElement)(current = element));
                     break;
                 case XmlNodeType.EndElement:
-                    var closed = (XElement)current;
+                    var closed = open.Pop();
                     if (closed.IsEmpty) closed.Value = ""; // <a></a> stays <a></a>
-                    current = (XContainer?)closed.Parent ?? doc;
+                    current = open.Count > 0 ? open.Peek() : doc;
+                    current.Add(closed);
                     break;
                 case XmlNodeType.Text or XmlNodeType.Whitespace or XmlNodeType.SignificantWhitespace:
                     var text = new XText(reader.Value);
