@@ -39,8 +39,10 @@ public sealed class CpuSet : IEquatable<CpuSet>
     {
         var trimmed = text.Trim();
         if (trimmed.Length == 0) throw new SyntaxException("empty cpuset", Syntax);
-        var include = new SortedSet<int>();
-        var exclude = new SortedSet<int>();
+        // Ranges are merged rather than expanded into a set, so the cost is bounded by the (at most
+        // MaxId + 1) ids of the result, not by how many times a long value repeats a wide range.
+        var include = new List<(int First, int Last)>();
+        var exclude = new HashSet<int>();
         foreach (var raw in trimmed.Split(','))
         {
             var token = raw.Trim();
@@ -49,12 +51,19 @@ public sealed class CpuSet : IEquatable<CpuSet>
             var body = negated ? token[1..].Trim() : token;
             var (first, last) = ParseRange(body, token);
             if (negated && first != last) throw new SyntaxException($"bad token '{token}': only a single id can be excluded", Syntax);
-            var target = negated ? exclude : include;
-            for (var id = first; id <= last; id++) target.Add(id);
+            if (negated) exclude.Add(first); else include.Add((first, last));
         }
-        include.ExceptWith(exclude);
-        if (include.Count == 0) throw new SyntaxException($"cpuset '{trimmed}' selects no id", Syntax);
-        return new CpuSet([.. include]);
+        include.Sort();
+        var ids = new List<int>();
+        var next = 0;
+        foreach (var (first, last) in include)
+        {
+            for (var id = Math.Max(first, next); id <= last; id++)
+                if (!exclude.Contains(id)) ids.Add(id);
+            next = Math.Max(next, last + 1);
+        }
+        if (ids.Count == 0) throw new SyntaxException($"cpuset '{trimmed}' selects no id", Syntax);
+        return new CpuSet([.. ids]);
     }
 
     /// <summary>Parses <c>N</c> or <c>N-M</c>; <paramref name="token"/> is what the error quotes.</summary>
