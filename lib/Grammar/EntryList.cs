@@ -12,7 +12,9 @@ internal static class EntryList
 
     public static List<string> Split(string text, Glue glue, string expected)
     {
-        var entries = new List<string>();
+        // Tokens are grouped first and joined once: appending to a growing entry string would make a
+        // long value (VDSM passes up to 128 KiB) cost quadratic time and memory.
+        var groups = new List<List<string>>();
         var pending = new List<string>();
         foreach (var raw in text.Split(','))
         {
@@ -20,17 +22,17 @@ internal static class EntryList
             if (token.Length == 0) throw new SyntaxException($"empty entry in '{text.Trim()}'", expected);
             if (token.Contains('#'))
             {
-                if (glue == Glue.ToNext && pending.Count > 0) { pending.Add(token); token = string.Join(",", pending); pending.Clear(); }
-                entries.Add(token);
+                if (glue == Glue.ToNext && pending.Count > 0) { pending.Add(token); groups.Add(pending); pending = []; }
+                else groups.Add([token]);
             }
             else if (glue == Glue.ToPrevious)
             {
-                if (entries.Count == 0) throw new SyntaxException($"bad token '{token}': the first entry has no '#'", expected);
-                entries[^1] += "," + token;
+                if (groups.Count == 0) throw new SyntaxException($"bad token '{token}': the first entry has no '#'", expected);
+                groups[^1].Add(token);
             }
             else pending.Add(token);
         }
         if (pending.Count > 0) throw new SyntaxException($"bad token '{string.Join(",", pending)}': the last entry has no '#'", expected);
-        return entries;
+        return groups.Select(g => string.Join(",", g)).ToList();
     }
 }
