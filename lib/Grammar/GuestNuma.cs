@@ -41,11 +41,18 @@ public sealed class GuestNuma(IReadOnlyList<GuestCell> cells)
             }
             cells.Add(new GuestCell(vcpus, memory, nodes));
         }
+        // Which cell each vCPU is in: linear, where comparing every pair of cells was quadratic (16384
+        // one-vCPU cells, a 120 KiB value, took 2 s). Reports the same pair as that comparison would.
+        var owner = new Dictionary<int, int>();
         for (var i = 0; i < cells.Count; i++)
-            for (var j = 0; j < i; j++)
-                if (cells[i].Vcpus.Overlaps(cells[j].Vcpus))
-                    throw new SyntaxException(
-                        $"vCPU {cells[i].Vcpus.Ids.First(cells[j].Vcpus.Contains)} is in cell {j} and cell {i}", Syntax);
+        {
+            var j = int.MaxValue;
+            foreach (var v in cells[i].Vcpus.Ids)
+                if (owner.TryGetValue(v, out var o) && o < j) j = o;
+            if (j != int.MaxValue)
+                throw new SyntaxException($"vCPU {cells[i].Vcpus.Ids.First(cells[j].Vcpus.Contains)} is in cell {j} and cell {i}", Syntax);
+            foreach (var v in cells[i].Vcpus.Ids) owner[v] = i;
+        }
         return new GuestNuma(cells);
     }
 
