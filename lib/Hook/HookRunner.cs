@@ -66,7 +66,16 @@ public static class HookRunner
         if (string.IsNullOrEmpty(path))
             throw new HookException($"{DomXmlVariable}: not set (expected: the path of the domain XML, set by VDSM)");
         byte[] original;
-        try { original = File.ReadAllBytes(path); }
+        try
+        {
+            // The parser's limit, enforced before reading: an oversized file must not cost its size (and
+            // twice that again as text) in memory just to be refused.
+            using var file = File.OpenRead(path);
+            if (file.Length > DomainDocument.MaxChars)
+                throw new HookException($"{DomXmlVariable}: '{path}' is {file.Length} bytes, more than the {DomainDocument.MaxChars >> 20} MiB a domain XML may have");
+            original = new byte[file.Length];
+            file.ReadExactly(original);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new HookException($"{DomXmlVariable}: cannot read '{path}': {e.Message}"); }
 
