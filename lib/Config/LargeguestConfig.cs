@@ -60,7 +60,8 @@ public sealed record LargeguestConfig(
             { throw new ConfigException($"{path}: cannot read: {e.Message}"); }
             builder.AddJsonStream(new MemoryStream(bytes));
         }
-        else if (path != DefaultPath) throw new ConfigException($"{path}: no such file (named by {PathVariable})");
+        else if (path != DefaultPath)
+            throw new ConfigException($"{path}: {(Directory.Exists(path) ? "a directory, not a file" : "no such file")} (named by {PathVariable})");
 
         if (!privileged)
         {
@@ -83,7 +84,16 @@ public sealed record LargeguestConfig(
         }
 
         foreach (var (key, value) in root.AsEnumerable())
-            if (value is not null && !ConfigKeys.IsKnown(key)) warn($"config: unknown key '{key}' ignored (from {path} or {EnvironmentPrefix}*)");
+        {
+            if (value is null || ConfigKeys.IsKnown(key)) continue;
+            // A known key given an array or object ("Ksm:UnmergeTimeoutSeconds:0"), or a known section given
+            // a plain value ("NumaTune": "strict"), is a value of the wrong shape, not a key of the future.
+            if (ConfigKeys.All.FirstOrDefault(k => key.StartsWith(k.Name + ":", StringComparison.OrdinalIgnoreCase)) is { } known)
+                throw new ConfigException($"{path}: {known.Name}: expected a single value, found an array or object");
+            if (ConfigKeys.All.Any(k => k.Name.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase)))
+                throw new ConfigException($"{path}: {key}: expected a section of keys, found the value '{value}'");
+            warn($"config: unknown key '{key}' ignored (from {path} or {EnvironmentPrefix}*)");
+        }
 
         var options = new LargeguestOptions();
         try { root.Bind(options); }
