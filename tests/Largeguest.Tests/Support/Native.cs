@@ -13,8 +13,9 @@ public sealed record FileFacts(ulong Inode, uint Mode, uint Uid, long Size, long
 /// <summary>The end of one child process as wait4(2) reports it.</summary>
 /// <param name="ExitCode">The exit status, or -1 when a signal ended it.</param>
 /// <param name="Signal">The signal that ended it, or 0.</param>
-/// <param name="MaxRssKiB">ru_maxrss: the child's peak resident set size.</param>
-public sealed record ChildExit(int Pid, int ExitCode, int Signal, long MaxRssKiB, TimeSpan Elapsed)
+/// <param name="MaxRssKiB">The child's peak resident set size, when measured through <see cref="RssProbe"/> (else null:
+/// a child's own ru_maxrss includes the high-water mark of the process that spawned it, here the test host).</param>
+public sealed record ChildExit(int Pid, int ExitCode, int Signal, long? MaxRssKiB, TimeSpan Elapsed)
 {
     public bool Signalled => Signal != 0;
 }
@@ -99,8 +100,7 @@ public static class Native
             if (r != Pid) throw new InvalidOperationException($"wait4({Pid}) failed: errno {Marshal.GetLastPInvokeError()}");
             var signal = status & 0x7f;
             var exit = signal == 0 ? (status >> 8) & 0xff : -1;
-            // struct rusage: ru_utime (16 bytes), ru_stime (16 bytes), then ru_maxrss (long, KiB).
-            return new ChildExit(Pid, exit, signal, BitConverter.ToInt64(rusage, 32), elapsed);
+            return new ChildExit(Pid, exit, signal, null, elapsed);
         }
     }
 
@@ -157,4 +157,56 @@ public static class Native
     }
 
     internal static string Utf8Text(byte[] bytes) => Encoding.UTF8.GetString(bytes);
+}
+
+/// <summary>
+/// Measures a program's peak RSS with wait4(2) from a small parent. exec(2) records the old address
+/// space's high-water mark in the process's ru_maxrss, so a hook spawned straight from the test host
+/// would report the test host's peak. perl (perl-base is Essential on Debian) forks the program from a
+/// ~3 MiB process, waits for it with the raw wait4 syscall and writes "maxrss utime stime status" to a
+/// file; its exit code is the program's (128 + signal when a signal ended it). A run that takes longer
+/// than the timeout is SIGKILLed by the probe.
+/// </summary>
+public static class RssProbe
+{
+    public const string Perl = "/usr/bin/perl";
+
+    public const string Script = """
+        my ($out, $timeout, $path, @argv) = @ARGV;
+        my $pid = fork();
+        die "fork: $!" unless defined $pid;
+        if ($pid == 0) { exec { $path } @argv; exit 127; }
+        local $SIG{ALRM} = sub { kill 'KILL', $pid };
+        alarm $timeout;
+        my ($st, $ru) = ("\0" x 8, "\0" x 144);
+        my $r;
+        do { $r = syscall(61, $pid, $st, 0, $ru) } while ($r == -1 && $!{EINTR});
+        alarm 0;
+        my $status = unpack("l", $st);
+        my @ru = unpack("q5", $ru);
+        open(my $fh, '>', $out) or die "$out: $!";
+        print $fh "$ru[4] $ru[0] $ru[1] $ru[2] $ru[3] $status\n";
+        close $fh;
+        my $sig = $status & 127;
+        exit($sig ? 128 + $sig : ($status >> 8) & 255);
+        """;
+
+    /// <summary>Writes the probe script into <paramref name="dir"/> and returns its path; fails loudly without perl.</summary>
+    public static string Install(string dir)
+    {
+        if (!File.Exists(Perl))
+            throw new InvalidOperationException($"{Perl} is missing: the RSS probe needs perl (Debian's perl-base, an Essential package)");
+        var path = Path.Combine(dir, "rss-probe.pl");
+        File.WriteAllText(path, Script);
+        return path;
+    }
+
+    /// <summary>Reads the probe's result: peak RSS in KiB, exit code (-1 if signalled) and signal.</summary>
+    public static (long MaxRssKiB, int ExitCode, int Signal) Read(string outFile)
+    {
+        var f = File.ReadAllText(outFile).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var status = int.Parse(f[5], System.Globalization.CultureInfo.InvariantCulture);
+        var signal = status & 0x7f;
+        return (long.Parse(f[0], System.Globalization.CultureInfo.InvariantCulture), signal == 0 ? (status >> 8) & 0xff : -1, signal);
+    }
 }

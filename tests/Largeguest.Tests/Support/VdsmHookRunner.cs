@@ -20,7 +20,9 @@ public sealed record HookRun(IReadOnlyList<int> ExitCodes, string Stderr, byte[]
     public IReadOnlyList<string> LeftoverFiles { get; init; } = [];
 
     public bool Killed => Exits.Any(e => e.Signalled);
-    public long MaxRssKiB => Exits.Count == 0 ? 0 : Exits.Max(e => e.MaxRssKiB);
+
+    /// <summary>The largest peak RSS of the scripts (only with <see cref="HookRunOptions.MeasureRss"/>).</summary>
+    public long MaxRssKiB => Exits.Max(e => e.MaxRssKiB ?? throw new InvalidOperationException("run with MeasureRss to measure RSS"));
 
     /// <summary>The file was not opened for writing: same inode, same size, same mtime.</summary>
     public bool FileUntouched => Before is not null && After is not null && Before.Inode == After.Inode
@@ -54,6 +56,9 @@ public sealed class HookRunOptions
 
     /// <summary>Run the scripts as this uid/gid (VDSM runs hooks as user vdsm), via setpriv. The XML file and its directory are given to it.</summary>
     public int? RunAsUid { get; init; }
+
+    /// <summary>Measure each script's peak RSS through <see cref="RssProbe"/> (not with <see cref="KillAfter"/>: that would kill the probe).</summary>
+    public bool MeasureRss { get; init; }
 }
 
 /// <summary>
@@ -78,6 +83,7 @@ public sealed class VdsmHookRunner : IDisposable
     public string EmptyConfigPath { get; }
 
     private readonly string _ioDir;
+    private string? _rssProbe;
 
     /// <summary>Creates a private hooks tree with the published binary installed as 50_largeguest (a symlink, as the RPM does).</summary>
     public VdsmHookRunner(string? binary = null)
@@ -154,9 +160,22 @@ public sealed class VdsmHookRunner : IDisposable
                 var (path, argv) = options.RunAsUid is int u
                     ? ("/usr/bin/setpriv", new[] { "setpriv", $"--reuid={u}", $"--regid={u}", "--clear-groups", script })
                     : (script, new[] { script });
+                var rssPath = Path.Combine(_ioDir, ioId + ".rss");
+                if (options.MeasureRss)
+                {
+                    if (options.KillAfter is not null) throw new ArgumentException("MeasureRss and KillAfter do not mix");
+                    argv = [RssProbe.Perl, _rssProbe ??= RssProbe.Install(_ioDir), rssPath,
+                        ((int)Math.Ceiling(options.Timeout.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture), path, .. argv];
+                    path = RssProbe.Perl;
+                }
                 var child = Native.Spawn(path, argv, env, outPath, errPath);
                 if (options.KillAfter is TimeSpan delay) KillAt(child, delay);
-                var exit = child.Wait(options.Timeout);
+                var exit = child.Wait(options.Timeout + (options.MeasureRss ? TimeSpan.FromSeconds(5) : TimeSpan.Zero));
+                if (options.MeasureRss && File.Exists(rssPath))
+                {
+                    var (rss, code, signal) = RssProbe.Read(rssPath);
+                    exit = exit with { ExitCode = code, Signal = signal, MaxRssKiB = rss };
+                }
                 if (exit.Signal == 9 && options.KillAfter is null && exit.Elapsed >= options.Timeout)
                     throw new TimeoutException($"hook {script} did not finish within {options.Timeout}");
                 exits.Add(exit);

@@ -1,0 +1,66 @@
+using System.Globalization;
+using Largeguest.Domain;
+using Largeguest.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Largeguest.Tests.Reliability;
+
+/// <summary>
+/// DESIGN section 3: "Killing the hook at any instant leaves either the old or the new complete document."
+/// The published hook, run as VDSM runs it on a 1 MiB domain, is SIGKILLed at random instants.
+/// </summary>
+[Collection(ReliabilityCollection.Name)]
+public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly VdsmHookRunner _vdsm = new();
+    public void Dispose() => _vdsm.Dispose();
+
+    [Fact]
+    public void Sigkill_at_random_instants_leaves_the_old_or_the_new_complete_document()
+    {
+        var runs = int.Parse(Environment.GetEnvironmentVariable("LARGEGUEST_CRASH_RUNS") ?? "1000", CultureInfo.InvariantCulture);
+        var seed = Environment.TickCount;
+        var input = LargeDomain.Xml();
+        var properties = LargeDomain.Properties();
+
+        // The complete output, and how long an uninterrupted run takes (median of three).
+        var references = Enumerable.Range(0, 3).Select(_ => _vdsm.Run("before_vm_start", input, properties)).ToList();
+        foreach (var r in references) r.ExitCodes.Should().Equal([0], r.ToString());
+        var complete = references[0].Xml;
+        references.Should().OnlyContain(r => r.Xml.SequenceEqual(complete), "the hook is deterministic");
+        complete.Should().NotEqual(input);
+        DomainDocument.Parse(input);
+        DomainDocument.Parse(complete); // both acceptable end states parse
+        var full = references.Select(r => r.Exits[0].Elapsed).Order().ElementAt(1);
+
+        var rng = new Random(seed);
+        int killed = 0, old = 0, @new = 0, corrupt = 0, leftovers = 0, killedAfterRename = 0;
+        var corruptSamples = new List<string>();
+        for (var i = 0; i < runs; i++)
+        {
+            // Half the instants anywhere in the run, half in its last quarter, where the file is written and renamed.
+            var at = i % 2 == 0 ? rng.NextDouble() * 1.1 : 0.8 + rng.NextDouble() * 0.3;
+            var delay = TimeSpan.FromTicks((long)(at * full.Ticks));
+            var run = _vdsm.Run("before_vm_start", input, properties, new HookRunOptions { KillAfter = delay });
+            var wasKilled = run.Killed;
+            if (wasKilled) killed++;
+            else run.ExitCodes.Should().Equal([0], $"an uninterrupted run succeeds ({run})");
+            leftovers += run.LeftoverFiles.Count;
+            if (run.Xml.AsSpan().SequenceEqual(input)) old++;
+            else if (run.Xml.AsSpan().SequenceEqual(complete)) { @new++; if (wasKilled) killedAfterRename++; }
+            else
+            {
+                corrupt++;
+                if (corruptSamples.Count < 3) corruptSamples.Add($"run {i}: killed after {delay.TotalMilliseconds:F2} ms, {run.Xml.Length} bytes");
+            }
+        }
+
+        Figures.Report(output, $"crash safety: {runs} runs of the hook on a {input.Length / 1024} KiB domain, {killed} SIGKILLed at random " +
+            $"instants (0-{1.1 * full.TotalMilliseconds:F0} ms, half of them in the last quarter; seed {seed}); files: {old} old, {@new} new ({killedAfterRename} killed after the rename), " +
+            $"corrupt = {corrupt}; leftover temp files = {leftovers} (kills between create and rename)");
+        corrupt.Should().Be(0, string.Join("; ", corruptSamples));
+        killed.Should().BeGreaterThan(runs / 4, "most instants fall inside the run, so most runs must have been killed");
+        old.Should().BeGreaterThan(0);
+        @new.Should().BeGreaterThan(0);
+    }
+}
