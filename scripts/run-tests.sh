@@ -9,6 +9,9 @@ LARGEGUEST_BIN="$(pwd)/out/largeguest" dotnet test tests/Largeguest.Tests/Largeg
     --nologo --logger "console;verbosity=normal" "$@" >"$log" 2>&1
 rc=$?
 # Keep the log readable: failures, skips and the suite's printed figures, not every passing test.
-grep -vE '^\s+Passed [A-Za-z]' "$log" | grep -vE '^\s*$' || true
+grep -vE '^\s+Passed [A-Za-z]' "$log" | grep -vE '^\s*$' | grep -vE '^\s*FIGURE:' || true
+# The reliability suite's measured figures (tests print them as lines starting with FIGURE:), once each.
+figures=$(grep -E '^\s*FIGURE:' "$log" | sed -E 's/^\s+//' | sort -u || true)
+if [ -n "$figures" ]; then echo "--- figures ---"; echo "$figures"; fi
 scripts/test-summary.sh "$log" || rc=1
 exit $rc

@@ -150,7 +150,7 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         foreach (var (label, bytes) in encodings)
             Check(tally, label, bytes, golden.Properties).ExitCodes.Should().Equal([2], label);
         Figures.Report(output, tally.ToString());
-        tally.Exit2.Should().BeGreaterThan(100);
+        tally.Exit2.Should().BeGreaterThan(60, "every truncation and misencoding, and many bit flips, are errors");
     }
 
     [Fact]
