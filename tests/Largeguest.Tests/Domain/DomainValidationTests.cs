@@ -22,7 +22,7 @@ public class DomainValidationTests
             .Should().NotBeEmpty();
         var e = Rejects("ovirt-hana-libvirt.xml", ("cputune", "14-17#0"));
         e.Property.Should().Be("cputune");
-        e.Problem.Should().Be("vCPU 16-17 does not exist: the domain has 16 vCPUs");
+        e.Problem.Should().Be("vCPUs 16-17 do not exist: the domain has 16 vCPUs");
         e.Expected.Should().Contain("vCPU ids 0-15");
     }
 
@@ -31,14 +31,14 @@ public class DomainValidationTests
     {
         var e = Rejects("ovirt-hana-libvirt.xml", ("guestnuma", "0-7#8G,8-11,13#8G"));
         e.Property.Should().Be("guestnuma");
-        e.Problem.Should().Be("vCPU 12,14-15 in no cell: the cells cover 0-11,13 but the domain has 16 vCPUs");
+        e.Problem.Should().Be("vCPUs 12,14-15 are in no cell: the cells cover 0-11,13 but the domain has 16 vCPUs");
     }
 
     [Fact]
     public void A_cell_may_not_list_a_vcpu_above_the_maximum()
     {
         var e = Rejects("ovirt-hana-libvirt.xml", ("guestnuma", "0-7#8G,8-17#8G"));
-        e.Problem.Should().Be("cell 1 lists vCPU 16-17, which does not exist: the domain has 16 vCPUs");
+        e.Problem.Should().Be("cell 1 lists vCPUs 16-17, beyond the domain's 16 vCPUs");
     }
 
     [Fact]
@@ -56,7 +56,7 @@ public class DomainValidationTests
     public void Without_dimms_the_cells_add_up_to_memory()
     {
         var e = Rejects("ovirt-hana-libvirt.xml", ("guestnuma", "0-7#8G,8-15#4G"));
-        e.Problem.Should().Be("the cells add up to 12582912 KiB (12 GiB) but the domain's initial memory is 16777216 KiB (16 GiB) (<memory>)");
+        e.Problem.Should().Be("the cells add up to 12582912 KiB (12 GiB) but the domain's initial memory is 16777216 KiB (16 GiB) (its <memory>)");
     }
 
     [Fact]

@@ -9,15 +9,21 @@ using Largeguest.Tests.Support;
 
 namespace Largeguest.Tests.Domain;
 
-/// <summary>Generated property sets that fit the 16-vCPU, 16 GiB HANA fixture.</summary>
+/// <summary>Generated property sets that fit the 16-vCPU, 16 GiB HANA fixture and the sample host (CPUs 0-31, nodes 0-1).</summary>
 public static class FittingProperties
 {
     public const int Vcpus = 16;
     public const long MemoryKiB = 16L * 1024 * 1024;
 
+    private static Gen<CpuSet> HostCpus =>
+        from ids in Gen.NonEmptyListOf(Gen.Choose(0, 31))
+        select CpuSet.Of(ids);
+
+    private static Gen<string> HostNodes => Gen.Elements("0", "1", "0-1", "0,1");
+
     private static Gen<string> CpuTune =>
         from assignment in Gen.ArrayOf(Gen.Choose(-1, 3), Vcpus) // -1: not pinned; else one of four cpusets
-        from sets in Gen.ArrayOf(GrammarGenerators.CpuSetGen, 4)
+        from sets in Gen.ArrayOf(HostCpus, 4)
         from emulator in Gen.Elements(true, false)
         let pins = Enumerable.Range(0, Vcpus).Where(v => assignment[v] >= 0).Select(v => $"{v}#{sets[assignment[v]]}")
         let all = emulator ? pins.Append($"emulator#{sets[0]}") : pins
@@ -37,14 +43,14 @@ public static class FittingProperties
 
     private static Gen<string> NumaTune =>
         from mode in Gen.Elements("strict#", "preferred#", "interleave:", "restrictive#", "")
-        from nodes in GrammarGenerators.CpuSetGen
+        from nodes in HostNodes
         select mode + nodes;
 
     public static Arbitrary<Dictionary<string, string>> Sets() =>
         (from c in Gen.Elements(true, false).Zip(CpuTune)
          from n in Gen.Elements(true, false).Zip(NumaTune)
          from g in Gen.Elements(true, false).Zip(GuestNuma)
-         from p in Gen.Elements(true, false).Zip(GrammarGenerators.CpuSetGen)
+         from p in Gen.Elements(true, false).Zip(HostCpus)
          let set = new[] { ("cputune", c), ("numatune", n), ("guestnuma", g), ("pincpu", (p.Item1, p.Item2.ToString())) }
              .Where(x => x.Item2.Item1).ToDictionary(x => x.Item1, x => x.Item2.Item2)
          where set.Count > 0

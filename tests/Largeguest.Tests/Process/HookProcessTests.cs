@@ -1,12 +1,12 @@
 using Largeguest.Tests.Support;
 using static Largeguest.Tests.Support.HookAssertions;
 
-namespace Largeguest.Tests.Process;
+namespace Largeguest.Tests.ProcessLevel;
 
 /// <summary>The published hook run the way VDSM runs it (VdsmHookRunner): exit codes, stderr, file bytes and inode.</summary>
 public sealed class HookProcessTests : IDisposable
 {
-    private readonly VdsmHookRunner _vdsm = new();
+    private readonly VdsmHookRunner _vdsm = new() { DefaultEnvironment = SampleHost.Environment };
     public void Dispose() => _vdsm.Dispose();
 
     private static Dictionary<string, string> P(params (string Name, string Value)[] values) => values.ToDictionary(v => v.Name, v => v.Value);
@@ -102,7 +102,9 @@ public sealed class HookProcessTests : IDisposable
     [InlineData("numa", "0", "no ':' between mode and nodeset")]
     [InlineData("ksm_merge_across_nodes", "yes", "bad value 'yes'")]
     [InlineData("cputune", "16#0", "vCPU 16 does not exist: the domain has 16 vCPUs")]
-    [InlineData("guestnuma", "0-7#8G,8-13#8G", "vCPU 14-15 in no cell: the cells cover 0-13 but the domain has 16 vCPUs")]
+    [InlineData("cputune", "0#32", "32")]
+    [InlineData("numatune", "strict#5", "5")]
+    [InlineData("guestnuma", "0-7#8G,8-13#8G", "vCPUs 14-15 are in no cell: the cells cover 0-13 but the domain has 16 vCPUs")]
     [InlineData("guestnuma", "0-7#8G,8-15#4G", "the cells add up to 12582912 KiB (12 GiB) but the domain's initial memory is 16777216 KiB (16 GiB)")]
     [InlineData("cputune", "0#1\n,1#2x", "bad token '2x'")]
     public void A_bad_property_is_one_line_naming_it_and_the_file_stays_byte_identical(string property, string value, string problem)

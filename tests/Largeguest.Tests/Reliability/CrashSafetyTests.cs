@@ -12,7 +12,7 @@ namespace Largeguest.Tests.Reliability;
 [Collection(ReliabilityCollection.Name)]
 public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly VdsmHookRunner _vdsm = new();
+    private readonly VdsmHookRunner _vdsm = new() { DefaultEnvironment = SampleHost.Environment };
     public void Dispose() => _vdsm.Dispose();
 
     [Fact]

@@ -13,7 +13,7 @@ namespace Largeguest.Tests.Reliability;
 public sealed class HostileEnvironmentTests(ITestOutputHelper output) : IDisposable
 {
     private const int Nobody = 65534; // VDSM runs hooks as user vdsm: an unprivileged uid is what matters
-    private readonly VdsmHookRunner _vdsm = new();
+    private readonly VdsmHookRunner _vdsm = new() { DefaultEnvironment = SampleHost.Environment };
     private readonly List<string> _mounts = [];
     private int _scenarios, _lost;
 
@@ -117,7 +117,7 @@ public sealed class HostileEnvironmentTests(ITestOutputHelper output) : IDisposa
         {
             ["config: string for an int"] = ("""{ "Ksm": { "MemoryReservePercent": "lots" } }""", "Ksm:MemoryReservePercent"),
             ["config: number for a mode"] = ("""{ "NumaTune": { "DefaultMode": 3 } }""", "NumaTune:DefaultMode: bad value '3'"),
-            ["config: bool for a source"] = ("""{ "Topology": { "Source": true } }""", "Topology:Source: bad value 'True'"),
+            ["config: bool for a policy"] = ("""{ "NumaTune": { "StrictMemory": true } }""", "NumaTune:StrictMemory: bad value 'True'"),
             ["config: array for a number"] = ("""{ "Ksm": { "UnmergeTimeoutSeconds": [ 1 ] } }""", "Ksm:UnmergeTimeoutSeconds: expected a single value"),
             ["config: value for a section"] = ("""{ "NumaTune": "strict" }""", "NumaTune: expected a section of keys"),
             ["config: not JSON"] = ("NumaTune.DefaultMode = strict\n", "malformed JSON at line 1, byte 1"),

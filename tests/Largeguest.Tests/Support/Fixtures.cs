@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Largeguest.Config;
 using Largeguest.Grammar;
 using Largeguest.Hook;
 
@@ -55,11 +54,17 @@ public static class Fixtures
 
     public static GoldenCase Case(string name) => Cases.Single(c => c.Name == name);
 
-    /// <summary>The in-process rewrite with default configuration (what the published hook must match).</summary>
-    public static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties)
+    /// <summary>The in-process rewrite with default configuration on the sample host (what the published hook must match).</summary>
+    public static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties) => Rewrite(input, properties, out _);
+
+    /// <summary>As <see cref="Rewrite(byte[], IReadOnlyDictionary{string, string})"/>, with what the host checks said (warnings, notes).</summary>
+    public static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties, out string stderr)
     {
-        var config = LargeguestConfig.Defaults;
-        return HookRunner.Rewrite(input, LargeguestProperties.Parse(properties, config.DefaultMode), config);
+        var config = SampleHost.Config;
+        var diagnostics = new StringWriter();
+        var output = HookRunner.Rewrite(input, LargeguestProperties.Parse(properties, config.DefaultMode), config, SampleHost.Context(diagnostics, properties));
+        stderr = diagnostics.ToString();
+        return output;
     }
 
     /// <summary>

@@ -79,6 +79,9 @@ public sealed class VdsmHookRunner : IDisposable
 
     public string HooksRoot { get; }
 
+    /// <summary>Added to the environment of every run before <see cref="HookRunOptions.Environment"/> (e.g. <see cref="SampleHost.Environment"/>).</summary>
+    public IReadOnlyDictionary<string, string> DefaultEnvironment { get; init; } = new Dictionary<string, string>();
+
     /// <summary>The empty config file LARGEGUEST_CONFIG names by default.</summary>
     public string EmptyConfigPath { get; }
 
@@ -217,6 +220,7 @@ public sealed class VdsmHookRunner : IDisposable
         env["LARGEGUEST_CONFIG"] = EmptyConfigPath;
         env["vmId"] = options.VmId;
         env["_hook_domxml"] = xmlPath;
+        foreach (var (k, v) in DefaultEnvironment) env[k] = v;
         if (options.Environment is not null)
             foreach (var (k, v) in options.Environment)
                 if (v is null) env.Remove(k); else env[k] = v;
