@@ -68,7 +68,8 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         return run;
     }
 
-    private static readonly string[] Names = ["cputune", "numatune", "guestnuma", "pincpu", "numa", "ksm_merge_across_nodes"];
+    /// <summary>Not ksm_merge_across_nodes: a valid value would reconcile the real host's KSM (its own suite restores it).</summary>
+    private static readonly string[] Names = ["cputune", "numatune", "guestnuma", "pincpu", "numa"];
 
     [Fact]
     public void Fuzzed_property_strings()
