@@ -41,12 +41,12 @@ internal static class ApplyCommand
             CliSupport.Diag.Note($"{LargeguestProperties.KsmMergeAcrossNodesName}: changes no XML; apply does not touch the host's KSM");
 
         var original = CheckCommand.ReadFile(file);
-        var rewritten = properties.EditsXml ? HookRunner.Rewrite(original, properties, config, HostContext.ForHost(config, CliSupport.Diag, engine.Ours)) : original;
-        var diff = UnifiedDiff.Create(Encoding.UTF8.GetString(original), Encoding.UTF8.GetString(rewritten),
+        var rewritten = properties.EditsXml ? HookRunner.Rewrite(original, properties, config, HostContext.ForHost(config, CliSupport.Diag, engine.Ours)) : original.AsMemory();
+        var diff = UnifiedDiff.Create(Encoding.UTF8.GetString(original), Encoding.UTF8.GetString(rewritten.Span),
             "a/" + file.Name, "b/" + file.Name);
         Console.Write(diff);
         if (diff.Length == 0) CliSupport.Diag.Note($"{file.Name}: already as asked, nothing to change");
-        else if (!dryRun) AtomicFile.Replace(file.FullName, rewritten);
+        else if (!dryRun) AtomicFile.Replace(file.FullName, rewritten.Span);
         return Commands.Success;
     }
 }

@@ -17,7 +17,7 @@ public sealed record Dimm(MemorySize Size, int? TargetNode, string Model);
 public sealed class DomainDocument
 {
     /// <summary>No real domain comes near this; it bounds the memory a hostile file can claim.</summary>
-    public const long MaxChars = 64L * 1024 * 1024;
+    public const long MaxChars = 16L * 1024 * 1024;
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
@@ -87,14 +87,14 @@ public sealed class DomainDocument
         return sink.ToString();
     }
 
-    public byte[] ToBytes()
+    public ReadOnlyMemory<byte> ToBytes()
     {
         // The edits change the size little: the source length plus some slack is the right buffer size.
         var sink = new Utf8Sink(StrictUtf8, _sourceLength + _sourceLength / 16 + 4096);
         if (_bom) sink.AppendBytes([0xEF, 0xBB, 0xBF]);
         sink.Append(_declaration);
         XmlSerializer.Write(sink, Xml, Style);
-        return sink.ToArray();
+        return sink.Complete();
     }
 
     // ---- facts the validation needs ----

@@ -59,10 +59,11 @@ internal sealed class Utf8Sink(Encoding encoding, int capacity) : TextSink
         return this;
     }
 
-    public byte[] ToArray()
+    /// <summary>The encoded bytes, without a copy (the sink is done after this).</summary>
+    public ReadOnlyMemory<byte> Complete()
     {
         Flush(final: true);
-        return _bytes.AsSpan(0, _length).ToArray();
+        return _bytes.AsMemory(0, _length);
     }
 
     private void Flush(bool final)

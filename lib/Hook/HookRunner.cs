@@ -80,10 +80,10 @@ public static class HookRunner
         { throw new HookException($"{DomXmlVariable}: cannot read '{path}': {e.Message}"); }
 
         var rewritten = Rewrite(original, properties, config, host);
-        if (rewritten.AsSpan().SequenceEqual(original)) return null; // already as asked: leave the file (and its mtime) alone
+        if (rewritten.Span.SequenceEqual(original)) return null; // already as asked: leave the file (and its mtime) alone
         return () =>
         {
-            try { AtomicFile.Replace(path, rewritten); }
+            try { AtomicFile.Replace(path, rewritten.Span); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             { throw new HookException($"{DomXmlVariable}: cannot replace '{path}': {e.Message}; the file is unchanged"); }
         };
@@ -95,7 +95,7 @@ public static class HookRunner
     /// and <see cref="HostChecks"/> decides; its first error is thrown, its warnings and notes go to stderr,
     /// and its rewrites (strict-memory policy <c>prefer</c>) are what gets applied.
     /// </summary>
-    public static byte[] Rewrite(ReadOnlySpan<byte> original, LargeguestProperties properties, LargeguestConfig config, HostContext host)
+    public static ReadOnlyMemory<byte> Rewrite(ReadOnlySpan<byte> original, LargeguestProperties properties, LargeguestConfig config, HostContext host)
     {
         var doc = DomainDocument.Parse(original);
         DomainChecks.Check(doc, properties);

@@ -64,7 +64,7 @@ public static class Fixtures
         var diagnostics = new StringWriter();
         var output = HookRunner.Rewrite(input, LargeguestProperties.Parse(properties, config.DefaultMode), config, SampleHost.Context(diagnostics, properties));
         stderr = diagnostics.ToString();
-        return output;
+        return output.ToArray();
     }
 
     /// <summary>
