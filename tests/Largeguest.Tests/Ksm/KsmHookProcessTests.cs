@@ -112,6 +112,64 @@ public sealed class KsmHookProcessTests : IDisposable
         Directory.GetFiles(Path.Combine(_state, "requests")).Should().HaveCount(16);
     }
 
+    /// <summary>
+    /// Issue 7's concurrency figure: 32 hooks at once on different VMs, each rewriting its own domain and
+    /// registering a KSM request (a third ask 1, the rest 0) while merged pages must be unmerged. Every
+    /// answer must be the one a lone run gives, and the host must end in one consistent state.
+    /// </summary>
+    [Fact]
+    public void Thirty_two_hooks_at_once_give_lone_run_answers_and_one_consistent_host_state()
+    {
+        const int count = 32;
+        var vms = Enumerable.Range(0, count).Select(i => $"3232aaaa-0000-4000-8000-{i:x12}").ToList();
+        (string, string)[] PropertiesOf(int i) =>
+            [("cputune", $"0#{i % 2},1#{(i + 1) % 2},emulator#{i % 2}"), ("numatune", i % 3 == 0 ? "strict#0" : "interleave#0"),
+             ("guestnuma", i % 2 == 0 ? "0-15#16G" : "0-7#8G,8-15#8G")];
+
+        // The answer of a lone run of each, without KSM work, is the reference.
+        var expected = Enumerable.Range(0, count).Select(i =>
+        {
+            var props = PropertiesOf(i).ToDictionary(p => p.Item1, p => p.Item2);
+            var lone = _vdsm.Run("before_vm_start", _xml, props, vms[i], Config(), TimeSpan.FromMinutes(1));
+            lone.ExitCodes.Should().Equal([0], lone.Stderr);
+            return lone.Xml;
+        }).ToList();
+        expected.Distinct(new ByteArrayComparer()).Should().HaveCount(4, "cputune+guestnuma (two variants) x numatune (two variants) give four different domains");
+
+        using var pages = new MergeablePages(256);
+        RealKsm.MergeNow(pages, runAfter: 0);
+        var paths = vms.Select(_ => XmlCopy()).ToList();
+        var clock = Stopwatch.StartNew();
+        var processes = Enumerable.Range(0, count).Select(i =>
+        {
+            var env = new Dictionary<string, string>(Config())
+            {
+                ["_hook_domxml"] = paths[i], ["vmId"] = vms[i], ["ksm_merge_across_nodes"] = i % 3 == 1 ? "1" : "0",
+            };
+            foreach (var (k, v) in PropertiesOf(i)) env[k] = v;
+            return KsmProcesses.Start(Path.Combine(_vdsm.HookDir("before_vm_start"), "50_largeguest"), env);
+        }).ToList();
+        var results = processes.Select(KsmProcesses.Wait).ToList();
+        var elapsed = clock.Elapsed;
+
+        results.Should().AllSatisfy(r => r.ExitCode.Should().Be(0, r.Stderr));
+        var wrong = Enumerable.Range(0, count).Count(i => !File.ReadAllBytes(paths[i]).AsSpan().SequenceEqual(expected[i]));
+        wrong.Should().Be(0, "every domain must be exactly what a lone run writes");
+        results.Count(r => r.Stderr.Contains("unmerged")).Should().Be(1, string.Join("\n", results.Select(r => r.Stderr)));
+        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared")).Should().Be(("0", "0", 0L),
+            "0 wins, the previous run is restored, nothing is left merged");
+        JournalExists.Should().BeFalse();
+        Directory.GetFiles(Path.Combine(_state, "requests")).Should().HaveCount(count);
+        Figures.Report(_out, $"concurrency: {count} hooks at once with KSM work: {results.Count(r => r.ExitCode == 0)} exit 0, " +
+            $"{wrong} wrong domains, 1 unmerge, end state merge_across_nodes=0 run=0 pages_shared=0, no journal; {elapsed.TotalSeconds:0.0} s");
+    }
+
+    private sealed class ByteArrayComparer : IEqualityComparer<byte[]>
+    {
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+        public int GetHashCode(byte[] obj) => obj.Length;
+    }
+
     [Fact]
     public void Conflicting_VMs_end_at_0_and_the_1_asker_boots_with_a_note()
     {
