@@ -87,6 +87,7 @@ demo: deps publish
 bench: publish
 	@scripts/ensure-packages.sh python3
 	python3 bench/bench.py $(BIN)
+	python3 bench/topology_bench.py $(BIN)
 	/usr/bin/python3 bench/ksmtune_bench.py $(BIN)
 
 clean:
