@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""make bench, issue 4: what ksm_merge_across_nodes costs the hook, against the real /sys/kernel/mm/ksm (root).
+
+Hook runs as bench.py runs them (imported, not copied): through a .../before_vm_start/50_largeguest symlink,
+vmId and _hook_domxml set, a fresh copy of the sample domain, wall time around posix_spawn + wait4,
+Topology:Source=sysfs, Ksm:StateDir a private directory (under /run when it is a tmpfs, like the default).
+
+(1) No-change reconcile: the hook with guestnuma + ksm_merge_across_nodes equal to the host's current value vs the
+    same hook with guestnuma only (same XML path), interleaved rounds, medians. Target: <= 1.10 x.
+(2) 256 MiB switch 1 -> 0: a helper process maps 256 MiB of identical anonymous pages with MADV_MERGEABLE; ksmd is
+    made to merge them fast (run=1, pages_to_scan large, sleep_millisecs 0) until pages_sharing stops growing and
+    covers > 90 % of the pages, then ksmd goes back to the host's own pace (pages_to_scan, sleep_millisecs as found)
+    with run=1. On that state, alternately: (i) the published hook asked ksm_merge_across_nodes=0 (its note must
+    say it unmerged), (ii) the raw writes done by this script: 2 > run; 0 > merge_across_nodes; 1 > run.
+    Before every switch: run=2, merge_across_nodes=1 with nothing shared, an empty state dir, and a fresh merge.
+    Target: median hook <= 1.2 x median raw.
+
+Every KSM setting touched (run, merge_across_nodes, pages_to_scan, sleep_millisecs) is saved first and restored at
+the end, also on failure and Ctrl-C/SIGTERM. The KSM test lock (/run/largeguest-ksm-tests.lock) is held throughout,
+so no test changes KSM meanwhile. Exits 1 when a target is missed, 2 (or a message) when a run fails.
+"""
+import argparse
+import fcntl
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402  the runner, interleaving, table and target report of make bench
+
+KSM = "/sys/kernel/mm/ksm"
+LOCK = "/run/largeguest-ksm-tests.lock"
+TOUCHED = ["run", "merge_across_nodes", "pages_to_scan", "sleep_millisecs"]
+TARGET_NOCHANGE = 1.10
+TARGET_SWITCH = 1.2
+MIB = 256
+PAGE = os.sysconf("SC_PAGE_SIZE")
+GUESTNUMA = "0-7#4G,8-15#4G"
+
+# Maps MIB MiB anonymous, fills every page with the same non-zero bytes, marks it mergeable, says "ready", sleeps.
+HELPER = r"""
+import mmap, sys, time
+size, page = int(sys.argv[1]), mmap.PAGESIZE
+m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+chunk = b"largeguest-ksm-bench".ljust(page, b"\x5a")
+for off in range(0, size, page):
+    m[off:off + page] = chunk
+m.madvise(mmap.MADV_MERGEABLE)
+print("ready", flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def read(name):
+    with open(os.path.join(KSM, name)) as f:
+        return f.read().strip()
+
+
+def write(name, value):
+    fd = os.open(os.path.join(KSM, name), os.O_WRONLY)
+    try:
+        os.write(fd, str(value).encode())
+    finally:
+        os.close(fd)
+
+
+def set_merge_across_nodes(value):
+    """merge_across_nodes can change only with nothing shared: unmerge (run=2) first when needed."""
+    if read("merge_across_nodes") == str(value):
+        return
+    if int(read("pages_shared")):
+        write("run", 2)
+    write("merge_across_nodes", value)
+
+
+def restore(saved):
+    set_merge_across_nodes(saved["merge_across_nodes"])
+    for name in ("pages_to_scan", "sleep_millisecs", "run"):
+        if read(name) != saved[name]:
+            write(name, saved[name])
+    left = {n: read(n) for n in TOUCHED if read(n) != saved[n]}
+    if left:
+        print(f"ksm bench: WARNING: could not restore {left} (saved {saved})", file=sys.stderr)
+
+
+def merge(pages, saved, timeout=120):
+    """ksmd at full speed until pages_sharing stops growing above 90 % of pages; then the host's own pace, run=1."""
+    write("pages_to_scan", 65536)
+    write("sleep_millisecs", 0)
+    write("run", 1)
+    end = time.monotonic() + timeout
+    last, stable = -1, 0
+    while stable < 10:  # 10 polls of 20 ms without growth
+        if time.monotonic() > end:
+            raise RuntimeError(f"ksmd merged only {read('pages_sharing')} of {pages} pages within {timeout} s")
+        time.sleep(0.02)
+        now = int(read("pages_sharing"))
+        stable = stable + 1 if now == last and now > 0.9 * pages else 0
+        last = now
+    write("pages_to_scan", saved["pages_to_scan"])
+    write("sleep_millisecs", saved["sleep_millisecs"])
+    return last
+
+
+def private_dir(prefix):
+    parent = "/run" if bench.fs_type("/run") == "tmpfs" else None
+    return tempfile.mkdtemp(prefix=prefix, dir=parent)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binary", help="the published hook (out/largeguest)")
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "60")))
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--switches", type=int, default=5, help="switches of each kind (hook, raw)")
+    args = ap.parse_args()
+    binary = os.path.abspath(args.binary)
+    if os.geteuid() != 0:
+        sys.exit("ksm bench: needs root (it drives the real /sys/kernel/mm/ksm)")
+    if not os.path.exists(os.path.join(KSM, "merge_across_nodes")):
+        sys.exit(f"ksm bench: {KSM}/merge_across_nodes missing: this kernel has no KSM or no NUMA KSM")
+
+    lock = open(LOCK, "a+")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    saved = {n: read(n) for n in TOUCHED}
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    work = tempfile.mkdtemp(prefix="largeguest-ksm-bench-")
+    state = private_dir("largeguest-ksm-bench-state-")
+    helper = spawner = None
+    try:
+        hook, _ = bench.vdsm_hook_dir(binary, work)
+        config = os.path.join(work, "largeguest.json")
+        with open(config, "w") as f:
+            f.write("{}\n")
+        env_base = bench.base_env(config)
+        env_base.update({"LARGEGUEST__Topology__Source": "sysfs", "LARGEGUEST__Ksm__StateDir": state})
+        with open(bench.TYPICAL, "rb") as f:
+            typical = f.read()
+        current = read("merge_across_nodes")
+        print(f"ksm bench: {binary}, real {KSM} (run {saved['run']}, merge_across_nodes {current}, pages_to_scan "
+              f"{saved['pages_to_scan']}, sleep_millisecs {saved['sleep_millisecs']}), state dir {state} "
+              f"({bench.fs_type(state)})")
+
+        # (1) no-change reconcile
+        plain = bench.Workload("plain", f"guestnuma={GUESTNUMA}", hook, typical, {"guestnuma": GUESTNUMA})
+        same = bench.Workload("same", f"  + ksm_merge_across_nodes={current} (no change)", hook, typical,
+                              {"guestnuma": GUESTNUMA, "ksm_merge_across_nodes": current})
+        nochange = [plain, same]
+        for w in nochange:
+            bench.prepare(w, env_base, work)
+        spawner = bench.Spawner(work)
+        for w in nochange:
+            bench.run_once(w, spawner)  # stderr must stay empty: a no-change reconcile prints nothing
+        bench.run_interleaved(nochange, spawner, args.rounds, args.warmup)
+        if read("merge_across_nodes") != current:
+            raise RuntimeError(f"a no-change run changed merge_across_nodes {current} -> {read('merge_across_nodes')}")
+        print(f"\n(1) no-change reconcile, {args.rounds} interleaved rounds after {args.warmup} warm-up")
+        med1 = bench.print_table(nochange, args.rounds)
+
+        # (2) 256 MiB switch
+        pages = MIB * 1024 * 1024 // PAGE
+        helper = subprocess.Popen([sys.executable, "-I", "-S", "-c", HELPER, str(MIB << 20)],
+                                  stdout=subprocess.PIPE, text=True)
+        if helper.stdout.readline().strip() != "ready":
+            raise RuntimeError("the 256 MiB helper did not start")
+        switch_hook = bench.Workload("switch_hook", "(i) hook ksm_merge_across_nodes=0", hook, typical,
+                                     {"ksm_merge_across_nodes": "0"})
+        switch_hook.allow_stderr = True
+        bench.prepare(switch_hook, env_base, work)
+        raw = bench.Workload("raw", "(ii) raw: 2>run; 0>merge_across_nodes; 1>run", None)
+        merged, notes = [], []
+        for i in range(2 * args.switches):
+            kind = "hook" if (i % 2 == 0) == (i // 2 % 2 == 0) else "raw"  # hook raw raw hook hook raw ...
+            set_merge_across_nodes(1)
+            shutil.rmtree(state)
+            os.mkdir(state, 0o700)
+            merged.append(merge(pages, saved))
+            if read("run") != "1" or read("merge_across_nodes") != "1":
+                raise RuntimeError(f"not the starting state: run {read('run')}, merge_across_nodes "
+                                   f"{read('merge_across_nodes')}")
+            if kind == "hook":
+                t, cpu, rss = bench.run_once(switch_hook, spawner)
+                note = switch_hook.stderr
+                m = re.search(r"unmerged (\d+) pages", note)
+                if not m or ": warning: " in note or ": error: " in note or "1 -> 0" not in note:
+                    raise RuntimeError(f"the hook's note does not say it unmerged: {note or '(no stderr)'}")
+                notes.append(note)
+                switch_hook.times.append(t)
+                switch_hook.cpu.append(cpu)
+                switch_hook.rss.append(rss)
+            else:
+                r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter_ns()
+                write("run", 2)
+                write("merge_across_nodes", 0)
+                write("run", 1)
+                t1, r1 = time.perf_counter_ns(), resource.getrusage(resource.RUSAGE_SELF)
+                raw.times.append(t1 - t0)
+                raw.cpu.append(int((r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1e6))
+            if read("merge_across_nodes") != "0" or read("run") != "1":
+                raise RuntimeError(f"{kind}: the switch left run {read('run')}, merge_across_nodes "
+                                   f"{read('merge_across_nodes')}")
+        print(f"\n(2) {MIB} MiB switch 1 -> 0 ({pages} pages; pages_sharing before each switch "
+              f"{min(merged)}-{max(merged)}), {args.switches} of each, alternating, each on a fresh merge")
+        print(f"  the hook's note, last switch: {notes[-1]}")
+        med2 = bench.print_table([switch_hook, raw], args.switches)
+        print("(raw: the three writes timed inside this process; its cpu is this process's user+sys across them)")
+    except KeyboardInterrupt:
+        print("ksm bench: interrupted; KSM settings restored", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if helper:
+            helper.kill()
+            helper.wait()
+        if spawner:
+            spawner.close()
+        restore(saved)
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    missed = bench.report_targets([
+        ("no-change reconcile <= 1.10 x without", med1["same"] / med1["plain"], TARGET_NOCHANGE),
+        (f"{MIB} MiB switch: hook <= 1.2 x raw writes", med2["switch_hook"] / med2["raw"], TARGET_SWITCH),
+    ], "ksm bench")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
