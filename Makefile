@@ -88,6 +88,7 @@ bench: publish
 	@scripts/ensure-packages.sh python3
 	python3 bench/bench.py $(BIN)
 	python3 bench/topology_bench.py $(BIN)
+	python3 bench/ksm_bench.py $(BIN)
 	/usr/bin/python3 bench/ksmtune_bench.py $(BIN)
 
 clean:

@@ -3,7 +3,8 @@
 
 Hook runs as bench.py runs them (imported, not copied): through a .../before_vm_start/50_largeguest symlink,
 vmId and _hook_domxml set, a fresh copy of the sample domain, wall time around posix_spawn + wait4,
-Topology:Source=sysfs, Ksm:StateDir a private directory (under /run when it is a tmpfs, like the default).
+Topology:Source=sysfs, Ksm:StateDir a private directory on a tmpfs (/run, else /dev/shm), like the default
+/run/vdsm-hook-largeguest on a VDSM host.
 
 (1) No-change reconcile: the hook with guestnuma + ksm_merge_across_nodes equal to the host's current value vs the
     same hook with guestnuma only (same XML path), interleaved rounds, medians. Target: <= 1.10 x.
@@ -110,7 +111,9 @@ def merge(pages, saved, timeout=120):
 
 
 def private_dir(prefix):
-    parent = "/run" if bench.fs_type("/run") == "tmpfs" else None
+    """On a tmpfs like the default state dir /run/vdsm-hook-largeguest on a VDSM host (/run is a tmpfs there;
+    in containers it may not be): /run if it is one, else /dev/shm, else the temp dir."""
+    parent = next((d for d in ("/run", "/dev/shm") if bench.fs_type(d) == "tmpfs"), None)
     return tempfile.mkdtemp(prefix=prefix, dir=parent)
 
 
@@ -121,6 +124,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--switches", type=int, default=5, help="switches of each kind (hook, raw)")
     args = ap.parse_args()
+    if args.switches < 2 or args.rounds < 2:
+        sys.exit("ksm bench: --switches and --rounds must be at least 2 (a median and a spread)")
     binary = os.path.abspath(args.binary)
     if os.geteuid() != 0:
         sys.exit("ksm bench: needs root (it drives the real /sys/kernel/mm/ksm)")
