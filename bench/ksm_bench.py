@@ -82,11 +82,13 @@ def set_merge_across_nodes(value):
 
 
 def restore(saved):
+    if saved["pages_shared"] == "0" and int(read("pages_shared")):
+        write("run", 2)  # stable pages the helper left behind: back to nothing shared, as found
     set_merge_across_nodes(saved["merge_across_nodes"])
     for name in ("pages_to_scan", "sleep_millisecs", "run"):
         if read(name) != saved[name]:
             write(name, saved[name])
-    left = {n: read(n) for n in TOUCHED if read(n) != saved[n]}
+    left = {n: read(n) for n in TOUCHED + ["pages_shared"] if read(n) != saved[n]}
     if left:
         print(f"ksm bench: WARNING: could not restore {left} (saved {saved})", file=sys.stderr)
 
@@ -134,7 +136,7 @@ def main():
 
     lock = open(LOCK, "a+")
     fcntl.flock(lock, fcntl.LOCK_EX)
-    saved = {n: read(n) for n in TOUCHED}
+    saved = {n: read(n) for n in TOUCHED + ["pages_shared"]}
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     work = tempfile.mkdtemp(prefix="largeguest-ksm-bench-")
     state = private_dir("largeguest-ksm-bench-state-")
