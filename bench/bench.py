@@ -269,6 +269,24 @@ def vdsm_hook_dir(binary, work):
     return hook, true_hook
 
 
+def argument_parser(doc):
+    """The command line every bench step shares: the binary, rounds and warm-up runs."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binary", help="the published hook (out/largeguest)")
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "60")))
+    ap.add_argument("--warmup", type=int, default=3)
+    return ap
+
+
+def hook_setup(binary, work, config_json="{}\n"):
+    """The VDSM-style hook tree, a config file with <config_json> and the environment every run starts from."""
+    hook, true_hook = vdsm_hook_dir(binary, work)
+    config = os.path.join(work, "largeguest.json")
+    with open(config, "w") as f:
+        f.write(config_json)
+    return hook, true_hook, base_env(config)
+
+
 def base_env(config):
     """This process's environment without any property or LARGEGUEST setting of ours, plus LARGEGUEST_CONFIG."""
     env = {k: v for k, v in os.environ.items()
@@ -324,25 +342,17 @@ def report_targets(checks, name="bench"):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("binary", help="the published hook (out/largeguest)")
-    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "60")))
-    ap.add_argument("--warmup", type=int, default=3)
-    args = ap.parse_args()
+    args = argument_parser(__doc__).parse_args()
 
     binary = os.path.abspath(args.binary)
     cpus, nodes = host_cpus_and_nodes()
     work = tempfile.mkdtemp(prefix="largeguest-bench-")  # where mkstemp puts VDSM's XML: TMPDIR or /tmp
     shm = tempfile.mkdtemp(prefix="largeguest-bench-", dir="/dev/shm") if fs_type("/dev/shm") == "tmpfs" else None
     try:
-        hook, true_hook = vdsm_hook_dir(binary, work)
-        config = os.path.join(work, "largeguest.json")
-        with open(config, "w") as f:
-            # This host's sysfs: the topology source VDSM hosts fall back to, and one that needs no libvirtd
-            # (with "auto" and no libvirtd the hook notes the fallback on stderr, which the bench treats as a failure).
-            f.write('{ "Topology": { "Source": "sysfs", "SysfsRoot": "/sys" }, "NumaTune": { "DefaultMode": "preferred" } }\n')
-
-        env_base = base_env(config)
+        # This host's sysfs: the topology source VDSM hosts fall back to, and one that needs no libvirtd
+        # (with "auto" and no libvirtd the hook notes the fallback on stderr, which the bench treats as a failure).
+        hook, true_hook, env_base = hook_setup(binary, work,
+            '{ "Topology": { "Source": "sysfs", "SysfsRoot": "/sys" }, "NumaTune": { "DefaultMode": "preferred" } }\n')
 
         with open(TYPICAL, "rb") as f:
             typical = f.read()

@@ -20,7 +20,6 @@ Every KSM setting touched (run, merge_across_nodes, pages_to_scan, sleep_millise
 the end, also on failure and Ctrl-C/SIGTERM. The KSM test lock (/run/largeguest-ksm-tests.lock) is held throughout,
 so no test changes KSM meanwhile. Exits 1 when a target is missed, 2 (or a message) when a run fails.
 """
-import argparse
 import fcntl
 import os
 import re
@@ -120,10 +119,7 @@ def private_dir(prefix):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("binary", help="the published hook (out/largeguest)")
-    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "60")))
-    ap.add_argument("--warmup", type=int, default=3)
+    ap = bench.argument_parser(__doc__)
     ap.add_argument("--switches", type=int, default=5, help="switches of each kind (hook, raw)")
     args = ap.parse_args()
     if args.switches < 2 or args.rounds < 2:
@@ -142,11 +138,7 @@ def main():
     state = private_dir("largeguest-ksm-bench-state-")
     helper = spawner = None
     try:
-        hook, _ = bench.vdsm_hook_dir(binary, work)
-        config = os.path.join(work, "largeguest.json")
-        with open(config, "w") as f:
-            f.write("{}\n")
-        env_base = bench.base_env(config)
+        hook, _, env_base = bench.hook_setup(binary, work)
         env_base.update({"LARGEGUEST__Topology__Source": "sysfs", "LARGEGUEST__Ksm__StateDir": state})
         with open(bench.TYPICAL, "rb") as f:
             typical = f.read()

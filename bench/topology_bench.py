@@ -16,7 +16,6 @@ The properties are valid on this host (CPUs 0-1, node 0) and on test:///default 
 Target: sysfs <= 1.2 x base (the sysfs source adds under 20% to the no-topology run).
 Exits 1 when the target is missed, 2 when a run fails.
 """
-import argparse
 import os
 import shutil
 import sys
@@ -49,20 +48,13 @@ def check_rewrite(w):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("binary", help="the published hook (out/largeguest)")
-    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "60")))
-    ap.add_argument("--warmup", type=int, default=3)
+    ap = bench.argument_parser(__doc__)
     args = ap.parse_args()
 
     binary = os.path.abspath(args.binary)
     work = tempfile.mkdtemp(prefix="largeguest-topology-bench-")
     try:
-        hook, _ = bench.vdsm_hook_dir(binary, work)
-        config = os.path.join(work, "largeguest.json")
-        with open(config, "w") as f:
-            f.write("{}\n")
-        env_base = bench.base_env(config)
+        hook, _, env_base = bench.hook_setup(binary, work)
         with open(bench.TYPICAL, "rb") as f:
             typical = f.read()
 

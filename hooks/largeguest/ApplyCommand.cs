@@ -33,15 +33,14 @@ internal static class ApplyCommand
     private static int Run(FileInfo file, string[] sets, bool dryRun)
     {
         var config = CliSupport.LoadConfig();
-        var engine = EngineProperties.Parse(string.Join(';', sets.Select(s =>
+        var engine = CliSupport.ParseEngine(string.Join(';', sets.Select(s =>
             s.Contains(';') ? throw new PropertyException("--set", $"bad token '{s}': values never contain ';'", "name=value") : s)));
-        foreach (var other in engine.Others) CliSupport.Diag.Note($"{other}: not a largeguest property, ignored");
         var properties = LargeguestProperties.Parse(engine.Ours, config.DefaultMode);
         if (properties.KsmMergeAcrossNodes is not null)
             CliSupport.Diag.Note($"{LargeguestProperties.KsmMergeAcrossNodesName}: changes no XML; apply does not touch the host's KSM");
 
-        var original = CheckCommand.ReadFile(file);
-        var rewritten = properties.EditsXml ? HookRunner.Rewrite(original, properties, config, HostContext.ForHost(config, CliSupport.Diag, engine.Ours)) : original.AsMemory();
+        var original = CliSupport.ReadFile(file);
+        var rewritten = properties.EditsXml ? HookRunner.Rewrite(original, properties, config, HostContext.ForHost(config, CliSupport.Diag)) : original.AsMemory();
         var diff = UnifiedDiff.Create(Encoding.UTF8.GetString(original), Encoding.UTF8.GetString(rewritten.Span),
             "a/" + file.Name, "b/" + file.Name);
         Console.Write(diff);

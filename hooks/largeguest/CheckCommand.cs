@@ -29,24 +29,16 @@ internal static class CheckCommand
     private static int Run(string text, FileInfo? domainFile)
     {
         var config = CliSupport.LoadConfig();
-        var engine = EngineProperties.Parse(text);
-        foreach (var other in engine.Others) CliSupport.Diag.Note($"{other}: not a largeguest property, ignored");
+        var engine = CliSupport.ParseEngine(text);
         if (engine.Ours.Count == 0)
         {
             Console.WriteLine($"no largeguest property set (known: {string.Join(", ", LargeguestProperties.Names)})");
             return Commands.Success;
         }
         var parsed = LargeguestProperties.Parse(engine.Ours, config.DefaultMode);
-        if (domainFile is not null) DomainChecks.Check(DomainDocument.Parse(ReadFile(domainFile)), parsed);
+        if (domainFile is not null) DomainChecks.Check(DomainDocument.Parse(CliSupport.ReadFile(domainFile)), parsed);
         foreach (var line in Explanation.Lines(parsed, config.DefaultMode)) Console.WriteLine(line);
         if (domainFile is not null) Console.WriteLine($"fits domain {domainFile.Name}");
         return Commands.Success;
-    }
-
-    internal static byte[] ReadFile(FileInfo file)
-    {
-        try { return File.ReadAllBytes(file.FullName); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new HookException($"{file.FullName}: cannot read: {e.Message}"); }
     }
 }

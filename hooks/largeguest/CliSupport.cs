@@ -1,4 +1,5 @@
 using System.Collections;
+using Largeguest.Admin;
 using Largeguest.Config;
 using Largeguest.Hook;
 
@@ -19,10 +20,25 @@ internal static class CliSupport
 
     public static LargeguestConfig LoadConfig() => LargeguestConfig.Load(Environment(), privileged: false, Diag.Warn);
 
-    /// <summary>Runs a command body; the product's known failures become one error line and exit 2.</summary>
+    /// <summary>Runs a command body; any failure becomes one error line (<see cref="HookRunner.Describe"/>) and exit 2.</summary>
     public static int Guard(Func<int> body)
     {
         try { return body(); }
-        catch (Exception e) when (HookRunner.Describe(e) is { } message) { Diag.Error(message); return Commands.Failure; }
+        catch (Exception e) { Diag.Error(HookRunner.Describe(e)); return Commands.Failure; }
+    }
+
+    /// <summary>An engine property string; other hooks' properties are noted and left out.</summary>
+    public static EngineProperties ParseEngine(string text)
+    {
+        var engine = EngineProperties.Parse(text);
+        foreach (var other in engine.Others) Diag.Note($"{other}: not a largeguest property, ignored");
+        return engine;
+    }
+
+    public static byte[] ReadFile(FileInfo file)
+    {
+        try { return File.ReadAllBytes(file.FullName); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new HookException($"{file.FullName}: cannot read: {e.Message}"); }
     }
 }

@@ -20,7 +20,7 @@ public static class Explanation
         {
             case LargeguestProperties.Cputune:
                 foreach (var pin in p.CpuTune!.Pins)
-                    yield return $"{(pin.First == pin.Last ? $"vCPU {pin.First} runs" : $"vCPUs {pin.First}-{pin.Last} run")} on host CPUs {pin.CpuSet}";
+                    yield return $"{(pin.First == pin.Last ? "vCPU" : "vCPUs")} {pin.VcpuText} {(pin.First == pin.Last ? "runs" : "run")} on host CPUs {pin.CpuSet}";
                 if (p.CpuTune.Emulator is { } e) yield return $"emulator threads run on host CPUs {e}";
                 break;
             case LargeguestProperties.Numatune when p.NumaAuto:

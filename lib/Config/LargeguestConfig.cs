@@ -75,8 +75,7 @@ public sealed record LargeguestConfig(
         try { root = builder.Build(); }
         catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException)
         {
-            // The published binary strips resource strings (UseSystemResourceKeys), so System.Text.Json's
-            // message is a resource key there; its position is not, and says where to look.
+            // System.Text.Json's position says where to look; its message names the parser's state, not the file's.
             var detail = (e as System.Text.Json.JsonException ?? e.InnerException as System.Text.Json.JsonException) is { LineNumber: long line } json
                 ? $" at line {line + 1}, byte {json.BytePositionInLine + 1}"
                 : ": " + (e.InnerException?.Message ?? e.Message);

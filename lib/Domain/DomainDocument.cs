@@ -124,6 +124,22 @@ public sealed class DomainDocument
     public IReadOnlyList<Dimm> Dimms =>
         Root.Element("devices")?.Elements("memory").Select(ReadDimm).ToList() ?? [];
 
+    /// <summary>
+    /// Null: ordinary pages. Otherwise the huge page size backing the guest (<c>&lt;memoryBacking&gt;&lt;hugepages&gt;</c>;
+    /// 0: the host's default, i.e. its smallest huge page size).
+    /// </summary>
+    public long? HugePageKiB
+    {
+        get
+        {
+            if (Root.Element("memoryBacking")?.Element("hugepages") is not { } hugepages) return null;
+            var page = hugepages.Elements("page").FirstOrDefault(p => p.Attribute("nodeset") is null) ?? hugepages.Elements("page").FirstOrDefault();
+            return page?.Attribute("size") is { } s
+                ? LibvirtUnits.ToMemory(s.Value, (string?)page.Attribute("unit"), "domain XML: <memoryBacking><hugepages><page size>").KiB
+                : 0;
+        }
+    }
+
     /// <summary>What the guest cells must add up to: <c>&lt;memory&gt;</c> minus the DIMMs.</summary>
     public MemorySize InitialMemory => Memory - new MemorySize(Dimms.Sum(d => d.Size.KiB));
 

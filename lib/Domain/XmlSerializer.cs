@@ -19,7 +19,7 @@ internal static class XmlSerializer
             if (node is XElement e)
             {
                 sb.Append('<');
-                WriteName(sb, e, e.Name, isAttribute: false);
+                WriteName(sb, e, e.Name, e.Annotation<SourcePrefix>(), isAttribute: false);
                 for (var a = e.FirstAttribute; a is not null; a = a.NextAttribute) WriteAttribute(sb, e, a, style.Quote);
                 if (e.IsEmpty) sb.Append(style.SpaceBeforeSlash ? " />" : "/>");
                 else
@@ -45,7 +45,7 @@ internal static class XmlSerializer
     private static void WriteEndTag(TextSink sb, XElement e)
     {
         sb.Append("</");
-        WriteName(sb, e, e.Name, isAttribute: false);
+        WriteName(sb, e, e.Name, e.Annotation<SourcePrefix>(), isAttribute: false);
         sb.Append('>');
     }
 
@@ -77,7 +77,7 @@ internal static class XmlSerializer
             if (a.Name.Namespace != XNamespace.None) sb.Append(':').Append(a.Name.LocalName);
         }
         else
-            WriteName(sb, owner, a.Name, isAttribute: true);
+            WriteName(sb, owner, a.Name, a.Annotation<SourcePrefix>(), isAttribute: true);
         if (spelling is not null && spelling.Value == a.Value)
         {
             sb.Append('=').Append(quote).Append(spelling.Raw).Append(quote);
@@ -88,21 +88,18 @@ internal static class XmlSerializer
         sb.Append(quote);
     }
 
-    private static void WriteName(TextSink sb, XElement scope, XName name, bool isAttribute)
+    private static void WriteName(TextSink sb, XElement scope, XName name, SourcePrefix? source, bool isAttribute)
     {
-        var prefix = Prefix(scope, name, isAttribute);
+        var prefix = Prefix(scope, name, source, isAttribute);
         if (prefix.Length > 0) sb.Append(prefix).Append(':');
         sb.Append(name.LocalName);
     }
 
     /// <summary>The prefix to write <paramref name="name"/> with: as in the source, else as in scope ("" for none).</summary>
-    private static string Prefix(XElement scope, XName name, bool isAttribute)
+    private static string Prefix(XElement scope, XName name, SourcePrefix? source, bool isAttribute)
     {
         if (name.Namespace == XNamespace.None) return "";
         if (name.Namespace == XNamespace.Xml) return "xml";
-        var source = isAttribute
-            ? scope.Attribute(name)?.Annotation<SourcePrefix>()
-            : scope.Name == name ? scope.Annotation<SourcePrefix>() : null;
         if (source is not null) return source.Prefix;
         var prefix = scope.GetPrefixOfNamespace(name.Namespace);
         if (prefix is null && !isAttribute && scope.GetDefaultNamespace() == name.Namespace) return "";

@@ -6,7 +6,10 @@ namespace Largeguest.Grammar;
 public sealed record VcpuPin(int First, int Last, CpuSet CpuSet)
 {
     public IEnumerable<int> Vcpus => Enumerable.Range(First, Last - First + 1);
-    public override string ToString() => (First == Last ? $"{First}" : $"{First}-{Last}") + "#" + CpuSet;
+    /// <summary>The vCPUs as written: <c>3</c> or <c>0-3</c>.</summary>
+    public string VcpuText => First == Last ? $"{First}" : $"{First}-{Last}";
+
+    public override string ToString() => VcpuText + "#" + CpuSet;
 }
 
 /// <summary>

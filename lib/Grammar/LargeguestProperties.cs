@@ -24,6 +24,9 @@ public sealed record LargeguestProperties(
     public const string KsmSyntax = "0 (never merge across NUMA nodes) or 1";
 
     /// <summary>Does the domain XML need editing (as opposed to KSM work only)?</summary>
+    /// <summary>The property that carried <see cref="NumaTune"/> (<c>numatune</c>, or the retired <c>numa</c>): messages name the one the administrator set.</summary>
+    public string NumaTuneProperty { get; init; } = Numatune;
+
     public bool EditsXml => CpuTune is not null || NumaTune is not null || GuestNuma is not null || PinCpu is not null || NumaAuto;
 
     /// <summary>The properties of ours that are set; an empty value means "not set".</summary>
@@ -48,7 +51,10 @@ public sealed record LargeguestProperties(
             GuestNuma: Get(values, Guestnuma, GuestNuma.Parse),
             PinCpu: Get(values, Pincpu, CpuSet.Parse),
             KsmMergeAcrossNodes: Get<bool?>(values, KsmMergeAcrossNodesName, ParseKsm),
-            NumaAuto: auto);
+            NumaAuto: auto)
+        {
+            NumaTuneProperty = values.ContainsKey(Numa) ? Numa : Numatune,
+        };
         if (auto && parsed.PinCpu is not null)
             throw new PropertyException(Pincpu, "is set together with numatune=auto, which lets numad choose the CPUs",
                 "either pincpu or numatune=auto");

@@ -42,7 +42,7 @@ public static class HookRunner
             }
             // The new XML is computed (and every check passed) before KSM work, and written only after it:
             // a KSM failure under Ksm:OnFailure=fail leaves the file byte-identical.
-            var commit = properties.EditsXml ? PrepareRewrite(environment, properties, config, HostContext.ForHost(config, diag, values)) : null;
+            var commit = properties.EditsXml ? PrepareRewrite(environment, properties, config, HostContext.ForHost(config, diag)) : null;
             if (properties.KsmMergeAcrossNodes is bool ksm && !KsmHookStep.Run(point, ksm, environment, config, diag)) return Failure;
             commit?.Invoke();
             return Success;
@@ -99,12 +99,12 @@ public static class HookRunner
     {
         var doc = DomainDocument.Parse(original);
         DomainChecks.Check(doc, properties);
-        if (properties.NumaAuto && Numad.Check(config.NumadPath, host.NumaProperty) is { } noNumad) throw noNumad;
+        if (properties.NumaAuto && Numad.Check(config.NumadPath) is { } noNumad) throw noNumad;
         IReadOnlyDictionary<int, NumaMode>? cellModes = null;
         if (HostChecks.Needed(properties))
         {
             var facts = DomainFacts.From(doc);
-            var verdict = HostChecks.Check(facts, properties, host.Topology(facts.HugePageKiB is not null), config, host.NumaProperty);
+            var verdict = HostChecks.Check(facts, properties, host.Topology(facts.HugePageKiB is not null), config);
             if (verdict.Errors.Count > 0) throw verdict.Errors[0];
             foreach (var warning in verdict.Warnings) host.Diagnostics.Warn(warning);
             foreach (var note in verdict.Notes) host.Diagnostics.Note(note);
@@ -118,16 +118,14 @@ public static class HookRunner
 
 /// <summary>
 /// What the host-aware rewrite needs from its caller: a way to read the topology (called at most once, only
-/// when a property needs host facts; its argument says whether huge page pools are needed), where warnings
-/// go, and which property carried the memory binding (<c>numatune</c> or the retired <c>numa</c>) so messages
-/// name the one the administrator set.
+/// when a property needs host facts; its argument says whether huge page pools are needed) and where
+/// warnings go.
 /// </summary>
-public sealed record HostContext(Func<bool, HostTopology> Topology, Diagnostics Diagnostics, string NumaProperty = LargeguestProperties.Numatune)
+public sealed record HostContext(Func<bool, HostTopology> Topology, Diagnostics Diagnostics)
 {
-    /// <summary>This host, read as configured (<c>Topology:Source</c>), for the properties that were set.</summary>
-    public static HostContext ForHost(LargeguestConfig config, Diagnostics diag, IReadOnlyDictionary<string, string> values) =>
-        new(hugePages => TopologyLoader.Load(config, diag.Note, cpuTopology: false, hugePages), diag,
-            values.ContainsKey(LargeguestProperties.Numa) ? LargeguestProperties.Numa : LargeguestProperties.Numatune);
+    /// <summary>This host, read as configured (<c>Topology:Source</c>).</summary>
+    public static HostContext ForHost(LargeguestConfig config, Diagnostics diag) =>
+        new(hugePages => TopologyLoader.Load(config, diag.Note, cpuTopology: false, hugePages), diag);
 }
 
 /// <summary>A failure of the hook's surroundings (variables, files) rather than of a property.</summary>

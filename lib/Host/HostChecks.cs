@@ -1,4 +1,3 @@
-using System.Xml.Linq;
 using Largeguest.Config;
 using Largeguest.Domain;
 using Largeguest.Grammar;
@@ -10,19 +9,7 @@ namespace Largeguest.Host;
 /// <param name="HugePageKiB">Null: ordinary pages. Otherwise the huge page size backing the guest (0: the host's default, i.e. its smallest huge page size).</param>
 public sealed record DomainFacts(MemorySize Memory, long? HugePageKiB = null)
 {
-    public static DomainFacts From(DomainDocument doc)
-    {
-        var hugepages = doc.Root.Element("memoryBacking")?.Element("hugepages");
-        long? size = null;
-        if (hugepages is not null)
-        {
-            var page = hugepages.Elements("page").FirstOrDefault(p => p.Attribute("nodeset") is null) ?? hugepages.Elements("page").FirstOrDefault();
-            size = page?.Attribute("size") is { } s
-                ? LibvirtUnits.ToMemory(s.Value, (string?)page.Attribute("unit"), "domain XML: <memoryBacking><hugepages><page size>").KiB
-                : 0;
-        }
-        return new DomainFacts(doc.Memory, size);
-    }
+    public static DomainFacts From(DomainDocument doc) => new(doc.Memory, doc.HugePageKiB);
 }
 
 /// <summary>
@@ -53,14 +40,13 @@ public static class HostChecks
     /// <summary>Modes that confine memory to the nodeset: an overflow ends with the OOM killer, not in another node.</summary>
     public static bool Confines(NumaMode mode) => mode is NumaMode.Strict or NumaMode.Restrictive;
 
-    public static HostVerdict Check(DomainFacts domain, LargeguestProperties p, HostTopology host, LargeguestConfig config,
-        string numaProperty = LargeguestProperties.Numatune)
+    public static HostVerdict Check(DomainFacts domain, LargeguestProperties p, HostTopology host, LargeguestConfig config)
     {
         var errors = new List<PropertyException>();
         var warnings = new List<string>();
         var notes = new List<string>();
         CheckCpus(p, host, errors);
-        CheckNodes(p, host, numaProperty, errors);
+        CheckNodes(p, host, errors);
         if (errors.Count > 0) return new HostVerdict(errors, warnings, notes, p, new Dictionary<int, NumaMode>());
 
         var policy = config.StrictMemory;
@@ -78,13 +64,13 @@ public static class HostChecks
             {
                 var what = $"{tune.Mode.Name()} binding: the guest needs {shortfall}";
                 var relaxed = Relaxed(tune.NodeSet);
-                Apply(numaProperty, what, $"{relaxed.Name()}#{tune.NodeSet}", tune.NodeSet, () => result = result with { NumaTune = tune with { Mode = relaxed } });
+                Apply(p.NumaTuneProperty, what, $"{relaxed.Name()}#{tune.NodeSet}", relaxed, () => result = result with { NumaTune = tune with { Mode = relaxed } });
             }
         }
         if (p.GuestNuma is { } cells && Confines(cellMode))
         {
             foreach (var group in cells.Cells.Select((c, id) => (Cell: c, Id: id)).Where(c => c.Cell.HostNodes is not null)
-                         .GroupBy(c => c.Cell.HostNodes!.ToString()))
+                         .GroupBy(c => c.Cell.HostNodes!))
             {
                 var nodes = group.First().Cell.HostNodes!;
                 var need = new MemorySize(group.Sum(c => c.Cell.Memory.KiB));
@@ -94,12 +80,12 @@ public static class HostChecks
                 var label = ids.Count == 1 ? $"cell {ids[0]}" : $"cells {CpuSet.Format(ids)}";
                 var relaxed = Relaxed(nodes);
                 Apply(LargeguestProperties.Guestnuma, $"{cellMode.Name()} binding: {label} needs {shortfall}",
-                    $"mode {relaxed.Name()} for {label}", nodes, () => { foreach (var id in ids) cellModes[id] = relaxed; });
+                    $"mode {relaxed.Name()} for {label}", relaxed, () => { foreach (var id in ids) cellModes[id] = relaxed; });
             }
         }
         return new HostVerdict(errors, warnings, notes, result, cellModes);
 
-        void Apply(string property, string what, string instead, CpuSet nodes, Action relax)
+        void Apply(string property, string what, string instead, NumaMode relaxed, Action relax)
         {
             const string danger = "the kernel's answer to a confined allocation that does not fit is the OOM killer";
             switch (policy)
@@ -109,7 +95,7 @@ public static class HostChecks
                     break;
                 case StrictMemoryPolicy.Prefer:
                     relax();
-                    notes.Add($"{property}: {what}; rewritten to {Relaxed(nodes).Name()} so the memory can spill to other nodes (NumaTune:StrictMemory=prefer)");
+                    notes.Add($"{property}: {what}; rewritten to {relaxed.Name()} so the memory can spill to other nodes (NumaTune:StrictMemory=prefer)");
                     break;
                 default:
                     errors.Add(new PropertyException(property, $"{what}; refused because {danger} (NumaTune:StrictMemory=fail)",
@@ -150,40 +136,44 @@ public static class HostChecks
 
     private static void CheckCpus(LargeguestProperties p, HostTopology host, List<PropertyException> errors)
     {
-        var expected = $"CPUs this host has and that are online: {host.OnlineCpuIds}";
         if (p.CpuTune is { } tune)
         {
             foreach (var pin in tune.Pins)
                 if (Problem(pin.CpuSet, host) is { } problem)
-                    errors.Add(new PropertyException(LargeguestProperties.Cputune,
-                        $"vCPU {(pin.First == pin.Last ? $"{pin.First}" : $"{pin.First}-{pin.Last}")} is pinned to {problem}", expected));
+                    errors.Add(Error(LargeguestProperties.Cputune, $"vCPU {pin.VcpuText} is pinned to {problem}"));
             if (tune.Emulator is { } emulator && Problem(emulator, host) is { } eproblem)
-                errors.Add(new PropertyException(LargeguestProperties.Cputune, $"the emulator is pinned to {eproblem}", expected));
+                errors.Add(Error(LargeguestProperties.Cputune, $"the emulator is pinned to {eproblem}"));
         }
         if (p.PinCpu is { } pincpu && Problem(pincpu, host) is { } pproblem)
-            errors.Add(new PropertyException(LargeguestProperties.Pincpu, $"the vCPUs are pinned to {pproblem}", expected));
+            errors.Add(Error(LargeguestProperties.Pincpu, $"the vCPUs are pinned to {pproblem}"));
+
+        PropertyException Error(string property, string problem) =>
+            new(property, problem, $"CPUs this host has and that are online: {host.OnlineCpuIds}");
     }
 
     private static string? Problem(CpuSet cpus, HostTopology host)
     {
-        var missing = cpus.Ids.Where(id => host.Cpu(id) is null).ToList();
+        var found = cpus.Ids.Select(id => (Id: id, Cpu: host.Cpu(id))).ToList();
+        var missing = found.Where(f => f.Cpu is null).Select(f => f.Id).ToList();
         if (missing.Count > 0)
             return $"CPU {CpuSet.Format(missing)}, which this host does not have (host CPUs: {host.CpuIds})";
-        var offline = cpus.Ids.Where(id => host.Cpu(id) is { Online: false }).ToList();
+        var offline = found.Where(f => f.Cpu is { Online: false }).Select(f => f.Id).ToList();
         if (offline.Count > 0)
             return $"CPU {CpuSet.Format(offline)}, which {(offline.Count == 1 ? "is" : "are")} offline on this host (online CPUs: {host.OnlineCpuIds})";
         return null;
     }
 
-    private static void CheckNodes(LargeguestProperties p, HostTopology host, string numaProperty, List<PropertyException> errors)
+    private static void CheckNodes(LargeguestProperties p, HostTopology host, List<PropertyException> errors)
     {
-        var expected = $"NUMA nodes of this host that have memory: {host.NodeIdsWithMemory}";
         if (p.NumaTune is { } tune && Problem(tune.NodeSet, host) is { } problem)
-            errors.Add(new PropertyException(numaProperty, $"the memory is bound to {problem}", expected));
+            errors.Add(Error(p.NumaTuneProperty, $"the memory is bound to {problem}"));
         if (p.GuestNuma is { } numa)
             for (var id = 0; id < numa.Cells.Count; id++)
                 if (numa.Cells[id].HostNodes is { } nodes && Problem(nodes, host) is { } cproblem)
-                    errors.Add(new PropertyException(LargeguestProperties.Guestnuma, $"cell {id} is bound to {cproblem}", expected));
+                    errors.Add(Error(LargeguestProperties.Guestnuma, $"cell {id} is bound to {cproblem}"));
+
+        PropertyException Error(string property, string problem) =>
+            new(property, problem, $"NUMA nodes of this host that have memory: {host.NodeIdsWithMemory}");
 
         static string? Problem(CpuSet nodes, HostTopology host)
         {

@@ -14,7 +14,8 @@ namespace Largeguest.Host;
 /// </summary>
 public static class LibvirtTopologyReader
 {
-    public static HostTopology Read(string uri)
+    /// <param name="freePages">Whether free huge pages are needed (one more libvirt call per node; the hook asks only for a huge-page guest).</param>
+    public static HostTopology Read(string uri, bool freePages = true)
     {
         using var connect = Connect.OpenReadOnly(uri);
         var topology = ParseCapabilities(connect.GetCapabilities(), $"libvirt {uri}");
@@ -24,7 +25,7 @@ public static class LibvirtTopologyReader
             // One call per cell: node ids may have holes, and a range call would fail on the missing ones.
             var free = Node.GetCellsFreeMemory(connect, node.Id, 1);
             var pages = node.HugePages;
-            if (pages.Count > 0)
+            if (freePages && pages.Count > 0)
             {
                 try
                 {

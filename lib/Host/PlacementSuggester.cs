@@ -38,8 +38,6 @@ public static class PlacementSuggester
         if (memory.KiB < 1) throw new PlacementException("--memory: a guest needs memory");
         var candidates = host.Nodes.Where(n => n.HasMemory && n.OnlineCpus.Any())
             .OrderByDescending(n => n.Free.KiB).ThenBy(n => n.Id).ToList();
-        var usableCpus = candidates.Sum(n => n.OnlineCpus.Count());
-        var usableFree = new MemorySize(candidates.Sum(n => n.Free.KiB));
         if (candidates.Count == 0) throw new PlacementException("the host has no NUMA node with both memory and online CPUs");
 
         List<HostNode> chosen;
@@ -53,8 +51,7 @@ public static class PlacementSuggester
         }
         else
         {
-            if (vcpus > usableCpus || memory > usableFree)
-                Require(candidates, vcpus, memory, "all usable nodes together");
+            Require(candidates, vcpus, memory, "all usable nodes together");
             chosen = Enumerable.Range(1, candidates.Count).Select(n => candidates.Take(n).ToList())
                 .First(set => Fits(set, vcpus, memory) && set.Count <= vcpus);
         }

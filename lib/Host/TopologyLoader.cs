@@ -18,10 +18,10 @@ public static class TopologyLoader
             case TopologySource.Sysfs:
                 return SysfsTopologyReader.Read(config.SysfsRoot, cpuTopology, hugePages);
             case TopologySource.Libvirt:
-                try { return LibvirtTopologyReader.Read(config.LibvirtUri); }
+                try { return LibvirtTopologyReader.Read(config.LibvirtUri, freePages: hugePages); }
                 catch (LibvirtException e) { throw new TopologyException($"topology: {e.Message} (Topology:Source is libvirt; set it to auto or sysfs to read sysfs instead)", e); }
             default:
-                try { return LibvirtTopologyReader.Read(config.LibvirtUri); }
+                try { return LibvirtTopologyReader.Read(config.LibvirtUri, freePages: hugePages); }
                 catch (Exception e) when (e is LibvirtException or TopologyException)
                 {
                     note($"topology: libvirt unavailable ({e.Message}); using sysfs {config.SysfsRoot}");

@@ -22,8 +22,7 @@ public static class LibvirtLibrary
         {
             if (_handle != 0) return;
             if (_failure is not null) throw new LibvirtException(_failure);
-            if (Probe(Native.Library) is { } problem) { _failure = problem; throw new LibvirtException(problem); }
-            NativeLibrary.TryLoad(Native.Library, out _handle);
+            if (!NativeLibrary.TryLoad(Native.Library, out _handle)) { _failure = CannotLoad(Native.Library); throw new LibvirtException(_failure); }
             NativeLibrary.SetDllImportResolver(typeof(LibvirtLibrary).Assembly, Resolve);
             unsafe { Native.virSetErrorFunc(0, &IgnoreError); }
         }
@@ -32,13 +31,13 @@ public static class LibvirtLibrary
     /// <summary>Whether <paramref name="name"/> can be loaded: null if so, else why not.</summary>
     public static string? Probe(string name)
     {
-        if (NativeLibrary.TryLoad(name, out var handle))
-        {
-            if (name != Native.Library) NativeLibrary.Free(handle);
-            return null;
-        }
-        return $"libvirt: {name} cannot be loaded (is the libvirt client library installed? on EL9: dnf install libvirt-libs)";
+        if (!NativeLibrary.TryLoad(name, out var handle)) return CannotLoad(name);
+        NativeLibrary.Free(handle);
+        return null;
     }
+
+    private static string CannotLoad(string name) =>
+        $"libvirt: {name} cannot be loaded (is the libvirt client library installed? on EL9: dnf install libvirt-libs)";
 
     private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path) =>
         name == Native.Library ? _handle : 0;

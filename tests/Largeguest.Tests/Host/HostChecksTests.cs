@@ -62,7 +62,7 @@ public class HostChecksTests
     {
         var config = LargeguestConfig.Defaults;
         var p = LargeguestProperties.Parse(new Dictionary<string, string> { ["numa"] = "strict:7" }, config.DefaultMode);
-        HostChecks.Check(new DomainFacts(new MemorySize(GiB)), p, Host, config, "numa").Errors[0].OneLine
+        HostChecks.Check(new DomainFacts(new MemorySize(GiB)), p, Host, config).Errors[0].OneLine
             .Should().StartWith("numa: the memory is bound to NUMA node 7");
     }
 

@@ -62,7 +62,7 @@ public static class Fixtures
     {
         var config = SampleHost.Config;
         var diagnostics = new StringWriter();
-        var output = HookRunner.Rewrite(input, LargeguestProperties.Parse(properties, config.DefaultMode), config, SampleHost.Context(diagnostics, properties));
+        var output = HookRunner.Rewrite(input, LargeguestProperties.Parse(properties, config.DefaultMode), config, SampleHost.Context(diagnostics));
         stderr = diagnostics.ToString();
         return output.ToArray();
     }

@@ -23,11 +23,5 @@ public static class SampleHost
     public static LargeguestConfig Config => LargeguestConfig.Defaults with { TopologySource = TopologySource.Sysfs, SysfsRoot = SysfsRoot };
 
     /// <summary>The host context of <see cref="Config"/>; warnings and notes go to <paramref name="stderr"/>.</summary>
-    public static HostContext Context(TextWriter stderr, IReadOnlyDictionary<string, string> properties)
-    {
-        var diag = new Diagnostics(stderr);
-        var config = Config;
-        return new HostContext(hugePages => TopologyLoader.Load(config, diag.Note, cpuTopology: false, hugePages), diag,
-            properties.ContainsKey("numa") ? "numa" : "numatune");
-    }
+    public static HostContext Context(TextWriter stderr) => HostContext.ForHost(Config, new Diagnostics(stderr));
 }
