@@ -52,8 +52,10 @@ public static class PlacementSuggester
         else
         {
             Require(candidates, vcpus, memory, "all usable nodes together");
-            chosen = Enumerable.Range(1, candidates.Count).Select(n => candidates.Take(n).ToList())
-                .First(set => Fits(set, vcpus, memory) && set.Count <= vcpus);
+            var fewest = Enumerable.Range(1, candidates.Count).Select(n => candidates.Take(n).ToList()).First(set => Fits(set, vcpus, memory));
+            chosen = fewest.Count <= vcpus ? fewest
+                : throw new PlacementException($"{memory.Describe()} needs the free memory of {fewest.Count} NUMA nodes " +
+                    $"(node {HostTopology.Describe(fewest.Select(n => n.Id))}), but each guest cell needs a vCPU and the guest has {vcpus}");
         }
         chosen = [.. chosen.OrderBy(n => n.Id)];
 
