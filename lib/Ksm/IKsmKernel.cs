@@ -28,6 +28,16 @@ public interface IKsmKernel
     long PageSize { get; }
 }
 
+public static class KsmKernelExtensions
+{
+    /// <summary>Unmerges everything within <paramref name="budget"/>; run=2 left by someone is left first, since only a fresh write of 2 unmerges.</summary>
+    public static UnmergeResult StartUnmerge(this IKsmKernel kernel, KsmState state, TimeSpan budget, HostLock held)
+    {
+        if (state.Run == 2) kernel.Write(KsmFiles.Run, "0");
+        return kernel.Unmerge(budget, held);
+    }
+}
+
 public enum UnmergeStatus
 {
     Completed,

@@ -24,7 +24,6 @@ public sealed class KsmJournalFile(string stateDir)
 
     public KsmJournal? Read()
     {
-        if (!File.Exists(Path)) return null;
         var text = Native.ReadSmallFile(Path);
         if (text is null) return File.Exists(Path) ? new KsmJournal(null, null, "cannot read it") : null;
         int? run = null;

@@ -119,9 +119,7 @@ public static class KsmPlanner
         if (current == want) return new KsmStep.Nothing($"merge_across_nodes is already {Bit(want)} ({desire.Source})");
         if (s.PagesShared == 0 && !o.DirectWriteRefused) return new KsmStep.Write(want, current);
 
-        var costPages = s.UnmergeCostPages;
-        var costBytes = costPages * o.PageSize;
-        var allowed = AllowedUnmergeBytes(o.MemAvailableBytes, policy);
+        var (costPages, costBytes, allowed) = Budget(s, o.PageSize, o.MemAvailableBytes, policy);
         if (costBytes > allowed)
             return new KsmStep.Refuse(
                 $"merge_across_nodes not changed to {Bit(want)} ({desire.Source}): unmerging {costPages} pages needs {costBytes / MiB} MiB " +
@@ -143,8 +141,12 @@ public static class KsmPlanner
         return new KsmStep.Recover(restore, finish, $"a KSM transition died part-way and its journal is unreadable ({journal.Text}); run set to {restore}");
     }
 
-    /// <summary>How much fresh memory an unmerge may allocate: MemAvailable less Ksm:MemoryReservePercent (also `ksm prune`'s rule).</summary>
-    public static long AllowedUnmergeBytes(long memAvailableBytes, KsmPolicy policy) => memAvailableBytes / 100 * (100 - policy.MemoryReservePercent);
+    /// <summary>
+    /// The one memory rule for every unmerge (the hook's transition and `ksm prune`): it costs a fresh page per
+    /// sharing page (and per KSM zero page), and may allocate MemAvailable less Ksm:MemoryReservePercent.
+    /// </summary>
+    public static (long CostPages, long CostBytes, long AllowedBytes) Budget(KsmState s, long pageSize, long memAvailableBytes, KsmPolicy policy) =>
+        (s.UnmergeCostPages, s.UnmergeCostPages * pageSize, memAvailableBytes / 100 * (100 - policy.MemoryReservePercent));
 
     public static string Bit(bool? value) => value switch { true => "1", false => "0", null => "unknown" };
 }

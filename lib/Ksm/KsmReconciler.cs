@@ -61,9 +61,10 @@ public sealed class KsmReconciler
         _warnings.Clear();
         _presence.Clear();
         // Lock-free look first: when the value is already right and no transition is pending, there is
-        // nothing to serialise (a concurrent reconcile only ever moves the host towards the registry's value).
+        // nothing to serialise (a concurrent reconcile only ever moves the host towards the registry's value;
+        // a journal left over is never Nothing: the planner recovers it first).
         var quick = KsmPlanner.Decide(Observe(), _policy);
-        if (quick.Step is KsmStep.Nothing && !File.Exists(_journal.Path)) return Outcome(false, quick.Desire.Value);
+        if (quick.Step is KsmStep.Nothing) return Outcome(false, quick.Desire.Value);
 
         StateFile.EnsureDirectory(_stateDir);
         using var held = HostLock.Acquire(LockPath, _policy.LockTimeout);
@@ -112,8 +113,7 @@ public sealed class KsmReconciler
         UnmergeResult? result = null;
         try
         {
-            if (state.Run == 2) _kernel.Write(KsmFiles.Run, "0"); // only a fresh write of 2 unmerges
-            result = _kernel.Unmerge(_policy.UnmergeTimeout, held);
+            result = _kernel.StartUnmerge(state, _policy.UnmergeTimeout, held);
             switch (result.Status)
             {
                 case UnmergeStatus.TimedOut:

@@ -11,9 +11,15 @@ internal static partial class Native
     private const string Libc = "libc";
 
     public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_CLOEXEC = 0x80000;
-    public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
-    public const int F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1;
-    public const int EINTR = 4, EAGAIN = 11, EWOULDBLOCK = 11, EBUSY = 16, EINVAL = 22, ENOMEM = 12, EACCES = 13, EPERM = 1;
+    public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
+    public const int F_SETFD = 2, FD_CLOEXEC = 1;
+    public const int EINTR = 4, EWOULDBLOCK = 11, EBUSY = 16, EINVAL = 22, ENOMEM = 12;
+
+    [LibraryImport(Libc, EntryPoint = "kill", SetLastError = true)]
+    public static partial int Kill(int pid, int signal);
+
+    [LibraryImport(Libc, EntryPoint = "sysconf")]
+    public static partial long Sysconf(int name);
 
     [LibraryImport(Libc, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags, int mode);

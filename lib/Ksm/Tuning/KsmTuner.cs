@@ -107,7 +107,8 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
     /// <summary>Records a failed cycle (the daemon carries on; the error shows in status and metrics).</summary>
     public TunerState RecordError(string message)
     {
-        var s = Current() with { Errors = Current().Errors + 1, LastError = message, At = _time.GetUtcNow() };
+        var current = Current();
+        var s = current with { Errors = current.Errors + 1, LastError = message, At = _time.GetUtcNow() };
         TrySave(s);
         return s;
     }

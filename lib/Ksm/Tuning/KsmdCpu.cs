@@ -14,7 +14,7 @@ public readonly record struct CpuSample(int Pid, long Ticks, long ClockTicksPerS
 /// ksmd's CPU utilisation (seed 003's metric): the kernel thread's utime+stime from <c>/proc/&lt;ksmd pid&gt;/stat</c>
 /// sampled twice, as a percentage of one core over the interval between the samples.
 /// </summary>
-public static partial class KsmdCpu
+public static class KsmdCpu
 {
     public const string ThreadName = "ksmd";
 
@@ -23,12 +23,7 @@ public static partial class KsmdCpu
     {
         foreach (var dir in Directory.EnumerateDirectories(proc))
         {
-            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) continue;
-            try
-            {
-                if (File.ReadAllText(Path.Combine(dir, "comm")).TrimEnd('\n') == ThreadName && IsKernelThread(dir)) return pid;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // exited meanwhile
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && IsKsmd(pid, proc)) return pid;
         }
         return null;
     }
@@ -98,12 +93,9 @@ public static partial class KsmdCpu
     private static long ReadClockTicks()
     {
         const int ScClkTck = 2;
-        var hz = Sysconf(ScClkTck);
+        var hz = Native.Sysconf(ScClkTck);
         return hz > 0 ? hz : 100;
     }
-
-    [LibraryImport("libc", EntryPoint = "sysconf")]
-    private static partial long Sysconf(int name);
 
     private static string Short(string s) => s.Length <= 60 ? s.TrimEnd() : s[..57] + "...";
 }

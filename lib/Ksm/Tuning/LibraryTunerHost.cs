@@ -29,15 +29,12 @@ public sealed class LibraryTunerHost(LargeguestConfig config, IKsmKernel? kernel
         if (File.Exists(new KsmJournalFile(config.KsmStateDir).Path))
             throw new KsmException($"a KSM transition died part-way ({new KsmJournalFile(config.KsmStateDir).Path}): run 'largeguest ksm status', then reconcile before pruning");
         var state = _kernel.Read();
-        var costPages = state.UnmergeCostPages;
-        var costBytes = costPages * _kernel.PageSize;
-        var available = costPages > 0 ? _kernel.MemAvailableBytes() : 0;
-        var allowed = KsmPlanner.AllowedUnmergeBytes(available, _policy);
+        var available = state.UnmergeCostPages > 0 ? _kernel.MemAvailableBytes() : 0;
+        var (costPages, costBytes, allowed) = KsmPlanner.Budget(state, _kernel.PageSize, available, _policy);
         if (costPages > 0 && costBytes > allowed)
             throw new KsmException($"prune refused: unmerging {costPages} pages needs {costBytes >> 20} MiB but only {allowed >> 20} MiB may be used " +
                 $"(MemAvailable {available >> 20} MiB less Ksm:MemoryReservePercent {_policy.MemoryReservePercent}%); ksmd left as it was");
-        if (state.Run == 2) _kernel.Write(KsmFiles.Run, "0"); // only a fresh write of 2 unmerges
-        var result = _kernel.Unmerge(_policy.UnmergeTimeout, hostLock);
+        var result = _kernel.StartUnmerge(state, _policy.UnmergeTimeout, hostLock);
         switch (result.Status)
         {
             case UnmergeStatus.Completed:

@@ -9,7 +9,7 @@ namespace Largeguest.Ksm.Tuning;
 /// (<c>largeguest ksm retune</c>, libvirt's guest start/stop as for ksmtuned), the metrics endpoint and textfile,
 /// a pid file in Ksm:StateDir. SIGTERM/SIGINT end it: ksmd is stopped (shared pages stay), as Harvester's tuner does.
 /// </summary>
-public sealed partial class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir, Action<string> log)
+public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir, Action<string> log)
 {
     private readonly SemaphoreSlim _wake = new(0);
     private readonly object _cpuGate = new();
@@ -188,11 +188,8 @@ public sealed partial class TunerDaemon(KsmTuner tuner, ITunerHost host, string 
     {
         var pid = RunningDaemon(stateDir) ?? throw new KsmTuneException($"no tuning daemon runs ({PidPath(stateDir)} names no live 'largeguest ksm tune --daemon'); start it with 'systemctl start largeguest-ksmtune'");
         const int SigHup = 1;
-        if (Kill(pid, SigHup) != 0)
-            throw new KsmTuneException($"cannot signal the tuning daemon (pid {pid}): {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        if (Native.Kill(pid, SigHup) != 0)
+            throw new KsmTuneException($"cannot signal the tuning daemon (pid {pid}): {Native.Describe(Marshal.GetLastPInvokeError())}");
         return pid;
     }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 }
