@@ -36,7 +36,12 @@ internal static class CheckCommand
             return Commands.Success;
         }
         var parsed = LargeguestProperties.Parse(engine.Ours, config.DefaultMode);
-        if (domainFile is not null) DomainChecks.Check(DomainDocument.Parse(CliSupport.ReadFile(domainFile)), parsed);
+        if (domainFile is not null)
+        {
+            var doc = DomainDocument.Parse(CliSupport.ReadFile(domainFile));
+            DomainChecks.Check(doc, parsed);
+            HookRunner.CheckCpuPolicy(doc, parsed, config, CliSupport.Diag);
+        }
         foreach (var line in Explanation.Lines(parsed, config.DefaultMode)) Console.WriteLine(line);
         if (domainFile is not null) Console.WriteLine($"fits domain {domainFile.Name}");
         return Commands.Success;

@@ -10,6 +10,11 @@ internal static class HelpText
           Reads the VM's custom properties from the environment and rewrites the domain XML named by
           _hook_domxml in place (atomically). The hook point is the name of the directory it was run from:
           before_vm_start, before_vm_migrate_destination, before_vm_dehibernate or after_vm_destroy.
+          VDSM uses the rewritten XML only at before_vm_start. At before_vm_migrate_destination and
+          before_vm_dehibernate the domain comes from the source host or the saved image: the hook checks
+          it against this host and reconciles KSM, rewrites nothing, and warns when the XML lacks what
+          the properties ask (it takes effect at the next start). At after_vm_destroy it releases the
+          VM's KSM request.
 
         PROPERTIES
           cputune     VCPUS#CPUSET[,...][,emulator#CPUSET]  e.g. 0#0-3,^2,1-3#4-7,emulator#8
@@ -24,6 +29,15 @@ internal static class HelpText
           numa        MODE:NODESET (retired numa hook) -> as numatune
           CPUSET is libvirt's syntax: N, N-M, ^N, comma-separated; exclusions apply after inclusions.
 
+        VDSM CPU MANAGEMENT (the engine's CPU Pinning Policy, <ovirt-vm:cpuPolicy> in the domain metadata)
+          VDSM re-pins vCPUs after boot, so cputune/pincpu pins last only under "manual" or no policy.
+          none: VDSM moves every vCPU back to the host's shared CPU pool; CpuTune:SharedPolicy decides:
+                fail (default: refuse the start) or warn (write the pins, warn they will not last).
+                Set CPU Pinning Policy "Manual" in the engine with a pinning string (largeguest suggest
+                prints one) and pin the VM to its hosts.
+          manual with manuallyPinedCPUs: vCPUs outside that list are treated as under none.
+          dedicated, isolate-threads, siblings: refused; the engine owns the VM's CPUs.
+
         HOST CHECKS
           Pinned CPUs must exist and be online, nodes must exist and have memory. A strict binding whose
           nodes cannot hold the guest follows NumaTune:StrictMemory: warn (default), prefer, or fail.
@@ -31,13 +45,15 @@ internal static class HelpText
         KSM
           ksm_merge_across_nodes registers the VM's request under Ksm:StateDir and reconciles the host:
           when merge_across_nodes must change, merged pages are unmerged first (memory checked, journaled,
-          time-bounded); run as vdsm, the hook does that through 'sudo -n largeguest ksm reconcile'.
+          bounded by 10 s + Ksm:UnmergeSecondsPerGiB per GiB, at most Ksm:UnmergeTimeoutSeconds);
+          run as vdsm, the hook does that through 'sudo -n largeguest ksm reconcile'.
           Failures follow Ksm:OnFailure: warn (the VM boots) or fail. See 'largeguest ksm --help'.
           The KSM tuning service (ksmtuned's job, package vdsm-hook-largeguest-ksmtune) is
           'largeguest ksm tune --daemon|--once', with 'ksm run|stop|prune|retune|metrics' (docs/ksmtune.md).
 
         EXIT STATUS
           0  success (warnings, if any, on stderr)    2  error: one line on stderr, the XML file is unchanged
+          1  error at after_vm_destroy (exit 2 there would make VDSM skip the other hooks of the directory)
 
         FILES
           /etc/vdsm-hook-largeguest/largeguest.json   configuration (keys: see docs/configuration.md)

@@ -36,6 +36,8 @@ internal static class SuggestCommand
                 diag.Note($"guest cell {id}: vCPUs {cell.Vcpus} on host node {cell.HostNode} CPUs {CpuSet.Format(cell.HostCpus.Order())}, {cell.Memory.Readable()}");
             }
             diag.Note($"as one custom-property string: {suggestion.PropertyString}");
+            // VDSM keeps cputune's pins only under the engine's "Manual" CPU Pinning Policy (docs/vdsm-and-mom.md).
+            diag.Note($"engine CPU pinning string (CPU Pinning Policy \"Manual\", VM pinned to its hosts): {suggestion.CpuTune.ToEnginePinning()}");
             return Commands.Success;
         }));
         return command;

@@ -43,6 +43,12 @@ public sealed record LargeguestConfig(
     /// </summary>
     public KsmTuneOptions KsmTune { get; init; } = new();
 
+    /// <summary><c>CpuTune:SharedPolicy</c>: what to do with pins VDSM's CPU management would undo (lib/Domain/VdsmCpuPolicy.cs).</summary>
+    public FailurePolicy CpuTuneSharedPolicy { get; init; } = FailurePolicy.Fail;
+
+    /// <summary><c>Ksm:UnmergeSecondsPerGiB</c>: the unmerge budget per GiB of work (KsmPolicy.UnmergeTimeLimitFor).</summary>
+    public TimeSpan KsmUnmergePerGiB { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>The file <see cref="Load"/> reads (for messages that name a key and its file).</summary>
     public static string PathFor(IReadOnlyDictionary<string, string> environment, bool privileged) =>
         !privileged && environment.TryGetValue(PathVariable, out var p) && p.Length > 0 ? p : DefaultPath;
@@ -110,7 +116,7 @@ public sealed record LargeguestConfig(
         NonEmpty("Ksm:StateDir", o.Ksm.StateDir, source),
         Range("Ksm:MemoryReservePercent", o.Ksm.MemoryReservePercent, 0, 90, source),
         Choice<FailurePolicy>("Ksm:OnFailure", o.Ksm.OnFailure, source),
-        TimeSpan.FromSeconds(Range("Ksm:UnmergeTimeoutSeconds", o.Ksm.UnmergeTimeoutSeconds, 1, 3600, source)),
+        TimeSpan.FromSeconds(Range("Ksm:UnmergeTimeoutSeconds", o.Ksm.UnmergeTimeoutSeconds, 1, 86400, source)),
         TimeSpan.FromSeconds(Range("Ksm:LockTimeoutSeconds", o.Ksm.LockTimeoutSeconds, 0, 3600, source)),
         TimeSpan.FromSeconds(Range("Ksm:StaleGraceSeconds", o.Ksm.StaleGraceSeconds, 0, 86400, source)),
         o.Ksm.DefaultMergeAcrossNodes.Trim() switch
@@ -123,6 +129,8 @@ public sealed record LargeguestConfig(
     {
         NumadPath = NonEmpty("Topology:NumadPath", o.Topology.NumadPath, source),
         KsmTune = o.KsmTune,
+        CpuTuneSharedPolicy = Choice<FailurePolicy>("CpuTune:SharedPolicy", o.CpuTune.SharedPolicy, source),
+        KsmUnmergePerGiB = TimeSpan.FromSeconds(Range("Ksm:UnmergeSecondsPerGiB", o.Ksm.UnmergeSecondsPerGiB, 1, 600, source)),
     };
 
     private static T Choice<T>(string key, string value, string source) where T : struct, Enum =>

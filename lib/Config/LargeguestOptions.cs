@@ -8,6 +8,7 @@ public sealed class LargeguestOptions
 {
     public TopologyOptions Topology { get; set; } = new();
     public NumaTuneOptions NumaTune { get; set; } = new();
+    public CpuTuneOptions CpuTune { get; set; } = new();
     public KsmOptions Ksm { get; set; } = new();
     public KsmTuneOptions KsmTune { get; set; } = new();
 }
@@ -26,12 +27,19 @@ public sealed class NumaTuneOptions
     public string StrictMemory { get; set; } = "warn";
 }
 
+public sealed class CpuTuneOptions
+{
+    /// <summary>cputune/pincpu pins of a VM whose CPU Pinning Policy is 'none' (VDSM moves them back): fail or warn.</summary>
+    public string SharedPolicy { get; set; } = "fail";
+}
+
 public sealed class KsmOptions
 {
     public string StateDir { get; set; } = "/run/vdsm-hook-largeguest";
     public int MemoryReservePercent { get; set; } = 10;
     public string OnFailure { get; set; } = "warn";
-    public int UnmergeTimeoutSeconds { get; set; } = 60;
+    public int UnmergeTimeoutSeconds { get; set; } = 3600;
+    public int UnmergeSecondsPerGiB { get; set; } = 2;
     public int LockTimeoutSeconds { get; set; } = 30;
     public int StaleGraceSeconds { get; set; } = 300;
     /// <summary>Empty: leave the host's merge_across_nodes alone when no VM asked.</summary>

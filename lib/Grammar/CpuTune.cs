@@ -63,6 +63,13 @@ public sealed class CpuTune
         catch (SyntaxException e) { throw new SyntaxException($"in '{entry}': {e.Problem}", Syntax); }
     }
 
+    /// <summary>
+    /// The same vCPU pins in the engine's CPU pinning-string syntax (<c>VCPU#CPUSET</c> per vCPU, joined by
+    /// <c>_</c>: <c>0#0-3_1#4-7</c>), for the engine's "Manual" CPU Pinning Policy, so that the engine's
+    /// <c>&lt;vcpupin&gt;</c> elements and ours agree. The engine has no emulator pin.
+    /// </summary>
+    public string ToEnginePinning() => string.Join("_", PinnedVcpus.OrderBy(p => p.Vcpu).Select(p => $"{p.Vcpu}#{p.CpuSet}"));
+
     public override string ToString()
     {
         var sb = new StringBuilder(string.Join(",", Pins));

@@ -17,6 +17,20 @@ public static class HookPoints
 
     public static string DirectoryName(this HookPoint point) => Table.First(t => t.Point == point).Dir;
 
+    /// <summary>
+    /// Does VDSM use the XML the hook writes here? Only at a fresh start: at a migration destination the domain
+    /// comes from the source host, at dehibernation from the saved image, and VDSM discards the hook's output
+    /// (docs/vdsm-and-mom.md).
+    /// </summary>
+    public static bool UsesHookXml(this HookPoint point) => point == HookPoint.BeforeVmStart;
+
+    /// <summary>
+    /// The exit code of a failure: 2 (VDSM aborts the operation and skips later hooks), except at
+    /// <c>after_vm_destroy</c>, where VDSM ignores failures but exit 2 would skip other products' cleanup hooks.
+    /// </summary>
+    public static int FailureExitCode(this HookPoint? point) =>
+        point == HookPoint.AfterVmDestroy ? HookRunner.CleanupFailure : HookRunner.Failure;
+
     /// <summary>The hook point named by the directory VDSM ran us from (argv[0]), or null.</summary>
     public static HookPoint? FromInvocation(string argv0)
     {

@@ -15,12 +15,15 @@ public static class HookRunner
 {
     public const int Success = 0;
     public const int Failure = 2;
+    /// <summary>A failure at <c>after_vm_destroy</c> (<see cref="HookPoints.FailureExitCode"/>).</summary>
+    public const int CleanupFailure = 1;
     public const string DomXmlVariable = "_hook_domxml";
     public const string VmIdVariable = "vmId";
 
     public static int Run(string argv0, IReadOnlyDictionary<string, string> environment, TextWriter stderr)
     {
         var diag = new Diagnostics(stderr);
+        var invokedAs = HookPoints.FromInvocation(argv0);
         try
         {
             var values = LargeguestProperties.Select(name => environment.GetValueOrDefault(name));
@@ -28,9 +31,9 @@ public static class HookRunner
             {
                 if (environment.ContainsKey(DomXmlVariable)) return Success; // VDSM ran us for a VM without our properties
                 diag.Error($"not run by VDSM: neither {DomXmlVariable} nor any of {string.Join(", ", LargeguestProperties.Names)} is set; see 'largeguest --help'");
-                return Failure;
+                return invokedAs.FailureExitCode();
             }
-            var point = HookPoints.FromInvocation(argv0)
+            var point = invokedAs
                 ?? throw new HookException($"cannot tell the hook point from '{argv0}': its directory is not one of " +
                     $"{string.Join(", ", HookPoints.DirectoryNames)}; install it in a VDSM hook directory or use 'largeguest apply'");
             var config = LargeguestConfig.Load(environment, privileged: false, diag.Warn);
@@ -42,13 +45,36 @@ public static class HookRunner
             }
             // The new XML is computed (and every check passed) before KSM work, and written only after it:
             // a KSM failure under Ksm:OnFailure=fail leaves the file byte-identical.
-            var commit = properties.EditsXml ? PrepareRewrite(environment, properties, config, HostContext.ForHost(config, diag)) : null;
+            var commit = properties.EditsXml ? PrepareRewrite(environment, properties, config, HostContext.ForHost(config, diag), point) : null;
+            if (commit is not null && !point.UsesHookXml())
+            {
+                // The XML lacks what the properties ask (the source host did not run largeguest, or the saved image
+                // predates the properties): VDSM would discard a rewrite here, so claim none.
+                diag.Warn($"{string.Join(", ", EditingProperties(properties))}: the domain XML given at {point.DirectoryName()} lacks what " +
+                    "these properties ask, and VDSM does not use XML a hook writes there (the domain comes from the " +
+                    (point == HookPoint.BeforeVmMigrateDestination ? "source host" : "saved image") +
+                    "); the request takes effect at the VM's next start");
+                commit = null;
+            }
             if (properties.KsmMergeAcrossNodes is bool ksm && !KsmHookStep.Run(point, ksm, environment, config, diag)) return Failure;
             commit?.Invoke();
             return Success;
         }
         catch (Exception e) { diag.Error(Describe(e)); }
-        return Failure;
+        return invokedAs.FailureExitCode();
+    }
+
+    /// <summary>The names of the set properties that edit the domain XML, for messages.</summary>
+    private static IEnumerable<string> EditingProperties(LargeguestProperties p) =>
+        p.Canonical().Select(c => c.Name).Where(n => n != LargeguestProperties.KsmMergeAcrossNodesName).Distinct();
+
+    /// <summary>VDSM's CPU management against the pins asked for: throws a refusal, prints a warning.</summary>
+    public static void CheckCpuPolicy(DomainDocument doc, LargeguestProperties properties, LargeguestConfig config, Diagnostics diag, bool refuse = true)
+    {
+        if (properties.CpuTune is null && properties.PinCpu is null) return;
+        if (VdsmCpuPolicy.Read(doc).Judge(properties, doc.MaxVcpus, config.CpuTuneSharedPolicy, refuse) is not { } finding) return;
+        if (finding.Refuse) throw finding.AsError();
+        diag.Warn(finding.AsWarning());
     }
 
     /// <summary>The one-line message for any failure: ours name what is wrong; anything else is a bug, said as such.</summary>
@@ -60,7 +86,7 @@ public static class HookRunner
     };
 
     /// <summary>Reads and rewrites the domain XML; returns the write still to be done, or null when nothing changes.</summary>
-    private static Action? PrepareRewrite(IReadOnlyDictionary<string, string> environment, LargeguestProperties properties, LargeguestConfig config, HostContext host)
+    private static Action? PrepareRewrite(IReadOnlyDictionary<string, string> environment, LargeguestProperties properties, LargeguestConfig config, HostContext host, HookPoint point)
     {
         var path = environment.GetValueOrDefault(DomXmlVariable);
         if (string.IsNullOrEmpty(path))
@@ -79,7 +105,7 @@ public static class HookRunner
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new HookException($"{DomXmlVariable}: cannot read '{path}': {e.Message}"); }
 
-        var rewritten = Rewrite(original, properties, config, host);
+        var rewritten = Rewrite(original, properties, config, host, point);
         if (rewritten.Span.SequenceEqual(original)) return null; // already as asked: leave the file (and its mtime) alone
         return () =>
         {
@@ -93,12 +119,15 @@ public static class HookRunner
     /// The transformation checked against the host as well (DESIGN section 5): after the domain checks, and
     /// only when a property asks something of the host, the topology is read (<see cref="HostContext.Topology"/>)
     /// and <see cref="HostChecks"/> decides; its first error is thrown, its warnings and notes go to stderr,
-    /// and its rewrites (strict-memory policy <c>prefer</c>) are what gets applied.
+    /// and its rewrites (strict-memory policy <c>prefer</c>) are what gets applied. Pins VDSM's CPU management would
+    /// undo (<see cref="VdsmCpuPolicy"/>) are refused or warned about, refused only where VDSM uses the XML.
     /// </summary>
-    public static ReadOnlyMemory<byte> Rewrite(ReadOnlySpan<byte> original, LargeguestProperties properties, LargeguestConfig config, HostContext host)
+    public static ReadOnlyMemory<byte> Rewrite(ReadOnlySpan<byte> original, LargeguestProperties properties, LargeguestConfig config, HostContext host,
+        HookPoint point = HookPoint.BeforeVmStart)
     {
         var doc = DomainDocument.Parse(original);
         DomainChecks.Check(doc, properties);
+        CheckCpuPolicy(doc, properties, config, host.Diagnostics, point.UsesHookXml());
         if (properties.NumaAuto && Numad.Check(config.NumadPath) is { } noNumad) throw noNumad;
         IReadOnlyDictionary<int, NumaMode>? cellModes = null;
         if (HostChecks.Needed(properties))

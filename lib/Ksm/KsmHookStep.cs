@@ -28,8 +28,14 @@ public static class KsmHookStep
             if (e is KsmHelperException h) Print(h.Relayed.Select(KsmService.Classify).ToList(), diag);
             var message = $"{LargeguestPropertiesName}: {e.Message}";
             if (release) { diag.Warn($"{message}; the request stays until it is stale"); return true; }
-            if (config.KsmOnFailure == FailurePolicy.Warn) { diag.Warn($"{message}; the VM starts anyway (Ksm:OnFailure=warn)"); return true; }
-            diag.Error($"{message}; the VM is not started (Ksm:OnFailure=fail)");
+            var (goesOn, stops) = point switch
+            {
+                HookPoint.BeforeVmMigrateDestination => ("the migration goes on", "the migration is refused"),
+                HookPoint.BeforeVmDehibernate => ("the VM is restored anyway", "the VM is not restored"),
+                _ => ("the VM starts anyway", "the VM is not started"),
+            };
+            if (config.KsmOnFailure == FailurePolicy.Warn) { diag.Warn($"{message}; {goesOn} (Ksm:OnFailure=warn)"); return true; }
+            diag.Error($"{message}; {stops} (Ksm:OnFailure=fail)");
             return false;
         }
     }

@@ -10,9 +10,33 @@ public sealed record KsmPolicy(
     TimeSpan LockTimeout,
     TimeSpan UnmergeTimeout)
 {
+    /// <summary>The fixed part of an unmerge's budget: process start, the lock's neighbours, a stable node lingering.</summary>
+    public static readonly TimeSpan UnmergeBase = TimeSpan.FromSeconds(10);
+
+    /// <summary>Budget per GiB to unmerge (<c>Ksm:UnmergeSecondsPerGiB</c>); <see cref="UnmergeTimeout"/> is the cap.</summary>
+    public TimeSpan UnmergePerGiB { get; init; } = TimeSpan.FromSeconds(2);
+
     public static KsmPolicy From(LargeguestConfig c) =>
-        new(c.KsmMemoryReservePercent, c.KsmDefaultMergeAcrossNodes, c.KsmStaleGrace, c.KsmLockTimeout, c.KsmUnmergeTimeout);
+        new(c.KsmMemoryReservePercent, c.KsmDefaultMergeAcrossNodes, c.KsmStaleGrace, c.KsmLockTimeout, c.KsmUnmergeTimeout)
+        {
+            UnmergePerGiB = c.KsmUnmergePerGiB,
+        };
+
+    /// <summary>
+    /// How long unmerging <paramref name="costBytes"/> may take: unmerging is linear in the pages (about 2.4 GiB/s
+    /// measured on a 128 GiB host, docs/ksm.md, 'Unmerge time'), so the bound follows the work, capped by the key.
+    /// </summary>
+    public UnmergeTimeLimit UnmergeTimeLimitFor(long costBytes)
+    {
+        var byWork = UnmergeBase + UnmergePerGiB * ((double)costBytes / (1L << 30));
+        return byWork < UnmergeTimeout
+            ? new(byWork, $"10 s + {UnmergePerGiB.TotalSeconds:0.##} s per GiB, Ksm:UnmergeSecondsPerGiB")
+            : new(UnmergeTimeout, "Ksm:UnmergeTimeoutSeconds");
+    }
 }
+
+/// <summary>An unmerge's time bound and the setting that made it, for messages.</summary>
+public sealed record UnmergeTimeLimit(TimeSpan Limit, string Source);
 
 /// <summary>Everything the decision looks at, read by the runner (under the host lock when it acts).</summary>
 public sealed record KsmObservation(

@@ -111,14 +111,15 @@ public sealed class KsmReconciler
         KsmException? failure = null;
         var abandon = false;
         UnmergeResult? result = null;
+        var timeLimit = _policy.UnmergeTimeLimitFor(u.CostBytes);
         try
         {
-            result = _kernel.StartUnmerge(state, _policy.UnmergeTimeout, held);
+            result = _kernel.StartUnmerge(state, timeLimit.Limit, held);
             switch (result.Status)
             {
                 case UnmergeStatus.TimedOut:
                     throw new KsmException($"{what} not done: unmerging {pages} did not finish within " +
-                        $"{ChildWriter.Seconds(_policy.UnmergeTimeout)} (Ksm:UnmergeTimeoutSeconds) and was interrupted; " +
+                        $"{ChildWriter.Seconds(timeLimit.Limit)} ({timeLimit.Source}) and was interrupted; " +
                         $"merge_across_nodes left at {KsmPlanner.Bit(u.From)}, run restored to {u.PreviousRun}");
                 case UnmergeStatus.Stuck:
                     abandon = true; // the kernel is still inside the unmerge: touching run now would block; the next reconcile recovers

@@ -34,7 +34,8 @@ public sealed class LibraryTunerHost(LargeguestConfig config, IKsmKernel? kernel
         if (costPages > 0 && costBytes > allowed)
             throw new KsmException($"prune refused: unmerging {costPages} pages needs {costBytes >> 20} MiB but only {allowed >> 20} MiB may be used " +
                 $"(MemAvailable {available >> 20} MiB less Ksm:MemoryReservePercent {_policy.MemoryReservePercent}%); ksmd left as it was");
-        var result = _kernel.StartUnmerge(state, _policy.UnmergeTimeout, hostLock);
+        var timeLimit = _policy.UnmergeTimeLimitFor(costBytes);
+        var result = _kernel.StartUnmerge(state, timeLimit.Limit, hostLock);
         switch (result.Status)
         {
             case UnmergeStatus.Completed:
@@ -42,7 +43,7 @@ public sealed class LibraryTunerHost(LargeguestConfig config, IKsmKernel? kernel
                 return $"unmerged {costPages} pages ({costBytes >> 20} MiB) in {ChildWriter.Seconds(result.Elapsed)}; ksmd stopped";
             case UnmergeStatus.TimedOut:
                 _kernel.Write(KsmFiles.Run, "0");
-                throw new KsmException($"prune: unmerging {costPages} pages did not finish within {ChildWriter.Seconds(_policy.UnmergeTimeout)} (Ksm:UnmergeTimeoutSeconds) and was interrupted; ksmd stopped, some pages stay shared");
+                throw new KsmException($"prune: unmerging {costPages} pages did not finish within {ChildWriter.Seconds(timeLimit.Limit)} ({timeLimit.Source}) and was interrupted; ksmd stopped, some pages stay shared");
             case UnmergeStatus.Stuck:
                 throw new KsmException($"prune: {result.Detail}");
             default:

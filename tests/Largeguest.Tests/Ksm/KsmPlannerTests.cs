@@ -188,4 +188,26 @@ public class KsmPlannerTests
         _ = name;
         KsmPlanner.LivenessNeeded(requests, Now, Policy(fallback: fallback)).Select(v => v.Value).Should().BeEquivalentTo(expected);
     }
+    [Theory]
+    // Issue 10's measurements on a 16-CPU, 128 GiB host: 7.5 GiB in 3.8 s, 29.5 GiB in 12.1 s (about 2.4 GiB/s).
+    [InlineData(0.0, 10.0)]
+    [InlineData(7.5, 25.0)]
+    [InlineData(29.5, 69.0)]
+    [InlineData(150.0, 310.0)] // the old fixed 60 s refused this host; the bound now follows the work
+    public void The_unmerge_time_limit_follows_the_work_with_room_over_the_measured_rate(double gib, double seconds)
+    {
+        var policy = Policy() with { UnmergeTimeout = TimeSpan.FromSeconds(3600) };
+        var limit = policy.UnmergeTimeLimitFor((long)(gib * GiB));
+        limit.Limit.TotalSeconds.Should().BeApproximately(seconds, 0.01);
+        limit.Source.Should().Contain("Ksm:UnmergeSecondsPerGiB");
+        limit.Limit.TotalSeconds.Should().BeGreaterThan(gib / 2.4 * 4, "at least four times the measured time");
+    }
+
+    [Fact]
+    public void The_key_caps_the_unmerge_time_limit_and_is_named_when_it_binds()
+    {
+        var policy = Policy() with { UnmergeTimeout = TimeSpan.FromSeconds(60), UnmergePerGiB = TimeSpan.FromSeconds(3) };
+        policy.UnmergeTimeLimitFor(10 * GiB).Should().Be(new UnmergeTimeLimit(TimeSpan.FromSeconds(40), "10 s + 3 s per GiB, Ksm:UnmergeSecondsPerGiB"));
+        policy.UnmergeTimeLimitFor(100 * GiB).Should().Be(new UnmergeTimeLimit(TimeSpan.FromSeconds(60), "Ksm:UnmergeTimeoutSeconds"));
+    }
 }
