@@ -24,7 +24,7 @@ public sealed record KsmPolicy(
 
     /// <summary>
     /// How long unmerging <paramref name="costBytes"/> may take: unmerging is linear in the pages (about 2.4 GiB/s
-    /// measured on a 128 GiB host, docs/ksm.md, 'Unmerge time'), so the bound follows the work, capped by the key.
+    /// measured on a 128 GiB host, docs/vdsm-and-mom.md section 4), so the bound follows the work, capped by the key.
     /// </summary>
     public UnmergeTimeLimit UnmergeTimeLimitFor(long costBytes)
     {

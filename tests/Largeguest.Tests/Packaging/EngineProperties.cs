@@ -8,8 +8,8 @@ internal static class EngineProperties
 {
     public const string File = "packaging/engine-properties.txt";
 
-    /// <summary>The cluster level the documented command sets (oVirt 4.5 hosts run cluster level 4.7).</summary>
-    public const string ClusterVersion = "4.7";
+    /// <summary>The cluster levels the documented commands set (oVirt 4.5 clusters run level 4.7 or 4.8).</summary>
+    public static readonly IReadOnlyList<string> ClusterVersions = ["4.7", "4.8"];
 
     /// <summary>vdc_options.option_value is character varying(4000): the whole UserDefinedVMProperties value must fit.</summary>
     public const int EngineOptionLimit = 4000;
@@ -21,8 +21,8 @@ internal static class EngineProperties
     /// <summary>The value of UserDefinedVMProperties: NAME=REGEX pairs joined by ';'.</summary>
     public static string UserDefinedVmProperties => string.Join(";", All.Select(p => $"{p.Name}={p.Regex}"));
 
-    public static string EngineConfigCommand =>
-        $"engine-config -s UserDefinedVMProperties='{UserDefinedVmProperties}' --cver={ClusterVersion}";
+    public static string EngineConfigCommand(string clusterVersion) =>
+        $"engine-config -s UserDefinedVMProperties='{UserDefinedVmProperties}' --cver={clusterVersion}";
 
     private static List<(string, string)> Load()
     {

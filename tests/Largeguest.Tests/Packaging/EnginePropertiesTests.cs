@@ -33,11 +33,12 @@ public class EnginePropertiesTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void The_documentation_shows_the_exact_engine_config_command()
+    public void The_documentation_shows_the_exact_engine_config_command_for_each_cluster_level()
     {
         var docs = Repo.ReadText("docs/engine-config.md");
-        docs.Should().Contain(EngineProperties.EngineConfigCommand,
-            "docs/engine-config.md must carry the command assembled from packaging/engine-properties.txt, byte for byte");
+        foreach (var level in EngineProperties.ClusterVersions)
+            docs.Should().Contain(EngineProperties.EngineConfigCommand(level),
+                $"docs/engine-config.md must carry the cluster level {level} command assembled from packaging/engine-properties.txt, byte for byte");
     }
 
     /// <summary>
