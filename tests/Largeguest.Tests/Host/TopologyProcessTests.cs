@@ -341,6 +341,7 @@ public sealed class TopologyProcessTests : IDisposable
         r.Exit.Should().Be(0, r.Stderr);
         r.Stdout.Should().Be("cputune=0#0,1#4,2#1,3#5\nnumatune=preferred#0\nguestnuma=0-3#8G#0\n");
         r.Stderr.Should().Contain("largeguest: note: as one custom-property string: cputune=0#0,1#4,2#1,3#5;numatune=preferred#0;guestnuma=0-3#8G#0");
+        r.Stderr.Should().Contain("largeguest: note: engine CPU pinning string (CPU Pinning Policy \"Manual\", VM pinned to its hosts): 0#0_1#4_2#1_3#5\n");
         var domain = Path.Combine(_bin.Dir, "suggest-check.xml");
         File.WriteAllText(domain, Domain(4, 8 * GiB));
         var check = _bin.Cli(Sysfs(), "check", "cputune=0#0,1#4,2#1,3#5;numatune=preferred#0;guestnuma=0-3#8G#0", "--domain", domain);
@@ -350,6 +351,31 @@ public sealed class TopologyProcessTests : IDisposable
         var run = _bin.Hook(Domain(4, 8 * GiB), env);
         run.Result.Exit.Should().Be(0, run.Result.Stderr);
         Validate(run.XmlAfter);
+    }
+
+    [Theory]
+    [InlineData("none", 2, "largeguest: error: cputune: the VM's CPU Pinning Policy is 'none': VDSM moves vCPUs 0-3 back to the host's shared CPU pool")]
+    [InlineData("dedicated", 2, "largeguest: error: cputune: the VM's CPU Pinning Policy is 'dedicated'")]
+    [InlineData("manual", 0, "")]
+    public void Check_and_apply_with_a_domain_know_VDSM_s_CPU_management(string policy, int exit, string stderr)
+    {
+        var domain = Path.Combine(_bin.Dir, $"policy-{policy}.xml");
+        var xml = Domain(4, 8 * GiB).Replace("</domain>", $"""
+              <metadata>
+                <ovirt-vm:vm xmlns:ovirt-vm="http://ovirt.org/vm/1.0"><ovirt-vm:cpuPolicy>{policy}</ovirt-vm:cpuPolicy></ovirt-vm:vm>
+              </metadata>
+            </domain>
+            """);
+        File.WriteAllText(domain, xml);
+        var check = _bin.Cli(Sysfs(), "check", "cputune=0-3#0-1", "--domain", domain);
+        check.Exit.Should().Be(exit, check.Stderr);
+        check.Stderr.Should().StartWith(stderr);
+        var apply = _bin.Cli(Sysfs(), "apply", domain, "--set", "cputune=0-3#0-1");
+        apply.Exit.Should().Be(exit, apply.Stderr);
+        apply.Stderr.Should().StartWith(stderr);
+        File.ReadAllText(domain).Contains("<vcpupin").Should().Be(exit == 0, "apply replaces the file only when the pins last");
+        var warned = _bin.Cli(Sysfs(("LARGEGUEST__CpuTune__SharedPolicy", "warn")), "check", "cputune=0-3#0-1", "--domain", domain);
+        warned.Exit.Should().Be(policy == "dedicated" ? 2 : 0, warned.Stderr);
     }
 
     [Theory]
