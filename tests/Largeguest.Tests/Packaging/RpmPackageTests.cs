@@ -28,7 +28,7 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         foreach (var point in HookPoints.DirectoryNames)
             yield return $"lrwxrwxrwx root root /usr/libexec/vdsm/hooks/{point}/50_largeguest {HookLinkTarget}";
         yield return $"drwxr-xr-x root root {DocDir} ";
-        foreach (var doc in new[] { "README.md", "configuration.md", "engine-config.md", "engine-properties.txt", "packaging.md" })
+        foreach (var doc in new[] { "README.md", "configuration.md", "engine-config.md", "engine-properties.txt", "packaging.md", "vdsm-and-mom.md" })
             yield return $"-rw-r--r-- root root {DocDir}/{doc} ";
         yield return $"drwxr-xr-x root root /usr/share/licenses/{RpmFixture.Name} ";
         yield return $"-rw-r--r-- root root /usr/share/licenses/{RpmFixture.Name}/LICENSE ";
