@@ -17,6 +17,7 @@ public static class ConfigKeys
         new("Topology:NumadPath", "/usr/bin/numad", "The numad executable libvirt runs for numatune=auto; auto placement is refused when it is missing."),
         new("NumaTune:DefaultMode", "preferred", "Memory mode for a numatune value given as a bare NODESET, and for per-cell bindings: strict, preferred, interleave or restrictive."),
         new("NumaTune:StrictMemory", "warn", "When a strict binding cannot hold the guest's memory: warn (boot, warn on stderr), prefer (rewrite to preferred; interleave for several nodes) or fail (refuse to start)."),
+        new("NumaTune:PreferredManyNodes", "fail", "A preferred binding on more than one node where this host's libvirt (before 9.3) or kernel (without MPOL_PREFERRED_MANY) cannot start it: fail (refuse, naming the alternatives) or interleave (rewrite to interleave, with a warning)."),
         new("CpuTune:SharedPolicy", "fail", "cputune/pincpu pins of a VM whose engine CPU Pinning Policy is 'none', which VDSM moves back to the shared CPU pool after boot: fail (refuse the start, say what to set in the engine) or warn (write them, warn that they will not last)."),
         new("Ksm:StateDir", "/run/vdsm-hook-largeguest", "Directory for the KSM request registry, lock and journal (reset at reboot, like KSM)."),
         new("Ksm:MemoryReservePercent", "10", "Share of MemAvailable kept free when deciding whether unmerging KSM pages fits."),

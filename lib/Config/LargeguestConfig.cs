@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 namespace Largeguest.Config;
 
 public enum StrictMemoryPolicy { Warn, Prefer, Fail }
+public enum PreferredManyPolicy { Fail, Interleave }
 public enum FailurePolicy { Warn, Fail }
 public enum TopologySource { Auto, Libvirt, Sysfs }
 
@@ -45,6 +46,9 @@ public sealed record LargeguestConfig(
 
     /// <summary><c>CpuTune:SharedPolicy</c>: what to do with pins VDSM's CPU management would undo (lib/Domain/VdsmCpuPolicy.cs).</summary>
     public FailurePolicy CpuTuneSharedPolicy { get; init; } = FailurePolicy.Fail;
+
+    /// <summary><c>NumaTune:PreferredManyNodes</c>: a multi-node preferred binding the host cannot start (lib/Host/PreferredMany.cs).</summary>
+    public PreferredManyPolicy PreferredManyNodes { get; init; } = PreferredManyPolicy.Fail;
 
     /// <summary><c>Ksm:UnmergeSecondsPerGiB</c>: the unmerge budget per GiB of work (KsmPolicy.UnmergeTimeLimitFor).</summary>
     public TimeSpan KsmUnmergePerGiB { get; init; } = TimeSpan.FromSeconds(2);
@@ -130,6 +134,7 @@ public sealed record LargeguestConfig(
         NumadPath = NonEmpty("Topology:NumadPath", o.Topology.NumadPath, source),
         KsmTune = o.KsmTune,
         CpuTuneSharedPolicy = Choice<FailurePolicy>("CpuTune:SharedPolicy", o.CpuTune.SharedPolicy, source),
+        PreferredManyNodes = Choice<PreferredManyPolicy>("NumaTune:PreferredManyNodes", o.NumaTune.PreferredManyNodes, source),
         KsmUnmergePerGiB = TimeSpan.FromSeconds(Range("Ksm:UnmergeSecondsPerGiB", o.Ksm.UnmergeSecondsPerGiB, 1, 600, source)),
     };
 

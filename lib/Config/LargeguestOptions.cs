@@ -25,6 +25,7 @@ public sealed class NumaTuneOptions
 {
     public string DefaultMode { get; set; } = "preferred";
     public string StrictMemory { get; set; } = "warn";
+    public string PreferredManyNodes { get; set; } = "fail";
 }
 
 public sealed class CpuTuneOptions

@@ -133,7 +133,7 @@ public static class HookRunner
         if (HostChecks.Needed(properties))
         {
             var facts = DomainFacts.From(doc);
-            var verdict = HostChecks.Check(facts, properties, host.Topology(facts.HugePageKiB is not null), config);
+            var verdict = HostChecks.Check(facts, properties, host.Topology(facts.HugePageKiB is not null), config, host.PreferredMany);
             if (verdict.Errors.Count > 0) throw verdict.Errors[0];
             foreach (var warning in verdict.Warnings) host.Diagnostics.Warn(warning);
             foreach (var note in verdict.Notes) host.Diagnostics.Note(note);
@@ -147,14 +147,14 @@ public static class HookRunner
 
 /// <summary>
 /// What the host-aware rewrite needs from its caller: a way to read the topology (called at most once, only
-/// when a property needs host facts; its argument says whether huge page pools are needed) and where
-/// warnings go.
+/// when a property needs host facts; its argument says whether huge page pools are needed), where
+/// warnings go, and whether the host can start <c>preferred</c> on several nodes (asked only for such a binding).
 /// </summary>
-public sealed record HostContext(Func<bool, HostTopology> Topology, Diagnostics Diagnostics)
+public sealed record HostContext(Func<bool, HostTopology> Topology, Diagnostics Diagnostics, Func<PreferredMany> PreferredMany)
 {
-    /// <summary>This host, read as configured (<c>Topology:Source</c>).</summary>
+    /// <summary>This host, read as configured (<c>Topology:Source</c>), with this host's libvirt and kernel.</summary>
     public static HostContext ForHost(LargeguestConfig config, Diagnostics diag) =>
-        new(hugePages => TopologyLoader.Load(config, diag.Note, cpuTopology: false, hugePages), diag);
+        new(hugePages => TopologyLoader.Load(config, diag.Note, cpuTopology: false, hugePages), diag, Host.PreferredMany.Probe);
 }
 
 /// <summary>A failure of the hook's surroundings (variables, files) rather than of a property.</summary>

@@ -40,7 +40,11 @@ public static class HostChecks
     /// <summary>Modes that confine memory to the nodeset: an overflow ends with the OOM killer, not in another node.</summary>
     public static bool Confines(NumaMode mode) => mode is NumaMode.Strict or NumaMode.Restrictive;
 
-    public static HostVerdict Check(DomainFacts domain, LargeguestProperties p, HostTopology host, LargeguestConfig config)
+    /// <summary>Does the binding as it will be applied need <see cref="PreferredMany"/>: <c>preferred</c> on several nodes?</summary>
+    public static bool NeedsPreferredMany(LargeguestProperties p) => p.NumaTune is { Mode: NumaMode.Preferred, NodeSet.Count: > 1 };
+
+    /// <param name="preferredMany">Asked only when <see cref="NeedsPreferredMany"/> holds for the binding after the strict-memory policy.</param>
+    public static HostVerdict Check(DomainFacts domain, LargeguestProperties p, HostTopology host, LargeguestConfig config, Func<PreferredMany> preferredMany)
     {
         var errors = new List<PropertyException>();
         var warnings = new List<string>();
@@ -82,6 +86,19 @@ public static class HostChecks
                 Apply(LargeguestProperties.Guestnuma, $"{cellMode.Name()} binding: {label} needs {shortfall}",
                     $"mode {relaxed.Name()} for {label}", relaxed, () => { foreach (var id in ids) cellModes[id] = relaxed; });
             }
+        }
+        if (NeedsPreferredMany(result) && preferredMany() is { Supported: false } unsupported)
+        {
+            var nodes = result.NumaTune!.NodeSet;
+            var what = $"preferred on nodes {nodes}: {unsupported.Why}";
+            if (config.PreferredManyNodes == PreferredManyPolicy.Interleave)
+            {
+                result = result with { NumaTune = result.NumaTune with { Mode = NumaMode.Interleave } };
+                warnings.Add($"{p.NumaTuneProperty}: {what}; rewritten to interleave#{nodes}, which also falls back to other nodes when these are full (NumaTune:PreferredManyNodes=interleave)");
+            }
+            else
+                errors.Add(new PropertyException(p.NumaTuneProperty, $"{what} (NumaTune:PreferredManyNodes=fail)",
+                    $"interleave#{nodes}, or preferred on one node (e.g. preferred#{nodes.Ids.First()}); or NumaTune:PreferredManyNodes=interleave"));
         }
         return new HostVerdict(errors, warnings, notes, result, cellModes);
 

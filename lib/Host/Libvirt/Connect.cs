@@ -48,6 +48,18 @@ public sealed class Connect : IDisposable
         }
     }
 
+    /// <summary>The loaded client library's version (<c>virGetVersion</c>), without a connection.</summary>
+    public static unsafe Version LibraryVersion()
+    {
+        LibvirtLibrary.EnsureLoaded();
+        nuint version;
+        if (Native.virGetVersion(&version, 0, null) < 0) throw LibvirtException.Last("cannot read the library version");
+        return ToVersion(version);
+    }
+
+    /// <summary>libvirt's packed version number (major * 1,000,000 + minor * 1,000 + release) as a <see cref="Version"/>.</summary>
+    public static Version ToVersion(ulong packed) => new((int)(packed / 1_000_000), (int)(packed / 1000 % 1000), (int)(packed % 1000));
+
     /// <summary>The domain with this UUID, or null when libvirt does not know it.</summary>
     public Domain? LookupDomainByUuid(string uuid)
     {

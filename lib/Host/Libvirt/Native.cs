@@ -25,6 +25,10 @@ internal static unsafe partial class Native
     [LibraryImport(Library)]
     public static partial nint virConnectGetCapabilities(ConnectHandle conn);
 
+    // int virGetVersion(unsigned long *libVer, const char *type, unsigned long *typeVer): no connection needed
+    [LibraryImport(Library)]
+    public static partial int virGetVersion(nuint* libVer, nint type, nuint* typeVer);
+
     // int virConnectGetLibVersion(virConnectPtr conn, unsigned long *libVer)
     [LibraryImport(Library)]
     public static partial int virConnectGetLibVersion(ConnectHandle conn, nuint* libVer);

@@ -44,6 +44,8 @@ public static class FittingProperties
     private static Gen<string> NumaTune =>
         from mode in Gen.Elements("strict#", "preferred#", "interleave:", "restrictive#", "")
         from nodes in HostNodes
+        // preferred (also a bare nodeset's default mode) on several nodes fits only libvirt 9.3+ (docs/topology.md)
+        where !(mode is "preferred#" or "" && nodes.Length > 1)
         select mode + nodes;
 
     public static Arbitrary<Dictionary<string, string>> Sets() =>

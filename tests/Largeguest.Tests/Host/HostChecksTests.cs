@@ -26,10 +26,56 @@ public class HostChecksTests
     private static LargeguestProperties Props(string properties, NumaMode defaultMode = NumaMode.Preferred) =>
         LargeguestProperties.Parse(properties.Split(';').Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p[1]), defaultMode);
 
-    private static HostVerdict Check(string properties, string policy = "warn", long memoryGiB = 6, long? hugePage = null, string defaultMode = "preferred")
+    /// <summary>libvirt 9.0 (Debian 12, EL9.2): multi-node preferred cannot start.</summary>
+    private static readonly PreferredMany OldLibvirt = PreferredMany.Decide(new Version(9, 0, 0), null);
+
+    private static HostVerdict Check(string properties, string policy = "warn", long memoryGiB = 6, long? hugePage = null, string defaultMode = "preferred",
+        PreferredMany? stack = null, string preferredMany = "fail")
     {
-        var config = LargeguestConfig.FromOptions(new LargeguestOptions { NumaTune = new NumaTuneOptions { StrictMemory = policy, DefaultMode = defaultMode } });
-        return HostChecks.Check(new DomainFacts(new MemorySize(memoryGiB * GiB), hugePage), Props(properties, config.DefaultMode), Host, config);
+        var config = LargeguestConfig.FromOptions(new LargeguestOptions
+        {
+            NumaTune = new NumaTuneOptions { StrictMemory = policy, DefaultMode = defaultMode, PreferredManyNodes = preferredMany },
+        });
+        return HostChecks.Check(new DomainFacts(new MemorySize(memoryGiB * GiB), hugePage), Props(properties, config.DefaultMode), Host, config,
+            () => stack ?? throw new InvalidOperationException("the libvirt/kernel stack was asked for a binding that does not need it"));
+    }
+
+    [Theory]
+    [InlineData("8.0.0", null, false, "libvirt 8.0.0 refuses it at VM start")]
+    [InlineData("9.2.0", null, false, "libvirt 9.2.0 refuses it at VM start")]
+    [InlineData("9.3.0", false, false, "libvirt 9.3.0 needs the kernel's MPOL_PREFERRED_MANY (Linux 5.15+)")]
+    [InlineData("10.0.0", true, true, "libvirt 10.0.0 and the kernel's MPOL_PREFERRED_MANY support it")]
+    public void Preferred_on_several_nodes_depends_on_libvirt_and_the_kernel(string libvirt, bool? kernel, bool supported, string why)
+    {
+        var decision = PreferredMany.Decide(Version.Parse(libvirt), kernel);
+        decision.Supported.Should().Be(supported);
+        decision.Why.Should().StartWith(why);
+        PreferredMany.Decide(null, true).Supported.Should().BeFalse("a libvirt whose version cannot be told is assumed old");
+    }
+
+    [Theory]
+    [InlineData("numatune=preferred#0-1")]
+    [InlineData("numatune=0-1")] // a bare nodeset takes NumaTune:DefaultMode, preferred
+    public void Preferred_on_several_nodes_is_refused_on_old_libvirt_with_the_alternatives(string properties)
+    {
+        var verdict = Check(properties, stack: OldLibvirt);
+        verdict.Errors.Single().OneLine.Should().Be("numatune: preferred on nodes 0-1: libvirt 9.0.0 refuses it at VM start " +
+            "(\"NUMA memory tuning in 'preferred' mode only supports single node\"); libvirt supports it from 9.3 (NumaTune:PreferredManyNodes=fail) " +
+            "(expected: interleave#0-1, or preferred on one node (e.g. preferred#0); or NumaTune:PreferredManyNodes=interleave)");
+    }
+
+    [Fact]
+    public void Preferred_on_several_nodes_is_rewritten_to_interleave_when_configured_and_kept_where_supported()
+    {
+        var rewritten = Check("numatune=preferred#0-1", stack: OldLibvirt, preferredMany: "interleave");
+        rewritten.Errors.Should().BeEmpty();
+        rewritten.Properties.NumaTune!.ToString().Should().Be("interleave#0-1");
+        rewritten.Warnings.Single().Should().StartWith("numatune: preferred on nodes 0-1: libvirt 9.0.0 refuses it").And.Contain("rewritten to interleave#0-1");
+        var kept = Check("numatune=preferred#0-1", stack: PreferredMany.Decide(new Version(9, 5, 0), true));
+        (kept.Errors.Count, kept.Warnings.Count, kept.Properties.NumaTune!.ToString()).Should().Be((0, 0, "preferred#0-1"));
+        // One node, or a mode that is not preferred, never asks the stack (Check's provider throws if it does).
+        Check("numatune=preferred#1").Errors.Should().BeEmpty();
+        Check("numatune=interleave#0-1").Errors.Should().BeEmpty();
     }
 
     [Theory]
@@ -62,7 +108,7 @@ public class HostChecksTests
     {
         var config = LargeguestConfig.Defaults;
         var p = LargeguestProperties.Parse(new Dictionary<string, string> { ["numa"] = "strict:7" }, config.DefaultMode);
-        HostChecks.Check(new DomainFacts(new MemorySize(GiB)), p, Host, config).Errors[0].OneLine
+        HostChecks.Check(new DomainFacts(new MemorySize(GiB)), p, Host, config, () => OldLibvirt).Errors[0].OneLine
             .Should().StartWith("numa: the memory is bound to NUMA node 7");
     }
 

@@ -40,7 +40,8 @@ public class PlacementSuggesterTests
         var props = LargeguestProperties.Parse(values, config.DefaultMode);
         var doc = DomainDocument.Parse(DomainXml(vcpus, memory));
         DomainChecks.Check(doc, props);
-        var verdict = HostChecks.Check(DomainFacts.From(doc), props, host, config);
+        // The suggester never writes preferred on several nodes: the stack must not be asked.
+        var verdict = HostChecks.Check(DomainFacts.From(doc), props, host, config, () => throw new InvalidOperationException("preferred on several nodes suggested"));
         DomainRewriter.Apply(doc, verdict.Properties, config.DefaultMode, verdict.CellModes);
         return (verdict, doc);
     }

@@ -353,6 +353,35 @@ public sealed class TopologyProcessTests : IDisposable
         Validate(run.XmlAfter);
     }
 
+    [Fact]
+    public void Preferred_on_several_nodes_follows_this_host_s_libvirt_and_kernel()
+    {
+        // The answer comes from this machine's real libvirt library and kernel; virsh (same libvirt) and uname say
+        // independently what it must be.
+        LibvirtBindingTests.RequireLibvirt();
+        var libvirt = Version.Parse(LibvirtBindingTests.Run("virsh", "--version").Trim());
+        var kernel = Version.Parse(System.Text.RegularExpressions.Regex.Match(File.ReadAllText("/proc/sys/kernel/osrelease"), @"^\d+\.\d+").Value);
+        var supported = libvirt >= new Version(9, 3) && kernel >= new Version(5, 15);
+        PreferredMany.Probe().Supported.Should().Be(supported);
+        PreferredMany.KernelHasPreferredMany().Should().Be(kernel >= new Version(5, 15), "MPOL_PREFERRED_MANY is in Linux from 5.15");
+
+        var run = _bin.Hook(Domain(4, 8 * GiB), Sysfs(("numatune", "preferred#0-1")));
+        if (supported)
+        {
+            run.Result.Exit.Should().Be(0, run.Result.Stderr);
+            run.XmlAfter.Should().Contain("<memory mode='preferred' nodeset='0-1'/>");
+            return;
+        }
+        run.Result.Exit.Should().Be(2);
+        run.Result.Stderr.Should().StartWith($"largeguest: error: numatune: preferred on nodes 0-1: libvirt {libvirt}");
+        run.XmlAfter.Should().Be(Domain(4, 8 * GiB), "a refusal leaves the file byte-identical");
+        var relaxed = _bin.Hook(Domain(4, 8 * GiB), Sysfs(("numatune", "0-1"), ("LARGEGUEST__NumaTune__PreferredManyNodes", "interleave")));
+        relaxed.Result.Exit.Should().Be(0, relaxed.Result.Stderr);
+        relaxed.Result.Stderr.Should().Contain("rewritten to interleave#0-1");
+        relaxed.XmlAfter.Should().Contain("<memory mode='interleave' nodeset='0-1'/>");
+        Validate(relaxed.XmlAfter);
+    }
+
     [Theory]
     [InlineData("none", 2, "largeguest: error: cputune: the VM's CPU Pinning Policy is 'none': VDSM moves vCPUs 0-3 back to the host's shared CPU pool")]
     [InlineData("dedicated", 2, "largeguest: error: cputune: the VM's CPU Pinning Policy is 'dedicated'")]

@@ -83,6 +83,9 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
             var name = Names[rng.Next(Names.Length)];
             Check(tally, $"{name}='{value}'", xml, new Dictionary<string, string> { [name] = value });
         }
+        // Random strings are rarely valid (a few in 300): these make sure the exit-0 path is always taken too.
+        foreach (var (name, value) in new[] { ("numatune", " 1 "), ("pincpu", "0-3,^2"), ("cputune", "0#1,1#0") })
+            Check(tally, $"{name}='{value}'", xml, new Dictionary<string, string> { [name] = value });
         Figures.Report(output, tally.ToString());
         tally.Cases.Should().BeGreaterThan(250);
         tally.Exit0.Should().BeGreaterThan(0, "some generated values are valid");

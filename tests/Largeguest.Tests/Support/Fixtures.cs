@@ -31,9 +31,10 @@ public static class Fixtures
             P(("cputune", "0-1#0-3,^2,emulator#8-9"), ("numatune", "interleave#0-1"), ("guestnuma", "0-7#4G#0,8-15#4G#1"))),
         new("sap-cputune", "ovirt-sap-vdsm.xml", P(("cputune", "0#4, 15#12-15"))),
         // libvirt style (single quotes, "/>"), <vcpu current='2'>16</vcpu>, nothing of ours present yet,
-        // numatune as a bare nodeset (mode from config), guestnuma with suffixes and the glue-to-next rule.
+        // numatune as a bare nodeset (mode from config: preferred, so one node, docs/topology.md), guestnuma with
+        // suffixes and the glue-to-next rule.
         new("hana-all", "ovirt-hana-libvirt.xml",
-            P(("cputune", "0-7#0-15,^1,8-15#16-31,emulator#0-1"), ("numatune", "0-1"), ("guestnuma", "0-3,8-11#8GiB#0,4-7,12-15#8192M#1"))),
+            P(("cputune", "0-7#0-15,^1,8-15#16-31,emulator#0-1"), ("numatune", "1"), ("guestnuma", "0-3,8-11#8GiB#0,4-7,12-15#8192M#1"))),
         // A domain on one line stays on one line.
         new("oneline-all", "oneline.xml",
             P(("cputune", "0-3#0-3"), ("numatune", "strict#0"), ("guestnuma", "0-1#2G,2-3#2G"))),
