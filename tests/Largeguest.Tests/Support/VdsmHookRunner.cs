@@ -114,9 +114,11 @@ public sealed class VdsmHookRunner : IDisposable
     }
 
     /// <summary>Adds another script to a hook point (e.g. to check ordering or exit-2 semantics).</summary>
-    public void AddScript(string hookPoint, string name, string shellBody)
+    public void AddScript(string hookPoint, string name, string shellBody) => WriteScript(Path.Combine(HookDir(hookPoint), name), shellBody);
+
+    /// <summary>Writes an executable (0755) shell script.</summary>
+    public static void WriteScript(string path, string shellBody)
     {
-        var path = Path.Combine(HookDir(hookPoint), name);
         File.WriteAllText(path, "#!/bin/sh\n" + shellBody + "\n");
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
             | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
@@ -208,7 +210,11 @@ public sealed class VdsmHookRunner : IDisposable
         }
     }
 
-    private Dictionary<string, string> Environment(HookRunOptions options, IReadOnlyDictionary<string, string> properties, string xmlPath)
+    /// <summary>
+    /// This process's environment as the VDSM environment hooks inherit, made hermetic: without the custom
+    /// property, <c>LARGEGUEST*</c> and <c>_hook_domxml</c> variables, and <c>LARGEGUEST_CONFIG</c> at <paramref name="configPath"/>.
+    /// </summary>
+    public static Dictionary<string, string> HermeticEnvironment(string configPath)
     {
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (System.Collections.DictionaryEntry e in System.Environment.GetEnvironmentVariables())
@@ -217,7 +223,13 @@ public sealed class VdsmHookRunner : IDisposable
             if (PropertyNames.Contains(key) || key.StartsWith("LARGEGUEST", StringComparison.OrdinalIgnoreCase) || key == "_hook_domxml") continue;
             env[key] = (string?)e.Value ?? "";
         }
-        env["LARGEGUEST_CONFIG"] = EmptyConfigPath;
+        env["LARGEGUEST_CONFIG"] = configPath;
+        return env;
+    }
+
+    private Dictionary<string, string> Environment(HookRunOptions options, IReadOnlyDictionary<string, string> properties, string xmlPath)
+    {
+        var env = HermeticEnvironment(EmptyConfigPath);
         env["vmId"] = options.VmId;
         env["_hook_domxml"] = xmlPath;
         foreach (var (k, v) in DefaultEnvironment) env[k] = v;
