@@ -13,9 +13,11 @@ namespace Largeguest.Tests.Domain;
 /// </summary>
 public class VdsmCpuPolicyTests
 {
-    /// <summary>The 16-vCPU VDSM-style fixture with engine metadata as ovirt-engine 4.5 writes it.</summary>
-    private static DomainDocument Domain(string? policy, string? manuallyPinned = null) =>
-        DomainDocument.Parse(EngineMetadata.With(Fixtures.Read("ovirt-sap-vdsm.xml"), policy, manuallyPinned));
+    /// <summary>The 16-vCPU engine-shaped domain with the engine's metadata as ovirt-engine 4.5 writes it.</summary>
+    private static byte[] Xml(string? policy, string? manuallyPinned = null) =>
+        Encoding.UTF8.GetBytes(EngineDomain.Xml(new Dictionary<string, string>(), policy, manuallyPinned));
+
+    private static DomainDocument Domain(string? policy, string? manuallyPinned = null) => DomainDocument.Parse(Xml(policy, manuallyPinned));
 
     private static LargeguestProperties Props(params (string Name, string Value)[] values) =>
         LargeguestProperties.Parse(values.ToDictionary(v => v.Name, v => v.Value), NumaMode.Preferred);
@@ -124,12 +126,12 @@ public class VdsmCpuPolicyTests
     [Fact]
     public void The_rewrite_refuses_before_touching_anything_and_keeps_other_metadata()
     {
-        var input = EngineMetadata.With(Fixtures.Read("ovirt-sap-vdsm.xml"), "none");
+        var input = Xml("none");
         FluentActions.Invoking(() => Fixtures.Rewrite(input, new Dictionary<string, string> { ["cputune"] = "0#0" }))
             .Should().Throw<PropertyException>().Which.Property.Should().Be("cputune");
-        var manual = EngineMetadata.With(Fixtures.Read("ovirt-sap-vdsm.xml"), "manual");
+        var manual = Xml("manual");
         var output = Encoding.UTF8.GetString(Fixtures.Rewrite(manual, new Dictionary<string, string> { ["cputune"] = "0#0" }));
-        output.Should().Contain("<ovirt-vm:cpuPolicy>manual</ovirt-vm:cpuPolicy>").And.Contain("<vcpupin cpuset=\"0\" vcpu=\"0\" />");
+        output.Should().Contain("<ovirt-vm:cpuPolicy>manual</ovirt-vm:cpuPolicy>").And.Contain("<vcpupin vcpu=\"0\" cpuset=\"0\" />");
     }
 
     [Fact]

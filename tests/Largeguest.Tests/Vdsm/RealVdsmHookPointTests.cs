@@ -43,7 +43,7 @@ public sealed class RealVdsmHookPointTests : IDisposable
         var input = EngineDomain.Xml(custom, "none");
         var run = _vdsm.Run("before_vm_start", input, custom);
         ShouldBeRefused(run, input, property);
-        run.HookError.Should().Contain("shared pool", "VDSM moves the vCPUs back to the shared CPU pool")
+        run.HookError.Should().Contain("shared CPU pool", "VDSM moves the vCPUs back to the shared CPU pool")
             .And.ContainEquivalentOf("CPU Pinning Policy").And.Contain("Manual");
     }
 
@@ -62,7 +62,7 @@ public sealed class RealVdsmHookPointTests : IDisposable
         run.Raised.Should().BeFalse(run.ToString());
         run.Xml.Should().Be(expected);
         run.Ours.Stderr.Should().NotContain("unknown key", "CpuTune:SharedPolicy is a key of the product")
-            .And.MatchRegex("^largeguest: warning: [^\n]+\n$").And.Contain("shared pool");
+            .And.MatchRegex("^largeguest: warning: [^\n]+\n$").And.Contain("shared CPU pool");
         run.Log.Should().Contain(l => l.Contains($"{RealVdsmHooks.OurHook}: rc=0 err=b") && l.Contains("largeguest: warning: "),
             "VDSM's log carries the warning");
     }
@@ -90,7 +90,6 @@ public sealed class RealVdsmHookPointTests : IDisposable
     [Theory]
     [InlineData(null, null, "cputune")]
     [InlineData("manual", null, "cputune")]
-    [InlineData("manual", "0,1", "cputune")]
     [InlineData(null, null, "pincpu")]
     [InlineData("manual", null, "pincpu")]
     public void Pins_under_manual_or_no_policy_are_written_as_today(string? cpuPolicy, string? manuallyPinned, string property)
@@ -106,6 +105,26 @@ public sealed class RealVdsmHookPointTests : IDisposable
         run.Ours.Stderr.Should().BeEmpty();
         run.Xml.Should().Be(expected);
         run.Other!.Xml.Should().Be(expected);
+    }
+
+    /// <summary>
+    /// With the engine's manuallyPinedCPUs VDSM leaves only those vCPUs alone: pins of other vCPUs are treated as under
+    /// <c>none</c>, pins within the list are written.
+    /// </summary>
+    [Fact]
+    public void Under_manual_with_an_engine_list_only_the_listed_vcpus_may_be_pinned()
+    {
+        var within = P(("cputune", "0#0,1#1,emulator#8-9"));
+        var input = EngineDomain.Xml(within, "manual", "0,1", [(0, "0"), (1, "1")]);
+        var run = _vdsm.Run("before_vm_start", input, within);
+        ShouldHaveRun(run, 0, 0);
+        run.Xml.Should().Be(Rewritten(input, within));
+
+        var beyond = Pins("cputune");
+        var refusedInput = EngineDomain.Xml(beyond, "manual", "0,1", [(0, "0"), (1, "1")]);
+        var refused = _vdsm.Run("before_vm_start", refusedInput, beyond);
+        ShouldBeRefused(refused, refusedInput, "cputune");
+        refused.HookError.Should().Contain("manuallyPinedCPUs (0-1) leaves out vCPUs 2-15");
     }
 
     /// <summary>Holds today and must keep holding: memory binding and guest NUMA do not fight VDSM's CPU management.</summary>
