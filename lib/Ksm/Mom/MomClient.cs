@@ -37,14 +37,15 @@ public sealed class MomClient(MomEndpoint endpoint, TimeSpan? timeout = null)
         var request = XmlRpc.HttpRequest(XmlRpc.MethodCall(method, parameters));
         byte[] response;
         try { response = Exchange(request); }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or TimeoutException)
+        catch (SocketException e)
         {
-            var why = e is SocketException s ? s.SocketErrorCode switch
+            var why = e.SocketErrorCode switch
             {
                 SocketError.AddressNotAvailable or SocketError.AddressFamilyNotSupported => "no such socket",
                 SocketError.ConnectionRefused => "connection refused (MoM not running?)",
-                _ => s.Message,
-            } : e is OperationCanceledException or TimeoutException ? $"no answer within {_timeout.TotalSeconds:0.#} s" : e.Message;
+                SocketError.TimedOut or SocketError.WouldBlock => $"no answer within {_timeout.TotalSeconds:0.#} s",
+                _ => e.Message,
+            };
             throw new MomException($"MoM at {Endpoint} did not answer {method}: {why}");
         }
         try { return XmlRpc.ParseHttpResponse(response); }
@@ -52,21 +53,28 @@ public sealed class MomClient(MomEndpoint endpoint, TimeSpan? timeout = null)
         { throw new MomException($"MoM at {Endpoint} answered {method} with {e.Message}"); }
     }
 
+    /// <summary>
+    /// Blocking calls with the socket's own timeouts (no thread pool, no event loop: a hook's start-up stays lean).
+    /// A local connect does not wait: it succeeds, or fails at once (no socket, nobody listening).
+    /// </summary>
     private byte[] Exchange(byte[] request)
     {
-        using var cancel = new CancellationTokenSource(_timeout);
         var (family, protocol, address) = Endpoint.SocketPath is string path
             ? (AddressFamily.Unix, ProtocolType.Unspecified, (EndPoint)new UnixDomainSocketEndPoint(path))
             : (AddressFamily.InterNetwork, ProtocolType.Tcp, new IPEndPoint(IPAddress.Loopback, Endpoint.TcpPort!.Value));
         using var socket = new Socket(family, SocketType.Stream, protocol);
-        socket.ConnectAsync(address, cancel.Token).AsTask().GetAwaiter().GetResult();
-        var sent = 0;
-        while (sent < request.Length)
-            sent += socket.SendAsync(request.AsMemory(sent), SocketFlags.None, cancel.Token).AsTask().GetAwaiter().GetResult();
+        var ms = (int)_timeout.TotalMilliseconds;
+        (socket.SendTimeout, socket.ReceiveTimeout) = (ms, ms);
+        socket.Connect(address);
+        for (var sent = 0; sent < request.Length;) sent += socket.Send(request, sent, request.Length - sent, SocketFlags.None);
         using var answer = new MemoryStream();
         var buffer = new byte[16384];
-        for (int n; (n = socket.ReceiveAsync(buffer, SocketFlags.None, cancel.Token).AsTask().GetAwaiter().GetResult()) > 0;)
+        var deadline = Environment.TickCount64 + ms;
+        for (int n; (n = socket.Receive(buffer)) > 0;)
+        {
             answer.Write(buffer, 0, n);
+            if (Environment.TickCount64 > deadline) throw new SocketException((int)SocketError.TimedOut); // a trickling answer
+        }
         return answer.ToArray();
     }
 }

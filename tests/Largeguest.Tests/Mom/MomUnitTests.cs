@@ -166,7 +166,10 @@ public sealed class MomUnitTests : IDisposable
     }
 
     /// <summary>A unix socket answering each connection with <paramref name="answer"/> (null: accept and never answer).</summary>
-    private string FakeServer(byte[]? answer, List<string>? requests = null)
+    private string FakeServer(byte[]? answer, List<string>? requests = null) => FakeServer(_ => answer, requests);
+
+    /// <summary>A unix socket answering each request with what <paramref name="answer"/> gives for it (null: never answer).</summary>
+    private string FakeServer(Func<string, byte[]?> answer, List<string>? requests = null)
     {
         var path = Path.Combine(_dir, $"fake-{Guid.NewGuid():N}.sock");
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -180,9 +183,10 @@ public sealed class MomUnitTests : IDisposable
                     var s = await listener.AcceptAsync();
                     var buffer = new byte[65536];
                     var n = await s.ReceiveAsync(buffer);
-                    lock (requests ?? []) requests?.Add(Encoding.UTF8.GetString(buffer, 0, n));
-                    if (answer is null) continue; // keep the connection open, say nothing
-                    await s.SendAsync(answer);
+                    var request = Encoding.UTF8.GetString(buffer, 0, n);
+                    lock (requests ?? []) requests?.Add(request);
+                    if (answer(request) is not { } bytes) continue; // keep the connection open, say nothing
+                    await s.SendAsync(bytes);
                     s.Dispose();
                 }
         });
@@ -195,7 +199,7 @@ public sealed class MomUnitTests : IDisposable
         var refusing = FakeServer(Http(Response("<value><boolean>0</boolean></value>")));
         new MomClient(new MomEndpoint(refusing, null)).SetNamedPolicy("02-largeguest", "(set x 0)").Should().BeFalse();
 
-        var silent = FakeServer(null);
+        var silent = FakeServer((byte[]?)null);
         var wait = () => new MomClient(new MomEndpoint(silent, null), TimeSpan.FromMilliseconds(300)).Ping();
         wait.Should().Throw<MomException>().WithMessage($"MoM at {silent} did not answer ping: no answer within 0.3 s");
 
@@ -216,7 +220,7 @@ public sealed class MomUnitTests : IDisposable
     public void A_refusing_MoM_is_a_failure_saying_MoM_will_revert_and_the_file_is_still_written()
     {
         var requests = new List<string>();
-        var refusing = FakeServer(Http(Response("<value><boolean>0</boolean></value>")), requests);
+        var refusing = FakeServer(r => Http(Response(r.Contains("getNamedPolicies") ? "<value><struct></struct></value>" : "<value><boolean>0</boolean></value>")), requests);
         var policyDir = Directory.CreateDirectory(Path.Combine(_dir, "mom.d")).FullName;
         var mom = new MomConfig("/etc/vdsm/mom.conf", "KSM", new MomEndpoint(refusing, null), policyDir);
         var result = MomPublisher.Publish(mom, false);
@@ -228,7 +232,9 @@ public sealed class MomUnitTests : IDisposable
             $"the policy file {policyDir}/02-largeguest.policy is written, so a MoM started later loads it");
         File.ReadAllText(Path.Combine(policyDir, "02-largeguest.policy")).Should().Be(MomPublisher.PolicyText(false));
         Directory.GetFiles(policyDir).Should().ContainSingle("the temp file of the atomic write is gone");
-        lock (requests) requests.Should().ContainSingle().Which.Should().Contain("<string>02-largeguest</string>");
+        lock (requests) requests.Select(r => r[r.IndexOf("<methodName>", StringComparison.Ordinal)..r.IndexOf("</methodName>", StringComparison.Ordinal)])
+            .Should().Equal("<methodName>getNamedPolicies", "<methodName>setNamedPolicy");
+        lock (requests) requests[1].Should().Contain("<string>02-largeguest</string>");
 
         var missingDir = mom with { PolicyDir = Path.Combine(_dir, "nope") };
         MomPublisher.Publish(missingDir, true).Failure.Should().Contain($"{_dir}/nope: MoM's policy-dir does not exist")
