@@ -110,12 +110,19 @@ public static class XmlRpc
             "i8" => long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l) ? l : throw Bad(e),
             "double" => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : throw Bad(e),
             "nil" => null,
-            "struct" => e.Elements("member").ToDictionary(
-                m => (string?)m.Element("name") ?? throw new XmlRpcFormatException("a struct <member> without <name>"),
-                m => Value(Single(m, "value")), StringComparer.Ordinal) as IReadOnlyDictionary<string, object?>,
+            "struct" => Struct(e),
             "array" => Single(e, "data").Elements("value").Select(Value).ToList() as IReadOnlyList<object?>,
             var other => throw new XmlRpcFormatException($"unsupported XML-RPC type <{other}>"),
         };
+    }
+
+    /// <summary>A struct; a member name given twice keeps its last value, as Python's xmlrpc does.</summary>
+    private static IReadOnlyDictionary<string, object?> Struct(XElement e)
+    {
+        var members = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var m in e.Elements("member"))
+            members[(string?)m.Element("name") ?? throw new XmlRpcFormatException("a struct <member> without <name>")] = Value(Single(m, "value"));
+        return members;
     }
 
     private static XmlRpcFormatException Bad(XElement e) => new($"bad <{e.Name.LocalName}> value '{e.Value}'");

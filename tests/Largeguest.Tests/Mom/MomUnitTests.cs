@@ -119,6 +119,9 @@ public sealed class MomUnitTests : IDisposable
         host["load"].Should().Be(0.25);
         host["p"].Should().Be("(set x 0)\n");
         host["list"].Should().BeEquivalentTo(new object?[] { -3, "s" });
+        XmlRpc.ParseMethodResponse("<methodResponse><params><param><value><struct><member><name>a</name><value>1</value></member>" +
+            "<member><name>a</name><value>2</value></member></struct></value></param></params></methodResponse>")
+            .Should().BeEquivalentTo(new Dictionary<string, object?> { ["a"] = "2" }, "a repeated member keeps its last value");
     }
 
     [Theory]
@@ -127,6 +130,7 @@ public sealed class MomUnitTests : IDisposable
     [InlineData("HTTP/1.0 200 OK", "<methodResponse><params>", "malformed XML-RPC response*")]
     [InlineData("HTTP/1.0 200 OK", "<methodResponse/>", "a <methodResponse> with neither <params> nor <fault>")]
     [InlineData("HTTP/1.0 200 OK", "<methodResponse><params><param><value><base64>AA==</base64></value></param></params></methodResponse>", "unsupported XML-RPC type <base64>")]
+    [InlineData("HTTP/1.0 200 OK", "<methodResponse><params><param><value><struct><member><value>1</value></member></struct></value></param></params></methodResponse>", "a struct <member> without <name>")]
     public void Malformed_responses_say_what_is_wrong(string status, string body, string message)
     {
         var parse = () => XmlRpc.ParseHttpResponse(Http(body, status["HTTP/1.0 ".Length..]));
