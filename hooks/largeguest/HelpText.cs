@@ -48,6 +48,8 @@ internal static class HelpText
           bounded by 10 s + Ksm:UnmergeSecondsPerGiB per GiB, at most Ksm:UnmergeTimeoutSeconds);
           run as vdsm, the hook does that through 'sudo -n largeguest ksm reconcile'.
           Failures follow Ksm:OnFailure: warn (the VM boots) or fail. See 'largeguest ksm --help'.
+          When MoM manages KSM (Mom:ConfigPath lists KSM in its controllers), the host's value is also
+          given to MoM as its named policy 02-largeguest (socket and policy-dir), so MoM agrees.
           The KSM tuning service (ksmtuned's job, package vdsm-hook-largeguest-ksmtune) is
           'largeguest ksm tune --daemon|--once', with 'ksm run|stop|prune|retune|metrics' (docs/ksmtune.md).
 
@@ -59,5 +61,7 @@ internal static class HelpText
           /etc/vdsm-hook-largeguest/largeguest.json   configuration (keys: see docs/configuration.md)
           LARGEGUEST__Section__Key                    environment override of one key, e.g. LARGEGUEST__NumaTune__DefaultMode
           LARGEGUEST_CONFIG                           another configuration file (not honoured in privileged mode)
+          /etc/vdsm/mom.conf                          MoM's configuration (Mom:ConfigPath): controllers, rpc-port, policy-dir
+          /etc/vdsm/mom.d/02-largeguest.policy        the policy given to MoM while VMs ask merge_across_nodes
         """;
 }

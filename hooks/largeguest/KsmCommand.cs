@@ -39,11 +39,20 @@ internal static class KsmCommand
         if (!Environment.IsPrivilegedProcess)
             throw new KsmException($"'largeguest {string.Join(' ', call.Arguments)}' must run as root (the hook runs it through sudo -n)");
         var config = LargeguestConfig.Load(new Dictionary<string, string>(), privileged: true, CliSupport.Diag.Warn);
-        var outcome = call.IsRelease ? KsmService.Release(call, config) : KsmService.Reconcile(call, config);
-        foreach (var (warning, text) in KsmService.Lines(outcome))
-            if (warning) CliSupport.Diag.Warn(text); else CliSupport.Diag.Note(text);
+        try
+        {
+            var outcome = call.IsRelease ? KsmService.Release(call, config) : KsmService.Reconcile(call, config);
+            Print(KsmService.Lines(outcome));
+        }
+        catch (KsmException e) { Print(e.Earlier); throw; } // what was done before the failure, then its error line
         return Commands.Success;
     });
+
+    private static void Print(IReadOnlyList<(bool Warning, string Text)> lines)
+    {
+        foreach (var (warning, text) in lines)
+            if (warning) CliSupport.Diag.Warn(text); else CliSupport.Diag.Note(text);
+    }
 
     private static Command Status()
     {

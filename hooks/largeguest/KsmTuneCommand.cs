@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Largeguest.Config;
 using Largeguest.Ksm;
+using Largeguest.Ksm.Mom;
 using Largeguest.Ksm.Tuning;
 
 namespace Largeguest.Hook.Cli;
@@ -57,6 +58,7 @@ internal static class KsmTuneCommand
                 _ => throw new ConfigException($"--merge-across-nodes: bad value '{mergeText}' (expected: 0 or 1)"),
             };
             var (config, settings, host) = Setup(flags);
+            if (MomConfig.TunerConflict(config.MomConfigPath) is { } conflict) throw new KsmTuneException($"ksm tune: not started: {conflict}");
             RequireRoot("ksm tune");
             var tuner = new KsmTuner(host, settings, config.KsmStateDir);
             if ((mergeValue ?? config.KsmDefaultMergeAcrossNodes) is bool m)

@@ -29,6 +29,9 @@ public sealed record LargeguestConfig(
     /// <summary>The numad executable libvirt runs for automatic placement (<c>Topology:NumadPath</c>).</summary>
     public string NumadPath { get; init; } = "/usr/bin/numad";
 
+    /// <summary>MoM's configuration file (<c>Mom:ConfigPath</c>); no such file: no MoM (docs/ksm.md, "MoM").</summary>
+    public string MomConfigPath { get; init; } = "/etc/vdsm/mom.conf";
+
     public const string DefaultPath = "/etc/vdsm-hook-largeguest/largeguest.json";
 
     /// <summary>Points the product at another config file (tests, `apply` on a workstation). Ignored when privileged.</summary>
@@ -136,6 +139,7 @@ public sealed record LargeguestConfig(
         CpuTuneSharedPolicy = Choice<FailurePolicy>("CpuTune:SharedPolicy", o.CpuTune.SharedPolicy, source),
         PreferredManyNodes = Choice<PreferredManyPolicy>("NumaTune:PreferredManyNodes", o.NumaTune.PreferredManyNodes, source),
         KsmUnmergePerGiB = TimeSpan.FromSeconds(Range("Ksm:UnmergeSecondsPerGiB", o.Ksm.UnmergeSecondsPerGiB, 1, 600, source)),
+        MomConfigPath = AbsolutePath("Mom:ConfigPath", o.Mom.ConfigPath, source),
     };
 
     private static T Choice<T>(string key, string value, string source) where T : struct, Enum =>
@@ -148,6 +152,9 @@ public sealed record LargeguestConfig(
 
     private static string NonEmpty(string key, string value, string source) =>
         string.IsNullOrWhiteSpace(value) ? throw Bad(source, key, value, "a non-empty value") : value.Trim();
+
+    private static string AbsolutePath(string key, string value, string source) =>
+        Path.IsPathRooted(value.Trim()) ? value.Trim() : throw Bad(source, key, value, "an absolute path");
 
     private static ConfigException Bad(string source, string key, string value, string expected) =>
         new($"{source}: {key}: bad value '{value}' (expected: {expected})");

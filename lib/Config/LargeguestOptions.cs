@@ -11,6 +11,7 @@ public sealed class LargeguestOptions
     public CpuTuneOptions CpuTune { get; set; } = new();
     public KsmOptions Ksm { get; set; } = new();
     public KsmTuneOptions KsmTune { get; set; } = new();
+    public MomOptions Mom { get; set; } = new();
 }
 
 public sealed class TopologyOptions
@@ -66,4 +67,10 @@ public sealed record KsmTuneOptions
     public string Listen { get; set; } = "127.0.0.1:9926";
     public string TextfilePath { get; set; } = "";
     public int CpuSampleMilliseconds { get; set; } = 1000;
+}
+
+/// <summary>MoM, the oVirt host's KSM manager (docs/ksm.md, "MoM"): where its configuration is.</summary>
+public sealed class MomOptions
+{
+    public string ConfigPath { get; set; } = "/etc/vdsm/mom.conf";
 }

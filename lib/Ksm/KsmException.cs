@@ -4,7 +4,11 @@ namespace Largeguest.Ksm;
 /// The KSM policy could not be applied. The message is one line saying what was not done and why;
 /// the host is never left in unmerge mode or half-way through a transition when this is thrown.
 /// </summary>
-public class KsmException(string message) : Exception(message);
+public class KsmException(string message) : Exception(message)
+{
+    /// <summary>Notes and warnings of work done before the failure (printed before its error line).</summary>
+    public IReadOnlyList<(bool Warning, string Text)> Earlier { get; init; } = [];
+}
 
 /// <summary>A value outside what a KSM file accepts, refused before it reaches the kernel.</summary>
 public sealed class KsmValueException(string file, string value, string expected)

@@ -48,7 +48,10 @@ public static class KsmHelperClient
     /// <summary>The binary sudo runs: this process's own executable (the RPM symlinks the hook to it).</summary>
     public static string Self => Environment.ProcessPath ?? throw new KsmException("cannot tell this program's own path for sudo");
 
-    /// <summary>Runs the call; returns the helper's notes and warnings, throws its error (or sudo's) as <see cref="KsmException"/>.</summary>
+    /// <summary>
+    /// Runs the call; returns the helper's notes and warnings, throws its error (or sudo's) as <see cref="KsmException"/>
+    /// whose <see cref="KsmException.Earlier"/> holds the notes and warnings the helper printed before it.
+    /// </summary>
     public static IReadOnlyList<string> Run(KsmHelperCall call, string? self = null, string sudo = Sudo)
     {
         var program = self ?? Self;
@@ -78,17 +81,12 @@ public static class KsmHelperClient
             var relayed = lines.Where(l => l != error && l.StartsWith("largeguest: ", StringComparison.Ordinal)).ToList();
             if (process.ExitCode == 0) return relayed;
             var command = $"{sudo} -n {program} {string.Join(' ', call.Arguments)}";
-            if (error is not null) throw new KsmHelperException(error[errorPrefix.Length..], relayed);
+            var earlier = relayed.Select(KsmService.Classify).ToList();
+            if (error is not null) throw new KsmException(error[errorPrefix.Length..]) { Earlier = earlier };
             var said = string.Join(" / ", lines.Where(l => !l.StartsWith("largeguest: ", StringComparison.Ordinal)));
-            throw new KsmHelperException(
+            throw new KsmException(
                 $"the privileged helper did not run ('{command}' exited {process.ExitCode}{(said.Length > 0 ? ": " + said : "")}); " +
-                $"is {SudoersDropIn} installed and naming {program}?", relayed);
+                $"is {SudoersDropIn} installed and naming {program}?") { Earlier = earlier };
         }
     }
-}
-
-/// <summary>The privileged helper failed; <see cref="Relayed"/> holds its notes and warnings printed before the error.</summary>
-public sealed class KsmHelperException(string message, IReadOnlyList<string> relayed) : KsmException(message)
-{
-    public IReadOnlyList<string> Relayed { get; } = relayed;
 }

@@ -25,7 +25,7 @@ public static class KsmHookStep
         }
         catch (KsmException e)
         {
-            if (e is KsmHelperException h) Print(h.Relayed.Select(KsmService.Classify).ToList(), diag);
+            Print(e.Earlier, diag);
             var message = $"{LargeguestPropertiesName}: {e.Message}";
             if (release) { diag.Warn($"{message}; the request stays until it is stale"); return true; }
             var (goesOn, stops) = point switch

@@ -55,6 +55,13 @@ public sealed class KsmReconciler
         return new KsmObservation(state, requests, liveness, _journal.Read(), memory, _kernel.PageSize, now, directWriteRefused);
     }
 
+    /// <summary>The desired value from a fresh reading and the host's current <c>merge_across_nodes</c> (what MoM is told; docs/ksm.md, "MoM").</summary>
+    public (KsmDesire Desire, bool? Current) Settled()
+    {
+        var o = Observe();
+        return (KsmPlanner.Desire(o.Requests, o.Liveness, o.Now, _policy), o.State.MergeAcrossNodes);
+    }
+
     public KsmOutcome Reconcile()
     {
         _notes.Clear();

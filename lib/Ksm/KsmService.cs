@@ -1,11 +1,12 @@
 using Largeguest.Config;
+using Largeguest.Ksm.Mom;
 
 namespace Largeguest.Ksm;
 
 /// <summary>
 /// The privileged KSM operations, as the hook runs them in-process when it is root and as
 /// <c>largeguest ksm reconcile|release</c> runs them behind sudo: register the VM's request and reconcile,
-/// or release the request (no unmerge, no KSM write).
+/// or release the request (no unmerge, no KSM write). Either then tells MoM the host's value when MoM manages KSM.
 /// </summary>
 public static class KsmService
 {
@@ -17,20 +18,48 @@ public static class KsmService
         if (call.MergeAcrossNodes is not bool value) throw new ArgumentException("a release call", nameof(call));
         var clock = time ?? TimeProvider.System;
         new KsmRequests(config.KsmStateDir).Register(new KsmRequest(call.Vm, value, clock.GetUtcNow()));
-        var outcome = new KsmReconciler(kernel ?? new KsmSysfs(), config.KsmStateDir, KsmPolicy.From(config), liveness ?? Liveness(config), clock)
-            .Reconcile();
+        var reconciler = Reconciler(config, kernel, liveness, clock);
+        var outcome = reconciler.Reconcile();
         if (outcome.Desired is bool desired && desired != value)
             outcome = outcome with
             {
                 Notes = [.. outcome.Notes, $"ksm: VM {call.Vm} asks merge_across_nodes={(value ? 1 : 0)} but another VM asks 0, and 0 wins; the host keeps 0"],
             };
-        return outcome;
+        return TellMom(config, () => reconciler, outcome, release: false);
     }
 
-    public static KsmOutcome Release(KsmHelperCall call, LargeguestConfig config)
+    public static KsmOutcome Release(KsmHelperCall call, LargeguestConfig config, IKsmKernel? kernel = null, IVmLiveness? liveness = null, TimeProvider? time = null)
     {
         var removed = new KsmRequests(config.KsmStateDir).Release(call.Vm);
-        return new KsmOutcome(false, null, removed ? [] : [$"ksm: VM {call.Vm} had no KSM request registered"], []);
+        var outcome = new KsmOutcome(false, null, removed ? [] : [$"ksm: VM {call.Vm} had no KSM request registered"], []);
+        return TellMom(config, () => Reconciler(config, kernel, liveness, time ?? TimeProvider.System), outcome, release: true);
+    }
+
+    private static KsmReconciler Reconciler(LargeguestConfig config, IKsmKernel? kernel, IVmLiveness? liveness, TimeProvider clock) =>
+        new(kernel ?? new KsmSysfs(), config.KsmStateDir, KsmPolicy.From(config), liveness ?? Liveness(config), clock);
+
+    /// <summary>
+    /// When MoM manages KSM (docs/ksm.md, "MoM"): under the host lock, publish the value the registry asks for once the
+    /// host holds it (else none). No MoM configuration file: one stat, nothing else. A failure after a reconcile is a
+    /// <see cref="KsmException"/> (the hook's Ksm:OnFailure decides) carrying the reconcile's lines; after a release, a warning.
+    /// </summary>
+    private static KsmOutcome TellMom(LargeguestConfig config, Func<KsmReconciler> reconciler, KsmOutcome outcome, bool release)
+    {
+        MomPublication published;
+        try
+        {
+            if (MomConfig.Load(config.MomConfigPath) is not { ManagesKsm: true } mom) return outcome;
+            var r = reconciler();
+            StateFile.EnsureDirectory(config.KsmStateDir);
+            using var held = HostLock.Acquire(r.LockPath, config.KsmLockTimeout);
+            var (desire, current) = r.Settled();
+            published = MomPublisher.Publish(mom, MomPublisher.Publishable(desire.Value, current));
+        }
+        catch (KsmException e) { published = new MomPublication(null, e.Message); }
+        if (published.Failure is null)
+            return published.Note is null ? outcome : outcome with { Notes = [.. outcome.Notes, published.Note] };
+        if (release) return outcome with { Warnings = [.. outcome.Warnings, published.Failure] };
+        throw new KsmException(published.Failure) { Earlier = Lines(outcome) };
     }
 
     /// <summary>Runs a call in this process when root, else through <c>sudo -n</c>; returns the lines to print.</summary>

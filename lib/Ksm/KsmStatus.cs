@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Largeguest.Config;
+using Largeguest.Ksm.Mom;
 using Largeguest.Ksm.Tuning;
 
 namespace Largeguest.Ksm;
@@ -27,6 +28,9 @@ public sealed record KsmStatus(
     public TunerState? Tuner { get; init; }
     public int? TunerDaemonPid { get; init; }
 
+    /// <summary>MoM on this host (docs/ksm.md, "MoM"); null only when a status is built without reading it.</summary>
+    public MomStatus? Mom { get; init; }
+
     public static KsmStatus Read(LargeguestConfig config, IKsmKernel kernel, IVmLiveness liveness, DateTimeOffset now, Action<string>? warn = null)
     {
         var policy = KsmPolicy.From(config);
@@ -44,6 +48,7 @@ public sealed record KsmStatus(
         {
             Tuner = TunerState.Load(config.KsmStateDir, warn),
             TunerDaemonPid = TunerDaemon.RunningDaemon(config.KsmStateDir),
+            Mom = MomStatus.Read(config.MomConfigPath),
         };
     }
 
@@ -98,6 +103,7 @@ public sealed record KsmStatus(
             ? "journal: none\n"
             : $"journal: {JournalPath} PRESENT ({(LockFree ? "lock free: a transition died; the next reconcile recovers" : "lock held: a transition is in progress")})\n");
         foreach (var line in TunerState.StatusLines(Tuner, TunerDaemonPid)) b.Append(line).Append('\n');
+        foreach (var line in Mom?.Lines() ?? []) b.Append(line).Append('\n');
         return b.ToString();
     }
 
@@ -152,6 +158,11 @@ public sealed record KsmStatus(
             }
             w.WritePropertyName("tuner");
             TunerState.WriteStatusJson(w, Tuner, TunerDaemonPid);
+            if (Mom is not null)
+            {
+                w.WritePropertyName("mom");
+                Mom.WriteJson(w);
+            }
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray()) + "\n";

@@ -20,6 +20,7 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
     {
         yield return $"-r--r----- root root {Sudoers} ";
         yield return "drwxr-xr-x root root /etc/vdsm-hook-largeguest ";
+        yield return "-rw-r--r-- root root /etc/vdsm/mom.d/02-largeguest.policy ";
         yield return $"-rw-r--r-- root root {Config} ";
         yield return "drwxr-xr-x root root /run/vdsm-hook-largeguest ";
         yield return "-rw-r--r-- root root /usr/lib/tmpfiles.d/vdsm-hook-largeguest.conf ";
@@ -69,6 +70,7 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         flags[Sudoers].Should().Be("c", "the sudoers rule is %config without noreplace: it must follow the binary's argument forms");
         flags[$"/usr/share/licenses/{RpmFixture.Name}/LICENSE"].Should().Be("l");
         flags[$"{DocDir}/engine-config.md"].Should().Be("d");
+        flags["/etc/vdsm/mom.d/02-largeguest.policy"].Should().Be("g", "the MoM policy file is %ghost: owned, written by the KSM helper");
     }
 
     [Fact]
@@ -97,7 +99,9 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
             Path.GetFullPath(Path.Combine(Path.GetDirectoryName(link)!, HookLinkTarget)).Should().Be(root[Binary]);
         }
         Directory.Exists(root["/run/vdsm-hook-largeguest"]).Should().BeTrue("the state directory exists right after install");
-        File.ReadAllText(root["/usr/lib/tmpfiles.d/vdsm-hook-largeguest.conf"]).Should().Contain("d /run/vdsm-hook-largeguest 0755 root root -");
+        File.ReadAllText(root["/usr/lib/tmpfiles.d/vdsm-hook-largeguest.conf"]).Should().Contain("d /run/vdsm-hook-largeguest 0755 root root -")
+            .And.Contain("r! /etc/vdsm/mom.d/02-largeguest.policy", "the MoM policy goes at boot with the request registry");
+        File.Exists(root["/etc/vdsm/mom.d/02-largeguest.policy"]).Should().BeFalse("the MoM policy is owned (%ghost), never shipped");
 
         var domain = root["/tmp/domain.xml"];
         Directory.CreateDirectory(Path.GetDirectoryName(domain)!);

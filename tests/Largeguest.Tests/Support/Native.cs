@@ -56,6 +56,9 @@ public static class Native
     private static extern int stat_(string path, byte[] buf);
 
     /// <summary>stat(2) of <paramref name="path"/> (following symlinks), or null when it does not exist.</summary>
+    /// <summary>kill(2): sends <paramref name="signal"/> to a process; 0 or -1.</summary>
+    public static int Signal(int pid, int signal) => kill(pid, signal);
+
     public static FileFacts? Stat(string path)
     {
         var buf = new byte[256];
