@@ -17,7 +17,14 @@ internal static class TopologyCommand
         command.SetAction(result => CliSupport.Guard(() =>
         {
             var topology = Load();
-            Console.Out.Write(result.GetValue(json) ? Json(topology) : Text(topology));
+            if (result.GetValue(json)) { Console.Out.Write(Json(topology)); return Commands.Success; }
+            Console.Out.Write(Text(topology));
+            // What numatune can ask of this host's libvirt and kernel beyond the topology (docs/topology.md).
+            if (topology.Nodes.Count(n => n.HasMemory) > 1)
+            {
+                var preferred = PreferredMany.Probe();
+                Console.Out.WriteLine($"preferred on several nodes: {(preferred.Supported ? "yes" : "no")} ({preferred.Why})");
+            }
             return Commands.Success;
         }));
         return command;

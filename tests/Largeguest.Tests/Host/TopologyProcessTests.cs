@@ -364,6 +364,9 @@ public sealed class TopologyProcessTests : IDisposable
         var supported = libvirt >= new Version(9, 3) && kernel >= new Version(5, 15);
         PreferredMany.Probe().Supported.Should().Be(supported);
         PreferredMany.KernelHasPreferredMany().Should().Be(kernel >= new Version(5, 15), "MPOL_PREFERRED_MANY is in Linux from 5.15");
+        var topology = _bin.Cli(Sysfs(), "topology");
+        topology.Exit.Should().Be(0, topology.Stderr);
+        topology.Stdout.Should().Contain($"\npreferred on several nodes: {(supported ? "yes" : "no")} (libvirt {libvirt}");
 
         var run = _bin.Hook(Domain(4, 8 * GiB), Sysfs(("numatune", "preferred#0-1")));
         if (supported)
