@@ -21,6 +21,9 @@ public sealed class DomainDocument
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
+    /// <summary>Elements the hook reads or edits that libvirt allows once per domain.</summary>
+    private static readonly string[] Singletons = ["vcpu", "memory", "cputune", "numatune", "cpu"];
+
     private readonly string _declaration;
     private readonly bool _bom;
     private readonly int _sourceLength;
@@ -50,7 +53,9 @@ public sealed class DomainDocument
     public static DomainDocument Parse(string text, bool bom = false)
     {
         var declaration = "";
-        if (text.StartsWith("<?xml", StringComparison.Ordinal))
+        // The XML declaration is "<?xml" and white space; "<?xml-stylesheet ...?>" is a processing instruction,
+        // part of the document, and must not be written again in front of it.
+        if (text.StartsWith("<?xml", StringComparison.Ordinal) && text.Length > 5 && text[5] is ' ' or '\t' or '\r' or '\n')
         {
             var end = text.IndexOf("?>", StringComparison.Ordinal);
             if (end < 0) throw new DomainXmlException("domain XML: unterminated XML declaration");
@@ -77,6 +82,9 @@ public sealed class DomainDocument
             throw new DomainXmlException($"domain XML declares encoding '{encoding}'; only UTF-8 is supported");
         if (xml.Root is not { } root || root.Name != "domain")
             throw new DomainXmlException($"domain XML: root element is <{xml.Root?.Name.LocalName}>, expected <domain>");
+        foreach (var name in Singletons)
+            if (root.Elements(name).Skip(1).Any())
+                throw new DomainXmlException($"domain XML has {root.Elements(name).Count()} <{name}> elements; libvirt allows one, and editing the first would leave a contradictory second");
         return new DomainDocument(xml, declaration, bom, style, text.Length);
     }
 

@@ -95,12 +95,9 @@ public static class HookRunner
         try
         {
             // The parser's limit, enforced before reading: an oversized file must not cost its size (and
-            // twice that again as text) in memory just to be refused.
-            using var file = File.OpenRead(path);
-            if (file.Length > DomainDocument.MaxChars)
-                throw new HookException($"{DomXmlVariable}: '{path}' is {file.Length} bytes, more than the {DomainDocument.MaxChars >> 20} MiB a domain XML may have");
-            original = new byte[file.Length];
-            file.ReadExactly(original);
+            // twice that again as text) in memory just to be refused. A FIFO or device must not hang the hook.
+            original = RegularFile.Read(path, DomainDocument.MaxChars,
+                size => $"{size} bytes, more than the {DomainDocument.MaxChars >> 20} MiB a domain XML may have");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new HookException($"{DomXmlVariable}: cannot read '{path}': {e.Message}"); }

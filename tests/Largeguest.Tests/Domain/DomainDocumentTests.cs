@@ -23,7 +23,21 @@ public class DomainDocumentTests
     [InlineData("<domain type='kvm'><a:t xmlns:a='urn:a' xmlns:b='urn:a'><b:u b:k='1' a:k2='2'/></a:t></domain>")]
     [InlineData("<domain type='kvm'><t /><u /></domain>")]
     [InlineData("<domain type='kvm'><t>caf\u00e9 \u20ac \U0001F642</t></domain>")]
+    [InlineData("<?xml-stylesheet type='text/xsl' href='d.xsl'?>\n<domain type='kvm'/>")] // a processing instruction, not the declaration
+    [InlineData("<?xml version='1.0'?>\n<?xml-stylesheet href='d.xsl'?>\n<domain type='kvm'/>")]
     public void Round_trips_byte_for_byte(string xml) => RoundTrip(xml).Should().Be(xml);
+
+    [Theory]
+    [InlineData("cputune")]
+    [InlineData("numatune")]
+    [InlineData("cpu")]
+    [InlineData("vcpu")]
+    public void A_second_element_libvirt_allows_once_is_refused_not_left_contradicting_the_edit(string name)
+    {
+        var xml = $"<domain type='kvm'><vcpu>4</vcpu><{name}/><{name}/></domain>".Replace("<vcpu/><vcpu/>", "<vcpu>2</vcpu>");
+        FluentActions.Invoking(() => DomainDocument.Parse(Encoding.UTF8.GetBytes(xml)))
+            .Should().Throw<DomainXmlException>().WithMessage($"domain XML has 2 <{name}> elements; libvirt allows one*");
+    }
 
     [Fact]
     public void Keeps_a_byte_order_mark()

@@ -74,8 +74,15 @@ public sealed class HostileEnvironmentTests(ITestOutputHelper output) : IDisposa
         missing.After.Should().BeNull("the hook must not create the file");
         var dir = Directory.CreateDirectory(Path.Combine(_vdsm.HooksRoot, "a-directory")).FullName;
         Expect("_hook_domxml is a directory", Run(new HookRunOptions { Environment = new Dictionary<string, string?> { ["_hook_domxml"] = dir } }),
-            Golden.Input, "_hook_domxml: cannot read '", fileExists: false);
+            Golden.Input, "_hook_domxml: cannot read '[^']*': not a regular file but a directory", fileExists: false);
         Directory.EnumerateFileSystemEntries(dir).Should().BeEmpty();
+        // A FIFO with no writer used to block open(2) for ever; the run's own time bound catches a hang.
+        var fifo = Path.Combine(_vdsm.HooksRoot, "a-fifo");
+        Native.Sh($"mkfifo '{fifo}'");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Expect("_hook_domxml is a FIFO without a writer", Run(new HookRunOptions { Timeout = TimeSpan.FromSeconds(10), Environment = new Dictionary<string, string?> { ["_hook_domxml"] = fifo } }),
+            Golden.Input, "_hook_domxml: cannot read '[^']*': not a regular file but a FIFO", fileExists: false);
+        clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(10), "the hook must not wait for a writer");
 
         // Unreadable file and read-only directory, as the unprivileged user VDSM runs hooks as.
         Expect("unreadable _hook_domxml (mode 000, uid nobody)", Run(new HookRunOptions
