@@ -7,10 +7,28 @@ public sealed class Diagnostics(TextWriter stderr)
 
     public TextWriter Writer { get; } = stderr;
 
-    public void Error(string message) => Writer.WriteLine($"{Program}: error: {OneLine(message)}");
+    /// <summary>Longest error line: an error quoting a hostile token (megabytes of it) must stay readable in VDSM's log.</summary>
+    public const int MaxErrorChars = 512;
+
+    public void Error(string message) => Writer.WriteLine(Capped($"{Program}: error: {OneLine(message)}"));
     public void Warn(string message) => Writer.WriteLine($"{Program}: warning: {OneLine(message)}");
     public void Note(string message) => Writer.WriteLine($"{Program}: note: {OneLine(message)}");
 
-    /// <summary>VDSM logs stderr line by line; a message must never spill onto a second line.</summary>
-    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
+    /// <summary>
+    /// One line, printable: line breaks become spaces (VDSM logs a hook's stderr as one record, and admins read it
+    /// line by line); other control characters (an ESC from a property value would drive the admin's terminal) are
+    /// written as <c>\xNN</c>.
+    /// </summary>
+    private static string OneLine(string message)
+    {
+        var text = message.ReplaceLineEndings(" ").Trim();
+        if (!text.Any(char.IsControl)) return text;
+        var sb = new System.Text.StringBuilder(text.Length + 16);
+        foreach (var c in text)
+            if (char.IsControl(c)) sb.Append($"\\x{(int)c:x2}"); else sb.Append(c);
+        return sb.ToString();
+    }
+
+    private static string Capped(string line) =>
+        line.Length <= MaxErrorChars ? line : $"{line[..(MaxErrorChars - 40)]}... ({line.Length - (MaxErrorChars - 40)} more characters)";
 }

@@ -116,6 +116,22 @@ public sealed class HookProcessTests : IDisposable
     }
 
     [Fact]
+    public void Error_lines_are_printable_and_bounded_whatever_the_value_holds()
+    {
+        var input = Fixtures.Read("ovirt-hana-libvirt.xml");
+        var escape = _vdsm.Run("before_vm_start", input, P(("cputune", "0#\u001b[31mred")));
+        ShouldBeOneLineError(escape, input, "cputune", "bad token '\\x1b[31mred'");
+        escape.Stderr.Should().NotContain("\u001b", "a terminal control sequence must not reach the admin's terminal");
+
+        var huge = _vdsm.Run("before_vm_start", input, P(("numatune", "strict#" + new string('9', 100_000))));
+        huge.ExitCodes.Should().Equal([2], huge.ToString());
+        var line = huge.Stderr.TrimEnd('\n');
+        line.Should().StartWith("largeguest: error: numatune: ").And.EndWith(" more characters)").And.NotContain("\n");
+        line.Length.Should().BeLessThanOrEqualTo(512);
+        ShouldBeUntouched(huge, input);
+    }
+
+    [Fact]
     public void Dimm_errors_show_the_numbers_through_the_binary_too()
     {
         var input = Fixtures.Read("ovirt-hotplug-libvirt.xml");
