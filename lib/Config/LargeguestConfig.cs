@@ -76,11 +76,24 @@ public sealed record LargeguestConfig(
         else if (path != DefaultPath)
             throw new ConfigException($"{path}: {(Directory.Exists(path) ? "a directory, not a file" : "no such file")} (named by {PathVariable})");
 
+        var overrides = new Dictionary<string, string?>(StringComparer.Ordinal);
         if (!privileged)
         {
-            var overrides = environment
-                .Where(kv => kv.Key.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
-                .ToDictionary(kv => kv.Key[EnvironmentPrefix.Length..].Replace("__", ":", StringComparison.Ordinal), kv => (string?)kv.Value);
+            // Spelled exactly (prefix, section and key as in docs/configuration.md): VDSM puts every VM custom
+            // property into the hook's environment, and configuration keys are case-insensitive, so a loose match
+            // would let a differently cased property change the host's configuration.
+            foreach (var (variable, value) in environment)
+            {
+                if (!variable.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase)) continue;
+                var key = variable[EnvironmentPrefix.Length..].Replace("__", ":", StringComparison.Ordinal);
+                var known = ConfigKeys.All.FirstOrDefault(k => k.Name.Equals(key, StringComparison.OrdinalIgnoreCase));
+                if (known is not null && (!variable.StartsWith(EnvironmentPrefix, StringComparison.Ordinal) || known.Name != key))
+                {
+                    warn($"config: {variable} ignored: overrides are spelled exactly, {EnvironmentPrefix}{known.Name.Replace(":", "__", StringComparison.Ordinal)}");
+                    continue;
+                }
+                overrides[key] = value;
+            }
             builder.AddInMemoryCollection(overrides);
         }
 
@@ -110,10 +123,15 @@ public sealed record LargeguestConfig(
         var options = new LargeguestOptions();
         try { root.Bind(options); }
         catch (InvalidOperationException e) { throw new ConfigException($"{path}: {e.Message}"); }
-        return FromOptions(options, path);
+        return Validate(options, key => overrides.ContainsKey(key)
+            ? $"{EnvironmentPrefix}{key.Replace(":", "__", StringComparison.Ordinal)} (environment)"
+            : path);
     }
 
-    public static LargeguestConfig FromOptions(LargeguestOptions o, string source = "defaults") => new(
+    public static LargeguestConfig FromOptions(LargeguestOptions o, string source = "defaults") => Validate(o, _ => source);
+
+    /// <param name="source">Where a key's value came from (the file, or the environment variable that overrode it), for messages.</param>
+    private static LargeguestConfig Validate(LargeguestOptions o, Func<string, string> source) => new(
         Choice<TopologySource>("Topology:Source", o.Topology.Source, source),
         NonEmpty("Topology:LibvirtUri", o.Topology.LibvirtUri, source),
         NonEmpty("Topology:SysfsRoot", o.Topology.SysfsRoot, source),
@@ -142,20 +160,20 @@ public sealed record LargeguestConfig(
         MomConfigPath = AbsolutePath("Mom:ConfigPath", o.Mom.ConfigPath, source),
     };
 
-    private static T Choice<T>(string key, string value, string source) where T : struct, Enum =>
+    private static T Choice<T>(string key, string value, Func<string, string> source) where T : struct, Enum =>
         Enum.TryParse<T>(value.Trim(), ignoreCase: true, out var r) && Enum.IsDefined(r) && !int.TryParse(value, out _)
             ? r
             : throw Bad(source, key, value, string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant())));
 
-    private static int Range(string key, int value, int min, int max, string source) =>
+    private static int Range(string key, int value, int min, int max, Func<string, string> source) =>
         value >= min && value <= max ? value : throw Bad(source, key, value.ToString(), $"a whole number from {min} to {max}");
 
-    private static string NonEmpty(string key, string value, string source) =>
+    private static string NonEmpty(string key, string value, Func<string, string> source) =>
         string.IsNullOrWhiteSpace(value) ? throw Bad(source, key, value, "a non-empty value") : value.Trim();
 
-    private static string AbsolutePath(string key, string value, string source) =>
+    private static string AbsolutePath(string key, string value, Func<string, string> source) =>
         Path.IsPathRooted(value.Trim()) ? value.Trim() : throw Bad(source, key, value, "an absolute path");
 
-    private static ConfigException Bad(string source, string key, string value, string expected) =>
-        new($"{source}: {key}: bad value '{value}' (expected: {expected})");
+    private static ConfigException Bad(Func<string, string> source, string key, string value, string expected) =>
+        new($"{source(key)}: {key}: bad value '{value}' (expected: {expected})");
 }

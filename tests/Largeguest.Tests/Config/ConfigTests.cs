@@ -113,10 +113,33 @@ public sealed class ConfigTests : IDisposable
     public void Environment_overrides_the_file_key_by_key()
     {
         var config = Load("""{ "NumaTune": { "DefaultMode": "strict", "StrictMemory": "fail" } }""",
-            ("LARGEGUEST__NumaTune__DefaultMode", "interleave"), ("largeguest__ksm__onfailure", "fail"));
+            ("LARGEGUEST__NumaTune__DefaultMode", "interleave"), ("LARGEGUEST__Ksm__OnFailure", "fail"));
         config.DefaultMode.Should().Be(NumaMode.Interleave);
         config.StrictMemory.Should().Be(StrictMemoryPolicy.Fail);
         config.KsmOnFailure.Should().Be(FailurePolicy.Fail);
+        _warnings.Should().BeEmpty();
+    }
+
+    [Theory]
+    [InlineData("largeguest__ksm__onfailure")]
+    [InlineData("LARGEGUEST__ksm__OnFailure")]
+    [InlineData("Largeguest__Ksm__OnFailure")]
+    public void An_override_spelled_differently_from_its_key_is_ignored_with_a_warning(string variable)
+    {
+        // VDSM puts every VM custom property into the hook's environment: only the exact spelling may act.
+        var config = Load("{}", (variable, "fail"));
+        config.KsmOnFailure.Should().Be(FailurePolicy.Warn);
+        _warnings.Should().ContainSingle().Which.Should().Be(
+            $"config: {variable} ignored: overrides are spelled exactly, LARGEGUEST__Ksm__OnFailure");
+    }
+
+    [Fact]
+    public void A_bad_override_names_its_variable_not_the_file()
+    {
+        var file = File("""{ "Topology": { "LibvirtUri": "qemu:///system" } }""");
+        Fails(null, ("LARGEGUEST_CONFIG", file), ("LARGEGUEST__Topology__LibvirtUri", "")).Message
+            .Should().Be("LARGEGUEST__Topology__LibvirtUri (environment): Topology:LibvirtUri: bad value '' (expected: a non-empty value)");
+        Fails("""{ "Topology": { "LibvirtUri": " " } }""").Message.Should().NotContain("environment");
     }
 
     [Fact]
