@@ -14,18 +14,22 @@ public static class CpuTuneEditor
     {
         var root = doc.Root;
         var cputune = root.Element("cputune") ?? XmlLayout.AddChild(root, new XElement("cputune"), root.Element("vcpu"));
+        // One pass over the existing pins, then one lookup per vCPU: linear in the vCPUs, however many there are.
+        var existing = cputune.Elements("vcpupin").ToLookup(e => ((string?)e.Attribute("vcpu"))?.Trim() ?? "");
+        var last = cputune.Elements("vcpupin").LastOrDefault();
         foreach (var (vcpu, cpuset) in tune.PinnedVcpus.OrderBy(p => p.Vcpu))
         {
             var id = vcpu.ToString(CultureInfo.InvariantCulture);
-            var existing = cputune.Elements("vcpupin").Where(e => ((string?)e.Attribute("vcpu"))?.Trim() == id).ToList();
-            if (existing.Count == 0)
+            var pins = existing[id].ToList();
+            if (pins.Count == 0)
             {
-                XmlLayout.AddChild(cputune, new XElement("vcpupin", new XAttribute("vcpu", id), new XAttribute("cpuset", cpuset)),
-                    cputune.Elements("vcpupin").LastOrDefault());
+                last = XmlLayout.AddChild(cputune, new XElement("vcpupin", new XAttribute("vcpu", id), new XAttribute("cpuset", cpuset)),
+                    last);
                 continue;
             }
-            SetAttribute(existing[0], "cpuset", cpuset.ToString());
-            foreach (var duplicate in existing.Skip(1)) XmlLayout.Remove(duplicate);
+            SetAttribute(pins[0], "cpuset", cpuset.ToString());
+            foreach (var duplicate in pins.Skip(1)) XmlLayout.Remove(duplicate);
+            if (last?.Parent is null) last = cputune.Elements("vcpupin").LastOrDefault(); // the last one was a duplicate
         }
         if (tune.Emulator is { } emulator)
         {
