@@ -4,10 +4,12 @@ using Largeguest.Host.Libvirt;
 namespace Largeguest.Host;
 
 /// <summary>
-/// Whether this host can start a guest whose memory is <c>preferred</c> on more than one node (docs/topology.md,
-/// "preferred on several nodes"). libvirt before 9.3 refuses it at start ("NUMA memory tuning in 'preferred'
-/// mode only supports single node"); 9.3 and later use the kernel's <c>MPOL_PREFERRED_MANY</c>, which Linux
-/// has since 5.15, and fail where the kernel lacks it. <see cref="Decide"/> is the pure rule, <see cref="Probe"/>
+/// Whether this host applies a guest's memory <c>preferred</c> on more than one node (docs/topology.md,
+/// "preferred on several nodes"). libvirt before 9.3 does not: with QEMU's memory backends (every guest with
+/// NUMA cells, and libvirt 9.0 with QEMU 7.2 always) the kernel gets <c>MPOL_PREFERRED</c>, which prefers the
+/// first node only (seen on the two-node test host, docs/e2e.md); on its other path libvirt refuses the start
+/// ("NUMA memory tuning in 'preferred' mode only supports single node"). 9.3 and later use the kernel's
+/// <c>MPOL_PREFERRED_MANY</c>, which Linux has since 5.15, and fail where the kernel lacks it. <see cref="Decide"/> is the pure rule, <see cref="Probe"/>
 /// asks this host.
 /// </summary>
 public sealed partial record PreferredMany(bool Supported, string Why)
@@ -19,9 +21,10 @@ public sealed partial record PreferredMany(bool Supported, string Why)
     public static PreferredMany Decide(Version? libvirt, bool? kernelHasPreferredMany)
     {
         if (libvirt is null)
-            return new(false, "libvirt's version cannot be told, and libvirt before 9.3 refuses 'preferred' with more than one node at VM start");
+            return new(false, "libvirt's version cannot be told, and libvirt before 9.3 does not apply 'preferred' on more than one node");
         if (libvirt < FirstLibvirt)
-            return new(false, $"libvirt {libvirt} refuses it at VM start (\"NUMA memory tuning in 'preferred' mode only supports single node\"); libvirt supports it from 9.3");
+            return new(false, $"libvirt {libvirt} does not apply it: the kernel would prefer only the first node and silently ignore the others " +
+                "(or libvirt refuses the start: \"NUMA memory tuning in 'preferred' mode only supports single node\"); libvirt supports it from 9.3");
         return kernelHasPreferredMany == true
             ? new(true, $"libvirt {libvirt} and the kernel's MPOL_PREFERRED_MANY support it")
             : new(false, $"libvirt {libvirt} needs the kernel's MPOL_PREFERRED_MANY (Linux 5.15+), which this kernel does not accept");

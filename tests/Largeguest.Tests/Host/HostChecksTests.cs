@@ -41,8 +41,8 @@ public class HostChecksTests
     }
 
     [Theory]
-    [InlineData("8.0.0", null, false, "libvirt 8.0.0 refuses it at VM start")]
-    [InlineData("9.2.0", null, false, "libvirt 9.2.0 refuses it at VM start")]
+    [InlineData("8.0.0", null, false, "libvirt 8.0.0 does not apply it: the kernel would prefer only the first node")]
+    [InlineData("9.2.0", null, false, "libvirt 9.2.0 does not apply it")]
     [InlineData("9.3.0", false, false, "libvirt 9.3.0 needs the kernel's MPOL_PREFERRED_MANY (Linux 5.15+)")]
     [InlineData("10.0.0", true, true, "libvirt 10.0.0 and the kernel's MPOL_PREFERRED_MANY support it")]
     public void Preferred_on_several_nodes_depends_on_libvirt_and_the_kernel(string libvirt, bool? kernel, bool supported, string why)
@@ -59,8 +59,9 @@ public class HostChecksTests
     public void Preferred_on_several_nodes_is_refused_on_old_libvirt_with_the_alternatives(string properties)
     {
         var verdict = Check(properties, stack: OldLibvirt);
-        verdict.Errors.Single().OneLine.Should().Be("numatune: preferred on nodes 0-1: libvirt 9.0.0 refuses it at VM start " +
-            "(\"NUMA memory tuning in 'preferred' mode only supports single node\"); libvirt supports it from 9.3 (NumaTune:PreferredManyNodes=fail) " +
+        verdict.Errors.Single().OneLine.Should().Be("numatune: preferred on nodes 0-1: libvirt 9.0.0 does not apply it: the kernel would prefer only " +
+            "the first node and silently ignore the others (or libvirt refuses the start: \"NUMA memory tuning in 'preferred' mode only supports " +
+            "single node\"); libvirt supports it from 9.3 (NumaTune:PreferredManyNodes=fail) " +
             "(expected: interleave#0-1, or preferred on one node (e.g. preferred#0); or NumaTune:PreferredManyNodes=interleave)");
     }
 
@@ -70,7 +71,7 @@ public class HostChecksTests
         var rewritten = Check("numatune=preferred#0-1", stack: OldLibvirt, preferredMany: "interleave");
         rewritten.Errors.Should().BeEmpty();
         rewritten.Properties.NumaTune!.ToString().Should().Be("interleave#0-1");
-        rewritten.Warnings.Single().Should().StartWith("numatune: preferred on nodes 0-1: libvirt 9.0.0 refuses it").And.Contain("rewritten to interleave#0-1");
+        rewritten.Warnings.Single().Should().StartWith("numatune: preferred on nodes 0-1: libvirt 9.0.0 does not apply it").And.Contain("rewritten to interleave#0-1");
         var kept = Check("numatune=preferred#0-1", stack: PreferredMany.Decide(new Version(9, 5, 0), true));
         (kept.Errors.Count, kept.Warnings.Count, kept.Properties.NumaTune!.ToString()).Should().Be((0, 0, "preferred#0-1"));
         // One node, or a mode that is not preferred, never asks the stack (Check's provider throws if it does).
