@@ -36,7 +36,7 @@ RPM_SOURCES := $(BIN) packaging/50_vdsm_hook_largeguest.sudoers packaging/vdsm-h
 
 SOURCES := $(shell find lib hooks \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' \) -print) Directory.Build.props
 
-.PHONY: all build publish rpm test unit e2e demo bench deps clean
+.PHONY: all build publish rpm test unit e2e e2e-numa demo bench deps clean
 
 all: publish
 
@@ -76,6 +76,10 @@ test: deps publish
 # runs them too; they FAIL (never skip) when libvirtd cannot start or neither KVM nor TCG can run a guest.
 e2e: deps publish
 	scripts/run-tests.sh --filter "FullyQualifiedName~Largeguest.Tests.E2E"
+
+# Only the NUMA test hosts (docs/e2e.md): VMs with 2 and 4 real NUMA nodes booting Debian's kernel, libvirtd inside.
+e2e-numa: deps publish
+	scripts/run-tests.sh --filter "FullyQualifiedName~Largeguest.Tests.E2E.Numa"
 
 unit:
 	$(DOTNET) test tests/Largeguest.Tests/Largeguest.Tests.csproj -c $(CONFIG) --nologo

@@ -15,6 +15,14 @@ public sealed record CmdResult(string Command, int ExitCode, string Stdout, stri
 /// <summary>Runs an external command with a time limit, capturing its output (no shell).</summary>
 public static class Cmd
 {
+    /// <summary>The <c>KEY=value</c> lines a start script prints (scripts/e2e/*): its results.</summary>
+    public static Dictionary<string, string> KeyValues(string stdout) =>
+        stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=', 2)).Where(kv => kv.Length == 2)
+            .ToDictionary(kv => kv[0], kv => kv[1].Trim());
+
+    /// <summary>A word for a bash script: single-quoted.</summary>
+    public static string Quote(string word) => "'" + word.Replace("'", "'\\''") + "'";
+
     public static CmdResult Run(string file, IEnumerable<string> args, TimeSpan? timeout = null,
         IReadOnlyDictionary<string, string>? environment = null)
     {

@@ -51,8 +51,7 @@ public sealed class PrivateLibvirt : IDisposable
         if (!start.Ok)
             throw new InvalidOperationException(
                 $"E2E CANNOT RUN: the private libvirtd did not start (scripts/e2e/start-libvirtd.sh exit {start.ExitCode}): {start.Stderr.Trim()}");
-        var values = start.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(l => l.Split('=', 2)).Where(kv => kv.Length == 2).ToDictionary(kv => kv[0], kv => kv[1].Trim());
+        var values = Cmd.KeyValues(start.Stdout);
         string Value(string key) => values.TryGetValue(key, out var v) ? v
             : throw new InvalidOperationException($"E2E CANNOT RUN: start-libvirtd.sh printed no {key}= line: {start.Stdout}");
         Dir = Value("E2E_DIR");

@@ -77,7 +77,6 @@ public sealed class QemuProcess
 
     public static QemuProcess Read(int pid)
     {
-        var argv = File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Split('\0');
         var threads = new List<QemuThread>();
         foreach (var task in Directory.GetDirectories($"/proc/{pid}/task"))
         {
@@ -91,8 +90,12 @@ public sealed class QemuProcess
             }
             catch (Exception e) when (e is IOException or DirectoryNotFoundException) { /* thread ended meanwhile */ }
         }
-        return new QemuProcess(pid, argv, threads.OrderBy(t => t.Tid).ToList());
+        return Of(pid, File.ReadAllText($"/proc/{pid}/cmdline"), threads);
     }
+
+    /// <summary>A QEMU seen from another kernel's /proc (the NUMA test host's): its raw cmdline and threads.</summary>
+    public static QemuProcess Of(int pid, string cmdline, IEnumerable<QemuThread> threads) =>
+        new(pid, cmdline.TrimEnd('\0').Split('\0'), threads.OrderBy(t => t.Tid).ToList());
 
     public MemoryBackend? Backend(string? id) => Backends.FirstOrDefault(b => b.Id == id);
 
