@@ -173,6 +173,23 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
             checks.Equal(0, run.ExitCode, "relaxation: exit 0");
             checks.True(run.XmlText.Contains("mode=\"interleave\" nodeset=\"0-1\""), "relaxation: strict#0-1 becomes interleave over 0-1, not preferred",
                 Numatune(run.XmlText));
+
+            // The product's decision on preferred#0-1 itself matches what libvirt 9.0 does with it (docs/topology.md):
+            // refused by default, naming this libvirt; rewritten to interleave when NumaTune:PreferredManyNodes says so.
+            var small = GuestXml("legacy-interleave", "lg-pref-hook", Guid.NewGuid().ToString(), 256, prealloc: false);
+            var refused = host.Hook("before_vm_start", small, new Dictionary<string, string> { ["numatune"] = "preferred#0-1" }, Guid.NewGuid().ToString(),
+                new Dictionary<string, string> { ["LARGEGUEST__Topology__Source"] = "sysfs" });
+            output.WriteLine($"preferred#0-1 through the hook: {refused}");
+            checks.Equal(2, refused.ExitCode, "hook: preferred#0-1 refused (exit 2) on libvirt 9.0");
+            checks.True(refused.Stderr.StartsWith("largeguest: error: numatune: preferred on nodes 0-1: libvirt 9.0.0 does not apply it: the kernel would prefer only the first node",
+                StringComparison.Ordinal), "hook: the refusal says what libvirt 9.0 really does", refused.Stderr.Trim());
+            checks.True(refused.Xml.AsSpan().SequenceEqual(small), "hook: the refused domain XML is byte-identical");
+            var interleaved = host.Hook("before_vm_start", small, new Dictionary<string, string> { ["numatune"] = "0-1" }, Guid.NewGuid().ToString(),
+                new Dictionary<string, string> { ["LARGEGUEST__Topology__Source"] = "sysfs", ["LARGEGUEST__NumaTune__PreferredManyNodes"] = "interleave" });
+            checks.Equal(0, interleaved.ExitCode, "hook: PreferredManyNodes=interleave exits 0");
+            checks.True(interleaved.XmlText.Contains("mode=\"interleave\" nodeset=\"0-1\""), "hook: a bare 0-1 (default mode preferred) becomes interleave#0-1",
+                Numatune(interleaved.XmlText));
+            checks.True(interleaved.Stderr.Contains("rewritten to interleave#0-1", StringComparison.Ordinal), "hook: with a warning", interleaved.Stderr.Trim());
         });
 
     /// <summary>
