@@ -63,6 +63,14 @@ public sealed class TunerGuestEventTests(PrivateLibvirt libvirt, ITestOutputHelp
             Thread.Sleep(1500);
             Cycles(textfile).Should().Be(3, "one guest stop is one cycle. Log:\n" + Joined(log));
 
+            // each cycle also reports whether swap + free memory covers unsharing every merged page
+            var (_, samples) = PromParser.Parse(File.ReadAllText(textfile));
+            var swapFree = File.ReadAllLines("/proc/meminfo").Single(l => l.StartsWith("SwapFree:", StringComparison.Ordinal));
+            samples.Value("largeguest_ksmtune_swap_free_bytes").Should().BeApproximately(
+                long.Parse(swapFree.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024.0, 64 << 20, swapFree);
+            samples.Value("largeguest_ksmtune_swap_covered").Should().BeOneOf(0, 1);
+            samples.Value("largeguest_ksmtune_unshare_need_bytes").Should().BeGreaterThanOrEqualTo(0);
+
             lock (log)
             {
                 log.Should().Contain(l => l.Contains($"guests started {name}: cycle", StringComparison.Ordinal));
