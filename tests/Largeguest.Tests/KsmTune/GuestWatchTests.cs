@@ -114,4 +114,24 @@ public class GuestWatchTests
 
     private static string Next(System.Collections.Concurrent.BlockingCollection<string> cycles, TimeSpan? within = null) =>
         cycles.TryTake(out var what, within ?? TimeSpan.FromSeconds(3)) ? what : "(no cycle)";
+
+    [Fact]
+    public void Thirty_two_status_files_appearing_together_ask_for_one_cycle_not_32()
+    {
+        var dir = Directory.CreateTempSubdirectory("guestwatch-burst").FullName;
+        var cycles = new System.Collections.Concurrent.BlockingCollection<string>();
+        using (var watch = new GuestWatch(dir, new CycleDebounce(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(2)), cycles.Add, _ => { }))
+        {
+            watch.Start();
+            Thread.Sleep(300);
+            for (var i = 0; i < 32; i++)
+            {
+                File.WriteAllText(Path.Combine(dir, $"vm{i:00}.xml.new"), "<domstatus/>");
+                File.Move(Path.Combine(dir, $"vm{i:00}.xml.new"), Path.Combine(dir, $"vm{i:00}.xml"));
+            }
+            Next(cycles).Should().Be("started vm00, started vm01, started vm02, started vm03, started vm04, 27 more");
+            cycles.TryTake(out var extra, 1000).Should().BeFalse($"32 starts at once are one cycle ({extra})");
+        }
+        Directory.Delete(dir, recursive: true);
+    }
 }
