@@ -84,6 +84,7 @@ public sealed class GuestSet
 public sealed partial class GuestWatch : IDisposable
 {
     public const int RetrySeconds = 2;
+    private static readonly TimeSpan IdleWake = TimeSpan.FromSeconds(2);
     private const uint InCreate = 0x100, InDelete = 0x200, InMovedFrom = 0x40, InMovedTo = 0x80, InDeleteSelf = 0x400,
         InMoveSelf = 0x800, InIgnored = 0x8000, InQueueOverflow = 0x4000, InOnlyDir = 0x01000000;
     private const int InNonblock = 0x800, InCloexec = 0x80000;
@@ -118,10 +119,15 @@ public sealed partial class GuestWatch : IDisposable
                 var now = System.Diagnostics.Stopwatch.GetTimestamp();
                 if (_fd < 0 && now >= nextAttach && !Attach(ref missingSaid))
                     nextAttach = now + RetrySeconds * System.Diagnostics.Stopwatch.Frequency;
-                var due = _debounce.DueIn(now);
-                var timeout = due is TimeSpan d && d < TimeSpan.FromSeconds(1) ? (int)Math.Ceiling(d.TotalMilliseconds) : 1000;
-                if (_fd < 0) Thread.Sleep(Math.Min(timeout, 100)); // no directory: look again soon, still run due cycles
-                else if (Poll(_fd, timeout)) ReadEvents();
+                // Wake for an event, a due cycle, the next look for a missing directory, or every IdleWake to see
+                // Dispose: an idle daemon wakes once per IdleWake (make bench: the daemon's idle CPU).
+                var wait = _debounce.DueIn(now) is TimeSpan d && d < IdleWake ? d : IdleWake;
+                if (_fd < 0)
+                {
+                    var untilAttach = TimeSpan.FromSeconds((double)(nextAttach - now) / System.Diagnostics.Stopwatch.Frequency);
+                    Thread.Sleep(untilAttach < wait ? (untilAttach > TimeSpan.Zero ? untilAttach : TimeSpan.Zero) : wait);
+                }
+                else if (Poll(_fd, (int)Math.Ceiling(wait.TotalMilliseconds))) ReadEvents();
                 if (_debounce.Take(System.Diagnostics.Stopwatch.GetTimestamp()))
                 {
                     var what = string.Join(", ", _pending.Count > 6 ? [.. _pending.Take(5), $"{_pending.Count - 5} more"] : _pending);
@@ -211,7 +217,7 @@ public sealed partial class GuestWatch : IDisposable
     public void Dispose()
     {
         _stop = true;
-        if (_thread.IsAlive) _thread.Join(TimeSpan.FromSeconds(5));
+        if (_thread.IsAlive) _thread.Join(IdleWake + TimeSpan.FromSeconds(1)); // a background thread: never holds the process
     }
 
     [StructLayout(LayoutKind.Sequential)]
