@@ -94,6 +94,7 @@ bench: publish
 	python3 bench/bench.py $(BIN)
 	python3 bench/topology_bench.py $(BIN)
 	python3 bench/ksm_bench.py $(BIN)
+	python3 bench/ksm_bench.py --busy-host --switches 2 $(BIN)
 	/usr/bin/python3 bench/ksmtune_bench.py $(BIN)
 
 clean:

@@ -40,6 +40,7 @@ public static class ConfigKeys
         new("KsmTune:Listen", "127.0.0.1:9926", "ADDRESS:PORT of the daemon's Prometheus endpoint (GET /metrics); empty: no endpoint."),
         new("KsmTune:TextfilePath", "", "node_exporter textfile (a .prom file) the daemon rewrites each cycle; empty: none."),
         new("KsmTune:CpuSampleMilliseconds", "1000", "Interval over which 'largeguest ksm metrics' measures ksmd's CPU use."),
+        new("KsmTune:GuestStateDir", "/run/libvirt/qemu", "libvirt's QEMU state directory (one NAME.xml per running guest), watched with inotify: a guest start or stop makes the daemon cycle within seconds. Empty: cycles only every interval and on 'ksm retune'."),
         new("Mom:ConfigPath", "/etc/vdsm/mom.conf", "MoM's configuration file (controllers, rpc-port, policy-dir); no such file: no MoM on this host."),
     ];
 

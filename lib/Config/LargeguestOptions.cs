@@ -67,6 +67,7 @@ public sealed record KsmTuneOptions
     public string Listen { get; set; } = "127.0.0.1:9926";
     public string TextfilePath { get; set; } = "";
     public int CpuSampleMilliseconds { get; set; } = 1000;
+    public string GuestStateDir { get; set; } = "/run/libvirt/qemu";
 }
 
 /// <summary>MoM, the oVirt host's KSM manager (docs/ksm.md, "MoM"): where its configuration is.</summary>

@@ -31,6 +31,9 @@ public sealed record KsmStatus(
     /// <summary>MoM on this host (docs/ksm.md, "MoM"); null only when a status is built without reading it.</summary>
     public MomStatus? Mom { get; init; }
 
+    /// <summary>Whether swap + free memory covers unsharing every merged page now (docs/ksmtune.md "Swap"); null without KSM.</summary>
+    public SwapCover? Swap { get; init; }
+
     public static KsmStatus Read(LargeguestConfig config, IKsmKernel kernel, IVmLiveness liveness, DateTimeOffset now, Action<string>? warn = null)
     {
         var policy = KsmPolicy.From(config);
@@ -49,6 +52,7 @@ public sealed record KsmStatus(
             Tuner = TunerState.Load(config.KsmStateDir, warn),
             TunerDaemonPid = TunerDaemon.RunningDaemon(config.KsmStateDir),
             Mom = MomStatus.Read(config.MomConfigPath),
+            Swap = state.Present ? SwapCover.Of(MemInfo.Read(), CommittedMemory.TotalKiB(), state.UnmergeCostPages, kernel.PageSize) : null,
         };
     }
 
@@ -87,6 +91,7 @@ public sealed record KsmStatus(
                 b.Append(CultureInfo.InvariantCulture, $"  {name,-36} {State.Values[name]} (not known to largeguest)\n");
             b.Append(CultureInfo.InvariantCulture,
                 $"unmerging now would allocate {State.UnmergeCostPages} pages ({State.UnmergeCostPages * PageSize / 1048576} MiB); MemAvailable {MemAvailableBytes / 1048576} MiB\n");
+            if (Swap is SwapCover swap) b.Append(CultureInfo.InvariantCulture, $"{swap.Text}\n");
         }
         b.Append(CultureInfo.InvariantCulture, $"requests in {RequestDirectory}: {Requests.Count}\n");
         foreach (var r in Requests)
@@ -130,6 +135,16 @@ public sealed record KsmStatus(
             w.WriteNumber("unmerge_cost_pages", State.UnmergeCostPages);
             w.WriteNumber("unmerge_cost_bytes", State.UnmergeCostPages * PageSize);
             w.WriteNumber("mem_available_bytes", MemAvailableBytes);
+            if (Swap is SwapCover sc)
+            {
+                w.WriteStartObject("swap");
+                w.WriteNumber("swap_free_bytes", sc.SwapFreeKiB * 1024);
+                w.WriteNumber("free_bytes", sc.FreeKiB * 1024);
+                w.WriteNumber("need_bytes", sc.NeedKiB * 1024);
+                w.WriteNumber("overcommit_bytes", sc.OvercommitKiB * 1024);
+                w.WriteBoolean("covered", sc.Covered);
+                w.WriteEndObject();
+            }
             w.WriteString("request_directory", RequestDirectory);
             w.WriteStartArray("requests");
             foreach (var r in Requests)

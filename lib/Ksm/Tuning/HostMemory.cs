@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Largeguest.Ksm.Tuning;
 
 /// <summary>The lines of /proc/meminfo the tuner uses, in KiB.</summary>
-public readonly record struct MemInfo(long TotalKiB, long FreeKiB, long AvailableKiB, long BuffersKiB, long CachedKiB)
+public readonly record struct MemInfo(long TotalKiB, long FreeKiB, long AvailableKiB, long BuffersKiB, long CachedKiB, long SwapTotalKiB = 0, long SwapFreeKiB = 0)
 {
     public const string DefaultPath = "/proc/meminfo";
 
@@ -17,13 +17,13 @@ public readonly record struct MemInfo(long TotalKiB, long FreeKiB, long Availabl
 
     public static MemInfo Parse(string text, string source = DefaultPath)
     {
-        long total = -1, free = -1, available = -1, buffers = 0, cached = 0;
+        long total = -1, free = -1, available = -1, buffers = 0, cached = 0, swapTotal = 0, swapFree = 0;
         foreach (var line in text.Split('\n'))
         {
             var colon = line.IndexOf(':');
             if (colon <= 0) continue;
             var name = line[..colon];
-            if (name is not ("MemTotal" or "MemFree" or "MemAvailable" or "Buffers" or "Cached")) continue;
+            if (name is not ("MemTotal" or "MemFree" or "MemAvailable" or "Buffers" or "Cached" or "SwapTotal" or "SwapFree")) continue;
             var parts = line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
             if (parts.Length == 0 || !long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var kib))
                 throw new KsmTuneException($"{source}: {name}: unreadable value '{line[(colon + 1)..].Trim()}'");
@@ -34,14 +34,39 @@ public readonly record struct MemInfo(long TotalKiB, long FreeKiB, long Availabl
                 case "MemAvailable": available = kib; break;
                 case "Buffers": buffers = kib; break;
                 case "Cached": cached = kib; break;
+                case "SwapTotal": swapTotal = kib; break;
+                case "SwapFree": swapFree = kib; break;
             }
         }
         if (total <= 0) throw new KsmTuneException($"{source}: no MemTotal line");
         if (free < 0) throw new KsmTuneException($"{source}: no MemFree line");
-        return new MemInfo(total, free, available, buffers, cached);
+        return new MemInfo(total, free, available, buffers, cached, swapTotal, swapFree);
     }
 
     public static MemInfo Read(string path = DefaultPath) => Parse(ProcFiles.ReadText(path), path);
+}
+
+/// <summary>
+/// Whether swap plus free memory covers unsharing every merged page (docs/ksmtune.md "Swap"): the kernel then needs
+/// a fresh page for each sharing one (pages_sharing + ksm_zero_pages), which is the guests' committed memory beyond
+/// what physical memory holds. Pure; memory in KiB.
+/// </summary>
+/// <param name="NeedKiB">What unsharing every merged page allocates.</param>
+/// <param name="FreeKiB">MemAvailable.</param>
+/// <param name="SwapFreeKiB">SwapFree.</param>
+/// <param name="OvercommitKiB">Committed guest memory beyond physical memory (0 when it fits).</param>
+public readonly record struct SwapCover(long NeedKiB, long FreeKiB, long SwapFreeKiB, long OvercommitKiB)
+{
+    public static SwapCover Of(MemInfo mem, long committedKiB, long unmergeCostPages, long pageSize) =>
+        new(unmergeCostPages * (pageSize / 1024), mem.UsableKiB, mem.SwapFreeKiB, Math.Max(0, committedKiB - mem.TotalKiB));
+
+    public bool Covered => SwapFreeKiB + FreeKiB >= NeedKiB;
+
+    /// <summary>One line for status, the cycle's notes and the journal; a warning when not covered.</summary>
+    public string Text =>
+        $"swap {TuningCycle.Size(SwapFreeKiB)} free + free memory {TuningCycle.Size(FreeKiB)} {(Covered ? ">=" : "<")} {TuningCycle.Size(NeedKiB)} that unsharing every merged page needs"
+        + $" (committed guest memory beyond physical memory: {TuningCycle.Size(OvercommitKiB)})"
+        + (Covered ? "" : ": WARNING: not covered, guests touching their merged pages can exhaust memory (add swap or overcommit less)");
 }
 
 /// <summary>

@@ -53,6 +53,9 @@ public static class KsmMetrics
             p.Sample(1, ("action", tuner.LastAction), ("mode", tuner.Mode), ("why", tuner.Why));
             p.Single("largeguest_ksmtune_last_decision_timestamp_seconds", MetricType.Gauge, "When the last decision was made (Unix time).", tuner.At.ToUnixTimeMilliseconds() / 1000.0);
             p.Single("largeguest_ksmtune_cycles_total", MetricType.Counter, "Tuning cycles run since boot.", tuner.Cycles);
+            p.Single("largeguest_ksmtune_swap_free_bytes", MetricType.Gauge, "SwapFree seen by the last cycle.", tuner.SwapFreeKiB * 1024.0);
+            p.Single("largeguest_ksmtune_unshare_need_bytes", MetricType.Gauge, "Memory unsharing every merged page would allocate (pages_sharing + ksm_zero_pages), last cycle.", tuner.SwapNeedKiB * 1024.0);
+            p.Single("largeguest_ksmtune_swap_covered", MetricType.Gauge, "1 when swap + free memory covered unsharing every merged page at the last cycle; 0 is a warning.", tuner.SwapCovered ? 1 : 0);
             p.Single("largeguest_ksmtune_errors_total", MetricType.Counter, "Tuning cycles that failed since boot.", tuner.Errors);
         }
 

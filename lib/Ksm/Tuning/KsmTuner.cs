@@ -42,7 +42,8 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
         // (a prune or transition that died, or another tool), not one in progress. The decision replaces it.
         var leftover = Number(ksm, Run) == 2 ? "run was 2 (unmerge mode left behind), replaced; " : "";
         var input = new CycleInput(mem.TotalKiB, mem.UsableKiB, committedKiB, Number(ksm, PagesToScan) ?? settings.Parameters.MinPages);
-        var d = TuningCycle.Decide(input, settings.Parameters, settings.ThresCoef, settings.ThresConstKiB);
+        var d = TuningCycle.Decide(input, settings.Parameters, settings.ThresCoef, settings.ThresConstKiB, settings.Mode);
+        var swap = SwapCover.Of(mem, committedKiB, (Number(ksm, "pages_sharing") ?? 0) + (Number(ksm, "ksm_zero_pages") ?? 0), Environment.SystemPageSize);
         if (d.Action == KsmdAction.Start)
         {
             host.WriteKsm(PagesToScan, Text(d.PagesToScan));
@@ -55,8 +56,8 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
             host.WriteKsm(PagesToScan, Text(d.PagesToScan));
         }
         var state = Record(before, d.Action == KsmdAction.Start ? TunerPhase.Running : TunerPhase.Stopped, d.Action == KsmdAction.Start ? "start" : "stop",
-            leftover + d.Why, mem, committedKiB, d.PagesToScan, d.SleepMillisecs, d.ThresholdKiB, TunerRequest.Run);
-        return new(state, [.. recovered, state.Why]);
+            leftover + d.Why, mem, committedKiB, d.PagesToScan, d.SleepMillisecs, d.ThresholdKiB, TunerRequest.Run, swap);
+        return new(state, [.. recovered, .. swap.Covered ? Array.Empty<string>() : [swap.Text], state.Why]);
     }
 
     /// <summary><c>ksm run</c>: start ksmd now with the tuner's pages_to_scan and sleep, and hand it back to the tuner.</summary>
@@ -114,7 +115,7 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
     }
 
     private TunerState Record(TunerState before, TunerPhase phase, string action, string why, MemInfo? mem, long committedKiB,
-        long pages, long sleep, long thres, TunerRequest request)
+        long pages, long sleep, long thres, TunerRequest request, SwapCover? swap = null)
     {
         var state = before with
         {
@@ -131,6 +132,10 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
             Why = why,
             At = _time.GetUtcNow(),
             Cycles = before.Cycles + (action is "start" or "stop" ? 1 : 0),
+            SwapFreeKiB = swap?.SwapFreeKiB ?? before.SwapFreeKiB,
+            SwapNeedKiB = swap?.NeedKiB ?? before.SwapNeedKiB,
+            SwapCovered = swap?.Covered ?? before.SwapCovered,
+            Swap = swap?.Text ?? before.Swap,
         };
         state.Save(stateDir);
         return state;

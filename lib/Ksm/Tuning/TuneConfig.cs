@@ -22,7 +22,8 @@ public sealed record TunerSettings(
     IPEndPoint? Listen,
     string? TextfilePath,
     TimeSpan CpuSample,
-    bool Debug)
+    bool Debug,
+    string? GuestStateDir)
 {
     public static TunerSettings Defaults { get; } = TuneConfig.Resolve(new KsmTuneOptions { KsmtunedConf = "" }, "defaults", KsmtunedConf.Defaults, TuneFlags.None, _ => { });
 
@@ -87,8 +88,12 @@ public static class TuneConfig
         if (json.CpuSampleMilliseconds is < 10 or > 60_000)
             throw new ConfigException($"{J("CpuSampleMilliseconds")}: bad value '{json.CpuSampleMilliseconds}' (expected: a whole number from 10 to 60000)");
 
+        var guestDir = string.IsNullOrWhiteSpace(json.GuestStateDir) ? null : json.GuestStateDir.Trim();
+        if (guestDir is not null && !Path.IsPathRooted(guestDir))
+            throw new ConfigException($"{J("GuestStateDir")}: bad value '{json.GuestStateDir}' (expected: an absolute directory such as /run/libvirt/qemu, or empty for no guest watch)");
+
         return new TunerSettings(mode, parameters, thresCoef, thresConst, TimeSpan.FromSeconds(interval), listen,
-            string.IsNullOrWhiteSpace(textfile) ? null : textfile.Trim(), TimeSpan.FromMilliseconds(json.CpuSampleMilliseconds), conf.DebugEnabled);
+            string.IsNullOrWhiteSpace(textfile) ? null : textfile.Trim(), TimeSpan.FromMilliseconds(json.CpuSampleMilliseconds), conf.DebugEnabled, guestDir);
     }
 
     /// <summary>The value from the flag, else the JSON key, else ksmtuned.conf (times <paramref name="confSign"/>), each checked against min..max.</summary>

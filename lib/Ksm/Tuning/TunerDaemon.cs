@@ -5,8 +5,8 @@ using System.Text;
 namespace Largeguest.Ksm.Tuning;
 
 /// <summary>
-/// <c>largeguest ksm tune --daemon</c>: a cycle every interval (KSM_MONITOR_INTERVAL), at once on SIGHUP
-/// (<c>largeguest ksm retune</c>, libvirt's guest start/stop as for ksmtuned), the metrics endpoint and textfile,
+/// <c>largeguest ksm tune --daemon</c>: a cycle every interval (KSM_MONITOR_INTERVAL), soon after a guest starts or
+/// stops (<see cref="GuestWatch"/>, debounced), at once on SIGHUP (<c>largeguest ksm retune</c>), the metrics endpoint and textfile,
 /// a pid file in Ksm:StateDir. SIGTERM/SIGINT end it: ksmd is stopped (shared pages stay), as Harvester's tuner does.
 /// </summary>
 public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir, Action<string> log)
@@ -16,6 +16,9 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
     private CpuSample? _lastCpu;
     private double? _lastPercent;
     private volatile TunerState? _state;
+
+    /// <summary>A guest start/stop waits this long for more before its cycle, and at most <see cref="GuestMaxDelay"/>.</summary>
+    public static readonly TimeSpan GuestQuiet = TimeSpan.FromSeconds(1), GuestMaxDelay = TimeSpan.FromSeconds(5);
 
     /// <summary>The endpoint, once <see cref="Run"/> has bound it (tests ask for port 0 and read the real one here).</summary>
     public MetricsEndpoint? Endpoint { get; private set; }
@@ -36,6 +39,7 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; Retune(); });
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+        GuestWatch? watch = null;
         try
         {
             log($"ksm tune: daemon started (pid {Environment.ProcessId}): {settings.Summary}");
@@ -44,6 +48,16 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
                 Endpoint = new MetricsEndpoint(listen, Scrape, log);
                 Endpoint.Start();
                 log($"ksm tune: metrics at http://{Endpoint.Bound}/metrics");
+            }
+            if (settings.GuestStateDir is { } guestDir)
+            {
+                watch = new GuestWatch(guestDir, new CycleDebounce(GuestQuiet, GuestMaxDelay), what =>
+                {
+                    log($"ksm tune: guests {what}: cycle");
+                    Retune();
+                }, log);
+                watch.Start();
+                log($"ksm tune: watching {guestDir} for guest start/stop");
             }
             string? lastWhy = null;
             while (!stop.IsCancellationRequested)
@@ -77,6 +91,7 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
         }
         finally
         {
+            watch?.Dispose();
             if (Endpoint is not null) await Endpoint.DisposeAsync();
             ReleasePidFile();
         }

@@ -34,6 +34,11 @@ public sealed record TunerState
     public long Cycles { get; init; }
     public long Errors { get; init; }
     public string LastError { get; init; } = "";
+    /// <summary>The last cycle's swap check (<see cref="SwapCover"/>): SwapFree, what unsharing every merged page needs, whether swap + free covers it.</summary>
+    public long SwapFreeKiB { get; init; }
+    public long SwapNeedKiB { get; init; }
+    public bool SwapCovered { get; init; } = true;
+    public string Swap { get; init; } = "";
 
     public static string PathIn(string stateDir) => System.IO.Path.Combine(stateDir, FileName);
 
@@ -76,6 +81,9 @@ public sealed record TunerState
             w.WriteNumber("cycles", state.Cycles);
             w.WriteNumber("errors", state.Errors);
             w.WriteString("last_error", state.LastError);
+            w.WriteNumber("swap_free_kib", state.SwapFreeKiB);
+            w.WriteNumber("swap_need_kib", state.SwapNeedKiB);
+            w.WriteBoolean("swap_covered", state.SwapCovered);
         }
         w.WriteEndObject();
     }
@@ -95,6 +103,7 @@ public sealed record TunerState
         yield return $"  sleep_millisecs: {state.SleepMillisecs}";
         yield return $"  last decision:   {state.LastAction} at {state.At:u}";
         yield return $"  why:             {state.Why}";
+        if (state.Swap.Length > 0) yield return $"  last cycle swap: {state.Swap}";
         yield return $"  cycles:          {state.Cycles} ({state.Errors} failed{(state.LastError.Length > 0 ? $"; last error: {state.LastError}" : "")})";
     }
 }

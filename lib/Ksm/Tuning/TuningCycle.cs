@@ -18,13 +18,12 @@ public sealed record CycleDecision(KsmdAction Action, long PagesToScan, long Sle
 }
 
 /// <summary>
-/// One tuning cycle as a pure function (ksmtuned's <c>adjust</c>, seed 002/003):
+/// One tuning cycle as a pure function, ksmtuned's <c>adjust</c> (docs/ksmtune.md "The cycle"):
 /// <list type="bullet">
 /// <item>threshold = <c>thresCoef</c>% of total memory, at least <c>KSM_THRES_CONST</c> KiB;</item>
-/// <item>free below the threshold: start ksmd and raise pages_to_scan by boost (up to maxPages);</item>
-/// <item>free above it but committed + threshold above total (the guests may still touch their memory): start ksmd,
-///   lowering pages_to_scan by decay (ksmtuned's behaviour: scan gently before the pressure comes);</item>
-/// <item>otherwise stop ksmd (shared pages stay shared) and lower pages_to_scan by decay (down to minPages);</item>
+/// <item>stop ksmd (shared pages stay shared) only when committed + threshold &lt; total <b>and</b> free &gt; threshold;
+///   in customized mode pages_to_scan stays (ksmtuned), in standard/high it decays (Harvester);</item>
+/// <item>otherwise start ksmd: free &lt; threshold raises pages_to_scan by boost, else it lowers it by decay;</item>
 /// <item>sleep_millisecs = sleepMsec x 16 GiB / total memory, at least 10.</item>
 /// </list>
 /// pages_to_scan always ends within minPages..maxPages, whatever the kernel had.
@@ -48,32 +47,37 @@ public static class TuningCycle
 
     public static long Clamp(long pages, TuningParameters p) => Math.Clamp(pages, p.MinPages, p.MaxPages);
 
-    public static CycleDecision Decide(CycleInput input, TuningParameters p, int thresCoef, long thresConstKiB)
+    public static CycleDecision Decide(CycleInput input, TuningParameters p, int thresCoef, long thresConstKiB, TuningMode mode)
     {
         if (input.TotalKiB <= 0) throw new ArgumentOutOfRangeException(nameof(input), input.TotalKiB, "total memory must be positive");
         var thres = Threshold(input.TotalKiB, thresCoef, thresConstKiB);
         var sleep = SleepMillisecs(p.SleepMsec, input.TotalKiB);
         var free = input.FreeKiB;
         var committedPlusThres = input.CommittedKiB + thres;
-        var freeVsThres = $"free {Size(free)} {(free < thres ? "<" : ">=")} threshold {Size(thres)} ({thresCoef}% of {Size(input.TotalKiB)}{(thres == thresConstKiB && thres > input.TotalKiB * thresCoef / 100 ? ", raised to KSM_THRES_CONST" : "")})";
-        var committed = $"committed {Size(input.CommittedKiB)} + threshold {(committedPlusThres > input.TotalKiB ? ">" : "<=")} total {Size(input.TotalKiB)}";
+        var floor = thres == thresConstKiB && thres > input.TotalKiB * thresCoef / 100 ? ", raised to KSM_THRES_CONST" : "";
+        var freeVsThres = $"free {Size(free)} {Compare(free, thres)} threshold {Size(thres)} ({thresCoef}% of {Size(input.TotalKiB)}{floor})";
+        var committed = $"committed {Size(input.CommittedKiB)} + threshold {Compare(committedPlusThres, input.TotalKiB)} total {Size(input.TotalKiB)}";
 
+        // ksmtuned: [ $[committed + thres] -lt $total -a $free -gt $thres ] && stop; everything else starts.
+        if (committedPlusThres < input.TotalKiB && free > thres)
+        {
+            var stopped = mode == TuningMode.Customized ? Clamp(input.PagesToScan, p) : Decay(input.PagesToScan, p);
+            var how = mode == TuningMode.Customized ? $"min {p.MinPages}, max {p.MaxPages}" : $"decay {p.Decay}, min {p.MinPages}";
+            return new(KsmdAction.Stop, stopped, sleep, thres,
+                $"{freeVsThres} and {committed}: stop ksmd (shared pages stay), pages_to_scan {input.PagesToScan} -> {stopped} ({how})");
+        }
         if (free < thres)
         {
             var pages = Boost(input.PagesToScan, p);
             return new(KsmdAction.Start, pages, sleep, thres,
                 $"{freeVsThres}: start ksmd, pages_to_scan {input.PagesToScan} -> {pages} (boost {p.Boost}, max {p.MaxPages}), sleep_millisecs {sleep}");
         }
-        if (committedPlusThres > input.TotalKiB)
-        {
-            var pages = Decay(input.PagesToScan, p);
-            return new(KsmdAction.Start, pages, sleep, thres,
-                $"{committed}, {freeVsThres}: start ksmd gently, pages_to_scan {input.PagesToScan} -> {pages} (decay {p.Decay}, min {p.MinPages}), sleep_millisecs {sleep}");
-        }
-        var stopped = Decay(input.PagesToScan, p);
-        return new(KsmdAction.Stop, stopped, sleep, thres,
-            $"{freeVsThres} and {committed}: stop ksmd (shared pages stay), pages_to_scan {input.PagesToScan} -> {stopped} (decay {p.Decay}, min {p.MinPages})");
+        var gentle = Decay(input.PagesToScan, p);
+        return new(KsmdAction.Start, gentle, sleep, thres,
+            $"{committed}, {freeVsThres}: start ksmd gently, pages_to_scan {input.PagesToScan} -> {gentle} (decay {p.Decay}, min {p.MinPages}), sleep_millisecs {sleep}");
     }
+
+    private static string Compare(long a, long b) => a < b ? "<" : a > b ? ">" : "=";
 
     /// <summary>KiB as a short binary size ("23.4 GiB", "512 KiB") for the "why" text.</summary>
     public static string Size(long kib)

@@ -25,14 +25,19 @@ public sealed class TunerSandbox : IDisposable
         ["LARGEGUEST_CONFIG"] = ConfigPath,
         ["LARGEGUEST__Ksm__StateDir"] = StateDir,
         ["LARGEGUEST__KsmTune__KsmtunedConf"] = "",
+        ["LARGEGUEST__KsmTune__GuestStateDir"] = "",
     };
 
-    public Process Start(params string[] args)
+    public Process Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    /// <summary>The binary with the sandbox's environment plus <paramref name="extra"/>.</summary>
+    public Process Start(IReadOnlyDictionary<string, string> extra, params string[] args)
     {
         var start = new ProcessStartInfo(PublishedBinary.Path) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in args) start.ArgumentList.Add(a);
         start.Environment.Clear();
         foreach (var (k, v) in Environment) start.Environment[k] = v;
+        foreach (var (k, v) in extra) start.Environment[k] = v;
         return Process.Start(start)!;
     }
 

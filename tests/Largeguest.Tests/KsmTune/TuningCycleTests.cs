@@ -80,15 +80,50 @@ public class TuningCycleTests
         { "thresCoef 100: always start", new(16 * GiB, 15 * GiB, 0, 100), High, 100, KsmdAction.Start, 300 },
         { "thresCoef 0: stop unless nearly out of memory", new(16 * GiB, 1 * GiB, 0, 300), High, 0, KsmdAction.Stop, 250 },
         { "thresCoef 0, free under the 2 MiB constant: start", new(16 * GiB, 1024, 0, 300), High, 0, KsmdAction.Start, 500 },
-        // boundaries: ksmtuned compares with -lt / -gt
-        { "free exactly at threshold is no pressure", new(10 * GiB, 2 * GiB, 0, 100), High, 20, KsmdAction.Stop, 100 },
-        { "committed + threshold exactly total is no pressure", new(10 * GiB, 5 * GiB, 8 * GiB, 100), High, 20, KsmdAction.Stop, 100 },
     };
+
+    // ksmtuned's adjust(), customized mode, at each boundary. 10 GiB host, threshold 20% = 2 GiB; ksmtuned compares
+    // with -lt / -gt: it stops only when committed + threshold < total and free > threshold, else it starts
+    // (boost when free < threshold, else decay), and on stop leaves npages as it was.
+    private const long T = 10 * GiB, Th = 2 * GiB;
+
+    public static TheoryData<string, long, long, KsmdAction, long> KsmtunedBoundaries => new()
+    {
+        // free around the threshold, committed well below total - threshold
+        { "free = thres - 1: start, boost", Th - 1, 0, KsmdAction.Start, 1250 } /* 1000 + boost 300, at most max 1250 */,
+        { "free = thres: start (not > thres), decay", Th, 0, KsmdAction.Start, 1000 - 50 },
+        { "free = thres + 1: stop, pages kept", Th + 1, 0, KsmdAction.Stop, 1000 },
+        // committed + threshold around total, free plenty
+        { "committed + thres = total - 1: stop, pages kept", 5 * GiB, T - Th - 1, KsmdAction.Stop, 1000 },
+        { "committed + thres = total: start (not < total), decay", 5 * GiB, T - Th, KsmdAction.Start, 1000 - 50 },
+        { "committed + thres = total + 1: start, decay", 5 * GiB, T - Th + 1, KsmdAction.Start, 1000 - 50 },
+        // both at their boundary; both just inside
+        { "free = thres and committed + thres = total: start, decay", Th, T - Th, KsmdAction.Start, 1000 - 50 },
+        { "free = thres + 1 and committed + thres = total - 1: stop", Th + 1, T - Th - 1, KsmdAction.Stop, 1000 },
+        { "free = thres - 1 and committed + thres = total + 1: start, boost", Th - 1, T - Th + 1, KsmdAction.Start, 1250 } /* 1000 + boost 300, at most max 1250 */,
+    };
+
+    [Theory, MemberData(nameof(KsmtunedBoundaries))]
+    public void Customized_mode_decides_as_ksmtuned_adjust_at_each_boundary(string name, long free, long committed, KsmdAction action, long pages)
+    {
+        var d = TuningCycle.Decide(new(T, free, committed, 1000), Ksmtuned, 20, 2048, TuningMode.Customized);
+        d.ThresholdKiB.Should().Be(Th, name);
+        d.Action.Should().Be(action, name);
+        d.PagesToScan.Should().Be(pages, name);
+    }
+
+    [Fact]
+    public void Customized_stop_keeps_pages_within_range_and_the_harvester_modes_decay()
+    {
+        TuningCycle.Decide(new(T, 8 * GiB, 0, 5000), Ksmtuned, 20, 2048, TuningMode.Customized).PagesToScan.Should().Be(1250);
+        TuningCycle.Decide(new(T, 8 * GiB, 0, 0), Ksmtuned, 20, 2048, TuningMode.Customized).PagesToScan.Should().Be(64);
+        TuningCycle.Decide(new(T, 8 * GiB, 0, 1000), High, 20, 2048, TuningMode.High).PagesToScan.Should().Be(950);
+    }
 
     [Theory, MemberData(nameof(DecideCases))]
     public void Decide_starts_or_stops_ksmd_and_moves_pages(string name, CycleInput input, TuningParameters p, int coef, KsmdAction action, long pages)
     {
-        var d = TuningCycle.Decide(input, p, coef, 2048);
+        var d = TuningCycle.Decide(input, p, coef, 2048, TuningMode.High);
         d.Action.Should().Be(action, name);
         d.PagesToScan.Should().Be(pages, name);
         d.RunValue.Should().Be(action == KsmdAction.Start ? "1" : "0");
@@ -100,9 +135,9 @@ public class TuningCycleTests
     [Fact]
     public void Why_shows_the_numbers_it_compared()
     {
-        var d = TuningCycle.Decide(new(16 * GiB, 2 * GiB, 10 * GiB, 100), High, 20, 2048);
+        var d = TuningCycle.Decide(new(16 * GiB, 2 * GiB, 10 * GiB, 100), High, 20, 2048, TuningMode.High);
         d.Why.Should().Be("free 2 GiB < threshold 3.2 GiB (20% of 16 GiB): start ksmd, pages_to_scan 100 -> 300 (boost 200, max 10000), sleep_millisecs 20");
-        var floor = TuningCycle.Decide(new(8000, 7000, 0, 100), High, 20, 2048);
+        var floor = TuningCycle.Decide(new(8000, 7000, 0, 100), High, 20, 2048, TuningMode.High);
         floor.Why.Should().Contain("threshold 2 MiB (20% of 7.8 MiB, raised to KSM_THRES_CONST)");
     }
 
@@ -112,16 +147,16 @@ public class TuningCycleTests
         var p = High;
         long pages = 100;
         var seen = new List<long>();
-        for (var i = 0; i < 60; i++) { pages = TuningCycle.Decide(new(16 * GiB, GiB, 0, pages), p, 20, 2048).PagesToScan; seen.Add(pages); }
+        for (var i = 0; i < 60; i++) { pages = TuningCycle.Decide(new(16 * GiB, GiB, 0, pages), p, 20, 2048, TuningMode.High).PagesToScan; seen.Add(pages); }
         seen.Should().BeInAscendingOrder().And.HaveElementAt(0, 300).And.EndWith(10000);
         seen.Count(v => v == 10000).Should().Be(11); // 100 + 49*200 = 9900, 50th cycle reaches 10000
-        for (var i = 0; i < 300; i++) pages = TuningCycle.Decide(new(16 * GiB, 15 * GiB, 0, pages), p, 20, 2048).PagesToScan;
+        for (var i = 0; i < 300; i++) pages = TuningCycle.Decide(new(16 * GiB, 15 * GiB, 0, pages), p, 20, 2048, TuningMode.High).PagesToScan;
         pages.Should().Be(100);
     }
 
     [Fact]
     public void Decide_refuses_a_zero_total() =>
-        FluentActions.Invoking(() => TuningCycle.Decide(new(0, 0, 0, 0), High, 20, 2048)).Should().Throw<ArgumentOutOfRangeException>();
+        FluentActions.Invoking(() => TuningCycle.Decide(new(0, 0, 0, 0), High, 20, 2048, TuningMode.High)).Should().Throw<ArgumentOutOfRangeException>();
 
     [Theory]
     [InlineData(0, "0 KiB")]
