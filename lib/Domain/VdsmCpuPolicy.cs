@@ -7,7 +7,7 @@ namespace Largeguest.Domain;
 public enum CpuPolicy { None, Manual, Dedicated, IsolateThreads, Siblings }
 
 /// <summary>
-/// What VDSM's CPU management will do to our pins once the domain is up (DESIGN section 6a, docs/vdsm-and-mom.md):
+/// What VDSM's CPU management will do to our pins once the domain is up (docs/vdsm-and-mom.md):
 /// with <c>none</c> it pins every vCPU to the host's shared CPU pool; with <c>manual</c> it keeps the vCPUs in
 /// <c>manuallyPinedCPUs</c> (all pinned ones when the engine gave no list) and moves the rest; with the exclusive
 /// policies the engine owns the VM's CPUs. With no policy in the metadata VDSM infers <c>manual</c> from the pins

@@ -4,11 +4,10 @@ using static Largeguest.Tests.Vdsm.RealVdsmHookTests;
 namespace Largeguest.Tests.Vdsm;
 
 /// <summary>
-/// Issue 10's behaviour at VDSM's hook points, through VDSM's real hooks.py (<see cref="RealVdsmHooks"/>):
+/// The behaviour at VDSM's hook points (docs/vdsm-and-mom.md), through VDSM's real hooks.py (<see cref="RealVdsmHooks"/>):
 /// the engine's <c>cpuPolicy</c> decides whether pins can last, <c>after_vm_destroy</c> never stops other
 /// products' hooks, and <c>before_vm_migrate_destination</c> / <c>before_vm_dehibernate</c> (whose XML VDSM
-/// discards) validate without claiming a rewrite. Written before the implementation: on a branch without it
-/// the tests marked "issue 10" fail; the others pin down what must keep holding.
+/// discards) validate without claiming a rewrite.
 /// </summary>
 public sealed class RealVdsmHookPointTests : IDisposable
 {
@@ -33,7 +32,7 @@ public sealed class RealVdsmHookPointTests : IDisposable
 
     // ---- (a) the engine's CPU pinning policy ----
 
-    /// <summary>issue 10: with <c>none</c> VDSM pins every vCPU to the shared pool right after the start.</summary>
+    /// <summary>docs/vdsm-and-mom.md: with <c>none</c> VDSM pins every vCPU to the shared pool right after the start.</summary>
     [Theory]
     [InlineData("cputune")]
     [InlineData("pincpu")]
@@ -47,7 +46,7 @@ public sealed class RealVdsmHookPointTests : IDisposable
             .And.ContainEquivalentOf("CPU Pinning Policy").And.Contain("Manual");
     }
 
-    /// <summary>issue 10: <c>CpuTune:SharedPolicy</c> = warn writes the pins and says they will not last.</summary>
+    /// <summary>docs/vdsm-and-mom.md: <c>CpuTune:SharedPolicy</c> = warn writes the pins and says they will not last.</summary>
     [Fact]
     public void Pins_under_cpuPolicy_none_with_SharedPolicy_warn_are_written_with_a_warning()
     {
@@ -67,7 +66,7 @@ public sealed class RealVdsmHookPointTests : IDisposable
             "VDSM's log carries the warning");
     }
 
-    /// <summary>issue 10: the engine owns the CPUs of the exclusive policies, whatever SharedPolicy says.</summary>
+    /// <summary>docs/vdsm-and-mom.md: the engine owns the CPUs of the exclusive policies, whatever SharedPolicy says.</summary>
     [Theory]
     [InlineData("dedicated", "cputune")]
     [InlineData("isolate-threads", "cputune")]
@@ -147,7 +146,7 @@ public sealed class RealVdsmHookPointTests : IDisposable
 
     // ---- (b) after_vm_destroy: VDSM ignores failures, but exit 2 would skip the later hooks ----
 
-    /// <summary>issue 10: a failure at after_vm_destroy exits 1, so that 60_other still runs.</summary>
+    /// <summary>docs/vdsm-and-mom.md: a failure at after_vm_destroy exits 1, so that 60_other still runs.</summary>
     [Theory]
     [InlineData("""{ "a":""", "ksm_merge_across_nodes", "0", "malformed JSON")]
     [InlineData(null, "ksm_merge_across_nodes", "yes", "ksm_merge_across_nodes: bad value 'yes'")]
@@ -185,7 +184,7 @@ public sealed class RealVdsmHookPointTests : IDisposable
         run.Xml.Should().Be(input);
     }
 
-    /// <summary>issue 10: the source host did not have the hook; a rewrite here would be discarded, so none is claimed.</summary>
+    /// <summary>docs/vdsm-and-mom.md: the source host did not have the hook; a rewrite here would be discarded, so none is claimed.</summary>
     [Theory]
     [InlineData("before_vm_migrate_destination")]
     [InlineData("before_vm_dehibernate")]
