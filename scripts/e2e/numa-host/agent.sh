@@ -10,7 +10,11 @@ fail() { say "stage 2 FAILED: $*"; echo o >/proc/sysrq-trigger; sleep 10; }
 mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t devtmpfs devtmpfs /dev || fail "proc/sys/dev"
 mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm || fail "devpts/shm"
 # Fresh /run and /tmp: the outer machine's (pid files, sockets, other test instances) must not show through.
+# The repository (lg.repo) stays visible where it is, also when a clone lives under one of them (CI's may).
+repo=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^lg.repo=//p')
+mkdir -p /lg-repo && mount --bind "$repo" /lg-repo || fail "bind $repo"
 for d in /run /tmp /var/tmp; do mount -t tmpfs -o mode=1777 tmpfs "$d" || fail "tmpfs $d"; done
+[ -d "$repo" ] || { mkdir -p "$repo" && mount --bind /lg-repo "$repo"; } || fail "repository $repo"
 # cgroup v2 with the controllers libvirt uses on an oVirt host (cpuset carries numatune).
 mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cgroup2"
 echo "+cpuset +cpu +memory +pids" >/sys/fs/cgroup/cgroup.subtree_control || fail "cgroup controllers"

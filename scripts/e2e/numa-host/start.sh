@@ -21,6 +21,7 @@ layout=${1:-}
 [[ $layout =~ ^[0-9]+(,[0-9]+)*$ ]] || die "usage: start.sh MIB[,MIB...] (memory per node in MiB, 0 = memory-less)"
 want=${LARGEGUEST_E2E_ACCEL:-auto}
 case $want in auto|kvm|tcg) ;; *) die "LARGEGUEST_E2E_ACCEL: bad value '$want' (expected: auto, kvm or tcg)" ;; esac
+[[ $repo =~ ^[^[:space:]]+$ ]] || die "the repository's path '$repo' has white space, which the kernel command line cannot carry"
 [ "$(id -u)" -eq 0 ] || die "must run as root (the test host exports / over 9p and runs libvirtd inside)"
 # The kernel and initramfs tools, and what the test host runs from the shared root.
 "$repo/scripts/ensure-packages.sh" qemu-system-x86 linux-image-amd64 busybox-static kmod cpio \
@@ -93,7 +94,7 @@ launch() {
     : >"$dir/console-$accel.log"
     qemu-system-x86_64 -name numa-host -accel "$accel" -cpu qemu64 -smp "${#sizes[@]}" -m "${total}M" "${numa[@]}" \
         -kernel "$kernel" -initrd "$initrd" -no-reboot \
-        -append "console=ttyS0 panic=-1 loglevel=4 lg.stage2=$here/agent.sh" \
+        -append "console=ttyS0 panic=-1 loglevel=4 lg.stage2=$here/agent.sh lg.repo=$repo" \
         -display none -monitor none -serial "file:$dir/console-$accel.log" \
         -fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap" \
         -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \

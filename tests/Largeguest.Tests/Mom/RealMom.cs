@@ -32,9 +32,9 @@ public sealed class RealMom : IDisposable
     {
         get
         {
-            var dir = Path.GetFullPath(Path.Combine(PublishedBinary.RepoRoot, "..", "shared", "third_party"));
+            var dir = Support.ThirdParty.Root;
             if (!File.Exists(Path.Combine(dir, "mom", "momd.in")))
-                throw new InvalidOperationException($"MoM's source is missing: expected {dir}/mom/momd.in (the third-party folder beside the repository); not skipping");
+                throw new InvalidOperationException($"MoM's source is missing: expected mom/momd.in in the third-party folder (looked in {Support.ThirdParty.Where}; set {Support.ThirdParty.Variable}); not skipping");
             return dir;
         }
     }

@@ -84,8 +84,8 @@ public sealed class RealVdsmHooks : IDisposable
     private string Markers => Path.Combine(Root, "markers");
     private string EmptyConfig => Path.Combine(Root, "empty-config.json");
 
-    /// <summary>The VDSM sources this fixture runs: ../shared/third_party beside the repository.</summary>
-    public static string ThirdParty => Path.GetFullPath(Path.Combine(Repo.Root, "..", "shared", "third_party"));
+    /// <summary>The VDSM sources this fixture runs (<see cref="Support.ThirdParty"/>).</summary>
+    public static string ThirdParty => Support.ThirdParty.Root;
 
     public static string VdsmLib => Path.Combine(ThirdParty, "vdsm", "lib");
 
@@ -98,7 +98,7 @@ public sealed class RealVdsmHooks : IDisposable
     {
         if (!File.Exists(HooksPy))
             throw new InvalidOperationException(
-                $"VDSM's hook runner is not at {HooksPy}: the real-runner tests need the VDSM sources in ../shared/third_party beside the repository (see its README)");
+                $"VDSM's hook runner is not at {HooksPy}: the real-runner tests need the VDSM sources in the third-party folder (looked in {Support.ThirdParty.Where}; set {Support.ThirdParty.Variable})");
         if (!File.Exists(Python))
             throw new InvalidOperationException($"{Python} is missing: the real-runner tests run VDSM's hooks.py with the system Python 3");
         var product = Directory.CreateDirectory(Path.Combine(Root, "libexec", "vdsm-hook-largeguest")).FullName;
