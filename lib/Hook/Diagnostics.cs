@@ -7,8 +7,11 @@ public sealed class Diagnostics(TextWriter stderr)
 
     public TextWriter Writer { get; } = stderr;
 
-    /// <summary>Longest error line: an error quoting a hostile token (megabytes of it) must stay readable in VDSM's log.</summary>
-    public const int MaxErrorChars = 512;
+    /// <summary>
+    /// Longest error line: an error quoting a hostile token (megabytes of it) must stay readable in VDSM's log. Our
+    /// own longest messages (a MoM failure with its paths, about 650 characters) fit whole.
+    /// </summary>
+    public const int MaxErrorChars = 768;
 
     public void Error(string message) => Writer.WriteLine(Capped($"{Program}: error: {OneLine(message)}"));
     public void Warn(string message) => Writer.WriteLine($"{Program}: warning: {OneLine(message)}");
@@ -29,6 +32,11 @@ public sealed class Diagnostics(TextWriter stderr)
         return sb.ToString();
     }
 
-    private static string Capped(string line) =>
-        line.Length <= MaxErrorChars ? line : $"{line[..(MaxErrorChars - 40)]}... ({line.Length - (MaxErrorChars - 40)} more characters)";
+    /// <summary>Cuts the middle, where a quoted token sits: the start names the property, the end says what happens.</summary>
+    private static string Capped(string line)
+    {
+        if (line.Length <= MaxErrorChars) return line;
+        const int head = 480, tail = 240;
+        return $"{line[..head]} ... ({line.Length - head - tail} characters cut) ... {line[^tail..]}";
+    }
 }
