@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""make bench, issue 4: what ksm_merge_across_nodes costs the hook, against the real /sys/kernel/mm/ksm (root).
+"""make bench: what ksm_merge_across_nodes costs the hook, against the real /sys/kernel/mm/ksm (root).
 
 Hook runs as bench.py runs them (imported, not copied): through a .../before_vm_start/50_largeguest symlink,
 vmId and _hook_domxml set, a fresh copy of the sample domain, wall time around posix_spawn + wait4,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make bench, KSM tuning service: the daemon's CPU per cycle and its resident memory at steady state.
 
-Targets (issue 6): under 1% of one core at a 60 s interval, under 30 MiB RSS.
+Targets: under 1% of one core at a 60 s interval, under 30 MiB RSS.
 
 Runs the published binary as `largeguest ksm tune --daemon` against the real /sys/kernel/mm/ksm (root), with a
 private state dir, forces cycles with SIGHUP (what `largeguest ksm retune` sends) and waits for each to be recorded,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""make bench, issue 3: the hook's full run under each topology source.
+"""make bench: the hook's full run under each topology source.
 
 Every run as bench.py runs it (imported, not copied): a fresh copy of the sample oVirt domain, the hook
 executed through a .../before_vm_start/50_largeguest symlink with vmId and _hook_domxml, wall time around

@@ -3,7 +3,7 @@ using Largeguest.Grammar;
 namespace Largeguest.Domain;
 
 /// <summary>
-/// The properties checked against the domain they are applied to (DESIGN section 4, "Validation
+/// The properties checked against the domain they are applied to (docs/design.md section 4, "Validation
 /// against the domain"). Each failure names the property and shows the numbers.
 /// </summary>
 public static class DomainChecks

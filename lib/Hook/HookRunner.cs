@@ -8,7 +8,7 @@ using Largeguest.Ksm;
 namespace Largeguest.Hook;
 
 /// <summary>
-/// The VDSM hook contract (DESIGN section 3): properties from the environment, the domain XML at
+/// The VDSM hook contract (docs/design.md section 3): properties from the environment, the domain XML at
 /// <c>_hook_domxml</c>, exit 0 (warnings on stderr) or 2 (one-line error, file byte-identical).
 /// </summary>
 public static class HookRunner
@@ -113,7 +113,7 @@ public static class HookRunner
     }
 
     /// <summary>
-    /// The transformation checked against the host as well (DESIGN section 5): after the domain checks, and
+    /// The transformation checked against the host as well (docs/design.md section 5): after the domain checks, and
     /// only when a property asks something of the host, the topology is read (<see cref="HostContext.Topology"/>)
     /// and <see cref="HostChecks"/> decides; its first error is thrown, its warnings and notes go to stderr,
     /// and its rewrites (strict-memory policy <c>prefer</c>) are what gets applied. Pins VDSM's CPU management would

@@ -25,7 +25,7 @@ public sealed record HostVerdict(
     IReadOnlyDictionary<int, NumaMode> CellModes);
 
 /// <summary>
-/// The properties checked against the host topology (DESIGN sections 4 and 5), as a pure function of
+/// The properties checked against the host topology (docs/design.md sections 4 and 5), as a pure function of
 /// (domain facts, properties, host model, configuration): every pinned CPU exists and is online, every
 /// node of a nodeset exists and has memory, and a strict binding whose nodes cannot hold the memory bound
 /// to them is handled by <c>NumaTune:StrictMemory</c> (warn, prefer, fail).

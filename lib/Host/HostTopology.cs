@@ -27,7 +27,7 @@ public sealed record HostNode(int Id, IReadOnlyList<HostCpu> Cpus, MemorySize To
 }
 
 /// <summary>
-/// The host as far as placement cares (DESIGN section 5): NUMA nodes, their CPUs with socket/core/thread
+/// The host as far as placement cares (docs/design.md section 5): NUMA nodes, their CPUs with socket/core/thread
 /// siblings and online state, memory total and free per node, huge page pools. Node ids need not be
 /// contiguous. Filled by <see cref="SysfsTopologyReader"/> or <see cref="LibvirtTopologyReader"/>.
 /// </summary>

@@ -4,7 +4,7 @@ using Largeguest.Hook;
 namespace Largeguest.Ksm;
 
 /// <summary>
-/// The hook's KSM work for <c>ksm_merge_across_nodes</c> (DESIGN section 6): start-type hook points register
+/// The hook's KSM work for <c>ksm_merge_across_nodes</c> (docs/design.md section 6): start-type hook points register
 /// the VM's request and reconcile the host; <c>after_vm_destroy</c> only releases the request. A failure is
 /// one warning line under <c>Ksm:OnFailure=warn</c> (the VM boots) or one error line under <c>fail</c>
 /// (the caller exits 2 before it writes the domain XML). The domain XML is never KSM's business.

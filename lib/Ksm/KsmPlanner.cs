@@ -74,7 +74,7 @@ public abstract record KsmStep
 public sealed record KsmPlan(KsmDesire Desire, KsmStep Step);
 
 /// <summary>
-/// The reconciler's decisions, as pure functions of what was observed (DESIGN section 6). No I/O here:
+/// The reconciler's decisions, as pure functions of what was observed (docs/design.md section 6). No I/O here:
 /// the runner (<see cref="KsmReconciler"/>) reads, asks <see cref="Decide"/>, does the one step, and asks again.
 /// </summary>
 public static class KsmPlanner

@@ -1,7 +1,7 @@
 namespace Largeguest.Ksm.Tuning;
 
 /// <summary>
-/// What the tuner does to the host's KSM, all through the KSM library the hook uses (issue 4): one sysfs model
+/// What the tuner does to the host's KSM, all through the KSM library the hook uses: one sysfs model
 /// with validated writes, one host-wide lock, one reconciler with its memory check.
 /// </summary>
 public interface ITunerHost
@@ -24,7 +24,7 @@ public interface ITunerHost
 
     /// <summary>
     /// When a transition of the reconciler died (its journal is there), lets the reconciler finish or roll it back, as
-    /// DESIGN section 6 asks before anything else touches KSM; returns its messages (none when there was no journal).
+    /// docs/design.md section 6 asks before anything else touches KSM; returns its messages (none when there was no journal).
     /// Call before <see cref="Lock"/>: the reconciler takes the lock itself.
     /// </summary>
     IReadOnlyList<string> RecoverDiedTransition();

@@ -11,7 +11,7 @@ public readonly record struct CpuSample(int Pid, long Ticks, long ClockTicksPerS
 }
 
 /// <summary>
-/// ksmd's CPU utilisation (seed 003's metric): the kernel thread's utime+stime from <c>/proc/&lt;ksmd pid&gt;/stat</c>
+/// ksmd's CPU utilisation (Harvester's metric): the kernel thread's utime+stime from <c>/proc/&lt;ksmd pid&gt;/stat</c>
 /// sampled twice, as a percentage of one core over the interval between the samples.
 /// </summary>
 public static class KsmdCpu

@@ -4,7 +4,7 @@ using Largeguest.Config;
 
 namespace Largeguest.Ksm.Tuning;
 
-/// <summary>One key of /etc/ksmtuned.conf with ksmtuned's default (seed 002) and the values it accepts.</summary>
+/// <summary>One key of /etc/ksmtuned.conf with ksmtuned's default (the RHEL KSM guide, docs/design.md section 6) and the values it accepts.</summary>
 public sealed record KsmtunedKey(string Name, string Default, string Description, long Min = 0, long Max = 0, bool Numeric = true);
 
 /// <summary>
@@ -28,7 +28,7 @@ public sealed class KsmtunedConf
     public const string LogFile = "LOGFILE";
     public const string Debug = "DEBUG";
 
-    /// <summary>Every key of seed 002's default file, with its default.</summary>
+    /// <summary>Every key of the default file of the RHEL KSM guide, with its default.</summary>
     public static readonly IReadOnlyList<KsmtunedKey> Keys =
     [
         new(MonitorInterval, "60", "seconds between tuning adjustments", 1, 86_400),

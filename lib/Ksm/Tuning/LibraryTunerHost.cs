@@ -3,7 +3,7 @@ using Largeguest.Config;
 namespace Largeguest.Ksm.Tuning;
 
 /// <summary>
-/// The tuner's access to KSM through the library the hook uses (issue 4): <see cref="IKsmKernel"/> for validated reads
+/// The tuner's access to KSM through the library the hook uses: <see cref="IKsmKernel"/> for validated reads
 /// and errno-precise writes, <see cref="HostLock"/> for the host-wide lock, the reconciler's memory rule and bounded
 /// child-writer unmerge for prune, <see cref="KsmReconciler"/> for merge_across_nodes.
 /// </summary>

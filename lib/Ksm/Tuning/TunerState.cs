@@ -6,7 +6,7 @@ namespace Largeguest.Ksm.Tuning;
 /// <summary>What the administrator asked of the tuner: tune (run), leave ksmd stopped (stop), stop and unmerge (prune).</summary>
 public enum TunerRequest { Run, Stop, Prune }
 
-/// <summary>The tuner's phase (seed 003's ksmdPhase): what it last left ksmd doing.</summary>
+/// <summary>The tuner's phase (Harvester's ksmdPhase): what it last left ksmd doing.</summary>
 public enum TunerPhase { Running, Stopped, Pruned }
 
 /// <summary>

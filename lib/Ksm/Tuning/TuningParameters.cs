@@ -1,6 +1,6 @@
 namespace Largeguest.Ksm.Tuning;
 
-/// <summary>Which parameter set the tuner uses (Harvester's modes, seed 003).</summary>
+/// <summary>Which parameter set the tuner uses (Harvester's modes, docs/design.md section 6).</summary>
 public enum TuningMode
 {
     /// <summary>Fixed, light scanning: ksmd uses about 20% of one core.</summary>
@@ -43,7 +43,7 @@ public sealed record TuningParameters(long Boost, long Decay, long MinPages, lon
     /// <summary>Harvester's high-performance mode.</summary>
     public static TuningParameters High { get; } = new(200, 50, 100, 10000, 20);
 
-    /// <summary>ksmtuned's built-in defaults (seed 002): what customized mode starts from.</summary>
+    /// <summary>ksmtuned's built-in defaults (the RHEL KSM guide, docs/design.md section 6): what customized mode starts from.</summary>
     public static TuningParameters KsmtunedDefaults { get; } = new(300, 50, 64, 1250, 10);
 
     /// <summary>The largest pages_to_scan the kernel takes (an unsigned int).</summary>

@@ -2,7 +2,7 @@ using Largeguest.Ksm;
 
 namespace Largeguest.Tests.Ksm;
 
-/// <summary>The pure decision function, table-driven over every case DESIGN section 6 and issue 4 name.</summary>
+/// <summary>The pure decision function, table-driven over every case docs/design.md section 6 names.</summary>
 public class KsmPlannerTests
 {
     private static readonly DateTimeOffset Now = new(2025, 1, 1, 12, 0, 0, TimeSpan.Zero);

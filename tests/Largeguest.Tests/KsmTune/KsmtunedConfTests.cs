@@ -5,7 +5,7 @@ namespace Largeguest.Tests.KsmTune;
 
 public class KsmtunedConfTests
 {
-    /// <summary>The default /etc/ksmtuned.conf exactly as seed 002 prints it: every key commented out.</summary>
+    /// <summary>The default /etc/ksmtuned.conf exactly as the RHEL KSM guide prints it: every key commented out.</summary>
     private const string SeedDefaultFile = """
         # Configuration file for ksmtuned.
 

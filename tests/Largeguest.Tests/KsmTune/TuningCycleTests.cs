@@ -2,7 +2,7 @@ using Largeguest.Ksm.Tuning;
 
 namespace Largeguest.Tests.KsmTune;
 
-/// <summary>The cycle as a pure function, from the seeds' examples (seed 002 ksmtuned, seed 003 Harvester).</summary>
+/// <summary>The cycle as a pure function, from the seeds' examples (ksmtuned and Harvester's rewrite of it, docs/design.md section 6).</summary>
 public class TuningCycleTests
 {
     private const long GiB = 1024 * 1024; // in KiB
@@ -76,7 +76,7 @@ public class TuningCycleTests
         { "committed + threshold above total, free plenty: start, decay", new(16 * GiB, 6 * GiB, 14 * GiB, 1000), High, 20, KsmdAction.Start, 950 },
         { "no pressure: stop, decay", new(16 * GiB, 12 * GiB, 2 * GiB, 1000), High, 20, KsmdAction.Stop, 950 },
         { "no pressure in standard: stop at 100", new(16 * GiB, 12 * GiB, 2 * GiB, 100), Standard, 20, KsmdAction.Stop, 100 },
-        // seed 003's test plan: thresCoef makes ksmd run or not.
+        // Harvester's test plan: thresCoef makes ksmd run or not.
         { "thresCoef 100: always start", new(16 * GiB, 15 * GiB, 0, 100), High, 100, KsmdAction.Start, 300 },
         { "thresCoef 0: stop unless nearly out of memory", new(16 * GiB, 1 * GiB, 0, 300), High, 0, KsmdAction.Stop, 250 },
         { "thresCoef 0, free under the 2 MiB constant: start", new(16 * GiB, 1024, 0, 300), High, 0, KsmdAction.Start, 500 },

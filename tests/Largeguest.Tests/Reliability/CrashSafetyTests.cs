@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 namespace Largeguest.Tests.Reliability;
 
 /// <summary>
-/// DESIGN section 3: "Killing the hook at any instant leaves either the old or the new complete document."
+/// docs/design.md section 3: "Killing the hook at any instant leaves either the old or the new complete document."
 /// The published hook, run as VDSM runs it on a 1 MiB domain, is SIGKILLed at random instants.
 /// </summary>
 [Collection(ReliabilityCollection.Name)]
