@@ -57,7 +57,8 @@ public static class DomainChecks
                     $"at least {node + 1} cells, or move the device to an existing node");
     }
 
-    private static string Vcpus(IReadOnlyCollection<int> ids) => (ids.Count == 1 ? "vCPU " : "vCPUs ") + CpuSet.Format(ids);
+    /// <summary>"vCPU 3" or "vCPUs 0-1,4", for messages.</summary>
+    internal static string Vcpus(IReadOnlyCollection<int> ids) => (ids.Count == 1 ? "vCPU " : "vCPUs ") + CpuSet.Format(ids);
 
     private static string Ids(int first, int last) => first == last ? $"{first}" : $"{first}-{last}";
 }

@@ -54,8 +54,8 @@ public sealed record VdsmCpuPolicy(CpuPolicy? Policy, string? Unknown, CpuSet? M
     /// </summary>
     public CpuPolicyFinding? Judge(LargeguestProperties p, int maxVcpus, Config.FailurePolicy shared, bool refuse = true)
     {
+        if (p.CpuTune is null && p.PinCpu is null) return null;
         var pinsVcpus = p.CpuTune?.Pins.Count > 0;
-        if (!pinsVcpus && p.PinCpu is null && p.CpuTune is null) return null;
         var property = p.CpuTune is not null ? LargeguestProperties.Cputune : LargeguestProperties.Pincpu;
         const string manual = "in the engine, CPU Pinning Policy \"Manual\" with a pinning string ('largeguest suggest' prints one) and the VM pinned to its hosts";
 
@@ -79,14 +79,12 @@ public sealed record VdsmCpuPolicy(CpuPolicy? Policy, string? Unknown, CpuSet? M
         if (moved.Count == 0) return null;
         var why = Policy == CpuPolicy.None
             ? "the VM's CPU Pinning Policy is 'none'"
-            : $"the VM's CPU Pinning Policy is 'manual' but the engine's manuallyPinedCPUs ({ManuallyPinned}) leaves out {Vcpus(moved)}";
-        var outcome = $"VDSM moves {Vcpus(moved)} back to the host's shared CPU pool within a second of boot";
+            : $"the VM's CPU Pinning Policy is 'manual' but the engine's manuallyPinedCPUs ({ManuallyPinned}) leaves out {DomainChecks.Vcpus(moved)}";
+        var outcome = $"VDSM moves {DomainChecks.Vcpus(moved)} back to the host's shared CPU pool within a second of boot";
         if (shared == Config.FailurePolicy.Fail && refuse)
             return new(property, $"{why}: {outcome}, so these pins would not last", $"{manual}; or CpuTune:SharedPolicy=warn to write them anyway", true);
         return new(property, $"{(refuse ? "pins written, but " : "")}{why}: {outcome}; these pins will not last", manual, false);
     }
-
-    private static string Vcpus(IReadOnlyCollection<int> ids) => (ids.Count == 1 ? "vCPU " : "vCPUs ") + CpuSet.Format(ids);
 }
 
 /// <summary>A CPU-policy verdict: an error to refuse the start with, or a warning line.</summary>
