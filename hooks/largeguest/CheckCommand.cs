@@ -41,6 +41,7 @@ internal static class CheckCommand
             var doc = DomainDocument.Parse(CliSupport.ReadFile(domainFile));
             DomainChecks.Check(doc, parsed);
             HookRunner.CheckCpuPolicy(doc, parsed, config, CliSupport.Diag);
+            DomainChecks.CheckGuestTopology(doc, parsed, config.GuestNumaTopologyMismatch == Largeguest.Config.FailurePolicy.Fail, CliSupport.Diag.Warn);
         }
         foreach (var line in Explanation.Lines(parsed, config.DefaultMode)) Console.WriteLine(line);
         if (domainFile is not null) Console.WriteLine($"fits domain {domainFile.Name}");

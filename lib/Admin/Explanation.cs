@@ -22,6 +22,7 @@ public static class Explanation
                 foreach (var pin in p.CpuTune!.Pins)
                     yield return $"{(pin.First == pin.Last ? "vCPU" : "vCPUs")} {pin.VcpuText} {(pin.First == pin.Last ? "runs" : "run")} on host CPUs {pin.CpuSet}";
                 if (p.CpuTune.Emulator is { } e) yield return $"emulator threads run on host CPUs {e}";
+                foreach (var io in p.CpuTune.IoThreads) yield return $"I/O thread {io.Id} (<iothreadpin iothread='{io.Id}'>) runs on host CPUs {io.CpuSet}";
                 break;
             case LargeguestProperties.Numatune when p.NumaAuto:
                 yield return "numad chooses the host nodes and CPUs at start (<vcpu placement='auto'>, strict memory on its choice)";

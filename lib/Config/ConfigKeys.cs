@@ -19,6 +19,7 @@ public static class ConfigKeys
         new("NumaTune:StrictMemory", "warn", "When a strict binding cannot hold the guest's memory: warn (boot, warn on stderr), prefer (rewrite to preferred; interleave for several nodes) or fail (refuse to start)."),
         new("NumaTune:PreferredManyNodes", "fail", "A preferred binding on more than one node where this host's libvirt (before 9.3) or kernel (without MPOL_PREFERRED_MANY) cannot start it: fail (refuse, naming the alternatives) or interleave (rewrite to interleave, with a warning)."),
         new("CpuTune:SharedPolicy", "fail", "cputune/pincpu pins of a VM whose engine CPU Pinning Policy is 'none', which VDSM moves back to the shared CPU pool after boot: fail (refuse the start, say what to set in the engine) or warn (write them, warn that they will not last)."),
+        new("GuestNuma:TopologyMismatch", "warn", "Guest NUMA cells whose boundary falls inside a guest socket (die) or core of the domain's <cpu><topology>, which gives the guest kernel a scheduling topology that contradicts its NUMA map: warn (boot, warn on stderr) or fail (refuse to start)."),
         new("Ksm:StateDir", "/run/vdsm-hook-largeguest", "Directory for the KSM request registry, lock and journal (reset at reboot, like KSM)."),
         new("Ksm:MemoryReservePercent", "10", "Share of MemAvailable kept free when deciding whether unmerging KSM pages fits."),
         new("Ksm:OnFailure", "warn", "When the KSM policy cannot be applied: warn (the VM boots) or fail (the VM start is refused)."),

@@ -50,6 +50,9 @@ public sealed record LargeguestConfig(
     /// <summary><c>CpuTune:SharedPolicy</c>: what to do with pins VDSM's CPU management would undo (lib/Domain/VdsmCpuPolicy.cs).</summary>
     public FailurePolicy CpuTuneSharedPolicy { get; init; } = FailurePolicy.Fail;
 
+    /// <summary><c>GuestNuma:TopologyMismatch</c>: guest cells that split a guest socket or core (DomainChecks.CheckGuestTopology).</summary>
+    public FailurePolicy GuestNumaTopologyMismatch { get; init; } = FailurePolicy.Warn;
+
     /// <summary><c>NumaTune:PreferredManyNodes</c>: a multi-node preferred binding the host cannot start (lib/Host/PreferredMany.cs).</summary>
     public PreferredManyPolicy PreferredManyNodes { get; init; } = PreferredManyPolicy.Fail;
 
@@ -155,6 +158,7 @@ public sealed record LargeguestConfig(
         NumadPath = NonEmpty("Topology:NumadPath", o.Topology.NumadPath, source),
         KsmTune = o.KsmTune,
         CpuTuneSharedPolicy = Choice<FailurePolicy>("CpuTune:SharedPolicy", o.CpuTune.SharedPolicy, source),
+        GuestNumaTopologyMismatch = Choice<FailurePolicy>("GuestNuma:TopologyMismatch", o.GuestNuma.TopologyMismatch, source),
         PreferredManyNodes = Choice<PreferredManyPolicy>("NumaTune:PreferredManyNodes", o.NumaTune.PreferredManyNodes, source),
         KsmUnmergePerGiB = TimeSpan.FromSeconds(Range("Ksm:UnmergeSecondsPerGiB", o.Ksm.UnmergeSecondsPerGiB, 1, 600, source)),
         MomConfigPath = AbsolutePath("Mom:ConfigPath", o.Mom.ConfigPath, source),

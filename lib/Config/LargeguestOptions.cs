@@ -9,6 +9,7 @@ public sealed class LargeguestOptions
     public TopologyOptions Topology { get; set; } = new();
     public NumaTuneOptions NumaTune { get; set; } = new();
     public CpuTuneOptions CpuTune { get; set; } = new();
+    public GuestNumaOptions GuestNuma { get; set; } = new();
     public KsmOptions Ksm { get; set; } = new();
     public KsmTuneOptions KsmTune { get; set; } = new();
     public MomOptions Mom { get; set; } = new();
@@ -33,6 +34,12 @@ public sealed class CpuTuneOptions
 {
     /// <summary>cputune/pincpu pins of a VM whose CPU Pinning Policy is 'none' (VDSM moves them back): fail or warn.</summary>
     public string SharedPolicy { get; set; } = "fail";
+}
+
+public sealed class GuestNumaOptions
+{
+    /// <summary>Guest cells that split a guest socket (die) or core of &lt;cpu&gt;&lt;topology&gt;: warn or fail.</summary>
+    public string TopologyMismatch { get; set; } = "warn";
 }
 
 public sealed class KsmOptions

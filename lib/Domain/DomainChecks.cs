@@ -19,6 +19,7 @@ public static class DomainChecks
             if (missing.Count > 0)
                 throw new PropertyException(LargeguestProperties.Cputune,
                     $"{Vcpus(missing)} {(missing.Count == 1 ? "does" : "do")} not exist: the domain has {max} vCPUs", valid);
+            if (tune.IoThreads.Count > 0) CheckIoThreads(doc, tune);
         }
         if (p.GuestNuma is { } numa) CheckCells(doc, numa, max, valid);
     }
@@ -55,6 +56,77 @@ public static class DomainChecks
                 throw new PropertyException(name,
                     $"memory device {i} ({dimms[i].Model}, {dimms[i].Size.Readable()}) targets guest node {node}, but the cells are {Ids(0, numa.Cells.Count - 1)}",
                     $"at least {node + 1} cells, or move the device to an existing node");
+    }
+
+    /// <summary>Every <c>iothreadN</c> must be one of the domain's I/O threads: libvirt refuses a pin of a missing one.</summary>
+    private static void CheckIoThreads(DomainDocument doc, CpuTune tune)
+    {
+        var ids = doc.IoThreadIds;
+        var missing = tune.IoThreads.Select(t => t.Id).Where(id => !ids.Contains(id)).Order().ToList();
+        if (missing.Count == 0) return;
+        var which = (missing.Count == 1 ? "iothread " : "iothreads ") + CpuSet.Format(missing);
+        var has = ids.Count == 0
+            ? "the domain has no I/O threads (no <iothreads> or <iothreadids>)"
+            : $"the domain's I/O threads are {CpuSet.Format(ids.Order())} ({Source(doc)})";
+        throw new PropertyException(LargeguestProperties.Cputune, $"{which} {(missing.Count == 1 ? "does" : "do")} not exist: {has}",
+            ids.Count == 0 ? "I/O threads in the VM (engine: Resource Allocation > IO Threads), or no iothreadN entries"
+                : $"iothreadN entries with N in {CpuSet.Format(ids.Order())}");
+
+        static string Source(DomainDocument doc)
+        {
+            var count = doc.Root.Element("iothreads")?.Value.Trim();
+            var listed = doc.Root.Element("iothreadids")?.Elements("iothread").Count() ?? 0;
+            return (count, listed) switch
+            {
+                (not null, > 0) => $"<iothreads>{count}</iothreads> and {listed} <iothreadids> id(s)",
+                (not null, _) => $"<iothreads>{count}</iothreads>",
+                _ => $"{listed} <iothreadids> id(s)",
+            };
+        }
+    }
+
+    /// <summary>
+    /// Guest cells against the guest's CPU topology (<c>&lt;cpu&gt;&lt;topology&gt;</c>): a cell boundary inside a guest
+    /// socket (a die, when the sockets have several) or inside a core gives the guest kernel thread or cache siblings
+    /// in different NUMA nodes, a scheduling topology that contradicts its NUMA map. Null when the cells follow the
+    /// topology (or there is none, or it does not describe the domain's vCPUs, which libvirt refuses by itself);
+    /// else the problem with the numbers: which cell, which socket or core it splits.
+    /// </summary>
+    public static string? GuestTopologyMismatch(DomainDocument doc, GuestNuma numa)
+    {
+        if (doc.CpuTopology is not { } topology || topology.Vcpus != doc.MaxVcpus) return null;
+        var cellOf = new Dictionary<int, int>();
+        for (var id = 0; id < numa.Cells.Count; id++)
+            foreach (var v in numa.Cells[id].Vcpus.Ids) cellOf.TryAdd(v, id);
+        // The core is the worse split (thread siblings share a core's caches); then the die or socket (a shared L3).
+        var die = topology.Dies > 1;
+        foreach (var (unit, size) in new[] { ("core", topology.VcpusPerCore), (die ? "die" : "socket", die ? topology.VcpusPerDie : topology.VcpusPerSocket) })
+        {
+            if (size <= 1) continue;
+            var split = Enumerable.Range(0, doc.MaxVcpus / size)
+                .Select(u => (Unit: u, Cells: Enumerable.Range(u * size, size).GroupBy(v => cellOf.GetValueOrDefault(v, -1)).Where(g => g.Key >= 0).ToList()))
+                .Where(u => u.Cells.Count > 1).ToList();
+            if (split.Count == 0) continue;
+            var (first, cells) = split[0];
+            var more = split.Count > 1 ? $" ({split.Count} {unit}s are split in all)" : "";
+            var parts = string.Join(", ", cells.Select(g => $"{Vcpus(g.ToList())} in cell {g.Key}"));
+            return $"guest {unit} {first} (vCPUs {Ids(first * size, first * size + size - 1)} of <topology {topology}/>) is split across cells: {parts}{more}; " +
+                $"the guest kernel then sees {(unit == "core" ? "thread siblings" : $"one {unit}")} in different NUMA nodes; cells of whole {(die ? "dies" : "sockets")} hold multiples of {(die ? topology.VcpusPerDie : topology.VcpusPerSocket)} vCPUs";
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// <see cref="GuestTopologyMismatch"/> under <c>GuestNuma:TopologyMismatch</c>: a warning, or (<paramref name="refuse"/>
+    /// and policy <c>fail</c>) an error. Refused only where VDSM uses the hook's XML.
+    /// </summary>
+    public static void CheckGuestTopology(DomainDocument doc, LargeguestProperties p, bool fail, Action<string> warn)
+    {
+        if (p.GuestNuma is not { } numa || GuestTopologyMismatch(doc, numa) is not { } problem) return;
+        if (fail)
+            throw new PropertyException(LargeguestProperties.Guestnuma, $"{problem} (GuestNuma:TopologyMismatch=fail)",
+                "cells of whole guest sockets, or another <cpu><topology>; or GuestNuma:TopologyMismatch=warn");
+        warn($"{LargeguestProperties.Guestnuma}: {problem} (GuestNuma:TopologyMismatch=warn)");
     }
 
     /// <summary>"vCPU 3" or "vCPUs 0-1,4", for messages.</summary>

@@ -10,6 +10,27 @@ namespace Largeguest.Domain;
 public sealed record Dimm(MemorySize Size, int? TargetNode, string Model);
 
 /// <summary>
+/// The guest's CPU topology (<c>&lt;cpu&gt;&lt;topology sockets dies clusters cores threads/&gt;</c>; a missing
+/// attribute is 1). vCPU ids run socket by socket, die by die, cluster by cluster, core by core, thread by thread
+/// (QEMU's order): vCPU v is thread <c>v % Threads</c> of core <c>v / Threads</c>, and so on.
+/// </summary>
+public sealed record GuestCpuTopology(int Sockets, int Dies, int Clusters, int Cores, int Threads)
+{
+    /// <summary>The vCPUs the topology describes; saturates instead of overflowing on hostile attribute values.</summary>
+    public long Vcpus => new long[] { Sockets, Dies, Clusters, Cores, Threads }
+        .Aggregate(1L, (acc, n) => acc > int.MaxValue || n > int.MaxValue ? long.MaxValue : acc * n);
+
+    // Meaningful (and within int) once Vcpus equals the domain's vCPU count, which the checks require first.
+    public int VcpusPerCore => Threads;
+    public int VcpusPerDie => Clusters * Cores * Threads;
+    public int VcpusPerSocket => Dies * VcpusPerDie;
+
+    /// <summary>As libvirt writes it, for messages: <c>sockets='4' cores='2' threads='2'</c> (dies and clusters when not 1).</summary>
+    public override string ToString() =>
+        $"sockets='{Sockets}'{(Dies != 1 ? $" dies='{Dies}'" : "")}{(Clusters != 1 ? $" clusters='{Clusters}'" : "")} cores='{Cores}' threads='{Threads}'";
+}
+
+/// <summary>
 /// A libvirt domain document as VDSM handed it over: parsed without DTDs or external entities, edited
 /// in place by the editors, and written back in its own style (<see cref="XmlStyle"/>) with its own
 /// XML declaration, so that only the edited elements change.
@@ -147,6 +168,41 @@ public sealed class DomainDocument
                 : 0;
         }
     }
+
+    /// <summary>
+    /// The domain's I/O thread ids as libvirt numbers them: the <c>&lt;iothreadids&gt;</c> ids, and when
+    /// <c>&lt;iothreads&gt;</c> counts more, the missing ones filled from 1 upwards, skipping ids already taken
+    /// (libvirt's rule; more ids than the count raise the count). Empty: the domain has no I/O threads.
+    /// </summary>
+    public IReadOnlyList<int> IoThreadIds
+    {
+        get
+        {
+            var count = Root.Element("iothreads") is { } n ? PositiveOrZero(n.Value, "<iothreads>") : 0;
+            var ids = Root.Element("iothreadids")?.Elements("iothread")
+                .Select(t => PositiveOrZero((string?)t.Attribute("id") ?? "", "<iothreadids><iothread id>")).ToList() ?? [];
+            var taken = ids.ToHashSet();
+            for (var next = 1; ids.Count < count; next++)
+                if (taken.Add(next)) ids.Add(next);
+            return ids;
+        }
+    }
+
+    /// <summary>The guest CPU topology (<c>&lt;cpu&gt;&lt;topology&gt;</c>), or null when the domain gives none.</summary>
+    public GuestCpuTopology? CpuTopology
+    {
+        get
+        {
+            if (Root.Element("cpu")?.Element("topology") is not { } t) return null;
+            int Get(string name) => t.Attribute(name) is { } a ? PositiveOrZero(a.Value, $"<cpu><topology {name}>") : 1;
+            return new GuestCpuTopology(Get("sockets"), Get("dies"), Get("clusters"), Get("cores"), Get("threads"));
+        }
+    }
+
+    private static int PositiveOrZero(string text, string what) =>
+        int.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+            ? n
+            : throw new DomainXmlException($"domain XML: {what} '{text.Trim()}' is not a number");
 
     /// <summary>What the guest cells must add up to: <c>&lt;memory&gt;</c> minus the DIMMs.</summary>
     public MemorySize InitialMemory => Memory - new MemorySize(Dimms.Sum(d => d.Size.KiB));

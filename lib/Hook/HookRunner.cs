@@ -125,6 +125,7 @@ public static class HookRunner
         var doc = DomainDocument.Parse(original);
         DomainChecks.Check(doc, properties);
         CheckCpuPolicy(doc, properties, config, host.Diagnostics, point.UsesHookXml());
+        DomainChecks.CheckGuestTopology(doc, properties, point.UsesHookXml() && config.GuestNumaTopologyMismatch == FailurePolicy.Fail, host.Diagnostics.Warn);
         if (properties.NumaAuto && Numad.Check(config.NumadPath) is { } noNumad) throw noNumad;
         IReadOnlyDictionary<int, NumaMode>? cellModes = null;
         if (HostChecks.Needed(properties))

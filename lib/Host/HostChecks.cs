@@ -160,6 +160,9 @@ public static class HostChecks
                     errors.Add(Error(LargeguestProperties.Cputune, $"vCPU {pin.VcpuText} is pinned to {problem}"));
             if (tune.Emulator is { } emulator && Problem(emulator, host) is { } eproblem)
                 errors.Add(Error(LargeguestProperties.Cputune, $"the emulator is pinned to {eproblem}"));
+            foreach (var pin in tune.IoThreads)
+                if (Problem(pin.CpuSet, host) is { } iproblem)
+                    errors.Add(Error(LargeguestProperties.Cputune, $"iothread {pin.Id} is pinned to {iproblem}"));
         }
         if (p.PinCpu is { } pincpu && Problem(pincpu, host) is { } pproblem)
             errors.Add(Error(LargeguestProperties.Pincpu, $"the vCPUs are pinned to {pproblem}"));

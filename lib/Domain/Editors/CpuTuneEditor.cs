@@ -5,8 +5,9 @@ using Largeguest.Grammar;
 namespace Largeguest.Domain.Editors;
 
 /// <summary>
-/// <c>&lt;cputune&gt;</c>: sets one <c>&lt;vcpupin&gt;</c> per pinned vCPU (replacing that vCPU's old one)
-/// and <c>&lt;emulatorpin&gt;</c>; every other child (<c>&lt;shares&gt;</c>, <c>&lt;period&gt;</c>, ...) is kept.
+/// <c>&lt;cputune&gt;</c>: sets one <c>&lt;vcpupin&gt;</c> per pinned vCPU (replacing that vCPU's old one),
+/// <c>&lt;emulatorpin&gt;</c>, and one <c>&lt;iothreadpin&gt;</c> per pinned I/O thread (replacing that thread's old
+/// one, placed after the emulator pin as libvirt writes them); every other child (<c>&lt;shares&gt;</c>, <c>&lt;period&gt;</c>, ...) is kept.
 /// </summary>
 public static class CpuTuneEditor
 {
@@ -36,6 +37,25 @@ public static class CpuTuneEditor
             var pin = cputune.Element("emulatorpin")
                 ?? XmlLayout.AddChild(cputune, new XElement("emulatorpin"), cputune.Elements("vcpupin").LastOrDefault());
             SetAttribute(pin, "cpuset", emulator.ToString());
+        }
+        if (tune.IoThreads.Count > 0) ApplyIoThreads(cputune, tune.IoThreads);
+    }
+
+    private static void ApplyIoThreads(XElement cputune, IReadOnlyList<IoThreadPin> ioThreads)
+    {
+        var existing = cputune.Elements("iothreadpin").ToLookup(e => ((string?)e.Attribute("iothread"))?.Trim() ?? "");
+        XElement? Last() => cputune.Elements("iothreadpin").LastOrDefault() ?? cputune.Element("emulatorpin") ?? cputune.Elements("vcpupin").LastOrDefault();
+        foreach (var pin in ioThreads.OrderBy(p => p.Id))
+        {
+            var id = pin.Id.ToString(CultureInfo.InvariantCulture);
+            var pins = existing[id].ToList();
+            if (pins.Count == 0)
+            {
+                XmlLayout.AddChild(cputune, new XElement("iothreadpin", new XAttribute("iothread", id), new XAttribute("cpuset", pin.CpuSet)), Last());
+                continue;
+            }
+            SetAttribute(pins[0], "cpuset", pin.CpuSet.ToString());
+            foreach (var duplicate in pins.Skip(1)) XmlLayout.Remove(duplicate);
         }
     }
 
