@@ -39,12 +39,20 @@ public static class GrammarGenerators
         return order.Select(i => ranges[i]).ToList();
     }
 
+    /// <summary>Distinct I/O thread ids (from 1, sometimes up to the 6-digit limit) in random order, with their cpusets.</summary>
+    private static Gen<List<IoThreadPin>> IoThreadPinsGen =>
+        from ids in Gen.Frequency((3, Gen.Constant(new List<int>())),
+            (2, Gen.ListOf(Gen.Frequency((9, Gen.Choose(1, 16)), (1, Gen.Choose(1, 999999)))).Select(l => l.Distinct().Take(5).ToList())))
+        from sets in Gen.ListOf(CpuSetGen, ids.Count)
+        select ids.Zip(sets, (id, s) => new IoThreadPin(id, s)).ToList();
+
     public static Gen<CpuTune> CpuTuneGen =>
         from ranges in DisjointRanges(6)
         from sets in Gen.ListOf(CpuSetGen, ranges.Count)
         from emulator in Gen.Frequency((1, Gen.Constant<CpuSet?>(null)), (1, CpuSetGen.Select(s => (CpuSet?)s)))
-        where ranges.Count > 0 || emulator is not null
-        select new CpuTune(ranges.Zip(sets, (r, s) => new VcpuPin(r.First, r.Last, s)).ToList(), emulator);
+        from ioThreads in IoThreadPinsGen
+        where ranges.Count > 0 || emulator is not null || ioThreads.Count > 0
+        select new CpuTune(ranges.Zip(sets, (r, s) => new VcpuPin(r.First, r.Last, s)).ToList(), emulator, ioThreads);
 
     public static Gen<MemorySize> MemorySizeGen => Gen.OneOf(
         from n in Gen.Choose(1, 1 << 20)
@@ -78,7 +86,7 @@ public static class GrammarGenerators
         {
             string[] pieces =
             [
-                "0", "1", "7", "15", "16383", "16384", "99999999999", "-", "^", ",", "#", ":", " ", "\t", "emulator", "EMULATOR",
+                "0", "1", "7", "15", "16383", "16384", "99999999999", "-", "^", ",", "#", ":", " ", "\t", "emulator", "EMULATOR", "iothread", "IOThread", "_",
                 "strict", "preferred", "interleave", "restrictive", "K", "M", "G", "T", "KiB", "GiB", "iB", "B", "k", "0-3", "3-0",
                 "^2", "10G", "0x10", "１", "٣", "\u00A0", "\0", "\n", ";", "=", "'", "\"", "<", "&", "ﬀ", "🙂", "null", "", "--", "##",
             ];

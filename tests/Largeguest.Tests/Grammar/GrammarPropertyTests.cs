@@ -20,7 +20,7 @@ public class GrammarPropertyTests
 
     [Property]
     public void CpuTune_round_trips(CpuTune tune) => CanonicalFixedPoint(tune, CpuTune.Parse,
-        (a, b) => a.Pins.SequenceEqual(b.Pins) && Equals(a.Emulator, b.Emulator));
+        (a, b) => a.Pins.SequenceEqual(b.Pins) && Equals(a.Emulator, b.Emulator) && a.IoThreads.SequenceEqual(b.IoThreads));
 
     [Property]
     public void NumaTune_round_trips(NumaTune tune) =>

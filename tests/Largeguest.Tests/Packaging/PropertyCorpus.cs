@@ -86,7 +86,7 @@ internal static class PropertyCorpus
         LargeguestProperties.Numa => Padded(
             from m in Mode from w1 in Ws from w2 in Ws from s in CpuSetValue select $"{m}{w1}:{w2}{s}"),
         LargeguestProperties.Cputune => Padded(Join(
-            from key in Gen.Frequency((5, Range), (1, Cased("emulator")))
+            from key in Gen.Frequency((5, Range), (1, Cased("emulator")), (1, from w in Cased("iothread") from n in Id select w + n))
             from w1 in Ws from w2 in Ws from s in CpuSetValue
             select $"{key}{w1}#{w2}{s}", 4)),
         LargeguestProperties.Guestnuma => Padded(Join(
@@ -133,6 +133,9 @@ internal static class PropertyCorpus
             "0#1,0#2", "3-1#0", "0#5-3", "0#^1", "0#1,^1", "^0#1", "0#1,^2#3", "#1", "0#", "0#1,", ",0#1", "0#1,,1#2", "0 1#2", "0#1 2",
             "0#1#2", "emulator", "emu lator#1", "0-#1", "0#1-", "1234567#1", "0#1234567", "016383#0", "16384#0", "0#16384", "x#1", "0#x",
             "\u00A00#1\u3000", "0\u2028#\u20291", "0\uFEFF#1", "", " ", "\t", "0#1;1#2", "0#1\n", "0#1\r\n",
+            "iothread1#0", "0#1,iothread2#3,IOTHREAD1#4", "iothread0#1", "iothread#1", "iothread 1#1", "iothread1 #1", " iothread1# 1",
+            "iothread1234567#1", "iothread000001#1", "iothread1-2#1", "iothread1#1,iothread1#2", "iothread1,0#1", "iothreads1#1",
+            "\u0131othread1#1", "iothread\u0661#1", "io thread1#1", "0#0_1#1", "0#0-3_1#4,5", "emulator#0_iothread1#1",
         ],
         [LargeguestProperties.Numatune] =
         [

@@ -23,7 +23,8 @@ internal static class SyntaxOracle
         "is above 16383",                  // an id above libvirt's VIR_DOMAIN_CPUMASK_LEN - 1
         "only a single id can be excluded", // ^N-M with M != N
         "selects no id",                   // exclusions remove every included id
-        "is pinned twice",                 // a vCPU (or the emulator) in two cputune entries
+        "is pinned twice",                 // a vCPU (or the emulator, or an I/O thread) in two cputune entries
+        "iothread ids start at 1",         // iothread0 (libvirt numbers I/O threads from 1)
         "is in cell",                      // a vCPU in two guestnuma cells
         "too large",                       // a memory size above 1 EiB (or with more than 16 digits)
         "must be above zero",              // a memory size of 0
