@@ -98,4 +98,66 @@ public class DomainValidationTests
             "<memnode cellid='0' mode='strict' nodeset='0'/></numatune>" +
             "<cpu><numa><cell id='0' cpus='0-3' memory='4194304' unit='KiB'/></numa></cpu></domain>");
     }
+
+    [Fact]
+    public void An_iothread_pin_must_name_one_of_the_domains_io_threads_as_libvirt_numbers_them()
+    {
+        // <iothreads>4</iothreads> with <iothreadids> 1 and 8: libvirt's ids are 1, 8, 2 and 3.
+        DomainDocument.Parse(Fixtures.Read("ovirt-db-iothreads-libvirt.xml")).IoThreadIds.Should().Equal(1, 8, 2, 3);
+        var e = Rejects("ovirt-db-iothreads-libvirt.xml", ("cputune", "0#0,iothread4#1,iothread9#2,iothread3#3"));
+        e.Property.Should().Be("cputune");
+        e.Problem.Should().Be("iothreads 4,9 do not exist: the domain's I/O threads are 1-3,8 (<iothreads>4</iothreads> and 2 <iothreadids> id(s))");
+        e.Expected.Should().Be("iothreadN entries with N in 1-3,8");
+
+        var none = Rejects("oneline.xml", ("cputune", "iothread1#0"));
+        none.Problem.Should().Be("iothread 1 does not exist: the domain has no I/O threads (no <iothreads> or <iothreadids>)");
+        Rejects("ovirt-hana-libvirt.xml", ("cputune", "iothread2#0")).Problem.Should().EndWith("the domain's I/O threads are 1 (<iothreads>1</iothreads>)");
+    }
+
+    [Theory]
+    // <topology sockets='4' cores='2' threads='2'/>: sockets of 4 vCPUs, cores of 2.
+    [InlineData("0-5#8G,6-15#8G", "guest socket 1 (vCPUs 4-7 of <topology sockets='4' cores='2' threads='2'/>) is split across cells: vCPUs 4-5 in cell 0, vCPUs 6-7 in cell 1; the guest kernel then sees one socket in different NUMA nodes; cells of whole sockets hold multiples of 4 vCPUs")]
+    [InlineData("0-4#8G,5-15#8G", "guest core 2 (vCPUs 4-5 of <topology sockets='4' cores='2' threads='2'/>) is split across cells: vCPU 4 in cell 0, vCPU 5 in cell 1; the guest kernel then sees thread siblings in different NUMA nodes; cells of whole sockets hold multiples of 4 vCPUs")]
+    [InlineData("0-1,4-5#8G,2-3,6-15#8G", "guest socket 0 (vCPUs 0-3 of <topology sockets='4' cores='2' threads='2'/>) is split across cells: vCPUs 0-1 in cell 0, vCPUs 2-3 in cell 1 (2 sockets are split in all); the guest kernel then sees one socket in different NUMA nodes; cells of whole sockets hold multiples of 4 vCPUs")]
+    public void Cells_that_split_a_guest_socket_or_core_are_named_with_the_numbers(string guestnuma, string problem)
+    {
+        var doc = DomainDocument.Parse(Fixtures.Read("ovirt-hana-libvirt.xml"));
+        DomainChecks.GuestTopologyMismatch(doc, GuestNuma.Parse(guestnuma)).Should().Be(problem);
+    }
+
+    [Fact]
+    public void Cells_of_whole_sockets_or_a_domain_without_a_topology_raise_nothing()
+    {
+        var doc = DomainDocument.Parse(Fixtures.Read("ovirt-hana-libvirt.xml"));
+        DomainChecks.GuestTopologyMismatch(doc, GuestNuma.Parse("0-3,8-11#8G,4-7,12-15#8G")).Should().BeNull();
+        DomainChecks.GuestTopologyMismatch(doc, GuestNuma.Parse("0-11#8G,12-15#8G")).Should().BeNull();
+        var untopped = DomainDocument.Parse(System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(Fixtures.Read("ovirt-hana-libvirt.xml"))
+            .Replace("<topology sockets='4' dies='1' cores='2' threads='2'/>", "")));
+        DomainChecks.GuestTopologyMismatch(untopped, GuestNuma.Parse("0-4#8G,5-15#8G")).Should().BeNull();
+        // With dies, a cell may hold whole dies of a socket (as a host with several nodes per package).
+        var dies = DomainDocument.Parse(System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(Fixtures.Read("ovirt-hana-libvirt.xml"))
+            .Replace("sockets='4' dies='1'", "sockets='2' dies='2'")));
+        DomainChecks.GuestTopologyMismatch(dies, GuestNuma.Parse("0-3#8G,4-15#8G")).Should().BeNull();
+        DomainChecks.GuestTopologyMismatch(dies, GuestNuma.Parse("0-5#8G,6-15#8G")).Should().StartWith("guest die 1 (vCPUs 4-7 of <topology sockets='2' dies='2' cores='2' threads='2'/>)");
+    }
+
+    [Fact]
+    public void A_topology_mismatch_warns_by_default_and_refuses_under_fail()
+    {
+        var input = Fixtures.Read("ovirt-hana-libvirt.xml");
+        var properties = new Dictionary<string, string> { ["guestnuma"] = "0-5#8G,6-15#8G" };
+        Fixtures.Rewrite(input, properties, out var stderr);
+        stderr.Should().StartWith("largeguest: warning: guestnuma: guest socket 1 (vCPUs 4-7").And.Contain("(GuestNuma:TopologyMismatch=warn)");
+
+        var config = SampleHost.Config with { GuestNumaTopologyMismatch = Largeguest.Config.FailurePolicy.Fail };
+        var parsed = LargeguestProperties.Parse(properties, config.DefaultMode);
+        var e = FluentActions.Invoking(() => Largeguest.Hook.HookRunner.Rewrite(input, parsed, config, SampleHost.Context(new StringWriter())))
+            .Should().Throw<PropertyException>().Which;
+        e.Property.Should().Be("guestnuma");
+        e.Problem.Should().Contain("guest socket 1").And.EndWith("(GuestNuma:TopologyMismatch=fail)");
+        // Where VDSM does not use the hook's XML (a migration destination), the running guest is not stopped over it.
+        var warned = new StringWriter();
+        Largeguest.Hook.HookRunner.Rewrite(input, parsed, config, SampleHost.Context(warned), Largeguest.Hook.HookPoint.BeforeVmMigrateDestination);
+        warned.ToString().Should().Contain("guest socket 1");
+    }
 }

@@ -25,8 +25,10 @@ public static class FittingProperties
         from assignment in Gen.ArrayOf(Gen.Choose(-1, 3), Vcpus) // -1: not pinned; else one of four cpusets
         from sets in Gen.ArrayOf(HostCpus, 4)
         from emulator in Gen.Elements(true, false)
+        from ioThread in Gen.Elements(true, false) // the fixture has <iothreads>1</iothreads>
         let pins = Enumerable.Range(0, Vcpus).Where(v => assignment[v] >= 0).Select(v => $"{v}#{sets[assignment[v]]}")
-        let all = emulator ? pins.Append($"emulator#{sets[0]}") : pins
+        let withEmulator = emulator ? pins.Append($"emulator#{sets[0]}") : pins
+        let all = ioThread ? withEmulator.Append($"iothread1#{sets[1]}") : withEmulator
         where all.Any()
         select string.Join(",", all);
 
@@ -75,7 +77,10 @@ public class RewritePropertyTests
         if (properties.TryGetValue("guestnuma", out var numa))
             doc.Root.Element("cpu")!.Element("numa")!.Elements("cell").Should().HaveCount(Largeguest.Grammar.GuestNuma.Parse(numa).Cells.Count);
         if (properties.TryGetValue("cputune", out var tune))
+        {
             doc.Root.Element("cputune")!.Elements("vcpupin").Should().HaveCount(Largeguest.Grammar.CpuTune.Parse(tune).PinnedVcpus.Count());
+            doc.Root.Element("cputune")!.Elements("iothreadpin").Should().HaveCount(Largeguest.Grammar.CpuTune.Parse(tune).IoThreads.Count);
+        }
     }
 
     [Property(Arbitrary = [typeof(GrammarGenerators)], MaxTest = 1000)]

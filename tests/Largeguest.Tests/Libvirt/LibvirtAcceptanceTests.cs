@@ -64,6 +64,9 @@ public class LibvirtAcceptanceTests
         var pins = (ours.Element("cputune")?.Elements("vcpupin") ?? []).Select(e => ((string?)e.Attribute("vcpu"), (string?)e.Attribute("cpuset"))).ToList();
         (dumped.Element("cputune")?.Elements("vcpupin") ?? []).Select(e => ((string?)e.Attribute("vcpu"), (string?)e.Attribute("cpuset")))
             .Should().BeEquivalentTo(pins, "libvirt keeps every vcpupin we wrote");
+        var ioPins = (ours.Element("cputune")?.Elements("iothreadpin") ?? []).Select(e => ((string?)e.Attribute("iothread"), (string?)e.Attribute("cpuset"))).ToList();
+        (dumped.Element("cputune")?.Elements("iothreadpin") ?? []).Select(e => ((string?)e.Attribute("iothread"), (string?)e.Attribute("cpuset")))
+            .Should().BeEquivalentTo(ioPins, "libvirt keeps every iothreadpin we wrote, for I/O threads it knows by those ids");
         ((string?)dumped.Element("cputune")?.Element("emulatorpin")?.Attribute("cpuset")).Should().Be((string?)ours.Element("cputune")?.Element("emulatorpin")?.Attribute("cpuset"));
         ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("nodeset")).Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("nodeset"));
         ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("mode")).Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("mode"));
@@ -86,6 +89,14 @@ public class LibvirtAcceptanceTests
             File.WriteAllText(bad, good.Replace("<vcpupin vcpu='3'", "<vcpupin vcpu='9'")); // libvirt drops it with a warning
             FluentActions.Invoking(() => DefineAndReadBack(bad)).Should().Throw<Exception>();
             File.WriteAllText(bad, good.Replace("<numatune>", "<numatune><bogus/>"));
+            Exec("virt-xml-validate", bad, "domain").Code.Should().NotBe(0);
+            // An iothreadpin of an I/O thread the domain lacks: libvirt refuses the domain (DomainChecks refuses it first).
+            var io = File.ReadAllText(Fixtures.PathOf("iothreads-all.expected.xml"));
+            File.WriteAllText(bad, io.Replace("<iothreadpin iothread='2'", "<iothreadpin iothread='4'"));
+            var (code, output) = Exec("virsh", "-c", "test:///default", $"define --validate {bad}");
+            code.Should().NotBe(0);
+            output.Should().Contain("iothread");
+            File.WriteAllText(bad, io.Replace("<iothreadpin iothread='2' cpuset='13'/>", "<iothreadpin iothread='2' cpuset=''/>"));
             Exec("virt-xml-validate", bad, "domain").Code.Should().NotBe(0);
         }
         finally { Directory.Delete(dir, recursive: true); }

@@ -44,6 +44,11 @@ public static class Fixtures
         // <cputune> with <period>/<quota> kept; the retired numa hook's colon spelling in numatune.
         new("hotplug-all", "ovirt-hotplug-libvirt.xml",
             P(("cputune", "0-7#0-7,emulator#0"), ("numatune", "restrictive:0-1"), ("guestnuma", "0-1,4-5#4G,2-3,6-7#4194304"))),
+        // I/O threads: <iothreads>4</iothreads> with <iothreadids> 1 and 8 (libvirt fills in 2 and 3); the existing
+        // iothreadpin of 8 is replaced, that of 3 kept, 1 and 2 added after it; <shares> kept; cells of whole guest sockets.
+        new("iothreads-all", "ovirt-db-iothreads-libvirt.xml",
+            P(("cputune", "0-7#0-3,16-19,8-15#8-11,24-27,emulator#4,20,iothread1#5,21,iothread8#12,28,iothread2#13"),
+                ("numatune", "interleave#0-1"), ("guestnuma", "0-7#8G#0,8-15#8G#1"))),
     ];
 
     public static TheoryData<GoldenCase> All()
@@ -78,7 +83,7 @@ public static class Fixtures
         var has = (string p) => properties.Contains(p);
         if (has("cputune"))
         {
-            xml = Regex.Replace(xml, @"\s*<(vcpupin|emulatorpin)\b[^>]*/>", "");
+            xml = Regex.Replace(xml, @"\s*<(vcpupin|emulatorpin|iothreadpin)\b[^>]*/>", "");
             xml = Regex.Replace(xml, @"\s*<cputune>\s*</cputune>", "");
         }
         if (has("pincpu")) xml = Regex.Replace(xml, @"(<vcpu\b[^>]*?)\s+cpuset=(['""])[^'""]*\2", "$1");
