@@ -335,6 +335,34 @@ public sealed class TopologyProcessTests : IDisposable
     }
 
     [Fact]
+    public void Suggest_with_sockets_and_io_threads_goes_through_the_hook_and_libvirt_keeps_the_iothreadpins()
+    {
+        // 12 vCPUs in 6 sockets of 2, 2 I/O threads: each test-driver node (8 CPUs) keeps one CPU free of vCPUs, so 6 + 6.
+        var r = _bin.Cli(Libvirt(), "suggest", "--vcpus", "12", "--memory", "5M", "--sockets", "6", "--io-threads", "2");
+        r.Exit.Should().Be(0, r.Stderr);
+        r.Stdout.Should().Be("cputune=0#0,1#1,2#2,3#3,4#4,5#5,6#8,7#9,8#10,9#11,10#12,11#13,emulator#6-7,14-15,iothread1#6,iothread2#14\n" +
+            "numatune=interleave#0-1\nguestnuma=0-5#2M#0,6-11#3M#1\n");
+        r.Stderr.Should().Contain("the VM needs <iothreads>2</iothreads>");
+        var env = Libvirt(("LARGEGUEST__NumaTune__StrictMemory", "fail"), ("LARGEGUEST__GuestNuma__TopologyMismatch", "fail"));
+        foreach (var line in r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)) env[line.Split('=', 2)[0]] = line.Split('=', 2)[1];
+        var domain = Domain(12, 5120, type: "test", arch: "i686")
+            .Replace("</vcpu>", "</vcpu>\n  <iothreads>2</iothreads>")
+            .Replace("</os>", "</os>\n  <cpu>\n    <topology sockets='6' cores='2' threads='1'/>\n  </cpu>");
+        var run = _bin.Hook(domain, env);
+        run.Result.Exit.Should().Be(0, run.Result.Stderr);
+        run.Result.Stderr.Should().BeEmpty();
+        Validate(run.XmlAfter);
+        var file = Path.Combine(_bin.Dir, "suggested-io.xml");
+        File.WriteAllText(file, run.XmlAfter);
+        LibvirtBindingTests.Run("virsh", "-c", LibvirtBindingTests.TestUri, $"define {file}; dumpxml lg-topology")
+            .Should().Contain("<iothreadpin iothread='1' cpuset='6'/>").And.Contain("<iothreadpin iothread='2' cpuset='14'/>")
+            .And.Contain("<emulatorpin cpuset='6-7,14-15'/>");
+        // The same cells on a guest with sockets of 4 split socket 1: refused under TopologyMismatch=fail, file untouched.
+        var split = _bin.Hook(domain.Replace("sockets='6' cores='2'", "sockets='3' cores='4'"), env);
+        RefusedWithOneLine(split, "guestnuma: guest socket 1 (vCPUs 4-7 of <topology sockets='3' cores='4' threads='1'/>) is split across cells: vCPUs 4-5 in cell 0, vCPUs 6-7 in cell 1");
+    }
+
+    [Fact]
     public void Suggest_on_sysfs_keeps_thread_siblings_together()
     {
         var r = _bin.Cli(Sysfs(), "suggest", "--vcpus", "4", "--memory", "8G");
