@@ -23,6 +23,7 @@ public sealed record DimmExpectation(int Node, long MiB);
 /// <param name="HostNodes">The numatune nodeset: the backends' host-nodes (when bound) and the
 /// Mems_allowed_list of every QEMU thread for strict and restrictive.</param>
 /// <param name="NumatuneMode">What `virsh numatune` reports as numa_mode.</param>
+/// <param name="IoThreadPins">I/O thread id → the host CPUs its thread may run on; null = none pinned.</param>
 public sealed record GuestExpectation(
     IReadOnlyDictionary<int, string> VcpuPins,
     int OnlineVcpus,
@@ -31,7 +32,8 @@ public sealed record GuestExpectation(
     string? Policy,
     string HostNodes,
     string NumatuneMode,
-    IReadOnlyList<DimmExpectation>? Dimms = null);
+    IReadOnlyList<DimmExpectation>? Dimms = null,
+    IReadOnlyDictionary<int, string>? IoThreadPins = null);
 
 /// <summary>A realistic oVirt domain (Domains/TEMPLATE.xml, default: the case id), the custom properties VDSM
 /// would pass, and the expectation.</summary>
@@ -59,10 +61,10 @@ public static class GuestCases
     public static readonly IReadOnlyList<GuestCase> All =
     [
         new("db-strict",
-            "q35, 4 vCPUs in 2 cells, engine's single cell and vcpupin replaced, iothread, strict memory",
+            "q35, 4 vCPUs in 2 cells, engine's single cell and vcpupin replaced, iothread pinned off the emulator, strict memory",
             new Dictionary<string, string>
             {
-                ["cputune"] = "0#0,1#1,2#0,3#0-1,emulator#1",
+                ["cputune"] = "0#0,1#1,2#0,3#0-1,emulator#1,iothread1#0",
                 ["guestnuma"] = "0-1#128M,2-3#128M",
                 ["numatune"] = "strict#0",
             },
@@ -70,7 +72,8 @@ public static class GuestCases
                 VcpuPins: new Dictionary<int, string> { [0] = "0", [1] = "1", [2] = "0", [3] = "0-1" },
                 OnlineVcpus: 4, Emulator: "1",
                 Cells: [new("0-1", 128), new("2-3", 128)],
-                Policy: "bind", HostNodes: "0", NumatuneMode: "strict")),
+                Policy: "bind", HostNodes: "0", NumatuneMode: "strict",
+                IoThreadPins: new Dictionary<int, string> { [1] = "0" })),
 
         new("app-hotplug",
             "CPU + memory hot-plug: 2 of 4 vCPUs online, a DIMM in cell 1, vCPU range with exclusion, preferred memory",

@@ -13,7 +13,7 @@ public sealed class MigratableXmlTests
 {
     private static readonly Dictionary<string, string> Properties = new()
     {
-        ["cputune"] = "0#0,1#1,2#0,3#0-1,emulator#1",
+        ["cputune"] = "0#0,1#1,2#0,3#0-1,emulator#1,iothread1#0",
         ["guestnuma"] = "0-1#128M,2-3#128M",
         ["numatune"] = "strict#0",
     };
@@ -25,7 +25,7 @@ public sealed class MigratableXmlTests
     public void Sample_is_libvirt_output_with_mixed_quotes()
     {
         var text = System.Text.Encoding.UTF8.GetString(Migratable());
-        text.Should().Contain("<vcpupin vcpu='0' cpuset='0'/>").And.Contain("<emulatorpin cpuset='1'/>")
+        text.Should().Contain("<vcpupin vcpu='0' cpuset='0'/>").And.Contain("<emulatorpin cpuset='1'/>").And.Contain("<iothreadpin iothread='1' cpuset='0'/>")
             .And.Contain("<ovirt-vm:minGuaranteedMemoryMb type=\"int\">");
     }
 

@@ -90,6 +90,10 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
                 $"E2E CANNOT RUN case {c.Id}: it pins to host CPUs 0-1 but this host's online CPUs are {host}; the suite needs a host with at least 2 CPUs");
         if (!pins.Any(p => !p.Equals(host)))
             throw new InvalidOperationException($"case {c.Id} pins every vCPU to all host CPUs ({host}): its affinity checks could not fail");
+        // An I/O thread left unpinned inherits the emulator's (or all) CPUs: its pin must differ from both.
+        foreach (var (id, cpus) in c.Expect.IoThreadPins ?? new Dictionary<int, string>())
+            if (cpus == (c.Expect.Emulator ?? host.ToString()) || cpus == host.ToString())
+                throw new InvalidOperationException($"case {c.Id} pins iothread {id} to {cpus}, what it would have unpinned: its affinity check could not fail");
         if (!libvirt.Host.MemoryNodes.Contains(0))
             throw new InvalidOperationException($"E2E CANNOT RUN case {c.Id}: host NUMA node 0 has no memory ({libvirt.Host.MemoryNodes})");
     }
@@ -133,6 +137,27 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
         var emulator = e.Emulator ?? hostCpus;
         foreach (var t in qemu.Threads.Where(IsEmulatorThread))
             checks.Equal(emulator, t.CpusAllowed.ToString(), $"{stage}: kernel Cpus_allowed_list of emulator thread '{t.Name}' (tid {t.Tid})");
+
+        // Kernel: each I/O thread's affinity is its iothreadpin; QEMU (QMP query-iothreads) names its thread id.
+        var ioPins = e.IoThreadPins ?? new Dictionary<int, string>();
+        if (ioPins.Count > 0)
+        {
+            using var iothreads = Qmp(name, "query-iothreads");
+            var tids = iothreads.RootElement.GetProperty("return").EnumerateArray()
+                .ToDictionary(t => t.GetProperty("id").GetString()!, t => t.GetProperty("thread-id").GetInt32());
+            var info = ParseTable(libvirt.VirshOk("iothreadinfo", name));
+            foreach (var (id, cpus) in ioPins)
+            {
+                if (!checks.True(tids.TryGetValue($"iothread{id}", out var tid), $"{stage}: QMP query-iothreads lists iothread{id}",
+                        $"listed: {string.Join(", ", tids.Keys)}")) continue;
+                var thread = qemu.Threads.FirstOrDefault(t => t.Tid == tid);
+                if (!checks.True(thread is { IsIoThread: true }, $"{stage}: iothread{id}'s thread-id {tid} is a kernel thread 'IO iothread{id}'",
+                        $"found '{thread?.Name}'")) continue;
+                checks.Equal(cpus, thread!.CpusAllowed.ToString(), $"{stage}: kernel Cpus_allowed_list of '{thread.Name}' (tid {tid}, /proc/<qemu pid>/task/{tid}/status)");
+                checks.Equal(cpus, info.TryGetValue(id.ToString(CultureInfo.InvariantCulture), out var a) ? Canonical(a) : "(missing)",
+                    $"{stage}: virsh iothreadinfo iothread {id}");
+            }
+        }
 
         // Kernel: strict and restrictive confine every thread's memory to the nodeset (cgroup cpuset.mems).
         // On a single-node host this cannot fail (every node set is "0"); see docs/e2e.md.
@@ -213,7 +238,7 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
         checks.Equal(e.Policy, backend.Policy, $"{what} '{id}' policy");
     }
 
-    /// <summary>Threads that carry the emulator pinning: not vCPUs, not iothreads (own pinning, none asked for),
+    /// <summary>Threads that carry the emulator pinning: not vCPUs, not iothreads (own pinning, checked above when asked for),
     /// not KVM's kernel workers (kvm-nx-lpage-recovery: a kernel thread whose affinity KVM sets).</summary>
     private static bool IsEmulatorThread(QemuThread t) =>
         t.VcpuId is null && !t.IsIoThread && !t.Name.StartsWith("kvm-", StringComparison.Ordinal);
