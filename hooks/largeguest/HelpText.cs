@@ -17,8 +17,10 @@ internal static class HelpText
           VM's KSM request.
 
         PROPERTIES
-          cputune     VCPUS#CPUSET[,...][,emulator#CPUSET]  e.g. 0#0-3,^2,1-3#4-7,emulator#8
-                      -> <cputune><vcpupin vcpu cpuset/>...<emulatorpin cpuset/>
+          cputune     VCPUS#CPUSET[,...][,emulator#CPUSET][,iothreadN#CPUSET...]  e.g. 0#0-3,^2,1-3#4-7,emulator#8,iothread1#9
+                      -> <cputune><vcpupin vcpu cpuset/>...<emulatorpin cpuset/><iothreadpin iothread cpuset/>...
+                      entries are comma-separated (not '_' as in the engine's CPU pinning string);
+                      N must be one of the domain's I/O threads (<iothreads>, <iothreadids>)
           numatune    MODE#NODESET | MODE:NODESET | NODESET  e.g. interleave#0-1  (bare NODESET: NumaTune:DefaultMode)
                       MODE is strict, preferred, interleave or restrictive -> <numatune><memory mode nodeset/>
                       auto: numad places the guest (<vcpu placement='auto'>, needs numad on the host)
@@ -37,6 +39,11 @@ internal static class HelpText
                 prints one) and pin the VM to its hosts.
           manual with manuallyPinedCPUs: vCPUs outside that list are treated as under none.
           dedicated, isolate-threads, siblings: refused; the engine owns the VM's CPUs.
+
+        GUEST TOPOLOGY
+          guestnuma cells that split a guest socket or core of <cpu><topology> follow GuestNuma:TopologyMismatch:
+          warn (default) or fail. 'largeguest suggest --sockets S' gives cells of whole sockets; '--io-threads T'
+          pins T I/O threads and the emulator to the CPUs the vCPUs leave free in each cell's node.
 
         HOST CHECKS
           Pinned CPUs must exist and be online, nodes must exist and have memory. A strict binding whose
