@@ -53,6 +53,14 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void Guest_topology_mismatch_is_warn_by_default_and_fail_when_set()
+    {
+        Load("{}").GuestNumaTopologyMismatch.Should().Be(FailurePolicy.Warn);
+        Load("""{ "GuestNuma": { "TopologyMismatch": "Fail" } }""").GuestNumaTopologyMismatch.Should().Be(FailurePolicy.Fail);
+        _warnings.Should().BeEmpty();
+    }
+
+    [Fact]
     public void Malformed_json_is_an_error_naming_the_file()
     {
         var e = Fails("{\n  \"NumaTune\": { \"DefaultMode\": \"strict\" \"x\": 1 }\n}");
@@ -70,6 +78,7 @@ public sealed class ConfigTests : IDisposable
     [InlineData("""{ "Topology": { "LibvirtUri": " " } }""", "Topology:LibvirtUri: bad value ' '")]
     [InlineData("""{ "Ksm": { "DefaultMergeAcrossNodes": "yes" } }""", "Ksm:DefaultMergeAcrossNodes: bad value 'yes' (expected: 0, 1 or empty)")]
     [InlineData("""{ "Ksm": { "OnFailure": "panic" } }""", "Ksm:OnFailure: bad value 'panic'")]
+    [InlineData("""{ "GuestNuma": { "TopologyMismatch": "ignore" } }""", "GuestNuma:TopologyMismatch: bad value 'ignore' (expected: warn, fail)")]
     public void A_wrong_type_or_value_is_an_error_naming_file_and_key(string json, string message)
     {
         var e = Fails(json);
