@@ -63,6 +63,7 @@ public class VdsmCpuPolicyTests
     [InlineData("numatune", "strict#0")]
     [InlineData("guestnuma", "0-7#4G,8-15#4G")]
     [InlineData("cputune", "emulator#8")] // VDSM re-pins vCPUs only: an emulator pin lasts
+    [InlineData("cputune", "emulator#8,iothread1#9")] // and so do I/O thread pins (VDSM calls only pinVcpu)
     [InlineData("ksm_merge_across_nodes", "0")]
     public void Policy_none_leaves_everything_but_vcpu_pins_alone(string name, string value) =>
         Judge("none", Props((name, value))).Should().BeNull();
