@@ -23,7 +23,12 @@ internal static class Commands
         var result = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (result.Errors.Count > 0)
         {
-            foreach (var error in result.Errors) Console.Error.WriteLine($"largeguest: error: {error.Message}");
+            // An unknown first word: say that, not also System.CommandLine's "Required command was not provided".
+            var unknownCommand = result.CommandResult.Command == root && result.UnmatchedTokens.Count > 0;
+            IEnumerable<string> messages = unknownCommand
+                ? [$"unknown command '{result.UnmatchedTokens[0]}' (commands: {string.Join(", ", root.Subcommands.Select(c => c.Name))})"]
+                : result.Errors.Select(e => e.Message);
+            foreach (var message in messages) Console.Error.WriteLine($"largeguest: error: {message}");
             Console.Error.WriteLine("largeguest: see 'largeguest --help'");
             return Failure;
         }

@@ -18,8 +18,8 @@ public sealed class Diagnostics(TextWriter stderr)
     public void Note(string message) => Writer.WriteLine($"{Program}: note: {OneLine(message)}");
 
     /// <summary>
-    /// One line, printable: line breaks become spaces (VDSM logs a hook's stderr as one record, and admins read it
-    /// line by line); other control characters (an ESC from a property value would drive the admin's terminal) are
+    /// One line, printable: line breaks become spaces (VDSM logs a failing hook's whole stderr as one
+    /// <c>rc=... err=b'...'</c> record, so one message per line keeps that record readable); other control characters (an ESC from a property value would drive the admin's terminal) are
     /// written as <c>\xNN</c>.
     /// </summary>
     private static string OneLine(string message)

@@ -267,6 +267,18 @@ public sealed class TopologyProcessTests : IDisposable
     // ---- admin commands ----
 
     [Fact]
+    public void An_unknown_command_is_named_alone_with_the_commands_there_are()
+    {
+        var r = _bin.Cli(Sysfs(), "bogus");
+        r.Exit.Should().Be(2);
+        r.Stderr.Should().Be("largeguest: error: unknown command 'bogus' (commands: check, apply, topology, suggest, ksm)\n"
+            + "largeguest: see 'largeguest --help'\n");
+        var known = _bin.Cli(Sysfs(), "topology", "--bogus");
+        known.Exit.Should().Be(2);
+        known.Stderr.Should().Contain("'--bogus'", "inside a command the parser's own message names the token");
+    }
+
+    [Fact]
     public void Topology_prints_the_sysfs_model()
     {
         var r = _bin.Cli(Sysfs(), "topology");

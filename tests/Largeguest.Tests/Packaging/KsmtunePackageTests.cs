@@ -20,8 +20,7 @@ public class KsmtunePackageTests(RpmFixture rpm)
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().BeEquivalentTo(
             [
                 $"-rw-r--r-- root root {Unit}",
-                $"drwxr-xr-x root root {DocDir}",
-                $"-rw-r--r-- root root {DocDir}/ksmtune.md",
+                $"-rw-r--r-- root root {DocDir}/docs/ksmtune.md",
             ]);
         var requires = RpmFixture.Query("-qp", "--requires", SubRpm).Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Where(r => !r.StartsWith("rpmlib(", StringComparison.Ordinal) && r != "/bin/sh").Distinct();

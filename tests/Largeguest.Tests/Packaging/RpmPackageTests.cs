@@ -13,7 +13,12 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
     private const string Sudoers = "/etc/sudoers.d/50_vdsm_hook_largeguest";
     private const string HookLinkTarget = "../../../vdsm-hook-largeguest/largeguest";
 
+    private const string BinLinkTarget = "../libexec/vdsm-hook-largeguest/largeguest";
     private static readonly string DocDir = $"/usr/share/doc/{RpmFixture.Name}";
+
+    /// <summary>The README's docs/*.md links, but ksmtune.md, which the ksmtune subpackage ships.</summary>
+    private static readonly string[] MainPackageDocs =
+        ["configuration.md", "design.md", "e2e.md", "engine-config.md", "grammar.md", "ksm.md", "packaging.md", "topology.md", "vdsm-and-mom.md"];
 
     /// <summary>Every file of the package: mode, owner, group, path, symlink target.</summary>
     private static IEnumerable<string> ExpectedFiles()
@@ -26,11 +31,15 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         yield return "-rw-r--r-- root root /usr/lib/tmpfiles.d/vdsm-hook-largeguest.conf ";
         yield return "drwxr-xr-x root root /usr/libexec/vdsm-hook-largeguest ";
         yield return $"-rwxr-xr-x root root {Binary} ";
+        yield return $"lrwxrwxrwx root root /usr/bin/largeguest {BinLinkTarget}";
         foreach (var point in HookPoints.DirectoryNames)
             yield return $"lrwxrwxrwx root root /usr/libexec/vdsm/hooks/{point}/50_largeguest {HookLinkTarget}";
         yield return $"drwxr-xr-x root root {DocDir} ";
-        foreach (var doc in new[] { "README.md", "configuration.md", "engine-config.md", "engine-properties.txt", "packaging.md", "vdsm-and-mom.md" })
+        foreach (var doc in new[] { "README.md", "engine-properties.txt" })
             yield return $"-rw-r--r-- root root {DocDir}/{doc} ";
+        yield return $"drwxr-xr-x root root {DocDir}/docs ";
+        foreach (var doc in MainPackageDocs)
+            yield return $"-rw-r--r-- root root {DocDir}/docs/{doc} ";
         yield return $"drwxr-xr-x root root /usr/share/licenses/{RpmFixture.Name} ";
         yield return $"-rw-r--r-- root root /usr/share/licenses/{RpmFixture.Name}/LICENSE ";
     }
@@ -69,7 +78,8 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         flags[Config].Should().Be("cn", "the configuration is %config(noreplace): an administrator's edits survive upgrades");
         flags[Sudoers].Should().Be("c", "the sudoers rule is %config without noreplace: it must follow the binary's argument forms");
         flags[$"/usr/share/licenses/{RpmFixture.Name}/LICENSE"].Should().Be("l");
-        flags[$"{DocDir}/engine-config.md"].Should().Be("d");
+        flags[$"{DocDir}/docs/engine-config.md"].Should().Be("d");
+        flags[$"{DocDir}/README.md"].Should().Be("d");
         flags["/etc/vdsm/mom.d/02-largeguest.policy"].Should().Be("g", "the MoM policy file is %ghost: owned, written by the KSM helper");
     }
 
@@ -116,6 +126,26 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         var destroy = root.RunHook("after_vm_destroy", domain, new() { ["cputune"] = "0#0-1" });
         destroy.ExitCode.Should().Be(0, $"the after_vm_destroy link runs the same binary:\n{destroy}");
         File.ReadAllText(domain).Should().Be(xml, "after_vm_destroy does not touch the domain XML");
+    }
+
+    [Fact]
+    public void Installed_largeguest_on_the_path_is_the_cli_and_every_readme_link_resolves_under_the_doc_dir()
+    {
+        using var root = new ScratchRoot();
+        root.Install(rpm.RpmPath);
+        root.Install(Repo.PathOf($"out/{RpmFixture.Name}-ksmtune-{rpm.Version}-{rpm.Release}.x86_64.rpm"));
+
+        var onPath = root["/usr/bin/largeguest"];
+        Path.GetFullPath(Path.Combine("/usr/bin", new FileInfo(onPath).LinkTarget!)).Should().Be(Binary);
+        var help = Tool.Run(onPath, ["--help"]);
+        help.ExitCode.Should().Be(0, $"`largeguest --help` from the admin's PATH:\n{help}");
+        help.Stdout.Should().Contain("check").And.Contain("ksm");
+
+        var readme = File.ReadAllText(root[$"{DocDir}/README.md"]);
+        var links = System.Text.RegularExpressions.Regex.Matches(readme, @"\]\((docs/[^)#]+)").Select(m => m.Groups[1].Value).Distinct().ToList();
+        links.Should().NotBeEmpty("the README links its docs");
+        foreach (var link in links)
+            File.Exists(root[$"{DocDir}/{link}"]).Should().BeTrue($"the README's link {link} must work under {DocDir}");
     }
 
     [Fact]
