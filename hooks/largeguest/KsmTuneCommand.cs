@@ -69,7 +69,8 @@ internal static class KsmTuneCommand
                 foreach (var note in outcome.Notes) Console.WriteLine(note);
                 return Commands.Success;
             }
-            var d = new TunerDaemon(tuner, host, config.KsmStateDir, line => { Console.Error.WriteLine(line); Console.Error.Flush(); });
+            var d = new TunerDaemon(tuner, host, config.KsmStateDir,
+                new DaemonLog(line => { Console.Error.WriteLine(line); Console.Error.Flush(); }));
             return d.Run(CancellationToken.None).GetAwaiter().GetResult();
         }));
         return command;

@@ -92,7 +92,8 @@ public sealed partial class GuestWatch : IDisposable
 
     private readonly string _dir;
     private readonly CycleDebounce _debounce;
-    private readonly Action<string> _cycle, _log;
+    private readonly Action<string> _cycle;
+    private readonly DaemonLog _log;
     private readonly GuestSet _guests = new();
     private readonly Thread _thread;
     private readonly List<string> _pending = [];
@@ -100,7 +101,7 @@ public sealed partial class GuestWatch : IDisposable
     private int _fd = -1;
     private bool _primed;
 
-    public GuestWatch(string dir, CycleDebounce debounce, Action<string> cycle, Action<string> log)
+    public GuestWatch(string dir, CycleDebounce debounce, Action<string> cycle, DaemonLog log)
     {
         (_dir, _debounce, _cycle, _log) = (dir, debounce, cycle, log);
         _thread = new Thread(Loop) { IsBackground = true, Name = "guest-watch" };
@@ -137,7 +138,7 @@ public sealed partial class GuestWatch : IDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or KsmTuneException)
             {
-                _log($"ksm tune: watching {_dir}: {e.Message}; looking again in {RetrySeconds} s");
+                _log.Warning($"ksm tune: watching {_dir}: {e.Message}; looking again in {RetrySeconds} s");
                 Detach();
                 nextAttach = System.Diagnostics.Stopwatch.GetTimestamp() + RetrySeconds * System.Diagnostics.Stopwatch.Frequency;
             }
@@ -153,14 +154,14 @@ public sealed partial class GuestWatch : IDisposable
         {
             var errno = Marshal.GetLastPInvokeError();
             Native.Close(fd);
-            if (!missingSaid) _log($"ksm tune: {_dir}: {Native.Describe(errno)}: guest start/stop not seen until it exists (looking every {RetrySeconds} s)");
+            if (!missingSaid) _log.Warning($"ksm tune: {_dir}: {Native.Describe(errno)}: guest start/stop not seen until it exists (looking every {RetrySeconds} s)");
             missingSaid = true;
             _primed = true; // the daemon's first cycle saw no guests here
             Changed(_guests.Rescan([])); // no directory: no guests libvirt records
             return false;
         }
         _fd = fd;
-        if (missingSaid) _log($"ksm tune: watching {_dir} for guest start/stop");
+        if (missingSaid) _log.Info($"ksm tune: watching {_dir} for guest start/stop");
         missingSaid = false;
         var changes = _guests.Rescan(Directory.EnumerateFiles(_dir).Select(Path.GetFileName).OfType<string>());
         if (_primed) Changed(changes); // the guests found at the first attach are the daemon's first cycle's

@@ -18,12 +18,12 @@ public sealed class MetricsEndpoint : IAsyncDisposable
 
     private readonly TcpListener _listener;
     private readonly Func<string> _render;
-    private readonly Action<string> _log;
+    private readonly DaemonLog _log;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _slots = new(MaxConcurrent);
     private Task? _accepting;
 
-    public MetricsEndpoint(IPEndPoint endpoint, Func<string> render, Action<string> log)
+    public MetricsEndpoint(IPEndPoint endpoint, Func<string> render, DaemonLog log)
     {
         _listener = new TcpListener(endpoint);
         _render = render;
@@ -48,7 +48,7 @@ public sealed class MetricsEndpoint : IAsyncDisposable
             try { client = await _listener.AcceptTcpClientAsync(_stop.Token); }
             catch (OperationCanceledException) { return; }
             catch (ObjectDisposedException) { return; }
-            catch (SocketException e) { _log($"metrics endpoint: accept failed: {e.Message}"); continue; }
+            catch (SocketException e) { _log.Warning($"metrics endpoint: accept failed: {e.Message}"); continue; }
             if (!await _slots.WaitAsync(0)) { client.Dispose(); continue; } // busy: drop rather than queue
             _ = Serve(client);
         }
@@ -70,7 +70,7 @@ public sealed class MetricsEndpoint : IAsyncDisposable
             if (!head.StartsWith("HEAD ", StringComparison.Ordinal)) await stream.WriteAsync(bytes, timeout.Token);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
-        catch (Exception e) { _log($"metrics endpoint: {e.GetType().Name}: {e.Message}"); }
+        catch (Exception e) { _log.Warning($"metrics endpoint: {e.GetType().Name}: {e.Message}"); }
         finally { _slots.Release(); }
     }
 

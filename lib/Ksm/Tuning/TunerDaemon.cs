@@ -9,7 +9,7 @@ namespace Largeguest.Ksm.Tuning;
 /// stops (<see cref="GuestWatch"/>, debounced), at once on SIGHUP (<c>largeguest ksm retune</c>), the metrics endpoint and textfile,
 /// a pid file in Ksm:StateDir. SIGTERM/SIGINT end it: ksmd is stopped (shared pages stay), as Harvester's tuner does.
 /// </summary>
-public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir, Action<string> log)
+public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir, DaemonLog log)
 {
     private readonly SemaphoreSlim _wake = new(0);
     private readonly object _cpuGate = new();
@@ -42,22 +42,22 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
         GuestWatch? watch = null;
         try
         {
-            log($"ksm tune: daemon started (pid {Environment.ProcessId}): {settings.Summary}");
+            log.Info($"ksm tune: daemon started (pid {Environment.ProcessId}): {settings.Summary}");
             if (settings.Listen is { } listen)
             {
                 Endpoint = new MetricsEndpoint(listen, Scrape, log);
                 Endpoint.Start();
-                log($"ksm tune: metrics at http://{Endpoint.Bound}/metrics");
+                log.Info($"ksm tune: metrics at http://{Endpoint.Bound}/metrics");
             }
             if (settings.GuestStateDir is { } guestDir)
             {
                 watch = new GuestWatch(guestDir, new CycleDebounce(GuestQuiet, GuestMaxDelay), what =>
                 {
-                    log($"ksm tune: guests {what}: cycle");
+                    log.Info($"ksm tune: guests {what}: cycle");
                     Retune();
                 }, log);
                 watch.Start();
-                log($"ksm tune: watching {guestDir} for guest start/stop");
+                log.Info($"ksm tune: watching {guestDir} for guest start/stop");
             }
             string? lastWhy = null;
             while (!stop.IsCancellationRequested)
@@ -67,13 +67,13 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
                     var outcome = tuner.Cycle();
                     _state = outcome.State;
                     foreach (var note in outcome.Notes)
-                        if (settings.Debug || note != lastWhy && !SameDecision(note, lastWhy)) log($"ksm tune: {note}");
+                        if (settings.Debug || note != lastWhy && !SameDecision(note, lastWhy)) log.Info($"ksm tune: {note}");
                     lastWhy = outcome.Notes.LastOrDefault();
                 }
                 catch (Exception e) when (e is KsmException or IOException or UnauthorizedAccessException)
                 {
                     _state = tuner.RecordError(e.Message);
-                    log($"ksm tune: cycle failed: {e.Message}");
+                    log.Error($"ksm tune: cycle failed: {e.Message}");
                 }
                 SampleCpu();
                 WriteTextfile(settings.TextfilePath);
@@ -107,12 +107,12 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
             {
                 using (host.Lock()) host.WriteKsm("run", "0");
                 (state with { Phase = TunerPhase.Stopped, LastAction = "stop", Why = "daemon stopped: ksmd stopped, shared pages stay", At = DateTimeOffset.UtcNow }).Save(stateDir);
-                log("ksm tune: daemon stopping: ksmd stopped (shared pages stay shared)");
+                log.Info("ksm tune: daemon stopping: ksmd stopped (shared pages stay shared)");
             }
-            else log("ksm tune: daemon stopping");
+            else log.Info("ksm tune: daemon stopping");
         }
         catch (Exception e) when (e is KsmException or IOException or UnauthorizedAccessException)
-        { log($"ksm tune: daemon stopping: could not stop ksmd: {e.Message}"); }
+        { log.Error($"ksm tune: daemon stopping: could not stop ksmd: {e.Message}"); }
     }
 
     /// <summary>Same decision except for the numbers moving within it: the journal gets one line per change of action.</summary>
@@ -159,7 +159,7 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
                 _lastCpu = now;
                 return (now, _lastPercent);
             }
-            catch (KsmTuneException e) { log($"ksm tune: ksmd CPU: {e.Message}"); return (null, null); }
+            catch (KsmTuneException e) { log.Warning($"ksm tune: ksmd CPU: {e.Message}"); return (null, null); }
         }
     }
 
@@ -167,7 +167,7 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
     {
         if (path is null) return;
         try { StateFile.Write(path, Encoding.UTF8.GetBytes(RenderMetrics())); }
-        catch (KsmException e) { log($"ksm tune: textfile: {e.Message}"); }
+        catch (KsmException e) { log.Warning($"ksm tune: textfile: {e.Message}"); }
     }
 
     private void ClaimPidFile()

@@ -89,7 +89,7 @@ public class GuestWatchTests
         File.WriteAllText(Path.Combine(dir, "old.xml"), "<domstatus/>");
         var cycles = new System.Collections.Concurrent.BlockingCollection<string>();
         var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        using (var watch = new GuestWatch(dir, new CycleDebounce(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1)), cycles.Add, log.Enqueue))
+        using (var watch = new GuestWatch(dir, new CycleDebounce(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1)), cycles.Add, new DaemonLog(log.Enqueue)))
         {
             watch.Start();
             Thread.Sleep(300); // primed: old.xml was there before, no cycle for it
@@ -120,7 +120,7 @@ public class GuestWatchTests
     {
         var dir = Directory.CreateTempSubdirectory("guestwatch-burst").FullName;
         var cycles = new System.Collections.Concurrent.BlockingCollection<string>();
-        using (var watch = new GuestWatch(dir, new CycleDebounce(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(2)), cycles.Add, _ => { }))
+        using (var watch = new GuestWatch(dir, new CycleDebounce(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(2)), cycles.Add, new DaemonLog(_ => { })))
         {
             watch.Start();
             Thread.Sleep(300);

@@ -166,6 +166,9 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
     {
         var lines = new List<string>();
         var endpoint = await ReadUntil(daemon, lines, new Regex(@"metrics at http://(127\.0\.0\.1:\d+)/metrics"));
+        lines.Should().Contain(l => l.StartsWith("<6>ksm tune: daemon started (pid ", StringComparison.Ordinal),
+            "journald reads <6> as info: `journalctl -p warning` must not list the start");
+        lines.Should().OnlyContain(l => Regex.IsMatch(l, "^<[346]>"), "every line carries its journald priority");
         var address = IPEndPoint.Parse(endpoint);
         IPAddress.IsLoopback(address.Address).Should().BeTrue();
         await WaitFor(() => RealKsm.Read("run") == "1" && RealKsm.Number("pages_to_scan") == 300, "the first cycle");
