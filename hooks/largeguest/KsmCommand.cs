@@ -39,11 +39,7 @@ internal static class KsmCommand
         if (!Environment.IsPrivilegedProcess)
             throw new KsmException($"'largeguest {string.Join(' ', call.Arguments)}' must run as root (the hook runs it through sudo -n)");
         var config = LargeguestConfig.Load(new Dictionary<string, string>(), privileged: true, CliSupport.Diag.Warn);
-        try
-        {
-            var outcome = call.IsRelease ? KsmService.Release(call, config) : KsmService.Reconcile(call, config);
-            Print(KsmService.Lines(outcome));
-        }
+        try { Print(KsmService.RunAsRoot(call, config)); }
         catch (KsmException e) { Print(e.Earlier); throw; } // what was done before the failure, then its error line
         return Commands.Success;
     });

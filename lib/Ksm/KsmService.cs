@@ -1,4 +1,5 @@
 using Largeguest.Config;
+using Largeguest.IO;
 using Largeguest.Ksm.Mom;
 
 namespace Largeguest.Ksm;
@@ -67,8 +68,31 @@ public static class KsmService
     {
         if (!Environment.IsPrivilegedProcess)
             return KsmHelperClient.Run(call).Select(Classify).ToList();
-        var outcome = call.IsRelease ? Release(call, config) : Reconcile(call, config);
-        return Lines(outcome);
+        return RunAsRoot(call, config);
+    }
+
+    /// <summary>
+    /// The call in this (root) process. A change of the host's KSM settings is also written to syslog with the VM
+    /// (docs/ksm.md, "Logs"), and so is a failure.
+    /// </summary>
+    public static IReadOnlyList<(bool Warning, string Text)> RunAsRoot(KsmHelperCall call, LargeguestConfig config)
+    {
+        var verb = call.IsRelease ? KsmHelperCall.ReleaseVerb : KsmHelperCall.ReconcileVerb;
+        try
+        {
+            var outcome = call.IsRelease ? Release(call, config) : Reconcile(call, config);
+            var lines = Lines(outcome);
+            if (outcome.Changed)
+                foreach (var (warning, text) in lines)
+                    Syslog.Send(warning ? Syslog.Severity.Warning : Syslog.Severity.Notice, $"VM {call.Vm} {verb}: {text}");
+            return lines;
+        }
+        catch (KsmException e)
+        {
+            foreach (var (_, text) in e.Earlier) Syslog.Send(Syslog.Severity.Notice, $"VM {call.Vm} {verb}: {text}");
+            Syslog.Send(Syslog.Severity.Error, $"VM {call.Vm} {verb}: failed: {e.Message}");
+            throw;
+        }
     }
 
     public static IReadOnlyList<(bool Warning, string Text)> Lines(KsmOutcome outcome) =>

@@ -105,6 +105,7 @@ public sealed class KsmSudoTests : IDisposable
         RealKsm.MergeNow(pages, runAfter: 0);
         AsVdsm([], "/usr/bin/id", "-u").Stdout.Trim().Should().NotBe("0", "the hook must really run unprivileged");
 
+        using var syslog = new SyslogCapture();
         var clock = Stopwatch.StartNew();
         var start = AsVdsm(HookEnv("0"), Hook("before_vm_start"));
         _out.WriteLine($"hook as vdsm through sudo (64 MiB unmerge): {clock.ElapsedMilliseconds} ms; stderr: {start.Stderr}");
@@ -114,12 +115,51 @@ public sealed class KsmSudoTests : IDisposable
         var request = Path.Combine(KsmPrivilegedPaths.Requests, Vm);
         File.Exists(request).Should().BeTrue("the privileged entry registered the request in the fixed state directory");
         Sh($"stat -c %U {request}").Stdout.Trim().Should().Be("root");
+        syslog.Ours().Should().ContainSingle("the root helper's host-wide change is one syslog record (sudo logs nothing: !syslog)")
+            .Which.Should().MatchRegex($@"^<29>largeguest\[\d+\]: VM {Vm} reconcile: ksm: merge_across_nodes 1 -> 0 .*unmerged");
 
         var destroy = AsVdsm(HookEnv("0"), Hook("after_vm_destroy"));
         destroy.ExitCode.Should().Be(0, destroy.Stderr);
         destroy.Stderr.Should().BeEmpty();
         File.Exists(request).Should().BeFalse();
         RealKsm.Read("merge_across_nodes").Should().Be("0");
+        syslog.Ours().Should().BeEmpty("a release leaves the host's KSM settings alone: nothing to record");
+    }
+
+    /// <summary>The host's syslog socket, bound by the test: this machine runs no syslog daemon, so the test is it.</summary>
+    private sealed class SyslogCapture : IDisposable
+    {
+        private readonly System.Net.Sockets.Socket _socket = new(System.Net.Sockets.AddressFamily.Unix,
+            System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+
+        public SyslogCapture()
+        {
+            if (Path.Exists(Largeguest.IO.Syslog.SocketPath))
+                throw new InvalidOperationException($"{Largeguest.IO.Syslog.SocketPath} exists (a syslog daemon runs here): this test binds its own to read the records; stop it or run on a host without one");
+            _socket.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(Largeguest.IO.Syslog.SocketPath));
+            File.SetUnixFileMode(Largeguest.IO.Syslog.SocketPath, (UnixFileMode)0x1B6); // 0666: as journald's
+            _socket.Blocking = false;
+        }
+
+        /// <summary>The records tagged largeguest since the last call (sudo and PAM write here too).</summary>
+        public List<string> Ours() => Drain().Where(r => System.Text.RegularExpressions.Regex.IsMatch(r, @"^<\d+>largeguest\[")).ToList();
+
+        private List<string> Drain()
+        {
+            var records = new List<string>();
+            var buffer = new byte[8192];
+            while (true)
+            {
+                try { records.Add(System.Text.Encoding.UTF8.GetString(buffer, 0, _socket.Receive(buffer))); }
+                catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.WouldBlock) { return records; }
+            }
+        }
+
+        public void Dispose()
+        {
+            _socket.Dispose();
+            File.Delete(Largeguest.IO.Syslog.SocketPath);
+        }
     }
 
     [Theory]
