@@ -13,12 +13,12 @@ export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
 # Debian packages the tests use: libvirt's schema validator and parser (virt-xml-validate,
-# virsh with its test:///default driver), the libvirt client library, objdump, GNU patch; for the
-# packaging tests rpm/rpmbuild, visudo (sudo), and a JVM and Node.js that evaluate the engine's
+# virsh with its test:///default driver), the libvirt client library, objdump, strace (which replacements
+# fsync), GNU patch; for the packaging tests rpm/rpmbuild, visudo (sudo), and a JVM and Node.js that evaluate the engine's
 # regexes the way the engine (Java) and its webadmin (JavaScript) do; for the KSM tuner's tests the
 # Prometheus project's text parser (python3-prometheus-client) and systemd-analyze (systemd); for the
 # MoM tests the libvirt Python binding the real MoM daemon runs on (python3-libvirt).
-TEST_PACKAGES := libvirt-clients libvirt0 binutils libxml2-utils patch rpm sudo openjdk-17-jre-headless nodejs python3-prometheus-client systemd python3-libvirt
+TEST_PACKAGES := libvirt-clients libvirt0 binutils strace libxml2-utils patch rpm sudo openjdk-17-jre-headless nodejs python3-prometheus-client systemd python3-libvirt
 
 # The RPM (docs/packaging.md). Version from Directory.Build.props; version, release, output
 # directory, rpmbuild top directory and shipped config can be overridden (the upgrade test does).

@@ -12,13 +12,20 @@ of them alike; the figure is the median over the rounds.
   (b) large     a generated ~1 MiB domain with 512 vCPUs and 64 guest cells
   (c) noprop    the same binary, no property of ours set (exit 0 at once)
   (d) true      /bin/true, the exec floor
+  (e) ours      the hook doing the retired VDSM hooks' edit (numa=preferred:0, pincpu=0-1) on the
+                typical domain without its <numatune> (the old numa hook fails when one exists)
+  (f) anchor    those retired hooks (Python, minidom) on the same input, as VDSM ran them: 50_numa then
+                50_pincpu in a hook directory, /usr/bin/python3, a minimal hooking module beside them
 
-Targets: (a) <= 1.5 x (c); (b) <= 10 x (a); (c) <= 6 x (d); peak RSS <= 24 MiB.
+Targets: (a) <= 1.5 x (c); (b) <= 10 x (a); (c) <= 6 x (d); (e) <= 0.05 x (f); peak RSS <= 24 MiB.
+The retired hooks are read where they lie (vdsm/vdsm_hooks under the third_party folder: $LARGEGUEST_THIRD_PARTY,
+else shared/third_party beside the repository or one of its parents, else /work/shared/third_party).
 Exits 1 when a target is missed, 2 when a run fails.
 """
 import argparse
 import os
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -30,6 +37,24 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TYPICAL = os.path.join(REPO, "tests", "Largeguest.Tests", "Fixtures", "ovirt-sap-vdsm.xml")
 TARGET_RSS_MIB = 24
 PROPERTY_NAMES = ("cputune", "numatune", "guestnuma", "ksm_merge_across_nodes", "pincpu", "numa")
+THIRD_PARTY_VARIABLE = "LARGEGUEST_THIRD_PARTY"
+ANCHOR_HOOKS = ("numa", "pincpu")  # VDSM installed both as before_vm_start/50_<name>: numa runs first
+ANCHOR_PROPERTIES = {"numa": "preferred:0", "pincpu": "0-1"}
+# The real interpreter: a version-manager shim in front of it triples the anchor's time.
+ANCHOR_PYTHON = "/usr/bin/python3"
+# What the retired hooks use of VDSM's hooking module: the domain as a minidom document, written back as UTF-8.
+HOOKING = """import os
+from xml.dom import minidom
+
+
+def read_domxml():
+    return minidom.parse(os.environ["_hook_domxml"])
+
+
+def write_domxml(document):
+    with open(os.environ["_hook_domxml"], "wb") as f:
+        f.write(document.toxml(encoding="utf-8"))
+"""
 
 
 def host_cpus_and_nodes():
@@ -149,6 +174,7 @@ class Workload:
     def __init__(self, name, label, exe, xml=None, properties=None, xml_dir=None):
         self.name, self.label, self.exe, self.xml, self.properties = name, label, exe, xml, properties or {}
         self.xml_dir = xml_dir  # where the domain XML lives (default: the bench's temp dir, as mkstemp's)
+        self.env = {}  # further environment variables (not properties)
         self.times, self.cpu, self.rss = [], [], []
         self.allow_stderr = False  # True: stderr is expected (a note); the last run's text is kept in .stderr
         self.stderr = ""
@@ -184,14 +210,23 @@ for line in sys.stdin:
     if master != '-':
         copy(master, target)  # a fresh copy every run, as VDSM writes one
     err = os.path.join(work, name + '.err')
-    actions = [(os.POSIX_SPAWN_OPEN, 0, '/dev/null', os.O_RDONLY, 0),
-               (os.POSIX_SPAWN_OPEN, 1, '/dev/null', os.O_WRONLY, 0),
-               (os.POSIX_SPAWN_OPEN, 2, err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)]
+    # exe: one program, or several run one after the other as VDSM runs a hook directory
+    # (';' between programs, ',' between the words of one); stops at the first failure.
+    cpu = rss = code = 0
     t0 = time.perf_counter_ns()
-    pid = os.posix_spawn(exe, [exe], load_env(envfile), file_actions=actions)
-    _, status, ru = os.wait4(pid, 0)
+    for i, argv in enumerate(p.split(',') for p in exe.split(';')):
+        actions = [(os.POSIX_SPAWN_OPEN, 0, '/dev/null', os.O_RDONLY, 0),
+                   (os.POSIX_SPAWN_OPEN, 1, '/dev/null', os.O_WRONLY, 0),
+                   (os.POSIX_SPAWN_OPEN, 2, err, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if i else os.O_TRUNC), 0o600)]
+        pid = os.posix_spawn(argv[0], argv, load_env(envfile), file_actions=actions)
+        _, status, ru = os.wait4(pid, 0)
+        cpu += int((ru.ru_utime + ru.ru_stime) * 1e6)
+        rss = max(rss, ru.ru_maxrss)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            break
     elapsed = time.perf_counter_ns() - t0
-    print(elapsed, int((ru.ru_utime + ru.ru_stime) * 1e6), ru.ru_maxrss, os.waitstatus_to_exitcode(status), os.path.getsize(err), flush=True)
+    print(elapsed, cpu, rss, code, os.path.getsize(err), flush=True)
 """
 
 
@@ -216,6 +251,7 @@ def prepare(w, env_base, work):
     """Writes the workload's master XML and environment (NUL-separated) for the spawner."""
     env = dict(env_base)
     env.update(w.properties)
+    env.update(w.env)
     env["vmId"] = "6b1d9a2e-0c4f-4e7a-9b3d-2f8e1a6c5d40"
     w.master = "-"
     w.target = os.path.join(w.xml_dir or work, f"vdsm-hook-{w.name}.xml")
@@ -269,6 +305,65 @@ def vdsm_hook_dir(binary, work):
     true_hook = os.path.join(hooks, "60_true")
     os.symlink("/bin/true", true_hook)
     return hook, true_hook
+
+
+def third_party_hooks():
+    """vdsm/vdsm_hooks in the first third_party folder that holds the retired numa and pincpu hooks."""
+    candidates = [os.path.abspath(os.environ[THIRD_PARTY_VARIABLE])] if os.environ.get(THIRD_PARTY_VARIABLE) else []
+    parent = os.path.dirname(REPO)
+    while True:
+        candidates.append(os.path.join(parent, "shared", "third_party"))
+        if os.path.dirname(parent) == parent:
+            break
+        parent = os.path.dirname(parent)
+    candidates.append("/work/shared/third_party")
+    for root in candidates:
+        hooks = os.path.join(root, "vdsm", "vdsm_hooks")
+        if all(os.path.isfile(os.path.join(hooks, h, "before_vm_start.py")) for h in ANCHOR_HOOKS):
+            return hooks
+    sys.exit(f"bench: the speed anchor, VDSM's retired numa and pincpu hooks (vdsm/vdsm_hooks/{{numa,pincpu}}/before_vm_start.py), "
+             f"is in none of {', '.join(dict.fromkeys(candidates))}: set {THIRD_PARTY_VARIABLE} to the third_party folder holding it")
+
+
+def anchor_setup(work):
+    """The retired hooks as VDSM ran them: a before_vm_start directory with 50_numa and 50_pincpu (symlinks to the
+    scripts where they lie; nothing is copied) and our minimal hooking module beside them (not executable, so VDSM
+    would not run it; on PYTHONPATH, as VDSM's installed one is on the path, since Python looks for modules beside
+    a symlinked script's target). Returns the spawner's exe (both, in order, each with /usr/bin/python3: their
+    #!/usr/bin/python2 is gone) and the environment they need."""
+    src = third_party_hooks()
+    if not os.access(ANCHOR_PYTHON, os.X_OK):
+        sys.exit(f"bench: {ANCHOR_PYTHON} not found: the speed anchor runs the retired VDSM hooks with it")
+    hooks = os.path.join(work, "anchor-hooks", "before_vm_start")
+    os.makedirs(hooks)
+    scripts = []
+    for name in ANCHOR_HOOKS:
+        scripts.append(os.path.join(hooks, f"50_{name}"))
+        os.symlink(os.path.join(src, name, "before_vm_start.py"), scripts[-1])
+    with open(os.path.join(hooks, "hooking.py"), "w") as f:
+        f.write(HOOKING)
+    return ";".join(f"{ANCHOR_PYTHON},{s}" for s in scripts), {"PYTHONPATH": hooks, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def without_numatune(xml):
+    """The domain without its <numatune> element (the retired numa hook refuses a domain that has one)."""
+    out, n = re.subn(rb"\n[ \t]*<numatune>.*?</numatune>", b"", xml, count=1, flags=re.S)
+    if n != 1:
+        sys.exit("bench: the typical domain has no <numatune> to remove for the anchor")
+    return out
+
+
+def check_legacy_edit(w):
+    """The anchor's edit is there: <vcpu cpuset> and <numatune><memory mode nodeset> as the properties ask."""
+    with open(w.target, "rb") as f:
+        root = ET.fromstring(f.read())
+    mode, nodeset = ANCHOR_PROPERTIES["numa"].split(":")
+    memory = root.find("./numatune/memory")
+    cpuset_attr = root.find("vcpu").get("cpuset")
+    if cpuset_attr != ANCHOR_PROPERTIES["pincpu"] or memory is None or (memory.get("mode"), memory.get("nodeset")) != (mode, nodeset):
+        sys.exit(f"bench: {w.label}: not the retired hooks' edit (vcpu cpuset {cpuset_attr!r}, "
+                 f"numatune memory {None if memory is None else dict(memory.attrib)})")
+    print(f"  checked {w.label}: vcpu cpuset {cpuset_attr}, numatune memory {mode} {nodeset}")
 
 
 def argument_parser(doc):
@@ -365,8 +460,16 @@ def main():
             Workload("c", "(c) same binary, no property", hook, typical),
             Workload("d", "(d) /bin/true (exec floor)", true_hook, typical),
         ]
-        if shm:  # not a target: shows what the atomic replacement's fsync costs on the temp dir's disk
-            workloads.append(Workload("a_shm", "(a') as (a), XML on tmpfs (no disk flush)", hook, typical,
+        legacy = without_numatune(typical)
+        anchor_exe, anchor_env = anchor_setup(work)
+        workloads += [
+            Workload("e", "(e) ours: numa=preferred:0, pincpu=0-1", hook, legacy, dict(ANCHOR_PROPERTIES)),
+            Workload("f", "(f) anchor: retired VDSM numa + pincpu hooks", anchor_exe, legacy, dict(ANCHOR_PROPERTIES)),
+        ]
+        workloads[-1].env = anchor_env
+        workloads[-1].allow_stderr = True  # pincpu notes "pinning cpu to: ..." on every run
+        if shm:  # not a target: shows what the temp dir's disk adds to the atomic replacement (no fsync: docs/design.md section 3)
+            workloads.append(Workload("a_shm", "(a') as (a), XML on tmpfs", hook, typical,
                                       typical_properties(cpus, nodes), xml_dir=shm))
         print(f"bench: {binary} ({os.path.getsize(binary)} bytes), host CPUs {cpuset(cpus)}, nodes {cpuset(nodes)}, "
               f"XML in {os.path.dirname(work)} ({fs_type(work)}), {args.rounds} interleaved rounds after {args.warmup} warm-up")
@@ -375,7 +478,9 @@ def main():
         spawner = Spawner(work)
         try:
             for w in workloads:
-                run_once(w, spawner, check=True)
+                run_once(w, spawner, check=w.name not in ("e", "f"))
+                if w.name in ("e", "f"):
+                    check_legacy_edit(w)
             run_interleaved(workloads, spawner, args.rounds, args.warmup)
             floor = int(spawner.ask("floor")[0])
         finally:
@@ -391,11 +496,12 @@ def main():
         ("(a) typical <= 1.5 x (c) no property", med["a"] / med["c"], 1.5),
         ("(b) 1 MiB <= 10 x (a) typical", med["b"] / med["a"], 10),
         ("(c) no property <= 6 x (d) /bin/true", med["c"] / med["d"], 6),
+        ("(e) ours <= 0.05 x (f) retired VDSM hooks", med["e"] / med["f"], 0.05),
         (f"peak RSS of the hook <= {TARGET_RSS_MIB} MiB", peak, TARGET_RSS_MIB),
     ]
     if "a_shm" in med:
         print(f"(a') / (c) = {med['a_shm'] / med['c']:.2f}x and cpu (a) / (c) = "
-              f"{statistics.median(workloads[0].cpu) / statistics.median(workloads[2].cpu):.2f}x: the rest of (a) / (c) is the disk flush")
+              f"{statistics.median(workloads[0].cpu) / statistics.median(workloads[2].cpu):.2f}x: the rest of (a) / (c) is the temp dir's disk")
     return 1 if report_targets(checks) else 0
 
 

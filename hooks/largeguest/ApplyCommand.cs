@@ -45,7 +45,7 @@ internal static class ApplyCommand
             "a/" + file.Name, "b/" + file.Name);
         Console.Write(diff);
         if (diff.Length == 0) CliSupport.Diag.Note($"{file.Name}: already as asked, nothing to change");
-        else if (!dryRun) AtomicFile.Replace(file.FullName, rewritten.Span);
+        else if (!dryRun) AtomicFile.Replace(file.FullName, rewritten.Span, durable: true); // an admin's file: must survive a power loss
         return Commands.Success;
     }
 }

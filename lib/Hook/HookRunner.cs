@@ -106,7 +106,8 @@ public static class HookRunner
         if (rewritten.Span.SequenceEqual(original)) return null; // already as asked: leave the file (and its mtime) alone
         return () =>
         {
-            try { AtomicFile.Replace(path, rewritten.Span); }
+            // No fsync: VDSM's own temp file, read back as soon as we exit and then deleted (docs/design.md section 3).
+            try { AtomicFile.Replace(path, rewritten.Span, durable: false); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             { throw new HookException($"{DomXmlVariable}: cannot replace '{path}': {e.Message}; the file is unchanged"); }
         };

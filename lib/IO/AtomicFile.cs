@@ -1,12 +1,15 @@
 namespace Largeguest.IO;
 
 /// <summary>
-/// Replaces a file so that a reader (or a crash at any instant) sees either the old or the new
-/// complete content: a temp file in the same directory, fsync, same mode, rename over the original.
+/// Replaces a file so that a reader (or a killed process at any instant) sees either the old or the new
+/// complete content: a temp file in the same directory, same mode, rename over the original; with
+/// <paramref name="durable"/> the temp file is fsynced before the rename, so a power loss too leaves one of the two.
 /// </summary>
 public static class AtomicFile
 {
-    public static void Replace(string path, ReadOnlySpan<byte> content)
+    /// <param name="durable">fsync before the rename: for files that must survive a power loss (an admin's file);
+    /// not for VDSM's <c>_hook_domxml</c>, which is read back and deleted at once (docs/design.md section 3).</param>
+    public static void Replace(string path, ReadOnlySpan<byte> content, bool durable)
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
@@ -18,7 +21,7 @@ public static class AtomicFile
                    { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = mode, Options = FileOptions.None }))
             {
                 fs.Write(content);
-                fs.Flush(flushToDisk: true);
+                fs.Flush(flushToDisk: durable);
             }
             File.SetUnixFileMode(temp, mode); // umask may have narrowed the create mode
             File.Move(temp, full, overwrite: true);

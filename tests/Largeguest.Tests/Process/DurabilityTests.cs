@@ -1,0 +1,83 @@
+using System.Diagnostics;
+using Largeguest.Tests.Support;
+
+namespace Largeguest.Tests.ProcessLevel;
+
+/// <summary>
+/// Which replacements fsync (docs/design.md section 3), seen from the published binary's system calls under strace:
+/// VDSM's <c>_hook_domxml</c> is renamed into place without an fsync (VDSM reads it back at once and deletes it),
+/// an admin's file replaced by <c>largeguest apply</c> is fsynced before the rename.
+/// </summary>
+public sealed class DurabilityTests : IDisposable
+{
+    private const string Strace = "/usr/bin/strace";
+    private const string Traced = "fsync,fdatasync,sync_file_range,syncfs,rename,renameat,renameat2";
+    private readonly string _dir = Directory.CreateTempSubdirectory("largeguest-durability-").FullName;
+
+    public void Dispose() { try { Directory.Delete(_dir, recursive: true); } catch (IOException) { } }
+
+    private static void RequireStrace() =>
+        File.Exists(Strace).Should().BeTrue($"{Strace} is needed to see the hook's system calls (`make deps` installs strace)");
+
+    private static string[] Calls(string log, string name) =>
+        File.ReadAllLines(log).Where(l => l.Contains(name + "(", StringComparison.Ordinal)).ToArray();
+
+    [Fact]
+    public void The_hook_renames_VDSM_s_file_into_place_without_fsync()
+    {
+        RequireStrace();
+        var log = Path.Combine(_dir, "hook.strace");
+        // VDSM runs 50_largeguest; argv[0] (the hook point) must stay that path, so bash's exec -a keeps it under strace.
+        var wrapper = Path.Combine(_dir, "traced-hook");
+        VdsmHookRunner.WriteScript(wrapper,
+            $"exec {Strace} -f -qq -o '{log}' -e trace={Traced} -- /bin/bash -c 'exec -a \"$0\" \"{PublishedBinary.Path}\"' \"$0\"");
+        using var vdsm = new VdsmHookRunner(wrapper) { DefaultEnvironment = SampleHost.Environment };
+        var golden = Fixtures.Case("sap-all");
+
+        var run = vdsm.Run("before_vm_start", golden.Input, golden.Properties);
+
+        run.ExitCodes.Should().Equal([0], run.ToString());
+        run.Xml.Should().Equal(File.ReadAllBytes(golden.ExpectedPath));
+        run.After!.Inode.Should().NotBe(run.Before!.Inode, "the new XML still replaces the file by rename");
+        var text = File.ReadAllText(log);
+        Calls(log, "rename").Should().ContainSingle("the replacement is one rename of the temp file: {0}", text);
+        Calls(log, "fsync").Concat(Calls(log, "fdatasync")).Concat(Calls(log, "sync_file_range")).Concat(Calls(log, "syncfs"))
+            .Should().BeEmpty("VDSM's temp file needs no flush to disk: {0}", text);
+    }
+
+    [Fact]
+    public async Task Apply_fsyncs_the_admin_s_file_before_the_rename()
+    {
+        RequireStrace();
+        var log = Path.Combine(_dir, "apply.strace");
+        var golden = Fixtures.Case("sap-all");
+        var domain = Path.Combine(_dir, "domain.xml");
+        File.WriteAllBytes(domain, golden.Input);
+        var config = Path.Combine(_dir, "config.json");
+        File.WriteAllText(config, "{}\n");
+        var start = new ProcessStartInfo(Strace)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var a in new[] { "-f", "-qq", "-o", log, "-e", "trace=" + Traced, "--", PublishedBinary.Path, "apply", domain })
+            start.ArgumentList.Add(a);
+        foreach (var (name, value) in golden.Properties) { start.ArgumentList.Add("--set"); start.ArgumentList.Add($"{name}={value}"); }
+        start.Environment.Clear();
+        foreach (var (k, v) in VdsmHookRunner.HermeticEnvironment(config)) start.Environment[k] = v;
+        foreach (var (k, v) in SampleHost.Environment) start.Environment[k] = v;
+
+        using var p = Process.Start(start)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60))) await p.WaitForExitAsync(timeout.Token);
+
+        p.ExitCode.Should().Be(0, await stderr);
+        File.ReadAllBytes(domain).Should().Equal(File.ReadAllBytes(golden.ExpectedPath));
+        var lines = File.ReadAllLines(log);
+        var fsync = Array.FindIndex(lines, l => l.Contains("fsync(", StringComparison.Ordinal) || l.Contains("fdatasync(", StringComparison.Ordinal));
+        var rename = Array.FindIndex(lines, l => l.Contains("rename", StringComparison.Ordinal));
+        fsync.Should().BeGreaterThanOrEqualTo(0, "an admin's file must survive a power loss: {0}", string.Join('\n', lines));
+        rename.Should().BeGreaterThan(fsync, "the data is on disk before the new name points at it: {0}", string.Join('\n', lines));
+        (await stdout).Should().NotBeEmpty("apply prints its diff");
+    }
+}
