@@ -7,14 +7,15 @@ namespace Largeguest.Ksm.Tuning;
 /// <summary>
 /// A minimal HTTP/1.1 server for one resource: <c>GET /metrics</c> answers the Prometheus text, <c>GET /</c> a
 /// pointer to it, anything else 404/405. One request per connection (Connection: close), request head at most
-/// 8 KiB, 5 s to send it, a few connections at a time: enough for a scraper, nothing for anyone else to lean on.
+/// 8 KiB, 2 s to send it, 64 connections at a time: a few idle connections cannot starve a real scraper, and an
+/// idle one costs an 8 KiB buffer for at most 2 s.
 /// (No HttpListener: the daemon stays small, see docs/ksmtune.md.)
 /// </summary>
 public sealed class MetricsEndpoint : IAsyncDisposable
 {
     private const int MaxHead = 8192;
-    private const int MaxConcurrent = 4;
-    private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(5);
+    private const int MaxConcurrent = 64;
+    private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(2);
 
     private readonly TcpListener _listener;
     private readonly Func<string> _render;

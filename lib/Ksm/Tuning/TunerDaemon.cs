@@ -128,13 +128,25 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
         return KsmMetrics.Render(ksm, _state ?? tuner.Current(), cpu, percent);
     }
 
-    /// <summary>A scrape's answer; its garbage is returned at once, as a cycle's is (see <see cref="Run"/>).</summary>
+    /// <summary>
+    /// A scrape's answer, rendered at most once a second (several scrapers, or one in a loop, cost one render) and with
+    /// no forced collection: that is the cycle's, once a minute, not something a client can trigger at will.
+    /// </summary>
     private string Scrape()
     {
-        var text = RenderMetrics();
-        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        return text;
+        lock (_scrapeLock)
+        {
+            var now = Environment.TickCount64;
+            if (_scraped is { } last && now - last.AtMs < ScrapeCacheMs) return last.Text;
+            var text = RenderMetrics();
+            _scraped = (text, now);
+            return text;
+        }
     }
+
+    private const long ScrapeCacheMs = 1000;
+    private readonly Lock _scrapeLock = new();
+    private (string Text, long AtMs)? _scraped;
 
     /// <summary>A fresh sample of ksmd, with the utilisation since the previous one (cycle or scrape) when at least 0.5 s apart.</summary>
     private (CpuSample?, double?) SampleCpu()

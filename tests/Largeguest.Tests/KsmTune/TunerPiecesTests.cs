@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using Largeguest.Ksm.Tuning;
 using Largeguest.Tests.Support;
 
@@ -123,7 +124,7 @@ public class TunerPiecesTests
     [Fact]
     public void Metrics_render_kernel_files_tuner_state_and_ksmd()
     {
-        var ksm = new Dictionary<string, string> { ["run"] = "1", ["full_scans"] = "17", ["pages_sharing"] = "1368772", ["advisor_mode"] = "[none] scan-time", ["general_profit"] = "-4096" };
+        var ksm = new Dictionary<string, string> { ["run"] = "1", ["full_scans"] = "17", ["pages_sharing"] = "1368772", ["advisor_mode"] = "[none] scan-time", ["general_profit"] = "-4096", ["sleep_millisecs"] = "200", ["ksm_zero_pages"] = "5", ["pages_skipped"] = "9" };
         var state = new TunerState { Phase = TunerPhase.Running, Mode = "high", PagesToScan = 300, LastAction = "start", Why = "free 1 GiB < threshold", Cycles = 4, At = DateTimeOffset.FromUnixTimeSeconds(1700000000) };
         var text = KsmMetrics.Render(ksm, state, new CpuSample(42, 250, 100, 0), 12.5);
         var (types, samples) = PromParser.Parse(text);
@@ -131,17 +132,25 @@ public class TunerPiecesTests
         samples.Value("largeguest_ksm_full_scans_total").Should().Be(17);
         types["largeguest_ksm_full_scans_total"].Should().Be("counter");
         samples.Value("largeguest_ksm_pages_sharing").Should().Be(1368772);
-        samples.Value("largeguest_ksm_general_profit").Should().Be(-4096);
+        samples.Value("largeguest_ksm_general_profit_bytes").Should().Be(-4096);
+        samples.Value("largeguest_ksm_sleep_seconds").Should().Be(0.2, "base units: seconds, not millisecs");
+        samples.Value("largeguest_ksm_zero_pages").Should().Be(5, "no ksm_ksm_ stutter");
+        samples.Value("largeguest_ksm_pages_skipped_total").Should().Be(9);
+        types["largeguest_ksm_pages_skipped_total"].Should().Be("counter");
+        samples.Single(x => x.Name == "largeguest_build_info").Labels["version"].Should().MatchRegex(@"^\d+\.\d+\.\d+");
+        samples.Should().NotContain(x => x.Name.Contains("millisec") || x.Name.Contains("percent") || x.Name.Contains("ksm_ksm_"));
+        samples.SelectMany(x => x.Labels.Values).Should().OnlyContain(v => v == v.ToLowerInvariant() || Regex.IsMatch(v, @"^\d"), "one label-value case");
         samples.Value("largeguest_ksm_advisor_mode", ("value", "none")).Should().Be(1);
         samples.Value("largeguest_ksm_advisor_mode", ("value", "scan-time")).Should().Be(0);
-        samples.Value("largeguest_ksmtune_phase", ("phase", "Running")).Should().Be(1);
-        samples.Value("largeguest_ksmtune_phase", ("phase", "Pruned")).Should().Be(0);
+        samples.Value("largeguest_ksmtune_phase", ("phase", "running")).Should().Be(1);
+        samples.Value("largeguest_ksmtune_phase", ("phase", "pruned")).Should().Be(0);
         samples.Value("largeguest_ksmtune_request", ("request", "run")).Should().Be(1);
         samples.Value("largeguest_ksmtune_last_decision", ("action", "start"), ("mode", "high")).Should().Be(1);
+        samples.Single(x => x.Name == "largeguest_ksmtune_last_decision").Labels.Keys.Should().BeEquivalentTo(["action", "mode"], "no free-text label: a why with live numbers makes a new series every cycle");
         samples.Value("largeguest_ksmtune_last_decision_timestamp_seconds").Should().Be(1700000000);
         samples.Value("largeguest_ksmtune_cycles_total").Should().Be(4);
         samples.Value("largeguest_ksmd_cpu_seconds_total").Should().Be(2.5);
-        samples.Value("largeguest_ksmd_cpu_utilization_percent").Should().Be(12.5);
+        samples.Value("largeguest_ksmd_cpu_utilization_ratio").Should().Be(0.125);
 
         var bare = PromParser.Parse(KsmMetrics.Render(new Dictionary<string, string>(), null, null, null)).Samples;
         bare.Value("largeguest_ksm_present").Should().Be(0);
