@@ -46,7 +46,7 @@ public sealed class HostLock : IDisposable
         }
     }
 
-    /// <summary>Is the lock free right now? A non-blocking shared-lock probe on a read-only descriptor (status, tests).</summary>
+    /// <summary>Is the lock free right now? A non-blocking shared-lock probe on a read-only descriptor (the reconciler's lock-free look, status, tests).</summary>
     public static bool IsFree(string path)
     {
         var fd = Native.Open(path, Native.O_RDONLY | Native.O_CLOEXEC, 0);

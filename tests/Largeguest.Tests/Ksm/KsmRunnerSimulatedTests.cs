@@ -197,6 +197,61 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         File.Exists(Path.Combine(_state, HostLock.FileName)).Should().BeFalse("the lock-free look settled it");
     }
 
+    /// <summary>
+    /// VM Z asks 1 and holds the lock, its decision made on a registry holding only Z; at that moment VM V registers 0 and
+    /// reconciles. The host still reads 0 (what V wants), but Z is about to write 1: V must wait for Z and decide again,
+    /// never return "nothing to do". "direct": nothing shared, paused before Z's write; "unmerge": pages shared, paused
+    /// after Z read the registry, before its journal. The pause ends once V has finished or sleeps waiting for the lock.
+    /// </summary>
+    [Theory]
+    [InlineData("direct")]
+    [InlineData("unmerge")]
+    public void A_0_registered_while_a_holder_is_about_to_write_1_is_not_lost(string path)
+    {
+        VmId z = A, v = B;
+        _kernel.Merge = false;
+        if (path == "unmerge") _kernel.Shares(256, 65280);
+        var lockPath = Path.Combine(_state, HostLock.FileName);
+        KsmOutcome? vOutcome = null;
+        Exception? vFailure = null;
+        Thread? vThread = null;
+        void VRegistersAndReconciles()
+        {
+            if (vThread is not null) return; // once
+            Ask(v, false);
+            vThread = new Thread(() =>
+            {
+                try { vOutcome = Reconciler(Policy(lockSeconds: 30)).Reconcile(); }
+                catch (Exception e) { vFailure = e; }
+            });
+            vThread.Start();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (vThread.IsAlive && (vThread.ThreadState & ThreadState.WaitSleepJoin) == 0)
+            {
+                if (clock.Elapsed > TimeSpan.FromSeconds(20)) throw new TimeoutException("V neither finished nor waited for the lock");
+                Thread.Yield();
+            }
+        }
+        if (path == "direct")
+            _kernel.Before = step => { if (step == "write merge_across_nodes=1") VRegistersAndReconciles(); };
+        else
+            _kernel.ReadingMemAvailable = () => { if (!HostLock.IsFree(lockPath)) VRegistersAndReconciles(); }; // Z's look under the lock
+
+        Ask(z, true);
+        var zOutcome = Reconciler().Reconcile();
+        vThread.Should().NotBeNull("the interleaving point was reached");
+        vThread!.Join(TimeSpan.FromSeconds(60)).Should().BeTrue();
+        vFailure.Should().BeNull();
+
+        (zOutcome.Changed, zOutcome.Desired).Should().Be((true, true), "Z decided on a registry without V");
+        vOutcome!.Changed.Should().BeTrue("V waited for Z and then undid its 1");
+        vOutcome.Desired.Should().BeFalse();
+        _kernel.Merge.Should().BeFalse("the registry holds a 0, so the host ends at 0");
+        _kernel.Log.Where(l => l.StartsWith("write merge_across_nodes", StringComparison.Ordinal) && !l.EndsWith("EBUSY", StringComparison.Ordinal))
+            .Should().Equal("write merge_across_nodes=1", "write merge_across_nodes=0");
+        (_kernel.Run, File.Exists(JournalPath)).Should().Be((1, false));
+    }
+
     [Fact]
     public void A_malformed_request_is_warned_about_once_and_ignored()
     {
