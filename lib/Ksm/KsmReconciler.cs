@@ -191,7 +191,7 @@ public sealed class KsmReconciler
     private void Prune(IReadOnlyList<KsmRequest> stale)
     {
         foreach (var r in stale)
-            if (_requests.Release(r.Vm))
+            if (_requests.ReleaseIf(r)) // re-read under the lock: a VM registering again right now keeps its request
                 _notes.Add($"ksm: dropped the stale request of VM {r.Vm} (libvirt has no such domain; registered {r.Registered:u})");
     }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Largeguest.Ksm;
@@ -39,6 +40,34 @@ public sealed class KsmRequests(string stateDir)
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new KsmException($"{PathOf(vm)}: cannot remove the KSM request: {e.Message}"); }
+    }
+
+    /// <summary>
+    /// Removes the VM's entry only if it still is <paramref name="expected"/> (same value and registration time), for
+    /// pruning a stale request under the host lock: a VM registering again meanwhile keeps its fresh entry. The entry is
+    /// first renamed aside (atomic), so what is compared is exactly what would be removed; a fresh one found there is
+    /// linked back, unless an even newer registration took the name meanwhile. True when the stale entry was removed.
+    /// </summary>
+    public bool ReleaseIf(KsmRequest expected)
+    {
+        var path = PathOf(expected.Vm);
+        var aside = Path.Combine(Directory, $".{expected.Vm.Value}.{Environment.ProcessId}-{Random.Shared.Next():x8}.prune");
+        try
+        {
+            if (Native.Rename(path, aside) != 0)
+            {
+                var gone = Marshal.GetLastPInvokeError();
+                if (gone == Native.ENOENT) return false;
+                throw new KsmException($"{path}: cannot remove the stale KSM request: {Native.Describe(gone)}");
+            }
+            if (Parse(expected.Vm.Value, aside) == expected) { File.Delete(aside); return true; }
+            if (Native.Link(aside, path) != 0 && Marshal.GetLastPInvokeError() is var errno && errno != Native.EEXIST)
+                throw new KsmException($"{path}: cannot put back the VM's fresh KSM request (kept as {aside}): {Native.Describe(errno)}");
+            File.Delete(aside);
+            return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new KsmException($"{path}: cannot remove the stale KSM request: {e.Message}"); }
     }
 
     /// <summary>Every readable entry; unreadable or malformed ones are reported through <paramref name="warn"/> and skipped.</summary>

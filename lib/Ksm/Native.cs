@@ -13,7 +13,7 @@ internal static partial class Native
     public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_CLOEXEC = 0x80000;
     public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
     public const int F_SETFD = 2, FD_CLOEXEC = 1;
-    public const int EINTR = 4, EWOULDBLOCK = 11, EBUSY = 16, EINVAL = 22, ENOMEM = 12;
+    public const int EINTR = 4, EWOULDBLOCK = 11, EBUSY = 16, EINVAL = 22, ENOMEM = 12, EEXIST = 17, ENOENT = 2;
 
     [LibraryImport(Libc, EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
@@ -32,6 +32,14 @@ internal static partial class Native
 
     [LibraryImport(Libc, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
+
+    /// <summary>link(2): a new name for a file, failing with EEXIST instead of replacing one.</summary>
+    [LibraryImport(Libc, EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Link(string existing, string name);
+
+    /// <summary>rename(2) itself (File.Move without overwrite is link + unlink, which could unlink a name replaced in between).</summary>
+    [LibraryImport(Libc, EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Rename(string from, string to);
 
     [LibraryImport(Libc, EntryPoint = "flock", SetLastError = true)]
     public static partial int Flock(int fd, int operation);

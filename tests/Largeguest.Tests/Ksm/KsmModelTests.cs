@@ -172,6 +172,25 @@ public sealed class KsmModelTests : IDisposable
     }
 
     [Fact]
+    public void A_stale_request_is_removed_only_while_it_is_still_the_one_read()
+    {
+        var registry = new KsmRequests(Path.Combine(_dir, "state"));
+        var a = VmId.Parse(Uuid);
+        var old = new KsmRequest(a, false, new DateTimeOffset(2025, 3, 4, 5, 6, 7, 890, TimeSpan.Zero));
+        registry.Register(old);
+        var fresh = old with { MergeAcrossNodes = true, Registered = old.Registered.AddHours(2) };
+        registry.Register(fresh); // the VM started again after the stale entry was read
+        registry.ReleaseIf(old).Should().BeFalse();
+        registry.List().Should().Equal(fresh);
+        Directory.GetFiles(registry.Directory).Should().Equal([registry.PathOf(a)], "nothing is left aside");
+
+        registry.ReleaseIf(fresh).Should().BeTrue();
+        registry.List().Should().BeEmpty();
+        Directory.GetFiles(registry.Directory).Should().BeEmpty();
+        registry.ReleaseIf(fresh).Should().BeFalse("already gone");
+    }
+
+    [Fact]
     public void Malformed_request_entries_are_skipped_with_a_warning()
     {
         var registry = new KsmRequests(Path.Combine(_dir, "state"));

@@ -278,6 +278,29 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     }
 
     [Fact]
+    public void A_VM_registering_again_while_its_stale_request_is_pruned_keeps_the_fresh_one()
+    {
+        var old = DateTimeOffset.UtcNow.AddHours(-1);
+        Ask(A, false, old);   // gone from libvirt an hour ago...
+        Ask(B, true, old);    // still running
+        _kernel.Merge = false;
+        _kernel.Shares(10, 100);
+        var lockPath = Path.Combine(_state, HostLock.FileName);
+        KsmRequest? fresh = null;
+        _kernel.ReadingMemAvailable = () => // the reconcile read the registry under the lock; A starts again now
+        {
+            if (fresh is not null || HostLock.IsFree(lockPath)) return;
+            fresh = new KsmRequest(A, false, DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+            new KsmRequests(_state).Register(fresh);
+        };
+        var outcome = Reconciler(liveness: new FixedLiveness(new() { [A] = VmPresence.Absent, [B] = VmPresence.Present })).Reconcile();
+        fresh.Should().NotBeNull("the interleaving point was reached");
+        new KsmRequests(_state).List().Should().Contain(r => r.Vm == A).Which.Should().Be(fresh, "A's fresh request survives the prune");
+        outcome.Notes.Should().NotContain(n => n.Contains("dropped the stale request"));
+        Directory.GetFiles(Path.Combine(_state, KsmRequests.DirectoryName)).Should().HaveCount(2, "nothing is left aside");
+    }
+
+    [Fact]
     public void Conflicting_requests_end_at_0_and_the_1_asker_is_told()
     {
         Ask(B, false);
