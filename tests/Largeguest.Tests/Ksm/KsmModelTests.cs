@@ -203,6 +203,33 @@ public sealed class KsmModelTests : IDisposable
         warnings.Should().HaveCount(2).And.AllSatisfy(w => w.Should().Contain("not a KSM request"));
     }
 
+    [Theory]
+    [InlineData("99999999999999999")]     // past year 9999: DateTimeOffset cannot hold it
+    [InlineData("253402300800000")]       // the first millisecond past 9999-12-31
+    [InlineData("99999999999999999999")] // past a long
+    [InlineData("-5")]
+    [InlineData("12ab")]
+    public void A_request_with_a_corrupt_time_is_skipped_and_reported_and_the_others_still_count(string ms)
+    {
+        var registry = new KsmRequests(Path.Combine(_dir, "state"));
+        var good = new KsmRequest(VmId.Parse("00000000-0000-4000-8000-000000000000"), false, new DateTimeOffset(2025, 3, 4, 5, 6, 7, TimeSpan.Zero));
+        registry.Register(good);
+        File.WriteAllText(Path.Combine(registry.Directory, Uuid), $"merge_across_nodes=1\nregistered_unix_ms={ms}\n");
+        var warnings = new List<string>();
+        registry.List(warnings.Add).Should().Equal(good);
+        warnings.Should().ContainSingle().Which.Should().Be(
+            $"{Path.Combine(registry.Directory, Uuid)}: not a KSM request (bad registered_unix_ms '{ms}') (expected: a file named by a VM UUID holding merge_across_nodes=0|1 and registered_unix_ms=N); ignored");
+    }
+
+    [Fact]
+    public void The_last_representable_registration_time_is_accepted()
+    {
+        var registry = new KsmRequests(Path.Combine(_dir, "state"));
+        Directory.CreateDirectory(registry.Directory);
+        File.WriteAllText(Path.Combine(registry.Directory, Uuid), "merge_across_nodes=0\nregistered_unix_ms=253402300799999\n");
+        registry.List().Single().Registered.Should().Be(DateTimeOffset.MaxValue.AddTicks(-9999));
+    }
+
     [Fact]
     public void A_request_without_a_time_is_dated_by_its_file()
     {

@@ -263,6 +263,23 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     }
 
     [Fact]
+    public void A_request_with_a_corrupt_time_is_reported_and_the_others_still_decide()
+    {
+        Ask(A, false);
+        File.WriteAllText(Path.Combine(_state, "requests", B.Value), "merge_across_nodes=1\nregistered_unix_ms=99999999999999999\n");
+        var outcome = Reconciler().Reconcile();
+        outcome.Warnings.Should().ContainSingle().Which.Should().Contain(B.Value).And.Contain("bad registered_unix_ms '99999999999999999'");
+        (outcome.Changed, _kernel.Merge).Should().Be((true, false), "A's 0 still counts");
+
+        var config = Largeguest.Config.LargeguestConfig.Defaults with { KsmStateDir = _state };
+        var warnings = new List<string>();
+        var status = KsmStatus.Read(config, _kernel, AssumeAlive.Instance, DateTimeOffset.UtcNow, warnings.Add);
+        status.Requests.Select(r => r.Vm).Should().Equal(A);
+        warnings.Should().ContainSingle().Which.Should().Contain(B.Value);
+        status.ToText().Should().Contain($"{A}  merge_across_nodes=0");
+    }
+
+    [Fact]
     public void Stale_requests_are_dropped_and_no_longer_decide()
     {
         var old = DateTimeOffset.UtcNow.AddHours(-1);
