@@ -93,7 +93,7 @@ public sealed class KsmRequests(string stateDir)
     {
         bad = null;
         if (!VmId.TryParse(name, out var vm)) return null;
-        var text = Native.ReadSmallFile(path);
+        var text = Native.ReadStateFile(path, out bad);
         if (text is null) return null;
         bool? value = null;
         DateTimeOffset? registered = null;

@@ -230,6 +230,68 @@ public sealed class KsmModelTests : IDisposable
         registry.List().Single().Registered.Should().Be(DateTimeOffset.MaxValue.AddTicks(-9999));
     }
 
+    private static void MakeFifo(string path)
+    {
+        Process.Start("mkfifo", path)!.WaitForExit();
+        File.Exists(path).Should().BeTrue("mkfifo must have created the FIFO");
+    }
+
+    /// <summary>State-file reads must never block: run on a worker and FAIL (not hang) after 20 s.</summary>
+    private static T WithoutHanging<T>(Func<T> read)
+    {
+        var task = Task.Run(read);
+        task.Wait(TimeSpan.FromSeconds(20)).Should().BeTrue("a state file must never block the root helper");
+        return task.Result;
+    }
+
+    [Fact]
+    public void A_FIFO_or_symlink_in_place_of_a_request_is_skipped_without_hanging_and_the_others_still_count()
+    {
+        var registry = new KsmRequests(Path.Combine(_dir, "state"));
+        var good = new KsmRequest(VmId.Parse("00000000-0000-4000-8000-000000000000"), false, new DateTimeOffset(2025, 3, 4, 5, 6, 7, TimeSpan.Zero));
+        registry.Register(good);
+        var fifo = Path.Combine(registry.Directory, Uuid);
+        MakeFifo(fifo);
+        var target = Path.Combine(_dir, "elsewhere");
+        File.WriteAllText(target, "merge_across_nodes=1\n");
+        var link = Path.Combine(registry.Directory, "11111111-0000-4000-8000-000000000001");
+        File.CreateSymbolicLink(link, target);
+        var warnings = new List<string>();
+        WithoutHanging(() => registry.List(warnings.Add)).Should().Equal(good);
+        warnings.Should().HaveCount(2);
+        warnings.Should().ContainSingle(w => w.StartsWith($"{fifo}: not a KSM request (a FIFO, not a regular file)"));
+        warnings.Should().ContainSingle(w => w.StartsWith($"{link}: not a KSM request (a symbolic link, not a regular file)"));
+    }
+
+    [Fact]
+    public void A_FIFO_in_place_of_the_journal_reads_as_unreadable_without_hanging()
+    {
+        var state = Path.Combine(_dir, "state");
+        Directory.CreateDirectory(state);
+        MakeFifo(Path.Combine(state, KsmJournalFile.FileName));
+        var journal = WithoutHanging(() => new KsmJournalFile(state).Read());
+        journal.Should().NotBeNull();
+        (journal!.Readable, journal.Text).Should().Be((false, "a FIFO, not a regular file"));
+    }
+
+    [Fact]
+    public void The_lock_refuses_a_symlink_or_a_FIFO_and_never_creates_through_a_symlink()
+    {
+        var state = Path.Combine(_dir, "state");
+        Directory.CreateDirectory(state);
+        var lockPath = Path.Combine(state, HostLock.FileName);
+        var target = Path.Combine(_dir, "steered");
+        File.CreateSymbolicLink(lockPath, target);
+        FluentActions.Invoking(() => HostLock.Acquire(lockPath, TimeSpan.Zero)).Should().Throw<KsmException>()
+            .WithMessage($"{lockPath}: cannot open the KSM lock: a symbolic link, not a regular file");
+        File.Exists(target).Should().BeFalse("O_CREAT must not follow the symlink");
+
+        File.Delete(lockPath);
+        MakeFifo(lockPath);
+        WithoutHanging(() => FluentActions.Invoking(() => HostLock.Acquire(lockPath, TimeSpan.Zero)).Should().Throw<KsmException>()
+            .WithMessage($"{lockPath}: cannot open the KSM lock: a FIFO, not a regular file"));
+    }
+
     [Fact]
     public void A_request_without_a_time_is_dated_by_its_file()
     {

@@ -280,6 +280,18 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     }
 
     [Fact]
+    public async Task A_FIFO_in_place_of_a_request_file_is_reported_and_the_reconcile_neither_hangs_nor_loses_the_others()
+    {
+        Ask(A, false);
+        var fifo = Path.Combine(_state, "requests", B.Value);
+        System.Diagnostics.Process.Start("mkfifo", fifo)!.WaitForExit();
+        File.Exists(fifo).Should().BeTrue("mkfifo must have created the FIFO");
+        var outcome = await Task.Run(() => Reconciler().Reconcile()).WaitAsync(TimeSpan.FromSeconds(20)); // a FIFO must not hang the root helper
+        outcome.Warnings.Should().ContainSingle().Which.Should().Contain($"{fifo}: not a KSM request (a FIFO, not a regular file)");
+        _kernel.Merge.Should().BeFalse("A's 0 still counts");
+    }
+
+    [Fact]
     public void Stale_requests_are_dropped_and_no_longer_decide()
     {
         var old = DateTimeOffset.UtcNow.AddHours(-1);
