@@ -22,8 +22,14 @@ public sealed class HostLock : IDisposable
     /// <summary>Takes the lock, polling until <paramref name="timeout"/> has passed (0: one attempt).</summary>
     public static HostLock Acquire(string path, TimeSpan timeout)
     {
-        var fd = Native.Open(path, Native.O_RDWR | Native.O_CREAT | Native.O_CLOEXEC, 0b110_100_100);
-        if (fd < 0) throw new KsmException($"{path}: cannot open the KSM lock: {Native.Describe(Marshal.GetLastPInvokeError())}");
+        // never through a symlink, never blocking on a FIFO, only a regular file (docs/ksm.md, "Lock and journal")
+        var fd = Native.Open(path, Native.O_RDWR | Native.O_CREAT | Native.StateFileFlags, 0b110_100_100);
+        if (fd < 0) throw new KsmException($"{path}: cannot open the KSM lock: {Native.DescribeOpen(Marshal.GetLastPInvokeError())}");
+        if (Native.NotRegular(fd) is { } what)
+        {
+            Native.Close(fd);
+            throw new KsmException($"{path}: cannot open the KSM lock: {what}");
+        }
         var clock = Stopwatch.StartNew();
         var pause = TimeSpan.FromMilliseconds(1);
         while (true)
@@ -46,12 +52,12 @@ public sealed class HostLock : IDisposable
         }
     }
 
-    /// <summary>Is the lock free right now? A non-blocking shared-lock probe on a read-only descriptor (status, tests).</summary>
+    /// <summary>Is the lock free right now? A non-blocking shared-lock probe on a read-only descriptor (the reconciler's lock-free look, status, tests).</summary>
     public static bool IsFree(string path)
     {
-        var fd = Native.Open(path, Native.O_RDONLY | Native.O_CLOEXEC, 0);
-        if (fd < 0) return true; // no lock file: nobody ever locked
-        try { return Native.Flock(fd, Native.LOCK_SH | Native.LOCK_NB) == 0; }
+        var fd = Native.Open(path, Native.O_RDONLY | Native.StateFileFlags, 0);
+        if (fd < 0) return true; // no lock file (or a symlink, which Acquire refuses): nobody holds the lock
+        try { return Native.NotRegular(fd) is not null || Native.Flock(fd, Native.LOCK_SH | Native.LOCK_NB) == 0; }
         finally { Native.Close(fd); }
     }
 

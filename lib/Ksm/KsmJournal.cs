@@ -24,8 +24,8 @@ public sealed class KsmJournalFile(string stateDir)
 
     public KsmJournal? Read()
     {
-        var text = Native.ReadSmallFile(Path);
-        if (text is null) return File.Exists(Path) ? new KsmJournal(null, null, "cannot read it") : null;
+        var text = Native.ReadStateFile(Path, out var why);
+        if (text is null) return why is null ? null : new KsmJournal(null, null, why); // a FIFO or symlink there: unreadable, recovered
         int? run = null;
         bool? target = null;
         foreach (var line in text.Split('\n'))

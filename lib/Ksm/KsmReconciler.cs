@@ -67,11 +67,16 @@ public sealed class KsmReconciler
         _notes.Clear();
         _warnings.Clear();
         _presence.Clear();
-        // Lock-free look first: when the value is already right and no transition is pending, there is
-        // nothing to serialise (a concurrent reconcile only ever moves the host towards the registry's value;
-        // a journal left over is never Nothing: the planner recovers it first).
-        var quick = KsmPlanner.Decide(Observe(), _policy);
-        if (quick.Step is KsmStep.Nothing) return Outcome(false, quick.Desire.Value);
+        // Lock-free look first, but only when the lock is free after the caller registered: a holder may have read
+        // the registry before that registration and be about to write the other value, so while the lock is held
+        // the host's value now says nothing. Free at this moment, every later holder reads our registration and
+        // every earlier one's writes are visible to the look (a journal left over is never Nothing: the planner
+        // recovers it first). docs/ksm.md, "Lock and journal".
+        if (HostLock.IsFree(LockPath))
+        {
+            var quick = KsmPlanner.Decide(Observe(), _policy);
+            if (quick.Step is KsmStep.Nothing) return Outcome(false, quick.Desire.Value);
+        }
 
         StateFile.EnsureDirectory(_stateDir);
         using var held = HostLock.Acquire(LockPath, _policy.LockTimeout);
@@ -186,7 +191,7 @@ public sealed class KsmReconciler
     private void Prune(IReadOnlyList<KsmRequest> stale)
     {
         foreach (var r in stale)
-            if (_requests.Release(r.Vm))
+            if (_requests.ReleaseIf(r)) // re-read under the lock: a VM registering again right now keeps its request
                 _notes.Add($"ksm: dropped the stale request of VM {r.Vm} (libvirt has no such domain; registered {r.Registered:u})");
     }
 

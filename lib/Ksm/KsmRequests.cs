@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Largeguest.Ksm;
@@ -41,6 +42,34 @@ public sealed class KsmRequests(string stateDir)
         { throw new KsmException($"{PathOf(vm)}: cannot remove the KSM request: {e.Message}"); }
     }
 
+    /// <summary>
+    /// Removes the VM's entry only if it still is <paramref name="expected"/> (same value and registration time), for
+    /// pruning a stale request under the host lock: a VM registering again meanwhile keeps its fresh entry. The entry is
+    /// first renamed aside (atomic), so what is compared is exactly what would be removed; a fresh one found there is
+    /// linked back, unless an even newer registration took the name meanwhile. True when the stale entry was removed.
+    /// </summary>
+    public bool ReleaseIf(KsmRequest expected)
+    {
+        var path = PathOf(expected.Vm);
+        var aside = Path.Combine(Directory, $".{expected.Vm.Value}.{Environment.ProcessId}-{Random.Shared.Next():x8}.prune");
+        try
+        {
+            if (Native.Rename(path, aside) != 0)
+            {
+                var gone = Marshal.GetLastPInvokeError();
+                if (gone == Native.ENOENT) return false;
+                throw new KsmException($"{path}: cannot remove the stale KSM request: {Native.Describe(gone)}");
+            }
+            if (Parse(expected.Vm.Value, aside, out _) == expected) { File.Delete(aside); return true; }
+            if (Native.Link(aside, path) != 0 && Marshal.GetLastPInvokeError() is var errno && errno != Native.EEXIST)
+                throw new KsmException($"{path}: cannot put back the VM's fresh KSM request (kept as {aside}): {Native.Describe(errno)}");
+            File.Delete(aside);
+            return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new KsmException($"{path}: cannot remove the stale KSM request: {e.Message}"); }
+    }
+
     /// <summary>Every readable entry; unreadable or malformed ones are reported through <paramref name="warn"/> and skipped.</summary>
     public IReadOnlyList<KsmRequest> List(Action<string>? warn = null)
     {
@@ -50,16 +79,21 @@ public sealed class KsmRequests(string stateDir)
         {
             var name = Path.GetFileName(path);
             if (name.StartsWith('.')) continue; // a temp file of a registration in flight
-            if (Parse(name, path) is { } request) result.Add(request);
-            else warn?.Invoke($"{path}: not a KSM request (expected: a file named by a VM UUID holding merge_across_nodes=0|1 and registered_unix_ms=N); ignored");
+            if (Parse(name, path, out var bad) is { } request) result.Add(request);
+            else warn?.Invoke($"{path}: not a KSM request{(bad is null ? "" : $" ({bad})")} (expected: a file named by a VM UUID holding merge_across_nodes=0|1 and registered_unix_ms=N); ignored");
         }
         return result;
     }
 
-    private static KsmRequest? Parse(string name, string path)
+    /// <summary>The registration times a <see cref="DateTimeOffset"/> can hold (years 1970 to 9999).</summary>
+    private const long MaxUnixMs = 253_402_300_799_999;
+
+    /// <summary>The entry, or null with <paramref name="bad"/> naming the bad token when there is one to name.</summary>
+    private static KsmRequest? Parse(string name, string path, out string? bad)
     {
+        bad = null;
         if (!VmId.TryParse(name, out var vm)) return null;
-        var text = Native.ReadSmallFile(path);
+        var text = Native.ReadStateFile(path, out bad);
         if (text is null) return null;
         bool? value = null;
         DateTimeOffset? registered = null;
@@ -69,13 +103,24 @@ public sealed class KsmRequests(string stateDir)
             if (eq < 0) continue;
             var (key, v) = (line[..eq].Trim(), line[(eq + 1)..].Trim());
             if (key == "merge_across_nodes") value = v switch { "0" => false, "1" => true, _ => null };
-            else if (key == "registered_unix_ms" && long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
+            else if (key == "registered_unix_ms")
+            {
+                // a corrupt time is a corrupt entry (skipped, reported), never an exception that stops every VM's KSM work
+                if (!long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var ms) || ms > MaxUnixMs)
+                {
+                    bad = $"bad registered_unix_ms '{Printable(v)}'";
+                    return null;
+                }
                 registered = DateTimeOffset.FromUnixTimeMilliseconds(ms);
+            }
         }
         if (value is null) return null;
         registered ??= new DateTimeOffset(File.GetLastWriteTimeUtc(path), TimeSpan.Zero);
         return new KsmRequest(vm, value.Value, registered.Value);
     }
+
+    private static string Printable(string token) =>
+        new([.. (token.Length > 40 ? token[..40] + "..." : token).Select(c => char.IsControl(c) ? '?' : c)]);
 }
 
 /// <summary>

@@ -11,9 +11,16 @@ internal static partial class Native
     private const string Libc = "libc";
 
     public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_CLOEXEC = 0x80000;
+    public const int O_NONBLOCK = 0x800;
+    /// <summary>O_NOFOLLOW is one of the few open flags whose value differs between architectures.</summary>
+    public static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x8000 : 0x20000;
+    /// <summary>Flags for opening a state file: never through a symlink, never blocking on a FIFO.</summary>
+    public static int StateFileFlags => O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    public const int ELOOP = 40;
+    private const int AT_EMPTY_PATH = 0x1000, STATX_TYPE = 1, S_IFMT = 0xF000, S_IFREG = 0x8000;
     public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
     public const int F_SETFD = 2, FD_CLOEXEC = 1;
-    public const int EINTR = 4, EWOULDBLOCK = 11, EBUSY = 16, EINVAL = 22, ENOMEM = 12;
+    public const int EINTR = 4, EWOULDBLOCK = 11, EBUSY = 16, EINVAL = 22, ENOMEM = 12, EEXIST = 17, ENOENT = 2;
 
     [LibraryImport(Libc, EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
@@ -33,11 +40,44 @@ internal static partial class Native
     [LibraryImport(Libc, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
 
+    /// <summary>link(2): a new name for a file, failing with EEXIST instead of replacing one.</summary>
+    [LibraryImport(Libc, EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Link(string existing, string name);
+
+    /// <summary>rename(2) itself (File.Move without overwrite is link + unlink, which could unlink a name replaced in between).</summary>
+    [LibraryImport(Libc, EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Rename(string from, string to);
+
     [LibraryImport(Libc, EntryPoint = "flock", SetLastError = true)]
     public static partial int Flock(int fd, int operation);
 
     [LibraryImport(Libc, EntryPoint = "fcntl", SetLastError = true)]
     public static partial int Fcntl(int fd, int command, int argument);
+
+    [LibraryImport(Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+    /// <summary>
+    /// Null when <paramref name="fd"/> is a regular file, else what it is instead ("a FIFO", "a directory").
+    /// statx, not fstat: its struct layout is the same on every architecture (stx_mode, a u16 at offset 28).
+    /// </summary>
+    public static unsafe string? NotRegular(int fd)
+    {
+        var buffer = stackalloc byte[256];
+        if (Statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, buffer) != 0) return $"cannot stat it: {Describe(Marshal.GetLastPInvokeError())}";
+        return (*(ushort*)(buffer + 28) & S_IFMT) switch
+        {
+            S_IFREG => null,
+            0x1000 => "a FIFO, not a regular file",
+            0x4000 => "a directory, not a regular file",
+            0xC000 => "a socket, not a regular file",
+            0x2000 or 0x6000 => "a device, not a regular file",
+            _ => "not a regular file",
+        };
+    }
+
+    /// <summary>Why opening a state file failed, in words (ELOOP from O_NOFOLLOW: a symlink).</summary>
+    public static string DescribeOpen(int errno) => errno == ELOOP ? "a symbolic link, not a regular file" : Describe(errno);
 
     /// <summary>The C library's text for an errno value ("Device or resource busy").</summary>
     public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
@@ -46,10 +86,35 @@ internal static partial class Native
     /// Reads a small (sysfs/procfs) file with open/read/close and nothing else: no fstat, no advisory locks,
     /// no stream or decoder. Null when it cannot be read.
     /// </summary>
-    public static unsafe string? ReadSmallFile(string path)
+    public static string? ReadSmallFile(string path)
     {
         var fd = Open(path, O_RDONLY | O_CLOEXEC, 0);
-        if (fd < 0) return null;
+        return fd < 0 ? null : ReadAndClose(fd);
+    }
+
+    /// <summary>
+    /// Reads one of our state files (request, journal): never through a symlink, never blocking on a FIFO, only a
+    /// regular file, so nothing planted in the state directory can hang or steer the root helper. Null when it does
+    /// not exist; otherwise the text, or null with <paramref name="why"/>.
+    /// </summary>
+    public static string? ReadStateFile(string path, out string? why)
+    {
+        why = null;
+        var fd = Open(path, O_RDONLY | StateFileFlags, 0);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != 2) why = DescribeOpen(errno); // ENOENT: simply absent
+            return null;
+        }
+        if (NotRegular(fd) is { } what) { Close(fd); why = what; return null; }
+        var text = ReadAndClose(fd);
+        if (text is null) why = "cannot read it";
+        return text;
+    }
+
+    private static unsafe string? ReadAndClose(int fd)
+    {
         try
         {
             Span<byte> buffer = stackalloc byte[4096]; // a sysfs attribute is at most one page

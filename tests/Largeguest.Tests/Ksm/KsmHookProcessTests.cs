@@ -268,6 +268,25 @@ public sealed class KsmHookProcessTests : IDisposable
         (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run")).Should().Be(("1", "0"), "status changes nothing");
     }
 
+    [Fact]
+    public void A_corrupt_registration_time_is_one_warning_in_status_and_reconcile_and_the_other_VMs_still_count()
+    {
+        var corrupt = Path.Combine(_state, KsmRequests.DirectoryName, "cccccccc-2222-4000-8000-000000000003");
+        new KsmRequests(_state).Register(new KsmRequest(VmId.Parse(VmA), false, DateTimeOffset.UtcNow));
+        File.WriteAllText(corrupt, "merge_across_nodes=1\nregistered_unix_ms=99999999999999999\n");
+        var warning = $"largeguest: warning: {corrupt}: not a KSM request (bad registered_unix_ms '99999999999999999')";
+
+        var status = KsmProcesses.Run(PublishedBinary.Path, Config(), "ksm", "status");
+        status.ExitCode.Should().Be(0, status.Stderr);
+        status.StderrLines.Should().ContainSingle().Which.Should().StartWith(warning);
+        status.Stdout.Should().Contain($"{VmA}  merge_across_nodes=0").And.Contain("desired merge_across_nodes: 0");
+
+        var r = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("OnFailure", "fail")));
+        r.ExitCodes.Should().Equal(0);
+        Lines(r.Stderr).Should().Contain(l => l.StartsWith(warning, StringComparison.Ordinal));
+        RealKsm.Read("merge_across_nodes").Should().Be("0", "VM A's 0 counts beside the corrupt entry");
+    }
+
     [Theory]
     [InlineData("ksm reconcile --vm {vm} --merge-across-nodes=0")]
     [InlineData("ksm reconcile --merge-across-nodes 0 --vm {vm}")]

@@ -172,6 +172,25 @@ public sealed class KsmModelTests : IDisposable
     }
 
     [Fact]
+    public void A_stale_request_is_removed_only_while_it_is_still_the_one_read()
+    {
+        var registry = new KsmRequests(Path.Combine(_dir, "state"));
+        var a = VmId.Parse(Uuid);
+        var old = new KsmRequest(a, false, new DateTimeOffset(2025, 3, 4, 5, 6, 7, 890, TimeSpan.Zero));
+        registry.Register(old);
+        var fresh = old with { MergeAcrossNodes = true, Registered = old.Registered.AddHours(2) };
+        registry.Register(fresh); // the VM started again after the stale entry was read
+        registry.ReleaseIf(old).Should().BeFalse();
+        registry.List().Should().Equal(fresh);
+        Directory.GetFiles(registry.Directory).Should().Equal([registry.PathOf(a)], "nothing is left aside");
+
+        registry.ReleaseIf(fresh).Should().BeTrue();
+        registry.List().Should().BeEmpty();
+        Directory.GetFiles(registry.Directory).Should().BeEmpty();
+        registry.ReleaseIf(fresh).Should().BeFalse("already gone");
+    }
+
+    [Fact]
     public void Malformed_request_entries_are_skipped_with_a_warning()
     {
         var registry = new KsmRequests(Path.Combine(_dir, "state"));
@@ -182,6 +201,95 @@ public sealed class KsmModelTests : IDisposable
         var warnings = new List<string>();
         registry.List(warnings.Add).Should().BeEmpty();
         warnings.Should().HaveCount(2).And.AllSatisfy(w => w.Should().Contain("not a KSM request"));
+    }
+
+    [Theory]
+    [InlineData("99999999999999999")]     // past year 9999: DateTimeOffset cannot hold it
+    [InlineData("253402300800000")]       // the first millisecond past 9999-12-31
+    [InlineData("99999999999999999999")] // past a long
+    [InlineData("-5")]
+    [InlineData("12ab")]
+    public void A_request_with_a_corrupt_time_is_skipped_and_reported_and_the_others_still_count(string ms)
+    {
+        var registry = new KsmRequests(Path.Combine(_dir, "state"));
+        var good = new KsmRequest(VmId.Parse("00000000-0000-4000-8000-000000000000"), false, new DateTimeOffset(2025, 3, 4, 5, 6, 7, TimeSpan.Zero));
+        registry.Register(good);
+        File.WriteAllText(Path.Combine(registry.Directory, Uuid), $"merge_across_nodes=1\nregistered_unix_ms={ms}\n");
+        var warnings = new List<string>();
+        registry.List(warnings.Add).Should().Equal(good);
+        warnings.Should().ContainSingle().Which.Should().Be(
+            $"{Path.Combine(registry.Directory, Uuid)}: not a KSM request (bad registered_unix_ms '{ms}') (expected: a file named by a VM UUID holding merge_across_nodes=0|1 and registered_unix_ms=N); ignored");
+    }
+
+    [Fact]
+    public void The_last_representable_registration_time_is_accepted()
+    {
+        var registry = new KsmRequests(Path.Combine(_dir, "state"));
+        Directory.CreateDirectory(registry.Directory);
+        File.WriteAllText(Path.Combine(registry.Directory, Uuid), "merge_across_nodes=0\nregistered_unix_ms=253402300799999\n");
+        registry.List().Single().Registered.Should().Be(DateTimeOffset.MaxValue.AddTicks(-9999));
+    }
+
+    private static void MakeFifo(string path)
+    {
+        Process.Start("mkfifo", path)!.WaitForExit();
+        File.Exists(path).Should().BeTrue("mkfifo must have created the FIFO");
+    }
+
+    /// <summary>State-file reads must never block: run on a worker and FAIL (not hang) after 20 s.</summary>
+    private static T WithoutHanging<T>(Func<T> read)
+    {
+        var task = Task.Run(read);
+        task.Wait(TimeSpan.FromSeconds(20)).Should().BeTrue("a state file must never block the root helper");
+        return task.Result;
+    }
+
+    [Fact]
+    public void A_FIFO_or_symlink_in_place_of_a_request_is_skipped_without_hanging_and_the_others_still_count()
+    {
+        var registry = new KsmRequests(Path.Combine(_dir, "state"));
+        var good = new KsmRequest(VmId.Parse("00000000-0000-4000-8000-000000000000"), false, new DateTimeOffset(2025, 3, 4, 5, 6, 7, TimeSpan.Zero));
+        registry.Register(good);
+        var fifo = Path.Combine(registry.Directory, Uuid);
+        MakeFifo(fifo);
+        var target = Path.Combine(_dir, "elsewhere");
+        File.WriteAllText(target, "merge_across_nodes=1\n");
+        var link = Path.Combine(registry.Directory, "11111111-0000-4000-8000-000000000001");
+        File.CreateSymbolicLink(link, target);
+        var warnings = new List<string>();
+        WithoutHanging(() => registry.List(warnings.Add)).Should().Equal(good);
+        warnings.Should().HaveCount(2);
+        warnings.Should().ContainSingle(w => w.StartsWith($"{fifo}: not a KSM request (a FIFO, not a regular file)"));
+        warnings.Should().ContainSingle(w => w.StartsWith($"{link}: not a KSM request (a symbolic link, not a regular file)"));
+    }
+
+    [Fact]
+    public void A_FIFO_in_place_of_the_journal_reads_as_unreadable_without_hanging()
+    {
+        var state = Path.Combine(_dir, "state");
+        Directory.CreateDirectory(state);
+        MakeFifo(Path.Combine(state, KsmJournalFile.FileName));
+        var journal = WithoutHanging(() => new KsmJournalFile(state).Read());
+        journal.Should().NotBeNull();
+        (journal!.Readable, journal.Text).Should().Be((false, "a FIFO, not a regular file"));
+    }
+
+    [Fact]
+    public void The_lock_refuses_a_symlink_or_a_FIFO_and_never_creates_through_a_symlink()
+    {
+        var state = Path.Combine(_dir, "state");
+        Directory.CreateDirectory(state);
+        var lockPath = Path.Combine(state, HostLock.FileName);
+        var target = Path.Combine(_dir, "steered");
+        File.CreateSymbolicLink(lockPath, target);
+        FluentActions.Invoking(() => HostLock.Acquire(lockPath, TimeSpan.Zero)).Should().Throw<KsmException>()
+            .WithMessage($"{lockPath}: cannot open the KSM lock: a symbolic link, not a regular file");
+        File.Exists(target).Should().BeFalse("O_CREAT must not follow the symlink");
+
+        File.Delete(lockPath);
+        MakeFifo(lockPath);
+        WithoutHanging(() => FluentActions.Invoking(() => HostLock.Acquire(lockPath, TimeSpan.Zero)).Should().Throw<KsmException>()
+            .WithMessage($"{lockPath}: cannot open the KSM lock: a FIFO, not a regular file"));
     }
 
     [Fact]

@@ -155,4 +155,46 @@ public sealed class KsmRealKernelTests : IDisposable
         JournalExists.Should().BeFalse();
         LockProbe.FreesSoon(Path.Combine(_state, HostLock.FileName)).Should().BeTrue();
     }
+    /// <summary>
+    /// Rounds of six VMs registering mixed 0/1 requests and reconciling at once on the real kernel (nothing shared, so
+    /// the direct write whose window a lock-free look could race): every round must end at the registry's decision
+    /// (0 if any VM asked 0), never at a 1 written over a 0 registered meanwhile.
+    /// </summary>
+    [Fact]
+    public void Concurrent_mixed_requests_always_end_at_the_registry_decision()
+    {
+        const int Rounds = 40, Vms = 6;
+        var random = new Random(20261203);
+        var ones = 0;
+        for (var round = 0; round < Rounds; round++)
+        {
+            var dir = Path.Combine(_state, $"round{round}");
+            var asks = Enumerable.Range(0, Vms).Select(_ => random.Next(3) != 0).ToList(); // two in three ask 1
+            if (round % 5 == 0) asks = [.. asks.Select(_ => true)];                       // some rounds without a 0
+            var start = round % 2 == 0;
+            RealKsm.Baseline(mergeAcrossNodes: start, run: 0);
+            using var go = new Barrier(Vms);
+            var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+            var threads = Enumerable.Range(0, Vms).Select(i => new Thread(() =>
+            {
+                var vm = VmId.Parse($"dddddddd-1111-4000-8000-{round:x6}{i:x6}");
+                go.SignalAndWait();
+                try
+                {
+                    new KsmRequests(dir).Register(new KsmRequest(vm, asks[i], DateTimeOffset.UtcNow));
+                    new KsmReconciler(_ksm.Sysfs, dir, Policy(), AssumeAlive.Instance).Reconcile();
+                }
+                catch (Exception e) { failures.Add(e.Message); }
+            })).ToList();
+            threads.ForEach(t => t.Start());
+            threads.ForEach(t => t.Join());
+            failures.Should().BeEmpty();
+            var expected = asks.All(a => a) ? "1" : "0";
+            if (expected == "1") ones++;
+            (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run")).Should().Be((expected, "0"),
+                $"round {round}: host started at {(start ? 1 : 0)}, the VMs asked {string.Join("", asks.Select(a => a ? 1 : 0))}");
+            File.Exists(Path.Combine(dir, KsmJournalFile.FileName)).Should().BeFalse();
+        }
+        _out.WriteLine($"{Rounds} rounds of {Vms} concurrent reconciles: {ones} ended at 1, {Rounds - ones} at 0, each the registry's decision");
+    }
 }

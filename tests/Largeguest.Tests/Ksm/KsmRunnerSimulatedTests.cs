@@ -197,6 +197,61 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         File.Exists(Path.Combine(_state, HostLock.FileName)).Should().BeFalse("the lock-free look settled it");
     }
 
+    /// <summary>
+    /// VM Z asks 1 and holds the lock, its decision made on a registry holding only Z; at that moment VM V registers 0 and
+    /// reconciles. The host still reads 0 (what V wants), but Z is about to write 1: V must wait for Z and decide again,
+    /// never return "nothing to do". "direct": nothing shared, paused before Z's write; "unmerge": pages shared, paused
+    /// after Z read the registry, before its journal. The pause ends once V has finished or sleeps waiting for the lock.
+    /// </summary>
+    [Theory]
+    [InlineData("direct")]
+    [InlineData("unmerge")]
+    public void A_0_registered_while_a_holder_is_about_to_write_1_is_not_lost(string path)
+    {
+        VmId z = A, v = B;
+        _kernel.Merge = false;
+        if (path == "unmerge") _kernel.Shares(256, 65280);
+        var lockPath = Path.Combine(_state, HostLock.FileName);
+        KsmOutcome? vOutcome = null;
+        Exception? vFailure = null;
+        Thread? vThread = null;
+        void VRegistersAndReconciles()
+        {
+            if (vThread is not null) return; // once
+            Ask(v, false);
+            vThread = new Thread(() =>
+            {
+                try { vOutcome = Reconciler(Policy(lockSeconds: 30)).Reconcile(); }
+                catch (Exception e) { vFailure = e; }
+            });
+            vThread.Start();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (vThread.IsAlive && (vThread.ThreadState & ThreadState.WaitSleepJoin) == 0)
+            {
+                if (clock.Elapsed > TimeSpan.FromSeconds(20)) throw new TimeoutException("V neither finished nor waited for the lock");
+                Thread.Yield();
+            }
+        }
+        if (path == "direct")
+            _kernel.Before = step => { if (step == "write merge_across_nodes=1") VRegistersAndReconciles(); };
+        else
+            _kernel.ReadingMemAvailable = () => { if (!HostLock.IsFree(lockPath)) VRegistersAndReconciles(); }; // Z's look under the lock
+
+        Ask(z, true);
+        var zOutcome = Reconciler().Reconcile();
+        vThread.Should().NotBeNull("the interleaving point was reached");
+        vThread!.Join(TimeSpan.FromSeconds(60)).Should().BeTrue();
+        vFailure.Should().BeNull();
+
+        (zOutcome.Changed, zOutcome.Desired).Should().Be((true, true), "Z decided on a registry without V");
+        vOutcome!.Changed.Should().BeTrue("V waited for Z and then undid its 1");
+        vOutcome.Desired.Should().BeFalse();
+        _kernel.Merge.Should().BeFalse("the registry holds a 0, so the host ends at 0");
+        _kernel.Log.Where(l => l.StartsWith("write merge_across_nodes", StringComparison.Ordinal) && !l.EndsWith("EBUSY", StringComparison.Ordinal))
+            .Should().Equal("write merge_across_nodes=1", "write merge_across_nodes=0");
+        (_kernel.Run, File.Exists(JournalPath)).Should().Be((1, false));
+    }
+
     [Fact]
     public void A_malformed_request_is_warned_about_once_and_ignored()
     {
@@ -205,6 +260,35 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         var outcome = Reconciler().Reconcile(); // reads the registry twice (lock-free look, then under the lock)
         outcome.Warnings.Should().ContainSingle().Which.Should().Contain(B.Value).And.Contain("not a KSM request");
         _kernel.Merge.Should().BeFalse();
+    }
+
+    [Fact]
+    public void A_request_with_a_corrupt_time_is_reported_and_the_others_still_decide()
+    {
+        Ask(A, false);
+        File.WriteAllText(Path.Combine(_state, "requests", B.Value), "merge_across_nodes=1\nregistered_unix_ms=99999999999999999\n");
+        var outcome = Reconciler().Reconcile();
+        outcome.Warnings.Should().ContainSingle().Which.Should().Contain(B.Value).And.Contain("bad registered_unix_ms '99999999999999999'");
+        (outcome.Changed, _kernel.Merge).Should().Be((true, false), "A's 0 still counts");
+
+        var config = Largeguest.Config.LargeguestConfig.Defaults with { KsmStateDir = _state };
+        var warnings = new List<string>();
+        var status = KsmStatus.Read(config, _kernel, AssumeAlive.Instance, DateTimeOffset.UtcNow, warnings.Add);
+        status.Requests.Select(r => r.Vm).Should().Equal(A);
+        warnings.Should().ContainSingle().Which.Should().Contain(B.Value);
+        status.ToText().Should().Contain($"{A}  merge_across_nodes=0");
+    }
+
+    [Fact]
+    public async Task A_FIFO_in_place_of_a_request_file_is_reported_and_the_reconcile_neither_hangs_nor_loses_the_others()
+    {
+        Ask(A, false);
+        var fifo = Path.Combine(_state, "requests", B.Value);
+        System.Diagnostics.Process.Start("mkfifo", fifo)!.WaitForExit();
+        File.Exists(fifo).Should().BeTrue("mkfifo must have created the FIFO");
+        var outcome = await Task.Run(() => Reconciler().Reconcile()).WaitAsync(TimeSpan.FromSeconds(20)); // a FIFO must not hang the root helper
+        outcome.Warnings.Should().ContainSingle().Which.Should().Contain($"{fifo}: not a KSM request (a FIFO, not a regular file)");
+        _kernel.Merge.Should().BeFalse("A's 0 still counts");
     }
 
     [Fact]
@@ -220,6 +304,29 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         _kernel.Merge.Should().BeTrue();
         new KsmRequests(_state).List().Select(r => r.Vm).Should().Equal(B);
         outcome.Notes.Should().Contain(n => n.Contains($"dropped the stale request of VM {A}"));
+    }
+
+    [Fact]
+    public void A_VM_registering_again_while_its_stale_request_is_pruned_keeps_the_fresh_one()
+    {
+        var old = DateTimeOffset.UtcNow.AddHours(-1);
+        Ask(A, false, old);   // gone from libvirt an hour ago...
+        Ask(B, true, old);    // still running
+        _kernel.Merge = false;
+        _kernel.Shares(10, 100);
+        var lockPath = Path.Combine(_state, HostLock.FileName);
+        KsmRequest? fresh = null;
+        _kernel.ReadingMemAvailable = () => // the reconcile read the registry under the lock; A starts again now
+        {
+            if (fresh is not null || HostLock.IsFree(lockPath)) return;
+            fresh = new KsmRequest(A, false, DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+            new KsmRequests(_state).Register(fresh);
+        };
+        var outcome = Reconciler(liveness: new FixedLiveness(new() { [A] = VmPresence.Absent, [B] = VmPresence.Present })).Reconcile();
+        fresh.Should().NotBeNull("the interleaving point was reached");
+        new KsmRequests(_state).List().Should().Contain(r => r.Vm == A).Which.Should().Be(fresh, "A's fresh request survives the prune");
+        outcome.Notes.Should().NotContain(n => n.Contains("dropped the stale request"));
+        Directory.GetFiles(Path.Combine(_state, KsmRequests.DirectoryName)).Should().HaveCount(2, "nothing is left aside");
     }
 
     [Fact]

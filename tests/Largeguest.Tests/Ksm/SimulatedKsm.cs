@@ -19,6 +19,8 @@ public sealed class SimulatedKsm : IKsmKernel
     public int LingeringStableNodes;
     /// <summary>Called before every effect with its name ("write run=1", "unmerge"); throw to fail or "crash" there.</summary>
     public Action<string>? Before;
+    /// <summary>Called on every MemAvailable reading, which a decision makes after reading the registry (to interleave reconciles).</summary>
+    public Action? ReadingMemAvailable;
     public readonly List<string> Log = [];
     /// <summary>Every run value the host went through, to prove run=2 never outlives a reconcile.</summary>
     public readonly List<int> RunHistory = [];
@@ -36,7 +38,11 @@ public sealed class SimulatedKsm : IKsmKernel
         ("run", $"{Run}"), ("merge_across_nodes", Merge ? "1" : "0"), ("pages_shared", $"{Shared}"),
         ("pages_sharing", $"{Sharing}"), ("ksm_zero_pages", $"{Zero}"), ("pages_to_scan", "100"));
 
-    public long MemAvailableBytes() => MemAvailable;
+    public long MemAvailableBytes()
+    {
+        ReadingMemAvailable?.Invoke(); // after the registry was read: the last moment before an unmerge decision
+        return MemAvailable;
+    }
 
     public void Write(string file, string value)
     {
