@@ -142,6 +142,41 @@ public sealed class HookProcessTests : IDisposable
             "(<memory> 12 GiB minus 4 GiB in 2 memory device(s))");
     }
 
+    [Theory]
+    [InlineData("cputune")]
+    [InlineData("cpu")]
+    [InlineData("vcpu")]
+    [InlineData("numatune")]
+    public void A_second_element_libvirt_allows_once_is_exit_2_naming_it_and_the_file_stays_byte_identical(string name)
+    {
+        // Editing the first and leaving a contradictory second would hand libvirt two answers.
+        var text = System.Text.Encoding.UTF8.GetString(Fixtures.Read("oneline.xml"));
+        var second = name == "vcpu" ? "<vcpu>8</vcpu>" : $"<{name}/>";
+        if (!text.Contains($"<{name}>") && !text.Contains($"<{name} ")) second += second;
+        var input = System.Text.Encoding.UTF8.GetBytes(text.Replace("</domain>", second + "</domain>"));
+        var run = _vdsm.Run("before_vm_start", input, P(("cputune", "0#0"), ("numatune", "0")));
+        run.ExitCodes.Should().Equal([2], run.ToString());
+        run.Stderr.Should().MatchRegex($"^largeguest: error: domain XML has 2 <{name}> elements; libvirt allows one[^\n]*\n$");
+        ShouldBeUntouched(run, input);
+    }
+
+    [Fact]
+    public void A_leading_xml_stylesheet_instruction_stays_one_copy_however_often_the_xml_is_rewritten()
+    {
+        var text = System.Text.Encoding.UTF8.GetString(Fixtures.Read("oneline.xml"));
+        var input = System.Text.Encoding.UTF8.GetBytes("<?xml-stylesheet type='text/xsl' href='domain.xsl'?>\n" + text);
+        var first = _vdsm.Run("before_vm_start", input, P(("cputune", "0#0")));
+        first.ExitCodes.Should().Equal([0], first.ToString());
+        var second = _vdsm.Run("before_vm_start", first.Xml, P(("cputune", "0#1")));
+        second.ExitCodes.Should().Equal([0], second.ToString());
+        foreach (var run in new[] { first, second })
+        {
+            run.XmlText.Should().StartWith("<?xml-stylesheet type='text/xsl' href='domain.xsl'?>\n<domain ");
+            System.Text.RegularExpressions.Regex.Count(run.XmlText, "<\\?xml-stylesheet").Should().Be(1, run.XmlText);
+        }
+        second.XmlText.Should().Contain("<vcpupin vcpu='0' cpuset='1'/>");
+    }
+
     [Fact]
     public void Xml_that_is_not_a_domain_is_a_one_line_error()
     {
