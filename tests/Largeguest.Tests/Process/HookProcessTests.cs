@@ -177,6 +177,18 @@ public sealed class HookProcessTests : IDisposable
         second.XmlText.Should().Contain("<vcpupin vcpu='0' cpuset='1'/>");
     }
 
+    [Theory]
+    [MemberData(nameof(Fixtures.All), MemberType = typeof(Fixtures))]
+    public void A_crlf_file_comes_back_all_crlf_with_the_golden_rewrite(GoldenCase golden)
+    {
+        // What we insert takes the file's line ending: the golden output, line for line, in CR LF.
+        static byte[] Crlf(byte[] lf) => System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(lf).ReplaceLineEndings("\r\n"));
+        var run = _vdsm.Run("before_vm_start", Crlf(golden.Input), golden.Properties);
+        run.ExitCodes.Should().Equal([0], run.ToString());
+        System.Text.RegularExpressions.Regex.Count(run.XmlText, "(?<!\r)\n").Should().Be(0, "no bare LF may appear in a CR LF file");
+        run.XmlText.Should().Be(System.Text.Encoding.UTF8.GetString(Crlf(File.ReadAllBytes(golden.ExpectedPath))));
+    }
+
     [Fact]
     public void Xml_that_is_not_a_domain_is_a_one_line_error()
     {
