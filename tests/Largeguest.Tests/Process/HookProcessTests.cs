@@ -128,8 +128,19 @@ public sealed class HookProcessTests : IDisposable
         var line = huge.Stderr.TrimEnd('\n');
         line.Should().StartWith("largeguest: error: numatune: ").And.Contain(" characters cut) ... ").And.NotContain("\n");
         line.Should().EndWith("or auto (numad placement))", "the end of the message survives the cut");
-        line.Length.Should().BeLessThanOrEqualTo(Largeguest.Hook.Diagnostics.MaxErrorChars);
+        line.Length.Should().BeLessThanOrEqualTo(512, "VDSM's log gets lines of about 512 characters at most");
         ShouldBeUntouched(huge, input);
+
+        // Warnings too: a config key of the future quoted whole, with an ESC in it, from a file the admin wrote.
+        var config = Path.Combine(_vdsm.HooksRoot, "hostile-key.json");
+        File.WriteAllText(config, "{ \"Future\\u001b[31m" + new string('k', 100_000) + "\": 1 }");
+        var warned = _vdsm.Run("before_vm_start", input, P(("numatune", "0")),
+            new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = config } });
+        warned.ExitCodes.Should().Equal([0], warned.ToString());
+        var warning = warned.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single(l => l.Contains("unknown key"));
+        warning.Should().StartWith("largeguest: warning: config: unknown key 'Future\\x1b[31mkkk").And.Contain(" characters cut) ... ")
+            .And.EndWith($"' ignored (from {config} or LARGEGUEST__*)").And.NotContain("\u001b");
+        warning.Length.Should().BeLessThanOrEqualTo(512);
     }
 
     [Fact]
@@ -293,5 +304,14 @@ public sealed class HookProcessTests : IDisposable
         var fromEnv = _vdsm.Run("before_vm_start", input, P(("numatune", "0")),
             new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = config, ["LARGEGUEST__NumaTune__DefaultMode"] = "interleave" } });
         fromEnv.XmlText.Should().Contain("<numatune><memory mode='interleave' nodeset='0'/></numatune>");
+
+        // A VM custom property cased differently from an override never acts, nor fails the start by its shape.
+        foreach (var variable in new[] { "largeguest__numatune__defaultmode", "largeguest__numatune" })
+        {
+            var cased = _vdsm.Run("before_vm_start", input, P(("numatune", "0"), (variable, "interleave")));
+            cased.ExitCodes.Should().Equal([0], cased.ToString());
+            cased.Stderr.Should().StartWith($"largeguest: warning: config: {variable} ignored: overrides are spelled exactly");
+            cased.XmlText.Should().Contain("<numatune><memory mode='preferred' nodeset='0'/></numatune>");
+        }
     }
 }
