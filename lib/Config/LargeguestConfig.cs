@@ -85,14 +85,17 @@ public sealed record LargeguestConfig(
             // Spelled exactly (prefix, section and key as in docs/configuration.md): VDSM puts every VM custom
             // property into the hook's environment, and configuration keys are case-insensitive, so a loose match
             // would let a differently cased property change the host's configuration.
+            // A differently cased one is ignored whatever it names: it may not act, nor (by its shape) fail the run.
             foreach (var (variable, value) in environment)
             {
                 if (!variable.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase)) continue;
                 var key = variable[EnvironmentPrefix.Length..].Replace("__", ":", StringComparison.Ordinal);
-                var known = ConfigKeys.All.FirstOrDefault(k => k.Name.Equals(key, StringComparison.OrdinalIgnoreCase));
-                if (known is not null && (!variable.StartsWith(EnvironmentPrefix, StringComparison.Ordinal) || known.Name != key))
+                var spelling = KnownSpelling(key);
+                if (!variable.StartsWith(EnvironmentPrefix, StringComparison.Ordinal) || (spelling is not null && spelling != key))
                 {
-                    warn($"config: {variable} ignored: overrides are spelled exactly, {EnvironmentPrefix}{known.Name.Replace(":", "__", StringComparison.Ordinal)}");
+                    warn($"config: {variable} ignored: overrides are spelled exactly, " + (spelling is null
+                        ? $"beginning {EnvironmentPrefix}"
+                        : EnvironmentPrefix + spelling.Replace(":", "__", StringComparison.Ordinal)));
                     continue;
                 }
                 overrides[key] = value;
@@ -117,18 +120,37 @@ public sealed record LargeguestConfig(
             // A known key given an array or object ("Ksm:UnmergeTimeoutSeconds:0"), or a known section given
             // a plain value ("NumaTune": "strict"), is a value of the wrong shape, not a key of the future.
             if (ConfigKeys.All.FirstOrDefault(k => key.StartsWith(k.Name + ":", StringComparison.OrdinalIgnoreCase)) is { } known)
-                throw new ConfigException($"{path}: {known.Name}: expected a single value, found an array or object");
+                throw new ConfigException($"{Source(key)}: {known.Name}: expected a single value, found an array or object");
             if (ConfigKeys.All.Any(k => k.Name.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase)))
-                throw new ConfigException($"{path}: {key}: expected a section of keys, found the value '{value}'");
+                throw new ConfigException($"{Source(key)}: {key}: expected a section of keys, found the value '{value}'");
             warn($"config: unknown key '{key}' ignored (from {path} or {EnvironmentPrefix}*)");
         }
 
         var options = new LargeguestOptions();
         try { root.Bind(options); }
         catch (InvalidOperationException e) { throw new ConfigException($"{path}: {e.Message}"); }
-        return Validate(options, key => overrides.ContainsKey(key)
+        return Validate(options, Source);
+
+        // Where a key's value came from: the variable that overrode it, else the file.
+        string Source(string key) => overrides.ContainsKey(key)
             ? $"{EnvironmentPrefix}{key.Replace(":", "__", StringComparison.Ordinal)} (environment)"
-            : path);
+            : path;
+    }
+
+    /// <summary>
+    /// <paramref name="key"/> as docs/configuration.md spells it, when it names (ignoring case) a known key, a key's
+    /// section, or something below a known key; else null (a key of the future).
+    /// </summary>
+    private static string? KnownSpelling(string key)
+    {
+        foreach (var k in ConfigKeys.All)
+        {
+            if (k.Name.Equals(key, StringComparison.OrdinalIgnoreCase)) return k.Name;
+            if (key.StartsWith(k.Name + ":", StringComparison.OrdinalIgnoreCase)) return k.Name + key[k.Name.Length..];
+            var section = k.Name[..k.Name.IndexOf(':')];
+            if (section.Equals(key, StringComparison.OrdinalIgnoreCase)) return section;
+        }
+        return null;
     }
 
     public static LargeguestConfig FromOptions(LargeguestOptions o, string source = "defaults") => Validate(o, _ => source);

@@ -28,7 +28,7 @@ internal static class XmlLoader
 
     public static XDocument Load(XmlReader reader, string source, XmlStyle style)
     {
-        var offsets = new SourceOffsets(source, (IXmlLineInfo)reader);
+        var offsets = new SourceOffsets(source, (IXmlLineInfo)reader, style.NewLine);
         var doc = new XDocument();
         var open = new Stack<XElement>();
         XContainer current = doc;
@@ -83,7 +83,7 @@ internal static class XmlLoader
     }
 
     /// <summary>Maps the reader's line/position to offsets in the source text to read raw spellings.</summary>
-    private sealed class SourceOffsets(string source, IXmlLineInfo info)
+    private sealed class SourceOffsets(string source, IXmlLineInfo info, string newLine)
     {
         private int[]? _lineStarts;
 
@@ -101,7 +101,9 @@ internal static class XmlLoader
             if (start < 0 || start > source.Length) return null;
             var end = source.IndexOf('<', start);
             var raw = source.AsSpan(start, (end < 0 ? source.Length : end) - start);
-            return raw.IndexOfAny('&', '>', '\r') >= 0 ? Verified(raw.ToString(), value, attribute: false) : null;
+            // In a CR LF file the serializer writes a line break as CR LF, so a bare LF is kept as spelled too.
+            var special = newLine == "\n" ? raw.IndexOfAny('&', '>', '\r') : raw.IndexOfAny("&>\r\n");
+            return special >= 0 ? Verified(raw.ToString(), value, attribute: false) : null;
         }
 
         /// <summary>The current attribute's value and quote as written, if the serializer would write them differently.</summary>

@@ -29,7 +29,7 @@ internal static class XmlSerializer
                     WriteEndTag(sb, e);
                 }
             }
-            else WriteLeaf(sb, node);
+            else WriteLeaf(sb, node, style.NewLine);
 
             // Next sibling; at the end of a child list, close the parents until one has a next sibling.
             for (var done = node; ;)
@@ -49,13 +49,13 @@ internal static class XmlSerializer
         sb.Append('>');
     }
 
-    private static void WriteLeaf(TextSink sb, XNode node)
+    private static void WriteLeaf(TextSink sb, XNode node, string newLine)
     {
         switch (node)
         {
             case XCData c: sb.Append("<![CDATA[").Append(c.Value).Append("]]>"); break;
             case XText t when t.Annotation<SourceSpelling>() is { } s && s.Value == t.Value: sb.Append(s.Raw); break;
-            case XText t: Escape(sb, t.Value, attributeQuote: null); break;
+            case XText t: Escape(sb, t.Value, attributeQuote: null, newLine); break;
             case XComment c: sb.Append("<!--").Append(c.Value).Append("-->"); break;
             case XProcessingInstruction p:
                 sb.Append("<?").Append(p.Target);
@@ -106,7 +106,7 @@ internal static class XmlSerializer
         return prefix ?? throw new DomainXmlException($"namespace '{name.Namespace}' of '{name.LocalName}' has no prefix in scope");
     }
 
-    private static void Escape(TextSink sb, string value, char? attributeQuote)
+    private static void Escape(TextSink sb, string value, char? attributeQuote, string newLine = "\n")
     {
         foreach (var ch in value)
         {
@@ -119,6 +119,7 @@ internal static class XmlSerializer
                 case '"' when attributeQuote == '"': sb.Append("&quot;"); break;
                 case '\'' when attributeQuote == '\'': sb.Append("&apos;"); break;
                 case '\n' when attributeQuote is not null: sb.Append("&#xA;"); break;
+                case '\n': sb.Append(newLine); break; // a text the hook wrote or edited: in the file's line ending
                 case '\t' when attributeQuote is not null: sb.Append("&#x9;"); break;
                 default: sb.Append(ch); break;
             }

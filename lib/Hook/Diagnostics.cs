@@ -8,14 +8,15 @@ public sealed class Diagnostics(TextWriter stderr)
     public TextWriter Writer { get; } = stderr;
 
     /// <summary>
-    /// Longest error line: an error quoting a hostile token (megabytes of it) must stay readable in VDSM's log. Our
-    /// own longest messages (a MoM failure with its paths, about 650 characters) fit whole.
+    /// Longest line: a message quoting a hostile token (megabytes of it) must stay readable in VDSM's log, whose
+    /// records of a hook's stderr are meant to be read, not scrolled. Longer lines keep their start (what is wrong)
+    /// and end (what happens), with the middle cut.
     /// </summary>
-    public const int MaxErrorChars = 768;
+    public const int MaxLineChars = 512;
 
     public void Error(string message) => Writer.WriteLine(Capped($"{Program}: error: {OneLine(message)}"));
-    public void Warn(string message) => Writer.WriteLine($"{Program}: warning: {OneLine(message)}");
-    public void Note(string message) => Writer.WriteLine($"{Program}: note: {OneLine(message)}");
+    public void Warn(string message) => Writer.WriteLine(Capped($"{Program}: warning: {OneLine(message)}"));
+    public void Note(string message) => Writer.WriteLine(Capped($"{Program}: note: {OneLine(message)}"));
 
     /// <summary>
     /// One line, printable: line breaks become spaces (VDSM logs a failing hook's whole stderr as one
@@ -35,8 +36,10 @@ public sealed class Diagnostics(TextWriter stderr)
     /// <summary>Cuts the middle, where a quoted token sits: the start names the property, the end says what happens.</summary>
     private static string Capped(string line)
     {
-        if (line.Length <= MaxErrorChars) return line;
-        const int head = 480, tail = 240;
+        if (line.Length <= MaxLineChars) return line;
+        // 312 + 160 + the marker (at most 35 characters, for a line of 10^8 characters or fewer) stays within MaxLineChars; never split a surrogate pair.
+        var head = char.IsHighSurrogate(line[311]) ? 311 : 312;
+        var tail = char.IsLowSurrogate(line[^160]) ? 159 : 160;
         return $"{line[..head]} ... ({line.Length - head - tail} characters cut) ... {line[^tail..]}";
     }
 }

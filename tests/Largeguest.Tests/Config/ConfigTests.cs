@@ -142,6 +142,28 @@ public sealed class ConfigTests : IDisposable
             $"config: {variable} ignored: overrides are spelled exactly, LARGEGUEST__Ksm__OnFailure");
     }
 
+    [Theory]
+    [InlineData("largeguest__numatune", "LARGEGUEST__NumaTune")]
+    [InlineData("LARGEGUEST__numatune", "LARGEGUEST__NumaTune")]
+    [InlineData("largeguest__Ksm__OnFailure__0", "LARGEGUEST__Ksm__OnFailure__0")]
+    [InlineData("Largeguest__Future__Knob", null)]
+    public void A_differently_cased_variable_never_acts_and_never_fails_the_run(string variable, string? exact)
+    {
+        // A VM custom property of that name must neither override nor, by its shape, refuse the VM's start.
+        var config = Load("{}", (variable, "strict"));
+        config.DefaultMode.Should().Be(LargeguestConfig.Defaults.DefaultMode);
+        config.KsmOnFailure.Should().Be(LargeguestConfig.Defaults.KsmOnFailure);
+        _warnings.Should().ContainSingle().Which.Should().Be(exact is null
+            ? $"config: {variable} ignored: overrides are spelled exactly, beginning LARGEGUEST__"
+            : $"config: {variable} ignored: overrides are spelled exactly, {exact}");
+    }
+
+    [Theory]
+    [InlineData("LARGEGUEST__NumaTune", "LARGEGUEST__NumaTune (environment): NumaTune: expected a section of keys, found the value 'strict'")]
+    [InlineData("LARGEGUEST__Ksm__OnFailure__0", "LARGEGUEST__Ksm__OnFailure__0 (environment): Ksm:OnFailure: expected a single value, found an array or object")]
+    public void A_misshapen_override_names_its_variable_not_the_file(string variable, string message) =>
+        Fails(null, ("LARGEGUEST_CONFIG", File("{}")), (variable, "strict")).Message.Should().Be(message);
+
     [Fact]
     public void A_bad_override_names_its_variable_not_the_file()
     {

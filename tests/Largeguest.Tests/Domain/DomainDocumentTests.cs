@@ -17,6 +17,7 @@ public class DomainDocumentTests
     [InlineData("<domain type='kvm'><t>a > b</t></domain>")]
     [InlineData("<domain type='kvm'><t>&#65;&#x42;&lt;&gt;&amp;</t></domain>")]
     [InlineData("<domain type='kvm'>\r\n  <t>x</t>\r\n</domain>\r\n")]
+    [InlineData("<domain type='kvm'>\r\n  <t>x\ny</t>\n  <u/>\r\n</domain>\r\n")] // mostly CR LF: the odd bare LF stays as written
     [InlineData("<domain type='kvm'><t x='a&#10;b' y='a\tb'/></domain>")]
     [InlineData("<domain type='kvm'><t><![CDATA[x<y]]></t><?pi data?><u></u><v/></domain>")]
     [InlineData("<?xml version='1.0'?>\n<!-- c -->\n<domain type='kvm'><t xml:lang='en'/></domain>\n")]

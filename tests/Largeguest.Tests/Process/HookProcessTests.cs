@@ -128,8 +128,19 @@ public sealed class HookProcessTests : IDisposable
         var line = huge.Stderr.TrimEnd('\n');
         line.Should().StartWith("largeguest: error: numatune: ").And.Contain(" characters cut) ... ").And.NotContain("\n");
         line.Should().EndWith("or auto (numad placement))", "the end of the message survives the cut");
-        line.Length.Should().BeLessThanOrEqualTo(Largeguest.Hook.Diagnostics.MaxErrorChars);
+        line.Length.Should().BeLessThanOrEqualTo(512, "VDSM's log gets lines of about 512 characters at most");
         ShouldBeUntouched(huge, input);
+
+        // Warnings too: a config key of the future quoted whole, with an ESC in it, from a file the admin wrote.
+        var config = Path.Combine(_vdsm.HooksRoot, "hostile-key.json");
+        File.WriteAllText(config, "{ \"Future\\u001b[31m" + new string('k', 100_000) + "\": 1 }");
+        var warned = _vdsm.Run("before_vm_start", input, P(("numatune", "0")),
+            new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = config } });
+        warned.ExitCodes.Should().Equal([0], warned.ToString());
+        var warning = warned.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single(l => l.Contains("unknown key"));
+        warning.Should().StartWith("largeguest: warning: config: unknown key 'Future\\x1b[31mkkk").And.Contain(" characters cut) ... ")
+            .And.EndWith($"' ignored (from {config} or LARGEGUEST__*)").And.NotContain("\u001b");
+        warning.Length.Should().BeLessThanOrEqualTo(512);
     }
 
     [Fact]
@@ -140,6 +151,53 @@ public sealed class HookProcessTests : IDisposable
             "memory device 1 (dimm, 2 GiB) targets guest node 1, but the cells are 0");
         ShouldBeOneLineError(_vdsm.Run("before_vm_start", input, P(("guestnuma", "0-3#6G,4-7#6G"))), input, "guestnuma",
             "(<memory> 12 GiB minus 4 GiB in 2 memory device(s))");
+    }
+
+    [Theory]
+    [InlineData("cputune")]
+    [InlineData("cpu")]
+    [InlineData("vcpu")]
+    [InlineData("numatune")]
+    public void A_second_element_libvirt_allows_once_is_exit_2_naming_it_and_the_file_stays_byte_identical(string name)
+    {
+        // Editing the first and leaving a contradictory second would hand libvirt two answers.
+        var text = System.Text.Encoding.UTF8.GetString(Fixtures.Read("oneline.xml"));
+        var second = name == "vcpu" ? "<vcpu>8</vcpu>" : $"<{name}/>";
+        if (!text.Contains($"<{name}>") && !text.Contains($"<{name} ")) second += second;
+        var input = System.Text.Encoding.UTF8.GetBytes(text.Replace("</domain>", second + "</domain>"));
+        var run = _vdsm.Run("before_vm_start", input, P(("cputune", "0#0"), ("numatune", "0")));
+        run.ExitCodes.Should().Equal([2], run.ToString());
+        run.Stderr.Should().MatchRegex($"^largeguest: error: domain XML has 2 <{name}> elements; libvirt allows one[^\n]*\n$");
+        ShouldBeUntouched(run, input);
+    }
+
+    [Fact]
+    public void A_leading_xml_stylesheet_instruction_stays_one_copy_however_often_the_xml_is_rewritten()
+    {
+        var text = System.Text.Encoding.UTF8.GetString(Fixtures.Read("oneline.xml"));
+        var input = System.Text.Encoding.UTF8.GetBytes("<?xml-stylesheet type='text/xsl' href='domain.xsl'?>\n" + text);
+        var first = _vdsm.Run("before_vm_start", input, P(("cputune", "0#0")));
+        first.ExitCodes.Should().Equal([0], first.ToString());
+        var second = _vdsm.Run("before_vm_start", first.Xml, P(("cputune", "0#1")));
+        second.ExitCodes.Should().Equal([0], second.ToString());
+        foreach (var run in new[] { first, second })
+        {
+            run.XmlText.Should().StartWith("<?xml-stylesheet type='text/xsl' href='domain.xsl'?>\n<domain ");
+            System.Text.RegularExpressions.Regex.Count(run.XmlText, "<\\?xml-stylesheet").Should().Be(1, run.XmlText);
+        }
+        second.XmlText.Should().Contain("<vcpupin vcpu='0' cpuset='1'/>");
+    }
+
+    [Theory]
+    [MemberData(nameof(Fixtures.All), MemberType = typeof(Fixtures))]
+    public void A_crlf_file_comes_back_all_crlf_with_the_golden_rewrite(GoldenCase golden)
+    {
+        // What we insert takes the file's line ending: the golden output, line for line, in CR LF.
+        static byte[] Crlf(byte[] lf) => System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(lf).ReplaceLineEndings("\r\n"));
+        var run = _vdsm.Run("before_vm_start", Crlf(golden.Input), golden.Properties);
+        run.ExitCodes.Should().Equal([0], run.ToString());
+        System.Text.RegularExpressions.Regex.Count(run.XmlText, "(?<!\r)\n").Should().Be(0, "no bare LF may appear in a CR LF file");
+        run.XmlText.Should().Be(System.Text.Encoding.UTF8.GetString(Crlf(File.ReadAllBytes(golden.ExpectedPath))));
     }
 
     [Fact]
@@ -246,5 +304,14 @@ public sealed class HookProcessTests : IDisposable
         var fromEnv = _vdsm.Run("before_vm_start", input, P(("numatune", "0")),
             new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = config, ["LARGEGUEST__NumaTune__DefaultMode"] = "interleave" } });
         fromEnv.XmlText.Should().Contain("<numatune><memory mode='interleave' nodeset='0'/></numatune>");
+
+        // A VM custom property cased differently from an override never acts, nor fails the start by its shape.
+        foreach (var variable in new[] { "largeguest__numatune__defaultmode", "largeguest__numatune" })
+        {
+            var cased = _vdsm.Run("before_vm_start", input, P(("numatune", "0"), (variable, "interleave")));
+            cased.ExitCodes.Should().Equal([0], cased.ToString());
+            cased.Stderr.Should().StartWith($"largeguest: warning: config: {variable} ignored: overrides are spelled exactly");
+            cased.XmlText.Should().Contain("<numatune><memory mode='preferred' nodeset='0'/></numatune>");
+        }
     }
 }

@@ -83,6 +83,17 @@ public sealed class HostileEnvironmentTests(ITestOutputHelper output) : IDisposa
         Expect("_hook_domxml is a FIFO without a writer", Run(new HookRunOptions { Timeout = TimeSpan.FromSeconds(10), Environment = new Dictionary<string, string?> { ["_hook_domxml"] = fifo } }),
             Golden.Input, "_hook_domxml: cannot read '[^']*': not a regular file but a FIFO", fileExists: false);
         clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(10), "the hook must not wait for a writer");
+        // With a writer holding it open and XML waiting in it, the FIFO is still refused (it used to end in an internal error).
+        using (var writer = new FileStream(fifo, FileMode.Open, FileAccess.ReadWrite)) // O_RDWR: open(2) does not wait for a reader
+        {
+            writer.Write(Golden.Input.AsSpan(0, Math.Min(Golden.Input.Length, 4096)));
+            writer.Flush();
+            Expect("_hook_domxml is a FIFO with a writer and data", Run(new HookRunOptions { Timeout = TimeSpan.FromSeconds(10), Environment = new Dictionary<string, string?> { ["_hook_domxml"] = fifo } }),
+                Golden.Input, "_hook_domxml: cannot read '[^']*': not a regular file but a FIFO", fileExists: false);
+        }
+        // A device that never ends: refused before a byte is read.
+        Expect("_hook_domxml is /dev/zero", Run(new HookRunOptions { Timeout = TimeSpan.FromSeconds(10), Environment = new Dictionary<string, string?> { ["_hook_domxml"] = "/dev/zero" } }),
+            Golden.Input, "_hook_domxml: cannot read '/dev/zero': not a regular file but a character device", fileExists: false);
 
         // Unreadable file and read-only directory, as the unprivileged user VDSM runs hooks as.
         Expect("unreadable _hook_domxml (mode 000, uid nobody)", Run(new HookRunOptions
