@@ -74,6 +74,16 @@ public class LibvirtAcceptanceTests
         (dumped.Element("cpu")?.Element("numa")?.Elements("cell") ?? []).Select(c => ((string?)c.Attribute("cpus"), (string?)c.Attribute("memory")))
             .Should().Equal(cells);
         ((string?)dumped.Element("vcpu")?.Attribute("cpuset")).Should().Be((string?)ours.Element("vcpu")?.Attribute("cpuset"));
+        // Automatic placement where we wrote it, and only there: libvirt would ignore a cpuset under it.
+        ((string?)dumped.Element("vcpu")?.Attribute("placement") == "auto").Should().Be((string?)ours.Element("vcpu")?.Attribute("placement") == "auto");
+        ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("placement") == "auto")
+            .Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("placement") == "auto");
+        var pages = (ours.Element("memoryBacking")?.Element("hugepages")?.Elements("page") ?? []).Select(e => (string?)e.Attribute("nodeset")).ToList();
+        (dumped.Element("memoryBacking")?.Element("hugepages")?.Elements("page") ?? []).Select(e => (string?)e.Attribute("nodeset"))
+            .Should().Equal(pages, "libvirt keeps every huge page nodeset we kept");
+        var memNodes = (ours.Element("numatune")?.Elements("memnode") ?? []).Select(e => ((string?)e.Attribute("cellid"), (string?)e.Attribute("mode"), (string?)e.Attribute("nodeset"))).ToList();
+        (dumped.Element("numatune")?.Elements("memnode") ?? []).Select(e => ((string?)e.Attribute("cellid"), (string?)e.Attribute("mode"), (string?)e.Attribute("nodeset")))
+            .Should().Equal(memNodes, "libvirt keeps every memnode we wrote");
     }
 
     [Fact]
@@ -87,6 +97,9 @@ public class LibvirtAcceptanceTests
             File.WriteAllText(bad, good.Replace("cpus='2-3'", "cpus='1-3'")); // overlapping cells
             Exec("virsh", "-c", "test:///default", $"define --validate {bad}").Code.Should().NotBe(0);
             File.WriteAllText(bad, good.Replace("<vcpupin vcpu='3'", "<vcpupin vcpu='9'")); // libvirt drops it with a warning
+            FluentActions.Invoking(() => DefineAndReadBack(bad)).Should().Throw<Exception>();
+            // A cpuset under automatic placement: libvirt drops it (numad's choice wins), the read-back sees it.
+            File.WriteAllText(bad, File.ReadAllText(Fixtures.PathOf("numad-pincpu.expected.xml")).Replace("placement='static' cpuset", "placement='auto' cpuset"));
             FluentActions.Invoking(() => DefineAndReadBack(bad)).Should().Throw<Exception>();
             File.WriteAllText(bad, good.Replace("<numatune>", "<numatune><bogus/>"));
             Exec("virt-xml-validate", bad, "domain").Code.Should().NotBe(0);

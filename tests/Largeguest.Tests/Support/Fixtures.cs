@@ -6,9 +6,10 @@ namespace Largeguest.Tests.Support;
 
 /// <summary>
 /// One golden case: a realistic oVirt domain (Fixtures/*.xml), the custom properties set on the VM,
-/// and the reviewed output (Fixtures/&lt;Name&gt;.expected.xml) the hook must write for them.
+/// and the reviewed output (Fixtures/&lt;Name&gt;.expected.xml) the hook must write for them. <paramref name="Warning"/>:
+/// the one warning the rewrite must print (a change beyond the request), else stderr stays empty.
 /// </summary>
-public sealed record GoldenCase(string Name, string Fixture, IReadOnlyDictionary<string, string> Properties)
+public sealed record GoldenCase(string Name, string Fixture, IReadOnlyDictionary<string, string> Properties, string? Warning = null)
 {
     public override string ToString() => Name; // the test name shown by xunit
     public byte[] Input => Fixtures.Read(Fixture);
@@ -49,6 +50,11 @@ public static class Fixtures
         new("iothreads-all", "ovirt-db-iothreads-libvirt.xml",
             P(("cputune", "0-7#0-3,16-19,8-15#8-11,24-27,emulator#4,20,iothread1#5,21,iothread8#12,28,iothread2#13"),
                 ("numatune", "interleave#0-1"), ("guestnuma", "0-7#8G#0,8-15#8G#1"))),
+        // pincpu on a domain under numad placement (<vcpu placement='auto'>, <memory placement='auto'/>): libvirt would
+        // ignore the cpuset, so the placement becomes static and numad's memory placement goes with it.
+        new("numad-pincpu", "ovirt-numad-libvirt.xml", P(("pincpu", "2-5")),
+            "pincpu: the domain has <vcpu placement='auto'>, under which libvirt ignores a cpuset and lets numad choose the CPUs; " +
+            "the hook writes placement='static' so the pinning 2-5 is applied and drops <numatune><memory placement='auto'/>"),
     ];
 
     public static TheoryData<GoldenCase> All()
@@ -86,7 +92,13 @@ public static class Fixtures
             xml = Regex.Replace(xml, @"\s*<(vcpupin|emulatorpin|iothreadpin)\b[^>]*/>", "");
             xml = Regex.Replace(xml, @"\s*<cputune>\s*</cputune>", "");
         }
-        if (has("pincpu")) xml = Regex.Replace(xml, @"(<vcpu\b[^>]*?)\s+cpuset=(['""])[^'""]*\2", "$1");
+        if (has("pincpu"))
+        {
+            xml = Regex.Replace(xml, @"(<vcpu\b[^>]*?)\s+cpuset=(['""])[^'""]*\2", "$1");
+            // Static pinning replaces numad's placement (docs/topology.md).
+            xml = Regex.Replace(xml, @"(<vcpu\b[^>]*?)\s+placement=(['""])(auto|static)\2", "$1");
+            xml = Regex.Replace(xml, @"\s*<memory\b(?=[^>]*\bplacement=(['""])auto\1)[^>]*/>", "");
+        }
         if (has("numatune") || has("numa")) xml = Regex.Replace(xml, @"\s*<memory\b(?=[^>]*\bnodeset=)[^>]*/>", "");
         if (has("guestnuma"))
         {
