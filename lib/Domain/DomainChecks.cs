@@ -51,6 +51,13 @@ public static class DomainChecks
                 $"the cells add up to {numa.TotalMemory.Describe()} but the domain's initial memory is {initial.Describe()} ({split})",
                 $"cell sizes that add up to {initial.Describe()}");
         }
+        var cells = Ids(0, numa.Cells.Count - 1);
+        foreach (var (text, nodes) in doc.HugePageNodeSets)
+            if (nodes.Max >= numa.Cells.Count)
+                throw new PropertyException(name,
+                    $"<memoryBacking><hugepages><page nodeset='{text}'> names guest node {CpuSet.Format(nodes.Ids.Where(n => n >= numa.Cells.Count))}, " +
+                    $"but the new cells are {cells} (libvirt refuses it: \"hugepages: node {nodes.Ids.First(n => n >= numa.Cells.Count)} not found\")",
+                    $"at least {nodes.Max + 1} cells, or huge page nodesets within cells {cells} (the VM's huge page settings)");
         for (var i = 0; i < dimms.Count; i++)
             if (dimms[i].TargetNode is int node && node >= numa.Cells.Count)
                 throw new PropertyException(name,

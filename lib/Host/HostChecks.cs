@@ -142,8 +142,16 @@ public static class HostChecks
             var free = new MemorySize(pools.Sum(pp => pp.Free ?? pp.Total) * size);
             var total = new MemorySize(pools.Sum(pp => pp.Total) * size);
             var page = new MemorySize(size).Readable();
-            return need <= free ? null
-                : $"{need.Describe()} of {page} huge pages but {label} {(found.Count == 1 ? "has" : "have")} {free.Describe()} free ({total.Readable()} configured)";
+            if (need <= free) return null;
+            // The pages the binding lacks, so the administrator knows what to configure (a relaxed mode only helps where other nodes have pages).
+            var missing = (need.KiB - free.KiB + size - 1) / size;
+            var where = nodes.Count == 1 ? $"/sys/devices/system/node/node{nodes}/hugepages/hugepages-{size}kB/nr_hugepages"
+                : $"nr_hugepages under /sys/devices/system/node/nodeN/hugepages/hugepages-{size}kB";
+            var none = found.Where(n => n.HugePages.FirstOrDefault(pp => pp.SizeKiB == size) is not { Total: > 0 }).Select(n => n.Id).ToList();
+            var unconfigured = none.Count == 0 ? ""
+                : $"; {(none.Count == 1 ? $"node {none[0]} has" : $"nodes {CpuSet.Format(none)} have")} no {page} huge pages configured";
+            return $"{need.Describe()} of {page} huge pages but {label} {(found.Count == 1 ? "has" : "have")} {free.Describe()} free ({total.Readable()} configured)" +
+                $"{unconfigured}; configure {missing} more {page} page{(missing == 1 ? "" : "s")} on {label} ({where})";
         }
         var freeMemory = new MemorySize(found.Sum(n => n.Free.KiB));
         var totalMemory = new MemorySize(found.Sum(n => n.Total.KiB));

@@ -27,6 +27,17 @@ public class DomainValidationTests
     }
 
     [Fact]
+    public void Huge_page_nodesets_must_name_guest_nodes_the_new_cells_have()
+    {
+        // <page nodeset='0-1'>: one new cell leaves guest node 1 without a cell, which libvirt refuses.
+        var e = Rejects("ovirt-dpdk-hugepages-libvirt.xml", ("guestnuma", "0-7#8G#0"));
+        e.OneLine.Should().Be("guestnuma: <memoryBacking><hugepages><page nodeset='0-1'> names guest node 1, but the new cells are 0 " +
+            "(libvirt refuses it: \"hugepages: node 1 not found\") (expected: at least 2 cells, or huge page nodesets within cells 0 (the VM's huge page settings))");
+        Fixtures.Rewrite(Fixtures.Read("ovirt-dpdk-hugepages-libvirt.xml"), new Dictionary<string, string> { ["guestnuma"] = "0-3#2G,4-7#6G" })
+            .Should().NotBeEmpty("two cells hold guest nodes 0-1");
+    }
+
+    [Fact]
     public void Cells_must_cover_every_vcpu_and_the_message_lists_the_missing_ones()
     {
         var e = Rejects("ovirt-hana-libvirt.xml", ("guestnuma", "0-7#8G,8-11,13#8G"));

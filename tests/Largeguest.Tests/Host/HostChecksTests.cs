@@ -219,6 +219,20 @@ public class HostChecksTests
             .Contain("of 1 GiB huge pages but node 1 has 0 KiB free", "size 0 means the host's smallest huge page size");
     }
 
+    [Fact]
+    public void A_huge_page_shortfall_says_how_many_pages_of_which_size_to_configure()
+    {
+        // Node 1 has no 1 GiB pages: the 5 GiB cell needs 5 of them there, whatever the policy.
+        var warning = Check("numatune=strict#0-1;guestnuma=0#1G#0,1#5G#1", "warn", 6, hugePage: 1048576).Warnings.Should().ContainSingle().Subject;
+        warning.Should().StartWith("guestnuma: strict binding: cell 1 needs 5242880 KiB (5 GiB) of 1 GiB huge pages but node 1 has 0 KiB free (0 KiB configured)")
+            .And.Contain("; node 1 has no 1 GiB huge pages configured; configure 5 more 1 GiB pages on node 1 (/sys/devices/system/node/node1/hugepages/hugepages-1048576kB/nr_hugepages)");
+        // Node 0 has 8 free: a 9.5 GiB guest-wide binding lacks 2 pages (rounded up), on nodes that all have some.
+        Check("numatune=strict#0", "fail", 9, hugePage: 1048576).Errors.Should().ContainSingle().Which.OneLine.Should()
+            .Contain("configure 1 more 1 GiB page on node 0 (").And.NotContain("no 1 GiB huge pages configured");
+        var refused = Check("numatune=strict#0-1", "fail", 10, hugePage: 1048576).Errors.Should().ContainSingle().Subject.OneLine;
+        refused.Should().Contain("node 1 has no 1 GiB huge pages configured; configure 2 more 1 GiB pages on nodes 0-1 (nr_hugepages under /sys/devices/system/node/nodeN/hugepages/hugepages-1048576kB)");
+    }
+
     [Theory]
     [InlineData("guestnuma=0#1G", false)]
     [InlineData("ksm_merge_across_nodes=0", false)]

@@ -101,6 +101,11 @@ public class LibvirtAcceptanceTests
             // A cpuset under automatic placement: libvirt drops it (numad's choice wins), the read-back sees it.
             File.WriteAllText(bad, File.ReadAllText(Fixtures.PathOf("numad-pincpu.expected.xml")).Replace("placement='static' cpuset", "placement='auto' cpuset"));
             FluentActions.Invoking(() => DefineAndReadBack(bad)).Should().Throw<Exception>();
+            // A huge page nodeset naming a guest node without a cell: libvirt refuses it as DomainChecks does.
+            File.WriteAllText(bad, File.ReadAllText(Fixtures.PathOf("hugepages-cells.expected.xml")).Replace("nodeset='0-1'/>", "nodeset='0-2'/>"));
+            var (hcode, houtput) = Exec("virsh", "-c", "test:///default", $"define --validate {bad}");
+            hcode.Should().NotBe(0);
+            houtput.Should().Contain("hugepages: node 2 not found");
             File.WriteAllText(bad, good.Replace("<numatune>", "<numatune><bogus/>"));
             Exec("virt-xml-validate", bad, "domain").Code.Should().NotBe(0);
             // An iothreadpin of an I/O thread the domain lacks: libvirt refuses the domain (DomainChecks refuses it first).

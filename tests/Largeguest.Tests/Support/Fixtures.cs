@@ -50,6 +50,8 @@ public static class Fixtures
         new("iothreads-all", "ovirt-db-iothreads-libvirt.xml",
             P(("cputune", "0-7#0-3,16-19,8-15#8-11,24-27,emulator#4,20,iothread1#5,21,iothread8#12,28,iothread2#13"),
                 ("numatune", "interleave#0-1"), ("guestnuma", "0-7#8G#0,8-15#8G#1"))),
+        // Huge pages for guest nodes 0-1 (<page nodeset='0-1'>) on a vhost-user VM: the new cells keep both guest nodes.
+        new("hugepages-cells", "ovirt-dpdk-hugepages-libvirt.xml", P(("numatune", "interleave#0-1"), ("guestnuma", "0-3#4G#0,4-7#4G#1"))),
         // pincpu on a domain under numad placement (<vcpu placement='auto'>, <memory placement='auto'/>): libvirt would
         // ignore the cpuset, so the placement becomes static and numad's memory placement goes with it.
         new("numad-pincpu", "ovirt-numad-libvirt.xml", P(("pincpu", "2-5")),
