@@ -106,6 +106,11 @@ public class LibvirtAcceptanceTests
             var (hcode, houtput) = Exec("virsh", "-c", "test:///default", $"define --validate {bad}");
             hcode.Should().NotBe(0);
             houtput.Should().Contain("hugepages: node 2 not found");
+            // Restrictive memory with a relaxed memnode (what the hook wrote before it relaxed both together): refused.
+            File.WriteAllText(bad, File.ReadAllText(Fixtures.PathOf("restrictive-relaxed.expected.xml")).Replace("<memory mode='interleave'", "<memory mode='restrictive'"));
+            var (rcode, routput) = Exec("virsh", "-c", "test:///default", $"define --validate {bad}");
+            rcode.Should().NotBe(0);
+            routput.Should().Contain("'restrictive' mode is required in memnode element when mode is 'restrictive' in memory element");
             File.WriteAllText(bad, good.Replace("<numatune>", "<numatune><bogus/>"));
             Exec("virt-xml-validate", bad, "domain").Code.Should().NotBe(0);
             // An iothreadpin of an I/O thread the domain lacks: libvirt refuses the domain (DomainChecks refuses it first).
