@@ -63,6 +63,8 @@ public static class DomainChecks
                 throw new PropertyException(name,
                     $"memory device {i} ({dimms[i].Model}, {dimms[i].Size.Readable()}) targets guest node {node}, but the cells are {Ids(0, numa.Cells.Count - 1)}",
                     $"at least {node + 1} cells, or move the device to an existing node");
+        // The old cells' attributes and children the new cells cannot keep are refused before anything changes.
+        Editors.GuestNumaEditor.Carried(doc.Root.Element("cpu")?.Element("numa"), numa.Cells.Count);
     }
 
     /// <summary>Every <c>iothreadN</c> must be one of the domain's I/O threads: libvirt refuses a pin of a missing one.</summary>

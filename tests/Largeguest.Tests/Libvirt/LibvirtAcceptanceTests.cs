@@ -70,9 +70,12 @@ public class LibvirtAcceptanceTests
         ((string?)dumped.Element("cputune")?.Element("emulatorpin")?.Attribute("cpuset")).Should().Be((string?)ours.Element("cputune")?.Element("emulatorpin")?.Attribute("cpuset"));
         ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("nodeset")).Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("nodeset"));
         ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("mode")).Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("mode"));
-        var cells = (ours.Element("cpu")?.Element("numa")?.Elements("cell") ?? []).Select(c => ((string?)c.Attribute("cpus"), (string?)c.Attribute("memory"))).ToList();
-        (dumped.Element("cpu")?.Element("numa")?.Elements("cell") ?? []).Select(c => ((string?)c.Attribute("cpus"), (string?)c.Attribute("memory")))
-            .Should().Equal(cells);
+        static (string?, string?, string?, string?, string) Cell(XElement c) => ((string?)c.Attribute("cpus"), (string?)c.Attribute("memory"),
+            (string?)c.Attribute("memAccess"), (string?)c.Attribute("discard"),
+            string.Join(",", c.Element("distances")?.Elements("sibling").Select(s => $"{(string?)s.Attribute("id")}:{(string?)s.Attribute("value")}") ?? []));
+        var cells = (ours.Element("cpu")?.Element("numa")?.Elements("cell") ?? []).Select(Cell).ToList();
+        (dumped.Element("cpu")?.Element("numa")?.Elements("cell") ?? []).Select(Cell)
+            .Should().Equal(cells, "libvirt keeps our cells with the attributes and distances carried over");
         ((string?)dumped.Element("vcpu")?.Attribute("cpuset")).Should().Be((string?)ours.Element("vcpu")?.Attribute("cpuset"));
         // Automatic placement where we wrote it, and only there: libvirt would ignore a cpuset under it.
         ((string?)dumped.Element("vcpu")?.Attribute("placement") == "auto").Should().Be((string?)ours.Element("vcpu")?.Attribute("placement") == "auto");
