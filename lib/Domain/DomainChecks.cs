@@ -51,11 +51,20 @@ public static class DomainChecks
                 $"the cells add up to {numa.TotalMemory.Describe()} but the domain's initial memory is {initial.Describe()} ({split})",
                 $"cell sizes that add up to {initial.Describe()}");
         }
+        var cells = Ids(0, numa.Cells.Count - 1);
+        foreach (var (text, nodes) in doc.HugePageNodeSets)
+            if (nodes.Max >= numa.Cells.Count)
+                throw new PropertyException(name,
+                    $"<memoryBacking><hugepages><page nodeset='{text}'> names guest node {CpuSet.Format(nodes.Ids.Where(n => n >= numa.Cells.Count))}, " +
+                    $"but the new cells are {cells} (libvirt refuses it: \"hugepages: node {nodes.Ids.First(n => n >= numa.Cells.Count)} not found\")",
+                    $"at least {nodes.Max + 1} cells, or huge page nodesets within cells {cells} (the VM's huge page settings)");
         for (var i = 0; i < dimms.Count; i++)
             if (dimms[i].TargetNode is int node && node >= numa.Cells.Count)
                 throw new PropertyException(name,
                     $"memory device {i} ({dimms[i].Model}, {dimms[i].Size.Readable()}) targets guest node {node}, but the cells are {Ids(0, numa.Cells.Count - 1)}",
                     $"at least {node + 1} cells, or move the device to an existing node");
+        // The old cells' attributes and children the new cells cannot keep are refused before anything changes.
+        Editors.GuestNumaEditor.Carried(doc.Root.Element("cpu")?.Element("numa"), numa.Cells.Count);
     }
 
     /// <summary>Every <c>iothreadN</c> must be one of the domain's I/O threads: libvirt refuses a pin of a missing one.</summary>

@@ -170,6 +170,19 @@ public sealed class DomainDocument
     }
 
     /// <summary>
+    /// The <c>nodeset</c> of each <c>&lt;memoryBacking&gt;&lt;hugepages&gt;&lt;page&gt;</c> that has one: guest NUMA node ids
+    /// (libvirt refuses a node the guest lacks: "hugepages: node 1 not found"), as written and parsed.
+    /// </summary>
+    public IReadOnlyList<(string Text, CpuSet Nodes)> HugePageNodeSets =>
+        (Root.Element("memoryBacking")?.Element("hugepages")?.Elements("page") ?? [])
+        .Select(p => (string?)p.Attribute("nodeset")).OfType<string>()
+        .Select(text =>
+        {
+            try { return (text, CpuSet.Parse(text)); }
+            catch (SyntaxException e) { throw new DomainXmlException($"domain XML: <memoryBacking><hugepages><page nodeset='{text}'>: {e.Problem}"); }
+        }).ToList();
+
+    /// <summary>
     /// The domain's I/O thread ids as libvirt numbers them: the <c>&lt;iothreadids&gt;</c> ids, and when
     /// <c>&lt;iothreads&gt;</c> counts more, the missing ones filled from 1 upwards, skipping ids already taken
     /// (libvirt's rule; more ids than the count raise the count). Empty: the domain has no I/O threads.

@@ -87,6 +87,7 @@ public static class HostChecks
                     $"mode {relaxed.Name()} for {label}", relaxed, () => { foreach (var id in ids) cellModes[id] = relaxed; });
             }
         }
+        KeepBindingsTogether(p, ref result, cellModes, notes, warnings);
         if (NeedsPreferredMany(result) && preferredMany() is { Supported: false } unsupported)
         {
             var nodes = result.NumaTune!.NodeSet;
@@ -123,6 +124,42 @@ public static class HostChecks
     }
 
     /// <summary>
+    /// The guest-wide binding and the cells' after the strict-memory policy, made consistent (docs/topology.md,
+    /// "Guest-wide and per-cell modes together"): libvirt refuses a <c>restrictive</c> guest-wide binding unless every
+    /// <c>memnode</c> is <c>restrictive</c>, so a relaxed cell relaxes the guest-wide binding too; and a restrictive cell
+    /// is confined only by a restrictive guest-wide binding (its memory has no policy of its own, only the guest's
+    /// <c>cpuset.mems</c>), so once that is relaxed the cells that stay confined are written <c>strict</c>. A guest-wide
+    /// <c>strict</c> binding that stays while a cell is relaxed bounds where that cell can spill: said as a warning.
+    /// </summary>
+    private static void KeepBindingsTogether(LargeguestProperties p, ref LargeguestProperties result, Dictionary<int, NumaMode> cellModes,
+        List<string> notes, List<string> warnings)
+    {
+        if (result.NumaTune is not { } tune || cellModes.Count == 0) return;
+        var relaxedCells = cellModes.Where(c => !Confines(c.Value)).Select(c => c.Key).Order().ToList();
+        var label = relaxedCells.Count == 1 ? $"cell {relaxedCells[0]}" : $"cells {CpuSet.Format(relaxedCells)}";
+        if (tune.Mode == NumaMode.Restrictive && relaxedCells.Count > 0)
+        {
+            var relaxed = Relaxed(tune.NodeSet);
+            result = result with { NumaTune = tune with { Mode = relaxed } };
+            notes.Add($"{p.NumaTuneProperty}: restrictive binding: rewritten to {relaxed.Name()}#{tune.NodeSet} together with {label}, because libvirt " +
+                "requires every memnode restrictive when the guest-wide memory is restrictive (NumaTune:StrictMemory=prefer)");
+        }
+        if (p.NumaTune is { Mode: NumaMode.Restrictive } && result.NumaTune!.Mode != NumaMode.Restrictive)
+        {
+            var kept = cellModes.Where(c => c.Value == NumaMode.Restrictive).Select(c => c.Key).Order().ToList();
+            foreach (var id in kept) cellModes[id] = NumaMode.Strict;
+            if (kept.Count > 0)
+                notes.Add($"{LargeguestProperties.Guestnuma}: {(kept.Count == 1 ? $"cell {kept[0]} stays" : $"cells {CpuSet.Format(kept)} stay")} confined as strict: " +
+                    $"a restrictive cell is confined only by a restrictive guest-wide binding, which is now {result.NumaTune.Mode.Name()}");
+        }
+        if (result.NumaTune is { Mode: NumaMode.Strict } strict && relaxedCells.Count > 0)
+            warnings.Add($"{LargeguestProperties.Guestnuma}: {label} {(relaxedCells.Count == 1 ? "is" : "are")} relaxed to " +
+                $"{string.Join("/", relaxedCells.Select(id => cellModes[id].Name()).Distinct())}, but the guest-wide strict binding on {(strict.NodeSet.Count == 1 ? "node" : "nodes")} {strict.NodeSet} stays: " +
+                $"libvirt confines the whole guest's memory (the emulator's cpuset.mems) to {strict.NodeSet}, so {label} can spill only within {(strict.NodeSet.Count == 1 ? "node" : "nodes")} {strict.NodeSet}; " +
+                $"a guest-wide binding on more nodes, or a relaxed guest-wide mode, lets it spill further");
+    }
+
+    /// <summary>
     /// The non-confining mode a binding is relaxed to: <c>preferred</c> for one node; <c>interleave</c> for
     /// several, because libvirt before 9.3 refuses <c>preferred</c> with more than one node, and interleaved
     /// memory, like preferred, falls back to other nodes when the nodeset is full.
@@ -142,8 +179,16 @@ public static class HostChecks
             var free = new MemorySize(pools.Sum(pp => pp.Free ?? pp.Total) * size);
             var total = new MemorySize(pools.Sum(pp => pp.Total) * size);
             var page = new MemorySize(size).Readable();
-            return need <= free ? null
-                : $"{need.Describe()} of {page} huge pages but {label} {(found.Count == 1 ? "has" : "have")} {free.Describe()} free ({total.Readable()} configured)";
+            if (need <= free) return null;
+            // The pages the binding lacks, so the administrator knows what to configure (a relaxed mode only helps where other nodes have pages).
+            var missing = (need.KiB - free.KiB + size - 1) / size;
+            var where = nodes.Count == 1 ? $"/sys/devices/system/node/node{nodes}/hugepages/hugepages-{size}kB/nr_hugepages"
+                : $"nr_hugepages under /sys/devices/system/node/nodeN/hugepages/hugepages-{size}kB";
+            var none = found.Where(n => n.HugePages.FirstOrDefault(pp => pp.SizeKiB == size) is not { Total: > 0 }).Select(n => n.Id).ToList();
+            var unconfigured = none.Count == 0 ? ""
+                : $"; {(none.Count == 1 ? $"node {none[0]} has" : $"nodes {CpuSet.Format(none)} have")} no {page} huge pages configured";
+            return $"{need.Describe()} of {page} huge pages but {label} {(found.Count == 1 ? "has" : "have")} {free.Describe()} free ({total.Readable()} configured)" +
+                $"{unconfigured}; configure {missing} more {page} page{(missing == 1 ? "" : "s")} on {label} ({where})";
         }
         var freeMemory = new MemorySize(found.Sum(n => n.Free.KiB));
         var totalMemory = new MemorySize(found.Sum(n => n.Total.KiB));

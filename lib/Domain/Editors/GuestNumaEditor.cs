@@ -6,26 +6,72 @@ namespace Largeguest.Domain.Editors;
 
 /// <summary>
 /// <c>&lt;cpu&gt;&lt;numa&gt;</c>: the guest's virtual NUMA cells. Any existing <c>&lt;numa&gt;</c> is replaced;
-/// the rest of <c>&lt;cpu&gt;</c> (model, topology, features) is kept.
+/// the rest of <c>&lt;cpu&gt;</c> (model, topology, features) is kept, and so are the old cells' attributes and
+/// children where they still apply (<see cref="Carried"/>).
 /// </summary>
 public static class GuestNumaEditor
 {
+    /// <summary>Cell attributes that describe how the guest's memory is backed, not where the cell is.</summary>
+    private static readonly string[] CellAttributes = ["memAccess", "discard"];
+
+    /// <summary>
+    /// What the new cells keep from the old <c>&lt;numa&gt;</c> (docs/topology.md, "Cell attributes kept"): an attribute
+    /// the same on every old cell (the engine writes <c>memAccess='shared'</c> on all cells of a vhost-user VM) goes to
+    /// every new cell; per-cell values, per-cell children (<c>&lt;distances&gt;</c>, <c>&lt;cache&gt;</c>) and
+    /// <c>&lt;interconnects&gt;</c> describe particular cells and are kept only when the cell count is unchanged.
+    /// Otherwise throws, naming what would be lost and why.
+    /// </summary>
+    public static Func<int, XElement, XElement> Carried(XElement? oldNuma, int newCount)
+    {
+        var old = oldNuma?.Elements("cell").ToList() ?? [];
+        XElement[] others = oldNuma?.Elements().Where(e => e.Name != "cell").ToArray() ?? [];
+        if (old.Count == 0) return (_, cell) => cell;
+        var same = old.Count == newCount;
+        var shared = new List<XAttribute>();
+        foreach (var name in CellAttributes)
+        {
+            var values = old.Select(c => (string?)c.Attribute(name)).Distinct().ToList();
+            if (values.Count == 1) { if (values[0] is { } v) shared.Add(new XAttribute(name, v)); }
+            else if (!same) Refuse($"the old cells differ in {name} ({string.Join(", ", old.Select((c, i) => $"cell {i}: {(string?)c.Attribute(name) ?? "unset"}"))})");
+        }
+        var children = old.SelectMany(c => c.Elements()).Select(e => e.Name.LocalName).Distinct().ToList();
+        if (!same && children.Count > 0) Refuse($"the old cells have <{string.Join(">, <", children)}>, which describe particular cells");
+        if (!same && others.Length > 0) Refuse($"the old <numa> has <{string.Join(">, <", others.Select(e => e.Name.LocalName).Distinct())}>, which describes particular cells");
+        return (id, cell) =>
+        {
+            foreach (var a in shared) cell.SetAttributeValue(a.Name, a.Value);
+            if (!same) return cell;
+            foreach (var name in CellAttributes)
+                if (old[id].Attribute(name) is { } a && cell.Attribute(name) is null) cell.SetAttributeValue(name, a.Value);
+            if (old[id].HasElements) cell.Add(old[id].Nodes()); // parented nodes are cloned, with their indentation
+            return cell;
+        };
+
+        void Refuse(string what) => throw new PropertyException(LargeguestProperties.Guestnuma,
+            $"{what}, and the domain's {old.Count} cells become {newCount}: there is no telling which new cell they belong to",
+            $"{old.Count} cells (then each keeps its own), or remove them from the VM's XML first");
+    }
+
     public static void Apply(DomainDocument doc, GuestNuma numa)
     {
         var root = doc.Root;
         var cpu = root.Element("cpu")
             ?? XmlLayout.AddChild(root, new XElement("cpu"), root.Element("numatune") ?? root.Element("cputune") ?? root.Element("vcpu"));
+        var old = cpu.Element("numa");
+        var carry = Carried(old, numa.Cells.Count);
         var element = new XElement("numa");
-        if (cpu.Element("numa") is { } old) old.ReplaceWith(element);
+        if (old is not null) old.ReplaceWith(element);
         else XmlLayout.AddChild(cpu, element);
         for (var id = 0; id < numa.Cells.Count; id++)
         {
             var cell = numa.Cells[id];
-            XmlLayout.AddChild(element, new XElement("cell",
+            XmlLayout.AddChild(element, carry(id, new XElement("cell",
                 new XAttribute("id", id.ToString(CultureInfo.InvariantCulture)),
                 new XAttribute("cpus", cell.Vcpus.ToString()),
                 new XAttribute("memory", cell.Memory.KiB.ToString(CultureInfo.InvariantCulture)),
-                new XAttribute("unit", "KiB")));
+                new XAttribute("unit", "KiB"))));
         }
+        if (old is not null && old.Elements("cell").Count() == numa.Cells.Count)
+            foreach (var other in old.Elements().Where(e => e.Name != "cell")) XmlLayout.AddChild(element, new XElement(other));
     }
 }

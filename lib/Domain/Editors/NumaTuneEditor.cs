@@ -31,6 +31,19 @@ public static class NumaTuneEditor
         foreach (var memnode in memory.Parent!.Elements("memnode").ToList()) XmlLayout.Remove(memnode);
     }
 
+    /// <summary>
+    /// Drops numad's memory placement (<c>&lt;memory placement='auto'/&gt;</c>, and <c>&lt;numatune&gt;</c> once empty),
+    /// which goes with the automatic vCPU placement static pinning replaces. True when there was one.
+    /// </summary>
+    public static bool RemoveAutoPlacement(DomainDocument doc)
+    {
+        if (doc.Root.Element("numatune") is not { } numatune
+            || numatune.Element("memory") is not { } memory || ((string?)memory.Attribute("placement"))?.Trim() != "auto") return false;
+        XmlLayout.Remove(memory);
+        if (!numatune.HasElements) XmlLayout.Remove(numatune);
+        return true;
+    }
+
     /// <summary>Sets the given memnodes and drops those whose cell no longer exists (cell id ≥ <paramref name="cellCount"/>).</summary>
     public static void ApplyMemNodes(DomainDocument doc, IReadOnlyList<MemNode> memNodes, int cellCount)
     {

@@ -1,3 +1,4 @@
+using System.Xml.Linq;
 using Largeguest.Domain;
 using Largeguest.Grammar;
 using Largeguest.Tests.Support;
@@ -24,6 +25,55 @@ public class DomainValidationTests
         e.Property.Should().Be("cputune");
         e.Problem.Should().Be("vCPUs 16-17 do not exist: the domain has 16 vCPUs");
         e.Expected.Should().Contain("vCPU ids 0-15");
+    }
+
+    [Fact]
+    public void Huge_page_nodesets_must_name_guest_nodes_the_new_cells_have()
+    {
+        // <page nodeset='0-1'>: one new cell leaves guest node 1 without a cell, which libvirt refuses.
+        var e = Rejects("ovirt-dpdk-hugepages-libvirt.xml", ("guestnuma", "0-7#8G#0"));
+        e.OneLine.Should().Be("guestnuma: <memoryBacking><hugepages><page nodeset='0-1'> names guest node 1, but the new cells are 0 " +
+            "(libvirt refuses it: \"hugepages: node 1 not found\") (expected: at least 2 cells, or huge page nodesets within cells 0 (the VM's huge page settings))");
+        Fixtures.Rewrite(Fixtures.Read("ovirt-dpdk-hugepages-libvirt.xml"), new Dictionary<string, string> { ["guestnuma"] = "0-3#2G,4-7#6G" })
+            .Should().NotBeEmpty("two cells hold guest nodes 0-1");
+    }
+
+    [Fact]
+    public void Per_cell_distances_are_kept_only_when_the_cell_count_is_unchanged()
+    {
+        var e = Rejects("ovirt-dpdk-hugepages-libvirt.xml", ("guestnuma", "0-1#2G,2-3#2G,4-5#2G,6-7#2G"));
+        e.OneLine.Should().Be("guestnuma: the old cells have <distances>, which describe particular cells, and the domain's 2 cells become 4: " +
+            "there is no telling which new cell they belong to (expected: 2 cells (then each keeps its own), or remove them from the VM's XML first)");
+    }
+
+    [Fact]
+    public void Cell_attributes_the_same_on_every_old_cell_go_to_every_new_cell_and_per_cell_ones_need_the_same_count()
+    {
+        const string xml = """
+            <domain type='kvm'>
+              <memory unit='KiB'>6291456</memory>
+              <vcpu>6</vcpu>
+              <cpu>
+                <numa>
+                  <cell id='0' cpus='0-2' memory='3145728' unit='KiB' memAccess='shared' discard='yes'/>
+                  <cell id='1' cpus='3-5' memory='3145728' unit='KiB' memAccess='shared'/>
+                </numa>
+              </cpu>
+            </domain>
+            """;
+        DomainDocument Apply(string guestnuma)
+        {
+            var doc = DomainDocument.Parse(xml);
+            DomainRewriter.Apply(doc, LargeguestProperties.Parse(new Dictionary<string, string> { ["guestnuma"] = guestnuma }, NumaMode.Preferred), NumaMode.Preferred);
+            return doc;
+        }
+        var same = Apply("0-1#2G,2-5#4G").Root.Element("cpu")!.Element("numa")!.Elements("cell").ToList();
+        same.Select(c => ((string?)c.Attribute("memAccess"), (string?)c.Attribute("discard"))).Should().Equal([("shared", "yes"), ("shared", null)]);
+        FluentActions.Invoking(() => Apply("0-1#2G,2-3#2G,4-5#2G")).Should().Throw<PropertyException>().Which.OneLine.Should()
+            .StartWith("guestnuma: the old cells differ in discard (cell 0: yes, cell 1: unset), and the domain's 2 cells become 3");
+        var shared = DomainDocument.Parse(xml.Replace(" discard='yes'", ""));
+        DomainRewriter.Apply(shared, LargeguestProperties.Parse(new Dictionary<string, string> { ["guestnuma"] = "0-1#2G,2-3#2G,4-5#2G" }, NumaMode.Preferred), NumaMode.Preferred);
+        shared.Root.Element("cpu")!.Element("numa")!.Elements("cell").Select(c => (string?)c.Attribute("memAccess")).Should().Equal("shared", "shared", "shared");
     }
 
     [Fact]

@@ -219,6 +219,50 @@ public class HostChecksTests
             .Contain("of 1 GiB huge pages but node 1 has 0 KiB free", "size 0 means the host's smallest huge page size");
     }
 
+    [Fact]
+    public void A_relaxed_cell_relaxes_a_restrictive_guest_wide_binding_and_the_confined_cells_stay_strict()
+    {
+        // Cell 0 (5 GiB) does not fit node 1 (4 GiB free) and is relaxed; the guest-wide 6 GiB fits nodes 0-1 (12 GiB free).
+        var v = Check("numatune=restrictive#0-1;guestnuma=0#5G#1,1#1G#0", "prefer", 6);
+        v.Errors.Should().BeEmpty();
+        v.Properties.NumaTune!.Mode.Should().Be(NumaMode.Interleave, "libvirt refuses a restrictive memory with a preferred memnode");
+        v.CellModes.Should().Equal(new Dictionary<int, NumaMode> { [0] = NumaMode.Preferred, [1] = NumaMode.Strict });
+        v.Notes.Should().Contain(n => n.StartsWith("numatune: restrictive binding: rewritten to interleave#0-1 together with cell 0, because libvirt requires every memnode restrictive"))
+            .And.Contain(n => n.StartsWith("guestnuma: cell 1 stays confined as strict"));
+        v.Warnings.Should().BeEmpty();
+        // Nothing relaxed: restrictive stays everywhere.
+        var fits = Check("numatune=restrictive#0-1;guestnuma=0#1G#1,1#1G#0", "prefer", 2);
+        fits.Properties.NumaTune!.Mode.Should().Be(NumaMode.Restrictive);
+        fits.CellModes.Values.Should().AllBeEquivalentTo(NumaMode.Restrictive);
+        fits.Notes.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void A_strict_guest_wide_binding_that_stays_warns_that_a_relaxed_cell_spills_only_within_it()
+    {
+        var v = Check("numatune=strict#0-1;guestnuma=0#5G#1,1#1G#0", "prefer", 6);
+        v.Properties.NumaTune!.Mode.Should().Be(NumaMode.Strict);
+        v.CellModes.Should().Equal(new Dictionary<int, NumaMode> { [0] = NumaMode.Preferred, [1] = NumaMode.Strict });
+        v.Warnings.Should().ContainSingle().Which.Should().Be("guestnuma: cell 0 is relaxed to preferred, but the guest-wide strict binding on nodes 0-1 stays: " +
+            "libvirt confines the whole guest's memory (the emulator's cpuset.mems) to 0-1, so cell 0 can spill only within nodes 0-1; " +
+            "a guest-wide binding on more nodes, or a relaxed guest-wide mode, lets it spill further");
+        Check("numatune=strict#0-1;guestnuma=0#5G#1,1#1G#0", "warn", 6).Warnings.Should().NotContain(w => w.Contains("spill only"), "nothing is relaxed under warn");
+    }
+
+    [Fact]
+    public void A_huge_page_shortfall_says_how_many_pages_of_which_size_to_configure()
+    {
+        // Node 1 has no 1 GiB pages: the 5 GiB cell needs 5 of them there, whatever the policy.
+        var warning = Check("numatune=strict#0-1;guestnuma=0#1G#0,1#5G#1", "warn", 6, hugePage: 1048576).Warnings.Should().ContainSingle().Subject;
+        warning.Should().StartWith("guestnuma: strict binding: cell 1 needs 5242880 KiB (5 GiB) of 1 GiB huge pages but node 1 has 0 KiB free (0 KiB configured)")
+            .And.Contain("; node 1 has no 1 GiB huge pages configured; configure 5 more 1 GiB pages on node 1 (/sys/devices/system/node/node1/hugepages/hugepages-1048576kB/nr_hugepages)");
+        // Node 0 has 8 free: a 9.5 GiB guest-wide binding lacks 2 pages (rounded up), on nodes that all have some.
+        Check("numatune=strict#0", "fail", 9, hugePage: 1048576).Errors.Should().ContainSingle().Which.OneLine.Should()
+            .Contain("configure 1 more 1 GiB page on node 0 (").And.NotContain("no 1 GiB huge pages configured");
+        var refused = Check("numatune=strict#0-1", "fail", 10, hugePage: 1048576).Errors.Should().ContainSingle().Subject.OneLine;
+        refused.Should().Contain("node 1 has no 1 GiB huge pages configured; configure 2 more 1 GiB pages on nodes 0-1 (nr_hugepages under /sys/devices/system/node/nodeN/hugepages/hugepages-1048576kB)");
+    }
+
     [Theory]
     [InlineData("guestnuma=0#1G", false)]
     [InlineData("ksm_merge_across_nodes=0", false)]

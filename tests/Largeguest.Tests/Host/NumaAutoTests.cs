@@ -52,6 +52,37 @@ public class NumaAutoTests
     }
 
     [Fact]
+    public void Pincpu_under_automatic_placement_makes_it_static_and_a_numatune_binding_replaces_numads_memory_placement()
+    {
+        const string auto = """
+            <domain type='kvm'>
+              <vcpu placement='auto'>4</vcpu>
+              <numatune>
+                <memory mode='strict' placement='auto'/>
+              </numatune>
+            </domain>
+            """;
+        var warnings = new List<string>();
+        var doc = DomainDocument.Parse(auto);
+        DomainRewriter.Apply(doc, Props(("pincpu", "0-3"), ("numatune", "strict#1")), NumaMode.Preferred, warn: warnings.Add);
+        doc.ToText().Should().Be("""
+            <domain type='kvm'>
+              <vcpu placement='static' cpuset='0-3'>4</vcpu>
+              <numatune>
+                <memory mode='strict' nodeset='1'/>
+              </numatune>
+            </domain>
+            """);
+        warnings.Should().ContainSingle().Which.Should().Contain("placement='static' so the pinning 0-3 is applied").And.NotContain("drops");
+
+        warnings.Clear();
+        var plain = DomainDocument.Parse(auto.Replace("placement='auto'>4", ">4"));
+        DomainRewriter.Apply(plain, Props(("pincpu", "0-3")), NumaMode.Preferred, warn: warnings.Add);
+        warnings.Should().BeEmpty("a static vCPU placement honours the cpuset; numad's memory placement is then only memory");
+        plain.ToText().Should().Contain("<vcpu cpuset='0-3'>4</vcpu>").And.Contain("placement='auto'/>");
+    }
+
+    [Fact]
     public void Auto_placement_conflicts_with_pincpu_and_per_cell_bindings()
     {
         FluentActions.Invoking(() => Props(("numatune", "auto"), ("pincpu", "0-3"))).Should().Throw<PropertyException>()

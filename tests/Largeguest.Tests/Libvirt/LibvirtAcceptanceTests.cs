@@ -70,10 +70,23 @@ public class LibvirtAcceptanceTests
         ((string?)dumped.Element("cputune")?.Element("emulatorpin")?.Attribute("cpuset")).Should().Be((string?)ours.Element("cputune")?.Element("emulatorpin")?.Attribute("cpuset"));
         ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("nodeset")).Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("nodeset"));
         ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("mode")).Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("mode"));
-        var cells = (ours.Element("cpu")?.Element("numa")?.Elements("cell") ?? []).Select(c => ((string?)c.Attribute("cpus"), (string?)c.Attribute("memory"))).ToList();
-        (dumped.Element("cpu")?.Element("numa")?.Elements("cell") ?? []).Select(c => ((string?)c.Attribute("cpus"), (string?)c.Attribute("memory")))
-            .Should().Equal(cells);
+        static (string?, string?, string?, string?, string) Cell(XElement c) => ((string?)c.Attribute("cpus"), (string?)c.Attribute("memory"),
+            (string?)c.Attribute("memAccess"), (string?)c.Attribute("discard"),
+            string.Join(",", c.Element("distances")?.Elements("sibling").Select(s => $"{(string?)s.Attribute("id")}:{(string?)s.Attribute("value")}") ?? []));
+        var cells = (ours.Element("cpu")?.Element("numa")?.Elements("cell") ?? []).Select(Cell).ToList();
+        (dumped.Element("cpu")?.Element("numa")?.Elements("cell") ?? []).Select(Cell)
+            .Should().Equal(cells, "libvirt keeps our cells with the attributes and distances carried over");
         ((string?)dumped.Element("vcpu")?.Attribute("cpuset")).Should().Be((string?)ours.Element("vcpu")?.Attribute("cpuset"));
+        // Automatic placement where we wrote it, and only there: libvirt would ignore a cpuset under it.
+        ((string?)dumped.Element("vcpu")?.Attribute("placement") == "auto").Should().Be((string?)ours.Element("vcpu")?.Attribute("placement") == "auto");
+        ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("placement") == "auto")
+            .Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("placement") == "auto");
+        var pages = (ours.Element("memoryBacking")?.Element("hugepages")?.Elements("page") ?? []).Select(e => (string?)e.Attribute("nodeset")).ToList();
+        (dumped.Element("memoryBacking")?.Element("hugepages")?.Elements("page") ?? []).Select(e => (string?)e.Attribute("nodeset"))
+            .Should().Equal(pages, "libvirt keeps every huge page nodeset we kept");
+        var memNodes = (ours.Element("numatune")?.Elements("memnode") ?? []).Select(e => ((string?)e.Attribute("cellid"), (string?)e.Attribute("mode"), (string?)e.Attribute("nodeset"))).ToList();
+        (dumped.Element("numatune")?.Elements("memnode") ?? []).Select(e => ((string?)e.Attribute("cellid"), (string?)e.Attribute("mode"), (string?)e.Attribute("nodeset")))
+            .Should().Equal(memNodes, "libvirt keeps every memnode we wrote");
     }
 
     [Fact]
@@ -88,6 +101,19 @@ public class LibvirtAcceptanceTests
             Exec("virsh", "-c", "test:///default", $"define --validate {bad}").Code.Should().NotBe(0);
             File.WriteAllText(bad, good.Replace("<vcpupin vcpu='3'", "<vcpupin vcpu='9'")); // libvirt drops it with a warning
             FluentActions.Invoking(() => DefineAndReadBack(bad)).Should().Throw<Exception>();
+            // A cpuset under automatic placement: libvirt drops it (numad's choice wins), the read-back sees it.
+            File.WriteAllText(bad, File.ReadAllText(Fixtures.PathOf("numad-pincpu.expected.xml")).Replace("placement='static' cpuset", "placement='auto' cpuset"));
+            FluentActions.Invoking(() => DefineAndReadBack(bad)).Should().Throw<Exception>();
+            // A huge page nodeset naming a guest node without a cell: libvirt refuses it as DomainChecks does.
+            File.WriteAllText(bad, File.ReadAllText(Fixtures.PathOf("hugepages-cells.expected.xml")).Replace("nodeset='0-1'/>", "nodeset='0-2'/>"));
+            var (hcode, houtput) = Exec("virsh", "-c", "test:///default", $"define --validate {bad}");
+            hcode.Should().NotBe(0);
+            houtput.Should().Contain("hugepages: node 2 not found");
+            // Restrictive memory with a relaxed memnode (what the hook wrote before it relaxed both together): refused.
+            File.WriteAllText(bad, File.ReadAllText(Fixtures.PathOf("restrictive-relaxed.expected.xml")).Replace("<memory mode='interleave'", "<memory mode='restrictive'"));
+            var (rcode, routput) = Exec("virsh", "-c", "test:///default", $"define --validate {bad}");
+            rcode.Should().NotBe(0);
+            routput.Should().Contain("'restrictive' mode is required in memnode element when mode is 'restrictive' in memory element");
             File.WriteAllText(bad, good.Replace("<numatune>", "<numatune><bogus/>"));
             Exec("virt-xml-validate", bad, "domain").Code.Should().NotBe(0);
             // An iothreadpin of an I/O thread the domain lacks: libvirt refuses the domain (DomainChecks refuses it first).

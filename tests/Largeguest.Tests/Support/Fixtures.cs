@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Largeguest.Config;
 using Largeguest.Grammar;
 using Largeguest.Hook;
 
@@ -6,10 +7,17 @@ namespace Largeguest.Tests.Support;
 
 /// <summary>
 /// One golden case: a realistic oVirt domain (Fixtures/*.xml), the custom properties set on the VM,
-/// and the reviewed output (Fixtures/&lt;Name&gt;.expected.xml) the hook must write for them.
+/// and the reviewed output (Fixtures/&lt;Name&gt;.expected.xml) the hook must write for them. <paramref name="Warning"/>:
+/// a line the rewrite must print (a change beyond the request, a warning or note), else stderr stays empty. <paramref name="Settings"/>:
+/// configuration set for the case, as the hook's LARGEGUEST__ environment variables.
 /// </summary>
-public sealed record GoldenCase(string Name, string Fixture, IReadOnlyDictionary<string, string> Properties)
+public sealed record GoldenCase(string Name, string Fixture, IReadOnlyDictionary<string, string> Properties, string? Warning = null,
+    IReadOnlyDictionary<string, string>? Settings = null)
 {
+    /// <summary>The configuration of the case: the sample host's with <see cref="Settings"/> on top.</summary>
+    public LargeguestConfig Config => Settings is null ? SampleHost.Config
+        : LargeguestConfig.Load(SampleHost.Environment.Concat(Settings).ToDictionary(), privileged: false, warning => throw new InvalidOperationException(warning));
+
     public override string ToString() => Name; // the test name shown by xunit
     public byte[] Input => Fixtures.Read(Fixture);
     public string ExpectedPath => Fixtures.PathOf($"{Name}.expected.xml");
@@ -49,6 +57,18 @@ public static class Fixtures
         new("iothreads-all", "ovirt-db-iothreads-libvirt.xml",
             P(("cputune", "0-7#0-3,16-19,8-15#8-11,24-27,emulator#4,20,iothread1#5,21,iothread8#12,28,iothread2#13"),
                 ("numatune", "interleave#0-1"), ("guestnuma", "0-7#8G#0,8-15#8G#1"))),
+        // Huge pages for guest nodes 0-1 (<page nodeset='0-1'>) on a vhost-user VM: the new cells keep both guest nodes.
+        new("hugepages-cells", "ovirt-dpdk-hugepages-libvirt.xml", P(("numatune", "interleave#0-1"), ("guestnuma", "0-3#4G#0,4-7#4G#1"))),
+        // restrictive with a cell too large for its node under NumaTune:StrictMemory=prefer: the relaxed cell relaxes the
+        // guest-wide binding (libvirt requires every memnode restrictive under restrictive memory); the other cell stays confined, as strict.
+        new("restrictive-relaxed", "ovirt-erp-libvirt.xml", P(("numatune", "restrictive#0-1"), ("guestnuma", "0-7#60G#0,8-15#4G#1")),
+            "numatune: restrictive binding: rewritten to interleave#0-1 together with cell 0, because libvirt requires every memnode restrictive",
+            P(("LARGEGUEST__NumaTune__StrictMemory", "prefer"))),
+        // pincpu on a domain under numad placement (<vcpu placement='auto'>, <memory placement='auto'/>): libvirt would
+        // ignore the cpuset, so the placement becomes static and numad's memory placement goes with it.
+        new("numad-pincpu", "ovirt-numad-libvirt.xml", P(("pincpu", "2-5")),
+            "pincpu: the domain has <vcpu placement='auto'>, under which libvirt ignores a cpuset and lets numad choose the CPUs; " +
+            "the hook writes placement='static' so the pinning 2-5 is applied and drops <numatune><memory placement='auto'/>"),
     ];
 
     public static TheoryData<GoldenCase> All()
@@ -60,15 +80,21 @@ public static class Fixtures
 
     public static GoldenCase Case(string name) => Cases.Single(c => c.Name == name);
 
+    /// <summary>The case's in-process rewrite of <paramref name="input"/>, with its configuration; <paramref name="stderr"/>: what the checks said.</summary>
+    public static byte[] Rewrite(GoldenCase golden, byte[] input, out string stderr) => Rewrite(input, golden.Properties, golden.Config, out stderr);
+
     /// <summary>The in-process rewrite with default configuration on the sample host (what the published hook must match).</summary>
     public static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties) => Rewrite(input, properties, out _);
 
     /// <summary>As <see cref="Rewrite(byte[], IReadOnlyDictionary{string, string})"/>, with what the host checks said (warnings, notes).</summary>
-    public static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties, out string stderr)
+    public static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties, out string stderr) =>
+        Rewrite(input, properties, SampleHost.Config, out stderr);
+
+    private static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties, LargeguestConfig config, out string stderr)
     {
-        var config = SampleHost.Config;
         var diagnostics = new StringWriter();
-        var output = HookRunner.Rewrite(input, LargeguestProperties.Parse(properties, config.DefaultMode), config, SampleHost.Context(diagnostics));
+        var output = HookRunner.Rewrite(input, LargeguestProperties.Parse(properties, config.DefaultMode), config,
+            HostContext.ForHost(config, new Diagnostics(diagnostics)));
         stderr = diagnostics.ToString();
         return output.ToArray();
     }
@@ -86,7 +112,13 @@ public static class Fixtures
             xml = Regex.Replace(xml, @"\s*<(vcpupin|emulatorpin|iothreadpin)\b[^>]*/>", "");
             xml = Regex.Replace(xml, @"\s*<cputune>\s*</cputune>", "");
         }
-        if (has("pincpu")) xml = Regex.Replace(xml, @"(<vcpu\b[^>]*?)\s+cpuset=(['""])[^'""]*\2", "$1");
+        if (has("pincpu"))
+        {
+            xml = Regex.Replace(xml, @"(<vcpu\b[^>]*?)\s+cpuset=(['""])[^'""]*\2", "$1");
+            // Static pinning replaces numad's placement (docs/topology.md).
+            xml = Regex.Replace(xml, @"(<vcpu\b[^>]*?)\s+placement=(['""])(auto|static)\2", "$1");
+            xml = Regex.Replace(xml, @"\s*<memory\b(?=[^>]*\bplacement=(['""])auto\1)[^>]*/>", "");
+        }
         if (has("numatune") || has("numa")) xml = Regex.Replace(xml, @"\s*<memory\b(?=[^>]*\bnodeset=)[^>]*/>", "");
         if (has("guestnuma"))
         {
