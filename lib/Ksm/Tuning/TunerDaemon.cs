@@ -34,11 +34,12 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
     public async Task<int> Run(CancellationToken cancel)
     {
         var settings = tuner.Settings;
-        ClaimPidFile();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; Retune(); });
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+        // Only now: `ksm retune` signals the pid it finds, and SIGHUP's default action would end the daemon.
+        ClaimPidFile();
         GuestWatch? watch = null;
         try
         {
@@ -197,18 +198,26 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
-    /// <summary>The pid in the pid file when that process is alive and is a largeguest tuning daemon; null otherwise.</summary>
+    /// <summary>
+    /// The pid in the pid file when that process is alive, runs this very executable (its <c>/proc/PID/exe</c> is ours:
+    /// a recycled pid or another program with the same words on its command line is not a daemon) and was started as
+    /// <c>ksm tune --daemon</c>; null otherwise.
+    /// </summary>
     public static int? RunningDaemon(string stateDir)
     {
         try
         {
             var text = File.ReadAllText(PidPath(stateDir)).Trim();
             if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0) return null;
+            if (Executable($"/proc/{pid}/exe") is not { } exe || exe != Executable("/proc/self/exe")) return null;
             var cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
             return cmdline.Contains("tune") && cmdline.Contains("--daemon") ? pid : null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
+
+    /// <summary>The program a process runs; an upgrade that replaced the file while it ran still names the same path.</summary>
+    private static string? Executable(string procExe) => new FileInfo(procExe).LinkTarget?.Replace(" (deleted)", "", StringComparison.Ordinal);
 
     /// <summary><c>largeguest ksm retune</c>: SIGHUP to the daemon named by the pid file.</summary>
     public static int SignalRetune(string stateDir)

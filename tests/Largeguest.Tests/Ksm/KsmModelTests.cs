@@ -337,11 +337,13 @@ public sealed class KsmModelTests : IDisposable
     {
         var path = Path.Combine(_dir, "ksm.lock");
         var held = HostLock.Acquire(path, TimeSpan.Zero);
+        // Exclusion without a fixed sleep: a bounded attempt while it is held must give up, naming the lock.
+        FluentActions.Invoking(() => HostLock.Acquire(path, TimeSpan.FromMilliseconds(200))).Should().Throw<KsmException>()
+            .WithMessage("*another KSM transition held the lock*");
         var waiter = Task.Run(() => { using var l = HostLock.Acquire(path, TimeSpan.FromSeconds(20)); return true; });
-        Thread.Sleep(100);
-        waiter.IsCompleted.Should().BeFalse();
+        HostLock.IsFree(path).Should().BeFalse();
         held.Dispose();
-        (await waiter.WaitAsync(TimeSpan.FromSeconds(10))).Should().BeTrue();
+        (await waiter.WaitAsync(TimeSpan.FromSeconds(10))).Should().BeTrue("the waiter takes the lock once it is released");
     }
 
     /// <summary>Waits (up to 20 s) until a child writer for <paramref name="target"/> exists.</summary>

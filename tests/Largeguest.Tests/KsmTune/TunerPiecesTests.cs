@@ -9,6 +9,20 @@ namespace Largeguest.Tests.KsmTune;
 public class TunerPiecesTests
 {
     [Fact]
+    public void A_pid_file_naming_another_program_with_the_daemons_words_is_no_running_daemon()
+    {
+        var dir = Directory.CreateTempSubdirectory("largeguest-pid-").FullName;
+        using var impostor = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", "sleep 30", "ksm", "tune", "--daemon"]))!;
+        try
+        {
+            File.ReadAllText($"/proc/{impostor.Id}/cmdline").Split('\0').Should().Contain(["tune", "--daemon"], "the old check would take it");
+            File.WriteAllText(TunerDaemon.PidPath(dir), $"{impostor.Id}\n");
+            TunerDaemon.RunningDaemon(dir).Should().BeNull("its /proc/PID/exe is /bin/sh (dash), not largeguest");
+        }
+        finally { impostor.Kill(entireProcessTree: true); Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
     public void Meminfo_prefers_MemAvailable_and_falls_back_to_ksmtuned_sum()
     {
         var m = MemInfo.Parse("MemTotal:       24576000 kB\nMemFree:         1000000 kB\nMemAvailable:    5000000 kB\nBuffers:           20000 kB\nCached:           300000 kB\n");

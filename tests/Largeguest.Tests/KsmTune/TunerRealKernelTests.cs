@@ -242,7 +242,7 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
             var signals = 0;
             while (!stop.IsCancellationRequested)
             {
-                if (TunerDaemon.RunningDaemon(_box.StateDir) is int pid) { Kill(pid, 1); signals++; }
+                if (!daemon.HasExited && File.Exists(TunerDaemon.PidPath(_box.StateDir))) { Kill(daemon.Id, 1); signals++; } // once it handles SIGHUP
                 await Task.Delay(20);
             }
             return signals;
