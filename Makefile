@@ -32,7 +32,7 @@ RPM_FILE    := $(RPM_OUTDIR)/$(RPM_NAME)-$(RPM_VERSION)-$(RPM_RELEASE).x86_64.rp
 RPM_KSMTUNE := $(RPM_OUTDIR)/$(RPM_NAME)-ksmtune-$(RPM_VERSION)-$(RPM_RELEASE).x86_64.rpm
 RPM_SOURCES := $(BIN) packaging/50_vdsm_hook_largeguest.sudoers packaging/vdsm-hook-largeguest.tmpfiles \
                LICENSE README.md docs/configuration.md docs/engine-config.md docs/packaging.md packaging/engine-properties.txt docs/vdsm-and-mom.md \
-               packaging/largeguest-ksmtune.service docs/ksmtune.md docs/design.md docs/grammar.md docs/topology.md docs/ksm.md docs/e2e.md
+               packaging/largeguest-ksmtune.service docs/ksmtune.md docs/design.md docs/grammar.md docs/topology.md docs/ksm.md docs/e2e.md docs/admin.md
 
 SOURCES := $(shell find lib hooks \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' \) -print) Directory.Build.props
 
