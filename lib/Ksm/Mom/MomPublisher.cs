@@ -48,14 +48,15 @@ public static class MomPublisher
         if (fileProblem is null && rpcProblem is null) return new MomPublication(fileChanged ? Noted(mom, value, mom.PolicyFile!) : null, null);
         var consequence = (value, rpcProblem) switch
         {
-            (bool, not null) => "MoM will revert merge_across_nodes to the engine's value (its 01-parameters) on its next policy cycle" +
+            (bool, not null) => "MoM will revert merge_across_nodes to the engine's value on its next policy cycle" +
                                 (fileProblem is null ? $"; the policy file {mom.PolicyFile} is written, so a MoM started later loads it" : ""),
-            (bool, null) => "a restarted MoM will revert merge_across_nodes to the engine's value (its 01-parameters)",
+            (bool, null) => "a restarted MoM will revert merge_across_nodes to the engine's value",
             (null, not null) => $"the running MoM keeps enforcing the previous {MomConfig.PolicyName} until it restarts",
             (null, null) => $"a restarted MoM would load the previous {MomConfig.PolicyName} again",
         };
         var problems = string.Join("; ", new[] { fileProblem, rpcProblem }.OfType<string>());
-        return new MomPublication(null, $"MoM ({mom.Path}: KSM among its controllers) did not take {what}: {problems}; {consequence}");
+        // Short enough for the 512-character line with the paths of a real host: the consequence must not be cut.
+        return new MomPublication(null, $"MoM did not take {what}: {problems}; {consequence}");
     }
 
     private static string Noted(MomConfig mom, bool? value, string file) => value is bool v

@@ -65,8 +65,10 @@ public static class NumaTopology
                     checks.Equal(0L, free, $"{source}: node {id} has no free memory");
                 }
                 else
-                    // The kernel keeps part of each node for itself (memmap, reserved ranges): 85 % of it or more is left.
-                    checks.True(total <= given && total >= given * 85 / 100, $"{source}: node {id} total memory is its {host.NodeMiB[id]} MiB less the kernel's reservations",
+                    // The kernel keeps part of each node for itself: memmap scales with the node (15 % bounds it), but
+                    // some reservations are fixed-size and land on one node (seen: 50 MiB of a 256 MiB node), so a small
+                    // node may lose up to 64 MiB.
+                    checks.True(total <= given && total >= given - Math.Max(given * 15 / 100, 64 * 1024), $"{source}: node {id} total memory is its {host.NodeMiB[id]} MiB less the kernel's reservations",
                         $"{total} KiB of {given} KiB");
                 checks.True(free <= total && (given == 0 || free > 0), $"{source}: node {id} free memory within total", $"{free} of {total} KiB");
             }

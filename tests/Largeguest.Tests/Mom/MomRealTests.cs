@@ -210,7 +210,7 @@ public sealed class MomRealTests : IDisposable
         warn.ExitCodes.Should().Equal([0], warn.Stderr);
         RealKsm.Read("merge_across_nodes").Should().Be("0", "our own transition is done whatever MoM does");
         var line = warn.Stderr.Split('\n').Should().ContainSingle(l => l.StartsWith("largeguest: warning: ", StringComparison.Ordinal)).Which;
-        line.Should().Contain($"MoM ({mom.ConfigPath}").And.Contain(mom.Socket).And.Contain("did not answer getNamedPolicies: no such socket")
+        line.Should().Contain("MoM did not take policy 02-largeguest (merge_across_nodes=0)").And.Contain(mom.Socket).And.Contain("did not answer getNamedPolicies: no such socket")
             .And.Contain("MoM will revert merge_across_nodes to the engine's value").And.Contain($"the policy file {mom.PolicyFile} is written")
             .And.EndWith("the VM starts anyway (Ksm:OnFailure=warn)");
         warn.Stderr.Should().Contain("largeguest: note: ksm: merge_across_nodes 1 -> 0", "the transition's note comes before the warning");
@@ -219,7 +219,7 @@ public sealed class MomRealTests : IDisposable
         var fail = Hook("before_vm_start", "0", Config(mom.ConfigPath, ("Ksm__OnFailure", "fail")));
         fail.ExitCodes.Should().Equal([2], fail.Stderr);
         fail.Xml.Should().Equal(_xml, "a refused start leaves the domain XML byte-identical");
-        fail.Stderr.Should().Contain("largeguest: error: ksm_merge_across_nodes: MoM (").And.Contain("the VM is not started (Ksm:OnFailure=fail)");
+        fail.Stderr.Should().Contain("largeguest: error: ksm_merge_across_nodes: MoM did not take ").And.Contain("the VM is not started (Ksm:OnFailure=fail)");
 
         var status = KsmProcesses.Run(PublishedBinary.Path, Config(mom.ConfigPath), "ksm", "status", "--json");
         status.ExitCode.Should().Be(0, status.Stderr);
@@ -230,7 +230,7 @@ public sealed class MomRealTests : IDisposable
 
         var destroy = Hook("after_vm_destroy", "0", Config(mom.ConfigPath));
         destroy.ExitCodes.Should().Equal([0], destroy.Stderr);
-        destroy.Stderr.Should().Contain("largeguest: warning: MoM (").And.Contain("keeps enforcing the previous 02-largeguest until it restarts");
+        destroy.Stderr.Should().Contain("largeguest: warning: MoM did not take ").And.Contain("keeps enforcing the previous 02-largeguest until it restarts");
         File.Exists(mom.PolicyFile).Should().BeFalse("the file goes even when the socket does not answer");
     }
 

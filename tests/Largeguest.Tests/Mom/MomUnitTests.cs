@@ -230,9 +230,9 @@ public sealed class MomUnitTests : IDisposable
         var result = MomPublisher.Publish(mom, false);
         result.Note.Should().BeNull();
         result.Failure.Should().Be(
-            $"MoM (/etc/vdsm/mom.conf: KSM among its controllers) did not take policy 02-largeguest (merge_across_nodes=0): " +
+            $"MoM did not take policy 02-largeguest (merge_across_nodes=0): " +
             $"MoM at {refusing} refused it (setNamedPolicy returned false: the policies do not evaluate together; see MoM's log); " +
-            $"MoM will revert merge_across_nodes to the engine's value (its 01-parameters) on its next policy cycle; " +
+            $"MoM will revert merge_across_nodes to the engine's value on its next policy cycle; " +
             $"the policy file {policyDir}/02-largeguest.policy is written, so a MoM started later loads it");
         File.ReadAllText(Path.Combine(policyDir, "02-largeguest.policy")).Should().Be(MomPublisher.PolicyText(false));
         Directory.GetFiles(policyDir).Should().ContainSingle("the temp file of the atomic write is gone");
