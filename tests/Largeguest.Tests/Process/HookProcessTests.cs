@@ -196,7 +196,7 @@ public sealed class HookProcessTests : IDisposable
     {
         // What we insert takes the file's line ending: the golden output, line for line, in CR LF.
         static byte[] Crlf(byte[] lf) => System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(lf).ReplaceLineEndings("\r\n"));
-        var run = _vdsm.Run("before_vm_start", Crlf(golden.Input), golden.Properties);
+        var run = _vdsm.Run("before_vm_start", Crlf(golden.Input), golden.Properties, environment: golden.Settings);
         run.ExitCodes.Should().Equal([0], run.ToString());
         System.Text.RegularExpressions.Regex.Count(run.XmlText, "(?<!\r)\n").Should().Be(0, "no bare LF may appear in a CR LF file");
         run.XmlText.Should().Be(System.Text.Encoding.UTF8.GetString(Crlf(File.ReadAllBytes(golden.ExpectedPath))));
