@@ -20,7 +20,7 @@ public static partial class RegularFile
         if (fd < 0) throw new IOException(Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError()));
         using var handle = new SafeFileHandle(fd, ownsHandle: true);
         var (mode, size) = Stat(fd);
-        if ((mode & S_IFMT) != S_IFREG) throw new IOException($"not a regular file but {Kind(mode)}");
+        if (KindUnlessRegular(mode) is { } kind) throw new IOException($"not a regular file but {kind}");
         if (size > maxBytes) throw new IOException(tooLarge(size));
         var content = new byte[size];
         var read = 0;
@@ -33,8 +33,12 @@ public static partial class RegularFile
         return content;
     }
 
-    private static string Kind(uint mode) => (mode & S_IFMT) switch
+    /// <summary>Null when <paramref name="fd"/> is a regular file, else what it is ("a FIFO", "a directory").</summary>
+    public static string? KindUnlessRegular(int fd) => KindUnlessRegular(Stat(fd).Mode);
+
+    private static string? KindUnlessRegular(uint mode) => (mode & S_IFMT) switch
     {
+        S_IFREG => null,
         S_IFDIR => "a directory",
         S_IFIFO => "a FIFO",
         S_IFSOCK => "a socket",

@@ -1,3 +1,4 @@
+using Largeguest.IO;
 using System.Runtime.InteropServices;
 
 namespace Largeguest.Ksm;
@@ -17,7 +18,6 @@ internal static partial class Native
     /// <summary>Flags for opening a state file: never through a symlink, never blocking on a FIFO.</summary>
     public static int StateFileFlags => O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
     public const int ELOOP = 40;
-    private const int AT_EMPTY_PATH = 0x1000, STATX_TYPE = 1, S_IFMT = 0xF000, S_IFREG = 0x8000;
     public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
     public const int F_SETFD = 2, FD_CLOEXEC = 1;
     public const int EINTR = 4, EWOULDBLOCK = 11, EBUSY = 16, EINVAL = 22, ENOMEM = 12, EEXIST = 17, ENOENT = 2;
@@ -54,26 +54,11 @@ internal static partial class Native
     [LibraryImport(Libc, EntryPoint = "fcntl", SetLastError = true)]
     public static partial int Fcntl(int fd, int command, int argument);
 
-    [LibraryImport(Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
-
-    /// <summary>
-    /// Null when <paramref name="fd"/> is a regular file, else what it is instead ("a FIFO", "a directory").
-    /// statx, not fstat: its struct layout is the same on every architecture (stx_mode, a u16 at offset 28).
-    /// </summary>
-    public static unsafe string? NotRegular(int fd)
+    /// <summary>Null when <paramref name="fd"/> is a regular file, else what it is instead (<see cref="RegularFile"/> decides).</summary>
+    public static string? NotRegular(int fd)
     {
-        var buffer = stackalloc byte[256];
-        if (Statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, buffer) != 0) return $"cannot stat it: {Describe(Marshal.GetLastPInvokeError())}";
-        return (*(ushort*)(buffer + 28) & S_IFMT) switch
-        {
-            S_IFREG => null,
-            0x1000 => "a FIFO, not a regular file",
-            0x4000 => "a directory, not a regular file",
-            0xC000 => "a socket, not a regular file",
-            0x2000 or 0x6000 => "a device, not a regular file",
-            _ => "not a regular file",
-        };
+        try { return RegularFile.KindUnlessRegular(fd) is { } kind ? $"{kind}, not a regular file" : null; }
+        catch (IOException e) { return $"cannot stat it: {e.Message}"; }
     }
 
     /// <summary>Why opening a state file failed, in words (ELOOP from O_NOFOLLOW: a symlink).</summary>
@@ -104,7 +89,7 @@ internal static partial class Native
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            if (errno != 2) why = DescribeOpen(errno); // ENOENT: simply absent
+            if (errno != ENOENT) why = DescribeOpen(errno); // simply absent
             return null;
         }
         if (NotRegular(fd) is { } what) { Close(fd); why = what; return null; }
