@@ -154,8 +154,8 @@ public static class HostChecks
         }
         if (result.NumaTune is { Mode: NumaMode.Strict } strict && relaxedCells.Count > 0)
             warnings.Add($"{LargeguestProperties.Guestnuma}: {label} {(relaxedCells.Count == 1 ? "is" : "are")} relaxed to " +
-                $"{string.Join("/", relaxedCells.Select(id => cellModes[id].Name()).Distinct())}, but the guest-wide strict binding on {(strict.NodeSet.Count == 1 ? "node" : "nodes")} {strict.NodeSet} stays: " +
-                $"libvirt confines the whole guest's memory (the emulator's cpuset.mems) to {strict.NodeSet}, so {label} can spill only within {(strict.NodeSet.Count == 1 ? "node" : "nodes")} {strict.NodeSet}; " +
+                $"{string.Join("/", relaxedCells.Select(id => cellModes[id].Name()).Distinct())}, but the guest-wide strict binding on {NodesLabel(strict.NodeSet)} stays: " +
+                $"libvirt confines the whole guest's memory (the emulator's cpuset.mems) to {strict.NodeSet}, so {label} can spill only within {NodesLabel(strict.NodeSet)}; " +
                 $"a guest-wide binding on more nodes, or a relaxed guest-wide mode, lets it spill further");
     }
 
@@ -166,11 +166,14 @@ public static class HostChecks
     /// </summary>
     public static NumaMode Relaxed(CpuSet nodes) => nodes.Count == 1 ? NumaMode.Preferred : NumaMode.Interleave;
 
+    /// <summary>"node 1" or "nodes 0-1", as messages name a nodeset.</summary>
+    private static string NodesLabel(CpuSet nodes) => nodes.Count == 1 ? $"node {nodes}" : $"nodes {nodes}";
+
     /// <summary>Null when <paramref name="nodes"/> can hold <paramref name="need"/>; else a description with the numbers.</summary>
     private static string? Shortfall(DomainFacts domain, MemorySize need, CpuSet nodes, HostTopology host)
     {
         var found = nodes.Ids.Select(host.Node).OfType<HostNode>().ToList();
-        var label = nodes.Count == 1 ? $"node {nodes}" : $"nodes {nodes}";
+        var label = NodesLabel(nodes);
         if (domain.HugePageKiB is long requested)
         {
             var size = requested > 0 ? requested
