@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Largeguest.Tests.Ksm;
-using Largeguest.Tests.KsmTune;
+using Largeguest.Tests.Ksm.Tuning;
 using Xunit.Abstractions;
 
 namespace Largeguest.Tests.E2E;

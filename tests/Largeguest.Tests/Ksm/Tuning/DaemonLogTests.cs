@@ -1,6 +1,6 @@
 using Largeguest.Ksm.Tuning;
 
-namespace Largeguest.Tests.KsmTune;
+namespace Largeguest.Tests.Ksm.Tuning;
 
 /// <summary>The daemon's journald priorities (sd-daemon(3) prefixes): what `journalctl -p` filters on.</summary>
 public class DaemonLogTests

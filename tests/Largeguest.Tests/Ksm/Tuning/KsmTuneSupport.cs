@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Largeguest.Tests.Support;
 
-namespace Largeguest.Tests.KsmTune;
+namespace Largeguest.Tests.Ksm.Tuning;
 
 /// <summary>Runs the published binary with a private state dir and config, so a test touches only KSM itself.</summary>
 public sealed class TunerSandbox : IDisposable

@@ -1,7 +1,7 @@
 using Largeguest.Config;
 using Largeguest.Ksm.Tuning;
 
-namespace Largeguest.Tests.KsmTune;
+namespace Largeguest.Tests.Ksm.Tuning;
 
 public class KsmtunedConfTests
 {

@@ -6,7 +6,7 @@ using Largeguest.Ksm.Tuning;
 using Largeguest.Tests.Ksm;
 using Largeguest.Tests.Support;
 
-namespace Largeguest.Tests.KsmTune;
+namespace Largeguest.Tests.Ksm.Tuning;
 
 /// <summary>
 /// The published binary driving the real kernel's KSM (root). Shares the KSM library's real-kernel fixture: its

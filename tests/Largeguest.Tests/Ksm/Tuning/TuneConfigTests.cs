@@ -2,7 +2,7 @@ using System.Net;
 using Largeguest.Config;
 using Largeguest.Ksm.Tuning;
 
-namespace Largeguest.Tests.KsmTune;
+namespace Largeguest.Tests.Ksm.Tuning;
 
 public class TuneConfigTests
 {

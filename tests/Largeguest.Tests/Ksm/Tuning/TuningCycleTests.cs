@@ -1,6 +1,6 @@
 using Largeguest.Ksm.Tuning;
 
-namespace Largeguest.Tests.KsmTune;
+namespace Largeguest.Tests.Ksm.Tuning;
 
 /// <summary>The cycle as a pure function, from the seeds' examples (ksmtuned and Harvester's rewrite of it, docs/design.md section 6).</summary>
 public class TuningCycleTests

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Largeguest.Ksm.Tuning;
 
-namespace Largeguest.Tests.KsmTune;
+namespace Largeguest.Tests.Ksm.Tuning;
 
 /// <summary>The pure parts of the guest watch (docs/ksmtune.md "Guests coming and going") and the swap check.</summary>
 public class GuestWatchTests

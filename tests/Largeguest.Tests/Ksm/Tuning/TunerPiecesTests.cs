@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using Largeguest.Ksm.Tuning;
 using Largeguest.Tests.Support;
 
-namespace Largeguest.Tests.KsmTune;
+namespace Largeguest.Tests.Ksm.Tuning;
 
 /// <summary>The tuner's small readers and writers: /proc parsing, the exposition format, the systemd unit.</summary>
 public class TunerPiecesTests
