@@ -24,6 +24,7 @@ public sealed record DimmExpectation(int Node, long MiB);
 /// Mems_allowed_list of every QEMU thread for strict and restrictive.</param>
 /// <param name="NumatuneMode">What `virsh numatune` reports as numa_mode.</param>
 /// <param name="IoThreadPins">I/O thread id → the host CPUs its thread may run on; null = none pinned.</param>
+/// <param name="Backing">The QOM type of every cell's memory backend and whether it is shared; null = not checked.</param>
 public sealed record GuestExpectation(
     IReadOnlyDictionary<int, string> VcpuPins,
     int OnlineVcpus,
@@ -33,7 +34,12 @@ public sealed record GuestExpectation(
     string HostNodes,
     string NumatuneMode,
     IReadOnlyList<DimmExpectation>? Dimms = null,
-    IReadOnlyDictionary<int, string>? IoThreadPins = null);
+    IReadOnlyDictionary<int, string>? IoThreadPins = null,
+    BackingExpectation? Backing = null);
+
+/// <summary>How the guest's cells are backed: <c>memory-backend-memfd</c> from <c>&lt;source type='memfd'/&gt;</c>, and
+/// <c>share=true</c> from each cell's <c>memAccess='shared'</c> (what vhost-user needs).</summary>
+public sealed record BackingExpectation(string QomType, bool Shared);
 
 /// <summary>A realistic oVirt domain (Domains/TEMPLATE.xml, default: the case id), the custom properties VDSM
 /// would pass, and the expectation.</summary>
@@ -131,6 +137,21 @@ public static class GuestCases
                 Cells: [new("0-3", 512)],
                 Policy: null, HostNodes: "0", NumatuneMode: "restrictive"),
             Template: "sap-cells"),
+
+        new("vhost-memfd",
+            "vhost-user style: memfd backing, the engine's one cell with memAccess='shared' split in two; the new cells stay shared",
+            new Dictionary<string, string>
+            {
+                ["cputune"] = "0#0,1#0,2#1,3#1,emulator#1",
+                ["guestnuma"] = "0-1#128M,2-3#128M",
+                ["numatune"] = "strict#0",
+            },
+            new GuestExpectation(
+                VcpuPins: new Dictionary<int, string> { [0] = "0", [1] = "0", [2] = "1", [3] = "1" },
+                OnlineVcpus: 4, Emulator: "1",
+                Cells: [new("0-1", 128), new("2-3", 128)],
+                Policy: "bind", HostNodes: "0", NumatuneMode: "strict",
+                Backing: new("memory-backend-memfd", Shared: true))),
     ];
 
     public static GuestCase Get(string id) => All.Single(c => c.Id == id);

@@ -19,8 +19,9 @@ public sealed record QemuThread(int Tid, string Name, CpuSet CpusAllowed, string
 /// <summary>A <c>-numa node,...</c> argument: the guest cell QEMU builds.</summary>
 public sealed record NumaNodeArg(int NodeId, CpuSet Cpus, string? Memdev);
 
-/// <summary>A <c>-object memory-backend-*</c>: the host memory behind a guest cell or DIMM, with its binding.</summary>
-public sealed record MemoryBackend(string Id, string QomType, long SizeBytes, CpuSet? HostNodes, string? Policy);
+/// <summary>A <c>-object memory-backend-*</c>: the host memory behind a guest cell or DIMM, with its binding and
+/// whether it is mapped shared (<c>share</c>: what a cell's <c>memAccess='shared'</c> asks for).</summary>
+public sealed record MemoryBackend(string Id, string QomType, long SizeBytes, CpuSet? HostNodes, string? Policy, bool Shared = false);
 
 /// <summary>A <c>-device pc-dimm</c>: hot-plugged memory in a guest cell.</summary>
 public sealed record DimmDevice(string Id, int Node, string Memdev);
@@ -125,7 +126,8 @@ public sealed class QemuProcess
                 ? CpuSet.Of(hn.ValueKind == JsonValueKind.Array ? hn.EnumerateArray().Select(e => e.GetInt32()) : [hn.GetInt32()])
                 : null;
             return new MemoryBackend(o.GetProperty("id").GetString()!, type, o.GetProperty("size").GetInt64(), nodes,
-                o.TryGetProperty("policy", out var pol) ? pol.GetString() : null);
+                o.TryGetProperty("policy", out var pol) ? pol.GetString() : null,
+                o.TryGetProperty("share", out var share) && share.ValueKind == JsonValueKind.True);
         }
         var kv = KeyValues(value);
         if (!kv[0].Key.StartsWith("memory-backend-", StringComparison.Ordinal)) return null;
@@ -133,7 +135,8 @@ public sealed class QemuProcess
         return new MemoryBackend(kv.First(p => p.Key == "id").Value, kv[0].Key,
             long.Parse(kv.First(p => p.Key == "size").Value, CultureInfo.InvariantCulture),
             hostNodes.Count == 0 ? null : CpuSet.Parse(string.Join(',', hostNodes)),
-            kv.FirstOrDefault(p => p.Key == "policy").Value);
+            kv.FirstOrDefault(p => p.Key == "policy").Value,
+            kv.FirstOrDefault(p => p.Key == "share").Value is "on" or "yes" or "true");
     }
 
     private static DimmDevice? ParseDimm(string value)

@@ -236,6 +236,11 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
         checks.Equal(mib * 1024 * 1024, backend!.SizeBytes, $"{what} '{id}' size (bytes)");
         checks.Equal(e.Policy is null ? null : e.HostNodes, backend.HostNodes?.ToString(), $"{what} '{id}' host-nodes");
         checks.Equal(e.Policy, backend.Policy, $"{what} '{id}' policy");
+        if (e.Backing is { } backing)
+        {
+            checks.Equal(backing.QomType, backend.QomType, $"{what} '{id}' QOM type");
+            checks.Equal(backing.Shared, backend.Shared, $"{what} '{id}' share (the cell's memAccess)");
+        }
     }
 
     /// <summary>Threads that carry the emulator pinning: not vCPUs, not iothreads (own pinning, checked above when asked for),
