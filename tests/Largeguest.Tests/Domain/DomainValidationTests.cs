@@ -47,6 +47,21 @@ public class DomainValidationTests
     }
 
     [Fact]
+    public void Cache_and_interconnects_are_refused_when_the_cell_count_changes()
+    {
+        var hmat = System.Text.Encoding.UTF8.GetBytes(Libvirt.LibvirtAcceptanceTests.HmatDomain);
+        PropertyException Refused(byte[] input, string guestnuma) => FluentActions.Invoking(() => Fixtures.Rewrite(input,
+            new Dictionary<string, string> { ["guestnuma"] = guestnuma })).Should().Throw<PropertyException>().Which;
+        Refused(hmat, "0#1G,1#1G,2-3#2G").OneLine.Should().Be("guestnuma: the old cells have <cache>, which describe particular cells, " +
+            "and the domain's 2 cells become 3: there is no telling which new cell they belong to " +
+            "(expected: 2 cells (then each keeps its own), or remove them from the VM's XML first)");
+        var noCache = System.Text.RegularExpressions.Regex.Replace(Libvirt.LibvirtAcceptanceTests.HmatDomain, "<cache.*?</cache>", "",
+            System.Text.RegularExpressions.RegexOptions.Singleline);
+        Refused(System.Text.Encoding.UTF8.GetBytes(noCache), "0-3#4G").OneLine.Should().StartWith(
+            "guestnuma: the old <numa> has <interconnects>, which describes particular cells, and the domain's 2 cells become 1");
+    }
+
+    [Fact]
     public void Cell_attributes_the_same_on_every_old_cell_go_to_every_new_cell_and_per_cell_ones_need_the_same_count()
     {
         const string xml = """

@@ -127,4 +127,62 @@ public class LibvirtAcceptanceTests
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
+
+    /// <summary>A guest with an HMAT description (libvirt's formatdomain "Heterogeneous Memory Attribute Tables"): a
+    /// memory-side cache on cell 0 and latencies/bandwidths between the cells.</summary>
+    internal const string HmatDomain = """
+        <domain type='test'>
+          <name>lg-hmat</name>
+          <memory unit='KiB'>4194304</memory>
+          <vcpu placement='static'>4</vcpu>
+          <os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>
+          <cpu>
+            <topology sockets='2' cores='2' threads='1'/>
+            <numa>
+              <cell id='0' cpus='0-1' memory='2097152' unit='KiB'>
+                <cache level='1' associativity='direct' policy='writeback'>
+                  <size value='10' unit='KiB'/>
+                  <line value='8' unit='B'/>
+                </cache>
+              </cell>
+              <cell id='1' cpus='2-3' memory='2097152' unit='KiB'/>
+              <interconnects>
+                <latency initiator='0' target='0' type='access' value='5'/>
+                <latency initiator='0' target='0' cache='1' type='access' value='10'/>
+                <bandwidth initiator='0' target='1' type='access' value='204800' unit='KiB'/>
+              </interconnects>
+            </numa>
+          </cpu>
+        </domain>
+        """;
+
+    [Fact]
+    public void Cache_and_interconnects_stay_with_their_cells_and_libvirt_keeps_them()
+    {
+        var input = System.Text.Encoding.UTF8.GetBytes(HmatDomain);
+        var output = Fixtures.Rewrite(input, new Dictionary<string, string> { ["guestnuma"] = "0-1#1G,2-3#3G" });
+        var dir = Directory.CreateTempSubdirectory("largeguest-virsh-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "hmat.xml");
+            File.WriteAllBytes(path, output);
+            DefineAndReadBack(path);
+            var (code, dumped) = Exec("virsh", "-c", "test:///default", $"define --validate {path}; dumpxml lg-hmat; undefine lg-hmat");
+            code.Should().Be(0, dumped);
+            var numa = XDocument.Parse(dumped[dumped.IndexOf("<domain", StringComparison.Ordinal)..(dumped.IndexOf("</domain>", StringComparison.Ordinal) + 9)])
+                .Root!.Element("cpu")!.Element("numa")!;
+            var before = XDocument.Parse(HmatDomain).Root!.Element("cpu")!.Element("numa")!;
+            var cells = numa.Elements("cell").ToList();
+            cells.Select(c => (string?)c.Attribute("memory")).Should().Equal(["1048576", "3145728"], "the new sizes were written");
+            Canonical(cells[0].Element("cache")).Should().Be(Canonical(before.Element("cell")!.Element("cache")), "cell 0 keeps its memory-side cache");
+            cells[1].Element("cache").Should().BeNull("cell 1 had no cache");
+            Canonical(numa.Element("interconnects")).Should().Be(Canonical(before.Element("interconnects")), "the interconnects between the same cells are kept");
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    /// <summary>An element's name, attributes (sorted) and child elements, without whitespace or quoting style.</summary>
+    private static string Canonical(XElement? e) => e is null ? "(none)" :
+        $"<{e.Name.LocalName} {string.Join(" ", e.Attributes().OrderBy(a => a.Name.LocalName).Select(a => $"{a.Name.LocalName}={a.Value}"))}>" +
+        string.Concat(e.Elements().Select(Canonical)) + $"</{e.Name.LocalName}>";
 }
