@@ -29,6 +29,30 @@ public static class DomainRewriter
                 .OfType<MemNode>().ToList();
             NumaTuneEditor.ApplyMemNodes(doc, memNodes, numa.Cells.Count);
         }
+        RequireRestrictiveMemNodes(doc, p);
+    }
+
+    /// <summary>
+    /// libvirt refuses a <c>restrictive</c> guest-wide <c>&lt;memory&gt;</c> beside a <c>&lt;memnode&gt;</c> of another mode
+    /// (docs/topology.md, "Guest-wide and per-cell modes together"). The host checks keep our own bindings together; this
+    /// catches the mix with what the domain already had (the engine's restrictive binding beside our cells, or its
+    /// memnodes beside our restrictive binding), checked on the result before anything is written.
+    /// </summary>
+    private static void RequireRestrictiveMemNodes(DomainDocument doc, LargeguestProperties p)
+    {
+        if (doc.Root.Element("numatune") is not { } numatune || numatune.Element("memory") is not { } memory
+            || ((string?)memory.Attribute("mode"))?.Trim() != NumaMode.Restrictive.Name()) return;
+        var others = numatune.Elements("memnode")
+            .Select(m => (Cell: ((string?)m.Attribute("cellid"))?.Trim(), Mode: ((string?)m.Attribute("mode"))?.Trim() ?? NumaMode.Strict.Name()))
+            .Where(m => m.Mode != NumaMode.Restrictive.Name()).ToList();
+        if (others.Count == 0) return;
+        var from = p.NumaTune is null ? "the domain's <numatune><memory mode='restrictive'> (set by no property)" : $"the restrictive binding of {p.NumaTuneProperty}";
+        var cells = string.Join(", ", others.Select(m => $"cell {m.Cell}: {m.Mode}"));
+        throw new PropertyException(p.GuestNuma is not null && p.NumaTune is null ? LargeguestProperties.Guestnuma : p.NumaTuneProperty,
+            $"{from} would stand beside memnodes of another mode ({cells}), which libvirt refuses " +
+            "(\"'restrictive' mode is required in memnode element when mode is 'restrictive' in memory element\")",
+            "numatune with the guest-wide mode the cells should share, restrictive per-cell bindings (NumaTune:DefaultMode=restrictive), " +
+            "or the VM's XML without the other memnodes");
     }
 
     /// <summary>

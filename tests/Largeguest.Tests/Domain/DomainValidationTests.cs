@@ -47,6 +47,34 @@ public class DomainValidationTests
     }
 
     [Fact]
+    public void A_restrictive_binding_the_domain_has_is_never_left_beside_memnodes_of_another_mode()
+    {
+        const string xml = """
+            <domain type='kvm'>
+              <memory unit='KiB'>4194304</memory>
+              <vcpu>4</vcpu>
+              <cpu><numa><cell id='0' cpus='0-3' memory='4194304' unit='KiB'/></numa></cpu>
+              <numatune><memory mode='restrictive' nodeset='0'/>MEMNODES</numatune>
+            </domain>
+            """;
+        byte[] Domain(string memnodes = "") => System.Text.Encoding.UTF8.GetBytes(xml.Replace("MEMNODES", memnodes));
+        PropertyException Refused(byte[] input, Dictionary<string, string> properties) =>
+            FluentActions.Invoking(() => Fixtures.Rewrite(input, properties)).Should().Throw<PropertyException>().Which;
+        // The engine's restrictive binding, our cells in the default mode (preferred): libvirt would refuse the result.
+        Refused(Domain(), new() { ["guestnuma"] = "0-1#2G#0,2-3#2G#0" }).OneLine.Should().StartWith(
+            "guestnuma: the domain's <numatune><memory mode='restrictive'> (set by no property) would stand beside memnodes of another mode " +
+            "(cell 0: preferred, cell 1: preferred), which libvirt refuses");
+        // A memnode the domain keeps (its cell is not rebound) beside our restrictive binding.
+        var kept = Domain("<memnode cellid='0' mode='strict' nodeset='0'/>");
+        var strictMemory = System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(kept).Replace("mode='restrictive' nodeset", "mode='strict' nodeset"));
+        Refused(strictMemory, new() { ["numatune"] = "restrictive#0" }).OneLine.Should().StartWith(
+            "numatune: the restrictive binding of numatune would stand beside memnodes of another mode (cell 0: strict)");
+        // What libvirt accepts goes through: the cells restrictive too, or the guest-wide binding set with them.
+        Fixtures.Rewrite(Domain(), new Dictionary<string, string> { ["guestnuma"] = "0-1#2G#0,2-3#2G#0", ["numatune"] = "interleave#0" }).Should().NotBeEmpty();
+        Fixtures.Rewrite(Domain(), new Dictionary<string, string> { ["guestnuma"] = "0-1#2G,2-3#2G" }).Should().NotBeEmpty("cells without host nodes add no memnode");
+    }
+
+    [Fact]
     public void Cache_and_interconnects_are_refused_when_the_cell_count_changes()
     {
         var hmat = System.Text.Encoding.UTF8.GetBytes(Libvirt.LibvirtAcceptanceTests.HmatDomain);
