@@ -103,15 +103,9 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
     {
         var clock = Stopwatch.StartNew();
         start();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var threads = QemuProcess.Read(libvirt.QemuPid(name)).Threads.Count(t => t.VcpuId is not null);
-            if (threads >= c.Expect.OnlineVcpus) break;
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"guest {name}: {threads} of {c.Expect.OnlineVcpus} vCPU threads after 60 s");
-            Thread.Sleep(20);
-        }
+        int VcpuThreads() => QemuProcess.Read(libvirt.QemuPid(name)).Threads.Count(t => t.VcpuId is not null);
+        Poll.Wait(() => VcpuThreads() >= c.Expect.OnlineVcpus, TimeSpan.FromSeconds(60), $"guest {name} running its {c.Expect.OnlineVcpus} vCPU threads",
+            () => $"{VcpuThreads()} running");
         libvirt.Figures.GuestBooted(clock.Elapsed.TotalSeconds);
         output.WriteLine($"guest {name} running after {clock.Elapsed.TotalSeconds:0.00} s ({libvirt.Accel})");
     }
@@ -250,14 +244,8 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
 
     private bool GuestExecutes(string name)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        do
-        {
-            var stats = ParseTable(libvirt.VirshOk("domstats", "--vcpu", name), '=');
-            if (stats.TryGetValue("vcpu.0.time", out var t) && long.TryParse(t, out var ns) && ns > 0) return true;
-            Thread.Sleep(100);
-        } while (DateTime.UtcNow < deadline);
-        return false;
+        return Poll.Until(() => ParseTable(libvirt.VirshOk("domstats", "--vcpu", name), '=').TryGetValue("vcpu.0.time", out var t)
+            && long.TryParse(t, out var ns) && ns > 0, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(100));
     }
 
     private JsonDocument Qmp(string name, string command) =>

@@ -1,3 +1,4 @@
+using Largeguest.Tests.Support;
 using System.Diagnostics;
 using System.Globalization;
 using Largeguest.Tests.Ksm;
@@ -106,12 +107,7 @@ public sealed class TunerGuestEventTests(PrivateLibvirt libvirt, ITestOutputHelp
 
     private static void WaitForCycles(string textfile, double wanted, TimeSpan bound, List<string> log, string what)
     {
-        var clock = Stopwatch.StartNew();
-        while (Cycles(textfile) < wanted)
-        {
-            if (clock.Elapsed > bound)
-                throw new Xunit.Sdk.XunitException($"{what}: cycles_total {Cycles(textfile)}, not {wanted}, after {bound.TotalSeconds:0} s. Daemon log:\n{Joined(log)}");
-            Thread.Sleep(50);
-        }
+        if (!Poll.Until(() => Cycles(textfile) >= wanted, bound, TimeSpan.FromMilliseconds(50)))
+            throw new Xunit.Sdk.XunitException($"{what}: cycles_total {Cycles(textfile)}, not {wanted}, after {bound.TotalSeconds:0} s. Daemon log:\n{Joined(log)}");
     }
 }

@@ -186,18 +186,12 @@ public sealed class KsmHookProcessTests : IDisposable
         using var pages = new MergeablePages(1024);
         RealKsm.MergeNow(pages, runAfter: 0);
         var hook = StartHook(VmA, "0", XmlCopy());
-        var clock = Stopwatch.StartNew();
-        while (!JournalExists)
-        {
-            if (hook.HasExited || clock.Elapsed > TimeSpan.FromSeconds(60))
-                throw new InvalidOperationException($"the journal never appeared (hook exited: {hook.HasExited})");
-            Thread.Sleep(1);
-        }
+        Poll.Wait(() => JournalExists || hook.HasExited, TimeSpan.FromSeconds(60), "the journal appearing", every: TimeSpan.FromMilliseconds(1));
+        if (!JournalExists) throw new InvalidOperationException("the journal never appeared: the hook exited first");
         hook.Kill(); // SIGKILL, inside the transition: the journal is written, the unmerge is starting or running
         hook.WaitForExit();
         var lockPath = Path.Combine(_state, HostLock.FileName);
-        clock.Restart();
-        while (!HostLock.IsFree(lockPath) && clock.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(10); // an orphaned writer finishes its unmerge
+        Poll.Until(() => HostLock.IsFree(lockPath), TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(10)); // an orphaned writer finishes its unmerge
         HostLock.IsFree(lockPath).Should().BeTrue();
         JournalExists.Should().BeTrue("the transition died part-way");
         _out.WriteLine($"after SIGKILL: run={RealKsm.Read("run")} merge_across_nodes={RealKsm.Read("merge_across_nodes")} pages_shared={RealKsm.Number("pages_shared")}");

@@ -1,3 +1,4 @@
+using Largeguest.Tests.Support;
 using System.Diagnostics;
 using Largeguest.Ksm;
 
@@ -347,24 +348,19 @@ public sealed class KsmModelTests : IDisposable
     }
 
     /// <summary>Waits (up to 20 s) until a child writer for <paramref name="target"/> exists.</summary>
-    private static bool WriterStarted(string target)
+    private static bool WriterStarted(string target) => Poll.Until(() =>
     {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(20))
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
-            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            try
             {
-                try
-                {
-                    var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
-                    if (cmdline.Contains("largeguest-ksm-writer") && cmdline.Contains(target)) return true;
-                }
-                catch (IOException) { } catch (UnauthorizedAccessException) { }
+                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+                if (cmdline.Contains("largeguest-ksm-writer") && cmdline.Contains(target)) return true;
             }
-            Thread.Sleep(10);
+            catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
         return false;
-    }
+    }, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(10));
 
     /// <summary>A FIFO with no reader stands in for a long synchronous sysfs write: the child writer blocks in write(2).</summary>
     private string Fifo()

@@ -88,14 +88,9 @@ public sealed class RealKsm : IDisposable
     public static void MergeNow(MergeablePages pages, int runAfter)
     {
         Write("run", "1");
-        var clock = Stopwatch.StartNew();
         var wanted = pages.Pages * 95 / 100;
-        while (Number("pages_sharing") < wanted)
-        {
-            if (clock.Elapsed > TimeSpan.FromMinutes(2))
-                throw new InvalidOperationException($"ksmd did not merge {pages.Pages} identical pages within 2 min (pages_sharing {Number("pages_sharing")})");
-            Thread.Sleep(50);
-        }
+        Poll.Wait(() => Number("pages_sharing") >= wanted, TimeSpan.FromMinutes(2), $"ksmd merging {pages.Pages} identical pages",
+            () => $"pages_sharing {Number("pages_sharing")}", TimeSpan.FromMilliseconds(50));
         Write("run", $"{runAfter}");
     }
 
@@ -129,16 +124,7 @@ public static class LockProbe
     /// every descriptor, close-on-exec ones included, until its exec, so "released" is observed a moment later here;
     /// a hook process has no such neighbours.
     /// </summary>
-    public static bool FreesSoon(string path)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!HostLock.IsFree(path))
-        {
-            if (clock.Elapsed > TimeSpan.FromSeconds(10)) return false;
-            Thread.Sleep(5);
-        }
-        return true;
-    }
+    public static bool FreesSoon(string path) => Poll.Until(() => HostLock.IsFree(path), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(5));
 }
 
 /// <summary>Processes with exactly the environment given (plus PATH), as the KSM process tests need them.</summary>

@@ -89,26 +89,18 @@ public sealed class MomRealTests : IDisposable
         }
     }
 
-    private static void WaitUntil(Func<bool> condition, string what, RealMom mom)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > TimeSpan.FromSeconds(30)) throw new InvalidOperationException($"not within 30 s: {what}; MoM's log:\n{mom.Log}");
-            Thread.Sleep(100);
-        }
-    }
+    private static void WaitUntil(Func<bool> condition, string what, RealMom mom) =>
+        Poll.Wait(condition, TimeSpan.FromSeconds(30), what, () => $"MoM's log:\n{mom.Log}", TimeSpan.FromMilliseconds(100));
 
     /// <summary>Like <see cref="RealKsm.MergeNow"/>, but starting ksmd again whenever MoM's policy (no memory pressure here) stops it.</summary>
     private static void MergeBesideMom(MergeablePages pages)
     {
-        var clock = Stopwatch.StartNew();
-        while (RealKsm.Number("pages_sharing") < pages.Pages * 95 / 100)
+        Poll.Wait(() =>
         {
-            if (clock.Elapsed > TimeSpan.FromMinutes(2)) throw new InvalidOperationException($"ksmd did not merge {pages.Pages} pages within 2 min");
-            if (RealKsm.Read("run") != "1") RealKsm.Write("run", "1");
-            Thread.Sleep(20);
-        }
+            if (RealKsm.Number("pages_sharing") >= pages.Pages * 95 / 100) return true;
+            if (RealKsm.Read("run") != "1") RealKsm.Write("run", "1"); // MoM may stop ksmd in between
+            return false;
+        }, TimeSpan.FromMinutes(2), $"ksmd merging {pages.Pages} pages", () => $"pages_sharing {RealKsm.Number("pages_sharing")}");
         RealKsm.Write("run", "0");
     }
 

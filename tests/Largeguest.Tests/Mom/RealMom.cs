@@ -86,13 +86,14 @@ public sealed class RealMom : IDisposable
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.Add(e.Data); };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        var clock = Stopwatch.StartNew();
-        while (true)
+        MomException? last = null;
+        bool Answers()
         {
             if (_process.HasExited) throw new InvalidOperationException($"MoM exited at start ({_process.ExitCode}): {Stderr}\n{Log}");
-            try { if (Client.Ping()) break; }
-            catch (MomException) when (clock.Elapsed < TimeSpan.FromSeconds(30)) { Thread.Sleep(100); }
+            try { return Client.Ping(); }
+            catch (MomException e) { last = e; return false; }
         }
+        Poll.Wait(Answers, TimeSpan.FromSeconds(30), "MoM answering its socket", () => last?.Message ?? "no answer", TimeSpan.FromMilliseconds(100));
         Client.SetNamedPolicy("01-parameters", EngineParameters).Should().BeTrue("MoM takes VDSM's parameters");
     }
 
@@ -131,13 +132,8 @@ public sealed class RealMom : IDisposable
     public void WaitCycles(int cycles)
     {
         var mark = Mark();
-        var clock = Stopwatch.StartNew();
-        while (Cycles(mark) < cycles)
-        {
-            if (clock.Elapsed > TimeSpan.FromSeconds(cycles * IntervalSeconds * 5 + 10))
-                throw new InvalidOperationException($"MoM evaluated {Cycles(mark)} of {cycles} policy cycles in {clock.Elapsed}; its log:\n{Log}");
-            Thread.Sleep(100);
-        }
+        Poll.Wait(() => Cycles(mark) >= cycles, TimeSpan.FromSeconds(cycles * IntervalSeconds * 5 + 10), $"MoM evaluating {cycles} policy cycles",
+            () => $"{Cycles(mark)} evaluated; its log:\n{Log}", TimeSpan.FromMilliseconds(100));
     }
 
     public void Dispose()

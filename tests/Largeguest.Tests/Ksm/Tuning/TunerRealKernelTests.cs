@@ -309,15 +309,8 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
         }
     }
 
-    private static async Task WaitFor(Func<bool> condition, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > TimeSpan.FromSeconds(20)) throw new TimeoutException($"{what} did not happen within 20 s");
-            await Task.Delay(50);
-        }
-    }
+    private static Task WaitFor(Func<bool> condition, string what) =>
+        Task.Run(() => Poll.Wait(condition, TimeSpan.FromSeconds(20), what, every: TimeSpan.FromMilliseconds(50)));
 
     /// <summary>The Prometheus project's own parser (python3-prometheus-client, installed by make test) must read it too.</summary>
     private static string PythonParser(string body)
