@@ -41,8 +41,8 @@ public static class DomainChecks
                 $"cells that together cover {valid}");
 
         var dimms = doc.Dimms;
-        var dimmTotal = new MemorySize(dimms.Sum(d => d.Size.KiB));
-        var initial = doc.Memory - dimmTotal;
+        var dimmTotal = DomainDocument.DimmMemory(dimms);
+        var initial = doc.InitialMemory(dimms);
         if (numa.TotalMemory != initial)
         {
             var split = dimms.Count == 0 ? "its <memory>"

@@ -217,8 +217,10 @@ public sealed class DomainDocument
             ? n
             : throw new DomainXmlException($"domain XML: {what} '{text.Trim()}' is not a number");
 
-    /// <summary>What the guest cells must add up to: <c>&lt;memory&gt;</c> minus the DIMMs.</summary>
-    public MemorySize InitialMemory => Memory - new MemorySize(Dimms.Sum(d => d.Size.KiB));
+    /// <summary>What the guest cells must add up to: <c>&lt;memory&gt;</c> minus the DIMMs (<paramref name="dimms"/>: <see cref="Dimms"/>).</summary>
+    public MemorySize InitialMemory(IReadOnlyList<Dimm> dimms) => Memory - DimmMemory(dimms);
+
+    public static MemorySize DimmMemory(IReadOnlyList<Dimm> dimms) => new(dimms.Sum(d => d.Size.KiB));
 
     private static Dimm ReadDimm(XElement device)
     {

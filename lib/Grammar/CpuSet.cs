@@ -87,10 +87,6 @@ public sealed class CpuSet : IEquatable<CpuSet>
     }
 
     public CpuSet Union(CpuSet other) => Of(_ids.Concat(other._ids));
-    public bool Overlaps(CpuSet other) => _ids.Any(other.Contains);
-
-    /// <summary>Ids of this set that are not in <paramref name="other"/>.</summary>
-    public IEnumerable<int> Except(CpuSet other) => _ids.Where(id => !other.Contains(id));
 
     public override string ToString() => Format(_ids);
 

@@ -11,7 +11,7 @@ public sealed record HostCpu(int Id, bool Online, int? Socket = null, int? Die =
 /// <summary>A huge page pool of one node: page size, pages configured and pages free (null: not reported).</summary>
 public sealed record PagePool(long SizeKiB, long Total, long? Free)
 {
-    public MemorySize FreeMemory => new((Free ?? 0) * SizeKiB);
+    internal MemorySize FreeMemory => new((Free ?? 0) * SizeKiB);
     public MemorySize TotalMemory => new(Total * SizeKiB);
 }
 
@@ -39,7 +39,7 @@ public sealed record HostTopology(IReadOnlyList<HostNode> Nodes, string Source)
 
     public HostCpu? Cpu(int id) => Nodes.SelectMany(n => n.Cpus).FirstOrDefault(c => c.Id == id);
 
-    public HostNode? NodeOfCpu(int cpu) => Nodes.FirstOrDefault(n => n.Cpus.Any(c => c.Id == cpu));
+    internal HostNode? NodeOfCpu(int cpu) => Nodes.FirstOrDefault(n => n.Cpus.Any(c => c.Id == cpu));
 
     /// <summary>Ids for messages, e.g. <c>0-15</c>, or <c>none</c>.</summary>
     public static string Describe(IEnumerable<int> ids)

@@ -60,29 +60,14 @@ public sealed class Connect : IDisposable
     /// <summary>libvirt's packed version number (major * 1,000,000 + minor * 1,000 + release) as a <see cref="Version"/>.</summary>
     public static Version ToVersion(ulong packed) => new((int)(packed / 1_000_000), (int)(packed / 1000 % 1000), (int)(packed % 1000));
 
-    /// <summary>The domain with this UUID, or null when libvirt does not know it.</summary>
-    public Domain? LookupDomainByUuid(string uuid)
-    {
-        var handle = Native.virDomainLookupByUUIDString(Handle, uuid);
-        if (!handle.IsInvalid) return new Domain(handle, uuid);
-        var error = LibvirtException.Last($"{Uri}: cannot look up domain {uuid}");
-        handle.Dispose();
-        if (error.Code == ErrorNoDomain) return null;
-        throw error;
-    }
-
     /// <summary>Does libvirt know a domain with this UUID (running or defined)?</summary>
     public bool DomainExists(string uuid)
     {
-        using var domain = LookupDomainByUuid(uuid);
-        return domain is not null;
-    }
-
-    /// <summary>The state of the domain with this UUID, or null when libvirt does not know it.</summary>
-    public DomainState? GetDomainState(string uuid)
-    {
-        using var domain = LookupDomainByUuid(uuid);
-        return domain?.State;
+        using var handle = Native.virDomainLookupByUUIDString(Handle, uuid);
+        if (!handle.IsInvalid) return true;
+        var error = LibvirtException.Last($"{Uri}: cannot look up domain {uuid}");
+        if (error.Code == ErrorNoDomain) return false;
+        throw error;
     }
 
     public void Dispose() => Handle.Dispose();
@@ -94,38 +79,6 @@ public sealed class Connect : IDisposable
         try { return Marshal.PtrToStringUTF8(text); }
         finally { NativeMemory.Free((void*)text); } // NativeMemory.Free is the C library's free() on Linux
     }
-}
-
-/// <summary>libvirt's <c>virDomainState</c>.</summary>
-public enum DomainState { NoState = 0, Running = 1, Blocked = 2, Paused = 3, Shutdown = 4, Shutoff = 5, Crashed = 6, PmSuspended = 7 }
-
-/// <summary>A domain looked up on a <see cref="Connect"/>; disposing frees the reference (<c>virDomainFree</c>).</summary>
-public sealed class Domain : IDisposable
-{
-    private readonly DomainHandle _handle;
-
-    internal Domain(DomainHandle handle, string uuid)
-    {
-        _handle = handle;
-        Uuid = uuid;
-    }
-
-    public string Uuid { get; }
-
-    public unsafe DomainState State
-    {
-        get
-        {
-            int state, reason;
-            if (Native.virDomainGetState(_handle, &state, &reason, 0) < 0) throw LibvirtException.Last($"cannot read the state of domain {Uuid}");
-            return (DomainState)state;
-        }
-    }
-
-    /// <summary>Running in the wide sense: anything but shut off (a paused or suspended guest still holds its memory).</summary>
-    public bool IsActive => State is not (DomainState.Shutoff or DomainState.NoState);
-
-    public void Dispose() => _handle.Dispose();
 }
 
 /// <summary>The node (host) calls: free memory per NUMA cell and free pages per size.</summary>

@@ -46,10 +46,6 @@ internal static unsafe partial class Native
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial DomainHandle virDomainLookupByUUIDString(ConnectHandle conn, string uuid);
 
-    // int virDomainGetState(virDomainPtr domain, int *state, int *reason, unsigned int flags)
-    [LibraryImport(Library)]
-    public static partial int virDomainGetState(DomainHandle domain, int* state, int* reason, uint flags);
-
     // int virDomainFree(virDomainPtr domain)
     [LibraryImport(Library)]
     public static partial int virDomainFree(nint domain);

@@ -23,9 +23,6 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
     /// <summary>The endpoint, once <see cref="Run"/> has bound it (tests ask for port 0 and read the real one here).</summary>
     public MetricsEndpoint? Endpoint { get; private set; }
 
-    /// <summary>Raised after each cycle (tests wait on it).</summary>
-    public event Action<TunerState>? CycleDone;
-
     public static string PidPath(string stateDir) => Path.Combine(stateDir, TunerState.PidFileName);
 
     /// <summary>Asks for an immediate cycle (what SIGHUP does).</summary>
@@ -78,7 +75,6 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
                 }
                 SampleCpu();
                 WriteTextfile(settings.TextfilePath);
-                CycleDone?.Invoke(_state!);
                 // A cycle allocates a little (it reads every /proc/PID/status); the GC's first generation is sized for
                 // throughput (megabytes on a large host), so between minute-long sleeps give the memory back at once:
                 // it keeps the service's resident set near its start-up size (make bench) for well under a millisecond.

@@ -57,8 +57,6 @@ public sealed record TunerState
 
     public void Save(string stateDir) => StateFile.Write(PathIn(stateDir), JsonSerializer.SerializeToUtf8Bytes(this, TunerStateJson.Default.TunerState));
 
-    public string ToJson() => JsonSerializer.Serialize(this, TunerStateJson.Default.TunerState);
-
     /// <summary>The tuner's object in <c>largeguest ksm status --json</c>: null fields before the tuner first ran.</summary>
     public static void WriteStatusJson(Utf8JsonWriter w, TunerState? state, int? daemonPid)
     {

@@ -80,7 +80,7 @@ public class DomainDocumentTests
     {
         var doc = DomainDocument.Parse(Fixtures.Read("ovirt-hotplug-libvirt.xml"));
         doc.Dimms.Should().Equal(new Dimm(new(2097152), 0, "dimm"), new Dimm(new(2097152), 1, "dimm"));
-        doc.InitialMemory.KiB.Should().Be(8388608);
+        doc.InitialMemory(doc.Dimms).KiB.Should().Be(8388608);
     }
 
     [Theory]

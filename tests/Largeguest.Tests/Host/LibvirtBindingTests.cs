@@ -83,14 +83,7 @@ public class LibvirtBindingTests
         RequireLibvirt();
         using var connect = Connect.OpenReadOnly(TestUri);
         connect.DomainExists(TestDomainUuid).Should().BeTrue();
-        connect.GetDomainState(TestDomainUuid).Should().Be(DomainState.Running);
-        using (var domain = connect.LookupDomainByUuid(TestDomainUuid))
-        {
-            domain!.IsActive.Should().BeTrue();
-            domain.Uuid.Should().Be(TestDomainUuid);
-        }
         connect.DomainExists("00000000-0000-0000-0000-000000000001").Should().BeFalse();
-        connect.GetDomainState("00000000-0000-0000-0000-000000000001").Should().BeNull();
     }
 
     [Fact]
