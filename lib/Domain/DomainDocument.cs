@@ -146,7 +146,7 @@ public sealed class DomainDocument
         get
         {
             var memory = Root.Element("memory") ?? throw new DomainXmlException("domain XML has no <memory> element");
-            return LibvirtUnits.ToMemory(memory.Value, (string?)memory.Attribute("unit"), "domain XML: <memory>");
+            return LibvirtUnits.ToMemory(memory.Value, (string?)memory.Attribute("unit"), "domain XML: <memory>", Invalid);
         }
     }
 
@@ -164,7 +164,7 @@ public sealed class DomainDocument
             if (Root.Element("memoryBacking")?.Element("hugepages") is not { } hugepages) return null;
             var page = hugepages.Elements("page").FirstOrDefault(p => p.Attribute("nodeset") is null) ?? hugepages.Elements("page").FirstOrDefault();
             return page?.Attribute("size") is { } s
-                ? LibvirtUnits.ToMemory(s.Value, (string?)page.Attribute("unit"), "domain XML: <memoryBacking><hugepages><page size>").KiB
+                ? LibvirtUnits.ToMemory(s.Value, (string?)page.Attribute("unit"), "domain XML: <memoryBacking><hugepages><page size>", Invalid).KiB
                 : 0;
         }
     }
@@ -222,6 +222,8 @@ public sealed class DomainDocument
 
     public static MemorySize DimmMemory(IReadOnlyList<Dimm> dimms) => new(dimms.Sum(d => d.Size.KiB));
 
+    private static DomainXmlException Invalid(string message) => new(message);
+
     private static Dimm ReadDimm(XElement device)
     {
         var model = (string?)device.Attribute("model") ?? "dimm";
@@ -231,6 +233,6 @@ public sealed class DomainDocument
         int? nodeId = node is null ? null
             : int.TryParse(node.Value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
             : throw new DomainXmlException($"domain XML: memory device <node> '{node.Value.Trim()}' is not a number");
-        return new Dimm(LibvirtUnits.ToMemory(size.Value, (string?)size.Attribute("unit"), "domain XML: memory device <size>"), nodeId, model);
+        return new Dimm(LibvirtUnits.ToMemory(size.Value, (string?)size.Attribute("unit"), "domain XML: memory device <size>", Invalid), nodeId, model);
     }
 }

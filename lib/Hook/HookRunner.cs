@@ -131,7 +131,7 @@ public static class HookRunner
         IReadOnlyDictionary<int, NumaMode>? cellModes = null;
         if (HostChecks.Needed(properties))
         {
-            var facts = DomainFacts.From(doc);
+            var facts = new DomainFacts(doc.Memory, doc.HugePageKiB);
             var verdict = HostChecks.Check(facts, properties, host.Topology(facts.HugePageKiB is not null), config, host.PreferredMany);
             if (verdict.Errors.Count > 0) throw verdict.Errors[0];
             foreach (var warning in verdict.Warnings) host.Diagnostics.Warn(warning);

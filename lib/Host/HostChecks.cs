@@ -1,5 +1,4 @@
 using Largeguest.Config;
-using Largeguest.Domain;
 using Largeguest.Grammar;
 
 namespace Largeguest.Host;
@@ -7,10 +6,7 @@ namespace Largeguest.Host;
 /// <summary>What the host checks need to know about the domain: its memory and how it is backed.</summary>
 /// <param name="Memory">The domain's <c>&lt;memory&gt;</c> (every byte the guest can touch at start, DIMMs included).</param>
 /// <param name="HugePageKiB">Null: ordinary pages. Otherwise the huge page size backing the guest (0: the host's default, i.e. its smallest huge page size).</param>
-public sealed record DomainFacts(MemorySize Memory, long? HugePageKiB = null)
-{
-    public static DomainFacts From(DomainDocument doc) => new(doc.Memory, doc.HugePageKiB);
-}
+public sealed record DomainFacts(MemorySize Memory, long? HugePageKiB = null);
 
 /// <summary>
 /// The outcome of checking properties against the host: errors (the hook reports the first and exits 2),

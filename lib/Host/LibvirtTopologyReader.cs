@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Xml;
 using System.Xml.Linq;
-using Largeguest.Domain;
 using Largeguest.Grammar;
 using Largeguest.Host.Libvirt;
 
@@ -87,15 +86,13 @@ public static class LibvirtTopologyReader
 
     private static MemorySize Memory(XElement element, string source)
     {
-        try { return LibvirtUnits.ToMemory(element.Value, (string?)element.Attribute("unit"), $"{source}: cell memory"); }
-        catch (DomainXmlException e) { throw new TopologyException(e.Message); }
+        return LibvirtUnits.ToMemory(element.Value, (string?)element.Attribute("unit"), $"{source}: cell memory", m => new TopologyException(m));
     }
 
     private static long PageSize(XElement pages, string source)
     {
         var size = (string?)pages.Attribute("size") ?? throw new TopologyException($"{source}: <pages> without size");
-        try { return LibvirtUnits.ToMemory(size, (string?)pages.Attribute("unit"), $"{source}: page size").KiB; }
-        catch (DomainXmlException e) { throw new TopologyException(e.Message); }
+        return LibvirtUnits.ToMemory(size, (string?)pages.Attribute("unit"), $"{source}: page size", m => new TopologyException(m)).KiB;
     }
 
     private static long Count(XElement pages, string source) =>

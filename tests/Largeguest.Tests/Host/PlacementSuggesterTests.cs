@@ -42,7 +42,7 @@ public class PlacementSuggesterTests
         DomainChecks.Check(doc, props);
         DomainChecks.GuestTopologyMismatch(doc, props.GuestNuma!).Should().BeNull("suggested cells hold whole guest sockets");
         // The suggester never writes preferred on several nodes: the stack must not be asked.
-        var verdict = HostChecks.Check(DomainFacts.From(doc), props, host, config, () => throw new InvalidOperationException("preferred on several nodes suggested"));
+        var verdict = HostChecks.Check(new DomainFacts(doc.Memory, doc.HugePageKiB), props, host, config, () => throw new InvalidOperationException("preferred on several nodes suggested"));
         DomainRewriter.Apply(doc, verdict.Properties, config.DefaultMode, verdict.CellModes);
         return (verdict, doc);
     }

@@ -1,20 +1,21 @@
 using System.Globalization;
-using Largeguest.Grammar;
+namespace Largeguest.Grammar;
 
-namespace Largeguest.Domain;
-
-/// <summary>libvirt's memory <c>unit</c> attribute (default KiB; <c>KB</c>, <c>MB</c>... are powers of 1000).</summary>
+/// <summary>libvirt's memory <c>unit</c> attribute (default KiB; <c>KB</c>, <c>MB</c>... are powers of 1000), as both the
+/// domain XML and libvirt's host capabilities use it.</summary>
 public static class LibvirtUnits
 {
-    public static MemorySize ToMemory(string value, string? unit, string where)
+    /// <param name="where">What is being read, for the message (e.g. <c>domain XML: &lt;memory&gt;</c>).</param>
+    /// <param name="error">The caller's exception for a bad value (the domain's or the host topology's).</param>
+    public static MemorySize ToMemory(string value, string? unit, string where, Func<string, Exception> error)
     {
         if (!ulong.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n))
-            throw new DomainXmlException($"{where} '{value.Trim()}' is not a whole number");
+            throw error($"{where} '{value.Trim()}' is not a whole number");
         var bytesPerUnit = BytesPer(unit?.Trim() ?? "KiB")
-            ?? throw new DomainXmlException($"{where} has unknown unit '{unit}'");
+            ?? throw error($"{where} has unknown unit '{unit}'");
         var bytes = (System.Numerics.BigInteger)n * bytesPerUnit;
         var kib = bytes / 1024;
-        if (kib > MemorySize.MaxKiB) throw new DomainXmlException($"{where} '{value.Trim()} {unit}' is implausibly large");
+        if (kib > MemorySize.MaxKiB) throw error($"{where} '{value.Trim()} {unit}' is implausibly large");
         return new MemorySize((long)kib);
     }
 
