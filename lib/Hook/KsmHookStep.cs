@@ -1,7 +1,7 @@
 using Largeguest.Config;
-using Largeguest.Hook;
+using Largeguest.Ksm;
 
-namespace Largeguest.Ksm;
+namespace Largeguest.Hook;
 
 /// <summary>
 /// The hook's KSM work for <c>ksm_merge_across_nodes</c> (docs/design.md section 6): start-type hook points register
