@@ -12,6 +12,14 @@ public static class DomainRewriter
         Action<string>? warn = null)
     {
         DomainChecks.Check(doc, p);
+        Edit(doc, p, defaultMode, cellModes, warn);
+    }
+
+    /// <summary>As <see cref="Apply"/>, for a caller that has run <see cref="DomainChecks.Check"/> on this document already
+    /// (the hook runs it before the host checks, whose rewrites change modes only, never what the domain checks look at).</summary>
+    public static void Edit(DomainDocument doc, LargeguestProperties p, NumaMode defaultMode, IReadOnlyDictionary<int, NumaMode>? cellModes = null,
+        Action<string>? warn = null)
+    {
         if (p.PinCpu is { } pincpu) ApplyPinCpu(doc, pincpu, p.NumaTune is not null, warn);
         if (p.CpuTune is { } tune) CpuTuneEditor.Apply(doc, tune);
         if (p.NumaTune is { } numatune) NumaTuneEditor.ApplyMemory(doc, numatune);

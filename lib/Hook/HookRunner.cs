@@ -139,7 +139,7 @@ public static class HookRunner
             properties = verdict.Properties;
             cellModes = verdict.CellModes;
         }
-        DomainRewriter.Apply(doc, properties, config.DefaultMode, cellModes, host.Diagnostics.Warn);
+        DomainRewriter.Edit(doc, properties, config.DefaultMode, cellModes, host.Diagnostics.Warn);
         return doc.ToBytes();
     }
 }
