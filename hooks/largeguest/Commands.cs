@@ -8,8 +8,9 @@ namespace Largeguest.Hook.Cli;
 /// </summary>
 internal static class Commands
 {
-    public const int Success = 0;
-    public const int Failure = 2;
+    // The hook's exit codes (HookRunner, docs/design.md section 3), named here for the commands.
+    public const int Success = HookRunner.Success;
+    public const int Failure = HookRunner.Failure;
 
     public static int Run(string[] args)
     {
