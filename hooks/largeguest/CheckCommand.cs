@@ -5,7 +5,7 @@ using Largeguest.Grammar;
 
 namespace Largeguest.Hook.Cli;
 
-/// <summary><c>largeguest check "cputune=...;numatune=..." [--domain FILE]</c>: parse and explain, touch nothing.</summary>
+/// <summary><c>largeguest check "cputune=...;numatune=..." [--domain FILE] [--json]</c>: parse and explain, touch nothing.</summary>
 internal static class CheckCommand
 {
     public static Command Create()
@@ -18,19 +18,23 @@ internal static class CheckCommand
         {
             Description = "Also check the properties against this domain XML (vCPU ids, cells, memory), as the hook would",
         };
+        var json = new Option<bool>("--json")
+        {
+            Description = "Print the result as one JSON object (snake_case: properties, property_string, explanation, ignored, domain); errors stay on stderr with exit 2",
+        };
         var command = new Command("check", "Parse a custom-property string, print its canonical form and what it will do; exit 2 naming the bad token if it is wrong.")
         {
-            properties, domain,
+            properties, domain, json,
         };
-        command.SetAction(result => CliSupport.Guard(() => Run(result.GetValue(properties)!, result.GetValue(domain))));
+        command.SetAction(result => CliSupport.Guard(() => Run(result.GetValue(properties)!, result.GetValue(domain), result.GetValue(json))));
         return command;
     }
 
-    private static int Run(string text, FileInfo? domainFile)
+    private static int Run(string text, FileInfo? domainFile, bool json)
     {
         var config = CliSupport.LoadConfig();
         var engine = CliSupport.ParseEngine(text);
-        if (engine.Ours.Count == 0)
+        if (engine.Ours.Count == 0 && !json)
         {
             Console.WriteLine($"no largeguest property set (known: {string.Join(", ", LargeguestProperties.Names)})");
             return Commands.Success;
@@ -42,6 +46,17 @@ internal static class CheckCommand
             DomainChecks.Check(doc, parsed);
             HookRunner.CheckCpuPolicy(doc, parsed, config, CliSupport.Diag);
             DomainChecks.CheckGuestTopology(doc, parsed, config.GuestNumaTopologyMismatch == Largeguest.Config.FailurePolicy.Fail, CliSupport.Diag.Warn);
+        }
+        if (json)
+        {
+            var canonical = parsed.Canonical().ToList();
+            CliJson.Print(new CheckOutput(
+                canonical.ToDictionary(c => c.Name, c => c.Value),
+                LargeguestProperties.EngineString(canonical),
+                canonical.ToDictionary(c => c.Name, c => Explanation.Of(c.Name, parsed, config.DefaultMode).ToList()),
+                [.. engine.Others],
+                domainFile is null ? null : new CheckedDomain(domainFile.FullName, Fits: true)), j => j.CheckOutput);
+            return Commands.Success;
         }
         foreach (var line in Explanation.Lines(parsed, config.DefaultMode)) Console.WriteLine(line);
         if (domainFile is not null) Console.WriteLine($"fits domain {domainFile.Name}");

@@ -66,8 +66,10 @@ internal static class HelpText
 
         FILES
           /etc/vdsm-hook-largeguest/largeguest.json   configuration (keys: see docs/configuration.md)
+          /etc/vdsm-hook-largeguest/largeguest.d/*.json  drop-ins read after it in name order, later wins
           LARGEGUEST__Section__Key                    environment override of one key, e.g. LARGEGUEST__NumaTune__DefaultMode
-          LARGEGUEST_CONFIG                           another configuration file (not honoured in privileged mode)
+          LARGEGUEST_CONFIG                           another configuration file NAME.json, with drop-ins NAME.d/
+                                                      (not honoured in privileged mode)
           /etc/vdsm/mom.conf                          MoM's configuration (Mom:ConfigPath): controllers, rpc-port, policy-dir
           /etc/vdsm/mom.d/02-largeguest.policy        the policy given to MoM while VMs ask merge_across_nodes
         """;

@@ -121,7 +121,7 @@ internal static class KsmTuneCommand
         var config = CliSupport.LoadConfig();
         var confPath = config.KsmTune.KsmtunedConf.Trim();
         var conf = confPath.Length == 0 ? KsmtunedConf.Defaults : KsmtunedConf.Load(confPath, CliSupport.Diag.Warn);
-        var source = LargeguestConfig.PathFor(CliSupport.Environment(), privileged: false);
+        var source = LargeguestConfig.Describe(CliSupport.Environment(), privileged: false);
         var settings = TuneConfig.Resolve(config.KsmTune, source, conf, flags, CliSupport.Diag.Note);
         return (config, settings, new LibraryTunerHost(config));
     }

@@ -5,8 +5,8 @@ using Largeguest.Host;
 namespace Largeguest.Hook.Cli;
 
 /// <summary>
-/// <c>largeguest suggest --vcpus N --memory SIZE [--cells K] [--sockets S] [--io-threads T]</c>: property values that place the guest on this
-/// host's topology (one <c>name=value</c> per line on stdout; the layout explained on stderr).
+/// <c>largeguest suggest --vcpus N --memory SIZE [--cells K] [--sockets S] [--io-threads T] [--json]</c>: property values that place the
+/// guest on this host's topology (one <c>name=value</c> per line on stdout, the layout explained on stderr; or all of it as JSON on stdout).
 /// </summary>
 internal static class SuggestCommand
 {
@@ -17,12 +17,17 @@ internal static class SuggestCommand
         var cells = new Option<int?>("--cells") { Description = "Guest NUMA cells = host nodes to use (default: the fewest that hold the guest)." };
         var sockets = new Option<int?>("--sockets") { Description = "The guest's sockets (<cpu><topology sockets>; engine: Virtual Sockets): each cell then holds whole sockets." };
         var ioThreads = new Option<int>("--io-threads") { Description = "The guest's I/O threads (<iothreads>): pin them and the emulator to CPUs the vCPUs leave free in each cell's node." };
+        var json = new Option<bool>("--json")
+        {
+            Description = "Print one JSON object on stdout instead (snake_case: properties, property_string, engine_cpu_pinning, cells, io_threads); errors stay on stderr with exit 2.",
+        };
         var command = new Command("suggest", "Suggest cputune, numatune and guestnuma values that place a guest on this host's NUMA topology.");
         command.Options.Add(vcpus);
         command.Options.Add(memory);
         command.Options.Add(cells);
         command.Options.Add(sockets);
         command.Options.Add(ioThreads);
+        command.Options.Add(json);
         command.SetAction(result => CliSupport.Guard(() =>
         {
             var diag = CliSupport.Diag;
@@ -33,6 +38,16 @@ internal static class SuggestCommand
             Suggestion suggestion;
             try { suggestion = PlacementSuggester.Suggest(topology, result.GetValue(vcpus), size, result.GetValue(cells), result.GetValue(sockets), result.GetValue(ioThreads)); }
             catch (PlacementException e) { diag.Error($"suggest: {e.Message}"); return Commands.Failure; }
+            if (result.GetValue(json))
+            {
+                CliJson.Print(new SuggestOutput(
+                    suggestion.Properties.ToDictionary(p => p.Name, p => p.Value),
+                    suggestion.PropertyString,
+                    suggestion.CpuTune.ToEnginePinning(),
+                    [.. suggestion.Cells.Select((c, id) => new SuggestedCellOutput(id, c.Vcpus.ToString(), c.HostNode, CpuSet.Format(c.HostCpus.Order()), c.Memory.KiB))],
+                    suggestion.CpuTune.IoThreads.Count), j => j.SuggestOutput);
+                return Commands.Success;
+            }
             foreach (var (name, value) in suggestion.Properties) Console.Out.WriteLine($"{name}={value}");
             for (var id = 0; id < suggestion.Cells.Count; id++)
             {

@@ -65,13 +65,13 @@ internal static class TopologyCommand
             {
                 w.WriteStartObject();
                 w.WriteNumber("id", node.Id);
-                w.WriteNumber("memoryTotalKiB", node.Total.KiB);
-                w.WriteNumber("memoryFreeKiB", node.Free.KiB);
-                w.WriteStartArray("hugePages");
+                w.WriteNumber("memory_total_kib", node.Total.KiB);
+                w.WriteNumber("memory_free_kib", node.Free.KiB);
+                w.WriteStartArray("huge_pages");
                 foreach (var pool in node.HugePages)
                 {
                     w.WriteStartObject();
-                    w.WriteNumber("sizeKiB", pool.SizeKiB);
+                    w.WriteNumber("size_kib", pool.SizeKiB);
                     w.WriteNumber("total", pool.Total);
                     if (pool.Free is long free) w.WriteNumber("free", free); else w.WriteNull("free");
                     w.WriteEndObject();

@@ -10,11 +10,12 @@ public static class Explanation
         foreach (var (name, value) in p.Canonical())
         {
             yield return $"{name}={value}";
-            foreach (var line in Details(name, p, defaultMode)) yield return "  " + line;
+            foreach (var line in Of(name, p, defaultMode)) yield return "  " + line;
         }
     }
 
-    private static IEnumerable<string> Details(string name, LargeguestProperties p, NumaMode defaultMode)
+    /// <summary>What the property <paramref name="name"/> of <paramref name="p"/> does, one sentence per line.</summary>
+    public static IEnumerable<string> Of(string name, LargeguestProperties p, NumaMode defaultMode)
     {
         switch (name)
         {

@@ -1,5 +1,7 @@
 using Largeguest.Grammar;
+using Largeguest.IO;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Json;
 
 namespace Largeguest.Config;
 
@@ -59,25 +61,41 @@ public sealed record LargeguestConfig(
     /// <summary><c>Ksm:UnmergeSecondsPerGiB</c>: the unmerge budget per GiB of work (KsmPolicy.UnmergeTimeLimitFor).</summary>
     public TimeSpan KsmUnmergePerGiB { get; init; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>The file <see cref="Load"/> reads (for messages that name a key and its file).</summary>
+    /// <summary>The main file <see cref="Load"/> reads (for messages that name a key and its file).</summary>
     public static string PathFor(IReadOnlyDictionary<string, string> environment, bool privileged) =>
         !privileged && environment.TryGetValue(PathVariable, out var p) && p.Length > 0 ? p : DefaultPath;
+
+    /// <summary>
+    /// The drop-in directory beside a main file: <c>NAME.json</c> -> <c>NAME.d</c>, so the installed file has
+    /// <c>largeguest.d</c> and a file named by <see cref="PathVariable"/> brings its own (never the host's).
+    /// </summary>
+    public static string DropInDirectoryFor(string mainPath) => Path.ChangeExtension(mainPath, ".d");
+
+    /// <summary>Where the values come from, for messages about keys validated later (the tuner's section).</summary>
+    public static string Describe(IReadOnlyDictionary<string, string> environment, bool privileged)
+    {
+        var path = PathFor(environment, privileged);
+        return DropIns(DropInDirectoryFor(path)).Count == 0 ? path : $"{path} or {DropInDirectoryFor(path)}/*.json";
+    }
+
+    /// <summary>A config file larger than this is refused (the shipped one, every key commented, is about 6 KiB).</summary>
+    private const long MaxFileBytes = 1 << 20;
 
     /// <summary>Loads and validates; unknown keys are reported through <paramref name="warn"/>.</summary>
     public static LargeguestConfig Load(IReadOnlyDictionary<string, string> environment, bool privileged, Action<string> warn)
     {
         var path = PathFor(environment, privileged);
-        var builder = new ConfigurationBuilder();
+        // Each file's keys, later files winning key by key as IConfiguration's providers do; origin says which file
+        // set a key, so that a bad value names the drop-in it came from.
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        var origin = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         if (File.Exists(path))
-        {
-            byte[] bytes;
-            try { bytes = File.ReadAllBytes(path); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            { throw new ConfigException($"{path}: cannot read: {e.Message}"); }
-            builder.AddJsonStream(new MemoryStream(bytes));
-        }
+            Merge(path);
         else if (path != DefaultPath)
             throw new ConfigException($"{path}: {(Directory.Exists(path) ? "a directory, not a file" : "no such file")} (named by {PathVariable})");
+        var dropIns = DropInDirectoryFor(path);
+        foreach (var name in DropIns(dropIns)) Merge(Path.Combine(dropIns, name));
+        var builder = new ConfigurationBuilder().AddInMemoryCollection(values);
 
         var overrides = new Dictionary<string, string?>(StringComparer.Ordinal);
         if (!privileged)
@@ -103,16 +121,7 @@ public sealed record LargeguestConfig(
             builder.AddInMemoryCollection(overrides);
         }
 
-        IConfigurationRoot root;
-        try { root = builder.Build(); }
-        catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException)
-        {
-            // System.Text.Json's position says where to look; its message names the parser's state, not the file's.
-            var detail = (e as System.Text.Json.JsonException ?? e.InnerException as System.Text.Json.JsonException) is { LineNumber: long line } json
-                ? $" at line {line + 1}, byte {json.BytePositionInLine + 1}"
-                : ": " + (e.InnerException?.Message ?? e.Message);
-            throw new ConfigException($"{path}: malformed JSON{detail}");
-        }
+        var root = builder.Build();
 
         foreach (var (key, value) in root.AsEnumerable())
         {
@@ -123,18 +132,68 @@ public sealed record LargeguestConfig(
                 throw new ConfigException($"{Source(key)}: {known.Name}: expected a single value, found an array or object");
             if (ConfigKeys.All.Any(k => k.Name.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase)))
                 throw new ConfigException($"{Source(key)}: {key}: expected a section of keys, found the value '{value}'");
-            warn($"config: unknown key '{key}' ignored (from {path} or {EnvironmentPrefix}*)");
+            warn($"config: unknown key '{key}' ignored (from {Source(key)})");
         }
 
         var options = new LargeguestOptions();
         try { root.Bind(options); }
-        catch (InvalidOperationException e) { throw new ConfigException($"{path}: {e.Message}"); }
+        catch (InvalidOperationException e)
+        {
+            // The binder's message names the key ("... at 'Ksm:LockTimeoutSeconds' to type ..."): name its source.
+            var at = e.Message.IndexOf(" at '", StringComparison.Ordinal) + 5;
+            var end = at < 5 ? -1 : e.Message.IndexOf('\'', at);
+            throw new ConfigException($"{(end < 0 ? path : Source(e.Message[at..end]))}: {e.Message}");
+        }
         return Validate(options, Source);
 
-        // Where a key's value came from: the variable that overrode it, else the file.
+        // Where a key's value came from: the variable that overrode it, else the file that set it last.
         string Source(string key) => overrides.ContainsKey(key)
             ? $"{EnvironmentPrefix}{key.Replace(":", "__", StringComparison.Ordinal)} (environment)"
-            : path;
+            : origin.GetValueOrDefault(key, path);
+
+        void Merge(string file)
+        {
+            byte[] bytes;
+            try { bytes = RegularFile.Read(file, MaxFileBytes, size => $"{size} bytes, more than a configuration file may have ({MaxFileBytes})"); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            { throw new ConfigException($"{file}: cannot read: {e.Message}"); }
+            var provider = new JsonFile(new JsonStreamConfigurationSource());
+            try { provider.Load(new MemoryStream(bytes)); }
+            catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException)
+            {
+                // System.Text.Json's position says where to look; its message names the parser's state, not the file's.
+                var detail = (e as System.Text.Json.JsonException ?? e.InnerException as System.Text.Json.JsonException) is { LineNumber: long line } json
+                    ? $" at line {line + 1}, byte {json.BytePositionInLine + 1}"
+                    : ": " + (e.InnerException?.Message ?? e.Message);
+                throw new ConfigException($"{file}: malformed JSON{detail}");
+            }
+            foreach (var (key, value) in provider.Values)
+            {
+                values[key] = value;
+                origin[key] = file;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The drop-in files of <paramref name="directory"/> in the order they apply: names ending in <c>.json</c>, not
+    /// hidden (an editor's <c>.#x.json</c>), sorted by ordinal name; <c>x.json.rpmsave</c> and the like are ignored.
+    /// A missing directory has none (one failed <c>opendir</c>); one that cannot be listed is an error.
+    /// </summary>
+    private static List<string> DropIns(string directory)
+    {
+        List<string> names;
+        try { names = DirectoryNames.Read(directory); }
+        catch (IOException e) { throw new ConfigException($"{directory}: cannot list the drop-in directory: {e.Message}"); }
+        names.RemoveAll(n => !n.EndsWith(".json", StringComparison.Ordinal) || n.StartsWith('.'));
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
+    /// <summary>One file's keys as the JSON provider flattens them (<c>Section:Key</c>), before any merging.</summary>
+    private sealed class JsonFile(JsonStreamConfigurationSource source) : JsonStreamConfigurationProvider(source)
+    {
+        public IDictionary<string, string?> Values => Data;
     }
 
     /// <summary>

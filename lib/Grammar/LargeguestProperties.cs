@@ -78,6 +78,10 @@ public sealed record LargeguestProperties(
         catch (SyntaxException e) { throw e.For(name); }
     }
 
+    /// <summary>The engine's custom-property form of <paramref name="properties"/>: <c>name=value;name=value</c>.</summary>
+    public static string EngineString(IEnumerable<(string Name, string Value)> properties) =>
+        string.Join(";", properties.Select(p => $"{p.Name}={p.Value}"));
+
     /// <summary>The canonical property string, as <c>largeguest check</c> prints it.</summary>
     public IEnumerable<(string Name, string Value)> Canonical()
     {

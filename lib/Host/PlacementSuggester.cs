@@ -16,7 +16,7 @@ public sealed record Suggestion(CpuTune CpuTune, NumaTune NumaTune, GuestNuma Gu
     ];
 
     /// <summary>The engine's custom-property form: <c>name=value;name=value</c>.</summary>
-    public string PropertyString => string.Join(";", Properties.Select(p => $"{p.Name}={p.Value}"));
+    public string PropertyString => LargeguestProperties.EngineString(Properties);
 }
 
 /// <summary>The host cannot take the guest as asked; the message shows the numbers.</summary>

@@ -197,6 +197,133 @@ public sealed class ConfigTests : IDisposable
         e.Message.Should().Be($"{missing}: no such file (named by LARGEGUEST_CONFIG)");
     }
 
+    /// <summary>A main file and, beside it, its drop-in directory (<c>NAME.d</c>) holding <paramref name="dropIns"/>.</summary>
+    private string WithDropIns(string main, params (string Name, string Json)[] dropIns)
+    {
+        var path = File(main);
+        var dir = LargeguestConfig.DropInDirectoryFor(path);
+        Directory.CreateDirectory(dir);
+        foreach (var (name, json) in dropIns) System.IO.File.WriteAllText(Path.Combine(dir, name), json);
+        return path;
+    }
+
+    private LargeguestConfig LoadFrom(string path, params (string Key, string Value)[] env) =>
+        LargeguestConfig.Load(env.Append((LargeguestConfig.PathVariable, path)).ToDictionary(e => e.Item1, e => e.Item2), false, _warnings.Add);
+
+    private ConfigException FailsFrom(string path) =>
+        FluentActions.Invoking(() => LoadFrom(path)).Should().Throw<ConfigException>().Which;
+
+    [Fact]
+    public void The_drop_in_directory_is_beside_the_main_file()
+    {
+        LargeguestConfig.DropInDirectoryFor(LargeguestConfig.DefaultPath).Should().Be("/etc/vdsm-hook-largeguest/largeguest.d");
+        LargeguestConfig.DropInDirectoryFor("/tmp/x/test.json").Should().Be("/tmp/x/test.d");
+    }
+
+    [Fact]
+    public void Drop_ins_apply_after_the_main_file_in_name_order_key_by_key()
+    {
+        var path = WithDropIns("""{ "NumaTune": { "DefaultMode": "strict", "StrictMemory": "fail" }, "Ksm": { "LockTimeoutSeconds": 7 } }""",
+            // Written out of order: the name decides, not the creation order; ordinal, so "10-" before "9-".
+            ("50-later.json", """{ "NumaTune": { "DefaultMode": "interleave" } }"""),
+            ("10-first.json", """{ "NumaTune": { "DefaultMode": "restrictive" }, "Ksm": { "OnFailure": "fail" } }"""),
+            ("9-last.json", """{ "Ksm": { "LockTimeoutSeconds": 9 } }"""));
+        var config = LoadFrom(path);
+        config.DefaultMode.Should().Be(NumaMode.Interleave, "50-later.json is read after 10-first.json");
+        config.StrictMemory.Should().Be(StrictMemoryPolicy.Fail, "a key no drop-in sets keeps the main file's value");
+        config.KsmOnFailure.Should().Be(FailurePolicy.Fail);
+        config.KsmLockTimeout.Should().Be(TimeSpan.FromSeconds(9), "9-last.json sorts after 50-later.json");
+        _warnings.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Environment_overrides_win_over_every_file()
+    {
+        var path = WithDropIns("""{ "Ksm": { "OnFailure": "warn" } }""", ("10-x.json", """{ "Ksm": { "OnFailure": "fail", "LockTimeoutSeconds": 3 } }"""));
+        var config = LoadFrom(path, ("LARGEGUEST__Ksm__OnFailure", "warn"));
+        config.KsmOnFailure.Should().Be(FailurePolicy.Warn);
+        config.KsmLockTimeout.Should().Be(TimeSpan.FromSeconds(3));
+    }
+
+    [Fact]
+    public void Only_visible_json_files_are_drop_ins()
+    {
+        var path = WithDropIns("{}",
+            ("10-x.json.rpmsave", "not json at all"), ("10-x.json~", "{"), ("README", "read me"), (".#10-x.json", "{"),
+            ("10-x.JSON", """{ "Ksm": { "OnFailure": "fail" } }"""));
+        Directory.CreateDirectory(Path.Combine(LargeguestConfig.DropInDirectoryFor(path), "sub.d"));
+        LoadFrom(path).Should().Be(LargeguestConfig.Defaults);
+        _warnings.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void A_malformed_drop_in_is_an_error_naming_that_file()
+    {
+        var path = WithDropIns("{}", ("10-ok.json", "{}"), ("20-bad.json", "{\n  \"Ksm\": { \"OnFailure\": \"fail\", }\n  x\n}"));
+        var dir = LargeguestConfig.DropInDirectoryFor(path);
+        FailsFrom(path).Message.Should().Be($"{dir}/20-bad.json: malformed JSON at line 3, byte 3");
+    }
+
+    [Theory]
+    [InlineData("""{ "Ksm": { "OnFailure": "panic" } }""", "Ksm:OnFailure: bad value 'panic' (expected: warn, fail)")]
+    [InlineData("""{ "Ksm": { "LockTimeoutSeconds": "soon" } }""", "Ksm:LockTimeoutSeconds")]
+    [InlineData("""{ "NumaTune": "strict" }""", "NumaTune: expected a section of keys, found the value 'strict'")]
+    [InlineData("""{ "Ksm": { "StateDir": [ "/run/x" ] } }""", "Ksm:StateDir: expected a single value, found an array or object")]
+    public void A_bad_value_in_a_drop_in_names_that_file_and_the_key(string json, string message)
+    {
+        var path = WithDropIns("""{ "Ksm": { "OnFailure": "warn", "LockTimeoutSeconds": 30 } }""", ("10-site.json", json), ("20-other.json", "{}"));
+        FailsFrom(path).Message.Should().StartWith($"{LargeguestConfig.DropInDirectoryFor(path)}/10-site.json: ").And.Contain(message);
+    }
+
+    [Fact]
+    public void A_bad_value_in_the_main_file_names_the_main_file_even_with_drop_ins()
+    {
+        var path = WithDropIns("""{ "Ksm": { "OnFailure": "panic" } }""", ("10-site.json", """{ "Ksm": { "LockTimeoutSeconds": 5 } }"""));
+        FailsFrom(path).Message.Should().StartWith($"{path}: Ksm:OnFailure: bad value 'panic'");
+    }
+
+    [Fact]
+    public void A_drop_in_can_correct_a_bad_value_of_the_main_file()
+    {
+        // Values are validated once merged: what counts is the value that wins.
+        var path = WithDropIns("""{ "Ksm": { "OnFailure": "panic" } }""", ("10-fix.json", """{ "Ksm": { "OnFailure": "fail" } }"""));
+        LoadFrom(path).KsmOnFailure.Should().Be(FailurePolicy.Fail);
+    }
+
+    [Fact]
+    public void An_unknown_key_in_a_drop_in_is_a_warning_naming_that_file()
+    {
+        var path = WithDropIns("{}", ("10-future.json", """{ "Ksm": { "Turbo": 1 } }"""));
+        LoadFrom(path);
+        _warnings.Should().ContainSingle().Which.Should()
+            .Be($"config: unknown key 'Ksm:Turbo' ignored (from {LargeguestConfig.DropInDirectoryFor(path)}/10-future.json)");
+    }
+
+    [Fact]
+    public void A_drop_in_that_is_not_a_regular_file_or_a_drop_in_directory_that_is_not_a_directory_is_an_error()
+    {
+        var path = WithDropIns("{}");
+        var dir = LargeguestConfig.DropInDirectoryFor(path);
+        Directory.CreateDirectory(Path.Combine(dir, "10-dir.json"));
+        FailsFrom(path).Message.Should().Be($"{dir}/10-dir.json: cannot read: not a regular file but a directory");
+
+        Directory.Delete(dir, recursive: true);
+        System.IO.File.WriteAllText(dir, "{}");
+        FailsFrom(path).Message.Should().Be($"{dir}: cannot list the drop-in directory: Not a directory");
+    }
+
+    [Fact]
+    public void Comments_and_trailing_commas_are_accepted()
+    {
+        var config = Load("""
+            // the site's choice
+            { /* block */ "Ksm": { "OnFailure": "fail", // line
+                                   "LockTimeoutSeconds": 4, }, }
+            """);
+        config.KsmOnFailure.Should().Be(FailurePolicy.Fail);
+        config.KsmLockTimeout.Should().Be(TimeSpan.FromSeconds(4));
+    }
+
     [Fact]
     public void Privileged_mode_ignores_the_path_variable_and_environment_overrides()
     {
@@ -205,6 +332,9 @@ public sealed class ConfigTests : IDisposable
             ["LARGEGUEST_CONFIG"] = File("""{ "NumaTune": { "DefaultMode": "fastest" } }"""),
             ["LARGEGUEST__NumaTune__DefaultMode"] = "also-bad",
         };
+        // The named file's drop-ins are ignored as well: only the fixed file's largeguest.d counts.
+        System.IO.File.WriteAllText(Path.Combine(Directory.CreateDirectory(LargeguestConfig.DropInDirectoryFor(overrides["LARGEGUEST_CONFIG"])).FullName,
+            "10-x.json"), """{ "Ksm": { "OnFailure": "panic" } }""");
         var plain = LargeguestConfig.Load(new Dictionary<string, string>(), privileged: true, _warnings.Add);
         LargeguestConfig.Load(overrides, privileged: true, _warnings.Add).Should().Be(plain);
     }

@@ -55,8 +55,8 @@ public static class NumaTopology
                 if (!checks.True(id < n, $"{source}: node {id} exists in the layout")) continue;
                 var cpus = string.Join(',', node.GetProperty("cpus").EnumerateArray().Select(c => c.GetProperty("id").GetInt32()));
                 checks.Equal(id.ToString(CultureInfo.InvariantCulture), cpus, $"{source}: node {id}'s CPUs");
-                var total = node.GetProperty("memoryTotalKiB").GetInt64();
-                var free = node.GetProperty("memoryFreeKiB").GetInt64();
+                var total = node.GetProperty("memory_total_kib").GetInt64();
+                var free = node.GetProperty("memory_free_kib").GetInt64();
                 checks.Equal(kernelTotal[id], total, $"{source}: node {id} total memory = the kernel's node{id}/meminfo MemTotal (KiB)");
                 var given = host.NodeMiB[id] * 1024L;
                 if (given == 0)

@@ -301,12 +301,12 @@ public sealed class TopologyProcessTests : IDisposable
         using var json = JsonDocument.Parse(r.Stdout);
         var nodes = json.RootElement.GetProperty("nodes");
         nodes.GetArrayLength().Should().Be(3);
-        nodes[1].GetProperty("memoryFreeKiB").GetInt64().Should().Be(12 * GiB);
+        nodes[1].GetProperty("memory_free_kib").GetInt64().Should().Be(12 * GiB);
         var cpu7 = nodes[1].GetProperty("cpus").EnumerateArray().Single(c => c.GetProperty("id").GetInt32() == 7);
         cpu7.GetProperty("online").GetBoolean().Should().BeFalse();
         cpu7.GetProperty("core").ValueKind.Should().Be(JsonValueKind.Null);
         nodes[0].GetProperty("cpus")[0].GetProperty("siblings").GetString().Should().Be("0,4");
-        nodes[0].GetProperty("hugePages")[0].GetProperty("sizeKiB").GetInt64().Should().Be(2048);
+        nodes[0].GetProperty("huge_pages")[0].GetProperty("size_kib").GetInt64().Should().Be(2048);
     }
 
     [Fact]

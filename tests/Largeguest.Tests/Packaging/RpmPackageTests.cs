@@ -10,6 +10,7 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
 {
     private const string Binary = "/usr/libexec/vdsm-hook-largeguest/largeguest";
     private const string Config = "/etc/vdsm-hook-largeguest/largeguest.json";
+    private const string DropInDir = "/etc/vdsm-hook-largeguest/largeguest.d";
     private const string Sudoers = "/etc/sudoers.d/50_vdsm_hook_largeguest";
     private const string HookLinkTarget = "../../../vdsm-hook-largeguest/largeguest";
 
@@ -27,6 +28,7 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         yield return "drwxr-xr-x root root /etc/vdsm-hook-largeguest ";
         yield return "-rw-r--r-- root root /etc/vdsm/mom.d/02-largeguest.policy ";
         yield return $"-rw-r--r-- root root {Config} ";
+        yield return $"drwxr-xr-x root root {DropInDir} ";
         yield return "drwxr-xr-x root root /run/vdsm-hook-largeguest ";
         yield return "-rw-r--r-- root root /usr/lib/tmpfiles.d/vdsm-hook-largeguest.conf ";
         yield return "drwxr-xr-x root root /usr/libexec/vdsm-hook-largeguest ";
@@ -123,6 +125,14 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         xml.Should().Contain("<vcpupin vcpu=\"0\" cpuset=\"0-1\" />").And.Contain("<vcpupin vcpu=\"1\" cpuset=\"1\" />")
             .And.Contain("<emulatorpin cpuset=\"0\" />");
 
+        Directory.GetFileSystemEntries(root[DropInDir]).Should().BeEmpty("the drop-in directory is shipped empty");
+        File.WriteAllText(root[$"{DropInDir}/50-site.json"], """{ "NumaTune": { "DefaultMode": "fastest" } }""");
+        var refused = root.RunHook("before_vm_start", domain, new() { ["cputune"] = "0#1" });
+        refused.ExitCode.Should().Be(2, $"the installed hook reads largeguest.d:\n{refused}");
+        refused.Stderr.Should().Contain($"{root[DropInDir]}/50-site.json: NumaTune:DefaultMode: bad value 'fastest'");
+        File.ReadAllText(domain).Should().Be(xml, "a configuration error leaves the domain untouched");
+        File.Delete(root[$"{DropInDir}/50-site.json"]);
+
         var destroy = root.RunHook("after_vm_destroy", domain, new() { ["cputune"] = "0#0-1" });
         destroy.ExitCode.Should().Be(0, $"the after_vm_destroy link runs the same binary:\n{destroy}");
         File.ReadAllText(domain).Should().Be(xml, "after_vm_destroy does not touch the domain XML");
@@ -173,6 +183,8 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         var edited = File.ReadAllText(config).Replace("\"OnFailure\": \"warn\"", "\"OnFailure\": \"fail\"", StringComparison.Ordinal);
         edited.Should().NotBe(File.ReadAllText(config), "the edit must change the file");
         File.WriteAllText(config, edited);
+        var dropIn = root[$"{DropInDir}/50-site.json"];
+        File.WriteAllText(dropIn, """{ "Ksm": { "LockTimeoutSeconds": 60 } }""");
 
         using var work = new ScratchDir();
         var shipped = Repo.ReadText("packaging/largeguest.json");
@@ -194,6 +206,7 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
             File.ReadAllText(config + ".rpmnew").Should().Be(next, "the new version's defaults land beside it");
         else
             File.Exists(config + ".rpmnew").Should().BeFalse("an unchanged packaged config leaves no .rpmnew behind");
+        File.ReadAllText(dropIn).Should().Be("""{ "Ksm": { "LockTimeoutSeconds": 60 } }""", "the admin's drop-ins are not the package's files");
     }
 
     private static string NextVersion(string version)

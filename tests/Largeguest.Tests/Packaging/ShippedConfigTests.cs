@@ -29,6 +29,32 @@ public class ShippedConfigTests
     }
 
     [Fact]
+    public void Shipped_config_says_above_every_key_what_it_does()
+    {
+        // The comment above each key is its lib/Config/ConfigKeys.cs description (wrapped): one text, kept in step.
+        var comments = new Dictionary<string, string>(StringComparer.Ordinal);
+        string? section = null;
+        var pending = new List<string>();
+        foreach (var raw in Repo.ReadText(Shipped).Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.StartsWith("//", StringComparison.Ordinal)) { pending.Add(line[2..].Trim()); continue; }
+            if (System.Text.RegularExpressions.Regex.Match(line, "^\"(\\w+)\": (\\{?)") is { Success: true } m)
+            {
+                if (m.Groups[2].Length > 0) section = m.Groups[1].Value;
+                else comments[$"{section}:{m.Groups[1].Value}"] = string.Join(' ', pending);
+            }
+            pending.Clear();
+        }
+        foreach (var key in ConfigKeys.All)
+        {
+            comments.Should().ContainKey(key.Name);
+            comments[key.Name].Should().Be(key.Description, $"the comment above {key.Name} in {Shipped} is its description in ConfigKeys.cs");
+        }
+        Repo.ReadText(Shipped).Should().Contain("/etc/vdsm-hook-largeguest/largeguest.d/", "the file tells where local changes go");
+    }
+
+    [Fact]
     public void Configuration_doc_describes_every_key_with_its_default()
     {
         var rows = Repo.ReadText("docs/configuration.md").Split('\n').Where(l => l.StartsWith("| `", StringComparison.Ordinal)).ToList();
