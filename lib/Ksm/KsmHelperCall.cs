@@ -21,7 +21,7 @@ public sealed record KsmHelperCall(VmId Vm, bool? MergeAcrossNodes)
     public bool IsRelease => MergeAcrossNodes is null;
 
     public IReadOnlyList<string> Arguments => MergeAcrossNodes is bool v
-        ? [Group, ReconcileVerb, VmOption, Vm.Value, ValueOption, v ? "1" : "0"]
+        ? [Group, ReconcileVerb, VmOption, Vm.Value, ValueOption, KsmFiles.Bit(v)]
         : [Group, ReleaseVerb, VmOption, Vm.Value];
 
     /// <summary>
@@ -31,8 +31,8 @@ public sealed record KsmHelperCall(VmId Vm, bool? MergeAcrossNodes)
     public static KsmHelperCall Parse(IReadOnlyList<string> args)
     {
         if (args.Count == 6 && args[0] == Group && args[1] == ReconcileVerb && args[2] == VmOption && args[4] == ValueOption
-            && VmId.TryParse(args[3], out var vm) && args[5] is "0" or "1")
-            return new KsmHelperCall(vm, args[5] == "1");
+            && VmId.TryParse(args[3], out var vm) && KsmFiles.ParseBit(args[5]) is bool value)
+            return new KsmHelperCall(vm, value);
         if (args.Count == 4 && args[0] == Group && args[1] == ReleaseVerb && args[2] == VmOption && VmId.TryParse(args[3], out var released))
             return new KsmHelperCall(released, null);
         throw new KsmException($"privileged ksm entry: refused arguments '{string.Join(' ', args)}' (expected exactly {Forms})");

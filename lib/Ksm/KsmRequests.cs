@@ -24,7 +24,7 @@ public sealed class KsmRequests(string stateDir)
 
     public void Register(KsmRequest request)
     {
-        var text = $"merge_across_nodes={(request.MergeAcrossNodes ? 1 : 0)}\n" +
+        var text = $"{KsmFiles.MergeAcrossNodes}={KsmFiles.Bit(request.MergeAcrossNodes)}\n" +
                    $"registered_unix_ms={request.Registered.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)}\n";
         StateFile.Write(PathOf(request.Vm), Encoding.ASCII.GetBytes(text));
     }
@@ -102,7 +102,7 @@ public sealed class KsmRequests(string stateDir)
             var eq = line.IndexOf('=');
             if (eq < 0) continue;
             var (key, v) = (line[..eq].Trim(), line[(eq + 1)..].Trim());
-            if (key == "merge_across_nodes") value = v switch { "0" => false, "1" => true, _ => null };
+            if (key == KsmFiles.MergeAcrossNodes) value = KsmFiles.ParseBit(v);
             else if (key == "registered_unix_ms")
             {
                 // a corrupt time is a corrupt entry (skipped, reported), never an exception that stops every VM's KSM work

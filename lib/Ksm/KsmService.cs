@@ -24,7 +24,7 @@ public static class KsmService
         if (outcome.Desired is bool desired && desired != value)
             outcome = outcome with
             {
-                Notes = [.. outcome.Notes, $"ksm: VM {call.Vm} asks merge_across_nodes={(value ? 1 : 0)} but another VM asks 0, and 0 wins; the host keeps 0"],
+                Notes = [.. outcome.Notes, $"ksm: VM {call.Vm} asks merge_across_nodes={KsmFiles.Bit(value)} but another VM asks 0, and 0 wins; the host keeps 0"],
             };
         return TellMom(config, () => reconciler, outcome, release: false);
     }

@@ -61,7 +61,7 @@ public sealed class KsmSysfs(string root = KsmFiles.DefaultRoot, string meminfo 
     /// an OOM kill ends the unmerge rather than the reconciler that has to restore <c>run</c>.
     /// </summary>
     public UnmergeResult Unmerge(TimeSpan budget, HostLock held) =>
-        ChildWriter.Write(Path.Combine(Root, KsmFiles.Run), "2", budget, KillGrace, held);
+        ChildWriter.Write(Path.Combine(Root, KsmFiles.Run), KsmFiles.Text(KsmRun.Unmerge), budget, KillGrace, held);
 }
 
 /// <summary>

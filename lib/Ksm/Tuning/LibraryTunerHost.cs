@@ -39,15 +39,15 @@ public sealed class LibraryTunerHost(LargeguestConfig config, IKsmKernel? kernel
         switch (result.Status)
         {
             case UnmergeStatus.Completed:
-                _kernel.Write(KsmFiles.Run, "0");
+                _kernel.WriteRun(KsmRun.Stop);
                 return $"unmerged {costPages} pages ({costBytes >> 20} MiB) in {ChildWriter.Seconds(result.Elapsed)}; ksmd stopped";
             case UnmergeStatus.TimedOut:
-                _kernel.Write(KsmFiles.Run, "0");
+                _kernel.WriteRun(KsmRun.Stop);
                 throw new KsmException($"prune: unmerging {costPages} pages did not finish within {ChildWriter.Seconds(timeLimit.Limit)} ({timeLimit.Source}) and was interrupted; ksmd stopped, some pages stay shared");
             case UnmergeStatus.Stuck:
                 throw new KsmException($"prune: {result.Detail}");
             default:
-                _kernel.Write(KsmFiles.Run, "0");
+                _kernel.WriteRun(KsmRun.Stop);
                 throw new KsmException($"prune: unmerging {costPages} pages failed: {result.Detail}; ksmd stopped");
         }
     }

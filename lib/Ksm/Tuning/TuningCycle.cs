@@ -14,7 +14,7 @@ public enum KsmdAction { Start, Stop }
 /// <summary>The cycle's decision: what to write to run, pages_to_scan and sleep_millisecs, and why, in words.</summary>
 public sealed record CycleDecision(KsmdAction Action, long PagesToScan, long SleepMillisecs, long ThresholdKiB, string Why)
 {
-    public string RunValue => Action == KsmdAction.Start ? "1" : "0";
+    public KsmRun Run => Action == KsmdAction.Start ? KsmRun.Merge : KsmRun.Stop;
 }
 
 /// <summary>

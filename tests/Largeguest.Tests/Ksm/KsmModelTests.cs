@@ -26,7 +26,7 @@ public sealed class KsmModelTests : IDisposable
             ("pages_to_scan", "100\n"), ("full_scans", "7\n"), ("future_knob", "42\n"));
         var state = new KsmSysfs(root).Read();
         state.Present.Should().BeTrue();
-        (state.Run, state.MergeAcrossNodes, state.PagesShared, state.PagesSharing, state.ZeroPages).Should().Be((1, false, 12L, 340L, 0L));
+        (state.Run, state.MergeAcrossNodes, state.PagesShared, state.PagesSharing, state.ZeroPages).Should().Be(((KsmRun?)KsmRun.Merge, (bool?)false, 12L, 340L, 0L));
         state.Values.Should().HaveCount(7);
         state.Unknown.Should().Equal("future_knob");
         state.Number("advisor_max_cpu").Should().BeNull();
@@ -308,8 +308,8 @@ public sealed class KsmModelTests : IDisposable
     {
         var journal = new KsmJournalFile(Path.Combine(_dir, "state"));
         journal.Read().Should().BeNull();
-        journal.Write(1, false, DateTimeOffset.UnixEpoch);
-        journal.Read().Should().Match<KsmJournal>(j => j.PreviousRun == 1 && j.Target == false && j.Readable);
+        journal.Write(KsmRun.Merge, false, DateTimeOffset.UnixEpoch);
+        journal.Read().Should().Match<KsmJournal>(j => j.PreviousRun == KsmRun.Merge && j.Target == false && j.Readable);
         File.WriteAllText(journal.Path, "previous_run=2\n");
         journal.Read()!.Readable.Should().BeFalse("run=2 is never a value to restore");
         journal.Delete();

@@ -129,7 +129,7 @@ public sealed class KsmRealKernelTests : IDisposable
         if (pagesLeft) RealKsm.MergeNow(pages, runAfter: 0);
         else RealKsm.Baseline(mergeLeft, runLeft);
         if (pagesLeft) RealKsm.Write("run", $"{runLeft}");
-        new KsmJournalFile(_state).Write(previousRun, false, DateTimeOffset.UtcNow);
+        new KsmJournalFile(_state).Write((KsmRun)previousRun, false, DateTimeOffset.UtcNow);
 
         var outcome = Reconcile(A, false);
         outcome.Warnings.Should().ContainSingle().Which.Should().Contain("a KSM transition died part-way").And.Contain($"run restored to {previousRun}");

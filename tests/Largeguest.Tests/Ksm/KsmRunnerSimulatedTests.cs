@@ -154,7 +154,7 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     {
         _kernel.Merge = false;
         _kernel.Run = 2;
-        new KsmJournalFile(_state).Write(1, false, DateTimeOffset.UtcNow);
+        new KsmJournalFile(_state).Write(KsmRun.Merge, false, DateTimeOffset.UtcNow);
         Ask(A, false);
         Reconciler().Reconcile();
         _kernel.Run.Should().Be(1);
