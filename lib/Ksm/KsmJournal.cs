@@ -16,12 +16,13 @@ public sealed record KsmJournal(KsmRun? PreviousRun, bool? Target, string Text =
 /// <c>&lt;StateDir&gt;/ksm.journal</c>: written (atomically) before <c>run</c> becomes 2, removed after <c>run</c>
 /// is restored. Found while the host lock is free, it means a transition died part-way.
 /// </summary>
-public sealed class KsmJournalFile(string stateDir)
+public sealed class KsmJournalFile(KsmStateDirectory dir)
 {
-    public const string FileName = "ksm.journal";
     private const string PreviousRunKey = "previous_run";
 
-    public string Path { get; } = System.IO.Path.Combine(stateDir, FileName);
+    public KsmJournalFile(string stateDir) : this(new KsmStateDirectory(stateDir)) { }
+
+    public string Path { get; } = dir.JournalPath;
 
     public KsmJournal? Read()
     {

@@ -17,7 +17,7 @@ public sealed class KsmReconciler
     private const int BusyAttempts = 10;
 
     private readonly IKsmKernel _kernel;
-    private readonly string _stateDir;
+    private readonly KsmStateDirectory _stateDir;
     private readonly KsmPolicy _policy;
     private readonly IVmLiveness _liveness;
     private readonly TimeProvider _time;
@@ -30,15 +30,15 @@ public sealed class KsmReconciler
     public KsmReconciler(IKsmKernel kernel, string stateDir, KsmPolicy policy, IVmLiveness liveness, TimeProvider? time = null)
     {
         _kernel = kernel;
-        _stateDir = stateDir;
+        _stateDir = new KsmStateDirectory(stateDir);
         _policy = policy;
         _liveness = liveness;
         _time = time ?? TimeProvider.System;
-        _requests = new KsmRequests(stateDir);
-        _journal = new KsmJournalFile(stateDir);
+        _requests = new KsmRequests(_stateDir);
+        _journal = _stateDir.Journal;
     }
 
-    public string LockPath => Path.Combine(_stateDir, HostLock.FileName);
+    public KsmStateDirectory StateDirectory => _stateDir;
 
     /// <summary>Reads everything the decision needs (no lock taken here).</summary>
     public KsmObservation Observe(bool directWriteRefused = false)
@@ -72,14 +72,13 @@ public sealed class KsmReconciler
         // the host's value now says nothing. Free at this moment, every later holder reads our registration and
         // every earlier one's writes are visible to the look (a journal left over is never Nothing: the planner
         // recovers it first). docs/ksm.md, "Lock and journal".
-        if (HostLock.IsFree(LockPath))
+        if (_stateDir.LockFree)
         {
             var quick = KsmPlanner.Decide(Observe(), _policy);
             if (quick.Step is KsmStep.Nothing) return Outcome(false, quick.Desire.Value);
         }
 
-        StateFile.EnsureDirectory(_stateDir);
-        using var held = HostLock.Acquire(LockPath, _policy.LockTimeout);
+        using var held = _stateDir.Lock(_policy.LockTimeout);
         var refused = false;
         var pruned = false;
         var changed = false;

@@ -14,11 +14,11 @@ public sealed record KsmRequest(VmId Vm, bool MergeAcrossNodes, DateTimeOffset R
 /// (temp file + rename), so a reader sees a whole entry or none; <c>/run</c> is empty after a reboot,
 /// as is KSM.
 /// </summary>
-public sealed class KsmRequests(string stateDir)
+public sealed class KsmRequests(KsmStateDirectory dir)
 {
-    public const string DirectoryName = "requests";
+    public KsmRequests(string stateDir) : this(new KsmStateDirectory(stateDir)) { }
 
-    public string Directory { get; } = Path.Combine(stateDir, DirectoryName);
+    public string Directory { get; } = dir.RequestsPath;
 
     public string PathOf(VmId vm) => Path.Combine(Directory, vm.Value);
 

@@ -51,8 +51,7 @@ public static class KsmService
         {
             if (MomConfig.Load(config.MomConfigPath) is not { ManagesKsm: true } mom) return outcome;
             var r = reconciler();
-            StateFile.EnsureDirectory(config.KsmStateDir);
-            using var held = HostLock.Acquire(r.LockPath, config.KsmLockTimeout);
+            using var held = r.StateDirectory.Lock(config.KsmLockTimeout);
             var (desire, current) = r.Settled();
             published = MomPublisher.Publish(mom, MomPublisher.Publishable(desire.Value, current));
         }
@@ -72,14 +71,16 @@ public static class KsmService
     }
 
     /// <summary>
-    /// The call in this (root) process. A change of the host's KSM settings is also written to syslog with the VM
-    /// (docs/ksm.md, "Logs"), and so is a failure.
+    /// The call in this (root) process, once the state directory has passed its owner and mode check (docs/ksm.md,
+    /// "State directory"). A change of the host's KSM settings is also written to syslog with the VM (docs/ksm.md,
+    /// "Logs"), and so is a failure.
     /// </summary>
     public static IReadOnlyList<(bool Warning, string Text)> RunAsRoot(KsmHelperCall call, LargeguestConfig config)
     {
         var verb = call.IsRelease ? KsmHelperCall.ReleaseVerb : KsmHelperCall.ReconcileVerb;
         try
         {
+            new KsmStateDirectory(config.KsmStateDir).CheckTrusted(); // before anything in it is read, written or locked
             var outcome = call.IsRelease ? Release(call, config) : Reconcile(call, config);
             var lines = Lines(outcome);
             if (outcome.Changed)

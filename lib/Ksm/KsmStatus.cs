@@ -38,16 +38,17 @@ public sealed record KsmStatus(
     {
         var policy = KsmPolicy.From(config);
         var state = kernel.Read();
-        var registry = new KsmRequests(config.KsmStateDir);
+        var dir = new KsmStateDirectory(config.KsmStateDir);
+        var registry = new KsmRequests(dir);
         var requests = registry.List(warn);
         var old = requests.Where(r => now - r.Registered > policy.StaleGrace).Select(r => r.Vm).Distinct().ToList();
         var presence = old.Count > 0 ? liveness.Lookup(old) : new Dictionary<VmId, VmPresence>();
-        var journalFile = new KsmJournalFile(config.KsmStateDir);
+        var journalFile = dir.Journal;
         var journal = journalFile.Read();
         var memory = state.Present ? kernel.MemAvailableBytes() : 0;
         var plan = KsmPlanner.Decide(new KsmObservation(state, requests, presence, journal, memory, kernel.PageSize, now), policy);
         return new KsmStatus(kernel.Root, state, registry.Directory, requests, presence, plan.Desire, plan.Step, journal, journalFile.Path,
-            HostLock.IsFree(Path.Combine(config.KsmStateDir, HostLock.FileName)), memory, kernel.PageSize, now, policy.StaleGrace)
+            dir.LockFree, memory, kernel.PageSize, now, policy.StaleGrace)
         {
             Tuner = TunerState.Load(config.KsmStateDir, warn),
             TunerDaemonPid = TunerDaemon.RunningDaemon(config.KsmStateDir),

@@ -268,7 +268,7 @@ public sealed class KsmModelTests : IDisposable
     {
         var state = Path.Combine(_dir, "state");
         Directory.CreateDirectory(state);
-        MakeFifo(Path.Combine(state, KsmJournalFile.FileName));
+        MakeFifo(Path.Combine(state, KsmStateDirectory.JournalFileName));
         var journal = WithoutHanging(() => new KsmJournalFile(state).Read());
         journal.Should().NotBeNull();
         (journal!.Readable, journal.Text).Should().Be((false, "a FIFO, not a regular file"));
@@ -279,7 +279,7 @@ public sealed class KsmModelTests : IDisposable
     {
         var state = Path.Combine(_dir, "state");
         Directory.CreateDirectory(state);
-        var lockPath = Path.Combine(state, HostLock.FileName);
+        var lockPath = Path.Combine(state, KsmStateDirectory.LockFileName);
         var target = Path.Combine(_dir, "steered");
         File.CreateSymbolicLink(lockPath, target);
         FluentActions.Invoking(() => HostLock.Acquire(lockPath, TimeSpan.Zero)).Should().Throw<KsmException>()
