@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Largeguest.Hook;
 
 namespace Largeguest.Ksm;
 
@@ -76,14 +77,14 @@ public static class KsmHelperClient
             process.WaitForExit();
             _ = stdout.Result;
             var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            const string errorPrefix = "largeguest: error: ";
-            var error = lines.FirstOrDefault(l => l.StartsWith(errorPrefix, StringComparison.Ordinal));
-            var relayed = lines.Where(l => l != error && l.StartsWith("largeguest: ", StringComparison.Ordinal)).ToList();
+            var parsed = lines.Select(l => (Line: l, Ours: Diagnostics.Parse(l))).ToList();
+            var error = parsed.FirstOrDefault(p => p.Ours?.Severity == Diagnostics.Severity.Error);
+            var relayed = parsed.Where(p => p.Ours is not null && p.Line != error.Line).Select(p => p.Line).ToList();
             if (process.ExitCode == 0) return relayed;
             var command = $"{sudo} -n {program} {string.Join(' ', call.Arguments)}";
             var earlier = relayed.Select(KsmService.Classify).ToList();
-            if (error is not null) throw new KsmException(error[errorPrefix.Length..]) { Earlier = earlier };
-            var said = string.Join(" / ", lines.Where(l => !l.StartsWith("largeguest: ", StringComparison.Ordinal)));
+            if (error.Ours is { } failed) throw new KsmException(failed.Text) { Earlier = earlier };
+            var said = string.Join(" / ", parsed.Where(p => p.Ours is null).Select(p => p.Line));
             throw new KsmException(
                 $"the privileged helper did not run ('{command}' exited {process.ExitCode}{(said.Length > 0 ? ": " + said : "")}); " +
                 $"is {SudoersDropIn} installed and naming {program}?") { Earlier = earlier };

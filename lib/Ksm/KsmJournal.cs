@@ -45,7 +45,7 @@ public sealed class KsmJournalFile(KsmStateDirectory dir)
     public void Write(KsmRun previousRun, bool target, DateTimeOffset now) =>
         StateFile.Write(Path, Encoding.ASCII.GetBytes(
             $"{PreviousRunKey}={KsmFiles.Text(previousRun)}\n{KsmFiles.MergeAcrossNodes}={KsmFiles.Bit(target)}\n" +
-            $"pid={Environment.ProcessId}\nstarted={now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)}\n"));
+            $"pid={Environment.ProcessId}\nstarted={Timestamp.Text(now)}\n"));
 
     public void Delete()
     {

@@ -1,4 +1,5 @@
 using Largeguest.Config;
+using Largeguest.Hook;
 using Largeguest.IO;
 using Largeguest.Ksm.Mom;
 
@@ -99,12 +100,11 @@ public static class KsmService
     public static IReadOnlyList<(bool Warning, string Text)> Lines(KsmOutcome outcome) =>
         [.. outcome.Warnings.Select(w => (true, w)), .. outcome.Notes.Select(n => (false, n))];
 
-    /// <summary>A line the privileged helper printed, as (is it a warning, text without the program prefix).</summary>
-    public static (bool Warning, string Text) Classify(string line)
+    /// <summary>A line the privileged helper printed, as (is it a warning, text without the program prefix: <see cref="Diagnostics.Parse"/>).</summary>
+    public static (bool Warning, string Text) Classify(string line) => Diagnostics.Parse(line) switch
     {
-        const string warning = "largeguest: warning: ", note = "largeguest: note: ";
-        if (line.StartsWith(warning, StringComparison.Ordinal)) return (true, line[warning.Length..]);
-        if (line.StartsWith(note, StringComparison.Ordinal)) return (false, line[note.Length..]);
-        return (false, line);
-    }
+        { Severity: Diagnostics.Severity.Warning } w => (true, w.Text),
+        { Severity: Diagnostics.Severity.Note } n => (false, n.Text),
+        _ => (false, line),
+    };
 }

@@ -153,7 +153,7 @@ public sealed record KsmStatus(
                 w.WriteStartObject();
                 w.WriteString("vm", r.Vm.Value);
                 WriteBitOrNull(w, KsmFiles.MergeAcrossNodes, r.MergeAcrossNodes);
-                w.WriteString("registered", r.Registered.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
+                w.WriteString("registered", Timestamp.Text(r.Registered));
                 w.WriteNumber("age_seconds", (long)(Now - r.Registered).TotalSeconds);
                 w.WriteString("libvirt", Liveness.GetValueOrDefault(r.Vm, VmPresence.Unknown).ToString().ToLowerInvariant());
                 w.WriteBoolean("stale", IsStale(r));

@@ -100,6 +100,25 @@ public sealed class KsmModelTests : IDisposable
         var meminfo = Path.Combine(_dir, "meminfo");
         File.WriteAllText(meminfo, "MemTotal:       24683628 kB\nMemFree:        23000000 kB\nMemAvailable:   24336964 kB\n");
         new KsmSysfs(Fixture(), meminfo).MemAvailableBytes().Should().Be(24336964L * 1024);
+        File.WriteAllText(meminfo, "MemTotal:       24683628 kB\nMemFree:        23000000 kB\n"); // before Linux 3.14
+        FluentActions.Invoking(() => new KsmSysfs(Fixture(), meminfo).MemAvailableBytes()).Should().Throw<KsmException>().WithMessage($"{meminfo}: no MemAvailable line");
+    }
+
+    [Theory]
+    [InlineData("error")]
+    [InlineData("warning")]
+    [InlineData("note")]
+    public void The_helper_lines_the_hook_relays_are_read_back_as_Diagnostics_wrote_them(string severity)
+    {
+        var written = new StringWriter();
+        var diag = new Largeguest.Hook.Diagnostics(written);
+        var message = "ksm: merge_across_nodes 1 -> 0 (asked by VM x): unmerged 1 pages";
+        ((Action<string>)(severity switch { "error" => diag.Error, "warning" => diag.Warn, _ => diag.Note }))(message);
+        var parsed = Largeguest.Hook.Diagnostics.Parse(written.ToString().TrimEnd('\n'));
+        parsed.Should().NotBeNull();
+        (parsed!.Value.Severity.ToString().ToLowerInvariant(), parsed.Value.Text).Should().Be((severity, message));
+        KsmService.Classify(written.ToString().TrimEnd('\n')).Should().Be(severity == "error" ? (false, written.ToString().TrimEnd('\n')) : (severity == "warning", message));
+        Largeguest.Hook.Diagnostics.Parse("sudo: a password is required").Should().BeNull();
     }
 
     [Theory]
