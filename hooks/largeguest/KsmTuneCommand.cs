@@ -50,13 +50,8 @@ internal static class KsmTuneCommand
             var flags = new TuneFlags(r.GetValue(mode), r.GetValue(thresCoef), r.GetValue(boost), r.GetValue(decay), r.GetValue(minPages),
                 r.GetValue(maxPages), r.GetValue(sleepMsec), r.GetValue(interval), r.GetValue(listen), r.GetValue(textfile));
             var mergeText = r.GetValue(merge);
-            bool? mergeValue = mergeText switch
-            {
-                null => null,
-                "0" => false,
-                "1" => true,
-                _ => throw new ConfigException($"--merge-across-nodes: bad value '{mergeText}' (expected: 0 or 1)"),
-            };
+            bool? mergeValue = mergeText is null ? null
+                : KsmFiles.ParseBit(mergeText) ?? throw new ConfigException($"--merge-across-nodes: bad value '{mergeText}' (expected: 0 or 1)");
             var (config, settings, host) = Setup(flags);
             if (MomConfig.TunerConflict(config.MomConfigPath) is { } conflict) throw new KsmTuneException($"ksm tune: not started: {conflict}");
             RequireRoot("ksm tune");

@@ -60,14 +60,14 @@ public readonly record struct MemorySize(long KiB) : IComparable<MemorySize>
         return readable == kib ? kib : $"{kib} ({readable})";
     }
 
-    public string Readable()
+    /// <summary>The product's one size formatter: the largest binary unit that keeps a whole part, at most <paramref name="decimals"/> decimals ("1.5 MiB", "16 GiB").</summary>
+    public string Readable(int decimals = 2)
     {
         string[] names = ["KiB", "MiB", "GiB", "TiB"];
         double v = KiB;
         var i = 0;
         while (Math.Abs(v) >= 1024 && i < names.Length - 1) { v /= 1024; i++; }
-        return v == Math.Floor(v)
-            ? string.Create(CultureInfo.InvariantCulture, $"{v:0} {names[i]}")
-            : string.Create(CultureInfo.InvariantCulture, $"{v:0.##} {names[i]}");
+        return i == 0 ? string.Create(CultureInfo.InvariantCulture, $"{KiB} {names[0]}")
+            : v.ToString("0." + new string('#', decimals), CultureInfo.InvariantCulture) + " " + names[i];
     }
 }

@@ -14,9 +14,31 @@ public sealed class Diagnostics(TextWriter stderr)
     /// </summary>
     public const int MaxLineChars = 512;
 
-    public void Error(string message) => Writer.WriteLine(Capped($"{Program}: error: {OneLine(message)}"));
-    public void Warn(string message) => Writer.WriteLine(Capped($"{Program}: warning: {OneLine(message)}"));
-    public void Note(string message) => Writer.WriteLine(Capped($"{Program}: note: {OneLine(message)}"));
+    public enum Severity { Error, Warning, Note }
+
+    public void Error(string message) => Write(Severity.Error, message);
+    public void Warn(string message) => Write(Severity.Warning, message);
+    public void Note(string message) => Write(Severity.Note, message);
+
+    public void Write(Severity severity, string message) => Writer.WriteLine(Capped(Prefix(severity) + OneLine(message)));
+
+    /// <summary>
+    /// A line as <see cref="Write"/> printed it, read back (the hook reads the privileged helper's stderr this way):
+    /// its severity and message; null for a line that is not one of ours.
+    /// </summary>
+    public static (Severity Severity, string Text)? Parse(string line)
+    {
+        foreach (var severity in (ReadOnlySpan<Severity>)[Severity.Error, Severity.Warning, Severity.Note])
+            if (line.StartsWith(Prefix(severity), StringComparison.Ordinal)) return (severity, line[Prefix(severity).Length..]);
+        return null;
+    }
+
+    private static string Prefix(Severity severity) => severity switch
+    {
+        Severity.Error => $"{Program}: error: ",
+        Severity.Warning => $"{Program}: warning: ",
+        _ => $"{Program}: note: ",
+    };
 
     /// <summary>
     /// One line, printable: line breaks become spaces (VDSM logs a failing hook's whole stderr as one

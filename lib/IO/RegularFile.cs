@@ -55,8 +55,22 @@ public static partial class RegularFile
         return (*(uint*)(buffer + 24), *(long*)(buffer + 48));
     }
 
+    /// <summary>
+    /// Owner and mode (type and permission bits) of <paramref name="path"/>, following symbolic links (<c>stat(2)</c>),
+    /// as the state directory's trust check needs them; same struct layout as <see cref="Stat(int)"/> (st_uid at byte 28).
+    /// </summary>
+    public static unsafe (uint Uid, uint Mode) Owner(string path)
+    {
+        var buffer = stackalloc byte[256];
+        if (StatPath(path, buffer) != 0) throw new IOException(Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError()));
+        return (*(uint*)(buffer + 28), *(uint*)(buffer + 24));
+    }
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags, int mode);
+
+    [LibraryImport("libc", EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int StatPath(string path, byte* buffer);
 
     [LibraryImport("libc", EntryPoint = "fstat", SetLastError = true)]
     private static unsafe partial int Fstat(int fd, byte* buffer);

@@ -11,8 +11,6 @@ namespace Largeguest.Ksm;
 /// </summary>
 public sealed class HostLock : IDisposable
 {
-    public const string FileName = "ksm.lock";
-
     private int _fd;
 
     private HostLock(int fd, string path) { _fd = fd; Path = path; }

@@ -33,9 +33,13 @@ public static class KsmKernelExtensions
     /// <summary>Unmerges everything within <paramref name="budget"/>; run=2 left by someone is left first, since only a fresh write of 2 unmerges.</summary>
     public static UnmergeResult StartUnmerge(this IKsmKernel kernel, KsmState state, TimeSpan budget, HostLock held)
     {
-        if (state.Run == 2) kernel.Write(KsmFiles.Run, "0");
+        if (state.Run == KsmRun.Unmerge) kernel.WriteRun(KsmRun.Stop);
         return kernel.Unmerge(budget, held);
     }
+
+    public static void WriteRun(this IKsmKernel kernel, KsmRun run) => kernel.Write(KsmFiles.Run, KsmFiles.Text(run));
+
+    public static void WriteMergeAcrossNodes(this IKsmKernel kernel, bool value) => kernel.Write(KsmFiles.MergeAcrossNodes, KsmFiles.Bit(value));
 }
 
 public enum UnmergeStatus

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Largeguest.Hook;
 
 namespace Largeguest.Ksm;
 
@@ -21,7 +22,7 @@ public sealed record KsmHelperCall(VmId Vm, bool? MergeAcrossNodes)
     public bool IsRelease => MergeAcrossNodes is null;
 
     public IReadOnlyList<string> Arguments => MergeAcrossNodes is bool v
-        ? [Group, ReconcileVerb, VmOption, Vm.Value, ValueOption, v ? "1" : "0"]
+        ? [Group, ReconcileVerb, VmOption, Vm.Value, ValueOption, KsmFiles.Bit(v)]
         : [Group, ReleaseVerb, VmOption, Vm.Value];
 
     /// <summary>
@@ -31,8 +32,8 @@ public sealed record KsmHelperCall(VmId Vm, bool? MergeAcrossNodes)
     public static KsmHelperCall Parse(IReadOnlyList<string> args)
     {
         if (args.Count == 6 && args[0] == Group && args[1] == ReconcileVerb && args[2] == VmOption && args[4] == ValueOption
-            && VmId.TryParse(args[3], out var vm) && args[5] is "0" or "1")
-            return new KsmHelperCall(vm, args[5] == "1");
+            && VmId.TryParse(args[3], out var vm) && KsmFiles.ParseBit(args[5]) is bool value)
+            return new KsmHelperCall(vm, value);
         if (args.Count == 4 && args[0] == Group && args[1] == ReleaseVerb && args[2] == VmOption && VmId.TryParse(args[3], out var released))
             return new KsmHelperCall(released, null);
         throw new KsmException($"privileged ksm entry: refused arguments '{string.Join(' ', args)}' (expected exactly {Forms})");
@@ -76,14 +77,14 @@ public static class KsmHelperClient
             process.WaitForExit();
             _ = stdout.Result;
             var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            const string errorPrefix = "largeguest: error: ";
-            var error = lines.FirstOrDefault(l => l.StartsWith(errorPrefix, StringComparison.Ordinal));
-            var relayed = lines.Where(l => l != error && l.StartsWith("largeguest: ", StringComparison.Ordinal)).ToList();
+            var parsed = lines.Select(l => (Line: l, Ours: Diagnostics.Parse(l))).ToList();
+            var error = parsed.FirstOrDefault(p => p.Ours?.Severity == Diagnostics.Severity.Error);
+            var relayed = parsed.Where(p => p.Ours is not null && p.Line != error.Line).Select(p => p.Line).ToList();
             if (process.ExitCode == 0) return relayed;
             var command = $"{sudo} -n {program} {string.Join(' ', call.Arguments)}";
             var earlier = relayed.Select(KsmService.Classify).ToList();
-            if (error is not null) throw new KsmException(error[errorPrefix.Length..]) { Earlier = earlier };
-            var said = string.Join(" / ", lines.Where(l => !l.StartsWith("largeguest: ", StringComparison.Ordinal)));
+            if (error.Ours is { } failed) throw new KsmException(failed.Text) { Earlier = earlier };
+            var said = string.Join(" / ", parsed.Where(p => p.Ours is null).Select(p => p.Line));
             throw new KsmException(
                 $"the privileged helper did not run ('{command}' exited {process.ExitCode}{(said.Length > 0 ? ": " + said : "")}); " +
                 $"is {SudoersDropIn} installed and naming {program}?") { Earlier = earlier };

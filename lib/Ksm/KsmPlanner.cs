@@ -62,13 +62,13 @@ public abstract record KsmStep
     public sealed record Write(bool Value, bool From) : KsmStep;
 
     /// <summary>Pages are shared: journal, unmerge (run=2), write, restore <paramref name="PreviousRun"/>, drop the journal.</summary>
-    public sealed record Unmerge(bool Value, bool From, int PreviousRun, long CostPages, long CostBytes, long AllowedBytes) : KsmStep;
+    public sealed record Unmerge(bool Value, bool From, KsmRun PreviousRun, long CostPages, long CostBytes, long AllowedBytes) : KsmStep;
 
     /// <summary>The change would be unsafe; nothing is touched.</summary>
     public sealed record Refuse(string Why) : KsmStep;
 
     /// <summary>A journal was left by a transition that died: finish it when nothing is shared, restore run, drop the journal.</summary>
-    public sealed record Recover(int RestoreRun, bool? WriteValue, string Why) : KsmStep;
+    public sealed record Recover(KsmRun RestoreRun, bool? WriteValue, string Why) : KsmStep;
 }
 
 public sealed record KsmPlan(KsmDesire Desire, KsmStep Step);
@@ -140,16 +140,16 @@ public static class KsmPlanner
         if (desire.Value is not bool want) return new KsmStep.Nothing(desire.Source);
         if (s.MergeAcrossNodes is not bool current)
             return new KsmStep.Nothing("this kernel has no merge_across_nodes (built without NUMA support): KSM cannot merge across nodes");
-        if (current == want) return new KsmStep.Nothing($"merge_across_nodes is already {Bit(want)} ({desire.Source})");
+        if (current == want) return new KsmStep.Nothing($"merge_across_nodes is already {KsmFiles.Bit(want)} ({desire.Source})");
         if (s.PagesShared == 0 && !o.DirectWriteRefused) return new KsmStep.Write(want, current);
 
         var (costPages, costBytes, allowed) = Budget(s, o.PageSize, o.MemAvailableBytes, policy);
         if (costBytes > allowed)
             return new KsmStep.Refuse(
-                $"merge_across_nodes not changed to {Bit(want)} ({desire.Source}): unmerging {costPages} pages needs {costBytes / MiB} MiB " +
+                $"merge_across_nodes not changed to {KsmFiles.Bit(want)} ({desire.Source}): unmerging {costPages} pages needs {costBytes / MiB} MiB " +
                 $"but only {allowed / MiB} MiB may be used (MemAvailable {o.MemAvailableBytes / MiB} MiB less Ksm:MemoryReservePercent {policy.MemoryReservePercent}%)");
         // run=2 is a command, not a state: once its unmerge is done its steady equivalent is 0 (stopped, nothing merged).
-        var previousRun = s.Run == 1 ? 1 : 0;
+        var previousRun = Steady(s.Run);
         return new KsmStep.Unmerge(want, current, previousRun, costPages, costBytes, allowed);
     }
 
@@ -158,12 +158,15 @@ public static class KsmPlanner
         // Finish the change when it is safe without an unmerge (nothing shared); otherwise roll back (restore run)
         // and let the next decision start a fresh, fully checked transition.
         var finish = want is bool w && s.MergeAcrossNodes is bool current && current != w && s.PagesShared == 0 ? w : (bool?)null;
-        if (journal.PreviousRun is int run)
+        if (journal.PreviousRun is KsmRun run)
             return new KsmStep.Recover(run, finish,
-                $"a KSM transition died part-way (journal: previous run {run}, merge_across_nodes {Bit(journal.Target)})");
-        var restore = s.Run is 1 ? 1 : 0;
-        return new KsmStep.Recover(restore, finish, $"a KSM transition died part-way and its journal is unreadable ({journal.Text}); run set to {restore}");
+                $"a KSM transition died part-way (journal: previous run {KsmFiles.Text(run)}, merge_across_nodes {KsmFiles.Bit(journal.Target)})");
+        var restore = Steady(s.Run);
+        return new KsmStep.Recover(restore, finish, $"a KSM transition died part-way and its journal is unreadable ({journal.Text}); run set to {KsmFiles.Text(restore)}");
     }
+
+    /// <summary>The steady <c>run</c> to restore: merging stays merging; stopped, unmerge mode or unreadable become stopped.</summary>
+    private static KsmRun Steady(KsmRun? run) => run == KsmRun.Merge ? KsmRun.Merge : KsmRun.Stop;
 
     /// <summary>
     /// The one memory rule for every unmerge (the hook's transition and `ksm prune`): it costs a fresh page per
@@ -171,6 +174,4 @@ public static class KsmPlanner
     /// </summary>
     public static (long CostPages, long CostBytes, long AllowedBytes) Budget(KsmState s, long pageSize, long memAvailableBytes, KsmPolicy policy) =>
         (s.UnmergeCostPages, s.UnmergeCostPages * pageSize, memAvailableBytes / 100 * (100 - policy.MemoryReservePercent));
-
-    public static string Bit(bool? value) => value switch { true => "1", false => "0", null => "unknown" };
 }

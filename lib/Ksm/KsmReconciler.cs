@@ -17,7 +17,7 @@ public sealed class KsmReconciler
     private const int BusyAttempts = 10;
 
     private readonly IKsmKernel _kernel;
-    private readonly string _stateDir;
+    private readonly KsmStateDirectory _stateDir;
     private readonly KsmPolicy _policy;
     private readonly IVmLiveness _liveness;
     private readonly TimeProvider _time;
@@ -30,15 +30,15 @@ public sealed class KsmReconciler
     public KsmReconciler(IKsmKernel kernel, string stateDir, KsmPolicy policy, IVmLiveness liveness, TimeProvider? time = null)
     {
         _kernel = kernel;
-        _stateDir = stateDir;
+        _stateDir = new KsmStateDirectory(stateDir);
         _policy = policy;
         _liveness = liveness;
         _time = time ?? TimeProvider.System;
-        _requests = new KsmRequests(stateDir);
-        _journal = new KsmJournalFile(stateDir);
+        _requests = new KsmRequests(_stateDir);
+        _journal = _stateDir.Journal;
     }
 
-    public string LockPath => Path.Combine(_stateDir, HostLock.FileName);
+    public KsmStateDirectory StateDirectory => _stateDir;
 
     /// <summary>Reads everything the decision needs (no lock taken here).</summary>
     public KsmObservation Observe(bool directWriteRefused = false)
@@ -72,14 +72,13 @@ public sealed class KsmReconciler
         // the host's value now says nothing. Free at this moment, every later holder reads our registration and
         // every earlier one's writes are visible to the look (a journal left over is never Nothing: the planner
         // recovers it first). docs/ksm.md, "Lock and journal".
-        if (HostLock.IsFree(LockPath))
+        if (_stateDir.LockFree)
         {
             var quick = KsmPlanner.Decide(Observe(), _policy);
             if (quick.Step is KsmStep.Nothing) return Outcome(false, quick.Desire.Value);
         }
 
-        StateFile.EnsureDirectory(_stateDir);
-        using var held = HostLock.Acquire(LockPath, _policy.LockTimeout);
+        using var held = _stateDir.Lock(_policy.LockTimeout);
         var refused = false;
         var pruned = false;
         var changed = false;
@@ -97,8 +96,8 @@ public sealed class KsmReconciler
                 case KsmStep.Write write:
                     try
                     {
-                        _kernel.Write(KsmFiles.MergeAcrossNodes, KsmPlanner.Bit(write.Value));
-                        _notes.Add($"ksm: merge_across_nodes {KsmPlanner.Bit(write.From)} -> {KsmPlanner.Bit(write.Value)} ({plan.Desire.Source}; nothing was shared)");
+                        _kernel.WriteMergeAcrossNodes(write.Value);
+                        _notes.Add($"ksm: merge_across_nodes {KsmFiles.Bit(write.From)} -> {KsmFiles.Bit(write.Value)} ({plan.Desire.Source}; nothing was shared)");
                         return Outcome(true, plan.Desire.Value);
                     }
                     catch (KsmWriteException e) when (e.Busy) { refused = true; } // pages got shared meanwhile (or stable nodes linger): unmerge path
@@ -117,8 +116,9 @@ public sealed class KsmReconciler
 
     private void Transition(KsmStep.Unmerge u, KsmState state, KsmDesire desire, HostLock held)
     {
-        var what = $"merge_across_nodes {KsmPlanner.Bit(u.From)} -> {KsmPlanner.Bit(u.Value)} ({desire.Source})";
+        var what = $"merge_across_nodes {KsmFiles.Bit(u.From)} -> {KsmFiles.Bit(u.Value)} ({desire.Source})";
         var pages = $"{u.CostPages} pages ({u.CostBytes / (1024 * 1024)} MiB)";
+        var restored = KsmFiles.Text(u.PreviousRun);
         _journal.Write(u.PreviousRun, u.Value, _time.GetUtcNow());
         KsmException? failure = null;
         var abandon = false;
@@ -132,15 +132,15 @@ public sealed class KsmReconciler
                 case UnmergeStatus.TimedOut:
                     throw new KsmException($"{what} not done: unmerging {pages} did not finish within " +
                         $"{ChildWriter.Seconds(timeLimit.Limit)} ({timeLimit.Source}) and was interrupted; " +
-                        $"merge_across_nodes left at {KsmPlanner.Bit(u.From)}, run restored to {u.PreviousRun}");
+                        $"merge_across_nodes left at {KsmFiles.Bit(u.From)}, run restored to {restored}");
                 case UnmergeStatus.Stuck:
                     abandon = true; // the kernel is still inside the unmerge: touching run now would block; the next reconcile recovers
                     throw new KsmException($"{what} not done: {result.Detail}; the journal {_journal.Path} is kept for recovery");
                 case UnmergeStatus.Failed:
                     throw new KsmException($"{what} not done: unmerging {pages} failed: {result.Detail}; " +
-                        $"merge_across_nodes left at {KsmPlanner.Bit(u.From)}, run restored to {u.PreviousRun}");
+                        $"merge_across_nodes left at {KsmFiles.Bit(u.From)}, run restored to {restored}");
             }
-            WriteBusyTolerant(KsmFiles.MergeAcrossNodes, KsmPlanner.Bit(u.Value));
+            WriteBusyTolerant(KsmFiles.MergeAcrossNodes, KsmFiles.Bit(u.Value));
         }
         catch (KsmException e) { failure = e; }
 
@@ -148,17 +148,17 @@ public sealed class KsmReconciler
         {
             try
             {
-                _kernel.Write(KsmFiles.Run, u.PreviousRun.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                _kernel.WriteRun(u.PreviousRun);
                 _journal.Delete();
             }
             catch (KsmException e)
             {
-                throw new KsmException($"{what}: {(failure is null ? "" : failure.Message + "; ")}restoring run={u.PreviousRun} failed: {e.Message}; " +
+                throw new KsmException($"{what}: {(failure is null ? "" : failure.Message + "; ")}restoring run={restored} failed: {e.Message}; " +
                     $"the journal {_journal.Path} is kept so the next reconcile recovers");
             }
         }
         if (failure is not null) throw failure;
-        _notes.Add($"ksm: {what}: unmerged {pages} in {ChildWriter.Seconds(result!.Elapsed)}, run restored to {u.PreviousRun}");
+        _notes.Add($"ksm: {what}: unmerged {pages} in {ChildWriter.Seconds(result!.Elapsed)}, run restored to {restored}");
     }
 
     private void Recover(KsmStep.Recover r)
@@ -168,14 +168,14 @@ public sealed class KsmReconciler
         {
             try
             {
-                _kernel.Write(KsmFiles.MergeAcrossNodes, KsmPlanner.Bit(v));
-                finished = $"merge_across_nodes set to {KsmPlanner.Bit(v)}, ";
+                _kernel.WriteMergeAcrossNodes(v);
+                finished = $"merge_across_nodes set to {KsmFiles.Bit(v)}, ";
             }
             catch (KsmWriteException e) when (e.Busy) { } // rolled back instead; the next decision starts afresh
         }
-        _kernel.Write(KsmFiles.Run, r.RestoreRun.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        _kernel.WriteRun(r.RestoreRun);
         _journal.Delete();
-        _warnings.Add($"ksm: {r.Why}: recovered: {finished}run restored to {r.RestoreRun}");
+        _warnings.Add($"ksm: {r.Why}: recovered: {finished}run restored to {KsmFiles.Text(r.RestoreRun)}");
     }
 
     /// <summary>After an unmerge a stable node can linger for a moment (page migration); EBUSY then is worth a short retry.</summary>

@@ -14,17 +14,17 @@ public sealed record KsmRequest(VmId Vm, bool MergeAcrossNodes, DateTimeOffset R
 /// (temp file + rename), so a reader sees a whole entry or none; <c>/run</c> is empty after a reboot,
 /// as is KSM.
 /// </summary>
-public sealed class KsmRequests(string stateDir)
+public sealed class KsmRequests(KsmStateDirectory dir)
 {
-    public const string DirectoryName = "requests";
+    public KsmRequests(string stateDir) : this(new KsmStateDirectory(stateDir)) { }
 
-    public string Directory { get; } = Path.Combine(stateDir, DirectoryName);
+    public string Directory { get; } = dir.RequestsPath;
 
     public string PathOf(VmId vm) => Path.Combine(Directory, vm.Value);
 
     public void Register(KsmRequest request)
     {
-        var text = $"merge_across_nodes={(request.MergeAcrossNodes ? 1 : 0)}\n" +
+        var text = $"{KsmFiles.MergeAcrossNodes}={KsmFiles.Bit(request.MergeAcrossNodes)}\n" +
                    $"registered_unix_ms={request.Registered.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)}\n";
         StateFile.Write(PathOf(request.Vm), Encoding.ASCII.GetBytes(text));
     }
@@ -102,7 +102,7 @@ public sealed class KsmRequests(string stateDir)
             var eq = line.IndexOf('=');
             if (eq < 0) continue;
             var (key, v) = (line[..eq].Trim(), line[(eq + 1)..].Trim());
-            if (key == "merge_across_nodes") value = v switch { "0" => false, "1" => true, _ => null };
+            if (key == KsmFiles.MergeAcrossNodes) value = KsmFiles.ParseBit(v);
             else if (key == "registered_unix_ms")
             {
                 // a corrupt time is a corrupt entry (skipped, reported), never an exception that stops every VM's KSM work

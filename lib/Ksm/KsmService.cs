@@ -1,4 +1,5 @@
 using Largeguest.Config;
+using Largeguest.Hook;
 using Largeguest.IO;
 using Largeguest.Ksm.Mom;
 
@@ -24,7 +25,7 @@ public static class KsmService
         if (outcome.Desired is bool desired && desired != value)
             outcome = outcome with
             {
-                Notes = [.. outcome.Notes, $"ksm: VM {call.Vm} asks merge_across_nodes={(value ? 1 : 0)} but another VM asks 0, and 0 wins; the host keeps 0"],
+                Notes = [.. outcome.Notes, $"ksm: VM {call.Vm} asks merge_across_nodes={KsmFiles.Bit(value)} but another VM asks 0, and 0 wins; the host keeps 0"],
             };
         return TellMom(config, () => reconciler, outcome, release: false);
     }
@@ -51,8 +52,7 @@ public static class KsmService
         {
             if (MomConfig.Load(config.MomConfigPath) is not { ManagesKsm: true } mom) return outcome;
             var r = reconciler();
-            StateFile.EnsureDirectory(config.KsmStateDir);
-            using var held = HostLock.Acquire(r.LockPath, config.KsmLockTimeout);
+            using var held = r.StateDirectory.Lock(config.KsmLockTimeout);
             var (desire, current) = r.Settled();
             published = MomPublisher.Publish(mom, MomPublisher.Publishable(desire.Value, current));
         }
@@ -72,14 +72,16 @@ public static class KsmService
     }
 
     /// <summary>
-    /// The call in this (root) process. A change of the host's KSM settings is also written to syslog with the VM
-    /// (docs/ksm.md, "Logs"), and so is a failure.
+    /// The call in this (root) process, once the state directory has passed its owner and mode check (docs/ksm.md,
+    /// "State directory"). A change of the host's KSM settings is also written to syslog with the VM (docs/ksm.md,
+    /// "Logs"), and so is a failure.
     /// </summary>
     public static IReadOnlyList<(bool Warning, string Text)> RunAsRoot(KsmHelperCall call, LargeguestConfig config)
     {
         var verb = call.IsRelease ? KsmHelperCall.ReleaseVerb : KsmHelperCall.ReconcileVerb;
         try
         {
+            new KsmStateDirectory(config.KsmStateDir).CheckTrusted(); // before anything in it is read, written or locked
             var outcome = call.IsRelease ? Release(call, config) : Reconcile(call, config);
             var lines = Lines(outcome);
             if (outcome.Changed)
@@ -98,12 +100,11 @@ public static class KsmService
     public static IReadOnlyList<(bool Warning, string Text)> Lines(KsmOutcome outcome) =>
         [.. outcome.Warnings.Select(w => (true, w)), .. outcome.Notes.Select(n => (false, n))];
 
-    /// <summary>A line the privileged helper printed, as (is it a warning, text without the program prefix).</summary>
-    public static (bool Warning, string Text) Classify(string line)
+    /// <summary>A line the privileged helper printed, as (is it a warning, text without the program prefix: <see cref="Diagnostics.Parse"/>).</summary>
+    public static (bool Warning, string Text) Classify(string line) => Diagnostics.Parse(line) switch
     {
-        const string warning = "largeguest: warning: ", note = "largeguest: note: ";
-        if (line.StartsWith(warning, StringComparison.Ordinal)) return (true, line[warning.Length..]);
-        if (line.StartsWith(note, StringComparison.Ordinal)) return (false, line[note.Length..]);
-        return (false, line);
-    }
+        { Severity: Diagnostics.Severity.Warning } w => (true, w.Text),
+        { Severity: Diagnostics.Severity.Note } n => (false, n.Text),
+        _ => (false, line),
+    };
 }

@@ -13,8 +13,8 @@ public sealed record KsmState(IReadOnlyDictionary<string, string> Values)
 
     public bool Present => Values.Count > 0;
 
-    /// <summary>0 stopped, 1 running, 2 unmerge mode; null when unreadable.</summary>
-    public int? Run => (int?)Number(KsmFiles.Run);
+    /// <summary>Stopped, merging or unmerge mode; null when unreadable.</summary>
+    public KsmRun? Run => Values.TryGetValue(KsmFiles.Run, out var text) ? KsmFiles.ParseRun(text) : null;
 
     /// <summary>null when the kernel has no such file (built without CONFIG_NUMA).</summary>
     public bool? MergeAcrossNodes => Number(KsmFiles.MergeAcrossNodes) is long v ? v != 0 : null;

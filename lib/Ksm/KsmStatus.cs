@@ -38,16 +38,17 @@ public sealed record KsmStatus(
     {
         var policy = KsmPolicy.From(config);
         var state = kernel.Read();
-        var registry = new KsmRequests(config.KsmStateDir);
+        var dir = new KsmStateDirectory(config.KsmStateDir);
+        var registry = new KsmRequests(dir);
         var requests = registry.List(warn);
         var old = requests.Where(r => now - r.Registered > policy.StaleGrace).Select(r => r.Vm).Distinct().ToList();
         var presence = old.Count > 0 ? liveness.Lookup(old) : new Dictionary<VmId, VmPresence>();
-        var journalFile = new KsmJournalFile(config.KsmStateDir);
+        var journalFile = dir.Journal;
         var journal = journalFile.Read();
         var memory = state.Present ? kernel.MemAvailableBytes() : 0;
         var plan = KsmPlanner.Decide(new KsmObservation(state, requests, presence, journal, memory, kernel.PageSize, now), policy);
         return new KsmStatus(kernel.Root, state, registry.Directory, requests, presence, plan.Desire, plan.Step, journal, journalFile.Path,
-            HostLock.IsFree(Path.Combine(config.KsmStateDir, HostLock.FileName)), memory, kernel.PageSize, now, policy.StaleGrace)
+            dir.LockFree, memory, kernel.PageSize, now, policy.StaleGrace)
         {
             Tuner = TunerState.Load(config.KsmStateDir, warn),
             TunerDaemonPid = TunerDaemon.RunningDaemon(config.KsmStateDir),
@@ -56,11 +57,11 @@ public sealed record KsmStatus(
         };
     }
 
-    private static string RunMeaning(int? run) => run switch
+    private static string RunMeaning(KsmRun? run) => run switch
     {
-        0 => "stopped",
-        1 => "ksmd merging",
-        2 => "unmerge mode (left by someone: largeguest restores run after its own unmerges)",
+        KsmRun.Stop => "stopped",
+        KsmRun.Merge => "ksmd merging",
+        KsmRun.Unmerge => "unmerge mode (left by someone: largeguest restores run after its own unmerges)",
         _ => "unreadable",
     };
 
@@ -69,8 +70,8 @@ public sealed record KsmStatus(
     private string NextText => Next switch
     {
         KsmStep.Nothing n => $"nothing to do: {n.Why}",
-        KsmStep.Write w => $"write merge_across_nodes={KsmPlanner.Bit(w.Value)} directly (nothing is shared)",
-        KsmStep.Unmerge u => $"unmerge {u.CostPages} pages ({u.CostBytes / 1048576} MiB of {u.AllowedBytes / 1048576} MiB allowed), then write merge_across_nodes={KsmPlanner.Bit(u.Value)}",
+        KsmStep.Write w => $"write merge_across_nodes={KsmFiles.Bit(w.Value)} directly (nothing is shared)",
+        KsmStep.Unmerge u => $"unmerge {u.CostPages} pages ({u.CostBytes / 1048576} MiB of {u.AllowedBytes / 1048576} MiB allowed), then write merge_across_nodes={KsmFiles.Bit(u.Value)}",
         KsmStep.Refuse r => $"refuse: {r.Why}",
         KsmStep.Recover r => $"recover: {r.Why}",
         _ => Next.ToString(),
@@ -100,9 +101,9 @@ public sealed record KsmStatus(
             var presence = Liveness.GetValueOrDefault(r.Vm, VmPresence.Unknown);
             var tag = IsStale(r) ? " STALE (libvirt has no such domain; ignored)" : presence == VmPresence.Present ? " (running)" : "";
             b.Append(CultureInfo.InvariantCulture,
-                $"  {r.Vm}  merge_across_nodes={(r.MergeAcrossNodes ? 1 : 0)}  registered {r.Registered.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z ({(long)age.TotalSeconds} s ago){tag}\n");
+                $"  {r.Vm}  merge_across_nodes={KsmFiles.Bit(r.MergeAcrossNodes)}  registered {r.Registered.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z ({(long)age.TotalSeconds} s ago){tag}\n");
         }
-        b.Append(CultureInfo.InvariantCulture, $"desired merge_across_nodes: {(Desire.Value is bool d ? (d ? "1" : "0") : "none")} ({Desire.Source})\n");
+        b.Append(CultureInfo.InvariantCulture, $"desired merge_across_nodes: {(Desire.Value is bool d ? KsmFiles.Bit(d) : "none")} ({Desire.Source})\n");
         b.Append(CultureInfo.InvariantCulture, $"next reconcile: {NextText}\n");
         b.Append(Journal is null
             ? "journal: none\n"
@@ -120,8 +121,8 @@ public sealed record KsmStatus(
             w.WriteStartObject();
             w.WriteString("sysfs", Root);
             w.WriteBoolean("present", State.Present);
-            WriteNumberOrNull(w, "run", State.Run);
-            if (State.MergeAcrossNodes is bool m) w.WriteNumber("merge_across_nodes", m ? 1 : 0); else w.WriteNull("merge_across_nodes");
+            WriteNumberOrNull(w, KsmFiles.Run, (int?)State.Run);
+            WriteBitOrNull(w, KsmFiles.MergeAcrossNodes, State.MergeAcrossNodes);
             w.WriteStartObject("files");
             foreach (var (name, value) in State.Values.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             {
@@ -151,15 +152,15 @@ public sealed record KsmStatus(
             {
                 w.WriteStartObject();
                 w.WriteString("vm", r.Vm.Value);
-                w.WriteNumber("merge_across_nodes", r.MergeAcrossNodes ? 1 : 0);
-                w.WriteString("registered", r.Registered.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
+                WriteBitOrNull(w, KsmFiles.MergeAcrossNodes, r.MergeAcrossNodes);
+                w.WriteString("registered", Timestamp.Text(r.Registered));
                 w.WriteNumber("age_seconds", (long)(Now - r.Registered).TotalSeconds);
                 w.WriteString("libvirt", Liveness.GetValueOrDefault(r.Vm, VmPresence.Unknown).ToString().ToLowerInvariant());
                 w.WriteBoolean("stale", IsStale(r));
                 w.WriteEndObject();
             }
             w.WriteEndArray();
-            if (Desire.Value is bool d) w.WriteNumber("desired", d ? 1 : 0); else w.WriteNull("desired");
+            WriteBitOrNull(w, "desired", Desire.Value);
             w.WriteString("desired_source", Desire.Source);
             w.WriteString("next", NextText);
             if (Journal is null) w.WriteNull("journal");
@@ -167,7 +168,7 @@ public sealed record KsmStatus(
             {
                 w.WriteStartObject("journal");
                 w.WriteString("path", JournalPath);
-                WriteNumberOrNull(w, "previous_run", Journal.PreviousRun);
+                WriteNumberOrNull(w, "previous_run", (int?)Journal.PreviousRun);
                 w.WriteBoolean("lock_free", LockFree);
                 w.WriteEndObject();
             }
@@ -187,4 +188,7 @@ public sealed record KsmStatus(
     {
         if (value is int v) w.WriteNumber(name, v); else w.WriteNull(name);
     }
+
+    /// <summary>A switch as the kernel's number 0 or 1 (not JSON's true/false: the file holds a number).</summary>
+    private static void WriteBitOrNull(Utf8JsonWriter w, string name, bool? value) => WriteNumberOrNull(w, name, value is bool b ? (b ? 1 : 0) : null);
 }

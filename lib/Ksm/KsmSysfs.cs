@@ -10,7 +10,7 @@ namespace Largeguest.Ksm;
 /// </summary>
 public sealed class KsmSysfs(string root = KsmFiles.DefaultRoot, string meminfo = KsmSysfs.DefaultMeminfo) : IKsmKernel
 {
-    public const string DefaultMeminfo = "/proc/meminfo";
+    public const string DefaultMeminfo = MemInfo.DefaultPath;
 
     /// <summary>After SIGKILL an unmerging writer leaves the kernel at its next page; this bounds the wait for that.</summary>
     public static readonly TimeSpan KillGrace = TimeSpan.FromSeconds(30);
@@ -41,18 +41,8 @@ public sealed class KsmSysfs(string root = KsmFiles.DefaultRoot, string meminfo 
         if (errno != 0) throw new KsmWriteException(path, text, errno);
     }
 
-    public long MemAvailableBytes()
-    {
-        var text = Native.ReadSmallFile(meminfo) ?? throw new KsmException($"{meminfo}: cannot read");
-        foreach (var line in text.Split('\n'))
-        {
-            if (!line.StartsWith("MemAvailable:", StringComparison.Ordinal)) continue;
-            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length >= 2 && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var kib))
-                return kib * 1024;
-        }
-        throw new KsmException($"{meminfo}: no MemAvailable line");
-    }
+    public long MemAvailableBytes() =>
+        MemInfo.Read(meminfo).AvailableKiB is >= 0 and var kib ? kib * 1024 : throw new KsmException($"{meminfo}: no MemAvailable line");
 
     /// <summary>
     /// The unmerge runs in a child writer process (<see cref="ChildWriter"/>), not in this process: on overrun it
@@ -61,7 +51,7 @@ public sealed class KsmSysfs(string root = KsmFiles.DefaultRoot, string meminfo 
     /// an OOM kill ends the unmerge rather than the reconciler that has to restore <c>run</c>.
     /// </summary>
     public UnmergeResult Unmerge(TimeSpan budget, HostLock held) =>
-        ChildWriter.Write(Path.Combine(Root, KsmFiles.Run), "2", budget, KillGrace, held);
+        ChildWriter.Write(Path.Combine(Root, KsmFiles.Run), KsmFiles.Text(KsmRun.Unmerge), budget, KillGrace, held);
 }
 
 /// <summary>

@@ -25,6 +25,9 @@ internal static partial class Native
     [LibraryImport(Libc, EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
 
+    [LibraryImport(Libc, EntryPoint = "geteuid")]
+    public static partial uint Geteuid();
+
     [LibraryImport(Libc, EntryPoint = "sysconf")]
     public static partial long Sysconf(int name);
 

@@ -22,12 +22,12 @@ public static class MomPublisher
     public static string PolicyText(bool value) =>
         "# Owned by vdsm-hook-largeguest: the host's merge_across_nodes as its VMs ask (docs/ksm.md of that package).\n" +
         "# Rewritten and removed by it; removed at boot (tmpfiles.d). Do not edit.\n" +
-        $"(set ksmMergeAcrossNodes {KsmPlanner.Bit(value)})\n";
+        $"(set ksmMergeAcrossNodes {KsmFiles.Bit(value)})\n";
 
     public static MomPublication Publish(MomConfig mom, bool? value, TimeSpan? timeout = null)
     {
         var text = value is bool v ? PolicyText(v) : null;
-        var what = value is bool b ? $"policy {MomConfig.PolicyName} (merge_across_nodes={KsmPlanner.Bit(b)})" : $"the removal of policy {MomConfig.PolicyName}";
+        var what = value is bool b ? $"policy {MomConfig.PolicyName} (merge_across_nodes={KsmFiles.Bit(b)})" : $"the removal of policy {MomConfig.PolicyName}";
         string? fileProblem = null, rpcProblem = null;
         var fileChanged = false;
         if (mom.PolicyFile is not { } file) fileProblem = $"{mom.Path} has no policy-dir for a policy file";
@@ -60,7 +60,7 @@ public static class MomPublisher
     }
 
     private static string Noted(MomConfig mom, bool? value, string file) => value is bool v
-        ? $"ksm: MoM now enforces merge_across_nodes={KsmPlanner.Bit(v)} (policy {MomConfig.PolicyName} set at {mom.Endpoint} and written to {file})"
+        ? $"ksm: MoM now enforces merge_across_nodes={KsmFiles.Bit(v)} (policy {MomConfig.PolicyName} set at {mom.Endpoint} and written to {file})"
         : $"ksm: MoM is back to the engine's merge_across_nodes (policy {MomConfig.PolicyName} removed at {mom.Endpoint} and from {file})";
 
     /// <summary>Writes (atomically) or deletes the policy file; true when it changed.</summary>

@@ -32,3 +32,9 @@ public interface ITunerHost
     /// <summary>Applies a merge_across_nodes host default through the reconciler; returns its one-line messages.</summary>
     IReadOnlyList<string> ReconcileMergeAcrossNodes(bool value);
 }
+
+public static class TunerHostExtensions
+{
+    /// <summary>Writes <c>run</c>. Call only while holding <see cref="ITunerHost.Lock"/>.</summary>
+    public static void WriteRun(this ITunerHost host, KsmRun run) => host.WriteKsm(KsmFiles.Run, KsmFiles.Text(run));
+}

@@ -13,13 +13,13 @@ namespace Largeguest.Ksm.Tuning;
 public static class KsmMetrics
 {
     /// <summary>KSM counters that only ever grow (until KSM is reset): exposed as Prometheus counters.</summary>
-    private static readonly HashSet<string> Monotonic = new(StringComparer.Ordinal) { "full_scans", "pages_scanned", "pages_skipped" };
+    private static readonly HashSet<string> Monotonic = new(StringComparer.Ordinal) { KsmFiles.FullScans, KsmFiles.PagesScanned, KsmFiles.PagesSkipped };
 
     /// <summary>A kernel file's metric name (without <c>_total</c>) and the factor to its base unit.</summary>
     public static (string Name, double Scale) KernelMetric(string file) => file switch
     {
         _ when file.EndsWith("_millisecs", StringComparison.Ordinal) => ($"largeguest_ksm_{file[..^"_millisecs".Length]}_seconds", 0.001),
-        "general_profit" => ("largeguest_ksm_general_profit_bytes", 1),
+        KsmFiles.GeneralProfit => ("largeguest_ksm_general_profit_bytes", 1),
         _ when file.StartsWith("ksm_", StringComparison.Ordinal) => ($"largeguest_ksm_{file["ksm_".Length..]}", 1), // ksm_zero_pages
         _ => ($"largeguest_ksm_{file}", 1),
     };

@@ -13,8 +13,6 @@ public sealed record TunerOutcome(TunerState State, IReadOnlyList<string> Notes)
 public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string stateDir, TimeProvider? time = null,
     Func<MemInfo>? memInfo = null, Func<long>? committed = null)
 {
-    private const string Run = "run", PagesToScan = "pages_to_scan", SleepMillisecs = "sleep_millisecs";
-
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly Func<MemInfo> _memInfo = memInfo ?? (() => MemInfo.Read());
     private readonly Func<long> _committed = committed ?? (() => CommittedMemory.TotalKiB());
@@ -40,20 +38,20 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
         var ksm = Present(host.ReadKsm());
         // Every unmerge of this product runs under the lock we now hold: run=2 here is unmerge mode left behind
         // (a prune or transition that died, or another tool), not one in progress. The decision replaces it.
-        var leftover = Number(ksm, Run) == 2 ? "run was 2 (unmerge mode left behind), replaced; " : "";
-        var input = new CycleInput(mem.TotalKiB, mem.UsableKiB, committedKiB, Number(ksm, PagesToScan) ?? settings.Parameters.MinPages);
+        var leftover = RunOf(ksm) == KsmRun.Unmerge ? "run was 2 (unmerge mode left behind), replaced; " : "";
+        var input = new CycleInput(mem.TotalKiB, mem.UsableKiB, committedKiB, Number(ksm, KsmFiles.PagesToScan) ?? settings.Parameters.MinPages);
         var d = TuningCycle.Decide(input, settings.Parameters, settings.ThresCoef, settings.ThresConstKiB, settings.Mode);
-        var swap = SwapCover.Of(mem, committedKiB, (Number(ksm, "pages_sharing") ?? 0) + (Number(ksm, "ksm_zero_pages") ?? 0), Environment.SystemPageSize);
+        var swap = SwapCover.Of(mem, committedKiB, new KsmState(ksm).UnmergeCostPages, Environment.SystemPageSize);
         if (d.Action == KsmdAction.Start)
         {
-            host.WriteKsm(PagesToScan, Text(d.PagesToScan));
-            host.WriteKsm(SleepMillisecs, Text(d.SleepMillisecs));
-            host.WriteKsm(Run, "1");
+            host.WriteKsm(KsmFiles.PagesToScan, Text(d.PagesToScan));
+            host.WriteKsm(KsmFiles.SleepMillisecs, Text(d.SleepMillisecs));
+            host.WriteRun(d.Run);
         }
         else
         {
-            host.WriteKsm(Run, "0");
-            host.WriteKsm(PagesToScan, Text(d.PagesToScan));
+            host.WriteRun(d.Run);
+            host.WriteKsm(KsmFiles.PagesToScan, Text(d.PagesToScan));
         }
         var state = Record(before, d.Action == KsmdAction.Start ? TunerPhase.Running : TunerPhase.Stopped, d.Action == KsmdAction.Start ? "start" : "stop",
             leftover + d.Why, mem, committedKiB, d.PagesToScan, d.SleepMillisecs, d.ThresholdKiB, TunerRequest.Run, swap);
@@ -67,12 +65,12 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
         var mem = _memInfo();
         using var held = host.Lock();
         var ksm = Present(host.ReadKsm());
-        var pages = TuningCycle.Clamp(Number(ksm, PagesToScan) ?? settings.Parameters.MinPages, settings.Parameters);
+        var pages = TuningCycle.Clamp(Number(ksm, KsmFiles.PagesToScan) ?? settings.Parameters.MinPages, settings.Parameters);
         var sleep = TuningCycle.SleepMillisecs(settings.Parameters.SleepMsec, mem.TotalKiB);
-        if (Number(ksm, Run) == 2) host.WriteKsm(Run, "0"); // leave unmerge mode before running again
-        host.WriteKsm(PagesToScan, Text(pages));
-        host.WriteKsm(SleepMillisecs, Text(sleep));
-        host.WriteKsm(Run, "1");
+        if (RunOf(ksm) == KsmRun.Unmerge) host.WriteRun(KsmRun.Stop); // leave unmerge mode before running again
+        host.WriteKsm(KsmFiles.PagesToScan, Text(pages));
+        host.WriteKsm(KsmFiles.SleepMillisecs, Text(sleep));
+        host.WriteRun(KsmRun.Merge);
         var why = $"ksm run: ksmd started (pages_to_scan {pages}, sleep_millisecs {sleep}); the tuner adjusts it from the next cycle";
         var state = Record(before, TunerPhase.Running, "run", why, mem, before.CommittedKiB, pages, sleep, before.ThresholdKiB, TunerRequest.Run);
         return new(state, [why]);
@@ -84,10 +82,10 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
         var before = Current();
         using var held = host.Lock();
         var ksm = Present(host.ReadKsm());
-        var wasRun = Number(ksm, Run);
-        host.WriteKsm(Run, "0");
-        var why = $"ksm stop: ksmd stopped (run was {wasRun}); {Number(ksm, "pages_shared") ?? 0} KSM pages stay shared; tuning paused until 'largeguest ksm run'";
-        var state = Record(before, TunerPhase.Stopped, "stop", why, null, before.CommittedKiB, Number(ksm, PagesToScan) ?? 0, Number(ksm, SleepMillisecs) ?? 0, before.ThresholdKiB, TunerRequest.Stop);
+        var wasRun = Number(ksm, KsmFiles.Run);
+        host.WriteRun(KsmRun.Stop);
+        var why = $"ksm stop: ksmd stopped (run was {wasRun}); {Number(ksm, KsmFiles.PagesShared) ?? 0} KSM pages stay shared; tuning paused until 'largeguest ksm run'";
+        var state = Record(before, TunerPhase.Stopped, "stop", why, null, before.CommittedKiB, Number(ksm, KsmFiles.PagesToScan) ?? 0, Number(ksm, KsmFiles.SleepMillisecs) ?? 0, before.ThresholdKiB, TunerRequest.Stop);
         return new(state, [why]);
     }
 
@@ -100,8 +98,8 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
         Present(host.ReadKsm());
         var account = host.Prune(held);
         var ksm = host.ReadKsm();
-        var why = $"ksm prune: {account}; pages_shared now {Number(ksm, "pages_shared") ?? 0}; tuning paused until 'largeguest ksm run'";
-        var state = Record(before, TunerPhase.Pruned, "prune", why, null, before.CommittedKiB, Number(ksm, PagesToScan) ?? 0, Number(ksm, SleepMillisecs) ?? 0, before.ThresholdKiB, TunerRequest.Prune);
+        var why = $"ksm prune: {account}; pages_shared now {Number(ksm, KsmFiles.PagesShared) ?? 0}; tuning paused until 'largeguest ksm run'";
+        var state = Record(before, TunerPhase.Pruned, "prune", why, null, before.CommittedKiB, Number(ksm, KsmFiles.PagesToScan) ?? 0, Number(ksm, KsmFiles.SleepMillisecs) ?? 0, before.ThresholdKiB, TunerRequest.Prune);
         return new(state, [.. recovered, why]);
     }
 
@@ -151,6 +149,8 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
 
     public static long? Number(IReadOnlyDictionary<string, string> ksm, string file) =>
         ksm.TryGetValue(file, out var t) && long.TryParse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : null;
+
+    private static KsmRun? RunOf(IReadOnlyDictionary<string, string> ksm) => new KsmState(ksm).Run;
 
     private static string Text(long v) => v.ToString(CultureInfo.InvariantCulture);
 }

@@ -11,23 +11,25 @@ public sealed class LibraryTunerHost(LargeguestConfig config, IKsmKernel? kernel
 {
     private readonly IKsmKernel _kernel = kernel ?? new KsmSysfs();
     private readonly KsmPolicy _policy = KsmPolicy.From(config);
+    private readonly KsmStateDirectory _stateDir = new(config.KsmStateDir);
 
     public IReadOnlyDictionary<string, string> ReadKsm() => _kernel.Read().Values;
 
     public void WriteKsm(string file, string value) => _kernel.Write(file, value);
 
+    /// <summary>The tuner runs as root: the state directory passes its owner and mode check before each use (docs/ksm.md, "State directory").</summary>
     public IDisposable Lock()
     {
-        StateFile.EnsureDirectory(config.KsmStateDir);
-        return HostLock.Acquire(Path.Combine(config.KsmStateDir, HostLock.FileName), _policy.LockTimeout);
+        _stateDir.CheckTrusted();
+        return _stateDir.Lock(_policy.LockTimeout);
     }
 
     public string Prune(IDisposable held)
     {
         var hostLock = held as HostLock ?? throw new ArgumentException("the lock taken by Lock()", nameof(held));
         // A transition of the reconciler that died left a journal: let the reconciler finish or roll it back first.
-        if (File.Exists(new KsmJournalFile(config.KsmStateDir).Path))
-            throw new KsmException($"a KSM transition died part-way ({new KsmJournalFile(config.KsmStateDir).Path}): run 'largeguest ksm status', then reconcile before pruning");
+        if (File.Exists(_stateDir.JournalPath))
+            throw new KsmException($"a KSM transition died part-way ({_stateDir.JournalPath}): run 'largeguest ksm status', then reconcile before pruning");
         var state = _kernel.Read();
         var available = state.UnmergeCostPages > 0 ? _kernel.MemAvailableBytes() : 0;
         var (costPages, costBytes, allowed) = KsmPlanner.Budget(state, _kernel.PageSize, available, _policy);
@@ -39,22 +41,22 @@ public sealed class LibraryTunerHost(LargeguestConfig config, IKsmKernel? kernel
         switch (result.Status)
         {
             case UnmergeStatus.Completed:
-                _kernel.Write(KsmFiles.Run, "0");
+                _kernel.WriteRun(KsmRun.Stop);
                 return $"unmerged {costPages} pages ({costBytes >> 20} MiB) in {ChildWriter.Seconds(result.Elapsed)}; ksmd stopped";
             case UnmergeStatus.TimedOut:
-                _kernel.Write(KsmFiles.Run, "0");
+                _kernel.WriteRun(KsmRun.Stop);
                 throw new KsmException($"prune: unmerging {costPages} pages did not finish within {ChildWriter.Seconds(timeLimit.Limit)} ({timeLimit.Source}) and was interrupted; ksmd stopped, some pages stay shared");
             case UnmergeStatus.Stuck:
                 throw new KsmException($"prune: {result.Detail}");
             default:
-                _kernel.Write(KsmFiles.Run, "0");
+                _kernel.WriteRun(KsmRun.Stop);
                 throw new KsmException($"prune: unmerging {costPages} pages failed: {result.Detail}; ksmd stopped");
         }
     }
 
     public IReadOnlyList<string> RecoverDiedTransition()
     {
-        if (!File.Exists(new KsmJournalFile(config.KsmStateDir).Path)) return [];
+        if (!File.Exists(_stateDir.JournalPath)) return [];
         var outcome = new KsmReconciler(_kernel, config.KsmStateDir, _policy, liveness ?? KsmService.Liveness(config)).Reconcile();
         return [.. outcome.Warnings, .. outcome.Notes];
     }

@@ -102,7 +102,7 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
             var state = tuner.Current();
             if (state.Request == TunerRequest.Run && state.Phase == TunerPhase.Running)
             {
-                using (host.Lock()) host.WriteKsm("run", "0");
+                using (host.Lock()) host.WriteRun(KsmRun.Stop);
                 (state with { Phase = TunerPhase.Stopped, LastAction = "stop", Why = "daemon stopped: ksmd stopped, shared pages stay", At = DateTimeOffset.UtcNow }).Save(stateDir);
                 log.Info("ksm tune: daemon stopping: ksmd stopped (shared pages stay shared)");
             }

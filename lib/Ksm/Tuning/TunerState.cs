@@ -75,7 +75,7 @@ public sealed record TunerState
             w.WriteNumber("committed_kib", state.CommittedKiB);
             w.WriteString("last_action", state.LastAction);
             w.WriteString("why", state.Why);
-            w.WriteString("at", state.At.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture));
+            w.WriteString("at", Timestamp.Text(state.At));
             w.WriteNumber("cycles", state.Cycles);
             w.WriteNumber("errors", state.Errors);
             w.WriteString("last_error", state.LastError);

@@ -14,7 +14,7 @@ public enum KsmdAction { Start, Stop }
 /// <summary>The cycle's decision: what to write to run, pages_to_scan and sleep_millisecs, and why, in words.</summary>
 public sealed record CycleDecision(KsmdAction Action, long PagesToScan, long SleepMillisecs, long ThresholdKiB, string Why)
 {
-    public string RunValue => Action == KsmdAction.Start ? "1" : "0";
+    public KsmRun Run => Action == KsmdAction.Start ? KsmRun.Merge : KsmRun.Stop;
 }
 
 /// <summary>
@@ -79,13 +79,6 @@ public static class TuningCycle
 
     private static string Compare(long a, long b) => a < b ? "<" : a > b ? ">" : "=";
 
-    /// <summary>KiB as a short binary size ("23.4 GiB", "512 KiB") for the "why" text.</summary>
-    public static string Size(long kib)
-    {
-        string[] units = ["KiB", "MiB", "GiB", "TiB"];
-        double value = kib;
-        var unit = 0;
-        while (Math.Abs(value) >= 1024 && unit < units.Length - 1) { value /= 1024; unit++; }
-        return unit == 0 ? $"{kib} KiB" : string.Create(CultureInfo.InvariantCulture, $"{value:0.#} {units[unit]}");
-    }
+    /// <summary>KiB as a short binary size ("23.4 GiB", "512 KiB") for the "why" text: one decimal is enough there.</summary>
+    public static string Size(long kib) => new Grammar.MemorySize(kib).Readable(decimals: 1);
 }

@@ -62,7 +62,7 @@ public sealed class KsmHookProcessTests : IDisposable
         return path;
     }
 
-    private bool JournalExists => File.Exists(Path.Combine(_state, KsmJournalFile.FileName));
+    private bool JournalExists => File.Exists(Path.Combine(_state, KsmStateDirectory.JournalFileName));
     private static string[] Lines(string stderr) => stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     [Fact]
@@ -190,7 +190,7 @@ public sealed class KsmHookProcessTests : IDisposable
         if (!JournalExists) throw new InvalidOperationException("the journal never appeared: the hook exited first");
         hook.Kill(); // SIGKILL, inside the transition: the journal is written, the unmerge is starting or running
         hook.WaitForExit();
-        var lockPath = Path.Combine(_state, HostLock.FileName);
+        var lockPath = Path.Combine(_state, KsmStateDirectory.LockFileName);
         Poll.Until(() => HostLock.IsFree(lockPath), TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(10)); // an orphaned writer finishes its unmerge
         HostLock.IsFree(lockPath).Should().BeTrue();
         JournalExists.Should().BeTrue("the transition died part-way");
@@ -206,7 +206,7 @@ public sealed class KsmHookProcessTests : IDisposable
     [Fact]
     public void Policy_fail_refuses_the_VM_and_leaves_the_XML_byte_identical()
     {
-        using (HostLock.Acquire(Path.Combine(_state, HostLock.FileName), TimeSpan.Zero)) // another transition "holds" the host
+        using (HostLock.Acquire(Path.Combine(_state, KsmStateDirectory.LockFileName), TimeSpan.Zero)) // another transition "holds" the host
         {
             var fail = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("OnFailure", "fail"), ("LockTimeoutSeconds", "0")));
             fail.ExitCodes.Should().Equal(2);
@@ -222,6 +222,25 @@ public sealed class KsmHookProcessTests : IDisposable
             warn.XmlText.Should().Contain("<vcpupin vcpu=\"0\" cpuset=\"0\"");
         }
         RealKsm.Read("merge_across_nodes").Should().Be("1");
+    }
+
+    [Fact]
+    public void A_state_directory_others_can_write_is_refused_before_anything_in_it_is_used()
+    {
+        File.SetUnixFileMode(_state, (UnixFileMode)Convert.ToInt32("777", 8));
+        try
+        {
+            var fail = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("OnFailure", "fail")));
+            fail.ExitCodes.Should().Equal(2);
+            Lines(fail.Stderr).Should().ContainSingle().Which.Should()
+                .StartWith($"largeguest: error: ksm_merge_across_nodes: {_state} (the KSM state directory (Ksm:StateDir)) is writable by others than its owner: owner uid 0, mode 0777;")
+                .And.EndWith("the VM is not started (Ksm:OnFailure=fail)");
+            fail.Xml.Should().Equal(_xml);
+            Directory.Exists(Path.Combine(_state, KsmStateDirectory.RequestsDirectoryName)).Should().BeFalse("no request was registered");
+            File.Exists(Path.Combine(_state, KsmStateDirectory.LockFileName)).Should().BeFalse("the lock was not even opened");
+            RealKsm.Read("merge_across_nodes").Should().Be("1", "the host's KSM is untouched");
+        }
+        finally { File.SetUnixFileMode(_state, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); }
     }
 
     [Theory]
@@ -265,7 +284,7 @@ public sealed class KsmHookProcessTests : IDisposable
     [Fact]
     public void A_corrupt_registration_time_is_one_warning_in_status_and_reconcile_and_the_other_VMs_still_count()
     {
-        var corrupt = Path.Combine(_state, KsmRequests.DirectoryName, "cccccccc-2222-4000-8000-000000000003");
+        var corrupt = Path.Combine(_state, KsmStateDirectory.RequestsDirectoryName, "cccccccc-2222-4000-8000-000000000003");
         new KsmRequests(_state).Register(new KsmRequest(VmId.Parse(VmA), false, DateTimeOffset.UtcNow));
         File.WriteAllText(corrupt, "merge_across_nodes=1\nregistered_unix_ms=99999999999999999\n");
         var warning = $"largeguest: warning: {corrupt}: not a KSM request (bad registered_unix_ms '99999999999999999')";
@@ -317,5 +336,5 @@ public sealed class KsmHookProcessTests : IDisposable
 public static class KsmPrivilegedPaths
 {
     public const string StateDir = "/run/vdsm-hook-largeguest";
-    public static string Requests => Path.Combine(StateDir, KsmRequests.DirectoryName);
+    public static string Requests => Path.Combine(StateDir, KsmStateDirectory.RequestsDirectoryName);
 }

@@ -27,7 +27,7 @@ public sealed class KsmModelTests : IDisposable
             ("pages_to_scan", "100\n"), ("full_scans", "7\n"), ("future_knob", "42\n"));
         var state = new KsmSysfs(root).Read();
         state.Present.Should().BeTrue();
-        (state.Run, state.MergeAcrossNodes, state.PagesShared, state.PagesSharing, state.ZeroPages).Should().Be((1, false, 12L, 340L, 0L));
+        (state.Run, state.MergeAcrossNodes, state.PagesShared, state.PagesSharing, state.ZeroPages).Should().Be(((KsmRun?)KsmRun.Merge, (bool?)false, 12L, 340L, 0L));
         state.Values.Should().HaveCount(7);
         state.Unknown.Should().Equal("future_knob");
         state.Number("advisor_max_cpu").Should().BeNull();
@@ -101,6 +101,25 @@ public sealed class KsmModelTests : IDisposable
         var meminfo = Path.Combine(_dir, "meminfo");
         File.WriteAllText(meminfo, "MemTotal:       24683628 kB\nMemFree:        23000000 kB\nMemAvailable:   24336964 kB\n");
         new KsmSysfs(Fixture(), meminfo).MemAvailableBytes().Should().Be(24336964L * 1024);
+        File.WriteAllText(meminfo, "MemTotal:       24683628 kB\nMemFree:        23000000 kB\n"); // before Linux 3.14
+        FluentActions.Invoking(() => new KsmSysfs(Fixture(), meminfo).MemAvailableBytes()).Should().Throw<KsmException>().WithMessage($"{meminfo}: no MemAvailable line");
+    }
+
+    [Theory]
+    [InlineData("error")]
+    [InlineData("warning")]
+    [InlineData("note")]
+    public void The_helper_lines_the_hook_relays_are_read_back_as_Diagnostics_wrote_them(string severity)
+    {
+        var written = new StringWriter();
+        var diag = new Largeguest.Hook.Diagnostics(written);
+        var message = "ksm: merge_across_nodes 1 -> 0 (asked by VM x): unmerged 1 pages";
+        ((Action<string>)(severity switch { "error" => diag.Error, "warning" => diag.Warn, _ => diag.Note }))(message);
+        var parsed = Largeguest.Hook.Diagnostics.Parse(written.ToString().TrimEnd('\n'));
+        parsed.Should().NotBeNull();
+        (parsed!.Value.Severity.ToString().ToLowerInvariant(), parsed.Value.Text).Should().Be((severity, message));
+        KsmService.Classify(written.ToString().TrimEnd('\n')).Should().Be(severity == "error" ? (false, written.ToString().TrimEnd('\n')) : (severity == "warning", message));
+        Largeguest.Hook.Diagnostics.Parse("sudo: a password is required").Should().BeNull();
     }
 
     [Theory]
@@ -269,7 +288,7 @@ public sealed class KsmModelTests : IDisposable
     {
         var state = Path.Combine(_dir, "state");
         Directory.CreateDirectory(state);
-        MakeFifo(Path.Combine(state, KsmJournalFile.FileName));
+        MakeFifo(Path.Combine(state, KsmStateDirectory.JournalFileName));
         var journal = WithoutHanging(() => new KsmJournalFile(state).Read());
         journal.Should().NotBeNull();
         (journal!.Readable, journal.Text).Should().Be((false, "a FIFO, not a regular file"));
@@ -280,7 +299,7 @@ public sealed class KsmModelTests : IDisposable
     {
         var state = Path.Combine(_dir, "state");
         Directory.CreateDirectory(state);
-        var lockPath = Path.Combine(state, HostLock.FileName);
+        var lockPath = Path.Combine(state, KsmStateDirectory.LockFileName);
         var target = Path.Combine(_dir, "steered");
         File.CreateSymbolicLink(lockPath, target);
         FluentActions.Invoking(() => HostLock.Acquire(lockPath, TimeSpan.Zero)).Should().Throw<KsmException>()
@@ -309,8 +328,8 @@ public sealed class KsmModelTests : IDisposable
     {
         var journal = new KsmJournalFile(Path.Combine(_dir, "state"));
         journal.Read().Should().BeNull();
-        journal.Write(1, false, DateTimeOffset.UnixEpoch);
-        journal.Read().Should().Match<KsmJournal>(j => j.PreviousRun == 1 && j.Target == false && j.Readable);
+        journal.Write(KsmRun.Merge, false, DateTimeOffset.UnixEpoch);
+        journal.Read().Should().Match<KsmJournal>(j => j.PreviousRun == KsmRun.Merge && j.Target == false && j.Readable);
         File.WriteAllText(journal.Path, "previous_run=2\n");
         journal.Read()!.Readable.Should().BeFalse("run=2 is never a value to restore");
         journal.Delete();

@@ -56,15 +56,15 @@ public class KsmPlannerTests
 
         // --- pages shared: unmerge within the memory budget
         new("shared and enough memory: unmerge, restore run 1", Kernel(run: 1, merge: 1, shared: 256, sharing: 65280, zero: 100), [Req(A, false)],
-            new KsmStep.Unmerge(false, true, 1, 65380, 65380 * Page, 16 * GiB / 100 * 90)),
+            new KsmStep.Unmerge(false, true, KsmRun.Merge, 65380, 65380 * Page, 16 * GiB / 100 * 90)),
         new("shared while ksmd stopped: unmerge, restore run 0", Kernel(run: 0, merge: 1, shared: 10, sharing: 20), [Req(A, false)],
-            new KsmStep.Unmerge(false, true, 0, 20, 20 * Page, 16 * GiB / 100 * 90)),
+            new KsmStep.Unmerge(false, true, KsmRun.Stop, 20, 20 * Page, 16 * GiB / 100 * 90)),
         new("shared with run=2 left by someone: run 2 is restored as 0", Kernel(run: 2, merge: 1, shared: 10, sharing: 20), [Req(A, false)],
-            new KsmStep.Unmerge(false, true, 0, 20, 20 * Page, 16 * GiB / 100 * 90)),
+            new KsmStep.Unmerge(false, true, KsmRun.Stop, 20, 20 * Page, 16 * GiB / 100 * 90)),
         new("direct write refused with EBUSY (stable nodes linger): unmerge path", Kernel(merge: 1), [Req(A, false)],
-            new KsmStep.Unmerge(false, true, 1, 0, 0, 16 * GiB / 100 * 90), Refused: true),
+            new KsmStep.Unmerge(false, true, KsmRun.Merge, 0, 0, 16 * GiB / 100 * 90), Refused: true),
         new("cost exactly at the allowance: unmerge", Kernel(merge: 1, shared: 1, sharing: 900), [Req(A, false)],
-            new KsmStep.Unmerge(false, true, 1, 900, 900 * Page, 900 * Page), MemAvailable: 1000 * Page),
+            new KsmStep.Unmerge(false, true, KsmRun.Merge, 900, 900 * Page, 900 * Page), MemAvailable: 1000 * Page),
 
         // --- shared and not enough memory: refuse, touch nothing
         new("shared and not enough memory: refuse", Kernel(merge: 1, shared: 1, sharing: 901), [Req(A, false)],
@@ -76,17 +76,17 @@ public class KsmPlannerTests
 
         // --- journal left over (lock free): recovered first
         new("journal, nothing shared, value not yet written: finish (write) and restore run", Kernel(run: 2, merge: 1), [Req(A, false)],
-            new KsmStep.Recover(1, false, "journal: previous run 1"), Journal: new KsmJournal(1, false)),
+            new KsmStep.Recover(KsmRun.Merge, false, "journal: previous run 1"), Journal: new KsmJournal(KsmRun.Merge, false)),
         new("journal, value already written: restore run only", Kernel(run: 2, merge: 0), [Req(A, false)],
-            new KsmStep.Recover(0, null, "previous run 0"), Journal: new KsmJournal(0, false)),
+            new KsmStep.Recover(KsmRun.Stop, null, "previous run 0"), Journal: new KsmJournal(KsmRun.Stop, false)),
         new("journal, pages shared again (unmerge interrupted): roll back run, no write", Kernel(run: 0, merge: 1, shared: 40, sharing: 80), [Req(A, false)],
-            new KsmStep.Recover(1, null, "died part-way"), Journal: new KsmJournal(1, false)),
+            new KsmStep.Recover(KsmRun.Merge, null, "died part-way"), Journal: new KsmJournal(KsmRun.Merge, false)),
         new("journal unreadable, run left at 2: set run 0", Kernel(run: 2, merge: 1, shared: 3, sharing: 3), [Req(A, false)],
-            new KsmStep.Recover(0, null, "journal is unreadable"), Journal: new KsmJournal(null, null, "garbage")),
+            new KsmStep.Recover(KsmRun.Stop, null, "journal is unreadable"), Journal: new KsmJournal(null, null, "garbage")),
         new("journal unreadable, run 1: keep run 1", Kernel(run: 1, merge: 1, shared: 3, sharing: 3), [Req(A, false)],
-            new KsmStep.Recover(1, null, "journal is unreadable"), Journal: new KsmJournal(null, null, "garbage")),
+            new KsmStep.Recover(KsmRun.Merge, null, "journal is unreadable"), Journal: new KsmJournal(null, null, "garbage")),
         new("journal wins over an already-right value", Kernel(run: 2, merge: 0), [Req(A, false)],
-            new KsmStep.Recover(1, null, "died"), Journal: new KsmJournal(1, false)),
+            new KsmStep.Recover(KsmRun.Merge, null, "died"), Journal: new KsmJournal(KsmRun.Merge, false)),
 
         // --- conflicting requests: 0 wins
         new("conflicting requests: 0 wins", Kernel(merge: 1), [Req(A, true), Req(B, false)], new KsmStep.Write(false, true), Desired: false, SourceContains: $"asked by VM {B}"),
@@ -117,9 +117,9 @@ public class KsmPlannerTests
         new("kernel without merge_across_nodes (no NUMA): nothing", Kernel(merge: null, shared: 5, sharing: 5), [Req(A, false)], Nothing("no merge_across_nodes")),
         new("kernel without KSM: nothing", KsmState.Absent, [Req(A, false)], Nothing("has no KSM")),
         new("older kernel: zero_pages_sharing counts as ksm_zero_pages", KsmState.Of(("run", "1"), ("merge_across_nodes", "1"), ("pages_shared", "1"), ("pages_sharing", "10"), ("zero_pages_sharing", "5")),
-            [Req(A, false)], new KsmStep.Unmerge(false, true, 1, 15, 15 * Page, 16 * GiB / 100 * 90)),
+            [Req(A, false)], new KsmStep.Unmerge(false, true, KsmRun.Merge, 15, 15 * Page, 16 * GiB / 100 * 90)),
         new("older kernel without any zero-page counter", KsmState.Of(("run", "1"), ("merge_across_nodes", "1"), ("pages_shared", "1"), ("pages_sharing", "10")),
-            [Req(A, false)], new KsmStep.Unmerge(false, true, 1, 10, 10 * Page, 16 * GiB / 100 * 90)),
+            [Req(A, false)], new KsmStep.Unmerge(false, true, KsmRun.Merge, 10, 10 * Page, 16 * GiB / 100 * 90)),
     };
 
     [Theory]

@@ -34,7 +34,7 @@ public sealed class KsmRealKernelTests : IDisposable
         return new KsmReconciler(_ksm.Sysfs, _state, policy ?? Policy(), AssumeAlive.Instance).Reconcile();
     }
 
-    private bool JournalExists => File.Exists(Path.Combine(_state, KsmJournalFile.FileName));
+    private bool JournalExists => File.Exists(Path.Combine(_state, KsmStateDirectory.JournalFileName));
 
     [Fact]
     public void The_kernel_refuses_a_direct_write_while_pages_are_shared()
@@ -129,7 +129,7 @@ public sealed class KsmRealKernelTests : IDisposable
         if (pagesLeft) RealKsm.MergeNow(pages, runAfter: 0);
         else RealKsm.Baseline(mergeLeft, runLeft);
         if (pagesLeft) RealKsm.Write("run", $"{runLeft}");
-        new KsmJournalFile(_state).Write(previousRun, false, DateTimeOffset.UtcNow);
+        new KsmJournalFile(_state).Write((KsmRun)previousRun, false, DateTimeOffset.UtcNow);
 
         var outcome = Reconcile(A, false);
         outcome.Warnings.Should().ContainSingle().Which.Should().Contain("a KSM transition died part-way").And.Contain($"run restored to {previousRun}");
@@ -153,7 +153,7 @@ public sealed class KsmRealKernelTests : IDisposable
         outcomes.Count(o => o.Notes.Any(n => n.Contains("unmerged"))).Should().Be(1, "one transition, the others found the value right");
         (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run")).Should().Be(("0", "1"));
         JournalExists.Should().BeFalse();
-        LockProbe.FreesSoon(Path.Combine(_state, HostLock.FileName)).Should().BeTrue();
+        LockProbe.FreesSoon(Path.Combine(_state, KsmStateDirectory.LockFileName)).Should().BeTrue();
     }
     /// <summary>
     /// Rounds of six VMs registering mixed 0/1 requests and reconciling at once on the real kernel (nothing shared, so
@@ -193,7 +193,7 @@ public sealed class KsmRealKernelTests : IDisposable
             if (expected == "1") ones++;
             (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run")).Should().Be((expected, "0"),
                 $"round {round}: host started at {(start ? 1 : 0)}, the VMs asked {string.Join("", asks.Select(a => a ? 1 : 0))}");
-            File.Exists(Path.Combine(dir, KsmJournalFile.FileName)).Should().BeFalse();
+            File.Exists(Path.Combine(dir, KsmStateDirectory.JournalFileName)).Should().BeFalse();
         }
         _out.WriteLine($"{Rounds} rounds of {Vms} concurrent reconciles: {ones} ended at 1, {Rounds - ones} at 0, each the registry's decision");
     }

@@ -21,7 +21,7 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     private void Ask(VmId vm, bool value, DateTimeOffset? at = null) =>
         new KsmRequests(_state).Register(new KsmRequest(vm, value, at ?? DateTimeOffset.UtcNow));
 
-    private string JournalPath => Path.Combine(_state, KsmJournalFile.FileName);
+    private string JournalPath => Path.Combine(_state, KsmStateDirectory.JournalFileName);
 
     [Fact]
     public void Nothing_shared_writes_the_value_directly()
@@ -126,7 +126,7 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         _kernel.Before = s => { if (s == step) throw new SimulatedCrash(s); };
         FluentActions.Invoking(() => Reconciler().Reconcile()).Should().Throw<SimulatedCrash>();
         File.Exists(JournalPath).Should().BeTrue("the journal outlives the crash");
-        LockProbe.FreesSoon(Path.Combine(_state, HostLock.FileName)).Should().BeTrue("a dead holder's flock is gone");
+        LockProbe.FreesSoon(Path.Combine(_state, KsmStateDirectory.LockFileName)).Should().BeTrue("a dead holder's flock is gone");
 
         _kernel.Before = null;
         var outcome = Reconciler().Reconcile();
@@ -154,7 +154,7 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     {
         _kernel.Merge = false;
         _kernel.Run = 2;
-        new KsmJournalFile(_state).Write(1, false, DateTimeOffset.UtcNow);
+        new KsmJournalFile(_state).Write(KsmRun.Merge, false, DateTimeOffset.UtcNow);
         Ask(A, false);
         Reconciler().Reconcile();
         _kernel.Run.Should().Be(1);
@@ -180,7 +180,7 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     public void A_held_lock_times_out_without_touching_the_host()
     {
         Ask(A, false);
-        using var other = HostLock.Acquire(Path.Combine(_state, HostLock.FileName), TimeSpan.Zero);
+        using var other = HostLock.Acquire(Path.Combine(_state, KsmStateDirectory.LockFileName), TimeSpan.Zero);
         FluentActions.Invoking(() => Reconciler(Policy(lockSeconds: 0)).Reconcile()).Should().Throw<KsmException>()
             .WithMessage("*another KSM transition held the lock*(Ksm:LockTimeoutSeconds)");
         _kernel.Log.Should().BeEmpty();
@@ -194,7 +194,7 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         var outcome = Reconciler().Reconcile();
         outcome.Changed.Should().BeFalse();
         outcome.Notes.Should().BeEmpty();
-        File.Exists(Path.Combine(_state, HostLock.FileName)).Should().BeFalse("the lock-free look settled it");
+        File.Exists(Path.Combine(_state, KsmStateDirectory.LockFileName)).Should().BeFalse("the lock-free look settled it");
     }
 
     /// <summary>
@@ -211,7 +211,7 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         VmId z = A, v = B;
         _kernel.Merge = false;
         if (path == "unmerge") _kernel.Shares(256, 65280);
-        var lockPath = Path.Combine(_state, HostLock.FileName);
+        var lockPath = Path.Combine(_state, KsmStateDirectory.LockFileName);
         KsmOutcome? vOutcome = null;
         Exception? vFailure = null;
         Thread? vThread = null;
@@ -314,7 +314,7 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         Ask(B, true, old);    // still running
         _kernel.Merge = false;
         _kernel.Shares(10, 100);
-        var lockPath = Path.Combine(_state, HostLock.FileName);
+        var lockPath = Path.Combine(_state, KsmStateDirectory.LockFileName);
         KsmRequest? fresh = null;
         _kernel.ReadingMemAvailable = () => // the reconcile read the registry under the lock; A starts again now
         {
@@ -326,7 +326,7 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         fresh.Should().NotBeNull("the interleaving point was reached");
         new KsmRequests(_state).List().Should().Contain(r => r.Vm == A).Which.Should().Be(fresh, "A's fresh request survives the prune");
         outcome.Notes.Should().NotContain(n => n.Contains("dropped the stale request"));
-        Directory.GetFiles(Path.Combine(_state, KsmRequests.DirectoryName)).Should().HaveCount(2, "nothing is left aside");
+        Directory.GetFiles(Path.Combine(_state, KsmStateDirectory.RequestsDirectoryName)).Should().HaveCount(2, "nothing is left aside");
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Largeguest.Ksm;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Largeguest.Ksm.Tuning;
@@ -30,8 +31,8 @@ public class TunerPiecesTests
         m.UsableKiB.Should().Be(5000000);
         var old = MemInfo.Parse("MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 10 kB\nCached: 30 kB\n");
         old.UsableKiB.Should().Be(140, "ksmtuned's MemFree+Buffers+Cached on kernels without MemAvailable");
-        FluentActions.Invoking(() => MemInfo.Parse("MemFree: 1 kB\n", "/proc/meminfo")).Should().Throw<KsmTuneException>().WithMessage("/proc/meminfo: no MemTotal line");
-        FluentActions.Invoking(() => MemInfo.Parse("MemTotal: x kB\n", "/proc/meminfo")).Should().Throw<KsmTuneException>().WithMessage("/proc/meminfo: MemTotal: unreadable value 'x kB'");
+        FluentActions.Invoking(() => MemInfo.Parse("MemFree: 1 kB\n", "/proc/meminfo")).Should().Throw<KsmException>().WithMessage("/proc/meminfo: no MemTotal line");
+        FluentActions.Invoking(() => MemInfo.Parse("MemTotal: x kB\n", "/proc/meminfo")).Should().Throw<KsmException>().WithMessage("/proc/meminfo: MemTotal: unreadable value 'x kB'");
     }
 
     [Fact]

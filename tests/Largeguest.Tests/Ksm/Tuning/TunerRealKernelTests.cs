@@ -1,3 +1,4 @@
+using Largeguest.Ksm;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;

@@ -1,3 +1,4 @@
+using Largeguest.Ksm;
 using Largeguest.Ksm.Tuning;
 
 namespace Largeguest.Tests.Ksm.Tuning;
@@ -126,7 +127,7 @@ public class TuningCycleTests
         var d = TuningCycle.Decide(input, p, coef, 2048, TuningMode.High);
         d.Action.Should().Be(action, name);
         d.PagesToScan.Should().Be(pages, name);
-        d.RunValue.Should().Be(action == KsmdAction.Start ? "1" : "0");
+        KsmFiles.Text(d.Run).Should().Be(action == KsmdAction.Start ? "1" : "0");
         d.SleepMillisecs.Should().Be(TuningCycle.SleepMillisecs(p.SleepMsec, input.TotalKiB));
         d.ThresholdKiB.Should().Be(TuningCycle.Threshold(input.TotalKiB, coef, 2048));
         d.Why.Should().Contain(action == KsmdAction.Start ? "start ksmd" : "stop ksmd").And.Contain($"-> {pages}");
