@@ -40,6 +40,26 @@ public sealed class DomainDocument
     /// <summary>No real domain comes near this; it bounds the memory a hostile file can claim.</summary>
     public const long MaxChars = 16L * 1024 * 1024;
 
+    /// <summary>
+    /// Element nesting, the root counting 1: libvirt's own parser (libxml2) refuses a domain nested deeper
+    /// ("Excessive depth in document: 256"), and real domains stay below 10.
+    /// </summary>
+    public const int MaxDepth = 256;
+
+    /// <summary>
+    /// Attributes on one element: real domains have fewer than 10. XLinq checks each new attribute against the
+    /// element's others (quadratic in the count), so with <see cref="MaxNodes"/> this bounds that work on any file to
+    /// ~30 million comparisons (with 1,000, 240 such elements took 0.7 s).
+    /// </summary>
+    public const int MaxAttributesPerElement = 256;
+
+    /// <summary>
+    /// Elements, attributes, texts, comments and processing instructions together: a real domain has a few hundred,
+    /// a 1 MiB domain with 512 vCPUs and 64 cells about 65,000; this bounds the tree a 16 MiB file can build
+    /// (XLinq spends about 100 bytes per node) to ~25 MiB.
+    /// </summary>
+    public const int MaxNodes = 250_000;
+
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Elements the hook reads or edits that libvirt allows once per domain.</summary>

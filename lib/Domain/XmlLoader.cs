@@ -21,6 +21,9 @@ internal sealed record SourceSpelling(string Value, string Raw, char Quote = '\0
 /// time at any depth (an element joins its parent when it closes: XContainer.Add walks up to the root of
 /// the tree it adds to, and an open element's tree is just itself), remembering each element's and attribute's source prefix so that two prefixes bound to one
 /// namespace both survive a rewrite, and each text's and attribute's <see cref="SourceSpelling"/>.
+/// Refuses, where the reader stands, a document beyond <see cref="DomainDocument.MaxDepth"/>,
+/// <see cref="DomainDocument.MaxAttributesPerElement"/> or <see cref="DomainDocument.MaxNodes"/>: the bounds that keep
+/// any file within the size cap to a fraction of a second and a few tens of MiB (docs/grammar.md, "The XML file").
 /// </summary>
 internal static class XmlLoader
 {
@@ -28,12 +31,17 @@ internal static class XmlLoader
 
     public static XDocument Load(XmlReader reader, string source, XmlStyle style)
     {
+        CheckAttributeCounts(source);
         var offsets = new SourceOffsets(source, (IXmlLineInfo)reader, style.NewLine);
         var doc = new XDocument();
         var open = new Stack<XElement>();
         XContainer current = doc;
+        var lineInfo = (IXmlLineInfo)reader;
+        var nodes = 0;
         while (reader.Read())
         {
+            if (reader.NodeType is not (XmlNodeType.EndElement or XmlNodeType.XmlDeclaration) && ++nodes > DomainDocument.MaxNodes)
+                throw Refusal(lineInfo, $"more than {DomainDocument.MaxNodes:N0} nodes (elements, attributes, texts, comments)");
             switch (reader.NodeType)
             {
                 case XmlNodeType.XmlDeclaration:
@@ -43,6 +51,10 @@ internal static class XmlLoader
                     var element = new XElement(XNamespace.Get(reader.NamespaceURI) + reader.LocalName);
                     element.AddAnnotation(new SourcePrefix(reader.Prefix));
                     var empty = reader.IsEmptyElement;
+                    if (open.Count + 1 > DomainDocument.MaxDepth)
+                        throw Refusal(lineInfo, $"elements nested more than {DomainDocument.MaxDepth} deep");
+                    if ((nodes += reader.AttributeCount) > DomainDocument.MaxNodes)
+                        throw Refusal(lineInfo, $"more than {DomainDocument.MaxNodes:N0} nodes (elements, attributes, texts, comments)");
                     if (reader.MoveToFirstAttribute())
                     {
                         do element.Add(ReadAttribute(reader, offsets, style)); while (reader.MoveToNextAttribute());
@@ -70,6 +82,73 @@ internal static class XmlLoader
         }
         return doc;
     }
+
+    /// <summary>
+    /// Refuses an element with more than <see cref="DomainDocument.MaxAttributesPerElement"/> attributes before the
+    /// reader sees it: XmlReader's own work on one start tag grows faster than linearly in its attributes (200,000 of
+    /// them: 2.5 s before it returns the element). One linear pass over the markup: in well-formed XML each attribute
+    /// of a start tag is one '=' outside its quoted values; comments, CDATA and processing instructions are skipped,
+    /// and at a document type declaration the pass stops (the reader refuses the document there).
+    /// </summary>
+    private static void CheckAttributeCounts(string source)
+    {
+        var at = source.IndexOf('<');
+        while (at >= 0 && at + 1 < source.Length)
+        {
+            var rest = source.AsSpan(at);
+            int end;
+            if (rest.StartsWith("<!--")) end = Skip(source, at + 4, "-->");
+            else if (rest.StartsWith("<![CDATA[")) end = Skip(source, at + 9, "]]>");
+            else if (rest.StartsWith("<?")) end = Skip(source, at + 2, "?>");
+            else if (rest.StartsWith("<!")) return;
+            else end = CheckStartTag(source, at);
+            at = end < 0 ? -1 : source.IndexOf('<', end);
+        }
+
+        static int Skip(string source, int from, string terminator)
+        {
+            var i = source.IndexOf(terminator, from, StringComparison.Ordinal);
+            return i < 0 ? -1 : i + terminator.Length;
+        }
+    }
+
+    /// <summary>Counts the attributes of the tag at <paramref name="at"/> ('&lt;'); returns the offset after it, or -1.</summary>
+    private static int CheckStartTag(string source, int at)
+    {
+        var attributes = 0;
+        for (var i = at + 1; i < source.Length; i++)
+        {
+            switch (source[i])
+            {
+                case '>': return i + 1;
+                case '=' when ++attributes > DomainDocument.MaxAttributesPerElement:
+                    var name = source.AsSpan(at + 1).IndexOfAny(" \t\r\n/>=");
+                    var (line, position) = LinePosition(source, at + 1);
+                    throw Refusal(line, position,
+                        $"<{source.AsSpan(at + 1, name < 0 ? 0 : name)}> has more than {DomainDocument.MaxAttributesPerElement:N0} attributes");
+                case '\'' or '"':
+                    i = source.IndexOf(source[i], i + 1);
+                    if (i < 0) return -1;
+                    break;
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>The reader's line and position (1-based, XML line breaks) of an offset, for a refusal.</summary>
+    private static (int Line, int Position) LinePosition(string source, int offset)
+    {
+        int line = 1, start = 0;
+        for (var i = 0; i < offset; i++)
+            if (source[i] == '\n' || (source[i] == '\r' && (i + 1 == source.Length || source[i + 1] != '\n'))) { line++; start = i + 1; }
+        return (line, offset - start + 1);
+    }
+
+    /// <summary>A limit's refusal, naming where the reader stands (the element's start for an element's limits).</summary>
+    private static DomainXmlException Refusal(IXmlLineInfo at, string what) => Refusal(at.LineNumber, at.LinePosition, what);
+
+    private static DomainXmlException Refusal(int line, int position, string what) =>
+        new($"domain XML at line {line}, position {position}: {what}; refused (a limit far beyond any libvirt domain)");
 
     private static XAttribute ReadAttribute(XmlReader reader, SourceOffsets offsets, XmlStyle style)
     {

@@ -97,4 +97,40 @@ public class DomainDocumentTests
     [InlineData("<domain><vcpu>1</vcpu></domain>", "no <memory> element")]
     public void Says_what_is_wrong_with_the_memory_element(string xml, string message) =>
         FluentActions.Invoking(() => DomainDocument.Parse(xml).Memory).Should().Throw<DomainXmlException>().WithMessage($"*{message}*");
+
+    private static string Attributes(int count) => string.Join(" ", Enumerable.Range(0, count).Select(i => $"a{i}='{i}'"));
+
+    [Fact]
+    public void The_limits_themselves_are_accepted()
+    {
+        var depth = DomainDocument.MaxDepth - 1; // <domain> is the first level
+        var deep = "<domain>" + string.Concat(Enumerable.Repeat("<a>", depth)) + string.Concat(Enumerable.Repeat("</a>", depth)) + "</domain>";
+        RoundTrip(deep).Should().Be(deep);
+        var wide = $"<domain><x {Attributes(DomainDocument.MaxAttributesPerElement)}/></domain>";
+        RoundTrip(wide).Should().Be(wide);
+        // <domain> and its text: 2 nodes; each <a/> one more.
+        var many = "<domain>x" + string.Concat(Enumerable.Repeat("<a/>", DomainDocument.MaxNodes - 2)) + "</domain>";
+        RoundTrip(many).Should().Be(many);
+    }
+
+    [Theory]
+    [InlineData("depth", "domain XML at line 2, position 767: elements nested more than 256 deep; refused*")]
+    [InlineData("attributes", "domain XML at line 2, position 2: <x> has more than 256 attributes; refused*")]
+    [InlineData("attributes in a quoted '>'", "domain XML at line 2, position 2: <x> has more than 256 attributes; refused*")]
+    [InlineData("nodes", "domain XML at line 2, position *: more than 250,000 nodes (elements, attributes, texts, comments); refused*")]
+    [InlineData("nodes in attributes", "domain XML at line 2, position *: more than 250,000 nodes (elements, attributes, texts, comments); refused*")]
+    public void Beyond_a_limit_is_refused_naming_the_limit_and_where(string what, string message)
+    {
+        var body = what switch
+        {
+            "depth" => string.Concat(Enumerable.Repeat("<a>", DomainDocument.MaxDepth)),
+            "attributes" => $"<x {Attributes(DomainDocument.MaxAttributesPerElement + 1)}/>",
+            "attributes in a quoted '>'" => $"<x q='>' {Attributes(DomainDocument.MaxAttributesPerElement)}/>",
+            "nodes" => string.Concat(Enumerable.Repeat("<a/>", DomainDocument.MaxNodes)),
+            _ => string.Concat(Enumerable.Repeat($"<x {Attributes(200)}/>", DomainDocument.MaxNodes / 200)),
+        };
+        // Comments, CDATA and processing instructions with '=' and '>' in them are not start tags.
+        var xml = $"<?xml version='1.0'?><!-- {Attributes(300)} > --><domain><![CDATA[{Attributes(300)}>]]><?pi {Attributes(300)}?>\n{body}</domain>";
+        FluentActions.Invoking(() => DomainDocument.Parse(xml)).Should().Throw<DomainXmlException>().WithMessage(message);
+    }
 }
