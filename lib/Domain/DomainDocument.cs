@@ -60,6 +60,13 @@ public sealed class DomainDocument
     /// </summary>
     public const int MaxNodes = 250_000;
 
+    /// <summary>
+    /// One text, attribute value, comment, CDATA section, processing instruction or name, as written: real domains'
+    /// longest are a few KiB (certificates, command lines). XmlReader holds such a node twice before returning it,
+    /// so without this one 16 MiB text would cost 64 MiB.
+    /// </summary>
+    public const int MaxValueChars = 1 << 20;
+
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Elements the hook reads or edits that libvirt allows once per domain.</summary>

@@ -14,7 +14,7 @@ internal sealed record SourcePrefix(string Prefix);
 /// re-serializes it, with <c>"</c>).
 /// Written back as is while the value is unchanged.
 /// </summary>
-internal sealed record SourceSpelling(string Value, string Raw, char Quote = '\0');
+internal sealed record SourceSpelling(string Value, ReadOnlyMemory<char> Raw, char Quote = '\0');
 
 /// <summary>
 /// Builds an XDocument from an XmlReader over <paramref name="source"/>, iteratively and in linear
@@ -31,7 +31,7 @@ internal static class XmlLoader
 
     public static XDocument Load(XmlReader reader, string source, XmlStyle style)
     {
-        CheckAttributeCounts(source);
+        CheckMarkup(source);
         var offsets = new SourceOffsets(source, (IXmlLineInfo)reader, style.NewLine);
         var doc = new XDocument();
         var open = new Stack<XElement>();
@@ -84,55 +84,84 @@ internal static class XmlLoader
     }
 
     /// <summary>
-    /// Refuses an element with more than <see cref="DomainDocument.MaxAttributesPerElement"/> attributes before the
-    /// reader sees it: XmlReader's own work on one start tag grows faster than linearly in its attributes (200,000 of
-    /// them: 2.5 s before it returns the element). One linear pass over the markup: in well-formed XML each attribute
-    /// of a start tag is one '=' outside its quoted values; comments, CDATA and processing instructions are skipped,
-    /// and at a document type declaration the pass stops (the reader refuses the document there).
+    /// The limits XmlReader would pay for before we see the node, checked in one linear pass over the markup first:
+    /// its work on one start tag grows faster than linearly in the attributes (200,000 of them: 2.5 s before it
+    /// returns the element), and it holds a text, value or name twice over (its buffer and the string) before
+    /// returning it. In well-formed XML each attribute of a start tag is one '=' outside its quoted values, and what
+    /// lies between markup is one text node; comments, CDATA and processing instructions are measured and skipped,
+    /// and at a document type declaration the pass stops (the reader refuses the document there). The lengths are
+    /// as written, never less than the value's.
     /// </summary>
-    private static void CheckAttributeCounts(string source)
+    private static void CheckMarkup(string source)
     {
-        var at = source.IndexOf('<');
-        while (at >= 0 && at + 1 < source.Length)
+        var from = 0;
+        while (from < source.Length)
         {
+            var at = source.IndexOf('<', from);
+            CheckLength(source, from, (at < 0 ? source.Length : at) - from, "a text");
+            if (at < 0 || at + 1 == source.Length) return;
             var rest = source.AsSpan(at);
-            int end;
-            if (rest.StartsWith("<!--")) end = Skip(source, at + 4, "-->");
-            else if (rest.StartsWith("<![CDATA[")) end = Skip(source, at + 9, "]]>");
-            else if (rest.StartsWith("<?")) end = Skip(source, at + 2, "?>");
+            if (rest.StartsWith("<!--")) from = Skip(source, at + 4, "-->", "a comment");
+            else if (rest.StartsWith("<![CDATA[")) from = Skip(source, at + 9, "]]>", "a CDATA section");
+            else if (rest.StartsWith("<?")) from = Skip(source, at + 2, "?>", "a processing instruction");
             else if (rest.StartsWith("<!")) return;
-            else end = CheckStartTag(source, at);
-            at = end < 0 ? -1 : source.IndexOf('<', end);
+            else from = CheckTag(source, at);
+            if (from < 0) return; // unterminated: the reader says so
         }
 
-        static int Skip(string source, int from, string terminator)
+        static int Skip(string source, int from, string terminator, string what)
         {
             var i = source.IndexOf(terminator, from, StringComparison.Ordinal);
+            CheckLength(source, from, (i < 0 ? source.Length : i) - from, what);
             return i < 0 ? -1 : i + terminator.Length;
         }
     }
 
-    /// <summary>Counts the attributes of the tag at <paramref name="at"/> ('&lt;'); returns the offset after it, or -1.</summary>
-    private static int CheckStartTag(string source, int at)
+    /// <summary>
+    /// Counts the attributes of the tag at <paramref name="at"/> ('&lt;') and measures its values and names; returns
+    /// the offset after it, or -1.
+    /// </summary>
+    private static int CheckTag(string source, int at)
     {
         var attributes = 0;
+        var word = at + 1; // where the current name (element or attribute) started
         for (var i = at + 1; i < source.Length; i++)
         {
             switch (source[i])
             {
                 case '>': return i + 1;
-                case '=' when ++attributes > DomainDocument.MaxAttributesPerElement:
+                case ' ' or '\t' or '\r' or '\n' or '/': word = i + 1; break;
+                case '=':
+                    word = i + 1;
+                    if (++attributes <= DomainDocument.MaxAttributesPerElement) break;
                     var name = source.AsSpan(at + 1).IndexOfAny(" \t\r\n/>=");
-                    var (line, position) = LinePosition(source, at + 1);
-                    throw Refusal(line, position,
+                    throw Refusal(source, at + 1,
                         $"<{source.AsSpan(at + 1, name < 0 ? 0 : name)}> has more than {DomainDocument.MaxAttributesPerElement:N0} attributes");
                 case '\'' or '"':
-                    i = source.IndexOf(source[i], i + 1);
-                    if (i < 0) return -1;
+                    var close = source.IndexOf(source[i], i + 1);
+                    CheckLength(source, i + 1, (close < 0 ? source.Length : close) - i - 1, "an attribute value");
+                    if (close < 0) return -1;
+                    i = close;
+                    word = i + 1;
+                    break;
+                default:
+                    if (i - word >= DomainDocument.MaxValueChars) CheckLength(source, word, i - word + 1, "a name");
                     break;
             }
         }
         return -1;
+    }
+
+    private static void CheckLength(string source, int start, int length, string what)
+    {
+        if (length > DomainDocument.MaxValueChars)
+            throw Refusal(source, start, $"{what} of more than {DomainDocument.MaxValueChars:N0} characters");
+    }
+
+    private static DomainXmlException Refusal(string source, int offset, string what)
+    {
+        var (line, position) = LinePosition(source, offset);
+        return Refusal(line, position, what);
     }
 
     /// <summary>The reader's line and position (1-based, XML line breaks) of an offset, for a refusal.</summary>
@@ -161,35 +190,50 @@ internal static class XmlLoader
         return attribute;
     }
 
-    /// <summary>Maps the reader's line/position to offsets in the source text to read raw spellings.</summary>
+    /// <summary>
+    /// Maps the reader's line/position to offsets in the source text to read raw spellings. The reader only moves
+    /// forward, so a cursor on the current line's start does: no table of every line (16 Mi line breaks would be
+    /// 64 MiB of it), and raw spellings are slices of the source, not copies.
+    /// </summary>
     private sealed class SourceOffsets(string source, IXmlLineInfo info, string newLine)
     {
-        private int[]? _lineStarts;
+        private int _line; // 0-based, starting at _lineStart
+        private int _lineStart;
 
         private int Offset()
         {
-            _lineStarts ??= LineStarts(source);
             var line = info.LineNumber - 1;
-            return line >= 0 && line < _lineStarts.Length ? _lineStarts[line] + info.LinePosition - 1 : -1;
+            if (line < 0) return -1;
+            if (line < _line) (_line, _lineStart) = (0, 0); // never seen; correct, only slower
+            while (_line < line)
+            {
+                var br = source.AsSpan(_lineStart).IndexOfAny('\r', '\n');
+                if (br < 0) return -1;
+                br += _lineStart;
+                _lineStart = source[br] == '\r' && br + 1 < source.Length && source[br + 1] == '\n' ? br + 2 : br + 1;
+                _line++;
+            }
+            return _lineStart + info.LinePosition - 1;
         }
 
         /// <summary>The current text node as written, if the serializer would write it differently.</summary>
-        public string? RawText(string value)
+        public ReadOnlyMemory<char>? RawText(string value)
         {
             var start = Offset();
             if (start < 0 || start > source.Length) return null;
             var end = source.IndexOf('<', start);
-            var raw = source.AsSpan(start, (end < 0 ? source.Length : end) - start);
+            var raw = source.AsMemory(start, (end < 0 ? source.Length : end) - start);
             // In a CR LF file the serializer writes a line break as CR LF, so a bare LF is kept as spelled too.
-            var special = newLine == "\n" ? raw.IndexOfAny('&', '>', '\r') : raw.IndexOfAny("&>\r\n");
-            return special >= 0 ? Verified(raw.ToString(), value, attribute: false) : null;
+            var special = newLine == "\n" ? raw.Span.IndexOfAny('&', '>', '\r') : raw.Span.IndexOfAny("&>\r\n");
+            // Not 'raw : null': null would convert to an empty ReadOnlyMemory (through char[]), not to no spelling.
+            return special >= 0 && ReadsAs(raw.Span, value, attribute: false) ? raw : default(ReadOnlyMemory<char>?);
         }
 
         /// <summary>The current attribute's value and quote as written, if the serializer would write them differently.</summary>
-        public (string Raw, char Quote)? RawAttributeValue(string value, char documentQuote)
+        public (ReadOnlyMemory<char> Raw, char Quote)? RawAttributeValue(string value, char documentQuote)
         {
             var at = Offset();
-            if (at < 0) return null;
+            if (at < 0 || at > source.Length) return null;
             var eq = source.IndexOf('=', at);
             if (eq < 0) return null;
             var open = eq + 1;
@@ -198,53 +242,55 @@ internal static class XmlLoader
             var quote = source[open];
             var close = source.IndexOf(quote, open + 1);
             if (close < 0) return null;
-            var raw = source.AsSpan(open + 1, close - open - 1);
-            return (quote != documentQuote || raw.IndexOfAny("&>\t\n\r") >= 0) && Verified(raw.ToString(), value, attribute: true) is { } r
-                ? (r, quote) : null;
+            var raw = source.AsMemory(open + 1, close - open - 1);
+            return (quote != documentQuote || raw.Span.IndexOfAny("&>\t\n\r") >= 0) && ReadsAs(raw.Span, value, attribute: true)
+                ? (raw, quote) : null;
         }
 
-        /// <summary><paramref name="raw"/> if it reads back as <paramref name="value"/> (so a wrong offset can never corrupt output), else null.</summary>
-        private static string? Verified(string raw, string value, bool attribute)
+        /// <summary>Whether <paramref name="raw"/> reads back as <paramref name="value"/> (so a wrong offset can never corrupt output).</summary>
+        private static bool ReadsAs(ReadOnlySpan<char> raw, string value, bool attribute)
         {
-            var sb = new System.Text.StringBuilder(raw.Length);
+            var j = 0;
+            Span<char> pair = stackalloc char[2];
             for (var i = 0; i < raw.Length; i++)
             {
                 var c = raw[i];
                 if (c == '\r' && i + 1 < raw.Length && raw[i + 1] == '\n') i++;
-                if (c is '\r' or '\n') { sb.Append(attribute ? ' ' : '\n'); continue; }
-                if (c == '\t' && attribute) { sb.Append(' '); continue; }
-                if (c != '&') { sb.Append(c); continue; }
-                var semi = raw.IndexOf(';', i);
-                if (semi < 0) return null;
-                var entity = raw.AsSpan(i + 1, semi - i - 1);
-                i = semi;
-                switch (entity)
+                if (c is '\r' or '\n') c = attribute ? ' ' : '\n';
+                else if (c == '\t' && attribute) c = ' ';
+                else if (c == '&')
                 {
-                    case "lt": sb.Append('<'); break;
-                    case "gt": sb.Append('>'); break;
-                    case "amp": sb.Append('&'); break;
-                    case "quot": sb.Append('"'); break;
-                    case "apos": sb.Append('\''); break;
-                    default:
-                        var hex = entity.StartsWith("#x");
-                        if (!entity.StartsWith("#") || !int.TryParse(entity[(hex ? 2 : 1)..],
-                                hex ? System.Globalization.NumberStyles.AllowHexSpecifier : System.Globalization.NumberStyles.None,
-                                System.Globalization.CultureInfo.InvariantCulture, out var code) || code is < 0 or > 0x10FFFF or (>= 0xD800 and <= 0xDFFF))
-                            return null;
-                        sb.Append(char.ConvertFromUtf32(code));
-                        break;
+                    var semi = raw[i..].IndexOf(';');
+                    if (semi < 0) return false;
+                    var entity = raw.Slice(i + 1, semi - 1);
+                    i += semi;
+                    switch (entity)
+                    {
+                        case "lt": c = '<'; break;
+                        case "gt": c = '>'; break;
+                        case "amp": c = '&'; break;
+                        case "quot": c = '"'; break;
+                        case "apos": c = '\''; break;
+                        default:
+                            var hex = entity.StartsWith("#x");
+                            if (!entity.StartsWith("#") || !int.TryParse(entity[(hex ? 2 : 1)..],
+                                    hex ? System.Globalization.NumberStyles.AllowHexSpecifier : System.Globalization.NumberStyles.None,
+                                    System.Globalization.CultureInfo.InvariantCulture, out var code) || !System.Text.Rune.IsValid(code))
+                                return false;
+                            var n = new System.Text.Rune(code).EncodeToUtf16(pair);
+                            if (n == 2)
+                            {
+                                if (j + 1 >= value.Length || value[j] != pair[0] || value[j + 1] != pair[1]) return false;
+                                j += 2;
+                                continue;
+                            }
+                            c = pair[0];
+                            break;
+                    }
                 }
+                if (j >= value.Length || value[j++] != c) return false;
             }
-            return sb.ToString() == value ? raw : null;
-        }
-
-        /// <summary>Offsets where lines start, with XML's line breaks (CR LF, CR, LF).</summary>
-        private static int[] LineStarts(string text)
-        {
-            var starts = new List<int> { 0 };
-            for (var i = 0; i < text.Length; i++)
-                if (text[i] == '\n' || (text[i] == '\r' && (i + 1 == text.Length || text[i + 1] != '\n'))) starts.Add(i + 1);
-            return [.. starts];
+            return j == value.Length;
         }
     }
 }
