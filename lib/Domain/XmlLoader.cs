@@ -1,10 +1,15 @@
+using System.Text;
 using System.Xml;
 using System.Xml.Linq;
 
 namespace Largeguest.Domain;
 
 /// <summary>The prefix a name was written with in the source (XLinq keeps only the namespace).</summary>
-internal sealed record SourcePrefix(string Prefix);
+internal sealed record SourcePrefix(string Prefix)
+{
+    /// <summary>Shared: most elements have no prefix, and 250,000 of them would each carry a copy.</summary>
+    public static readonly SourcePrefix None = new("");
+}
 
 /// <summary>
 /// How a text node or attribute value was spelled in the source, kept only where the serializer would
@@ -14,10 +19,10 @@ internal sealed record SourcePrefix(string Prefix);
 /// re-serializes it, with <c>"</c>).
 /// Written back as is while the value is unchanged.
 /// </summary>
-internal sealed record SourceSpelling(string Value, ReadOnlyMemory<char> Raw, char Quote = '\0');
+internal sealed record SourceSpelling(string Value, ReadOnlyMemory<byte> Raw, char Quote = '\0');
 
 /// <summary>
-/// Builds an XDocument from an XmlReader over <paramref name="source"/>, iteratively and in linear
+/// Builds an XDocument from an XmlReader over <paramref name="source"/> (valid UTF-8, no BOM), iteratively and in linear
 /// time at any depth (an element joins its parent when it closes: XContainer.Add walks up to the root of
 /// the tree it adds to, and an open element's tree is just itself), remembering each element's and attribute's source prefix so that two prefixes bound to one
 /// namespace both survive a rewrite, and each text's and attribute's <see cref="SourceSpelling"/>.
@@ -29,9 +34,9 @@ internal static class XmlLoader
 {
     private const string XmlnsUri = "http://www.w3.org/2000/xmlns/";
 
-    public static XDocument Load(XmlReader reader, string source, XmlStyle style)
+    public static XDocument Load(XmlReader reader, ReadOnlyMemory<byte> source, XmlStyle style)
     {
-        CheckMarkup(source);
+        CheckMarkup(source.Span);
         var offsets = new SourceOffsets(source, (IXmlLineInfo)reader, style.NewLine);
         var doc = new XDocument();
         var open = new Stack<XElement>();
@@ -49,7 +54,7 @@ internal static class XmlLoader
                     break;
                 case XmlNodeType.Element:
                     var element = new XElement(XNamespace.Get(reader.NamespaceURI) + reader.LocalName);
-                    element.AddAnnotation(new SourcePrefix(reader.Prefix));
+                    element.AddAnnotation(reader.Prefix.Length == 0 ? SourcePrefix.None : new SourcePrefix(reader.Prefix));
                     var empty = reader.IsEmptyElement;
                     if (open.Count + 1 > DomainDocument.MaxDepth)
                         throw Refusal(lineInfo, $"elements nested more than {DomainDocument.MaxDepth} deep");
@@ -90,30 +95,31 @@ internal static class XmlLoader
     /// returning it. In well-formed XML each attribute of a start tag is one '=' outside its quoted values, and what
     /// lies between markup is one text node; comments, CDATA and processing instructions are measured and skipped,
     /// and at a document type declaration the pass stops (the reader refuses the document there). The lengths are
-    /// as written, never less than the value's.
+    /// as written, in bytes, never less than the value's length in characters.
     /// </summary>
-    private static void CheckMarkup(string source)
+    private static void CheckMarkup(ReadOnlySpan<byte> source)
     {
         var from = 0;
         while (from < source.Length)
         {
-            var at = source.IndexOf('<', from);
-            CheckLength(source, from, (at < 0 ? source.Length : at) - from, "a text");
-            if (at < 0 || at + 1 == source.Length) return;
-            var rest = source.AsSpan(at);
-            if (rest.StartsWith("<!--")) from = Skip(source, at + 4, "-->", "a comment");
-            else if (rest.StartsWith("<![CDATA[")) from = Skip(source, at + 9, "]]>", "a CDATA section");
-            else if (rest.StartsWith("<?")) from = Skip(source, at + 2, "?>", "a processing instruction");
-            else if (rest.StartsWith("<!")) return;
+            var next = source[from..].IndexOf((byte)'<');
+            var at = next < 0 ? source.Length : from + next;
+            CheckLength(source, from, at - from, "a text");
+            if (at + 1 >= source.Length) return;
+            var rest = source[at..];
+            if (rest.StartsWith("<!--"u8)) from = Skip(source, at + 4, "-->"u8, "a comment");
+            else if (rest.StartsWith("<![CDATA["u8)) from = Skip(source, at + 9, "]]>"u8, "a CDATA section");
+            else if (rest.StartsWith("<?"u8)) from = Skip(source, at + 2, "?>"u8, "a processing instruction");
+            else if (rest.StartsWith("<!"u8)) return;
             else from = CheckTag(source, at);
             if (from < 0) return; // unterminated: the reader says so
         }
 
-        static int Skip(string source, int from, string terminator, string what)
+        static int Skip(ReadOnlySpan<byte> source, int from, ReadOnlySpan<byte> terminator, string what)
         {
-            var i = source.IndexOf(terminator, from, StringComparison.Ordinal);
-            CheckLength(source, from, (i < 0 ? source.Length : i) - from, what);
-            return i < 0 ? -1 : i + terminator.Length;
+            var i = source[from..].IndexOf(terminator);
+            CheckLength(source, from, i < 0 ? source.Length - from : i, what);
+            return i < 0 ? -1 : from + i + terminator.Length;
         }
     }
 
@@ -121,7 +127,7 @@ internal static class XmlLoader
     /// Counts the attributes of the tag at <paramref name="at"/> ('&lt;') and measures its values and names; returns
     /// the offset after it, or -1.
     /// </summary>
-    private static int CheckTag(string source, int at)
+    private static int CheckTag(ReadOnlySpan<byte> source, int at)
     {
         var attributes = 0;
         var word = at + 1; // where the current name (element or attribute) started
@@ -129,48 +135,42 @@ internal static class XmlLoader
         {
             switch (source[i])
             {
-                case '>': return i + 1;
-                case ' ' or '\t' or '\r' or '\n' or '/': word = i + 1; break;
-                case '=':
+                case (byte)'>': return i + 1;
+                case (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n' or (byte)'/': word = i + 1; break;
+                case (byte)'=':
                     word = i + 1;
                     if (++attributes <= DomainDocument.MaxAttributesPerElement) break;
-                    var name = source.AsSpan(at + 1).IndexOfAny(" \t\r\n/>=");
-                    throw Refusal(source, at + 1,
-                        $"<{source.AsSpan(at + 1, name < 0 ? 0 : name)}> has more than {DomainDocument.MaxAttributesPerElement:N0} attributes");
-                case '\'' or '"':
-                    var close = source.IndexOf(source[i], i + 1);
-                    CheckLength(source, i + 1, (close < 0 ? source.Length : close) - i - 1, "an attribute value");
+                    var name = source[(at + 1)..].IndexOfAny(" \t\r\n/>="u8);
+                    throw Refusal(source, at + 1, $"<{Encoding.UTF8.GetString(source.Slice(at + 1, name < 0 ? 0 : name))}> has more than " +
+                        $"{DomainDocument.MaxAttributesPerElement:N0} attributes");
+                case (byte)'\'' or (byte)'"':
+                    var close = source[(i + 1)..].IndexOf(source[i]);
+                    CheckLength(source, i + 1, close < 0 ? source.Length - i - 1 : close, "an attribute value");
                     if (close < 0) return -1;
-                    i = close;
+                    i += close + 1;
                     word = i + 1;
                     break;
                 default:
-                    if (i - word >= DomainDocument.MaxValueChars) CheckLength(source, word, i - word + 1, "a name");
+                    if (i - word >= DomainDocument.MaxValueBytes) CheckLength(source, word, i - word + 1, "a name");
                     break;
             }
         }
         return -1;
     }
 
-    private static void CheckLength(string source, int start, int length, string what)
+    private static void CheckLength(ReadOnlySpan<byte> source, int start, int length, string what)
     {
-        if (length > DomainDocument.MaxValueChars)
-            throw Refusal(source, start, $"{what} of more than {DomainDocument.MaxValueChars:N0} characters");
+        if (length > DomainDocument.MaxValueBytes)
+            throw Refusal(source, start, $"{what} of more than {DomainDocument.MaxValueBytes >> 20} MiB");
     }
 
-    private static DomainXmlException Refusal(string source, int offset, string what)
-    {
-        var (line, position) = LinePosition(source, offset);
-        return Refusal(line, position, what);
-    }
-
-    /// <summary>The reader's line and position (1-based, XML line breaks) of an offset, for a refusal.</summary>
-    private static (int Line, int Position) LinePosition(string source, int offset)
+    /// <summary>A refusal at an offset, with the reader's line and position (1-based, in characters, XML line breaks).</summary>
+    private static DomainXmlException Refusal(ReadOnlySpan<byte> source, int offset, string what)
     {
         int line = 1, start = 0;
         for (var i = 0; i < offset; i++)
             if (source[i] == '\n' || (source[i] == '\r' && (i + 1 == source.Length || source[i + 1] != '\n'))) { line++; start = i + 1; }
-        return (line, offset - start + 1);
+        return Refusal(line, Encoding.UTF8.GetCharCount(source[start..offset]) + 1, what);
     }
 
     /// <summary>A limit's refusal, naming where the reader stands (the element's start for an element's limits).</summary>
@@ -191,104 +191,120 @@ internal static class XmlLoader
     }
 
     /// <summary>
-    /// Maps the reader's line/position to offsets in the source text to read raw spellings. The reader only moves
-    /// forward, so a cursor on the current line's start does: no table of every line (16 Mi line breaks would be
-    /// 64 MiB of it), and raw spellings are slices of the source, not copies.
+    /// Maps the reader's line/position (in characters) to offsets in the source bytes to read raw spellings. The
+    /// reader only moves forward, so a cursor does: no table of every line (16 Mi line breaks would be 64 MiB of it),
+    /// no rescan of a long line per node, and raw spellings are slices of the source, not copies.
     /// </summary>
-    private sealed class SourceOffsets(string source, IXmlLineInfo info, string newLine)
+    private sealed class SourceOffsets(ReadOnlyMemory<byte> source, IXmlLineInfo info, string newLine)
     {
-        private int _line; // 0-based, starting at _lineStart
+        private int _line; // 0-based, starting at byte _lineStart
         private int _lineStart;
+        private int _column; // characters from the line's start, ending at byte _columnByte
+        private int _columnByte;
 
         private int Offset()
         {
-            var line = info.LineNumber - 1;
-            if (line < 0) return -1;
-            if (line < _line) (_line, _lineStart) = (0, 0); // never seen; correct, only slower
+            var text = source.Span;
+            int line = info.LineNumber - 1, column = info.LinePosition - 1;
+            if (line < 0 || column < 0) return -1;
+            if (line < _line) (_line, _lineStart, _column, _columnByte) = (0, 0, 0, 0); // never seen; correct, only slower
             while (_line < line)
             {
-                var br = source.AsSpan(_lineStart).IndexOfAny('\r', '\n');
+                var br = text[_lineStart..].IndexOfAny((byte)'\r', (byte)'\n');
                 if (br < 0) return -1;
                 br += _lineStart;
-                _lineStart = source[br] == '\r' && br + 1 < source.Length && source[br + 1] == '\n' ? br + 2 : br + 1;
+                _lineStart = text[br] == '\r' && br + 1 < text.Length && text[br + 1] == '\n' ? br + 2 : br + 1;
                 _line++;
+                (_column, _columnByte) = (0, _lineStart);
             }
-            return _lineStart + info.LinePosition - 1;
+            if (column < _column) (_column, _columnByte) = (0, _lineStart);
+            while (_column < column)
+            {
+                if (_columnByte >= text.Length) return -1;
+                var lead = text[_columnByte];
+                // UTF-8 (valid: checked before parsing): a 4-byte sequence is two UTF-16 characters.
+                (var bytes, var chars) = lead < 0x80 ? (1, 1) : lead >= 0xF0 ? (4, 2) : lead >= 0xE0 ? (3, 1) : (2, 1);
+                _columnByte += bytes;
+                _column += chars;
+            }
+            return _column == column ? _columnByte : -1;
         }
 
         /// <summary>The current text node as written, if the serializer would write it differently.</summary>
-        public ReadOnlyMemory<char>? RawText(string value)
+        public ReadOnlyMemory<byte>? RawText(string value)
         {
             var start = Offset();
             if (start < 0 || start > source.Length) return null;
-            var end = source.IndexOf('<', start);
-            var raw = source.AsMemory(start, (end < 0 ? source.Length : end) - start);
+            var end = source.Span[start..].IndexOf((byte)'<');
+            var raw = source.Slice(start, end < 0 ? source.Length - start : end);
             // In a CR LF file the serializer writes a line break as CR LF, so a bare LF is kept as spelled too.
-            var special = newLine == "\n" ? raw.Span.IndexOfAny('&', '>', '\r') : raw.Span.IndexOfAny("&>\r\n");
-            // Not 'raw : null': null would convert to an empty ReadOnlyMemory (through char[]), not to no spelling.
-            return special >= 0 && ReadsAs(raw.Span, value, attribute: false) ? raw : default(ReadOnlyMemory<char>?);
+            var special = newLine == "\n" ? raw.Span.IndexOfAny("&>\r"u8) : raw.Span.IndexOfAny("&>\r\n"u8);
+            // Not 'raw : null': null would convert to an empty ReadOnlyMemory (through byte[]), not to no spelling.
+            return special >= 0 && ReadsAs(raw.Span, value, attribute: false) ? raw : default(ReadOnlyMemory<byte>?);
         }
 
         /// <summary>The current attribute's value and quote as written, if the serializer would write them differently.</summary>
-        public (ReadOnlyMemory<char> Raw, char Quote)? RawAttributeValue(string value, char documentQuote)
+        public (ReadOnlyMemory<byte> Raw, char Quote)? RawAttributeValue(string value, char documentQuote)
         {
+            var text = source.Span;
             var at = Offset();
-            if (at < 0 || at > source.Length) return null;
-            var eq = source.IndexOf('=', at);
+            if (at < 0 || at > text.Length) return null;
+            var eq = text[at..].IndexOf((byte)'=');
             if (eq < 0) return null;
-            var open = eq + 1;
-            while (open < source.Length && source[open] is ' ' or '\t' or '\n' or '\r') open++;
-            if (open >= source.Length || source[open] is not ('\'' or '"')) return null;
-            var quote = source[open];
-            var close = source.IndexOf(quote, open + 1);
+            var open = at + eq + 1;
+            while (open < text.Length && text[open] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r') open++;
+            if (open >= text.Length || text[open] is not ((byte)'\'' or (byte)'"')) return null;
+            var quote = (char)text[open];
+            var close = text[(open + 1)..].IndexOf(text[open]);
             if (close < 0) return null;
-            var raw = source.AsMemory(open + 1, close - open - 1);
-            return (quote != documentQuote || raw.Span.IndexOfAny("&>\t\n\r") >= 0) && ReadsAs(raw.Span, value, attribute: true)
+            var raw = source.Slice(open + 1, close);
+            return (quote != documentQuote || raw.Span.IndexOfAny("&>\t\n\r"u8) >= 0) && ReadsAs(raw.Span, value, attribute: true)
                 ? (raw, quote) : null;
         }
 
         /// <summary>Whether <paramref name="raw"/> reads back as <paramref name="value"/> (so a wrong offset can never corrupt output).</summary>
-        private static bool ReadsAs(ReadOnlySpan<char> raw, string value, bool attribute)
+        private static bool ReadsAs(ReadOnlySpan<byte> raw, string value, bool attribute)
         {
             var j = 0;
-            Span<char> pair = stackalloc char[2];
+            Span<char> chars = stackalloc char[2];
             for (var i = 0; i < raw.Length; i++)
             {
-                var c = raw[i];
-                if (c == '\r' && i + 1 < raw.Length && raw[i + 1] == '\n') i++;
-                if (c is '\r' or '\n') c = attribute ? ' ' : '\n';
-                else if (c == '\t' && attribute) c = ' ';
-                else if (c == '&')
+                var b = raw[i];
+                int n;
+                if (b == '\r' && i + 1 < raw.Length && raw[i + 1] == '\n') i++;
+                if (b is (byte)'\r' or (byte)'\n') (chars[0], n) = (attribute ? ' ' : '\n', 1);
+                else if (b == '\t' && attribute) (chars[0], n) = (' ', 1);
+                else if (b == '&')
                 {
-                    var semi = raw[i..].IndexOf(';');
+                    var semi = raw[i..].IndexOf((byte)';');
                     if (semi < 0) return false;
                     var entity = raw.Slice(i + 1, semi - 1);
                     i += semi;
-                    switch (entity)
+                    n = 1;
+                    if (entity.SequenceEqual("lt"u8)) chars[0] = '<';
+                    else if (entity.SequenceEqual("gt"u8)) chars[0] = '>';
+                    else if (entity.SequenceEqual("amp"u8)) chars[0] = '&';
+                    else if (entity.SequenceEqual("quot"u8)) chars[0] = '"';
+                    else if (entity.SequenceEqual("apos"u8)) chars[0] = '\'';
+                    else
                     {
-                        case "lt": c = '<'; break;
-                        case "gt": c = '>'; break;
-                        case "amp": c = '&'; break;
-                        case "quot": c = '"'; break;
-                        case "apos": c = '\''; break;
-                        default:
-                            var hex = entity.StartsWith("#x");
-                            if (!entity.StartsWith("#") || !int.TryParse(entity[(hex ? 2 : 1)..],
-                                    hex ? System.Globalization.NumberStyles.AllowHexSpecifier : System.Globalization.NumberStyles.None,
-                                    System.Globalization.CultureInfo.InvariantCulture, out var code) || !System.Text.Rune.IsValid(code))
-                                return false;
-                            var n = new System.Text.Rune(code).EncodeToUtf16(pair);
-                            if (n == 2)
-                            {
-                                if (j + 1 >= value.Length || value[j] != pair[0] || value[j + 1] != pair[1]) return false;
-                                j += 2;
-                                continue;
-                            }
-                            c = pair[0];
-                            break;
+                        var hex = entity.StartsWith("#x"u8);
+                        if (!entity.StartsWith("#"u8) || !int.TryParse(entity[(hex ? 2 : 1)..],
+                                hex ? System.Globalization.NumberStyles.AllowHexSpecifier : System.Globalization.NumberStyles.None,
+                                System.Globalization.CultureInfo.InvariantCulture, out var code) || !Rune.IsValid(code))
+                            return false;
+                        n = new Rune(code).EncodeToUtf16(chars);
                     }
                 }
-                if (j >= value.Length || value[j++] != c) return false;
+                else if (b < 0x80) (chars[0], n) = ((char)b, 1);
+                else
+                {
+                    if (Rune.DecodeFromUtf8(raw[i..], out var rune, out var consumed) != System.Buffers.OperationStatus.Done) return false;
+                    n = rune.EncodeToUtf16(chars);
+                    i += consumed - 1;
+                }
+                if (j + n > value.Length || value[j] != chars[0] || (n == 2 && value[j + 1] != chars[1])) return false;
+                j += n;
             }
             return j == value.Length;
         }

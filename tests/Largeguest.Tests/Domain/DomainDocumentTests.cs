@@ -24,6 +24,7 @@ public class DomainDocumentTests
     [InlineData("<domain type='kvm'><a:t xmlns:a='urn:a' xmlns:b='urn:a'><b:u b:k='1' a:k2='2'/></a:t></domain>")]
     [InlineData("<domain type='kvm'><t /><u /></domain>")]
     [InlineData("<domain type='kvm'><t>caf\u00e9 \u20ac \U0001F642</t></domain>")]
+    [InlineData("<domain type='kvm'><t a=\"\u00e9\U0001F642\" b='x&#233;&amp;y'>\u00fc\U0001F642&amp;&#x1F600;</t><u c=\"\u20ac\"/></domain>")] // spellings after multi-byte characters
     [InlineData("<?xml-stylesheet type='text/xsl' href='d.xsl'?>\n<domain type='kvm'/>")] // a processing instruction, not the declaration
     [InlineData("<?xml version='1.0'?>\n<?xml-stylesheet href='d.xsl'?>\n<domain type='kvm'/>")]
     public void Round_trips_byte_for_byte(string xml) => RoundTrip(xml).Should().Be(xml);
@@ -111,10 +112,10 @@ public class DomainDocumentTests
         // <domain> and its text: 2 nodes; each <a/> one more.
         var many = "<domain>x" + string.Concat(Enumerable.Repeat("<a/>", DomainDocument.MaxNodes - 2)) + "</domain>";
         RoundTrip(many).Should().Be(many);
-        var longest = new string('n', DomainDocument.MaxValueChars);
+        var longest = new string('n', DomainDocument.MaxValueBytes);
         var big = $"<domain><{longest} v='{longest}'>{longest}<!--{longest}--><![CDATA[{longest}]]><?{longest}?></{longest}></domain>";
         RoundTrip(big).Should().Be(big);
-        var spelled = $"<domain x='{string.Concat(Enumerable.Repeat("&amp;", DomainDocument.MaxValueChars / 5))}'/>";
+        var spelled = $"<domain x='{string.Concat(Enumerable.Repeat("&amp;", DomainDocument.MaxValueBytes / 5))}'/>";
         RoundTrip(spelled).Should().Be(spelled);
     }
 
@@ -124,12 +125,12 @@ public class DomainDocumentTests
     [InlineData("attributes in a quoted '>'", "domain XML at line 2, position 2: <x> has more than 256 attributes; refused*")]
     [InlineData("nodes", "domain XML at line 2, position *: more than 250,000 nodes (elements, attributes, texts, comments); refused*")]
     [InlineData("nodes in attributes", "domain XML at line 2, position *: more than 250,000 nodes (elements, attributes, texts, comments); refused*")]
-    [InlineData("text", "domain XML at line 2, position 4: a text of more than 1,048,576 characters; refused*")]
-    [InlineData("attribute value", "domain XML at line 2, position 7: an attribute value of more than 1,048,576 characters; refused*")]
-    [InlineData("comment", "domain XML at line 2, position 5: a comment of more than 1,048,576 characters; refused*")]
-    [InlineData("CDATA", "domain XML at line 2, position 10: a CDATA section of more than 1,048,576 characters; refused*")]
-    [InlineData("element name", "domain XML at line 2, position 2: a name of more than 1,048,576 characters; refused*")]
-    [InlineData("attribute name", "domain XML at line 2, position 4: a name of more than 1,048,576 characters; refused*")]
+    [InlineData("text", "domain XML at line 2, position 4: a text of more than 1 MiB; refused*")]
+    [InlineData("attribute value", "domain XML at line 2, position 7: an attribute value of more than 1 MiB; refused*")]
+    [InlineData("comment", "domain XML at line 2, position 5: a comment of more than 1 MiB; refused*")]
+    [InlineData("CDATA", "domain XML at line 2, position 10: a CDATA section of more than 1 MiB; refused*")]
+    [InlineData("element name", "domain XML at line 2, position 2: a name of more than 1 MiB; refused*")]
+    [InlineData("attribute name", "domain XML at line 2, position 4: a name of more than 1 MiB; refused*")]
     public void Beyond_a_limit_is_refused_naming_the_limit_and_where(string what, string message)
     {
         var body = what switch
@@ -138,12 +139,12 @@ public class DomainDocumentTests
             "attributes" => $"<x {Attributes(DomainDocument.MaxAttributesPerElement + 1)}/>",
             "attributes in a quoted '>'" => $"<x q='>' {Attributes(DomainDocument.MaxAttributesPerElement)}/>",
             "nodes" => string.Concat(Enumerable.Repeat("<a/>", DomainDocument.MaxNodes)),
-            "text" => "<x>" + new string('y', DomainDocument.MaxValueChars + 1) + "</x>",
-            "attribute value" => $"<x v='&amp;{new string('y', DomainDocument.MaxValueChars - 4)}'/>",
-            "comment" => $"<!--{new string('y', DomainDocument.MaxValueChars + 1)}-->",
-            "CDATA" => $"<![CDATA[{new string('y', DomainDocument.MaxValueChars + 1)}]]>",
-            "element name" => $"<{new string('y', DomainDocument.MaxValueChars + 1)}/>",
-            "attribute name" => $"<x {new string('y', DomainDocument.MaxValueChars + 1)}='1'/>",
+            "text" => "<x>" + new string('y', DomainDocument.MaxValueBytes + 1) + "</x>",
+            "attribute value" => $"<x v='&amp;{new string('y', DomainDocument.MaxValueBytes - 4)}'/>",
+            "comment" => $"<!--{new string('y', DomainDocument.MaxValueBytes + 1)}-->",
+            "CDATA" => $"<![CDATA[{new string('y', DomainDocument.MaxValueBytes + 1)}]]>",
+            "element name" => $"<{new string('y', DomainDocument.MaxValueBytes + 1)}/>",
+            "attribute name" => $"<x {new string('y', DomainDocument.MaxValueBytes + 1)}='1'/>",
             _ => string.Concat(Enumerable.Repeat($"<x {Attributes(200)}/>", DomainDocument.MaxNodes / 200)),
         };
         // Comments, CDATA and processing instructions with '=' and '>' in them are not start tags.
