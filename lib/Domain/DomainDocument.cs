@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Xml;
 using System.Xml.Linq;
@@ -40,6 +41,33 @@ public sealed class DomainDocument
     /// <summary>No real domain comes near this; it bounds the memory a hostile file can claim.</summary>
     public const long MaxChars = 16L * 1024 * 1024;
 
+    /// <summary>
+    /// Element nesting, the root counting 1: libvirt's own parser (libxml2) refuses a domain nested deeper
+    /// ("Excessive depth in document: 256"), and real domains stay below 10.
+    /// </summary>
+    public const int MaxDepth = 256;
+
+    /// <summary>
+    /// Attributes on one element: real domains have fewer than 10. XLinq checks each new attribute against the
+    /// element's others (quadratic in the count), so with <see cref="MaxNodes"/> this bounds that work on any file to
+    /// ~30 million comparisons (with 1,000, 240 such elements took 0.7 s).
+    /// </summary>
+    public const int MaxAttributesPerElement = 256;
+
+    /// <summary>
+    /// Elements, attributes, texts, comments and processing instructions together: a real domain has a few hundred,
+    /// a 1 MiB domain with 512 vCPUs and 64 cells about 65,000; this bounds the tree a 16 MiB file can build
+    /// (XLinq spends about 100 bytes per node) to ~25 MiB.
+    /// </summary>
+    public const int MaxNodes = 250_000;
+
+    /// <summary>
+    /// One text, attribute value, comment, CDATA section, processing instruction or name, in bytes as written: real
+    /// domains' longest are a few KiB (certificates, command lines). XmlReader holds such a node twice before
+    /// returning it, so without this one 16 MiB text would cost 64 MiB.
+    /// </summary>
+    public const int MaxValueBytes = 1 << 20;
+
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Elements the hook reads or edits that libvirt allows once per domain.</summary>
@@ -62,25 +90,39 @@ public sealed class DomainDocument
         Style = style;
     }
 
-    public static DomainDocument Parse(ReadOnlySpan<byte> bytes)
+    /// <summary>Parses the file's bytes; the document keeps them (raw spellings are slices of them), not a copy.</summary>
+    public static DomainDocument Parse(byte[] bytes)
     {
-        var bom = bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]);
-        string text;
-        try { text = StrictUtf8.GetString(bom ? bytes[3..] : bytes); }
-        catch (DecoderFallbackException) { throw new DomainXmlException("domain XML is not valid UTF-8"); }
-        return Parse(text, bom);
+        var bom = bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]);
+        return ParseUtf8(bom ? bytes.AsMemory(3) : bytes, bom);
     }
+
+    public static DomainDocument Parse(ReadOnlySpan<byte> bytes) => Parse(bytes.ToArray());
 
     public static DomainDocument Parse(string text, bool bom = false)
     {
+        byte[] bytes;
+        try { bytes = StrictUtf8.GetBytes(text); }
+        catch (EncoderFallbackException) { throw new DomainXmlException("domain XML is not valid text (a lone surrogate)"); }
+        return ParseUtf8(bytes, bom);
+    }
+
+    /// <summary>
+    /// The reader decodes the bytes as it goes, so the document is never held as one string as well (twice its
+    /// size in UTF-16: 32 MiB of peak RSS for a 16 MiB file).
+    /// </summary>
+    private static DomainDocument ParseUtf8(ReadOnlyMemory<byte> source, bool bom)
+    {
+        var text = source.Span;
+        if (!System.Text.Unicode.Utf8.IsValid(text)) throw new DomainXmlException("domain XML is not valid UTF-8");
         var declaration = "";
         // The XML declaration is "<?xml" and white space; "<?xml-stylesheet ...?>" is a processing instruction,
         // part of the document, and must not be written again in front of it.
-        if (text.StartsWith("<?xml", StringComparison.Ordinal) && text.Length > 5 && text[5] is ' ' or '\t' or '\r' or '\n')
+        if (text.StartsWith("<?xml"u8) && text.Length > 5 && text[5] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
         {
-            var end = text.IndexOf("?>", StringComparison.Ordinal);
+            var end = text.IndexOf("?>"u8);
             if (end < 0) throw new DomainXmlException("domain XML: unterminated XML declaration");
-            declaration = text[..(end + 2)];
+            declaration = StrictUtf8.GetString(text[..(end + 2)]);
         }
         var settings = new XmlReaderSettings
         {
@@ -93,8 +135,12 @@ public sealed class DomainDocument
         XDocument xml;
         try
         {
-            using var reader = XmlReader.Create(new StringReader(text), settings);
-            xml = XmlLoader.Load(reader, text, style);
+            // As from a string: the reader ignores the encoding the declaration names (checked below).
+            var stream = MemoryMarshal.TryGetArray(source, out var array)
+                ? new MemoryStream(array.Array!, array.Offset, array.Count, writable: false)
+                : new MemoryStream(source.ToArray(), writable: false);
+            using var reader = XmlReader.Create(new StreamReader(stream, StrictUtf8, detectEncodingFromByteOrderMarks: false), settings);
+            xml = XmlLoader.Load(reader, source, style);
         }
         catch (XmlException e) { throw new DomainXmlException($"domain XML is not well-formed: {e.Message}"); }
         var encoding = xml.Declaration?.Encoding;
@@ -106,7 +152,7 @@ public sealed class DomainDocument
         foreach (var name in Singletons)
             if (root.Elements(name).Skip(1).Any())
                 throw new DomainXmlException($"domain XML has {root.Elements(name).Count()} <{name}> elements; libvirt allows one, and editing the first would leave a contradictory second");
-        return new DomainDocument(xml, declaration, bom, style, text.Length);
+        return new DomainDocument(xml, declaration, bom, style, source.Length);
     }
 
     public string ToText()

@@ -8,6 +8,8 @@ internal abstract class TextSink
     public abstract TextSink Append(char c);
     public abstract TextSink Append(ReadOnlySpan<char> s);
     public TextSink Append(string s) => Append(s.AsSpan());
+    /// <summary>Text as UTF-8 bytes (a raw spelling from the source).</summary>
+    public abstract TextSink AppendUtf8(ReadOnlySpan<byte> utf8);
 }
 
 internal sealed class StringSink(string start) : TextSink
@@ -15,6 +17,7 @@ internal sealed class StringSink(string start) : TextSink
     private readonly StringBuilder _sb = new(start);
     public override TextSink Append(char c) { _sb.Append(c); return this; }
     public override TextSink Append(ReadOnlySpan<char> s) { _sb.Append(s); return this; }
+    public override TextSink AppendUtf8(ReadOnlySpan<byte> utf8) { _sb.Append(Encoding.UTF8.GetString(utf8)); return this; }
     public override string ToString() => _sb.ToString();
 }
 
@@ -30,6 +33,8 @@ internal sealed class Utf8Sink(Encoding encoding, int capacity) : TextSink
     private int _pending;
     private byte[] _bytes = new byte[Math.Max(capacity, 256)];
     private int _length;
+
+    public override TextSink AppendUtf8(ReadOnlySpan<byte> utf8) { AppendBytes(utf8); return this; }
 
     public void AppendBytes(ReadOnlySpan<byte> bytes)
     {

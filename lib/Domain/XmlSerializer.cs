@@ -54,7 +54,7 @@ internal static class XmlSerializer
         switch (node)
         {
             case XCData c: sb.Append("<![CDATA[").Append(c.Value).Append("]]>"); break;
-            case XText t when t.Annotation<SourceSpelling>() is { } s && s.Value == t.Value: sb.Append(s.Raw); break;
+            case XText t when t.Annotation<SourceSpelling>() is { } s && s.Value == t.Value: sb.AppendUtf8(s.Raw.Span); break;
             case XText t: Escape(sb, t.Value, attributeQuote: null, newLine); break;
             case XComment c: sb.Append("<!--").Append(c.Value).Append("-->"); break;
             case XProcessingInstruction p:
@@ -80,7 +80,7 @@ internal static class XmlSerializer
             WriteName(sb, owner, a.Name, a.Annotation<SourcePrefix>(), isAttribute: true);
         if (spelling is not null && spelling.Value == a.Value)
         {
-            sb.Append('=').Append(quote).Append(spelling.Raw).Append(quote);
+            sb.Append('=').Append(quote).AppendUtf8(spelling.Raw.Span).Append(quote);
             return;
         }
         sb.Append('=').Append(quote);

@@ -10,18 +10,11 @@ public sealed record XmlStyle(char Quote, bool SpaceBeforeSlash, string NewLine 
 {
     public static readonly XmlStyle Libvirt = new('\'', false);
 
-    public static XmlStyle Detect(string text)
+    public static XmlStyle Detect(ReadOnlySpan<byte> text)
     {
-        int single = Count(text, "='"), dbl = Count(text, "=\"");
-        int spaced = Count(text, " />"), tight = Count(text, "/>") - spaced;
-        int crlf = Count(text, "\r\n"), lf = Count(text, "\n") - crlf;
+        int single = text.Count("='"u8), dbl = text.Count("=\""u8);
+        int spaced = text.Count(" />"u8), tight = text.Count("/>"u8) - spaced;
+        int crlf = text.Count("\r\n"u8), lf = text.Count((byte)'\n') - crlf;
         return new XmlStyle(dbl > single ? '"' : '\'', spaced > tight, crlf > lf ? "\r\n" : "\n");
-    }
-
-    private static int Count(string text, string what)
-    {
-        int n = 0, at = 0;
-        while ((at = text.IndexOf(what, at, StringComparison.Ordinal)) >= 0) { n++; at += what.Length; }
-        return n;
     }
 }

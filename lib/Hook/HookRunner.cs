@@ -120,7 +120,7 @@ public static class HookRunner
     /// and its rewrites (strict-memory policy <c>prefer</c>) are what gets applied. Pins VDSM's CPU management would
     /// undo (<see cref="VdsmCpuPolicy"/>) are refused or warned about, refused only where VDSM uses the XML.
     /// </summary>
-    public static ReadOnlyMemory<byte> Rewrite(ReadOnlySpan<byte> original, LargeguestProperties properties, LargeguestConfig config, HostContext host,
+    public static ReadOnlyMemory<byte> Rewrite(byte[] original, LargeguestProperties properties, LargeguestConfig config, HostContext host,
         HookPoint point = HookPoint.BeforeVmStart)
     {
         var doc = DomainDocument.Parse(original);

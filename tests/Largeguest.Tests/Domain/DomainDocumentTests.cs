@@ -24,6 +24,7 @@ public class DomainDocumentTests
     [InlineData("<domain type='kvm'><a:t xmlns:a='urn:a' xmlns:b='urn:a'><b:u b:k='1' a:k2='2'/></a:t></domain>")]
     [InlineData("<domain type='kvm'><t /><u /></domain>")]
     [InlineData("<domain type='kvm'><t>caf\u00e9 \u20ac \U0001F642</t></domain>")]
+    [InlineData("<domain type='kvm'><t a=\"\u00e9\U0001F642\" b='x&#233;&amp;y'>\u00fc\U0001F642&amp;&#x1F600;</t><u c=\"\u20ac\"/></domain>")] // spellings after multi-byte characters
     [InlineData("<?xml-stylesheet type='text/xsl' href='d.xsl'?>\n<domain type='kvm'/>")] // a processing instruction, not the declaration
     [InlineData("<?xml version='1.0'?>\n<?xml-stylesheet href='d.xsl'?>\n<domain type='kvm'/>")]
     public void Round_trips_byte_for_byte(string xml) => RoundTrip(xml).Should().Be(xml);
@@ -97,4 +98,57 @@ public class DomainDocumentTests
     [InlineData("<domain><vcpu>1</vcpu></domain>", "no <memory> element")]
     public void Says_what_is_wrong_with_the_memory_element(string xml, string message) =>
         FluentActions.Invoking(() => DomainDocument.Parse(xml).Memory).Should().Throw<DomainXmlException>().WithMessage($"*{message}*");
+
+    private static string Attributes(int count) => string.Join(" ", Enumerable.Range(0, count).Select(i => $"a{i}='{i}'"));
+
+    [Fact]
+    public void The_limits_themselves_are_accepted()
+    {
+        var depth = DomainDocument.MaxDepth - 1; // <domain> is the first level
+        var deep = "<domain>" + string.Concat(Enumerable.Repeat("<a>", depth)) + string.Concat(Enumerable.Repeat("</a>", depth)) + "</domain>";
+        RoundTrip(deep).Should().Be(deep);
+        var wide = $"<domain><x {Attributes(DomainDocument.MaxAttributesPerElement)}/></domain>";
+        RoundTrip(wide).Should().Be(wide);
+        // <domain> and its text: 2 nodes; each <a/> one more.
+        var many = "<domain>x" + string.Concat(Enumerable.Repeat("<a/>", DomainDocument.MaxNodes - 2)) + "</domain>";
+        RoundTrip(many).Should().Be(many);
+        var longest = new string('n', DomainDocument.MaxValueBytes);
+        var big = $"<domain><{longest} v='{longest}'>{longest}<!--{longest}--><![CDATA[{longest}]]><?{longest}?></{longest}></domain>";
+        RoundTrip(big).Should().Be(big);
+        var spelled = $"<domain x='{string.Concat(Enumerable.Repeat("&amp;", DomainDocument.MaxValueBytes / 5))}'/>";
+        RoundTrip(spelled).Should().Be(spelled);
+    }
+
+    [Theory]
+    [InlineData("depth", "domain XML at line 2, position 767: elements nested more than 256 deep; refused*")]
+    [InlineData("attributes", "domain XML at line 2, position 2: <x> has more than 256 attributes; refused*")]
+    [InlineData("attributes in a quoted '>'", "domain XML at line 2, position 2: <x> has more than 256 attributes; refused*")]
+    [InlineData("nodes", "domain XML at line 2, position *: more than 250,000 nodes (elements, attributes, texts, comments); refused*")]
+    [InlineData("nodes in attributes", "domain XML at line 2, position *: more than 250,000 nodes (elements, attributes, texts, comments); refused*")]
+    [InlineData("text", "domain XML at line 2, position 4: a text of more than 1 MiB; refused*")]
+    [InlineData("attribute value", "domain XML at line 2, position 7: an attribute value of more than 1 MiB; refused*")]
+    [InlineData("comment", "domain XML at line 2, position 5: a comment of more than 1 MiB; refused*")]
+    [InlineData("CDATA", "domain XML at line 2, position 10: a CDATA section of more than 1 MiB; refused*")]
+    [InlineData("element name", "domain XML at line 2, position 2: a name of more than 1 MiB; refused*")]
+    [InlineData("attribute name", "domain XML at line 2, position 4: a name of more than 1 MiB; refused*")]
+    public void Beyond_a_limit_is_refused_naming_the_limit_and_where(string what, string message)
+    {
+        var body = what switch
+        {
+            "depth" => string.Concat(Enumerable.Repeat("<a>", DomainDocument.MaxDepth)),
+            "attributes" => $"<x {Attributes(DomainDocument.MaxAttributesPerElement + 1)}/>",
+            "attributes in a quoted '>'" => $"<x q='>' {Attributes(DomainDocument.MaxAttributesPerElement)}/>",
+            "nodes" => string.Concat(Enumerable.Repeat("<a/>", DomainDocument.MaxNodes)),
+            "text" => "<x>" + new string('y', DomainDocument.MaxValueBytes + 1) + "</x>",
+            "attribute value" => $"<x v='&amp;{new string('y', DomainDocument.MaxValueBytes - 4)}'/>",
+            "comment" => $"<!--{new string('y', DomainDocument.MaxValueBytes + 1)}-->",
+            "CDATA" => $"<![CDATA[{new string('y', DomainDocument.MaxValueBytes + 1)}]]>",
+            "element name" => $"<{new string('y', DomainDocument.MaxValueBytes + 1)}/>",
+            "attribute name" => $"<x {new string('y', DomainDocument.MaxValueBytes + 1)}='1'/>",
+            _ => string.Concat(Enumerable.Repeat($"<x {Attributes(200)}/>", DomainDocument.MaxNodes / 200)),
+        };
+        // Comments, CDATA and processing instructions with '=' and '>' in them are not start tags.
+        var xml = $"<?xml version='1.0'?><!-- {Attributes(300)} > --><domain><![CDATA[{Attributes(300)}>]]><?pi {Attributes(300)}?>\n{body}</domain>";
+        FluentActions.Invoking(() => DomainDocument.Parse(xml)).Should().Throw<DomainXmlException>().WithMessage(message);
+    }
 }

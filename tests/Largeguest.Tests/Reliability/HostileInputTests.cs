@@ -15,14 +15,16 @@ namespace Largeguest.Tests.Reliability;
 [Collection(ReliabilityCollection.Name)]
 public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
 {
-    /// <summary>Generous: a run on this shared 2-core machine under full load stays far below it.</summary>
-    private static readonly TimeSpan TimeBound = TimeSpan.FromSeconds(10);
+    /// <summary>When a run is killed: well past the goal, so that a slow run is measured and reported, not cut.</summary>
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// Linear in what the hook reads: the runtime (~10 MiB) plus XLinq's cost per node (a 7-byte element costs
-    /// ~280 bytes). Entity expansion or a quadratic structure would break through it.
+    /// The hook's bound on any input within the 16 MiB cap (docs/grammar.md, "The XML file"): every case must stay
+    /// under it. The worst cases take well under half of each (docs/testing.md), so load on a shared machine does
+    /// not make this fail.
     /// </summary>
-    private static long RssBoundKiB(long inputBytes) => 40 * 1024 + 40 * inputBytes / 1024;
+    private static readonly TimeSpan TimeGoal = TimeSpan.FromSeconds(2);
+    private const long RssGoalKiB = 128 * 1024;
 
     private readonly VdsmHookRunner _vdsm = new() { DefaultEnvironment = SampleHost.Environment };
     public void Dispose() => _vdsm.Dispose();
@@ -32,15 +34,17 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         public int Cases, Exit0, Exit2;
         public long MaxRssKiB;
         public TimeSpan MaxTime;
+        public string MaxRssCase = "", MaxTimeCase = "";
         public override string ToString() =>
-            $"{name}: {Cases} cases, {Exit0} exit 0, {Exit2} exit 2, max RSS {MaxRssKiB / 1024.0:F1} MiB, max time {MaxTime.TotalMilliseconds:F0} ms";
+            $"{name}: {Cases} cases, {Exit0} exit 0, {Exit2} exit 2, max RSS {MaxRssKiB / 1024.0:F1} MiB ({MaxRssCase}), " +
+            $"max time {MaxTime.TotalMilliseconds:F0} ms ({MaxTimeCase})";
     }
 
     /// <summary>Runs one hostile case and checks the contract's promises for it.</summary>
     private HookRun Check(Tally tally, string label, byte[] xml, IReadOnlyDictionary<string, string> properties)
     {
         HookRun run;
-        try { run = _vdsm.Run("before_vm_start", xml, properties, new HookRunOptions { MeasureRss = true, Timeout = TimeBound }); }
+        try { run = _vdsm.Run("before_vm_start", xml, properties, new HookRunOptions { MeasureRss = true, Timeout = Timeout }); }
         catch (TimeoutException e) { throw new Xunit.Sdk.XunitException($"{label}: {e.Message}"); }
         var why = $"{label}: {run}";
         run.ExitCodes.Should().HaveCount(1, why);
@@ -60,11 +64,12 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
             FluentActions.Invoking(() => DomainDocument.Parse(run.Xml)).Should().NotThrow(why);
             tally.Exit0++;
         }
-        run.Exits[0].Elapsed.Should().BeLessThan(TimeBound, why);
-        run.MaxRssKiB.Should().BeLessThan(RssBoundKiB(xml.Length), why);
+        run.Exits[0].Elapsed.Should().BeLessThan(TimeGoal, why);
+        run.MaxRssKiB.Should().BeLessThan(RssGoalKiB, why);
         tally.Cases++;
-        tally.MaxRssKiB = Math.Max(tally.MaxRssKiB, run.MaxRssKiB);
-        if (run.Exits[0].Elapsed > tally.MaxTime) tally.MaxTime = run.Exits[0].Elapsed;
+        var shortLabel = label.Length > 60 ? label[..57] + "..." : label;
+        if (run.MaxRssKiB > tally.MaxRssKiB) (tally.MaxRssKiB, tally.MaxRssCase) = (run.MaxRssKiB, shortLabel);
+        if (run.Exits[0].Elapsed > tally.MaxTime) (tally.MaxTime, tally.MaxTimeCase) = (run.Exits[0].Elapsed, shortLabel);
         return run;
     }
 
@@ -82,7 +87,7 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         Figures.Report(output, tally.ToString());
         run.ExitCodes.Should().Equal([0], run.ToString());
         Encoding.UTF8.GetString(run.Xml).Should().Contain("<vcpupin vcpu='16383' cpuset='0-1'/>");
-        run.Exits[0].Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(2), "the hook's bound on any input");
+
     }
 
     [Fact]
@@ -178,6 +183,7 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         var properties = new Dictionary<string, string> { ["cputune"] = "0-3#0" };
         const string head = "<domain type='kvm'><name>x</name><memory>4194304</memory><vcpu>4</vcpu>";
         string Doc(string inner, string prolog = "") => prolog + head + inner + "</domain>";
+        static string Attributes(int count) => string.Join(" ", Enumerable.Range(0, count).Select(i => $"a{i}='{i}'"));
         var laughs = "<!DOCTYPE domain [<!ENTITY l0 'ha'>" + string.Concat(Enumerable.Range(1, 12).Select(i =>
             $"<!ENTITY l{i} '{string.Concat(Enumerable.Repeat($"&l{i - 1};", 10))}'>")) + "]>";
         var cases = new List<(string Label, string Xml, int? Exit)>
@@ -187,15 +193,29 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
             ("external DTD", Doc("", "<!DOCTYPE domain SYSTEM 'http://192.0.2.1/domain.dtd'>"), 2),
             ("parameter entity", Doc("", "<!DOCTYPE domain [<!ENTITY % p SYSTEM 'file:///etc/passwd'> %p;]>"), 2),
             ("undeclared entity", Doc("<metadata><x>&nbsp;</x></metadata>"), 2),
-            ("deep nesting, 100k levels", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<a>", 100_000)) + string.Concat(Enumerable.Repeat("</a>", 100_000)) + "</metadata>"), 0),
+            ("deep nesting, 100k levels", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<a>", 100_000)) + string.Concat(Enumerable.Repeat("</a>", 100_000)) + "</metadata>"), 2),
+            ("deep nesting, 1M levels", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<a>", 1_000_000)) + string.Concat(Enumerable.Repeat("</a>", 1_000_000)) + "</metadata>"), 2),
+            ("nesting at the limit, many times", Doc("<metadata>" + string.Concat(Enumerable.Repeat(string.Concat(Enumerable.Repeat("<a>", DomainDocument.MaxDepth - 2)) + string.Concat(Enumerable.Repeat("</a>", DomainDocument.MaxDepth - 2)), 400)) + "</metadata>"), 0),
+            ("16 MiB of unclosed <a>", head + "<metadata>" + string.Concat(Enumerable.Repeat("<a>", 5_500_000)), 2),
+            ("4M <a/>", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<a/>", 4_000_000)) + "</metadata>"), 2),
+            ("nodes up to the limit in 16 MiB", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<x>" + new string('y', 120) + "</x>", 124_000)) + "</metadata>"), 0),
             ("deep nesting, 100k levels, unclosed", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<a>", 100_000))), 2),
-            ("12 MiB attribute value", Doc($"<metadata><x v='{new string('x', 12 << 20)}'/></metadata>"), 0),
+            ("12 MiB attribute value", Doc($"<metadata><x v='{new string('x', 12 << 20)}'/></metadata>"), 2),
+            ("16 MiB text", Doc($"<metadata><x>{new string('x', (16 << 20) - 200)}</x></metadata>"), 2),
+            ("16 Mi line breaks in one text", Doc($"<metadata><x>{new string('\n', (16 << 20) - 200)}</x></metadata>"), 2),
+            ("15 texts of 1 Mi line breaks", Doc("<metadata>" + string.Concat(Enumerable.Repeat($"<x>{new string('\n', DomainDocument.MaxValueBytes)}</x>", 15)) + "</metadata>"), 0),
+            ("15 texts of 1 MiB", Doc("<metadata>" + string.Concat(Enumerable.Repeat($"<x>{new string('x', DomainDocument.MaxValueBytes)}</x>", 15)) + "</metadata>"), 0),
+            ("15 attribute values of 1 MiB of entity references", Doc("<metadata>" + string.Concat(Enumerable.Repeat($"<x v='{string.Concat(Enumerable.Repeat("&amp;", DomainDocument.MaxValueBytes / 5))}'/>", 15)) + "</metadata>"), 0),
             ("17 MiB attribute value (over the 16 Mi-character cap)", Doc($"<metadata><x v='{new string('x', 17 << 20)}'/></metadata>"), 2),
-            ("16 MiB of entity references", Doc($"<metadata><x v='{string.Concat(Enumerable.Repeat("&amp;", 3 << 20))}'/></metadata>"), 0),
-            ("50000 attributes on one element", Doc("<metadata><x " + string.Join(" ", Enumerable.Range(0, 50_000).Select(i => $"a{i}='{i}'")) + "/></metadata>"), 0),
+            ("16 MiB of entity references", Doc($"<metadata><x v='{string.Concat(Enumerable.Repeat("&amp;", 3 << 20))}'/></metadata>"), 2),
+            ("20000 attributes on one element", Doc("<metadata><x " + Attributes(20_000) + "/></metadata>"), 2),
+            ("200000 attributes on one element", Doc("<metadata><x " + Attributes(200_000) + "/></metadata>"), 2),
+            ("16 MiB of attributes on one element", Doc("<metadata><x " + Attributes(1_100_000))[..((16 << 20) - 100)], 2),
+            ("the most attributes allowed, up to the node limit", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<x " + Attributes(DomainDocument.MaxAttributesPerElement) + "/>", DomainDocument.MaxNodes / (DomainDocument.MaxAttributesPerElement + 1) - 1)) + "</metadata>"), 0),
             ("duplicate attribute among 50000", Doc("<metadata><x " + string.Join(" ", Enumerable.Range(0, 50_000).Select(i => $"a{i % 49_999}='{i}'")) + "/></metadata>"), 2),
             ("1 MiB element name", Doc($"<metadata><{new string('n', 1 << 20)}/></metadata>"), 0),
-            ("10000 namespace declarations", Doc("<metadata><x " + string.Join(" ", Enumerable.Range(0, 10_000).Select(i => $"xmlns:p{i}='urn:{i}'")) + "/></metadata>"), 0),
+            ("16 MiB element name", Doc($"<metadata><{new string('n', (16 << 20) - 200)}/></metadata>"), 2),
+            ("10000 namespace declarations", Doc("<metadata><x " + string.Join(" ", Enumerable.Range(0, 10_000).Select(i => $"xmlns:p{i}='urn:{i}'")) + "/></metadata>"), 2),
             ("undeclared prefix", Doc("<metadata><p:x/></metadata>"), 2),
             ("two roots", Doc("") + "<domain/>", 2),
             ("vcpu 2^40", "<domain type='kvm'><memory>1</memory><vcpu>1099511627776</vcpu></domain>", 2),
