@@ -17,8 +17,9 @@ export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 # fsync), GNU patch; for the packaging tests rpm/rpmbuild, visudo (sudo), and a JVM and Node.js that evaluate the engine's
 # regexes the way the engine (Java) and its webadmin (JavaScript) do; for the KSM tuner's tests the
 # Prometheus project's text parser (python3-prometheus-client) and systemd-analyze (systemd); for the
-# MoM tests the libvirt Python binding the real MoM daemon runs on (python3-libvirt).
-TEST_PACKAGES := libvirt-clients libvirt0 binutils strace libxml2-utils patch rpm sudo openjdk-17-jre-headless nodejs python3-prometheus-client systemd python3-libvirt
+# MoM tests the libvirt Python binding the real MoM daemon runs on (python3-libvirt); for the atomic writer's fallback a
+# FUSE file system that refuses O_TMPFILE (fuse2fs).
+TEST_PACKAGES := libvirt-clients libvirt0 binutils strace libxml2-utils patch rpm sudo openjdk-17-jre-headless nodejs python3-prometheus-client systemd python3-libvirt fuse2fs
 
 # The RPM (docs/packaging.md). Version from Directory.Build.props; version, release, output
 # directory, rpmbuild top directory and shipped config can be overridden (the upgrade test does).

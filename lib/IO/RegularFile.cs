@@ -8,15 +8,14 @@ namespace Largeguest.IO;
 /// <c>O_NONBLOCK</c> (a FIFO with no writer would block <c>open(2)</c> forever), then checked with <c>fstat</c>
 /// on the descriptor itself, so what is checked is what is read.
 /// </summary>
-public static partial class RegularFile
+public static class RegularFile
 {
-    private const int O_RDONLY = 0, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
     private const uint S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFIFO = 0x1000, S_IFSOCK = 0xC000, S_IFCHR = 0x2000, S_IFBLK = 0x6000;
 
     /// <summary>The whole content, refused (<see cref="IOException"/> naming the kind) unless a regular file of at most <paramref name="maxBytes"/>.</summary>
     public static byte[] Read(string path, long maxBytes, Func<long, string> tooLarge)
     {
-        var fd = Open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_CLOEXEC, 0);
         if (fd < 0) throw new IOException(Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError()));
         using var handle = new SafeFileHandle(fd, ownsHandle: true);
         var (mode, size) = Stat(fd);
@@ -51,7 +50,7 @@ public static partial class RegularFile
     private static unsafe (uint Mode, long Size) Stat(int fd)
     {
         var buffer = stackalloc byte[256];
-        if (Fstat(fd, buffer) != 0) throw new IOException(Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError()));
+        if (Libc.Fstat(fd, buffer) != 0) throw new IOException(Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError()));
         return (*(uint*)(buffer + 24), *(long*)(buffer + 48));
     }
 
@@ -62,16 +61,7 @@ public static partial class RegularFile
     public static unsafe (uint Uid, uint Mode) Owner(string path)
     {
         var buffer = stackalloc byte[256];
-        if (StatPath(path, buffer) != 0) throw new IOException(Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError()));
+        if (Libc.Stat(path, buffer) != 0) throw new IOException(Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError()));
         return (*(uint*)(buffer + 28), *(uint*)(buffer + 24));
     }
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags, int mode);
-
-    [LibraryImport("libc", EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static unsafe partial int StatPath(string path, byte* buffer);
-
-    [LibraryImport("libc", EntryPoint = "fstat", SetLastError = true)]
-    private static unsafe partial int Fstat(int fd, byte* buffer);
 }

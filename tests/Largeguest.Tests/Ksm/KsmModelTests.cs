@@ -337,6 +337,31 @@ public sealed class KsmModelTests : IDisposable
     }
 
     [Fact]
+    public void A_state_file_write_on_a_full_disk_fails_naming_it_and_leaves_the_old_entry_and_no_temp_file()
+    {
+        if (Support.Native.Sh("id -u").Trim() != "0")
+            throw new Xunit.Sdk.XunitException("this test mounts a small tmpfs and needs root; run `make test` as root");
+        using var tmpfs = new Support.SmallTmpfs(_dir, "64k");
+        var registry = new KsmRequests(tmpfs.Path);
+        var journal = new KsmJournalFile(tmpfs.Path);
+        var vm = VmId.Parse(Uuid);
+        var t = new DateTimeOffset(2025, 3, 4, 5, 6, 7, 890, TimeSpan.Zero);
+        registry.Register(new KsmRequest(vm, true, t));
+        var entry = File.ReadAllText(registry.PathOf(vm));
+        tmpfs.Fill(0);
+
+        FluentActions.Invoking(() => registry.Register(new KsmRequest(vm, false, t.AddSeconds(1)))).Should().Throw<KsmException>()
+            .WithMessage($"{registry.PathOf(vm)}: cannot write: *No space left on device*");
+        FluentActions.Invoking(() => journal.Write(1, false, t)).Should().Throw<KsmException>()
+            .WithMessage($"{journal.Path}: cannot write: *No space left on device*");
+
+        File.ReadAllText(registry.PathOf(vm)).Should().Be(entry, "a failed write leaves the entry it would have replaced");
+        Directory.GetFileSystemEntries(registry.Directory).Should().Equal([registry.PathOf(vm)], "no temp file is left");
+        Directory.GetFileSystemEntries(tmpfs.Path).Select(Path.GetFileName).Should().BeEquivalentTo([KsmRequests.DirectoryName, "filler"]);
+        journal.Read().Should().BeNull();
+    }
+
+    [Fact]
     public void The_host_lock_excludes_and_times_out_with_the_key_named()
     {
         var path = Path.Combine(_dir, "ksm.lock");

@@ -6,12 +6,13 @@ namespace Largeguest.Tests.ProcessLevel;
 /// <summary>
 /// Which replacements fsync (docs/design.md section 3), seen from the published binary's system calls under strace:
 /// VDSM's <c>_hook_domxml</c> is renamed into place without an fsync (VDSM reads it back at once and deletes it),
-/// an admin's file replaced by <c>largeguest apply</c> is fsynced before the rename.
+/// an admin's file replaced by <c>largeguest apply</c> is fsynced before the rename. Both are written into an unnamed
+/// <c>O_TMPFILE</c> that is linked to its temp name only when complete, then renamed once.
 /// </summary>
 public sealed class DurabilityTests : IDisposable
 {
     private const string Strace = "/usr/bin/strace";
-    private const string Traced = "fsync,fdatasync,sync_file_range,syncfs,rename,renameat,renameat2";
+    private const string Traced = "fsync,fdatasync,sync_file_range,syncfs,rename,renameat,renameat2,open,openat,linkat,write";
     private readonly string _dir = Directory.CreateTempSubdirectory("largeguest-durability-").FullName;
 
     public void Dispose() { try { Directory.Delete(_dir, recursive: true); } catch (IOException) { } }
@@ -21,6 +22,36 @@ public sealed class DurabilityTests : IDisposable
 
     private static string[] Calls(string log, string name) =>
         File.ReadAllLines(log).Where(l => l.Contains(name + "(", StringComparison.Ordinal)).ToArray();
+
+    /// <summary>
+    /// The replacement's system calls in order: an unnamed file opened in the target's directory, the content written
+    /// to that descriptor, (fsync when <paramref name="durable"/>), linkat to a temp name, one rename of that name
+    /// over the target.
+    /// </summary>
+    private static void ExpectUnnamedThenLinkedThenRenamed(string log, string target, bool durable)
+    {
+        var lines = File.ReadAllLines(log);
+        var all = string.Join('\n', lines);
+        var dir = Path.GetDirectoryName(target)!;
+        var open = Array.FindIndex(lines, l => l.Contains($"\"{dir}\"", StringComparison.Ordinal) && l.Contains("O_TMPFILE", StringComparison.Ordinal));
+        open.Should().BeGreaterThanOrEqualTo(0, "the new content goes into an unnamed file in {0}: {1}", dir, all);
+        var fd = System.Text.RegularExpressions.Regex.Match(lines[open], @"= (\d+)$").Groups[1].Value;
+        fd.Should().NotBeEmpty("the O_TMPFILE open succeeds: {0}", lines[open]);
+        var link = Array.FindIndex(lines, open, l => l.Contains("linkat(", StringComparison.Ordinal));
+        link.Should().BeGreaterThan(open, "the unnamed file is given a name: {0}", all);
+        lines[link].Should().Contain($"\"/proc/self/fd/{fd}\"").And.Contain("AT_SYMLINK_FOLLOW").And.EndWith("= 0");
+        var writes = lines.Skip(open).Take(link - open).Where(l => l.Contains($"write({fd},", StringComparison.Ordinal)).ToList();
+        writes.Should().NotBeEmpty("the content is written before the file has a name: {0}", all);
+        var renames = lines.Select((l, i) => (l, i)).Where(x => x.l.Contains("rename", StringComparison.Ordinal)).ToList();
+        renames.Should().ContainSingle("the replacement is one rename of the temp file: {0}", all);
+        renames[0].i.Should().BeGreaterThan(link);
+        var temp = System.Text.RegularExpressions.Regex.Match(lines[link], @"AT_FDCWD, ""([^""]+)"", AT_SYMLINK_FOLLOW").Groups[1].Value;
+        Path.GetFileName(temp).Should().MatchRegex($@"^\.{System.Text.RegularExpressions.Regex.Escape(Path.GetFileName(target))}\.largeguest-\d+-[0-9a-f]{{8}}\.tmp$");
+        renames[0].l.Should().Contain($"\"{temp}\", \"{target}\"");
+        var fsync = Array.FindIndex(lines, l => l.Contains($"fsync({fd})", StringComparison.Ordinal) || l.Contains($"fdatasync({fd})", StringComparison.Ordinal));
+        if (durable) fsync.Should().BeInRange(open + 1, link - 1, "the data is on disk before the file has a name: {0}", all);
+        else fsync.Should().Be(-1);
+    }
 
     [Fact]
     public void The_hook_renames_VDSM_s_file_into_place_without_fsync()
@@ -40,7 +71,7 @@ public sealed class DurabilityTests : IDisposable
         run.Xml.Should().Equal(File.ReadAllBytes(golden.ExpectedPath));
         run.After!.Inode.Should().NotBe(run.Before!.Inode, "the new XML still replaces the file by rename");
         var text = File.ReadAllText(log);
-        Calls(log, "rename").Should().ContainSingle("the replacement is one rename of the temp file: {0}", text);
+        ExpectUnnamedThenLinkedThenRenamed(log, run.XmlPath, durable: false);
         Calls(log, "fsync").Concat(Calls(log, "fdatasync")).Concat(Calls(log, "sync_file_range")).Concat(Calls(log, "syncfs"))
             .Should().BeEmpty("VDSM's temp file needs no flush to disk: {0}", text);
     }
@@ -73,11 +104,8 @@ public sealed class DurabilityTests : IDisposable
 
         p.ExitCode.Should().Be(0, await stderr);
         File.ReadAllBytes(domain).Should().Equal(File.ReadAllBytes(golden.ExpectedPath));
-        var lines = File.ReadAllLines(log);
-        var fsync = Array.FindIndex(lines, l => l.Contains("fsync(", StringComparison.Ordinal) || l.Contains("fdatasync(", StringComparison.Ordinal));
-        var rename = Array.FindIndex(lines, l => l.Contains("rename", StringComparison.Ordinal));
-        fsync.Should().BeGreaterThanOrEqualTo(0, "an admin's file must survive a power loss: {0}", string.Join('\n', lines));
-        rename.Should().BeGreaterThan(fsync, "the data is on disk before the new name points at it: {0}", string.Join('\n', lines));
+        ExpectUnnamedThenLinkedThenRenamed(log, domain, durable: true); // an admin's file must survive a power loss
+        Directory.GetFiles(_dir).Should().BeEquivalentTo([domain, config, log], "no temp file is left");
         (await stdout).Should().NotBeEmpty("apply prints its diff");
     }
 }

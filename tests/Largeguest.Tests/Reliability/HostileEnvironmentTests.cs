@@ -125,7 +125,7 @@ public sealed class HostileEnvironmentTests(ITestOutputHelper output) : IDisposa
             Expect(label, Run(new HookRunOptions
             {
                 XmlDirectory = full,
-                BeforeRun = _ => Fill(full, leaveFree),
+                BeforeRun = _ => SmallTmpfs.Fill(full, leaveFree),
                 AfterRun = _ => File.Delete(Path.Combine(full, "filler")),
             }), Golden.Input, "_hook_domxml: cannot replace '[^']*': .*; the file is unchanged");
         }
@@ -166,21 +166,5 @@ public sealed class HostileEnvironmentTests(ITestOutputHelper output) : IDisposa
         Figures.Report(output, $"hostile environment: {_scenarios} scenarios (missing/unreadable/directory _hook_domxml, read-only directory and mount, " +
             $"full disk, bad config), files lost or changed = {_lost}, temp files left = 0");
         _lost.Should().Be(0);
-    }
-
-    /// <summary>Fills the file system at <paramref name="dir"/> until only <paramref name="leaveFree"/> bytes are left.</summary>
-    private static void Fill(string dir, int leaveFree)
-    {
-        var filler = Path.Combine(dir, "filler");
-        using (var f = new FileStream(filler, FileMode.Create))
-        {
-            var page = new byte[4096];
-            try { while (true) { f.Write(page); f.Flush(); } }
-            catch (IOException) { } // ENOSPC: the disk is full
-        }
-        if (leaveFree > 0)
-            using (var f = new FileStream(filler, FileMode.Open)) f.SetLength(Math.Max(0, f.Length - leaveFree));
-        var free = new DriveInfo(dir).AvailableFreeSpace;
-        free.Should().BeLessThanOrEqualTo(leaveFree + 4096, "the disk is as full as the scenario needs");
     }
 }

@@ -16,6 +16,9 @@ public sealed record HookRun(IReadOnlyList<int> ExitCodes, string Stderr, byte[]
     public FileFacts? Before { get; init; }
     public FileFacts? After { get; init; }
 
+    /// <summary>Where the domain XML was (deleted after the run, as VDSM deletes it).</summary>
+    public string XmlPath { get; init; } = "";
+
     /// <summary>Files that appeared next to the domain XML during the run (e.g. a killed hook's temp file).</summary>
     public IReadOnlyList<string> LeftoverFiles { get; init; } = [];
 
@@ -199,6 +202,7 @@ public sealed class VdsmHookRunner : IDisposable
                 Exits = exits,
                 Before = statBefore,
                 After = statAfter,
+                XmlPath = xmlPath,
                 LeftoverFiles = leftovers,
             };
         }
