@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Largeguest.Domain;
 
 /// <summary>
@@ -10,18 +12,33 @@ public sealed record XmlStyle(char Quote, bool SpaceBeforeSlash, string NewLine 
 {
     public static readonly XmlStyle Libvirt = new('\'', false);
 
-    public static XmlStyle Detect(string text)
-    {
-        int single = Count(text, "='"), dbl = Count(text, "=\"");
-        int spaced = Count(text, " />"), tight = Count(text, "/>") - spaced;
-        int crlf = Count(text, "\r\n"), lf = Count(text, "\n") - crlf;
-        return new XmlStyle(dbl > single ? '"' : '\'', spaced > tight, crlf > lf ? "\r\n" : "\n");
-    }
+    private static readonly SearchValues<char> Marks = SearchValues.Create("=>\n");
 
-    private static int Count(string text, string what)
+    /// <summary>
+    /// One pass over the characters that decide (<c>=</c>, <c>&gt;</c>, LF), looking at their neighbours:
+    /// <c>='</c> against <c>="</c>, <c> /&gt;</c> against <c>/&gt;</c>, CR LF against LF. A 1 MiB domain is read once, not six times.
+    /// </summary>
+    public static XmlStyle Detect(ReadOnlySpan<char> text)
     {
-        int n = 0, at = 0;
-        while ((at = text.IndexOf(what, at, StringComparison.Ordinal)) >= 0) { n++; at += what.Length; }
-        return n;
+        int single = 0, dbl = 0, spaced = 0, tight = 0, crlf = 0, lf = 0;
+        for (var i = text.IndexOfAny(Marks); i >= 0;)
+        {
+            switch (text[i])
+            {
+                case '=' when i + 1 < text.Length:
+                    if (text[i + 1] == '\'') single++;
+                    else if (text[i + 1] == '"') dbl++;
+                    break;
+                case '>' when i > 0 && text[i - 1] == '/':
+                    if (i > 1 && text[i - 2] == ' ') spaced++; else tight++;
+                    break;
+                case '\n':
+                    if (i > 0 && text[i - 1] == '\r') crlf++; else lf++;
+                    break;
+            }
+            var next = text[(i + 1)..].IndexOfAny(Marks);
+            i = next < 0 ? -1 : i + 1 + next;
+        }
+        return new XmlStyle(dbl > single ? '"' : '\'', spaced > tight, crlf > lf ? "\r\n" : "\n");
     }
 }
