@@ -20,6 +20,13 @@ public static class HookRunner
     public const string DomXmlVariable = "_hook_domxml";
     public const string VmIdVariable = "vmId";
 
+    /// <summary>
+    /// VDSM ran us for a VM without any property of ours (docs/design.md section 3): exit 0, nothing read or
+    /// written: the answer <see cref="Run"/> gives such a run, asked of getenv before anything else is built.
+    /// </summary>
+    public static bool NothingAsked(Func<string, string?> getenv) =>
+        getenv(DomXmlVariable) is not null && LargeguestProperties.Select(getenv).Count == 0;
+
     public static int Run(string argv0, IReadOnlyDictionary<string, string> environment, TextWriter stderr)
     {
         var diag = new Diagnostics(stderr);
