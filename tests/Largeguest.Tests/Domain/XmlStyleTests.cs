@@ -5,6 +5,8 @@ namespace Largeguest.Tests.Domain;
 /// <summary><see cref="XmlStyle.Detect"/>: the majority spelling of quotes, empty elements and line endings.</summary>
 public class XmlStyleTests
 {
+    private static XmlStyle Detect(string xml) => XmlStyle.Detect(System.Text.Encoding.UTF8.GetBytes(xml));
+
     [Theory]
     [InlineData("<domain type='kvm'><vcpu placement='static'>4</vcpu><a/></domain>\n", '\'', false, "\n")]
     [InlineData("<domain type=\"kvm\">\n  <a />\n  <b x=\"1\" y='2' />\n</domain>\n", '"', true, "\n")]
@@ -14,7 +16,7 @@ public class XmlStyleTests
     [InlineData("", '\'', false, "\n")]
     public void The_majority_spelling_wins(string xml, char quote, bool spaced, string newLine)
     {
-        var style = XmlStyle.Detect(xml);
+        var style = Detect(xml);
         style.Quote.Should().Be(quote);
         style.SpaceBeforeSlash.Should().Be(spaced);
         style.NewLine.Should().Be(newLine);
@@ -27,7 +29,7 @@ public class XmlStyleTests
     [InlineData("x= 'a' y= \"b\" / > =")] // near misses count for nothing
     public void Marks_at_the_edges_are_read_safely_and_near_misses_count_for_nothing(string text)
     {
-        XmlStyle.Detect(text).Should().Be(new XmlStyle('\'', false, "\n"));
+        Detect(text).Should().Be(new XmlStyle('\'', false, "\n"));
     }
 
     [Fact]
@@ -35,7 +37,7 @@ public class XmlStyleTests
     {
         // 3 double-quoted against 2 single-quoted attributes per block, repeated: the counts must add up across the text.
         var block = "<a x=\"1\" y=\"2\" z=\"3\" p='4' q='5' />\r\n<b/>\n<c />\r\n";
-        var style = XmlStyle.Detect(string.Concat(Enumerable.Repeat(block, 20_000)));
+        var style = Detect(string.Concat(Enumerable.Repeat(block, 20_000)));
         style.Should().Be(new XmlStyle('"', true, "\r\n"));
     }
 }

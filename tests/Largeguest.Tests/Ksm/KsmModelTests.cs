@@ -352,12 +352,12 @@ public sealed class KsmModelTests : IDisposable
 
         FluentActions.Invoking(() => registry.Register(new KsmRequest(vm, false, t.AddSeconds(1)))).Should().Throw<KsmException>()
             .WithMessage($"{registry.PathOf(vm)}: cannot write: *No space left on device*");
-        FluentActions.Invoking(() => journal.Write(1, false, t)).Should().Throw<KsmException>()
+        FluentActions.Invoking(() => journal.Write(KsmRun.Merge, false, t)).Should().Throw<KsmException>()
             .WithMessage($"{journal.Path}: cannot write: *No space left on device*");
 
         File.ReadAllText(registry.PathOf(vm)).Should().Be(entry, "a failed write leaves the entry it would have replaced");
         Directory.GetFileSystemEntries(registry.Directory).Should().Equal([registry.PathOf(vm)], "no temp file is left");
-        Directory.GetFileSystemEntries(tmpfs.Path).Select(Path.GetFileName).Should().BeEquivalentTo([KsmRequests.DirectoryName, "filler"]);
+        Directory.GetFileSystemEntries(tmpfs.Path).Select(Path.GetFileName).Should().BeEquivalentTo([KsmStateDirectory.RequestsDirectoryName, "filler"]);
         journal.Read().Should().BeNull();
     }
 
