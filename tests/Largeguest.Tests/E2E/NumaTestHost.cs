@@ -143,9 +143,11 @@ public abstract class NumaTestHost : IDisposable
     /// <summary>A script that must succeed inside: its stdout.</summary>
     public string RunOk(string script, TimeSpan? timeout = null) => Run(script, timeout).OrThrow();
 
-    /// <summary>virsh against the private libvirtd inside.</summary>
+    /// <summary>virsh against the private libvirtd inside. Keepalive off (<c>-k 0</c>): under TCG on a loaded host the
+    /// inner libvirtd can be starved for longer than virsh's keepalive allows (30 s), which ended a start that was
+    /// merely slow ("connection closed due to keepalive timeout"); the command's own 3 min bound still holds.</summary>
     public CmdResult Virsh(params string[] args) =>
-        Run(string.Join(' ', new[] { "virsh", "-q", "-c", LibvirtUri }.Concat(args).Select(Cmd.Quote)), TimeSpan.FromMinutes(3));
+        Run(string.Join(' ', new[] { "virsh", "-q", "-k", "0", "-c", LibvirtUri }.Concat(args).Select(Cmd.Quote)), TimeSpan.FromMinutes(3));
 
     /// <summary>virsh inside that must succeed: its stdout.</summary>
     public string VirshOk(params string[] args) => Virsh(args).OrThrow();
