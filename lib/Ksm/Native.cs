@@ -48,9 +48,6 @@ internal static partial class Native
     [LibraryImport(Libc, EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Rename(string from, string to);
 
-    [LibraryImport(Libc, EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int Unlink(string path);
-
     [LibraryImport(Libc, EntryPoint = "flock", SetLastError = true)]
     public static partial int Flock(int fd, int operation);
 
@@ -122,38 +119,6 @@ internal static partial class Native
             return System.Text.Encoding.ASCII.GetString(buffer[..total]);
         }
         finally { Close(fd); }
-    }
-
-    /// <summary>
-    /// Creates a new file (O_EXCL, <paramref name="mode"/> less umask) holding <paramref name="content"/>; returns 0 or
-    /// errno. A file it created but could not fill (disk full) is removed again.
-    /// </summary>
-    public static unsafe int CreateFile(string path, ReadOnlySpan<byte> content, int mode)
-    {
-        var fd = Open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-        if (fd < 0) return Marshal.GetLastPInvokeError();
-        var errno = Fill(fd, content);
-        Close(fd);
-        if (errno != 0) Unlink(path);
-        return errno;
-    }
-
-    private static unsafe int Fill(int fd, ReadOnlySpan<byte> content)
-    {
-        var done = 0;
-        while (done < content.Length)
-        {
-            nint n;
-            fixed (byte* p = content[done..]) n = Write(fd, p, content.Length - done);
-            if (n < 0)
-            {
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno != EINTR) return errno;
-                continue;
-            }
-            done += (int)n;
-        }
-        return 0;
     }
 
     /// <summary>Writes all of <paramref name="bytes"/> with one write(2) (sysfs takes a value in one call); returns 0 or errno.</summary>
