@@ -55,7 +55,7 @@ internal static partial class Native
     public static partial int Fcntl(int fd, int command, int argument);
 
     /// <summary>Null when <paramref name="fd"/> is a regular file, else what it is instead (<see cref="RegularFile"/> decides).</summary>
-    public static string? NotRegular(int fd)
+    private static string? NotRegular(int fd)
     {
         try { return RegularFile.KindUnlessRegular(fd) is { } kind ? $"{kind}, not a regular file" : null; }
         catch (IOException e) { return $"cannot stat it: {e.Message}"; }
@@ -78,21 +78,30 @@ internal static partial class Native
     }
 
     /// <summary>
-    /// Reads one of our state files (request, journal): never through a symlink, never blocking on a FIFO, only a
-    /// regular file, so nothing planted in the state directory can hang or steer the root helper. Null when it does
-    /// not exist; otherwise the text, or null with <paramref name="why"/>.
+    /// Opens one of our state files (request, journal, lock) with <paramref name="flags"/> plus <see cref="StateFileFlags"/>:
+    /// never through a symlink, never blocking on a FIFO, and only a regular file (checked on the descriptor), so
+    /// nothing planted in the state directory can hang or steer the root helper. The descriptor, or -1 with
+    /// <paramref name="why"/> in words (null when the file, or with O_CREAT its directory, does not exist).
     /// </summary>
-    public static string? ReadStateFile(string path, out string? why)
+    public static int OpenStateFile(string path, int flags, out string? why, int mode = 0)
     {
         why = null;
-        var fd = Open(path, O_RDONLY | StateFileFlags, 0);
+        var fd = Open(path, flags | StateFileFlags, mode);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            if (errno != ENOENT) why = DescribeOpen(errno); // simply absent
-            return null;
+            if (errno != ENOENT) why = DescribeOpen(errno); // ENOENT: simply absent
+            return -1;
         }
-        if (NotRegular(fd) is { } what) { Close(fd); why = what; return null; }
+        if (NotRegular(fd) is { } what) { Close(fd); why = what; return -1; }
+        return fd;
+    }
+
+    /// <summary>Reads one of our state files (<see cref="OpenStateFile"/>). Null when it does not exist; otherwise the text, or null with <paramref name="why"/>.</summary>
+    public static string? ReadStateFile(string path, out string? why)
+    {
+        var fd = OpenStateFile(path, O_RDONLY, out why);
+        if (fd < 0) return null;
         var text = ReadAndClose(fd);
         if (text is null) why = "cannot read it";
         return text;

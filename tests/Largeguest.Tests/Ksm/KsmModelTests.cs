@@ -285,11 +285,17 @@ public sealed class KsmModelTests : IDisposable
         FluentActions.Invoking(() => HostLock.Acquire(lockPath, TimeSpan.Zero)).Should().Throw<KsmException>()
             .WithMessage($"{lockPath}: cannot open the KSM lock: a symbolic link, not a regular file");
         File.Exists(target).Should().BeFalse("O_CREAT must not follow the symlink");
+        HostLock.IsFree(lockPath).Should().BeTrue("nobody can hold a lock Acquire refuses");
 
         File.Delete(lockPath);
         MakeFifo(lockPath);
         WithoutHanging(() => FluentActions.Invoking(() => HostLock.Acquire(lockPath, TimeSpan.Zero)).Should().Throw<KsmException>()
             .WithMessage($"{lockPath}: cannot open the KSM lock: a FIFO, not a regular file"));
+        WithoutHanging(() => HostLock.IsFree(lockPath).Should().BeTrue());
+
+        var nowhere = Path.Combine(_dir, "no-such-dir", HostLock.FileName);
+        FluentActions.Invoking(() => HostLock.Acquire(nowhere, TimeSpan.Zero)).Should().Throw<KsmException>()
+            .WithMessage($"{nowhere}: cannot open the KSM lock: No such file or directory");
     }
 
     [Fact]
