@@ -24,7 +24,8 @@ public sealed class HostLock : IDisposable
     {
         // never through a symlink, never blocking on a FIFO, only a regular file (docs/ksm.md, "Lock and journal")
         var fd = Native.OpenStateFile(path, Native.O_RDWR | Native.O_CREAT, out var why, 0b110_100_100);
-        if (fd < 0) throw new KsmException($"{path}: cannot open the KSM lock: {why ?? Native.Describe(Native.ENOENT)}");
+        if (fd < 0)
+            throw new KsmException($"{path}: cannot open the KSM lock: {why ?? Native.Describe(Native.ENOENT)}");
         var clock = Stopwatch.StartNew();
         var pause = TimeSpan.FromMilliseconds(1);
         while (true)

@@ -124,16 +124,18 @@ public sealed class KsmRequests(string stateDir)
 }
 
 /// <summary>
-/// Small state files under Ksm:StateDir, written by the product's one atomic writer (<see cref="Largeguest.IO.AtomicFile"/>,
-/// mode 0644). Deliberately no fsync: the state lives in /run, which is empty after a reboot exactly like KSM itself,
-/// so the only failure that matters is the death of a process, and the writer is all-or-nothing for that.
+/// Small state files under Ksm:StateDir, written by the product's one atomic writer
+/// (<see cref="Largeguest.IO.AtomicFile"/>, mode 0644). Deliberately no fsync: the state lives in /run, which is empty
+/// after a reboot exactly like KSM itself, so the only failure that matters is the death of a process, and the
+/// writer is all-or-nothing for that.
 /// </summary>
 internal static class StateFile
 {
     private const UnixFileMode DirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
         UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
 
-    private const UnixFileMode FileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+    private const UnixFileMode FileMode =
+        UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
     public static void EnsureDirectory(string dir)
     {

@@ -78,10 +78,11 @@ internal static partial class Native
     }
 
     /// <summary>
-    /// Opens one of our state files (request, journal, lock) with <paramref name="flags"/> plus <see cref="StateFileFlags"/>:
-    /// never through a symlink, never blocking on a FIFO, and only a regular file (checked on the descriptor), so
-    /// nothing planted in the state directory can hang or steer the root helper. The descriptor, or -1 with
-    /// <paramref name="why"/> in words (null when the file, or with O_CREAT its directory, does not exist).
+    /// Opens one of our state files (request, journal, lock) with <paramref name="flags"/> plus
+    /// <see cref="StateFileFlags"/>: never through a symlink, never blocking on a FIFO, and only a regular file
+    /// (checked on the descriptor), so nothing planted in the state directory can hang or steer the root helper. The
+    /// descriptor, or -1 with <paramref name="why"/> in words (null when the file, or with O_CREAT its directory, does
+    /// not exist).
     /// </summary>
     public static int OpenStateFile(string path, int flags, out string? why, int mode = 0)
     {
@@ -97,7 +98,8 @@ internal static partial class Native
         return fd;
     }
 
-    /// <summary>Reads one of our state files (<see cref="OpenStateFile"/>). Null when it does not exist; otherwise the text, or null with <paramref name="why"/>.</summary>
+    /// <summary>Reads one of our state files (<see cref="OpenStateFile"/>). Null when it does not exist; otherwise the
+    /// text, or null with <paramref name="why"/>.</summary>
     public static string? ReadStateFile(string path, out string? why)
     {
         var fd = OpenStateFile(path, O_RDONLY, out why);
