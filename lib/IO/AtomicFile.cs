@@ -21,12 +21,12 @@ public static partial class AtomicFile
     /// </summary>
     public static readonly TimeSpan StaleAfter = TimeSpan.FromMinutes(10);
 
-    /// <summary>What names a temp file of ours: <c>.&lt;target&gt;.largeguest-&lt;pid&gt;-&lt;8 hex digits&gt;.tmp</c>.</summary>
+    /// <summary>Our temp names: <c>.&lt;target&gt;.largeguest-&lt;pid&gt;-&lt;8 hex&gt;.tmp</c>.</summary>
     private const string Marker = ".largeguest-", Suffix = ".tmp";
 
     /// <summary>Replaces an existing file, keeping its mode.</summary>
-    /// <param name="durable">fsync before the file gets a name: for files that must survive a power loss (an admin's file);
-    /// not for VDSM's <c>_hook_domxml</c>, which is read back and deleted at once (docs/design.md section 3).</param>
+    /// <param name="durable">fsync before the file gets a name: for files that must survive a power loss (an admin's
+    /// file); not for VDSM's <c>_hook_domxml</c>, read back and deleted at once (docs/design.md section 3).</param>
     public static void Replace(string path, ReadOnlySpan<byte> content, bool durable)
     {
         var full = Path.GetFullPath(path);
@@ -34,7 +34,8 @@ public static partial class AtomicFile
     }
 
     /// <summary>Creates or replaces <paramref name="path"/> with exactly <paramref name="mode"/> (whatever the umask).
-    /// Throws <see cref="IOException"/> naming the failed step; the target is then as it was and no temp file remains.</summary>
+    /// Throws <see cref="IOException"/> naming the failed step; the target is then as it was and no temp file
+    /// remains.</summary>
     public static void Write(string path, ReadOnlySpan<byte> content, bool durable, UnixFileMode mode)
     {
         var full = Path.GetFullPath(path);
@@ -45,25 +46,30 @@ public static partial class AtomicFile
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            if (errno is not (Libc.EOPNOTSUPP or Libc.EISDIR or Libc.EINVAL)) throw Failed("cannot create the new file", errno);
+            if (errno is not (Libc.EOPNOTSUPP or Libc.EISDIR or Libc.EINVAL))
+                throw Failed("cannot create the new file", errno);
             // this file system cannot hold an unnamed file: named from the start (never through a planted symlink)
-            fd = Libc.Open(temp, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, (int)mode);
+            const int Create = Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC;
+            fd = Libc.Open(temp, Create | Libc.O_NOFOLLOW, (int)mode);
             if (fd < 0) throw Failed("cannot create the new file", Marshal.GetLastPInvokeError());
             named = true;
         }
         try
         {
             WriteAll(fd, content);
-            if (Libc.Fchmod(fd, (int)mode) != 0) throw Failed("cannot set the mode", Marshal.GetLastPInvokeError()); // umask narrowed it
+            // the umask may have narrowed the mode open(2) gave
+            if (Libc.Fchmod(fd, (int)mode) != 0) throw Failed("cannot set the mode", Marshal.GetLastPInvokeError());
             if (durable && Libc.Fsync(fd) != 0) throw Failed("cannot flush to disk", Marshal.GetLastPInvokeError());
             if (!named)
             {
                 // The descriptor's /proc link names the unnamed file; AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH.
-                if (Libc.Linkat(Libc.AT_FDCWD, $"/proc/self/fd/{fd.ToString(CultureInfo.InvariantCulture)}", Libc.AT_FDCWD, temp, Libc.AT_SYMLINK_FOLLOW) != 0)
+                var self = $"/proc/self/fd/{fd.ToString(CultureInfo.InvariantCulture)}";
+                if (Libc.Linkat(Libc.AT_FDCWD, self, Libc.AT_FDCWD, temp, Libc.AT_SYMLINK_FOLLOW) != 0)
                     throw Failed("cannot name the new file", Marshal.GetLastPInvokeError());
                 named = true;
             }
-            if (Libc.Rename(temp, full) != 0) throw Failed("cannot rename the new file into place", Marshal.GetLastPInvokeError());
+            if (Libc.Rename(temp, full) != 0)
+                throw Failed("cannot rename the new file into place", Marshal.GetLastPInvokeError());
             named = false;
         }
         catch
@@ -75,7 +81,8 @@ public static partial class AtomicFile
         SweepStale(dir);
     }
 
-    /// <summary>Removes our temp files in <paramref name="dir"/> whose writer is gone (<see cref="StaleAfter"/>); best effort.</summary>
+    /// <summary>Removes our temp files in <paramref name="dir"/> whose writer is gone (<see cref="StaleAfter"/>);
+    /// best effort.</summary>
     public static void SweepStale(string dir)
     {
         try
@@ -83,7 +90,8 @@ public static partial class AtomicFile
             foreach (var path in Directory.EnumerateFiles(dir, "." + "*" + Marker + "*" + Suffix))
             {
                 if (ParseTempName(Path.GetFileName(path)) is not int pid) continue;
-                var alive = pid == Environment.ProcessId || Libc.Kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() == Libc.EPERM;
+                var alive = pid == Environment.ProcessId || Libc.Kill(pid, 0) == 0
+                    || Marshal.GetLastPInvokeError() == Libc.EPERM; // alive, another user's
                 if (alive && DateTime.UtcNow - File.GetLastWriteTimeUtc(path) < StaleAfter) continue;
                 Libc.Unlink(path);
             }
@@ -103,8 +111,10 @@ public static partial class AtomicFile
         var rest = name.AsSpan(at + Marker.Length, name.Length - at - Marker.Length - Suffix.Length); // "<pid>-<hex8>"
         var dash = rest.IndexOf('-');
         if (dash < 1 || rest.Length - dash - 1 != 8) return null;
-        if (!int.TryParse(rest[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0) return null;
-        return int.TryParse(rest[(dash + 1)..], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out _) ? pid : null;
+        if (!int.TryParse(rest[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0)
+            return null;
+        var hex = int.TryParse(rest[(dash + 1)..], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out _);
+        return hex ? pid : null;
     }
 
     private static unsafe void WriteAll(int fd, ReadOnlySpan<byte> content)
@@ -125,5 +135,6 @@ public static partial class AtomicFile
         }
     }
 
-    private static IOException Failed(string step, int errno) => new($"{step}: {Marshal.GetPInvokeErrorMessage(errno)}");
+    private static IOException Failed(string step, int errno) =>
+        new($"{step}: {Marshal.GetPInvokeErrorMessage(errno)}");
 }

@@ -7,10 +7,12 @@ internal static unsafe partial class Libc
 {
     private const string Name = "libc";
 
-    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
+    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80;
+    public const int O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
 
     private static readonly bool Arm = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm;
-    /// <summary>O_NOFOLLOW and O_DIRECTORY (part of O_TMPFILE) are among the few open flags whose values differ between architectures.</summary>
+    /// <summary>O_NOFOLLOW and O_DIRECTORY (part of O_TMPFILE) are among the few open flags whose values differ
+    /// between architectures.</summary>
     public static readonly int O_NOFOLLOW = Arm ? 0x8000 : 0x20000;
     public static readonly int O_TMPFILE = 0x400000 | (Arm ? 0x4000 : 0x10000);
 
@@ -41,7 +43,7 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, EntryPoint = "linkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Linkat(int oldDirFd, string oldPath, int newDirFd, string newPath, int flags);
 
-    /// <summary>rename(2) itself: replaces the target in one step (File.Move without overwrite is link + unlink).</summary>
+    /// <summary>rename(2) itself: replaces the target in one step.</summary>
     [LibraryImport(Name, EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Rename(string from, string to);
 

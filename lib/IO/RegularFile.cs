@@ -50,7 +50,8 @@ public static class RegularFile
     private static unsafe (uint Mode, long Size) Stat(int fd)
     {
         var buffer = stackalloc byte[256];
-        if (Libc.Fstat(fd, buffer) != 0) throw new IOException(Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError()));
+        if (Libc.Fstat(fd, buffer) != 0)
+            throw new IOException(Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError()));
         return (*(uint*)(buffer + 24), *(long*)(buffer + 48));
     }
 

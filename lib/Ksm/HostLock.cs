@@ -21,13 +21,9 @@ public sealed class HostLock : IDisposable
     public static HostLock Acquire(string path, TimeSpan timeout)
     {
         // never through a symlink, never blocking on a FIFO, only a regular file (docs/ksm.md, "Lock and journal")
-        var fd = Native.Open(path, Native.O_RDWR | Native.O_CREAT | Native.StateFileFlags, 0b110_100_100);
-        if (fd < 0) throw new KsmException($"{path}: cannot open the KSM lock: {Native.DescribeOpen(Marshal.GetLastPInvokeError())}");
-        if (Native.NotRegular(fd) is { } what)
-        {
-            Native.Close(fd);
-            throw new KsmException($"{path}: cannot open the KSM lock: {what}");
-        }
+        var fd = Native.OpenStateFile(path, Native.O_RDWR | Native.O_CREAT, out var why, 0b110_100_100);
+        if (fd < 0)
+            throw new KsmException($"{path}: cannot open the KSM lock: {why ?? Native.Describe(Native.ENOENT)}");
         var clock = Stopwatch.StartNew();
         var pause = TimeSpan.FromMilliseconds(1);
         while (true)
@@ -53,9 +49,9 @@ public sealed class HostLock : IDisposable
     /// <summary>Is the lock free right now? A non-blocking shared-lock probe on a read-only descriptor (the reconciler's lock-free look, status, tests).</summary>
     public static bool IsFree(string path)
     {
-        var fd = Native.Open(path, Native.O_RDONLY | Native.StateFileFlags, 0);
-        if (fd < 0) return true; // no lock file (or a symlink, which Acquire refuses): nobody holds the lock
-        try { return Native.NotRegular(fd) is not null || Native.Flock(fd, Native.LOCK_SH | Native.LOCK_NB) == 0; }
+        var fd = Native.OpenStateFile(path, Native.O_RDONLY, out _);
+        if (fd < 0) return true; // no lock file (or a symlink or FIFO, which Acquire refuses): nobody holds the lock
+        try { return Native.Flock(fd, Native.LOCK_SH | Native.LOCK_NB) == 0; }
         finally { Native.Close(fd); }
     }
 

@@ -124,14 +124,18 @@ public sealed class KsmRequests(KsmStateDirectory dir)
 }
 
 /// <summary>
-/// Small state files under Ksm:StateDir, replaced atomically (temp file, rename). Deliberately no fsync: the
-/// state lives in /run, which is empty after a reboot exactly like KSM itself, so the only failure that
-/// matters is the death of a process, and rename already makes the write all-or-nothing for that.
+/// Small state files under Ksm:StateDir, written by the product's one atomic writer
+/// (<see cref="Largeguest.IO.AtomicFile"/>, mode 0644). Deliberately no fsync: the state lives in /run, which is empty
+/// after a reboot exactly like KSM itself, so the only failure that matters is the death of a process, and the
+/// writer is all-or-nothing for that.
 /// </summary>
 internal static class StateFile
 {
     private const UnixFileMode DirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
         UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+
+    private const UnixFileMode FileMode =
+        UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
     public static void EnsureDirectory(string dir)
     {
@@ -144,14 +148,8 @@ internal static class StateFile
     {
         var dir = Path.GetDirectoryName(path)!;
         EnsureDirectory(dir);
-        var temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}-{Random.Shared.Next():x8}.tmp");
-        var errno = Native.CreateFile(temp, content, 0b110_100_100);
-        if (errno != 0) throw new KsmException($"{path}: cannot write: {Native.Describe(errno)}");
-        try { File.Move(temp, path, overwrite: true); }
+        try { Largeguest.IO.AtomicFile.Write(path, content, durable: false, FileMode); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw new KsmException($"{path}: cannot write: {e.Message}");
-        }
+        { throw new KsmException($"{path}: cannot write: {e.Message}"); }
     }
 }

@@ -51,9 +51,6 @@ internal static partial class Native
     [LibraryImport(Libc, EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Rename(string from, string to);
 
-    [LibraryImport(Libc, EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int Unlink(string path);
-
     [LibraryImport(Libc, EntryPoint = "flock", SetLastError = true)]
     public static partial int Flock(int fd, int operation);
 
@@ -61,7 +58,7 @@ internal static partial class Native
     public static partial int Fcntl(int fd, int command, int argument);
 
     /// <summary>Null when <paramref name="fd"/> is a regular file, else what it is instead (<see cref="RegularFile"/> decides).</summary>
-    public static string? NotRegular(int fd)
+    private static string? NotRegular(int fd)
     {
         try { return RegularFile.KindUnlessRegular(fd) is { } kind ? $"{kind}, not a regular file" : null; }
         catch (IOException e) { return $"cannot stat it: {e.Message}"; }
@@ -84,21 +81,32 @@ internal static partial class Native
     }
 
     /// <summary>
-    /// Reads one of our state files (request, journal): never through a symlink, never blocking on a FIFO, only a
-    /// regular file, so nothing planted in the state directory can hang or steer the root helper. Null when it does
-    /// not exist; otherwise the text, or null with <paramref name="why"/>.
+    /// Opens one of our state files (request, journal, lock) with <paramref name="flags"/> plus
+    /// <see cref="StateFileFlags"/>: never through a symlink, never blocking on a FIFO, and only a regular file
+    /// (checked on the descriptor), so nothing planted in the state directory can hang or steer the root helper. The
+    /// descriptor, or -1 with <paramref name="why"/> in words (null when the file, or with O_CREAT its directory, does
+    /// not exist).
     /// </summary>
-    public static string? ReadStateFile(string path, out string? why)
+    public static int OpenStateFile(string path, int flags, out string? why, int mode = 0)
     {
         why = null;
-        var fd = Open(path, O_RDONLY | StateFileFlags, 0);
+        var fd = Open(path, flags | StateFileFlags, mode);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            if (errno != ENOENT) why = DescribeOpen(errno); // simply absent
-            return null;
+            if (errno != ENOENT) why = DescribeOpen(errno); // ENOENT: simply absent
+            return -1;
         }
-        if (NotRegular(fd) is { } what) { Close(fd); why = what; return null; }
+        if (NotRegular(fd) is { } what) { Close(fd); why = what; return -1; }
+        return fd;
+    }
+
+    /// <summary>Reads one of our state files (<see cref="OpenStateFile"/>). Null when it does not exist; otherwise the
+    /// text, or null with <paramref name="why"/>.</summary>
+    public static string? ReadStateFile(string path, out string? why)
+    {
+        var fd = OpenStateFile(path, O_RDONLY, out why);
+        if (fd < 0) return null;
         var text = ReadAndClose(fd);
         if (text is null) why = "cannot read it";
         return text;
@@ -125,38 +133,6 @@ internal static partial class Native
             return System.Text.Encoding.ASCII.GetString(buffer[..total]);
         }
         finally { Close(fd); }
-    }
-
-    /// <summary>
-    /// Creates a new file (O_EXCL, <paramref name="mode"/> less umask) holding <paramref name="content"/>; returns 0 or
-    /// errno. A file it created but could not fill (disk full) is removed again.
-    /// </summary>
-    public static unsafe int CreateFile(string path, ReadOnlySpan<byte> content, int mode)
-    {
-        var fd = Open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-        if (fd < 0) return Marshal.GetLastPInvokeError();
-        var errno = Fill(fd, content);
-        Close(fd);
-        if (errno != 0) Unlink(path);
-        return errno;
-    }
-
-    private static unsafe int Fill(int fd, ReadOnlySpan<byte> content)
-    {
-        var done = 0;
-        while (done < content.Length)
-        {
-            nint n;
-            fixed (byte* p = content[done..]) n = Write(fd, p, content.Length - done);
-            if (n < 0)
-            {
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno != EINTR) return errno;
-                continue;
-            }
-            done += (int)n;
-        }
-        return 0;
     }
 
     /// <summary>Writes all of <paramref name="bytes"/> with one write(2) (sysfs takes a value in one call); returns 0 or errno.</summary>

@@ -17,7 +17,11 @@ public sealed class AtomicFileTests : IDisposable
 
     public void Dispose()
     {
-        foreach (var m in Enumerable.Reverse(_mounts)) { try { Native.Sh($"umount '{m}'"); } catch (InvalidOperationException) { } }
+        foreach (var m in Enumerable.Reverse(_mounts))
+        {
+            try { Native.Sh($"umount '{m}'"); }
+            catch (InvalidOperationException) { }
+        }
         Directory.Delete(_dir, recursive: true);
     }
 
@@ -82,7 +86,8 @@ public sealed class AtomicFileTests : IDisposable
         AtomicFile.Replace(target, "<new/>"u8, durable: false);
         File.ReadAllText(target).Should().Be("<new/>");
         File.GetUnixFileMode(target).Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        FluentActions.Invoking(() => AtomicFile.Replace(Path.Combine(_dir, "absent"), "x"u8, durable: false)).Should().Throw<FileNotFoundException>();
+        FluentActions.Invoking(() => AtomicFile.Replace(Path.Combine(_dir, "absent"), "x"u8, durable: false))
+            .Should().Throw<FileNotFoundException>();
         Directory.GetFileSystemEntries(_dir).Should().Equal([target]);
     }
 
@@ -91,27 +96,32 @@ public sealed class AtomicFileTests : IDisposable
     {
         var dead = TempOf("tmpdead1", DeadPid());
         var live = TempOf("tmplive1", Environment.ProcessId); // a write of ours in flight
-        var liveOld = TempOf("tmplive2", 1); // pid 1 is alive, but no writer keeps a temp name for minutes: a reused pid
+        var liveOld = TempOf("tmplive2", 1); // pid 1 lives, but no writer keeps a temp name for minutes: a reused pid
         var notOurs = ".tmpdead1.other-1-0a0b0c0d.tmp";
-        foreach (var name in new[] { dead, live, liveOld, notOurs }) File.WriteAllText(Path.Combine(_dir, name), "partial");
-        File.SetLastWriteTimeUtc(Path.Combine(_dir, liveOld), DateTime.UtcNow - AtomicFile.StaleAfter - TimeSpan.FromMinutes(1));
+        foreach (var name in new[] { dead, live, liveOld, notOurs })
+            File.WriteAllText(Path.Combine(_dir, name), "partial");
+        var longAgo = DateTime.UtcNow - AtomicFile.StaleAfter - TimeSpan.FromMinutes(1);
+        File.SetLastWriteTimeUtc(Path.Combine(_dir, liveOld), longAgo);
 
         AtomicFile.Write(Path.Combine(_dir, "target"), "x"u8, durable: false, Mode0640);
 
-        Directory.GetFileSystemEntries(_dir).Select(Path.GetFileName).Should().BeEquivalentTo(["target", live, notOurs]);
+        Directory.GetFileSystemEntries(_dir).Select(Path.GetFileName)
+            .Should().BeEquivalentTo(["target", live, notOurs]);
     }
 
     [Fact]
     public void Falls_back_to_a_named_temp_file_where_the_file_system_refuses_O_TMPFILE()
     {
         RequireRoot();
-        File.Exists("/usr/bin/fuse2fs").Should().BeTrue("fuse2fs (a FUSE file system without O_TMPFILE) is needed; `make deps` installs it");
+        File.Exists("/usr/bin/fuse2fs").Should()
+            .BeTrue("fuse2fs (a FUSE file system without O_TMPFILE) is needed; `make deps` installs it");
         var image = Path.Combine(_dir, "ext4.img");
         var mnt = Directory.CreateDirectory(Path.Combine(_dir, "fuse")).FullName;
         Native.Sh($"truncate -s 8M '{image}' && mkfs.ext4 -q -F '{image}' && fuse2fs '{image}' '{mnt}' -o fakeroot");
         _mounts.Add(mnt);
         // the premise: this file system really refuses an unnamed file
-        Native.Sh($"python3 -c \"import os\ntry: os.open('{mnt}', os.O_TMPFILE | os.O_WRONLY, 0o600)\nexcept OSError as e: print(e.errno)\"")
+        Native.Sh("python3 -c \"import os\ntry: " +
+                  $"os.open('{mnt}', os.O_TMPFILE | os.O_WRONLY, 0o600)\nexcept OSError as e: print(e.errno)\"")
             .Trim().Should().Be("95", "open(O_TMPFILE) fails with EOPNOTSUPP there");
         var stale = Path.Combine(mnt, TempOf("tmpkilled", DeadPid())); // what a kill during a fallback write leaves
         File.WriteAllText(stale, "partial");
@@ -123,7 +133,8 @@ public sealed class AtomicFileTests : IDisposable
 
         File.ReadAllText(target).Should().Be("<new/>");
         File.GetUnixFileMode(target).Should().Be(Mode0640);
-        Directory.GetFileSystemEntries(mnt).Select(Path.GetFileName).Should().BeEquivalentTo(["domain.xml", "lost+found"], "the fallback's temp file was renamed, the dead writer's swept");
+        Directory.GetFileSystemEntries(mnt).Select(Path.GetFileName).Should()
+            .BeEquivalentTo(["domain.xml", "lost+found"], "the temp file was renamed, the dead writer's swept");
     }
 
     [Theory]

@@ -305,11 +305,17 @@ public sealed class KsmModelTests : IDisposable
         FluentActions.Invoking(() => HostLock.Acquire(lockPath, TimeSpan.Zero)).Should().Throw<KsmException>()
             .WithMessage($"{lockPath}: cannot open the KSM lock: a symbolic link, not a regular file");
         File.Exists(target).Should().BeFalse("O_CREAT must not follow the symlink");
+        HostLock.IsFree(lockPath).Should().BeTrue("nobody can hold a lock Acquire refuses");
 
         File.Delete(lockPath);
         MakeFifo(lockPath);
         WithoutHanging(() => FluentActions.Invoking(() => HostLock.Acquire(lockPath, TimeSpan.Zero)).Should().Throw<KsmException>()
             .WithMessage($"{lockPath}: cannot open the KSM lock: a FIFO, not a regular file"));
+        WithoutHanging(() => HostLock.IsFree(lockPath).Should().BeTrue());
+
+        var nowhere = Path.Combine(_dir, "no-such-dir", HostLock.FileName);
+        FluentActions.Invoking(() => HostLock.Acquire(nowhere, TimeSpan.Zero)).Should().Throw<KsmException>()
+            .WithMessage($"{nowhere}: cannot open the KSM lock: No such file or directory");
     }
 
     [Fact]
@@ -340,7 +346,7 @@ public sealed class KsmModelTests : IDisposable
     public void A_state_file_write_on_a_full_disk_fails_naming_it_and_leaves_the_old_entry_and_no_temp_file()
     {
         if (Support.Native.Sh("id -u").Trim() != "0")
-            throw new Xunit.Sdk.XunitException("this test mounts a small tmpfs and needs root; run `make test` as root");
+            throw new Xunit.Sdk.XunitException("this test mounts a tmpfs and needs root; run `make test` as root");
         using var tmpfs = new Support.SmallTmpfs(_dir, "64k");
         var registry = new KsmRequests(tmpfs.Path);
         var journal = new KsmJournalFile(tmpfs.Path);
@@ -350,14 +356,16 @@ public sealed class KsmModelTests : IDisposable
         var entry = File.ReadAllText(registry.PathOf(vm));
         tmpfs.Fill(0);
 
-        FluentActions.Invoking(() => registry.Register(new KsmRequest(vm, false, t.AddSeconds(1)))).Should().Throw<KsmException>()
+        FluentActions.Invoking(() => registry.Register(new KsmRequest(vm, false, t.AddSeconds(1))))
+            .Should().Throw<KsmException>()
             .WithMessage($"{registry.PathOf(vm)}: cannot write: *No space left on device*");
         FluentActions.Invoking(() => journal.Write(KsmRun.Merge, false, t)).Should().Throw<KsmException>()
             .WithMessage($"{journal.Path}: cannot write: *No space left on device*");
 
-        File.ReadAllText(registry.PathOf(vm)).Should().Be(entry, "a failed write leaves the entry it would have replaced");
-        Directory.GetFileSystemEntries(registry.Directory).Should().Equal([registry.PathOf(vm)], "no temp file is left");
-        Directory.GetFileSystemEntries(tmpfs.Path).Select(Path.GetFileName).Should().BeEquivalentTo([KsmStateDirectory.RequestsDirectoryName, "filler"]);
+        File.ReadAllText(registry.PathOf(vm)).Should().Be(entry, "a failed write leaves the entry it would replace");
+        Directory.GetFileSystemEntries(registry.Directory).Should().Equal([registry.PathOf(vm)], "no temp file left");
+        Directory.GetFileSystemEntries(tmpfs.Path).Select(Path.GetFileName)
+            .Should().BeEquivalentTo([KsmStateDirectory.RequestsDirectoryName, "filler"]);
         journal.Read().Should().BeNull();
     }
 

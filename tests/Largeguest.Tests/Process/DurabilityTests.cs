@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using Largeguest.Tests.Support;
 
 namespace Largeguest.Tests.ProcessLevel;
@@ -12,7 +13,8 @@ namespace Largeguest.Tests.ProcessLevel;
 public sealed class DurabilityTests : IDisposable
 {
     private const string Strace = "/usr/bin/strace";
-    private const string Traced = "fsync,fdatasync,sync_file_range,syncfs,rename,renameat,renameat2,open,openat,linkat,write";
+    private const string Traced =
+        "fsync,fdatasync,sync_file_range,syncfs,rename,renameat,renameat2,open,openat,linkat,write";
     private readonly string _dir = Directory.CreateTempSubdirectory("largeguest-durability-").FullName;
 
     public void Dispose() { try { Directory.Delete(_dir, recursive: true); } catch (IOException) { } }
@@ -33,23 +35,30 @@ public sealed class DurabilityTests : IDisposable
         var lines = File.ReadAllLines(log);
         var all = string.Join('\n', lines);
         var dir = Path.GetDirectoryName(target)!;
-        var open = Array.FindIndex(lines, l => l.Contains($"\"{dir}\"", StringComparison.Ordinal) && l.Contains("O_TMPFILE", StringComparison.Ordinal));
+        var open = Array.FindIndex(lines,
+            l => l.Contains($"\"{dir}\"", StringComparison.Ordinal)
+                 && l.Contains("O_TMPFILE", StringComparison.Ordinal));
         open.Should().BeGreaterThanOrEqualTo(0, "the new content goes into an unnamed file in {0}: {1}", dir, all);
-        var fd = System.Text.RegularExpressions.Regex.Match(lines[open], @"= (\d+)$").Groups[1].Value;
+        var fd = Regex.Match(lines[open], @"= (\d+)$").Groups[1].Value;
         fd.Should().NotBeEmpty("the O_TMPFILE open succeeds: {0}", lines[open]);
         var link = Array.FindIndex(lines, open, l => l.Contains("linkat(", StringComparison.Ordinal));
         link.Should().BeGreaterThan(open, "the unnamed file is given a name: {0}", all);
         lines[link].Should().Contain($"\"/proc/self/fd/{fd}\"").And.Contain("AT_SYMLINK_FOLLOW").And.EndWith("= 0");
-        var writes = lines.Skip(open).Take(link - open).Where(l => l.Contains($"write({fd},", StringComparison.Ordinal)).ToList();
+        var writes = lines.Skip(open).Take(link - open)
+            .Where(l => l.Contains($"write({fd},", StringComparison.Ordinal)).ToList();
         writes.Should().NotBeEmpty("the content is written before the file has a name: {0}", all);
-        var renames = lines.Select((l, i) => (l, i)).Where(x => x.l.Contains("rename", StringComparison.Ordinal)).ToList();
+        var renames = lines.Select((l, i) => (l, i))
+            .Where(x => x.l.Contains("rename", StringComparison.Ordinal)).ToList();
         renames.Should().ContainSingle("the replacement is one rename of the temp file: {0}", all);
         renames[0].i.Should().BeGreaterThan(link);
-        var temp = System.Text.RegularExpressions.Regex.Match(lines[link], @"AT_FDCWD, ""([^""]+)"", AT_SYMLINK_FOLLOW").Groups[1].Value;
-        Path.GetFileName(temp).Should().MatchRegex($@"^\.{System.Text.RegularExpressions.Regex.Escape(Path.GetFileName(target))}\.largeguest-\d+-[0-9a-f]{{8}}\.tmp$");
+        var temp = Regex.Match(lines[link], @"AT_FDCWD, ""([^""]+)"", AT_SYMLINK_FOLLOW").Groups[1].Value;
+        Path.GetFileName(temp).Should()
+            .MatchRegex($@"^\.{Regex.Escape(Path.GetFileName(target))}\.largeguest-\d+-[0-9a-f]{{8}}\.tmp$");
         renames[0].l.Should().Contain($"\"{temp}\", \"{target}\"");
-        var fsync = Array.FindIndex(lines, l => l.Contains($"fsync({fd})", StringComparison.Ordinal) || l.Contains($"fdatasync({fd})", StringComparison.Ordinal));
-        if (durable) fsync.Should().BeInRange(open + 1, link - 1, "the data is on disk before the file has a name: {0}", all);
+        var fsync = Array.FindIndex(lines,
+            l => l.Contains($"fsync({fd})", StringComparison.Ordinal)
+                 || l.Contains($"fdatasync({fd})", StringComparison.Ordinal));
+        if (durable) fsync.Should().BeInRange(open + 1, link - 1, "the data is on disk before it has a name: {0}", all);
         else fsync.Should().Be(-1);
     }
 

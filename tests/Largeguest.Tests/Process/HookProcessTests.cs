@@ -26,6 +26,25 @@ public sealed class HookProcessTests : IDisposable
         run.LeftoverFiles.Should().BeEmpty();
     }
 
+    [Fact]
+    public void A_rewrite_sweeps_the_temp_files_a_killed_hook_left_in_VDSM_s_directory_and_only_those()
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(_vdsm.HooksRoot, "vdsm-tmp")).FullName;
+        int dead;
+        using (var p = System.Diagnostics.Process.Start("/bin/true")) { p.WaitForExit(); dead = p.Id; }
+        var left = $".tmpkilled.largeguest-{dead}-0123abcd.tmp"; // what a hook killed between link and rename leaves
+        var inFlight = $".tmpbusy.largeguest-{Environment.ProcessId}-0123abcd.tmp"; // a live writer's
+        var other = ".tmpkilled.someone-else.tmp";
+        foreach (var name in new[] { left, inFlight, other }) File.WriteAllText(Path.Combine(dir, name), "partial");
+        var golden = Fixtures.Case("sap-all");
+
+        var run = _vdsm.Run("before_vm_start", golden.Input, golden.Properties, new() { XmlDirectory = dir });
+
+        run.ExitCodes.Should().Equal([0], run.ToString());
+        run.Xml.Should().Equal(File.ReadAllBytes(golden.ExpectedPath));
+        Directory.GetFileSystemEntries(dir).Select(Path.GetFileName).Should().BeEquivalentTo([inFlight, other]);
+    }
+
     [Theory]
     [InlineData("before_vm_migrate_destination")]
     [InlineData("before_vm_dehibernate")]

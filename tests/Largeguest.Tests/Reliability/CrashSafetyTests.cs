@@ -48,7 +48,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
         {
             if (i > 0 && i % 50 == 0)
             {
-                var reference = _vdsm.Run("before_vm_start", input, properties, new HookRunOptions { XmlDirectory = shared });
+                var reference = _vdsm.Run("before_vm_start", input, properties, new() { XmlDirectory = shared });
                 reference.Xml.Should().Equal(complete, reference.ToString());
                 recent.Enqueue(reference.Exits[0].Elapsed);
                 if (recent.Count > 3) recent.Dequeue();
@@ -58,7 +58,8 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
             // Half the instants anywhere in the run, half in its last quarter, where the file is written and renamed.
             var at = i % 2 == 0 ? rng.NextDouble() * 1.1 : 0.8 + rng.NextDouble() * 0.3;
             var delay = TimeSpan.FromTicks((long)(at * full.Ticks));
-            var run = _vdsm.Run("before_vm_start", input, properties, new HookRunOptions { KillAfter = delay, XmlDirectory = shared });
+            var run = _vdsm.Run("before_vm_start", input, properties,
+                new HookRunOptions { KillAfter = delay, XmlDirectory = shared });
             var wasKilled = run.Killed;
             if (wasKilled) killed++;
             else run.ExitCodes.Should().Equal([0], $"an uninterrupted run succeeds ({run})");
@@ -73,12 +74,14 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
         }
 
         // One more uninterrupted run in the directory, then whatever of ours is still there was left behind for good.
-        _vdsm.Run("before_vm_start", input, properties, new HookRunOptions { XmlDirectory = shared }).ExitCodes.Should().Equal([0]);
+        _vdsm.Run("before_vm_start", input, properties, new() { XmlDirectory = shared }).ExitCodes.Should().Equal([0]);
         var left = Directory.GetFileSystemEntries(shared).Select(Path.GetFileName).ToList();
 
         Figures.Report(output, $"crash safety: {runs} runs of the hook on a {input.Length / 1024} KiB domain, {killed} SIGKILLed at random " +
-            $"instants (0-1.1 times the run, at most {1.1 * longest.TotalMilliseconds:F0} ms, half of them in the last quarter; seed {seed}); files: {old} old, {@new} new ({killedAfterRename} killed after the rename), " +
-            $"corrupt = {corrupt}; temp files seen right after a kill = {seenAfterKill} (killed between link and rename; swept by the next run); " +
+            $"instants (0-1.1 times the run, at most {1.1 * longest.TotalMilliseconds:F0} ms, half in the last " +
+            $"quarter; seed {seed}); files: {old} old, {@new} new ({killedAfterRename} killed after the rename), " +
+            $"corrupt = {corrupt}; temp files seen right after a kill = {seenAfterKill} (killed between link and " +
+            "rename; swept by the next run); " +
             $"leftover temp files = {left.Count}");
         corrupt.Should().Be(0, string.Join("; ", corruptSamples));
         left.Should().BeEmpty("a killed hook leaves no file behind once the next run has swept its directory");

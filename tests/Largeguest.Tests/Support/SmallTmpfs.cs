@@ -1,19 +1,26 @@
 namespace Largeguest.Tests.Support;
 
-/// <summary>A tmpfs of a few pages mounted for one test (needs root), to make a write fail for want of space for real.</summary>
+/// <summary>A tmpfs of a few pages mounted for one test (needs root): a write really fails for want of space.</summary>
 public sealed class SmallTmpfs : IDisposable
 {
     public string Path { get; }
 
-    /// <summary>Mounts a fresh tmpfs of <paramref name="size"/> (mount's syntax: "64k") on a new directory under <paramref name="parent"/>.</summary>
+    /// <summary>Mounts a fresh tmpfs of <paramref name="size"/> (mount's syntax: "64k") on a new directory under
+    /// <paramref name="parent"/>.</summary>
     public SmallTmpfs(string parent, string size)
     {
-        Path = Directory.CreateDirectory(System.IO.Path.Combine(parent, "tmpfs-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+        Path = Directory.CreateDirectory(System.IO.Path.Combine(parent, "tmpfs-" + Guid.NewGuid().ToString("N")[..8]))
+            .FullName;
         try { Native.Sh($"mount -t tmpfs -o size={size},mode=0755 tmpfs '{Path}'"); }
-        catch (InvalidOperationException e) { throw new Xunit.Sdk.XunitException($"cannot mount a tmpfs for the test (needs root and CAP_SYS_ADMIN): {e.Message}"); }
+        catch (InvalidOperationException e)
+        {
+            throw new Xunit.Sdk.XunitException(
+                $"cannot mount a tmpfs for the test (needs root and CAP_SYS_ADMIN): {e.Message}");
+        }
     }
 
-    /// <summary>Fills the file system at <paramref name="dir"/> (a file named <c>filler</c>) until only <paramref name="leaveFree"/> bytes are left.</summary>
+    /// <summary>Fills the file system at <paramref name="dir"/> (a file named <c>filler</c>) until only
+    /// <paramref name="leaveFree"/> bytes are left.</summary>
     public static void Fill(string dir, int leaveFree)
     {
         var filler = System.IO.Path.Combine(dir, "filler");
@@ -33,6 +40,11 @@ public sealed class SmallTmpfs : IDisposable
 
     public void Dispose()
     {
-        try { Native.Sh($"umount '{Path}'"); Directory.Delete(Path); } catch (Exception e) when (e is InvalidOperationException or IOException) { }
+        try
+        {
+            Native.Sh($"umount '{Path}'");
+            Directory.Delete(Path);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException) { }
     }
 }
