@@ -313,7 +313,7 @@ public sealed class KsmModelTests : IDisposable
             .WithMessage($"{lockPath}: cannot open the KSM lock: a FIFO, not a regular file"));
         WithoutHanging(() => HostLock.IsFree(lockPath).Should().BeTrue());
 
-        var nowhere = Path.Combine(_dir, "no-such-dir", HostLock.FileName);
+        var nowhere = Path.Combine(_dir, "no-such-dir", KsmStateDirectory.LockFileName);
         FluentActions.Invoking(() => HostLock.Acquire(nowhere, TimeSpan.Zero)).Should().Throw<KsmException>()
             .WithMessage($"{nowhere}: cannot open the KSM lock: No such file or directory");
     }
