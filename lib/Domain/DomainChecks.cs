@@ -33,7 +33,7 @@ public static class DomainChecks
             if (extra.Count > 0)
                 throw new PropertyException(name, $"cell {id} lists {Vcpus(extra)}, beyond the domain's {max} vCPUs", valid);
         }
-        var covered = numa.Cells.Aggregate((CpuSet?)null, (acc, c) => acc is null ? c.Vcpus : acc.Union(c.Vcpus))!;
+        var covered = CpuSet.Of(numa.Cells.SelectMany(c => c.Vcpus.Ids)); // one union, not one per cell (quadratic)
         var uncovered = Enumerable.Range(0, max).Where(v => !covered.Contains(v)).ToList();
         if (uncovered.Count > 0)
             throw new PropertyException(name,
