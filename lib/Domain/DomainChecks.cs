@@ -71,7 +71,8 @@ public static class DomainChecks
     private static void CheckIoThreads(DomainDocument doc, CpuTune tune)
     {
         var ids = doc.IoThreadIds;
-        var missing = tune.IoThreads.Select(t => t.Id).Where(id => !ids.Contains(id)).Order().ToList();
+        var known = ids.ToHashSet(); // a list's Contains per pin is quadratic in the pins
+        var missing = tune.IoThreads.Select(t => t.Id).Where(id => !known.Contains(id)).Order().ToList();
         if (missing.Count == 0) return;
         var which = (missing.Count == 1 ? "iothread " : "iothreads ") + CpuSet.Format(missing);
         var has = ids.Count == 0
