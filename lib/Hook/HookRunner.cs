@@ -101,8 +101,8 @@ public static class HookRunner
         byte[] original;
         try
         {
-            // The parser's limit, enforced before reading: an oversized file must not cost its size (and
-            // twice that again as text) in memory just to be refused. A FIFO or device must not hang the hook.
+            // The parser's limit, enforced before reading: an oversized file must not cost its size in memory
+            // just to be refused. A FIFO or device must not hang the hook.
             original = RegularFile.Read(path, DomainDocument.MaxChars,
                 size => $"{size} bytes, more than the {DomainDocument.MaxChars >> 20} MiB a domain XML may have");
         }

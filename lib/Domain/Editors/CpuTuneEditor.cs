@@ -45,17 +45,20 @@ public static class CpuTuneEditor
     {
         var existing = cputune.Elements("iothreadpin").ToLookup(e => ((string?)e.Attribute("iothread"))?.Trim() ?? "");
         XElement? Last() => cputune.Elements("iothreadpin").LastOrDefault() ?? cputune.Element("emulatorpin") ?? cputune.Elements("vcpupin").LastOrDefault();
+        // Found once and then carried: a new pin is the last one (finding it anew per pin is quadratic in the pins).
+        var last = Last();
         foreach (var pin in ioThreads.OrderBy(p => p.Id))
         {
             var id = pin.Id.ToString(CultureInfo.InvariantCulture);
             var pins = existing[id].ToList();
             if (pins.Count == 0)
             {
-                XmlLayout.AddChild(cputune, new XElement("iothreadpin", new XAttribute("iothread", id), new XAttribute("cpuset", pin.CpuSet)), Last());
+                last = XmlLayout.AddChild(cputune, new XElement("iothreadpin", new XAttribute("iothread", id), new XAttribute("cpuset", pin.CpuSet)), last);
                 continue;
             }
             SetAttribute(pins[0], "cpuset", pin.CpuSet.ToString());
             foreach (var duplicate in pins.Skip(1)) XmlLayout.Remove(duplicate);
+            if (last?.Parent is null) last = Last(); // the last one was a duplicate
         }
     }
 

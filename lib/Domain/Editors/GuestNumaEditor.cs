@@ -62,14 +62,15 @@ public static class GuestNumaEditor
         var element = new XElement("numa");
         if (old is not null) old.ReplaceWith(element);
         else XmlLayout.AddChild(cpu, element);
+        XElement? last = null; // passed on: finding the last child anew for each cell is quadratic in the cells
         for (var id = 0; id < numa.Cells.Count; id++)
         {
             var cell = numa.Cells[id];
-            XmlLayout.AddChild(element, carry(id, new XElement("cell",
+            last = XmlLayout.AddChild(element, carry(id, new XElement("cell",
                 new XAttribute("id", id.ToString(CultureInfo.InvariantCulture)),
                 new XAttribute("cpus", cell.Vcpus.ToString()),
                 new XAttribute("memory", cell.Memory.KiB.ToString(CultureInfo.InvariantCulture)),
-                new XAttribute("unit", "KiB"))));
+                new XAttribute("unit", "KiB"))), last);
         }
         if (old is not null && old.Elements("cell").Count() == numa.Cells.Count)
             foreach (var other in old.Elements().Where(e => e.Name != "cell")) XmlLayout.AddChild(element, new XElement(other));
