@@ -5,7 +5,9 @@ using Largeguest.Grammar;
 
 namespace Largeguest.Hook.Cli;
 
-/// <summary><c>largeguest check "cputune=...;numatune=..." [--domain FILE] [--json]</c>: parse and explain, touch nothing.</summary>
+/// <summary>
+/// <c>largeguest check "cputune=...;numatune=..." [--domain FILE] [--json]</c>: parse and explain, touch nothing.
+/// </summary>
 internal static class CheckCommand
 {
     public static Command Create()
@@ -20,13 +22,15 @@ internal static class CheckCommand
         };
         var json = new Option<bool>("--json")
         {
-            Description = "Print the result as one JSON object (snake_case: properties, property_string, explanation, ignored, domain); errors stay on stderr with exit 2",
+            Description = "Print the result as one JSON object (snake_case: properties, property_string, " +
+                "explanation, ignored, domain); errors stay on stderr with exit 2",
         };
         var command = new Command("check", "Parse a custom-property string, print its canonical form and what it will do; exit 2 naming the bad token if it is wrong.")
         {
             properties, domain, json,
         };
-        command.SetAction(result => CliSupport.Guard(() => Run(result.GetValue(properties)!, result.GetValue(domain), result.GetValue(json))));
+        command.SetAction(result => CliSupport.Guard(() =>
+            Run(result.GetValue(properties)!, result.GetValue(domain), result.GetValue(json))));
         return command;
     }
 

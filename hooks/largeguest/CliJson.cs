@@ -16,10 +16,10 @@ internal sealed record CheckOutput(
     List<string> Ignored,
     CheckedDomain? Domain);
 
-/// <summary>The <c>--domain</c> file the properties were checked against (a failed check is an error, not false).</summary>
+/// <summary>The <c>--domain</c> file the properties were checked against (a failed check is an error).</summary>
 internal sealed record CheckedDomain(string File, bool Fits);
 
-/// <summary><c>largeguest suggest --json</c>: the same <c>properties</c>/<c>property_string</c> as check, and the layout.</summary>
+/// <summary><c>largeguest suggest --json</c>: <c>properties</c>, <c>property_string</c> (as check's), cells.</summary>
 internal sealed record SuggestOutput(
     Dictionary<string, string> Properties,
     string PropertyString,
@@ -42,7 +42,10 @@ internal sealed partial class CliJson : JsonSerializerContext
     // Made on first use: a static field initializer could run before the generated Default exists.
     private static CliJson? s_relaxed;
     private static CliJson Relaxed =>
-        s_relaxed ??= new(new JsonSerializerOptions(Default.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        s_relaxed ??= new(new JsonSerializerOptions(Default.Options)
+        {
+            Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        });
 
     /// <summary>One JSON document on stdout, newline-terminated.</summary>
     public static void Print<T>(T value, Func<CliJson, JsonTypeInfo<T>> type) =>

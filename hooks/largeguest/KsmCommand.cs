@@ -8,7 +8,8 @@ namespace Largeguest.Hook.Cli;
 /// <c>largeguest ksm status [--json]</c> for administrators, and the privileged entries the hook runs through
 /// <c>sudo -n</c>: <c>ksm reconcile --vm UUID --merge-across-nodes 0|1</c> and <c>ksm release --vm UUID</c>.
 /// The privileged entries accept exactly those argument vectors, ignore LARGEGUEST__* and LARGEGUEST_CONFIG,
-/// read only /etc/vdsm-hook-largeguest/largeguest.json (and its largeguest.d) and touch only /sys/kernel/mm/ksm and Ksm:StateDir.
+/// read only /etc/vdsm-hook-largeguest/largeguest.json (and its largeguest.d) and touch only /sys/kernel/mm/ksm and
+/// Ksm:StateDir.
 /// </summary>
 internal static class KsmCommand
 {

@@ -5,8 +5,9 @@ using Largeguest.Host;
 namespace Largeguest.Hook.Cli;
 
 /// <summary>
-/// <c>largeguest suggest --vcpus N --memory SIZE [--cells K] [--sockets S] [--io-threads T] [--json]</c>: property values that place the
-/// guest on this host's topology (one <c>name=value</c> per line on stdout, the layout explained on stderr; or all of it as JSON on stdout).
+/// <c>largeguest suggest --vcpus N --memory SIZE [--cells K] [--sockets S] [--io-threads T] [--json]</c>: property
+/// values that place the guest on this host's topology (one <c>name=value</c> per line on stdout, the layout explained
+/// on stderr; or all of it as JSON on stdout).
 /// </summary>
 internal static class SuggestCommand
 {
@@ -19,7 +20,8 @@ internal static class SuggestCommand
         var ioThreads = new Option<int>("--io-threads") { Description = "The guest's I/O threads (<iothreads>): pin them and the emulator to CPUs the vCPUs leave free in each cell's node." };
         var json = new Option<bool>("--json")
         {
-            Description = "Print one JSON object on stdout instead (snake_case: properties, property_string, engine_cpu_pinning, cells, io_threads); errors stay on stderr with exit 2.",
+            Description = "Print one JSON object on stdout instead (snake_case: properties, property_string, " +
+                "engine_cpu_pinning, cells, io_threads); errors stay on stderr with exit 2.",
         };
         var command = new Command("suggest", "Suggest cputune, numatune and guestnuma values that place a guest on this host's NUMA topology.");
         command.Options.Add(vcpus);
@@ -44,7 +46,8 @@ internal static class SuggestCommand
                     suggestion.Properties.ToDictionary(p => p.Name, p => p.Value),
                     suggestion.PropertyString,
                     suggestion.CpuTune.ToEnginePinning(),
-                    [.. suggestion.Cells.Select((c, id) => new SuggestedCellOutput(id, c.Vcpus.ToString(), c.HostNode, CpuSet.Format(c.HostCpus.Order()), c.Memory.KiB))],
+                    [.. suggestion.Cells.Select((c, id) => new SuggestedCellOutput(
+                        id, c.Vcpus.ToString(), c.HostNode, CpuSet.Format(c.HostCpus.Order()), c.Memory.KiB))],
                     suggestion.CpuTune.IoThreads.Count), j => j.SuggestOutput);
                 return Commands.Success;
             }

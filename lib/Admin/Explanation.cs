@@ -14,7 +14,7 @@ public static class Explanation
         }
     }
 
-    /// <summary>What the property <paramref name="name"/> of <paramref name="p"/> does, one sentence per line.</summary>
+    /// <summary>What the property <paramref name="name"/> of <paramref name="p"/> does, a sentence a line.</summary>
     public static IEnumerable<string> Of(string name, LargeguestProperties p, NumaMode defaultMode)
     {
         switch (name)

@@ -78,7 +78,7 @@ public sealed record LargeguestConfig(
         return DropIns(DropInDirectoryFor(path)).Count == 0 ? path : $"{path} or {DropInDirectoryFor(path)}/*.json";
     }
 
-    /// <summary>A config file larger than this is refused (the shipped one, every key commented, is about 6 KiB).</summary>
+    /// <summary>A config file larger than this is refused (the shipped one, every key commented, is 6 KiB).</summary>
     private const long MaxFileBytes = 1 << 20;
 
     /// <summary>Loads and validates; unknown keys are reported through <paramref name="warn"/>.</summary>
@@ -154,7 +154,7 @@ public sealed record LargeguestConfig(
         void Merge(string file)
         {
             byte[] bytes;
-            try { bytes = RegularFile.Read(file, MaxFileBytes, size => $"{size} bytes, more than a configuration file may have ({MaxFileBytes})"); }
+            try { bytes = RegularFile.Read(file, MaxFileBytes, size => $"{size} bytes, more than {MaxFileBytes}"); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             { throw new ConfigException($"{file}: cannot read: {e.Message}"); }
             var provider = new JsonFile(new JsonStreamConfigurationSource());
@@ -162,7 +162,8 @@ public sealed record LargeguestConfig(
             catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException)
             {
                 // System.Text.Json's position says where to look; its message names the parser's state, not the file's.
-                var detail = (e as System.Text.Json.JsonException ?? e.InnerException as System.Text.Json.JsonException) is { LineNumber: long line } json
+                var detail = (e as System.Text.Json.JsonException ?? e.InnerException as System.Text.Json.JsonException)
+                    is { LineNumber: long line } json
                     ? $" at line {line + 1}, byte {json.BytePositionInLine + 1}"
                     : ": " + (e.InnerException?.Message ?? e.Message);
                 throw new ConfigException($"{file}: malformed JSON{detail}");
@@ -184,7 +185,8 @@ public sealed record LargeguestConfig(
     {
         List<string> names;
         try { names = DirectoryNames.Read(directory); }
-        catch (IOException e) { throw new ConfigException($"{directory}: cannot list the drop-in directory: {e.Message}"); }
+        catch (IOException e)
+        { throw new ConfigException($"{directory}: cannot list the drop-in directory: {e.Message}"); }
         names.RemoveAll(n => !n.EndsWith(".json", StringComparison.Ordinal) || n.StartsWith('.'));
         names.Sort(StringComparer.Ordinal);
         return names;

@@ -78,7 +78,7 @@ public sealed record LargeguestProperties(
         catch (SyntaxException e) { throw e.For(name); }
     }
 
-    /// <summary>The engine's custom-property form of <paramref name="properties"/>: <c>name=value;name=value</c>.</summary>
+    /// <summary>The engine's custom-property form: <c>name=value;name=value</c>.</summary>
     public static string EngineString(IEnumerable<(string Name, string Value)> properties) =>
         string.Join(";", properties.Select(p => $"{p.Name}={p.Value}"));
 

@@ -11,8 +11,10 @@ public static partial class DirectoryNames
 {
     private const int ENOENT = 2;
 
-    /// <summary>Every name but <c>.</c> and <c>..</c>, in no particular order; empty when <paramref name="path"/> does not exist.</summary>
-    /// <exception cref="IOException">It exists but cannot be listed (not a directory, no permission); the message says why.</exception>
+    /// <summary>
+    /// Every name but <c>.</c> and <c>..</c>, in no particular order; empty when <paramref name="path"/> is missing.
+    /// </summary>
+    /// <exception cref="IOException">It exists but cannot be listed (not a directory, no permission).</exception>
     public static unsafe List<string> Read(string path)
     {
         var names = new List<string>();

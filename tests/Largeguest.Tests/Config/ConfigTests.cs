@@ -197,7 +197,7 @@ public sealed class ConfigTests : IDisposable
         e.Message.Should().Be($"{missing}: no such file (named by LARGEGUEST_CONFIG)");
     }
 
-    /// <summary>A main file and, beside it, its drop-in directory (<c>NAME.d</c>) holding <paramref name="dropIns"/>.</summary>
+    /// <summary>A main file and, beside it, its drop-in directory <c>NAME.d</c> holding these files.</summary>
     private string WithDropIns(string main, params (string Name, string Json)[] dropIns)
     {
         var path = File(main);
@@ -208,7 +208,9 @@ public sealed class ConfigTests : IDisposable
     }
 
     private LargeguestConfig LoadFrom(string path, params (string Key, string Value)[] env) =>
-        LargeguestConfig.Load(env.Append((LargeguestConfig.PathVariable, path)).ToDictionary(e => e.Item1, e => e.Item2), false, _warnings.Add);
+        LargeguestConfig.Load(
+            env.Append((LargeguestConfig.PathVariable, path)).ToDictionary(e => e.Item1, e => e.Item2),
+            false, _warnings.Add);
 
     private ConfigException FailsFrom(string path) =>
         FluentActions.Invoking(() => LoadFrom(path)).Should().Throw<ConfigException>().Which;
@@ -216,14 +218,18 @@ public sealed class ConfigTests : IDisposable
     [Fact]
     public void The_drop_in_directory_is_beside_the_main_file()
     {
-        LargeguestConfig.DropInDirectoryFor(LargeguestConfig.DefaultPath).Should().Be("/etc/vdsm-hook-largeguest/largeguest.d");
+        LargeguestConfig.DropInDirectoryFor(LargeguestConfig.DefaultPath)
+            .Should().Be("/etc/vdsm-hook-largeguest/largeguest.d");
         LargeguestConfig.DropInDirectoryFor("/tmp/x/test.json").Should().Be("/tmp/x/test.d");
     }
 
     [Fact]
     public void Drop_ins_apply_after_the_main_file_in_name_order_key_by_key()
     {
-        var path = WithDropIns("""{ "NumaTune": { "DefaultMode": "strict", "StrictMemory": "fail" }, "Ksm": { "LockTimeoutSeconds": 7 } }""",
+        var path = WithDropIns(
+            """
+            { "NumaTune": { "DefaultMode": "strict", "StrictMemory": "fail" }, "Ksm": { "LockTimeoutSeconds": 7 } }
+            """,
             // Written out of order: the name decides, not the creation order; ordinal, so "10-" before "9-".
             ("50-later.json", """{ "NumaTune": { "DefaultMode": "interleave" } }"""),
             ("10-first.json", """{ "NumaTune": { "DefaultMode": "restrictive" }, "Ksm": { "OnFailure": "fail" } }"""),
@@ -239,7 +245,8 @@ public sealed class ConfigTests : IDisposable
     [Fact]
     public void Environment_overrides_win_over_every_file()
     {
-        var path = WithDropIns("""{ "Ksm": { "OnFailure": "warn" } }""", ("10-x.json", """{ "Ksm": { "OnFailure": "fail", "LockTimeoutSeconds": 3 } }"""));
+        var path = WithDropIns("""{ "Ksm": { "OnFailure": "warn" } }""",
+            ("10-x.json", """{ "Ksm": { "OnFailure": "fail", "LockTimeoutSeconds": 3 } }"""));
         var config = LoadFrom(path, ("LARGEGUEST__Ksm__OnFailure", "warn"));
         config.KsmOnFailure.Should().Be(FailurePolicy.Warn);
         config.KsmLockTimeout.Should().Be(TimeSpan.FromSeconds(3));
@@ -259,7 +266,8 @@ public sealed class ConfigTests : IDisposable
     [Fact]
     public void A_malformed_drop_in_is_an_error_naming_that_file()
     {
-        var path = WithDropIns("{}", ("10-ok.json", "{}"), ("20-bad.json", "{\n  \"Ksm\": { \"OnFailure\": \"fail\", }\n  x\n}"));
+        var path = WithDropIns("{}",
+            ("10-ok.json", "{}"), ("20-bad.json", "{\n  \"Ksm\": { \"OnFailure\": \"fail\", }\n  x\n}"));
         var dir = LargeguestConfig.DropInDirectoryFor(path);
         FailsFrom(path).Message.Should().Be($"{dir}/20-bad.json: malformed JSON at line 3, byte 3");
     }
@@ -268,17 +276,21 @@ public sealed class ConfigTests : IDisposable
     [InlineData("""{ "Ksm": { "OnFailure": "panic" } }""", "Ksm:OnFailure: bad value 'panic' (expected: warn, fail)")]
     [InlineData("""{ "Ksm": { "LockTimeoutSeconds": "soon" } }""", "Ksm:LockTimeoutSeconds")]
     [InlineData("""{ "NumaTune": "strict" }""", "NumaTune: expected a section of keys, found the value 'strict'")]
-    [InlineData("""{ "Ksm": { "StateDir": [ "/run/x" ] } }""", "Ksm:StateDir: expected a single value, found an array or object")]
+    [InlineData("""{ "Ksm": { "StateDir": [ "/run/x" ] } }""",
+        "Ksm:StateDir: expected a single value, found an array or object")]
     public void A_bad_value_in_a_drop_in_names_that_file_and_the_key(string json, string message)
     {
-        var path = WithDropIns("""{ "Ksm": { "OnFailure": "warn", "LockTimeoutSeconds": 30 } }""", ("10-site.json", json), ("20-other.json", "{}"));
-        FailsFrom(path).Message.Should().StartWith($"{LargeguestConfig.DropInDirectoryFor(path)}/10-site.json: ").And.Contain(message);
+        var path = WithDropIns("""{ "Ksm": { "OnFailure": "warn", "LockTimeoutSeconds": 30 } }""",
+            ("10-site.json", json), ("20-other.json", "{}"));
+        FailsFrom(path).Message.Should().StartWith($"{LargeguestConfig.DropInDirectoryFor(path)}/10-site.json: ")
+            .And.Contain(message);
     }
 
     [Fact]
     public void A_bad_value_in_the_main_file_names_the_main_file_even_with_drop_ins()
     {
-        var path = WithDropIns("""{ "Ksm": { "OnFailure": "panic" } }""", ("10-site.json", """{ "Ksm": { "LockTimeoutSeconds": 5 } }"""));
+        var path = WithDropIns("""{ "Ksm": { "OnFailure": "panic" } }""",
+            ("10-site.json", """{ "Ksm": { "LockTimeoutSeconds": 5 } }"""));
         FailsFrom(path).Message.Should().StartWith($"{path}: Ksm:OnFailure: bad value 'panic'");
     }
 
@@ -286,7 +298,8 @@ public sealed class ConfigTests : IDisposable
     public void A_drop_in_can_correct_a_bad_value_of_the_main_file()
     {
         // Values are validated once merged: what counts is the value that wins.
-        var path = WithDropIns("""{ "Ksm": { "OnFailure": "panic" } }""", ("10-fix.json", """{ "Ksm": { "OnFailure": "fail" } }"""));
+        var path = WithDropIns("""{ "Ksm": { "OnFailure": "panic" } }""",
+            ("10-fix.json", """{ "Ksm": { "OnFailure": "fail" } }"""));
         LoadFrom(path).KsmOnFailure.Should().Be(FailurePolicy.Fail);
     }
 
@@ -296,7 +309,7 @@ public sealed class ConfigTests : IDisposable
         var path = WithDropIns("{}", ("10-future.json", """{ "Ksm": { "Turbo": 1 } }"""));
         LoadFrom(path);
         _warnings.Should().ContainSingle().Which.Should()
-            .Be($"config: unknown key 'Ksm:Turbo' ignored (from {LargeguestConfig.DropInDirectoryFor(path)}/10-future.json)");
+            .Be($"config: unknown key 'Ksm:Turbo' ignored (from {Path.ChangeExtension(path, ".d")}/10-future.json)");
     }
 
     [Fact]
@@ -333,8 +346,9 @@ public sealed class ConfigTests : IDisposable
             ["LARGEGUEST__NumaTune__DefaultMode"] = "also-bad",
         };
         // The named file's drop-ins are ignored as well: only the fixed file's largeguest.d counts.
-        System.IO.File.WriteAllText(Path.Combine(Directory.CreateDirectory(LargeguestConfig.DropInDirectoryFor(overrides["LARGEGUEST_CONFIG"])).FullName,
-            "10-x.json"), """{ "Ksm": { "OnFailure": "panic" } }""");
+        var named = LargeguestConfig.DropInDirectoryFor(overrides["LARGEGUEST_CONFIG"]);
+        Directory.CreateDirectory(named);
+        System.IO.File.WriteAllText(Path.Combine(named, "10-x.json"), """{ "Ksm": { "OnFailure": "panic" } }""");
         var plain = LargeguestConfig.Load(new Dictionary<string, string>(), privileged: true, _warnings.Add);
         LargeguestConfig.Load(overrides, privileged: true, _warnings.Add).Should().Be(plain);
     }

@@ -33,7 +33,7 @@ public sealed class JsonOutputProcessTests : IDisposable
         return doc.RootElement.Clone();
     }
 
-    /// <summary>Every property name at any depth, dictionary keys included (property names, which are snake_case too).</summary>
+    /// <summary>Every property name at any depth, dictionary keys included (property names: snake_case too).</summary>
     private static IEnumerable<string> Names(JsonElement e) => e.ValueKind switch
     {
         JsonValueKind.Object => e.EnumerateObject().SelectMany(p => Names(p.Value).Prepend(p.Name)),
@@ -42,7 +42,8 @@ public sealed class JsonOutputProcessTests : IDisposable
     };
 
     private static void SnakeCase(JsonElement e, string what) =>
-        Names(e).Should().NotBeEmpty().And.OnlyContain(n => System.Text.RegularExpressions.Regex.IsMatch(n, "^[a-z][a-z0-9]*(_[a-z0-9]+)*$"),
+        Names(e).Should().NotBeEmpty().And.OnlyContain(
+            n => System.Text.RegularExpressions.Regex.IsMatch(n, "^[a-z][a-z0-9]*(_[a-z0-9]+)*$"),
             $"{what} names its fields in snake_case like every JSON the product prints");
 
     private static Dictionary<string, string> Strings(JsonElement e) =>
@@ -51,7 +52,8 @@ public sealed class JsonOutputProcessTests : IDisposable
     [Fact]
     public void Check_json_says_what_the_text_output_says()
     {
-        const string properties = "cputune=0-1#0-1,emulator#4;other_hook=x;numatune=strict:0;guestnuma=0-1#4G#0,2-3#4G#1";
+        const string properties =
+            "cputune=0-1#0-1,emulator#4;other_hook=x;numatune=strict:0;guestnuma=0-1#4G#0,2-3#4G#1";
         var text = _bin.Cli(Sysfs(), "check", properties);
         text.Exit.Should().Be(0, text.Stderr);
         var json = _bin.Cli(Sysfs(), "check", properties, "--json");
@@ -60,18 +62,24 @@ public sealed class JsonOutputProcessTests : IDisposable
 
         // The text output's unindented lines are the canonical name=value pairs, its indented ones what each does.
         var lines = text.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        var canonical = lines.Where(l => !l.StartsWith(' ')).Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
-        canonical.Should().ContainKey("numatune").WhoseValue.Should().Be("strict#0", "the canonical form, not the input's spelling");
+        var canonical = lines.Where(l => !l.StartsWith(' ')).Select(l => l.Split('=', 2))
+            .ToDictionary(p => p[0], p => p[1]);
+        canonical.Should().ContainKey("numatune").WhoseValue.Should().Be("strict#0", "canonical, not as typed");
         Strings(root.GetProperty("properties")).Should().Equal(canonical);
-        root.GetProperty("properties").EnumerateObject().Select(p => p.Name).Should().Equal("cputune", "numatune", "guestnuma");
-        root.GetProperty("property_string").GetString().Should().Be(string.Join(";", canonical.Select(kv => $"{kv.Key}={kv.Value}")));
+        root.GetProperty("properties").EnumerateObject().Select(p => p.Name)
+            .Should().Equal("cputune", "numatune", "guestnuma");
+        root.GetProperty("property_string").GetString()
+            .Should().Be(string.Join(";", canonical.Select(kv => $"{kv.Key}={kv.Value}")));
         var explained = root.GetProperty("explanation").EnumerateObject()
-            .SelectMany(p => p.Value.EnumerateArray().Select(l => "  " + l.GetString()).Prepend($"{p.Name}={canonical[p.Name]}"));
+            .SelectMany(p => p.Value.EnumerateArray().Select(l => "  " + l.GetString())
+                .Prepend($"{p.Name}={canonical[p.Name]}"));
         explained.Should().Equal(lines, "the explanation is the text output's, property by property");
-        root.GetProperty("explanation").GetProperty("cputune")[1].GetString().Should().Be("emulator threads run on host CPUs 4");
+        root.GetProperty("explanation").GetProperty("cputune")[1].GetString()
+            .Should().Be("emulator threads run on host CPUs 4");
         root.GetProperty("ignored").EnumerateArray().Select(e => e.GetString()).Should().Equal("other_hook");
         root.GetProperty("domain").ValueKind.Should().Be(JsonValueKind.Null);
-        json.Stderr.Should().Be("largeguest: note: other_hook: not a largeguest property, ignored\n", "notes stay on stderr");
+        json.Stderr.Should().Be("largeguest: note: other_hook: not a largeguest property, ignored\n",
+            "notes stay on stderr");
     }
 
     [Fact]
@@ -92,7 +100,8 @@ public sealed class JsonOutputProcessTests : IDisposable
     [Theory]
     [InlineData(new[] { "cputune=0#x" }, "largeguest: error: cputune: in '0#x': bad token 'x'")]
     [InlineData(new[] { "cputune=0-7#0", "--domain", "DOMAIN" }, "largeguest: error: cputune: vCPU")]
-    [InlineData(new[] { "cputune=0#0", "--domain", "/nonexistent/d.xml" }, "largeguest: error: /nonexistent/d.xml: cannot read")]
+    [InlineData(new[] { "cputune=0#0", "--domain", "/nonexistent/d.xml" },
+        "largeguest: error: /nonexistent/d.xml: cannot read")]
     public void Check_json_errors_are_one_line_on_stderr_with_exit_2(string[] args, string message)
     {
         var domain = Path.Combine(_bin.Dir, "small.xml");
@@ -115,11 +124,13 @@ public sealed class JsonOutputProcessTests : IDisposable
         SnakeCase(root, "suggest --json");
         json.Stderr.Should().BeEmpty("the notes' content is in the JSON");
 
-        var lines = text.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
+        var lines = text.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=', 2))
+            .ToDictionary(p => p[0], p => p[1]);
         Strings(root.GetProperty("properties")).Should().Equal(lines);
-        root.GetProperty("property_string").GetString().Should().Be(string.Join(";", lines.Select(kv => $"{kv.Key}={kv.Value}")));
-        text.Stderr.Should().Contain($"as one custom-property string: {root.GetProperty("property_string").GetString()}\n")
-            .And.Contain($"\"Manual\", VM pinned to its hosts): {root.GetProperty("engine_cpu_pinning").GetString()}\n");
+        var propertyString = root.GetProperty("property_string").GetString();
+        propertyString.Should().Be(string.Join(";", lines.Select(kv => $"{kv.Key}={kv.Value}")));
+        text.Stderr.Should().Contain($"as one custom-property string: {propertyString}\n")
+            .And.Contain($"VM pinned to its hosts): {root.GetProperty("engine_cpu_pinning").GetString()}\n");
         root.GetProperty("io_threads").GetInt32().Should().Be(1);
 
         // 20 GiB on two nodes of 12 GiB free: two cells; each as the text notes describe it.
@@ -129,13 +140,17 @@ public sealed class JsonOutputProcessTests : IDisposable
         foreach (var c in cells)
         {
             var memory = c.GetProperty("memory_kib").GetInt64();
-            text.Stderr.Should().Contain($"guest cell {c.GetProperty("id").GetInt32()}: vCPUs {c.GetProperty("vcpus").GetString()} on host node " +
-                $"{c.GetProperty("host_node").GetInt32()} CPUs {c.GetProperty("host_cpus").GetString()}, {new Largeguest.Grammar.MemorySize(memory).Readable()}");
+            text.Stderr.Should().Contain(
+                $"guest cell {c.GetProperty("id").GetInt32()}: vCPUs {c.GetProperty("vcpus").GetString()} " +
+                $"on host node {c.GetProperty("host_node").GetInt32()} " +
+                $"CPUs {c.GetProperty("host_cpus").GetString()}, " +
+                new Largeguest.Grammar.MemorySize(memory).Readable());
         }
     }
 
     [Theory]
-    [InlineData(new[] { "--vcpus", "9", "--memory", "1G" }, "largeguest: error: suggest: 9 vCPUs need 9 online host CPUs")]
+    [InlineData(new[] { "--vcpus", "9", "--memory", "1G" },
+        "largeguest: error: suggest: 9 vCPUs need 9 online host CPUs")]
     [InlineData(new[] { "--vcpus", "2", "--memory", "1X" }, "largeguest: error: --memory: bad size '1X'")]
     public void Suggest_json_errors_are_one_line_on_stderr_with_exit_2(string[] args, string message)
     {
@@ -146,7 +161,8 @@ public sealed class JsonOutputProcessTests : IDisposable
     }
 
     [Fact]
-    public void Topology_json_is_snake_case_too() => SnakeCase(Parse(_bin.Cli(Sysfs(), "topology", "--json")), "topology --json");
+    public void Topology_json_is_snake_case_too() =>
+        SnakeCase(Parse(_bin.Cli(Sysfs(), "topology", "--json")), "topology --json");
 
     [Theory]
     [InlineData("check")]

@@ -206,7 +206,8 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
             File.ReadAllText(config + ".rpmnew").Should().Be(next, "the new version's defaults land beside it");
         else
             File.Exists(config + ".rpmnew").Should().BeFalse("an unchanged packaged config leaves no .rpmnew behind");
-        File.ReadAllText(dropIn).Should().Be("""{ "Ksm": { "LockTimeoutSeconds": 60 } }""", "the admin's drop-ins are not the package's files");
+        File.ReadAllText(dropIn).Should().Be("""{ "Ksm": { "LockTimeoutSeconds": 60 } }""",
+            "the admin's drop-ins are not the package's files");
     }
 
     private static string NextVersion(string version)

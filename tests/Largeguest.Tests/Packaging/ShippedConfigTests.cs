@@ -49,9 +49,11 @@ public class ShippedConfigTests
         foreach (var key in ConfigKeys.All)
         {
             comments.Should().ContainKey(key.Name);
-            comments[key.Name].Should().Be(key.Description, $"the comment above {key.Name} in {Shipped} is its description in ConfigKeys.cs");
+            comments[key.Name].Should().Be(key.Description,
+                $"the comment above {key.Name} in {Shipped} is its description in ConfigKeys.cs");
         }
-        Repo.ReadText(Shipped).Should().Contain("/etc/vdsm-hook-largeguest/largeguest.d/", "the file tells where local changes go");
+        Repo.ReadText(Shipped).Should().Contain("/etc/vdsm-hook-largeguest/largeguest.d/",
+            "the file tells where local changes go");
     }
 
     [Fact]

@@ -319,7 +319,8 @@ public sealed class HookProcessTests : IDisposable
         var fromFile = _vdsm.Run("before_vm_start", input, P(("numatune", "0")),
             new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = config } });
         fromFile.ExitCodes.Should().Equal([0]);
-        fromFile.Stderr.Should().Be($"largeguest: warning: config: unknown key 'NumaTune:FutureKnob' ignored (from {config})\n");
+        fromFile.Stderr.Should()
+            .Be($"largeguest: warning: config: unknown key 'NumaTune:FutureKnob' ignored (from {config})\n");
         fromFile.XmlText.Should().Contain("<numatune><memory mode='strict' nodeset='0'/></numatune>");
 
         var fromEnv = _vdsm.Run("before_vm_start", input, P(("numatune", "0")),
@@ -331,12 +332,21 @@ public sealed class HookProcessTests : IDisposable
         File.WriteAllText(Path.Combine(dropIns, "50-site.json"), """{ "NumaTune": { "DefaultMode": "interleave" } }""");
         try
         {
-            var fromDropIn = _vdsm.Run("before_vm_start", input, P(("numatune", "0")),
-                new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = config } });
+            var named = new HookRunOptions
+            {
+                Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = config },
+            };
+            var fromDropIn = _vdsm.Run("before_vm_start", input, P(("numatune", "0")), named);
             fromDropIn.ExitCodes.Should().Equal([0], fromDropIn.ToString());
             fromDropIn.XmlText.Should().Contain("<numatune><memory mode='interleave' nodeset='0'/></numatune>");
             var envOverDropIn = _vdsm.Run("before_vm_start", input, P(("numatune", "0")),
-                new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = config, ["LARGEGUEST__NumaTune__DefaultMode"] = "strict" } });
+                new HookRunOptions
+                {
+                    Environment = new Dictionary<string, string?>
+                    {
+                        ["LARGEGUEST_CONFIG"] = config, ["LARGEGUEST__NumaTune__DefaultMode"] = "strict",
+                    },
+                });
             envOverDropIn.XmlText.Should().Contain("<numatune><memory mode='strict' nodeset='0'/></numatune>");
         }
         finally { Directory.Delete(dropIns, recursive: true); }
