@@ -269,7 +269,8 @@ def main():
             workloads.append(Workload("a_shm", "(a') as (a), XML on tmpfs", hook, typical,
                                       typical_properties(cpus, nodes), xml_dir=shm))
         print(f"bench: {binary} ({os.path.getsize(binary)} bytes), host CPUs {cpuset(cpus)}, nodes {cpuset(nodes)}, "
-              f"XML in {os.path.dirname(work)} ({common.fs_type(work)}), {args.rounds} interleaved rounds after {args.warmup} warm-up")
+              f"XML in {os.path.dirname(work)} ({common.fs_type(work)}), "
+              f"{args.rounds} interleaved rounds after {args.warmup} warm-up")
         for w in workloads:
             common.prepare(w, env_base, work)
         with common.Spawner(work) as spawner:

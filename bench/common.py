@@ -131,7 +131,8 @@ def prepare(w, env_base, work):
 
 
 def run_once(w, spawner):
-    """One run of w through the spawner; exits (2) on a failed run or unexpected stderr. Returns (wall ns, cpu us, rss KiB)."""
+    """One run of w through the spawner; exits (2) on a failed run or unexpected stderr.
+    Returns (wall ns, cpu us, rss KiB)."""
     elapsed, cpu_us, rss, code, errlen = map(int, spawner.ask(f"{w.name} {w.exe} {w.master} {w.target} {w.envfile}"))
     w.stderr = ""
     if errlen:

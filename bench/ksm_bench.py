@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """make bench: what ksm_merge_across_nodes costs the hook, against the real /sys/kernel/mm/ksm (root).
 
-Hook runs as bench/common.py runs them (the runner every bench step shares): through a .../before_vm_start/50_largeguest symlink,
-vmId and _hook_domxml set, a fresh copy of the sample domain, wall time around posix_spawn + wait4,
+Hook runs as bench/common.py runs them (the runner every bench step shares): through a
+.../before_vm_start/50_largeguest symlink, vmId and _hook_domxml set, a fresh copy of the sample domain, wall time
+around posix_spawn + wait4,
 Topology:Source=sysfs, Ksm:StateDir a private directory on a tmpfs (/run, else /dev/shm), like the default
 /run/vdsm-hook-largeguest on a VDSM host.
 
@@ -17,8 +18,9 @@ Topology:Source=sysfs, Ksm:StateDir a private directory on a tmpfs (/run, else /
     Target: median hook <= 1.2 x median raw.
 
 Every KSM setting touched (run, merge_across_nodes, pages_to_scan, sleep_millisecs) is saved first and restored at
-the end, also on failure and Ctrl-C/SIGTERM, by the one save/restore of bench/common.py (ksm_settings_kept), which
-also holds the KSM test lock (/run/largeguest-ksm-tests.lock) throughout, so no test changes KSM meanwhile. Exits 1 when a target is missed, 2 (or a message) when a run fails.
+the end, also on failure and Ctrl-C/SIGTERM, by the one save/restore of bench/common.py (ksm_settings_kept),
+which also holds the KSM test lock (/run/largeguest-ksm-tests.lock) throughout: no test changes KSM meanwhile.
+Exits 1 when a target is missed, 2 (or a message) when a run fails.
 
 --busy-host starts from an aggressive ksmd (run 1, pages_to_scan 200000, sleep_millisecs 0), a legitimate state of a
 busy host in which ksmd merges between any read of pages_shared and the next write: every merge_across_nodes write

@@ -87,8 +87,9 @@ def measure(binary, work):
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LARGEGUEST_CONFIG": config,
            "LARGEGUEST__Ksm__StateDir": state_dir, "LARGEGUEST__KsmTune__KsmtunedConf": ""}
     # thresCoef 0: each cycle decides "stop ksmd", so ksmd itself stays idle and only the daemon is measured.
-    with subprocess.Popen([binary, "ksm", "tune", "--daemon", "--listen", "127.0.0.1:0", "--interval", "3600",
-                           "--mode", "high", "--thres-coef", "0"], env=env, stderr=subprocess.PIPE, text=True) as daemon:
+    argv = [binary, "ksm", "tune", "--daemon", "--listen", "127.0.0.1:0", "--interval", "3600",
+            "--mode", "high", "--thres-coef", "0"]
+    with subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True) as daemon:
         try:
             endpoint = None
             while endpoint is None:
@@ -139,12 +140,13 @@ def measure(binary, work):
             at_interval = (per_cycle / INTERVAL_S + idle_rate) * 100
             with_scrapes = at_interval + per_scrape / SCRAPE_EVERY_S * 100
             print("ksmtune bench (largeguest ksm tune --daemon, real KSM sysfs, CPU time from /proc/PID/stat)")
-            print(f"  cycles measured          {n1 - n0} (SIGHUP-forced, {1000 * (t1 - t0) / (n1 - n0):.2f} ms wall each)")
+            wall_ms = 1000 * (t1 - t0) / (n1 - n0)
+            print(f"  cycles measured          {n1 - n0} (SIGHUP-forced, {wall_ms:.2f} ms wall each)")
             print(f"  CPU per cycle            {per_cycle * 1000:.3f} ms")
             print(f"  CPU per scrape           {per_scrape * 1000:.3f} ms ({size} bytes of exposition)")
             print(f"  CPU while idle           {idle_rate * 100:.4f} % of one core")
-            print(f"  at a {INTERVAL_S} s interval        {at_interval:.4f} % of one core (target < {TARGET_CPU_PERCENT} %: "
-                  f"{TARGET_CPU_PERCENT / max(at_interval, 1e-9):.0f}x under)")
+            print(f"  at a {INTERVAL_S} s interval        {at_interval:.4f} % of one core "
+                  f"(target < {TARGET_CPU_PERCENT} %: {TARGET_CPU_PERCENT / max(at_interval, 1e-9):.0f}x under)")
             print(f"  ... plus a scrape / {SCRAPE_EVERY_S} s  {with_scrapes:.4f} % of one core")
             print(f"  resident memory          {rss_mib:.1f} MiB steady, {hwm_mib:.1f} MiB peak, {threads} threads "
                   f"(target < {TARGET_RSS_MIB:.0f} MiB: {TARGET_RSS_MIB / rss_mib:.1f}x under)")

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """make bench: the hook's full run under each topology source.
 
-Every run as bench/common.py runs it (the runner every bench step shares): a fresh copy of the sample oVirt domain, the hook
-executed through a .../before_vm_start/50_largeguest symlink with vmId and _hook_domxml, wall time around
-posix_spawn + wait4, interleaved shuffled rounds, the figure is the median.
+Every run as bench/common.py runs it (the runner every bench step shares): a fresh copy of the sample oVirt
+domain, the hook executed through a .../before_vm_start/50_largeguest symlink with vmId and _hook_domxml, wall
+time around posix_spawn + wait4, interleaved shuffled rounds, the figure is the median.
 
   base     guestnuma only, without host nodes: a property that needs no host facts, so no topology is read
   sysfs    the same guestnuma + cputune + numatune (host checks), Topology:Source=sysfs (this host's /sys)
