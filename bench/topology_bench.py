@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """make bench: the hook's full run under each topology source.
 
-Every run as bench.py runs it (imported, not copied): a fresh copy of the sample oVirt domain, the hook
-executed through a .../before_vm_start/50_largeguest symlink with vmId and _hook_domxml, wall time around
-posix_spawn + wait4, interleaved shuffled rounds, the figure is the median.
+Every run as bench/common.py runs it (the runner every bench step shares): a fresh copy of the sample oVirt
+domain, the hook executed through a .../before_vm_start/50_largeguest symlink with vmId and _hook_domxml, wall
+time around posix_spawn + wait4, interleaved shuffled rounds, the figure is the median.
 
   base     guestnuma only, without host nodes: a property that needs no host facts, so no topology is read
   sysfs    the same guestnuma + cputune + numatune (host checks), Topology:Source=sysfs (this host's /sys)
@@ -17,13 +17,12 @@ Target: sysfs <= 1.2 x base (the sysfs source adds under 20% to the no-topology 
 Exits 1 when the target is missed, 2 when a run fails.
 """
 import os
-import shutil
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench  # noqa: E402  the runner, interleaving, table and target report of make bench
+import common  # noqa: E402  the runner, interleaving, table and target report of make bench
 
 TARGET = 1.2
 GUESTNUMA = "0-7#4G,8-15#4G"
@@ -48,14 +47,13 @@ def check_rewrite(w):
 
 
 def main():
-    ap = bench.argument_parser(__doc__)
+    ap = common.argument_parser(__doc__)
     args = ap.parse_args()
 
     binary = os.path.abspath(args.binary)
-    work = tempfile.mkdtemp(prefix="largeguest-topology-bench-")
-    try:
-        hook, _, env_base = bench.hook_setup(binary, work)
-        with open(bench.TYPICAL, "rb") as f:
+    with tempfile.TemporaryDirectory(prefix="largeguest-topology-bench-") as work:
+        hook, _, env_base = common.hook_setup(binary, work)
+        with open(common.TYPICAL, "rb") as f:
             typical = f.read()
 
         def topo(source, **extra):
@@ -64,38 +62,33 @@ def main():
             return props
 
         workloads = [
-            bench.Workload("base", f"base: guestnuma={GUESTNUMA} (no host facts)", hook, typical,
-                           {"guestnuma": GUESTNUMA}),
-            bench.Workload("sysfs", "sysfs: + cputune, numatune; /sys", hook, typical, topo("sysfs")),
-            bench.Workload("libvirt", "libvirt: same; test:///default", hook, typical,
-                           topo("libvirt", LARGEGUEST__Topology__LibvirtUri="test:///default")),
-            bench.Workload("auto", "auto: same; qemu:///system, else sysfs", hook, typical, topo("auto")),
+            common.Workload("base", f"base: guestnuma={GUESTNUMA} (no host facts)", hook, typical,
+                            {"guestnuma": GUESTNUMA}),
+            common.Workload("sysfs", "sysfs: + cputune, numatune; /sys", hook, typical, topo("sysfs")),
+            common.Workload("libvirt", "libvirt: same; test:///default", hook, typical,
+                            topo("libvirt", LARGEGUEST__Topology__LibvirtUri="test:///default")),
+            common.Workload("auto", "auto: same; qemu:///system, else sysfs", hook, typical, topo("auto")),
         ]
         auto = workloads[-1]
         auto.allow_stderr = True
-        print(f"topology bench: {binary}, sample domain {os.path.basename(bench.TYPICAL)}, "
+        print(f"topology bench: {binary}, sample domain {os.path.basename(common.TYPICAL)}, "
               f"{args.rounds} interleaved rounds after {args.warmup} warm-up")
         print(f"  properties except base: {', '.join(f'{k}={v}' for k, v in HOST_PROPERTIES.items())}")
         for w in workloads:
-            bench.prepare(w, env_base, work)
-        spawner = bench.Spawner(work)
-        try:
+            common.prepare(w, env_base, work)
+        with common.Spawner(work) as spawner:
             for w in workloads:
-                bench.run_once(w, spawner)
+                common.run_once(w, spawner)
                 check_rewrite(w)
             auto_note = auto.stderr
-            bench.run_interleaved(workloads, spawner, args.rounds, args.warmup)
-        finally:
-            spawner.close()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+            common.run_interleaved(workloads, spawner, args.rounds, args.warmup)
 
     if auto_note and (": note: " not in auto_note or ": error: " in auto_note or ": warning: " in auto_note):
         sys.exit(f"topology bench: auto: unexpected stderr: {auto_note}")
     print(f"  auto's stderr: {auto_note or '(none: libvirtd answered, no fallback)'}")
-    med = bench.print_table(workloads, args.rounds)
+    med = common.print_table(workloads, args.rounds)
     print("  ".join(f"{w.name}/base = {med[w.name] / med['base']:.2f}x" for w in workloads[1:]))
-    missed = bench.report_targets([("sysfs <= 1.2 x base (guestnuma only)", med["sysfs"] / med["base"], TARGET)],
+    missed = common.report_targets([("sysfs <= 1.2 x base (guestnuma only)", med["sysfs"] / med["base"], TARGET)],
                                   "topology bench")
     return 1 if missed else 0
 

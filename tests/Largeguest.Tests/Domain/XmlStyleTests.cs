@@ -35,7 +35,8 @@ public class XmlStyleTests
     [Fact]
     public void Counts_every_occurrence_in_a_large_document_not_only_the_first()
     {
-        // 3 double-quoted against 2 single-quoted attributes per block, repeated: the counts must add up across the text.
+        // 3 double-quoted against 2 single-quoted attributes per block, repeated: the counts must add up
+        // across the whole text.
         var block = "<a x=\"1\" y=\"2\" z=\"3\" p='4' q='5' />\r\n<b/>\n<c />\r\n";
         var style = Detect(string.Concat(Enumerable.Repeat(block, 20_000)));
         style.Should().Be(new XmlStyle('"', true, "\r\n"));
