@@ -16,10 +16,14 @@ public sealed record KsmPolicy(
     /// <summary>Budget per GiB to unmerge (<c>Ksm:UnmergeSecondsPerGiB</c>); <see cref="UnmergeTimeout"/> is the cap.</summary>
     public TimeSpan UnmergePerGiB { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>The most request files the registry holds (<c>Ksm:MaxRequests</c>).</summary>
+    public int MaxRequests { get; init; } = KsmRequests.DefaultMax;
+
     public static KsmPolicy From(LargeguestConfig c) =>
         new(c.KsmMemoryReservePercent, c.KsmDefaultMergeAcrossNodes, c.KsmStaleGrace, c.KsmLockTimeout, c.KsmUnmergeTimeout)
         {
             UnmergePerGiB = c.KsmUnmergePerGiB,
+            MaxRequests = c.KsmMaxRequests,
         };
 
     /// <summary>

@@ -34,7 +34,7 @@ public sealed class KsmReconciler
         _policy = policy;
         _liveness = liveness;
         _time = time ?? TimeProvider.System;
-        _requests = new KsmRequests(_stateDir);
+        _requests = new KsmRequests(_stateDir, policy.MaxRequests);
         _journal = _stateDir.Journal;
     }
 
