@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Largeguest.Config;
 using Largeguest.Ksm;
+using Largeguest.Ksm.Tuning;
 
 namespace Largeguest.Hook.Cli;
 
@@ -59,7 +60,9 @@ internal static class KsmCommand
         command.SetAction(result => CliSupport.Guard(() =>
         {
             var config = CliSupport.LoadConfig();
-            var report = KsmStatus.Read(config, new KsmSysfs(), KsmService.Liveness(config), TimeProvider.System.GetUtcNow(), CliSupport.Diag.Warn);
+            var report = TunerStatus.With(
+                KsmStatus.Read(config, new KsmSysfs(), KsmService.Liveness(config), TimeProvider.System.GetUtcNow(), CliSupport.Diag.Warn),
+                config.KsmStateDir, CliSupport.Diag.Warn);
             Console.Out.Write(result.GetValue(json) ? report.ToJson() : report.ToText());
             return Commands.Success;
         }));

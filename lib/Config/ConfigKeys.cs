@@ -27,6 +27,7 @@ public static class ConfigKeys
         new("Ksm:UnmergeSecondsPerGiB", "2", "Time an unmerge is allowed per GiB it must unmerge, on top of 10 s (the bound follows the work, capped by Ksm:UnmergeTimeoutSeconds; 2 s/GiB is 5x the slowest rate measured)."),
         new("Ksm:LockTimeoutSeconds", "30", "Longest wait for the host-wide KSM lock."),
         new("Ksm:StaleGraceSeconds", "300", "Age after which a request of a VM that libvirt does not know is ignored."),
+        new("Ksm:MaxRequests", "4096", "Most KSM request files the registry holds: a registration beyond it is refused, and a registry found holding more is an error (a flood of files must not slow every VM start)."),
         new("Ksm:DefaultMergeAcrossNodes", "", "merge_across_nodes when no VM asked: 0, 1, or empty to leave the host as it is."),
         new("KsmTune:Mode", "customized", "Tuning parameter set: standard (boost 0, decay 0, pages 100..100, sleep 20), high (200, 50, 100..10000, 20) or customized (the values below, else /etc/ksmtuned.conf, else ksmtuned's defaults)."),
         new("KsmTune:ThresCoef", "", "Percent of RAM: free memory below it starts ksmd. Empty: KSM_THRES_COEF from ksmtuned.conf (20)."),

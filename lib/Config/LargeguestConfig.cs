@@ -61,6 +61,9 @@ public sealed record LargeguestConfig(
     /// <summary><c>Ksm:UnmergeSecondsPerGiB</c>: the unmerge budget per GiB of work (KsmPolicy.UnmergeTimeLimitFor).</summary>
     public TimeSpan KsmUnmergePerGiB { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary><c>Ksm:MaxRequests</c>: the most request files the KSM registry holds (lib/Ksm/KsmRequests.cs).</summary>
+    public int KsmMaxRequests { get; init; } = 4096;
+
     /// <summary>The main file <see cref="Load"/> reads (for messages that name a key and its file).</summary>
     public static string PathFor(IReadOnlyDictionary<string, string> environment, bool privileged) =>
         !privileged && environment.TryGetValue(PathVariable, out var p) && p.Length > 0 ? p : DefaultPath;
@@ -244,6 +247,7 @@ public sealed record LargeguestConfig(
         GuestNumaTopologyMismatch = Choice<FailurePolicy>("GuestNuma:TopologyMismatch", o.GuestNuma.TopologyMismatch, source),
         PreferredManyNodes = Choice<PreferredManyPolicy>("NumaTune:PreferredManyNodes", o.NumaTune.PreferredManyNodes, source),
         KsmUnmergePerGiB = TimeSpan.FromSeconds(Range("Ksm:UnmergeSecondsPerGiB", o.Ksm.UnmergeSecondsPerGiB, 1, 600, source)),
+        KsmMaxRequests = Range("Ksm:MaxRequests", o.Ksm.MaxRequests, 1, 1_000_000, source),
         MomConfigPath = AbsolutePath("Mom:ConfigPath", o.Mom.ConfigPath, source),
     };
 

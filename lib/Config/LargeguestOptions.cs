@@ -51,6 +51,7 @@ public sealed class KsmOptions
     public int UnmergeSecondsPerGiB { get; set; } = 2;
     public int LockTimeoutSeconds { get; set; } = 30;
     public int StaleGraceSeconds { get; set; } = 300;
+    public int MaxRequests { get; set; } = 4096;
     /// <summary>Empty: leave the host's merge_across_nodes alone when no VM asked.</summary>
     public string DefaultMergeAcrossNodes { get; set; } = "";
 }

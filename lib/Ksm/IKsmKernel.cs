@@ -53,4 +53,20 @@ public enum UnmergeStatus
 }
 
 /// <summary>How an unmerge ended; <see cref="Detail"/> is the kernel's or the writer's word on a failure.</summary>
-public sealed record UnmergeResult(UnmergeStatus Status, TimeSpan Elapsed, string Detail = "");
+public sealed record UnmergeResult(UnmergeStatus Status, TimeSpan Elapsed, string Detail = "")
+{
+    /// <summary>The kernel may still be inside the unmerge: a write to <c>run</c> now would block on its mutex, so leave <c>run</c> alone.</summary>
+    public bool LeavesRunAlone => Status == UnmergeStatus.Stuck;
+
+    /// <summary>
+    /// What went wrong, in words ("unmerging 20 pages did not finish within 10 s (...) and was interrupted"), or null
+    /// when it completed: the one reading of an unmerge's end, for the reconciler's transition and for <c>ksm prune</c>.
+    /// </summary>
+    public string? Failure(string pages, UnmergeTimeLimit limit) => Status switch
+    {
+        UnmergeStatus.Completed => null,
+        UnmergeStatus.TimedOut => $"unmerging {pages} did not finish within {ChildWriter.Seconds(limit.Limit)} ({limit.Source}) and was interrupted",
+        UnmergeStatus.Stuck => Detail,
+        _ => $"unmerging {pages} failed: {Detail}",
+    };
+}

@@ -16,10 +16,14 @@ public sealed record KsmPolicy(
     /// <summary>Budget per GiB to unmerge (<c>Ksm:UnmergeSecondsPerGiB</c>); <see cref="UnmergeTimeout"/> is the cap.</summary>
     public TimeSpan UnmergePerGiB { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>The most request files the registry holds (<c>Ksm:MaxRequests</c>).</summary>
+    public int MaxRequests { get; init; } = KsmRequests.DefaultMax;
+
     public static KsmPolicy From(LargeguestConfig c) =>
         new(c.KsmMemoryReservePercent, c.KsmDefaultMergeAcrossNodes, c.KsmStaleGrace, c.KsmLockTimeout, c.KsmUnmergeTimeout)
         {
             UnmergePerGiB = c.KsmUnmergePerGiB,
+            MaxRequests = c.KsmMaxRequests,
         };
 
     /// <summary>
@@ -108,12 +112,15 @@ public static class KsmPlanner
     /// </summary>
     public static IReadOnlyCollection<VmId> LivenessNeeded(IReadOnlyList<KsmRequest> requests, DateTimeOffset now, KsmPolicy policy)
     {
-        var old = requests.Where(r => now - r.Registered > policy.StaleGrace).ToList();
+        var old = PastGrace(requests, now, policy);
         if (old.Count == 0) return [];
         var young = requests.Where(r => now - r.Registered <= policy.StaleGrace).ToList();
-        return Combine(young, policy.DefaultMergeAcrossNodes).Value == Combine(requests, policy.DefaultMergeAcrossNodes).Value
-            ? [] : old.Select(r => r.Vm).Distinct().ToList();
+        return Combine(young, policy.DefaultMergeAcrossNodes).Value == Combine(requests, policy.DefaultMergeAcrossNodes).Value ? [] : old;
     }
+
+    /// <summary>The VMs whose requests are past the grace period: the ones that could be stale (status asks libvirt about each).</summary>
+    public static IReadOnlyCollection<VmId> PastGrace(IReadOnlyList<KsmRequest> requests, DateTimeOffset now, KsmPolicy policy) =>
+        requests.Where(r => now - r.Registered > policy.StaleGrace).Select(r => r.Vm).Distinct().ToList();
 
     private static (bool? Value, string Source) Combine(IReadOnlyList<KsmRequest> live, bool? fallback)
     {

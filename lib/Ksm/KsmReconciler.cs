@@ -34,24 +34,30 @@ public sealed class KsmReconciler
         _policy = policy;
         _liveness = liveness;
         _time = time ?? TimeProvider.System;
-        _requests = new KsmRequests(_stateDir);
+        _requests = new KsmRequests(_stateDir, policy.MaxRequests);
         _journal = _stateDir.Journal;
     }
 
     public KsmStateDirectory StateDirectory => _stateDir;
 
-    /// <summary>Reads everything the decision needs (no lock taken here).</summary>
-    public KsmObservation Observe(bool directWriteRefused = false)
+    /// <summary>The warnings of the observations since the last <see cref="Reconcile"/> began (bad request files), each once.</summary>
+    public IReadOnlyList<string> Warnings => _warnings;
+
+    /// <summary>
+    /// Reads everything the decision needs (no lock taken here). <paramref name="everything"/> (<c>ksm status</c>): every
+    /// KSM file, libvirt's word on every request past the grace period, and MemAvailable whenever KSM is there.
+    /// </summary>
+    public KsmObservation Observe(bool directWriteRefused = false, bool everything = false)
     {
         var now = _time.GetUtcNow();
-        var state = _kernel.Read(KsmPlanner.Inputs);
+        var state = everything ? _kernel.Read() : _kernel.Read(KsmPlanner.Inputs);
         var requests = _requests.List(w => { if (!_warnings.Contains(w)) _warnings.Add(w); }); // read several times per reconcile, said once
-        var needed = KsmPlanner.LivenessNeeded(requests, now, _policy);
+        var needed = everything ? KsmPlanner.PastGrace(requests, now, _policy) : KsmPlanner.LivenessNeeded(requests, now, _policy);
         var missing = needed.Where(v => !_presence.ContainsKey(v)).ToList();
         if (missing.Count > 0)
             foreach (var (vm, presence) in _liveness.Lookup(missing)) _presence[vm] = presence; // asked once per reconcile
         var liveness = needed.ToDictionary(v => v, v => _presence.GetValueOrDefault(v, VmPresence.Unknown));
-        var memory = KsmPlanner.NeedsMemory(state, directWriteRefused) ? _kernel.MemAvailableBytes() : 0;
+        var memory = (everything ? state.Present : KsmPlanner.NeedsMemory(state, directWriteRefused)) ? _kernel.MemAvailableBytes() : 0;
         return new KsmObservation(state, requests, liveness, _journal.Read(), memory, _kernel.PageSize, now, directWriteRefused);
     }
 
@@ -127,18 +133,12 @@ public sealed class KsmReconciler
         try
         {
             result = _kernel.StartUnmerge(state, timeLimit.Limit, held);
-            switch (result.Status)
+            if (result.Failure(pages, timeLimit) is { } why)
             {
-                case UnmergeStatus.TimedOut:
-                    throw new KsmException($"{what} not done: unmerging {pages} did not finish within " +
-                        $"{ChildWriter.Seconds(timeLimit.Limit)} ({timeLimit.Source}) and was interrupted; " +
-                        $"merge_across_nodes left at {KsmFiles.Bit(u.From)}, run restored to {restored}");
-                case UnmergeStatus.Stuck:
-                    abandon = true; // the kernel is still inside the unmerge: touching run now would block; the next reconcile recovers
-                    throw new KsmException($"{what} not done: {result.Detail}; the journal {_journal.Path} is kept for recovery");
-                case UnmergeStatus.Failed:
-                    throw new KsmException($"{what} not done: unmerging {pages} failed: {result.Detail}; " +
-                        $"merge_across_nodes left at {KsmFiles.Bit(u.From)}, run restored to {restored}");
+                abandon = result.LeavesRunAlone; // the next reconcile recovers
+                throw new KsmException(abandon
+                    ? $"{what} not done: {why}; the journal {_journal.Path} is kept for recovery"
+                    : $"{what} not done: {why}; merge_across_nodes left at {KsmFiles.Bit(u.From)}, run restored to {restored}");
             }
             WriteBusyTolerant(KsmFiles.MergeAcrossNodes, KsmFiles.Bit(u.Value));
         }

@@ -12,11 +12,15 @@ public sealed record KsmRequest(VmId Vm, bool MergeAcrossNodes, DateTimeOffset R
 /// holding <c>merge_across_nodes=0|1</c> and <c>registered_unix_ms=&lt;milliseconds since 1970 UTC&gt;</c>
 /// (<c>largeguest ksm status</c> shows it as a date; a number keeps the hook's start-up path lean). Written atomically
 /// (temp file + rename), so a reader sees a whole entry or none; <c>/run</c> is empty after a reboot,
-/// as is KSM.
+/// as is KSM. At most <c>Ksm:MaxRequests</c> entries (<paramref name="max"/>): a registration beyond it is refused, and a
+/// directory found holding more is an error, so neither a flood of registrations through the sudo rule nor files put
+/// there by hand can make every VM start read thousands of files, and no decision is made on part of the registry.
 /// </summary>
-public sealed class KsmRequests(KsmStateDirectory dir)
+public sealed class KsmRequests(KsmStateDirectory dir, int max = KsmRequests.DefaultMax)
 {
-    public KsmRequests(string stateDir) : this(new KsmStateDirectory(stateDir)) { }
+    public const int DefaultMax = 4096;
+
+    public KsmRequests(string stateDir, int max = DefaultMax) : this(new KsmStateDirectory(stateDir), max) { }
 
     public string Directory { get; } = dir.RequestsPath;
 
@@ -24,6 +28,9 @@ public sealed class KsmRequests(KsmStateDirectory dir)
 
     public void Register(KsmRequest request)
     {
+        if (!File.Exists(PathOf(request.Vm)) && Names().Count is var count && count >= max)
+            throw new KsmException($"{Directory}: {count} KSM requests registered, the most Ksm:MaxRequests allows ({max}): " +
+                $"VM {request.Vm}'s request is refused ('largeguest ksm status' lists them; a reconcile removes those of VMs libvirt does not know)");
         var text = $"{KsmFiles.MergeAcrossNodes}={KsmFiles.Bit(request.MergeAcrossNodes)}\n" +
                    $"registered_unix_ms={request.Registered.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)}\n";
         StateFile.Write(PathOf(request.Vm), Encoding.ASCII.GetBytes(text));
@@ -74,15 +81,29 @@ public sealed class KsmRequests(KsmStateDirectory dir)
     public IReadOnlyList<KsmRequest> List(Action<string>? warn = null)
     {
         var result = new List<KsmRequest>();
-        if (!System.IO.Directory.Exists(Directory)) return result;
-        foreach (var path in System.IO.Directory.EnumerateFiles(Directory).Order(StringComparer.Ordinal))
+        var names = Names();
+        if (names.Count > max)
+            throw new KsmException($"{Directory}: {names.Count} KSM request files, more than Ksm:MaxRequests ({max}); none is read, " +
+                "since deciding on part of them could miss a VM's 0 (remove the files no VM owns, or raise the key)");
+        foreach (var name in names)
         {
-            var name = Path.GetFileName(path);
-            if (name.StartsWith('.')) continue; // a temp file of a registration in flight
+            var path = Path.Combine(Directory, name);
             if (Parse(name, path, out var bad) is { } request) result.Add(request);
             else warn?.Invoke($"{path}: not a KSM request{(bad is null ? "" : $" ({bad})")} (expected: a file named by a VM UUID holding merge_across_nodes=0|1 and registered_unix_ms=N); ignored");
         }
         return result;
+    }
+
+    /// <summary>The entries' names, in order; temp files of registrations in flight (and entries being pruned) start with a dot.</summary>
+    private List<string> Names()
+    {
+        if (!System.IO.Directory.Exists(Directory)) return [];
+        try
+        {
+            return [.. System.IO.Directory.EnumerateFiles(Directory).Select(p => Path.GetFileName(p)).Where(n => !n.StartsWith('.')).Order(StringComparer.Ordinal)];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new KsmException($"{Directory}: cannot list the KSM requests: {e.Message}"); }
     }
 
     /// <summary>The registration times a <see cref="DateTimeOffset"/> can hold (years 1970 to 9999).</summary>

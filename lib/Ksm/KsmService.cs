@@ -19,7 +19,7 @@ public static class KsmService
     {
         if (call.MergeAcrossNodes is not bool value) throw new ArgumentException("a release call", nameof(call));
         var clock = time ?? TimeProvider.System;
-        new KsmRequests(config.KsmStateDir).Register(new KsmRequest(call.Vm, value, clock.GetUtcNow()));
+        new KsmRequests(config.KsmStateDir, config.KsmMaxRequests).Register(new KsmRequest(call.Vm, value, clock.GetUtcNow()));
         var reconciler = Reconciler(config, kernel, liveness, clock);
         var outcome = reconciler.Reconcile();
         if (outcome.Desired is bool desired && desired != value)

@@ -3,9 +3,20 @@ using System.Text;
 using System.Text.Json;
 using Largeguest.Config;
 using Largeguest.Ksm.Mom;
-using Largeguest.Ksm.Tuning;
 
 namespace Largeguest.Ksm;
+
+/// <summary>
+/// A part of <c>largeguest ksm status</c> that another part of the product contributes (the tuning service's state,
+/// its swap check), so that this namespace does not depend on it: lines for the text, one value for the JSON.
+/// </summary>
+public interface IKsmStatusSection
+{
+    IEnumerable<string> Lines { get; }
+
+    /// <summary>Writes the section's JSON value (its name is the property it is set in).</summary>
+    void WriteJson(Utf8JsonWriter w);
+}
 
 /// <summary>What <c>largeguest ksm status</c> shows: the kernel's KSM files, the registry and the decision it implies.</summary>
 public sealed record KsmStatus(
@@ -24,37 +35,34 @@ public sealed record KsmStatus(
     DateTimeOffset Now,
     TimeSpan StaleGrace)
 {
-    /// <summary>The tuning service's recorded state (null: it has not run since boot) and its daemon's pid.</summary>
-    public TunerState? Tuner { get; init; }
-    public int? TunerDaemonPid { get; init; }
+    /// <summary>The tuning service's part (its recorded state and daemon); null when a status is built without it.</summary>
+    public IKsmStatusSection? Tuner { get; init; }
 
     /// <summary>MoM on this host (docs/ksm.md, "MoM"); null only when a status is built without reading it.</summary>
     public MomStatus? Mom { get; init; }
 
-    /// <summary>Whether swap + free memory covers unsharing every merged page now (docs/ksmtune.md "Swap"); null without KSM.</summary>
-    public SwapCover? Swap { get; init; }
+    /// <summary>Whether swap + free memory covers unsharing every merged page now (docs/ksmtune.md "Swap"); null without KSM or without the tuning part.</summary>
+    public IKsmStatusSection? Swap { get; init; }
 
+    /// <summary>The reconciler's own observation (<see cref="KsmReconciler.Observe"/>, everything) and decision, read at <paramref name="now"/>.</summary>
     public static KsmStatus Read(LargeguestConfig config, IKsmKernel kernel, IVmLiveness liveness, DateTimeOffset now, Action<string>? warn = null)
     {
         var policy = KsmPolicy.From(config);
-        var state = kernel.Read();
-        var dir = new KsmStateDirectory(config.KsmStateDir);
-        var registry = new KsmRequests(dir);
-        var requests = registry.List(warn);
-        var old = requests.Where(r => now - r.Registered > policy.StaleGrace).Select(r => r.Vm).Distinct().ToList();
-        var presence = old.Count > 0 ? liveness.Lookup(old) : new Dictionary<VmId, VmPresence>();
-        var journalFile = dir.Journal;
-        var journal = journalFile.Read();
-        var memory = state.Present ? kernel.MemAvailableBytes() : 0;
-        var plan = KsmPlanner.Decide(new KsmObservation(state, requests, presence, journal, memory, kernel.PageSize, now), policy);
-        return new KsmStatus(kernel.Root, state, registry.Directory, requests, presence, plan.Desire, plan.Step, journal, journalFile.Path,
-            dir.LockFree, memory, kernel.PageSize, now, policy.StaleGrace)
+        var reconciler = new KsmReconciler(kernel, config.KsmStateDir, policy, liveness, new FixedTime(now));
+        var o = reconciler.Observe(everything: true);
+        foreach (var w in reconciler.Warnings) warn?.Invoke(w);
+        var plan = KsmPlanner.Decide(o, policy);
+        var dir = reconciler.StateDirectory;
+        return new KsmStatus(kernel.Root, o.State, dir.RequestsPath, o.Requests, o.Liveness, plan.Desire, plan.Step, o.Journal, dir.JournalPath,
+            dir.LockFree, o.MemAvailableBytes, o.PageSize, now, policy.StaleGrace)
         {
-            Tuner = TunerState.Load(config.KsmStateDir, warn),
-            TunerDaemonPid = TunerDaemon.RunningDaemon(config.KsmStateDir),
             Mom = MomStatus.Read(config.MomConfigPath),
-            Swap = state.Present ? SwapCover.Of(MemInfo.Read(), CommittedMemory.TotalKiB(), state.UnmergeCostPages, kernel.PageSize) : null,
         };
+    }
+
+    private sealed class FixedTime(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
     }
 
     private static string RunMeaning(KsmRun? run) => run switch
@@ -92,7 +100,7 @@ public sealed record KsmStatus(
                 b.Append(CultureInfo.InvariantCulture, $"  {name,-36} {State.Values[name]} (not known to largeguest)\n");
             b.Append(CultureInfo.InvariantCulture,
                 $"unmerging now would allocate {State.UnmergeCostPages} pages ({State.UnmergeCostPages * PageSize / 1048576} MiB); MemAvailable {MemAvailableBytes / 1048576} MiB\n");
-            if (Swap is SwapCover swap) b.Append(CultureInfo.InvariantCulture, $"{swap.Text}\n");
+            foreach (var line in Swap?.Lines ?? []) b.Append(line).Append('\n');
         }
         b.Append(CultureInfo.InvariantCulture, $"requests in {RequestDirectory}: {Requests.Count}\n");
         foreach (var r in Requests)
@@ -108,7 +116,7 @@ public sealed record KsmStatus(
         b.Append(Journal is null
             ? "journal: none\n"
             : $"journal: {JournalPath} PRESENT ({(LockFree ? "lock free: a transition died; the next reconcile recovers" : "lock held: a transition is in progress")})\n");
-        foreach (var line in TunerState.StatusLines(Tuner, TunerDaemonPid)) b.Append(line).Append('\n');
+        foreach (var line in Tuner?.Lines ?? []) b.Append(line).Append('\n');
         foreach (var line in Mom?.Lines() ?? []) b.Append(line).Append('\n');
         return b.ToString();
     }
@@ -136,15 +144,10 @@ public sealed record KsmStatus(
             w.WriteNumber("unmerge_cost_pages", State.UnmergeCostPages);
             w.WriteNumber("unmerge_cost_bytes", State.UnmergeCostPages * PageSize);
             w.WriteNumber("mem_available_bytes", MemAvailableBytes);
-            if (Swap is SwapCover sc)
+            if (Swap is not null)
             {
-                w.WriteStartObject("swap");
-                w.WriteNumber("swap_free_bytes", sc.SwapFreeKiB * 1024);
-                w.WriteNumber("free_bytes", sc.FreeKiB * 1024);
-                w.WriteNumber("need_bytes", sc.NeedKiB * 1024);
-                w.WriteNumber("overcommit_bytes", sc.OvercommitKiB * 1024);
-                w.WriteBoolean("covered", sc.Covered);
-                w.WriteEndObject();
+                w.WritePropertyName("swap");
+                Swap.WriteJson(w);
             }
             w.WriteString("request_directory", RequestDirectory);
             w.WriteStartArray("requests");
@@ -172,8 +175,11 @@ public sealed record KsmStatus(
                 w.WriteBoolean("lock_free", LockFree);
                 w.WriteEndObject();
             }
-            w.WritePropertyName("tuner");
-            TunerState.WriteStatusJson(w, Tuner, TunerDaemonPid);
+            if (Tuner is not null)
+            {
+                w.WritePropertyName("tuner");
+                Tuner.WriteJson(w);
+            }
             if (Mom is not null)
             {
                 w.WritePropertyName("mom");

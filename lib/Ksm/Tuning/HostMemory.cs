@@ -12,8 +12,21 @@ namespace Largeguest.Ksm.Tuning;
 /// <param name="FreeKiB">MemAvailable.</param>
 /// <param name="SwapFreeKiB">SwapFree.</param>
 /// <param name="OvercommitKiB">Committed guest memory beyond physical memory (0 when it fits).</param>
-public readonly record struct SwapCover(long NeedKiB, long FreeKiB, long SwapFreeKiB, long OvercommitKiB)
+public readonly record struct SwapCover(long NeedKiB, long FreeKiB, long SwapFreeKiB, long OvercommitKiB) : IKsmStatusSection
 {
+    IEnumerable<string> IKsmStatusSection.Lines => [Text];
+
+    void IKsmStatusSection.WriteJson(System.Text.Json.Utf8JsonWriter w)
+    {
+        w.WriteStartObject();
+        w.WriteNumber("swap_free_bytes", SwapFreeKiB * 1024);
+        w.WriteNumber("free_bytes", FreeKiB * 1024);
+        w.WriteNumber("need_bytes", NeedKiB * 1024);
+        w.WriteNumber("overcommit_bytes", OvercommitKiB * 1024);
+        w.WriteBoolean("covered", Covered);
+        w.WriteEndObject();
+    }
+
     public static SwapCover Of(MemInfo mem, long committedKiB, long unmergeCostPages, long pageSize) =>
         new(unmergeCostPages * (pageSize / 1024), mem.UsableKiB, mem.SwapFreeKiB, Math.Max(0, committedKiB - mem.TotalKiB));
 

@@ -2,8 +2,8 @@ using System.Globalization;
 
 namespace Largeguest.Ksm.Tuning;
 
-/// <summary>What one tuner action did, for stdout/stderr and the tests.</summary>
-public sealed record TunerOutcome(TunerState State, IReadOnlyList<string> Notes);
+/// <summary>What one tuner action did, for stdout/stderr and the tests; <see cref="Decision"/> is a tuning cycle's (null otherwise).</summary>
+public sealed record TunerOutcome(TunerState State, IReadOnlyList<string> Notes, CycleDecision? Decision = null);
 
 /// <summary>
 /// The effectful side of the tuner: observes memory, asks <see cref="TuningCycle.Decide"/>, and writes
@@ -55,7 +55,7 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
         }
         var state = Record(before, d.Action == KsmdAction.Start ? TunerPhase.Running : TunerPhase.Stopped, d.Action == KsmdAction.Start ? "start" : "stop",
             leftover + d.Why, mem, committedKiB, d.PagesToScan, d.SleepMillisecs, d.ThresholdKiB, TunerRequest.Run, swap);
-        return new(state, [.. recovered, .. swap.Covered ? Array.Empty<string>() : [swap.Text], state.Why]);
+        return new(state, [.. recovered, .. swap.Covered ? Array.Empty<string>() : [swap.Text], state.Why], d);
     }
 
     /// <summary><c>ksm run</c>: start ksmd now with the tuner's pages_to_scan and sleep, and hand it back to the tuner.</summary>

@@ -38,20 +38,15 @@ public sealed class LibraryTunerHost(LargeguestConfig config, IKsmKernel? kernel
                 $"(MemAvailable {available >> 20} MiB less Ksm:MemoryReservePercent {_policy.MemoryReservePercent}%); ksmd left as it was");
         var timeLimit = _policy.UnmergeTimeLimitFor(costBytes);
         var result = _kernel.StartUnmerge(state, timeLimit.Limit, hostLock);
-        switch (result.Status)
-        {
-            case UnmergeStatus.Completed:
-                _kernel.WriteRun(KsmRun.Stop);
-                return $"unmerged {costPages} pages ({costBytes >> 20} MiB) in {ChildWriter.Seconds(result.Elapsed)}; ksmd stopped";
-            case UnmergeStatus.TimedOut:
-                _kernel.WriteRun(KsmRun.Stop);
-                throw new KsmException($"prune: unmerging {costPages} pages did not finish within {ChildWriter.Seconds(timeLimit.Limit)} ({timeLimit.Source}) and was interrupted; ksmd stopped, some pages stay shared");
-            case UnmergeStatus.Stuck:
-                throw new KsmException($"prune: {result.Detail}");
-            default:
-                _kernel.WriteRun(KsmRun.Stop);
-                throw new KsmException($"prune: unmerging {costPages} pages failed: {result.Detail}; ksmd stopped");
-        }
+        if (!result.LeavesRunAlone) _kernel.WriteRun(KsmRun.Stop);
+        if (result.Failure($"{costPages} pages", timeLimit) is { } why)
+            throw new KsmException($"prune: {why}" + result.Status switch
+            {
+                UnmergeStatus.Stuck => "",
+                UnmergeStatus.TimedOut => "; ksmd stopped, some pages stay shared",
+                _ => "; ksmd stopped",
+            });
+        return $"unmerged {costPages} pages ({costBytes >> 20} MiB) in {ChildWriter.Seconds(result.Elapsed)}; ksmd stopped";
     }
 
     public IReadOnlyList<string> RecoverDiedTransition()

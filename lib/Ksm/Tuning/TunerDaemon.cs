@@ -57,16 +57,15 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
                 watch.Start();
                 log.Info($"ksm tune: watching {guestDir} for guest start/stop");
             }
-            string? lastWhy = null;
+            TunerOutcome? last = null;
             while (!stop.IsCancellationRequested)
             {
                 try
                 {
                     var outcome = tuner.Cycle();
                     _state = outcome.State;
-                    foreach (var note in outcome.Notes)
-                        if (settings.Debug || note != lastWhy && !SameDecision(note, lastWhy)) log.Info($"ksm tune: {note}");
-                    lastWhy = outcome.Notes.LastOrDefault();
+                    foreach (var note in settings.Debug ? outcome.Notes : News(outcome, last)) log.Info($"ksm tune: {note}");
+                    last = outcome;
                 }
                 catch (Exception e) when (e is KsmException or IOException or UnauthorizedAccessException)
                 {
@@ -112,11 +111,20 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
         { log.Error($"ksm tune: daemon stopping: could not stop ksmd: {e.Message}"); }
     }
 
-    /// <summary>Same decision except for the numbers moving within it: the journal gets one line per change of action.</summary>
-    private static bool SameDecision(string a, string? b) =>
-        b is not null && a.Contains("start ksmd", StringComparison.Ordinal) == b.Contains("start ksmd", StringComparison.Ordinal)
-        && a.Contains("gently", StringComparison.Ordinal) == b.Contains("gently", StringComparison.Ordinal)
-        && a.Contains("stop ksmd", StringComparison.Ordinal) == b.Contains("stop ksmd", StringComparison.Ordinal);
+    /// <summary>
+    /// The lines of a cycle worth the journal after <paramref name="last"/>: the decision's reason only when its kind
+    /// changed (start, start gently, stop: not the numbers moving within it), any other line unless it repeats the last
+    /// cycle's final line (a paused tuner says so once).
+    /// </summary>
+    public static IEnumerable<string> News(TunerOutcome now, TunerOutcome? last)
+    {
+        var lastLine = last?.Notes.LastOrDefault();
+        for (var i = 0; i < now.Notes.Count; i++)
+        {
+            var isReason = now.Decision is not null && i == now.Notes.Count - 1;
+            if (isReason ? now.Decision!.Kind != last?.Decision?.Kind : now.Notes[i] != lastLine) yield return now.Notes[i];
+        }
+    }
 
     public string RenderMetrics()
     {

@@ -106,6 +106,25 @@ public sealed record TunerState
     }
 }
 
+/// <summary>The tuning service's parts of <c>largeguest ksm status</c>: its recorded state and daemon, and the swap check now.</summary>
+public static class TunerStatus
+{
+    public static KsmStatus With(KsmStatus status, string stateDir, Action<string>? warn = null) => status with
+    {
+        Tuner = new Section(TunerState.Load(stateDir, warn), TunerDaemon.RunningDaemon(stateDir)),
+        Swap = status.State.Present
+            ? SwapCover.Of(MemInfo.Read(), CommittedMemory.TotalKiB(), status.State.UnmergeCostPages, status.PageSize)
+            : null,
+    };
+
+    private sealed class Section(TunerState? state, int? daemonPid) : IKsmStatusSection
+    {
+        public IEnumerable<string> Lines => TunerState.StatusLines(state, daemonPid);
+
+        public void WriteJson(Utf8JsonWriter w) => TunerState.WriteStatusJson(w, state, daemonPid);
+    }
+}
+
 [JsonSourceGenerationOptions(WriteIndented = true, UseStringEnumConverter = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(TunerState))]
 internal sealed partial class TunerStateJson : JsonSerializerContext;

@@ -11,9 +11,15 @@ public readonly record struct CycleInput(long TotalKiB, long FreeKiB, long Commi
 
 public enum KsmdAction { Start, Stop }
 
-/// <summary>The cycle's decision: what to write to run, pages_to_scan and sleep_millisecs, and why, in words.</summary>
-public sealed record CycleDecision(KsmdAction Action, long PagesToScan, long SleepMillisecs, long ThresholdKiB, string Why)
+/// <summary>
+/// The cycle's decision: what to write to run, pages_to_scan and sleep_millisecs, and why, in words. <see cref="Gently"/>:
+/// ksmd runs although free memory is above the threshold (pages_to_scan decays instead of being boosted).
+/// </summary>
+public sealed record CycleDecision(KsmdAction Action, long PagesToScan, long SleepMillisecs, long ThresholdKiB, string Why, bool Gently = false)
 {
+    /// <summary>What the decision does, without the numbers moving within it: the daemon logs a line when this changes.</summary>
+    public (KsmdAction Action, bool Gently) Kind => (Action, Gently);
+
     public KsmRun Run => Action == KsmdAction.Start ? KsmRun.Merge : KsmRun.Stop;
 }
 
@@ -74,7 +80,7 @@ public static class TuningCycle
         }
         var gentle = Decay(input.PagesToScan, p);
         return new(KsmdAction.Start, gentle, sleep, thres,
-            $"{committed}, {freeVsThres}: start ksmd gently, pages_to_scan {input.PagesToScan} -> {gentle} (decay {p.Decay}, min {p.MinPages}), sleep_millisecs {sleep}");
+            $"{committed}, {freeVsThres}: start ksmd gently, pages_to_scan {input.PagesToScan} -> {gentle} (decay {p.Decay}, min {p.MinPages}), sleep_millisecs {sleep}", Gently: true);
     }
 
     private static string Compare(long a, long b) => a < b ? "<" : a > b ? ">" : "=";

@@ -225,6 +225,26 @@ public sealed class KsmHookProcessTests : IDisposable
     }
 
     [Fact]
+    public void A_registration_beyond_Ksm_MaxRequests_is_refused_and_the_XML_stays_byte_identical()
+    {
+        var registry = new KsmRequests(_state);
+        registry.Register(new KsmRequest(VmId.Parse(VmB), true, DateTimeOffset.UtcNow));
+        registry.Register(new KsmRequest(VmId.Parse(_own), true, DateTimeOffset.UtcNow));
+        var fail = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("OnFailure", "fail"), ("MaxRequests", "2")));
+        fail.ExitCodes.Should().Equal(2);
+        Lines(fail.Stderr).Should().ContainSingle().Which.Should()
+            .StartWith($"largeguest: error: ksm_merge_across_nodes: {Path.Combine(_state, "requests")}: 2 KSM requests registered, the most Ksm:MaxRequests allows (2): VM {VmA}'s request is refused")
+            .And.EndWith("the VM is not started (Ksm:OnFailure=fail)");
+        fail.Xml.Should().Equal(_xml);
+        File.Exists(Path.Combine(_state, "requests", VmA)).Should().BeFalse();
+        RealKsm.Read("merge_across_nodes").Should().Be("1", "the host's KSM is untouched");
+
+        var fits = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("OnFailure", "fail"), ("MaxRequests", "3")));
+        fits.ExitCodes.Should().Equal([0], fits.Stderr);
+        RealKsm.Read("merge_across_nodes").Should().Be("0");
+    }
+
+    [Fact]
     public void A_state_directory_others_can_write_is_refused_before_anything_in_it_is_used()
     {
         File.SetUnixFileMode(_state, (UnixFileMode)Convert.ToInt32("777", 8));

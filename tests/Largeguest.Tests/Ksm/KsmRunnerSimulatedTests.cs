@@ -10,6 +10,10 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     private readonly string _state = Directory.CreateTempSubdirectory("largeguest-ksm-sim-").FullName;
     private readonly SimulatedKsm _kernel = new();
 
+    private readonly Xunit.Abstractions.ITestOutputHelper _out;
+
+    public KsmRunnerSimulatedTests(Xunit.Abstractions.ITestOutputHelper output) => _out = output;
+
     public void Dispose() => Directory.Delete(_state, recursive: true);
 
     private static KsmPolicy Policy(int reserve = 10, double unmergeSeconds = 60, double lockSeconds = 5) =>
@@ -259,6 +263,54 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         File.WriteAllText(Path.Combine(_state, "requests", B.Value), "merge_across_nodes=maybe\n");
         var outcome = Reconciler().Reconcile(); // reads the registry twice (lock-free look, then under the lock)
         outcome.Warnings.Should().ContainSingle().Which.Should().Contain(B.Value).And.Contain("not a KSM request");
+        _kernel.Merge.Should().BeFalse();
+    }
+
+    private static VmId Vm(int i) => VmId.Parse($"cccccccc-0000-4000-8000-{i:x12}");
+
+    [Fact]
+    public void A_registration_beyond_Ksm_MaxRequests_is_refused_naming_the_directory_and_the_count()
+    {
+        var registry = new KsmRequests(_state, max: 3);
+        for (var i = 1; i <= 3; i++) registry.Register(new KsmRequest(Vm(i), true, DateTimeOffset.UtcNow));
+        var requests = Path.Combine(_state, KsmStateDirectory.RequestsDirectoryName);
+        FluentActions.Invoking(() => registry.Register(new KsmRequest(Vm(4), false, DateTimeOffset.UtcNow))).Should().Throw<KsmException>()
+            .WithMessage($"{requests}: 3 KSM requests registered, the most Ksm:MaxRequests allows (3): VM {Vm(4)}'s request is refused*");
+        File.Exists(Path.Combine(requests, Vm(4).Value)).Should().BeFalse();
+        registry.Register(new KsmRequest(Vm(2), false, DateTimeOffset.UtcNow)); // a VM already registered replaces its entry
+        registry.List().Select(r => (r.Vm, r.MergeAcrossNodes)).Should().Equal((Vm(1), true), (Vm(2), false), (Vm(3), true));
+    }
+
+    [Fact]
+    public void A_full_registry_of_the_default_cap_is_read_and_one_more_is_refused()
+    {
+        var registry = new KsmRequests(_state);
+        for (var i = 1; i <= KsmRequests.DefaultMax; i++) registry.Register(new KsmRequest(Vm(i), true, DateTimeOffset.UtcNow));
+        var times = new List<double>();
+        for (var round = 0; round < 5; round++)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            registry.List().Should().HaveCount(KsmRequests.DefaultMax);
+            times.Add(clock.Elapsed.TotalMilliseconds);
+        }
+        var refused = System.Diagnostics.Stopwatch.StartNew();
+        FluentActions.Invoking(() => registry.Register(new KsmRequest(Vm(KsmRequests.DefaultMax + 1), false, DateTimeOffset.UtcNow)))
+            .Should().Throw<KsmException>().WithMessage($"*: {KsmRequests.DefaultMax} KSM requests registered, the most Ksm:MaxRequests allows ({KsmRequests.DefaultMax})*");
+        Largeguest.Tests.Support.Figures.Report(_out,
+            $"KSM registry: reading {KsmRequests.DefaultMax} requests (the default Ksm:MaxRequests) takes {times.Order().ElementAt(2):0} ms (median of 5); " +
+            $"refusing the next registration {refused.Elapsed.TotalMilliseconds:0.#} ms");
+    }
+
+    [Fact]
+    public void A_registry_holding_more_than_Ksm_MaxRequests_is_an_error_not_a_decision_on_part_of_it()
+    {
+        var registry = new KsmRequests(_state);
+        for (var i = 1; i <= 5; i++) registry.Register(new KsmRequest(Vm(i), i != 5, DateTimeOffset.UtcNow)); // the last one asks 0
+        var requests = Path.Combine(_state, KsmStateDirectory.RequestsDirectoryName);
+        FluentActions.Invoking(() => Reconciler(Policy() with { MaxRequests = 4 }).Reconcile()).Should().Throw<KsmException>()
+            .WithMessage($"{requests}: 5 KSM request files, more than Ksm:MaxRequests (4); none is read*");
+        (_kernel.Merge, _kernel.Log.Count).Should().Be((true, 0), "nothing was decided, nothing written");
+        Reconciler(Policy() with { MaxRequests = 5 }).Reconcile().Changed.Should().BeTrue("within the cap VM 5's 0 counts");
         _kernel.Merge.Should().BeFalse();
     }
 

@@ -159,6 +159,33 @@ public class TuningCycleTests
     public void Decide_refuses_a_zero_total() =>
         FluentActions.Invoking(() => TuningCycle.Decide(new(0, 0, 0, 0), High, 20, 2048, TuningMode.High)).Should().Throw<ArgumentOutOfRangeException>();
 
+    [Fact]
+    public void The_daemon_logs_a_decision_when_its_kind_changes_not_when_its_numbers_move()
+    {
+        var state = new TunerState();
+        TunerOutcome Cycle(long free, long committed, long pages, params string[] before)
+        {
+            var d = TuningCycle.Decide(new(16 * GiB, free, committed, pages), High, 20, 2048, TuningMode.High);
+            return new(state, [.. before, d.Why], d);
+        }
+        var boost = Cycle(2 * GiB, 10 * GiB, 100);
+        var boostMore = Cycle(1 * GiB, 10 * GiB, 300); // same kind, other numbers
+        var gently = Cycle(6 * GiB, 14 * GiB, 1000);
+        var stop = Cycle(12 * GiB, 2 * GiB, 1000, "swap 0 KiB free + ...: WARNING: not covered");
+        var stopAgain = Cycle(12 * GiB, 3 * GiB, 950, "swap 0 KiB free + ...: WARNING: not covered");
+        var paused = new TunerOutcome(state, ["tuning paused: 'largeguest ksm stop' at ..."]);
+
+        TunerDaemon.News(boost, null).Should().Equal(boost.Decision!.Why);
+        boostMore.Decision!.Why.Should().NotBe(boost.Decision.Why, "the numbers moved");
+        TunerDaemon.News(boostMore, boost).Should().BeEmpty("same kind of decision: start ksmd, boosting");
+        TunerDaemon.News(gently, boostMore).Should().Equal(gently.Decision!.Why);
+        TunerDaemon.News(stop, gently).Should().Equal(stop.Notes);
+        TunerDaemon.News(stopAgain, stop).Should().Equal(["swap 0 KiB free + ...: WARNING: not covered"], "a warning is said every cycle, the decision once");
+        TunerDaemon.News(paused, stopAgain).Should().Equal(paused.Notes);
+        TunerDaemon.News(paused, paused).Should().BeEmpty("a paused tuner says so once");
+        TunerDaemon.News(stop, paused).Should().Equal(stop.Notes);
+    }
+
     [Theory]
     [InlineData(0, "0 KiB")]
     [InlineData(1023, "1023 KiB")]
