@@ -2,6 +2,7 @@ using System.Collections;
 using Largeguest.Admin;
 using Largeguest.Config;
 using Largeguest.Hook;
+using Largeguest.IO;
 
 namespace Largeguest.Hook.Cli;
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Largeguest.IO;
 
 namespace Largeguest.Hook.Cli;
 
@@ -29,8 +30,8 @@ internal static class Commands
             IEnumerable<string> messages = unknownCommand
                 ? [$"unknown command '{result.UnmatchedTokens[0]}' (commands: {string.Join(", ", root.Subcommands.Select(c => c.Name))})"]
                 : result.Errors.Select(e => e.Message);
-            foreach (var message in messages) Console.Error.WriteLine($"largeguest: error: {message}");
-            Console.Error.WriteLine("largeguest: see 'largeguest --help'");
+            foreach (var message in messages) CliSupport.Diag.Error(message);
+            Console.Error.WriteLine($"{Diagnostics.Program}: see 'largeguest --help'");
             return Failure;
         }
         return result.Invoke();

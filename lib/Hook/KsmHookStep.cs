@@ -1,4 +1,5 @@
 using Largeguest.Config;
+using Largeguest.IO;
 using Largeguest.Ksm;
 
 namespace Largeguest.Hook;

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Largeguest.Hook;
+using Largeguest.IO;
 
 namespace Largeguest.Ksm;
 

@@ -1,5 +1,4 @@
 using Largeguest.Config;
-using Largeguest.Hook;
 using Largeguest.IO;
 using Largeguest.Ksm.Mom;
 

@@ -91,7 +91,7 @@ public class GrammarPropertyTests
             selected.Should().ContainKey(e.Property, "the error names a property that is set");
             // The property text may hold any character; what reaches VDSM's log is one line all the same.
             var stderr = new StringWriter();
-            new Largeguest.Hook.Diagnostics(stderr).Error(e.OneLine);
+            new Largeguest.IO.Diagnostics(stderr).Error(e.OneLine);
             var line = stderr.ToString();
             line.Should().StartWith($"largeguest: error: {e.Property}: ").And.EndWith(Environment.NewLine);
             line[..^Environment.NewLine.Length].IndexOfAny(['\r', '\n', '\u0085', '\u2028', '\u2029']).Should().Be(-1, "the error is one line");

@@ -112,14 +112,14 @@ public sealed class KsmModelTests : IDisposable
     public void The_helper_lines_the_hook_relays_are_read_back_as_Diagnostics_wrote_them(string severity)
     {
         var written = new StringWriter();
-        var diag = new Largeguest.Hook.Diagnostics(written);
+        var diag = new Largeguest.IO.Diagnostics(written);
         var message = "ksm: merge_across_nodes 1 -> 0 (asked by VM x): unmerged 1 pages";
         ((Action<string>)(severity switch { "error" => diag.Error, "warning" => diag.Warn, _ => diag.Note }))(message);
-        var parsed = Largeguest.Hook.Diagnostics.Parse(written.ToString().TrimEnd('\n'));
+        var parsed = Largeguest.IO.Diagnostics.Parse(written.ToString().TrimEnd('\n'));
         parsed.Should().NotBeNull();
         (parsed!.Value.Severity.ToString().ToLowerInvariant(), parsed.Value.Text).Should().Be((severity, message));
         KsmService.Classify(written.ToString().TrimEnd('\n')).Should().Be(severity == "error" ? (false, written.ToString().TrimEnd('\n')) : (severity == "warning", message));
-        Largeguest.Hook.Diagnostics.Parse("sudo: a password is required").Should().BeNull();
+        Largeguest.IO.Diagnostics.Parse("sudo: a password is required").Should().BeNull();
     }
 
     [Theory]

@@ -55,7 +55,7 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         if (run.ExitCodes[0] == 2)
         {
             run.Stderr.Should().MatchRegex("^largeguest: error: [^\n]+\n$", why);
-            run.Stderr.TrimEnd('\n').Length.Should().BeLessThanOrEqualTo(Largeguest.Hook.Diagnostics.MaxLineChars, why);
+            run.Stderr.TrimEnd('\n').Length.Should().BeLessThanOrEqualTo(Largeguest.IO.Diagnostics.MaxLineChars, why);
             run.Stderr.Should().NotContain("\u001b", why);
             run.Xml.Should().Equal(xml, $"never a write on error ({why})");
             run.FileUntouched.Should().BeTrue(why);

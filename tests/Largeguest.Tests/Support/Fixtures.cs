@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Largeguest.Config;
 using Largeguest.Grammar;
 using Largeguest.Hook;
+using Largeguest.IO;
 
 namespace Largeguest.Tests.Support;
 

@@ -1,6 +1,7 @@
 using Largeguest.Config;
 using Largeguest.Hook;
 using Largeguest.Host;
+using Largeguest.IO;
 
 namespace Largeguest.Tests.Support;
 

@@ -1,4 +1,4 @@
-namespace Largeguest.Hook;
+namespace Largeguest.IO;
 
 /// <summary>The product's stderr voice: one line per message, prefixed so VDSM's log shows who spoke.</summary>
 public sealed class Diagnostics(TextWriter stderr)
