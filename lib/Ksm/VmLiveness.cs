@@ -18,7 +18,7 @@ public interface IVmLiveness
 }
 
 /// <summary>Makes no lookup and calls every VM <see cref="VmPresence.Unknown"/>: no request is ever stale (tests).</summary>
-public sealed class AssumeAlive : IVmLiveness
+internal sealed class AssumeAlive : IVmLiveness
 {
     public static AssumeAlive Instance { get; } = new();
 

@@ -68,7 +68,7 @@ public sealed class KsmtunedConf
 
     public TimeSpan Interval => TimeSpan.FromSeconds(Number(MonitorInterval));
     public int Coefficient => (int)Number(ThresCoef);
-    public long ThresholdConstKiB => Number(ThresConst);
+    internal long ThresholdConstKiB => Number(ThresConst);
     public bool DebugEnabled => Text(Debug) is { Length: > 0 } d && d != "0";
 
     /// <summary>The customized parameter set this file describes (decay turned from ksmtuned's negative delta into an amount).</summary>

@@ -44,7 +44,7 @@ public sealed record TuningParameters(long Boost, long Decay, long MinPages, lon
     public static TuningParameters High { get; } = new(200, 50, 100, 10000, 20);
 
     /// <summary>ksmtuned's built-in defaults (the RHEL KSM guide, docs/design.md section 6): what customized mode starts from.</summary>
-    public static TuningParameters KsmtunedDefaults { get; } = new(300, 50, 64, 1250, 10);
+    internal static TuningParameters KsmtunedDefaults { get; } = new(300, 50, 64, 1250, 10);
 
     /// <summary>The largest pages_to_scan the kernel takes (an unsigned int).</summary>
     public const long PagesLimit = uint.MaxValue;
