@@ -39,13 +39,13 @@ internal static class ApplyCommand
         if (properties.KsmMergeAcrossNodes is not null)
             CliSupport.Diag.Note($"{LargeguestProperties.KsmMergeAcrossNodesName}: changes no XML; apply does not touch the host's KSM");
 
-        var original = CliSupport.ReadFile(file);
+        var original = HookContract.ReadDomain(file.FullName, "apply");
         var rewritten = properties.EditsXml ? HookRunner.Rewrite(original, properties, config, HostContext.ForHost(config, CliSupport.Diag)) : original.AsMemory();
         var diff = UnifiedDiff.Create(Encoding.UTF8.GetString(original), Encoding.UTF8.GetString(rewritten.Span),
             "a/" + file.Name, "b/" + file.Name);
         Console.Write(diff);
         if (diff.Length == 0) CliSupport.Diag.Note($"{file.Name}: already as asked, nothing to change");
-        else if (!dryRun) AtomicFile.Replace(file.FullName, rewritten.Span, durable: true); // an admin's file: must survive a power loss
+        else if (!dryRun) HookContract.WriteDomain(file.FullName, rewritten.Span, durable: true, "apply"); // an admin's file: survives a power loss
         return Commands.Success;
     }
 }

@@ -46,7 +46,7 @@ internal static class CheckCommand
         var parsed = LargeguestProperties.Parse(engine.Ours, config.DefaultMode);
         if (domainFile is not null)
         {
-            var doc = DomainDocument.Parse(CliSupport.ReadFile(domainFile));
+            var doc = DomainDocument.Parse(HookContract.ReadDomain(domainFile.FullName, "--domain"));
             DomainChecks.Check(doc, parsed);
             HookRunner.CheckCpuPolicy(doc, parsed, config, CliSupport.Diag);
             DomainChecks.CheckGuestTopology(doc, parsed, config.GuestNumaTopologyMismatch == Largeguest.Config.FailurePolicy.Fail, CliSupport.Diag.Warn);

@@ -21,11 +21,11 @@ internal static class CliSupport
 
     public static LargeguestConfig LoadConfig() => LargeguestConfig.Load(Environment(), privileged: false, Diag.Warn);
 
-    /// <summary>Runs a command body; any failure becomes one error line (<see cref="HookRunner.Describe"/>) and exit 2.</summary>
+    /// <summary>Runs a command body; any failure becomes one error line (<see cref="HookContract.Describe"/>) and exit 2.</summary>
     public static int Guard(Func<int> body)
     {
         try { return body(); }
-        catch (Exception e) { Diag.Error(HookRunner.Describe(e)); return Commands.Failure; }
+        catch (Exception e) { Diag.Error(HookContract.Describe(e)); return Commands.Failure; }
     }
 
     /// <summary>An engine property string; other hooks' properties are noted and left out.</summary>
@@ -34,12 +34,5 @@ internal static class CliSupport
         var engine = EngineProperties.Parse(text);
         foreach (var other in engine.Others) Diag.Note($"{other}: not a largeguest property, ignored");
         return engine;
-    }
-
-    public static byte[] ReadFile(FileInfo file)
-    {
-        try { return File.ReadAllBytes(file.FullName); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new HookException($"{file.FullName}: cannot read: {e.Message}"); }
     }
 }

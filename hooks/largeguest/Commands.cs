@@ -9,9 +9,9 @@ namespace Largeguest.Hook.Cli;
 /// </summary>
 internal static class Commands
 {
-    // The hook's exit codes (HookRunner, docs/design.md section 3), named here for the commands.
-    public const int Success = HookRunner.Success;
-    public const int Failure = HookRunner.Failure;
+    // The hook's exit codes (HookContract, docs/design.md section 3), named here for the commands.
+    public const int Success = HookContract.Success;
+    public const int Failure = HookContract.Failure;
 
     public static int Run(string[] args)
     {

@@ -11,7 +11,7 @@ public static class Program
     public static int Main(string[] args)
     {
         if (args.Length > 0) return Commands.Run(args);
-        if (HookRunner.NothingAsked(System.Environment.GetEnvironmentVariable)) return HookRunner.Success;
+        if (HookRunner.NothingAsked(System.Environment.GetEnvironmentVariable)) return HookContract.Success;
         return HookRunner.Run(Invocation(), CliSupport.Environment(), Console.Error);
     }
 

@@ -29,7 +29,7 @@ public static class HookPoints
     /// <c>after_vm_destroy</c>, where VDSM ignores failures but exit 2 would skip other products' cleanup hooks.
     /// </summary>
     public static int FailureExitCode(this HookPoint? point) =>
-        point == HookPoint.AfterVmDestroy ? HookRunner.CleanupFailure : HookRunner.Failure;
+        point == HookPoint.AfterVmDestroy ? HookContract.CleanupFailure : HookContract.Failure;
 
     /// <summary>The hook point named by the directory VDSM ran us from (argv[0]), or null.</summary>
     public static HookPoint? FromInvocation(string argv0)

@@ -8,17 +8,13 @@ using Largeguest.Ksm;
 namespace Largeguest.Hook;
 
 /// <summary>
-/// The VDSM hook contract (docs/design.md section 3): properties from the environment, the domain XML at
-/// <c>_hook_domxml</c>, exit 0 (warnings on stderr) or 2 (one-line error, file byte-identical).
+/// One hook run (docs/design.md section 3) on the terms of <see cref="HookContract"/>: properties from the environment,
+/// the domain XML at <c>_hook_domxml</c>, exit 0 (warnings on stderr) or 2 (one-line error, file byte-identical).
 /// </summary>
 public static class HookRunner
 {
-    public const int Success = 0;
-    public const int Failure = 2;
-    /// <summary>A failure at <c>after_vm_destroy</c> (<see cref="HookPoints.FailureExitCode"/>).</summary>
-    public const int CleanupFailure = 1;
-    public const string DomXmlVariable = "_hook_domxml";
-    public const string VmIdVariable = "vmId";
+    private const int Success = HookContract.Success, Failure = HookContract.Failure;
+    private const string DomXmlVariable = HookContract.DomXmlVariable;
 
     /// <summary>
     /// VDSM ran us for a VM without any property of ours (docs/design.md section 3): exit 0, nothing read or
@@ -67,7 +63,7 @@ public static class HookRunner
             commit?.Invoke();
             return Success;
         }
-        catch (Exception e) { diag.Error(Describe(e)); }
+        catch (Exception e) { diag.Error(HookContract.Describe(e)); }
         return invokedAs.FailureExitCode();
     }
 
@@ -84,40 +80,17 @@ public static class HookRunner
         diag.Warn(finding.AsWarning());
     }
 
-    /// <summary>The one-line message for any failure: ours name what is wrong; anything else is a bug, said as such.</summary>
-    public static string Describe(Exception e) => e switch
-    {
-        PropertyException p => p.OneLine,
-        DomainXmlException or ConfigException or HookException or TopologyException or KsmException => e.Message,
-        _ => $"internal error: {e.GetType().Name}: {e.Message}",
-    };
-
     /// <summary>Reads and rewrites the domain XML; returns the write still to be done, or null when nothing changes.</summary>
     private static Action? PrepareRewrite(IReadOnlyDictionary<string, string> environment, LargeguestProperties properties, LargeguestConfig config, HostContext host, HookPoint point)
     {
         var path = environment.GetValueOrDefault(DomXmlVariable);
         if (string.IsNullOrEmpty(path))
             throw new HookException($"{DomXmlVariable}: not set (expected: the path of the domain XML, set by VDSM)");
-        byte[] original;
-        try
-        {
-            // The parser's limit, enforced before reading: an oversized file must not cost its size in memory
-            // just to be refused. A FIFO or device must not hang the hook.
-            original = RegularFile.Read(path, DomainDocument.MaxChars,
-                size => $"{size} bytes, more than the {DomainDocument.MaxChars >> 20} MiB a domain XML may have");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new HookException($"{DomXmlVariable}: cannot read '{path}': {e.Message}"); }
+        var original = HookContract.ReadDomain(path, DomXmlVariable);
 
         var rewritten = Rewrite(original, properties, config, host, point);
         if (rewritten.Span.SequenceEqual(original)) return null; // already as asked: leave the file (and its mtime) alone
-        return () =>
-        {
-            // No fsync: VDSM's own temp file, read back as soon as we exit and then deleted (docs/design.md section 3).
-            try { AtomicFile.Replace(path, rewritten.Span, durable: false); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            { throw new HookException($"{DomXmlVariable}: cannot replace '{path}': {e.Message}; the file is unchanged"); }
-        };
+        return () => HookContract.WriteDomain(path, rewritten.Span, durable: false, DomXmlVariable); // VDSM's temp file: no fsync
     }
 
     /// <summary>

@@ -19,7 +19,7 @@ public static class KsmHookStep
         var release = point == HookPoint.AfterVmDestroy;
         try
         {
-            var vm = VmId.Parse(environment.GetValueOrDefault(HookRunner.VmIdVariable), HookRunner.VmIdVariable);
+            var vm = VmId.Parse(environment.GetValueOrDefault(HookContract.VmIdVariable), HookContract.VmIdVariable);
             var call = new KsmHelperCall(vm, release ? null : value);
             Print((runner ?? KsmService.Run)(call, config), diag);
             return true;

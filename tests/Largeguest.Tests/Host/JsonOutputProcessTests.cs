@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 
 namespace Largeguest.Tests.Host;
@@ -101,12 +102,17 @@ public sealed class JsonOutputProcessTests : IDisposable
     [InlineData(new[] { "cputune=0#x" }, "largeguest: error: cputune: in '0#x': bad token 'x'")]
     [InlineData(new[] { "cputune=0-7#0", "--domain", "DOMAIN" }, "largeguest: error: cputune: vCPU")]
     [InlineData(new[] { "cputune=0#0", "--domain", "/nonexistent/d.xml" },
-        "largeguest: error: /nonexistent/d.xml: cannot read")]
+        "largeguest: error: --domain: cannot read '/nonexistent/d.xml': No such file")]
+    // The hook's reader (HookContract.ReadDomain): a FIFO is refused at once, never waited on.
+    [InlineData(new[] { "cputune=0#0", "--domain", "FIFO" }, "largeguest: error: --domain: cannot read '")]
     public void Check_json_errors_are_one_line_on_stderr_with_exit_2(string[] args, string message)
     {
         var domain = Path.Combine(_bin.Dir, "small.xml");
         File.WriteAllText(domain, TopologyProcessTests.Domain(4, 8 * GiB));
-        var r = _bin.Cli(Sysfs(), ["check", .. args.Select(a => a == "DOMAIN" ? domain : a), "--json"]);
+        var fifo = Path.Combine(_bin.Dir, "domain.fifo");
+        if (args.Contains("FIFO") && !File.Exists(fifo)) Process.Start("mkfifo", fifo)!.WaitForExit();
+        var r = _bin.Cli(Sysfs(), ["check", .. args.Select(a => a == "DOMAIN" ? domain : a == "FIFO" ? fifo : a), "--json"]);
+        if (args.Contains("FIFO")) r.Stderr.Should().Contain("not a regular file but a FIFO");
         r.Exit.Should().Be(2);
         r.Stdout.Should().BeEmpty("a script reading stdout gets no half answer");
         r.Stderr.Should().StartWith(message).And.EndWith("\n");
