@@ -23,6 +23,8 @@ public static partial class AtomicFile
 
     /// <summary>Our temp names: <c>.&lt;target&gt;.largeguest-&lt;pid&gt;-&lt;8 hex&gt;.tmp</c>.</summary>
     private const string Marker = ".largeguest-", Suffix = ".tmp";
+    private static readonly byte[] MarkerBytes = System.Text.Encoding.ASCII.GetBytes(Marker),
+        SuffixBytes = System.Text.Encoding.ASCII.GetBytes(Suffix);
 
     /// <summary>Replaces an existing file, keeping its mode.</summary>
     /// <param name="durable">fsync before the file gets a name: for files that must survive a power loss (an admin's
@@ -87,9 +89,10 @@ public static partial class AtomicFile
     {
         try
         {
-            foreach (var path in Directory.EnumerateFiles(dir, "." + "*" + Marker + "*" + Suffix))
+            foreach (var name in DirectoryNames.Read(dir, MaybeTempName))
             {
-                if (ParseTempName(Path.GetFileName(path)) is not int pid) continue;
+                if (ParseTempName(name) is not int pid) continue;
+                var path = Path.Combine(dir, name);
                 var alive = pid == Environment.ProcessId || Libc.Kill(pid, 0) == 0
                     || Marshal.GetLastPInvokeError() == Libc.EPERM; // alive, another user's
                 if (alive && DateTime.UtcNow - File.GetLastWriteTimeUtc(path) < StaleAfter) continue;
@@ -98,6 +101,10 @@ public static partial class AtomicFile
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // the write itself succeeded
     }
+
+    /// <summary>A cheap first look at a raw entry name: could it be one of our temp names?</summary>
+    private static bool MaybeTempName(ReadOnlySpan<byte> name) =>
+        name.Length > 0 && name[0] == (byte)'.' && name.EndsWith(SuffixBytes) && name.IndexOf(MarkerBytes) > 0;
 
     internal static string TempName(string target, int pid, int random) =>
         $".{target}{Marker}{pid.ToString(CultureInfo.InvariantCulture)}-{random:x8}{Suffix}";
