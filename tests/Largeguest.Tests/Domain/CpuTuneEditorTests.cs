@@ -104,7 +104,8 @@ public class CpuTuneEditorTests
         compared.Should().BeGreaterThan(500);
     }
 
-    /// <summary>The iothreadpin merge as it was when each new pin looked for the last pin anew (quadratic in the pins).</summary>
+    /// <summary>The iothreadpin merge as it was when each new pin looked for the last pin anew (quadratic in the
+    /// pins).</summary>
     private static void IoThreadReference(XElement cputune, IReadOnlyList<IoThreadPin> ioThreads)
     {
         var existing = cputune.Elements("iothreadpin").ToLookup(e => ((string?)e.Attribute("iothread"))?.Trim() ?? "");

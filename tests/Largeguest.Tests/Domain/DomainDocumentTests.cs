@@ -4,7 +4,8 @@ using Largeguest.Tests.Support;
 
 namespace Largeguest.Tests.Domain;
 
-/// <summary>The document is written back exactly as read: every spelling producers of domain XML use survives.</summary>
+/// <summary>The document is written back exactly as read: every spelling producers of domain XML use
+/// survives.</summary>
 public class DomainDocumentTests
 {
     private static string RoundTrip(string xml) => Encoding.UTF8.GetString(DomainDocument.Parse(Encoding.UTF8.GetBytes(xml)).ToBytes().Span);

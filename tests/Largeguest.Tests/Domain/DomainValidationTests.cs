@@ -5,7 +5,8 @@ using Largeguest.Tests.Support;
 
 namespace Largeguest.Tests.Domain;
 
-/// <summary>docs/design.md section 4, "Validation against the domain": each failure names the property and shows the numbers.</summary>
+/// <summary>docs/design.md section 4, "Validation against the domain": each failure names the property and shows the
+/// numbers.</summary>
 public class DomainValidationTests
 {
     private static PropertyException Rejects(string fixture, params (string Name, string Value)[] properties)

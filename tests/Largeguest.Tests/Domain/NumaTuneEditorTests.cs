@@ -6,7 +6,8 @@ using Largeguest.Grammar;
 
 namespace Largeguest.Tests.Domain;
 
-/// <summary>The memnode merge of <see cref="NumaTuneEditor.ApplyMemNodes"/> on existing memnodes in any order, duplicates included.</summary>
+/// <summary>The memnode merge of <see cref="NumaTuneEditor.ApplyMemNodes"/> on existing memnodes in any order,
+/// duplicates included.</summary>
 public class NumaTuneEditorTests
 {
     private static int? CellId(XElement memnode) =>
@@ -38,7 +39,8 @@ public class NumaTuneEditorTests
         var modes = Enum.GetValues<NumaMode>();
         for (var run = 0; run < 3000; run++)
         {
-            // Old memnodes in any order, duplicated, padded, unparsable or beyond the cells; <memory> anywhere or absent.
+            // Old memnodes in any order, duplicated, padded, unparsable or beyond the cells; <memory> anywhere or
+            // absent.
             var indent = rng.Next(2) == 0 ? "" : "\n    ";
             var children = new List<string>();
             for (var i = rng.Next(7); i > 0; i--)

@@ -9,7 +9,8 @@ using Largeguest.Tests.Support;
 
 namespace Largeguest.Tests.Domain;
 
-/// <summary>Generated property sets that fit the 16-vCPU, 16 GiB HANA fixture and the sample host (CPUs 0-31, nodes 0-1).</summary>
+/// <summary>Generated property sets that fit the 16-vCPU, 16 GiB HANA fixture and the sample host (CPUs 0-31, nodes
+/// 0-1).</summary>
 public static class FittingProperties
 {
     public const int Vcpus = 16;

@@ -7,7 +7,8 @@ public sealed record CmdResult(string Command, int ExitCode, string Stdout, stri
 {
     public bool Ok => ExitCode == 0;
 
-    /// <summary>The stdout of a command that must succeed; otherwise an exception quoting the command and its stderr.</summary>
+    /// <summary>The stdout of a command that must succeed; otherwise an exception quoting the command and its
+    /// stderr.</summary>
     public string OrThrow() => Ok ? Stdout
         : throw new InvalidOperationException($"`{Command}` failed with exit {ExitCode}: {Stderr.Trim()} {Stdout.Trim()}".TrimEnd());
 }

@@ -24,7 +24,8 @@ public sealed record DimmExpectation(int Node, long MiB);
 /// Mems_allowed_list of every QEMU thread for strict and restrictive.</param>
 /// <param name="NumatuneMode">What `virsh numatune` reports as numa_mode.</param>
 /// <param name="IoThreadPins">I/O thread id → the host CPUs its thread may run on; null = none pinned.</param>
-/// <param name="Backing">The QOM type of every cell's memory backend and whether it is shared; null = not checked.</param>
+/// <param name="Backing">The QOM type of every cell's memory backend and whether it is shared; null = not
+/// checked.</param>
 public sealed record GuestExpectation(
     IReadOnlyDictionary<int, string> VcpuPins,
     int OnlineVcpus,
@@ -48,7 +49,8 @@ public sealed record GuestCase(string Id, string Description, IReadOnlyDictionar
 {
     public override string ToString() => Id;
 
-    /// <summary>The domain XML as VDSM would hand it to before_vm_start, for this guest name, UUID and domain type.</summary>
+    /// <summary>The domain XML as VDSM would hand it to before_vm_start, for this guest name, UUID and domain
+    /// type.</summary>
     public byte[] Xml(string name, string uuid, string domainType)
     {
         var path = Path.Combine(PublishedBinary.RepoRoot, "tests", "Largeguest.Tests", "E2E", "Domains", (Template ?? Id) + ".xml");

@@ -9,7 +9,8 @@ namespace Largeguest.Tests.E2E;
 
 /// <summary>
 /// This machine's topology read twice: through our libvirt binding against the private libvirtd's QEMU driver
-/// (capabilities + cells free memory, <see cref="LibvirtTopologyReader"/>) and through <see cref="SysfsTopologyReader"/>
+/// (capabilities + cells free memory, <see cref="LibvirtTopologyReader"/>) and through
+/// <see cref="SysfsTopologyReader"/>
 /// on /sys. The two models must agree on everything both sources know. Then the published hook is run with
 /// <c>Topology:Source=libvirt</c> against the same daemon, so the hook's libvirt path is proven on a real
 /// QEMU-driver libvirtd and not only on <c>test:///default</c>. In the e2e collection: when the private
@@ -135,7 +136,8 @@ public sealed class HostTopologyAgreementTests(PrivateLibvirt libvirt, ITestOutp
         var bad = hooks.Run("before_vm_start", xml, new Dictionary<string, string> { ["cputune"] = "0#99" }, environment: env);
         output.WriteLine($"cputune=0#99: {bad}");
         bad.ExitCodes.Should().Equal([2], $"CPU 99 does not exist on this host; {bad}");
-        // The CPU list in the message is this host's (test:///default would say 0-15): the model came from the QEMU driver.
+        // The CPU list in the message is this host's (test:///default would say 0-15): the model came from the QEMU
+        // driver.
         bad.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().ContainSingle().Which.Should()
             .StartWith($"largeguest: error: cputune: vCPU 0 is pinned to CPU 99, which this host does not have (host CPUs: {host.CpuIds})");
         bad.Xml.Should().Equal(xml, "a refused run leaves the domain XML as it was");

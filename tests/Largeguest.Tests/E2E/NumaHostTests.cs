@@ -175,7 +175,8 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
                 Numatune(run.XmlText));
 
             // The product's decision on preferred#0-1 itself matches what libvirt 9.0 does with it (docs/topology.md):
-            // refused by default, naming this libvirt; rewritten to interleave when NumaTune:PreferredManyNodes says so.
+            // refused by default, naming this libvirt; rewritten to interleave when NumaTune:PreferredManyNodes says
+            // so.
             var small = GuestXml("legacy-interleave", "lg-pref-hook", Guid.NewGuid().ToString(), 256, prealloc: false);
             var refused = host.Hook("before_vm_start", small, new Dictionary<string, string> { ["numatune"] = "preferred#0-1" }, Guid.NewGuid().ToString(),
                 new Dictionary<string, string> { ["LARGEGUEST__Topology__Source"] = "sysfs" });
@@ -193,9 +194,11 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
         });
 
     /// <summary>
-    /// NUMA-aware KSM on real nodes: identical pages bound to node 0 and to node 1 (scripts/e2e/numa-host/ksm-pages.py).
+    /// NUMA-aware KSM on real nodes: identical pages bound to node 0 and to node 1
+    /// (scripts/e2e/numa-host/ksm-pages.py).
     /// With merge_across_nodes=1 ksmd merges them into one stable page; the hook's switch to 0 (refused first when the
-    /// unmerge would not fit the memory reserve, by that kernel's numbers) unmerges, writes 0 and restores run, and ksmd
+    /// unmerge would not fit the memory reserve, by that kernel's numbers) unmerges, writes 0 and restores run, and
+    /// ksmd
     /// then keeps one stable page per node; a later VM asking 1 switches the host back.
     /// </summary>
     [Fact]
@@ -251,7 +254,8 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
             checks.Equal("1", host.Read($"{ksm}/run").Trim(), "switch to 0: run restored to 1");
             WaitForMerge(checks, 2, all - 2, "merge_across_nodes=0: one stable page per node");
 
-            // The VM goes; another asks 1: nobody holds 0 any more, so the host switches back and merges across nodes again.
+            // The VM goes; another asks 1: nobody holds 0 any more, so the host switches back and merges across nodes
+            // again.
             var destroyed = host.Hook("after_vm_destroy", xml, new Dictionary<string, string> { ["ksm_merge_across_nodes"] = "0" }, vmA, config);
             checks.Equal(0, destroyed.ExitCode, $"after_vm_destroy: exit 0 ({destroyed.Stderr.Trim()})");
             checks.Equal("0", host.Read($"{ksm}/merge_across_nodes").Trim(), "after_vm_destroy: KSM untouched (the next start reconciles)");
@@ -269,7 +273,8 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
         }
     });
 
-    /// <summary>Waits (up to 4 minutes: ksmd under TCG) until ksmd has merged every helper page, then checks the counters.</summary>
+    /// <summary>Waits (up to 4 minutes: ksmd under TCG) until ksmd has merged every helper page, then checks the
+    /// counters.</summary>
     private void WaitForMerge(E2EChecks checks, long shared, long sharing, string what)
     {
         var clock = Stopwatch.StartNew();
@@ -360,7 +365,8 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
     private static string Numatune(string xml) => Regex.Match(xml, "<numatune>.*?</numatune>", RegexOptions.Singleline).Value;
 
     /// <summary>One of the e2e suite's oVirt domains (E2E/Domains/) for the inner libvirt: TCG, the given memory, and
-    /// with <paramref name="prealloc"/> every page allocated at start (libvirt's allocation mode immediate = QEMU prealloc),
+    /// with <paramref name="prealloc"/> every page allocated at start (libvirt's allocation mode immediate = QEMU
+    /// prealloc),
     /// so numa_maps shows where the whole guest RAM went.</summary>
     public static byte[] GuestXml(string template, string name, string uuid, long mib, bool prealloc)
     {

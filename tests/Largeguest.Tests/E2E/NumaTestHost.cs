@@ -43,7 +43,8 @@ public abstract class NumaTestHost : IDisposable
     public string Accel { get; }
     public string AccelReason { get; }
     public double BootSeconds { get; }
-    /// <summary>The private libvirtd inside: its state dir and URI (as scripts/e2e/start-libvirtd.sh prints them).</summary>
+    /// <summary>The private libvirtd inside: its state dir and URI (as scripts/e2e/start-libvirtd.sh prints
+    /// them).</summary>
     public string LibvirtDir { get; }
     public string LibvirtUri { get; }
     public E2EFigures Figures { get; } = new();
@@ -261,6 +262,7 @@ public sealed class NumaMaps(IReadOnlyList<NumaMapping> mappings)
         return new NumaMapping(f[0], f[1], Field("anon"), nodes);
     }).ToList());
 
-    /// <summary>The anonymous mapping that holds a guest RAM backend of this many pages (prealloc: every page present).</summary>
+    /// <summary>The anonymous mapping that holds a guest RAM backend of this many pages (prealloc: every page
+    /// present).</summary>
     public NumaMapping? GuestRam(long pages) => Mappings.FirstOrDefault(m => m.Anon == pages);
 }

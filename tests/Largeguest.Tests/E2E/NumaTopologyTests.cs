@@ -66,7 +66,8 @@ public static class NumaTopology
                 }
                 else
                     // The kernel keeps part of each node for itself: memmap scales with the node (15 % bounds it), but
-                    // some reservations are fixed-size and land on one node (seen: 50 MiB of a 256 MiB node), so a small
+                    // some reservations are fixed-size and land on one node (seen: 50 MiB of a 256 MiB node), so a
+                    // small
                     // node may lose up to 64 MiB.
                     checks.True(total <= given && total >= given - Math.Max(given * 15 / 100, 64 * 1024), $"{source}: node {id} total memory is its {host.NodeMiB[id]} MiB less the kernel's reservations",
                         $"{total} KiB of {given} KiB");

@@ -80,7 +80,8 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
 
     public static TheoryData<string> CaseIds() => GuestCases.Ids();
 
-    /// <summary>The case must be able to fail here: something is pinned narrower than the host's CPUs, within them.</summary>
+    /// <summary>The case must be able to fail here: something is pinned narrower than the host's CPUs, within
+    /// them.</summary>
     private void Precondition(GuestCase c)
     {
         var host = libvirt.Host.OnlineCpus;
@@ -237,7 +238,8 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
         }
     }
 
-    /// <summary>Threads that carry the emulator pinning: not vCPUs, not iothreads (own pinning, checked above when asked for),
+    /// <summary>Threads that carry the emulator pinning: not vCPUs, not iothreads (own pinning, checked above when
+    /// asked for),
     /// not KVM's kernel workers (kvm-nx-lpage-recovery: a kernel thread whose affinity KVM sets).</summary>
     private static bool IsEmulatorThread(QemuThread t) =>
         t.VcpuId is null && !t.IsIoThread && !t.Name.StartsWith("kvm-", StringComparison.Ordinal);

@@ -97,7 +97,8 @@ public sealed class TunerGuestEventTests(PrivateLibvirt libvirt, ITestOutputHelp
         lock (log) return string.Join("\n", log);
     }
 
-    /// <summary>largeguest_ksmtune_cycles_total from the textfile the daemon writes after each cycle (0 before the first).</summary>
+    /// <summary>largeguest_ksmtune_cycles_total from the textfile the daemon writes after each cycle (0 before the
+    /// first).</summary>
     private static double Cycles(string textfile)
     {
         if (!File.Exists(textfile)) return 0;

@@ -39,7 +39,8 @@ public static class GrammarGenerators
         return order.Select(i => ranges[i]).ToList();
     }
 
-    /// <summary>Distinct I/O thread ids (from 1, sometimes up to the 6-digit limit) in random order, with their cpusets.</summary>
+    /// <summary>Distinct I/O thread ids (from 1, sometimes up to the 6-digit limit) in random order, with their
+    /// cpusets.</summary>
     private static Gen<List<IoThreadPin>> IoThreadPinsGen =>
         from ids in Gen.Frequency((3, Gen.Constant(new List<int>())),
             (2, Gen.ListOf(Gen.Frequency((9, Gen.Choose(1, 16)), (1, Gen.Choose(1, 999999)))).Select(l => l.Distinct().Take(5).ToList())))
@@ -79,7 +80,8 @@ public static class GrammarGenerators
             return new GuestCell(vcpus, memories[i], nodes[i] is var (f, l) ? CpuSet.Range(f, l) : null);
         }).ToList());
 
-    /// <summary>Strings made of the grammars' own vocabulary (and some strangers), to reach deep into the parsers.</summary>
+    /// <summary>Strings made of the grammars' own vocabulary (and some strangers), to reach deep into the
+    /// parsers.</summary>
     public static Gen<string> PropertyLikeString
     {
         get
@@ -104,7 +106,8 @@ public static class GrammarGenerators
         }
     }
 
-    /// <summary>Inserts, deletes or replaces at pseudo-random positions: near-valid text reaches the parsers' inner checks.</summary>
+    /// <summary>Inserts, deletes or replaces at pseudo-random positions: near-valid text reaches the parsers' inner
+    /// checks.</summary>
     private static string Mutate(string text, IEnumerable<(int Kind, (int At, string Piece) Where)> edits)
     {
         foreach (var (kind, (at, piece)) in edits)

@@ -33,7 +33,8 @@ public class GrammarPropertyTests
     [Property]
     public void MemorySize_round_trips(MemorySize size) => CanonicalFixedPoint(size, MemorySize.Parse, (a, b) => a == b);
 
-    /// <summary>Each parser, and the parser of its canonical form (the retired numa hook's value prints as a numatune).</summary>
+    /// <summary>Each parser, and the parser of its canonical form (the retired numa hook's value prints as a
+    /// numatune).</summary>
     private static readonly (string Name, Func<string, object> Parse, Func<string, object> Reparse)[] Parsers =
     [
         ("cpuset", s => CpuSet.Parse(s), s => CpuSet.Parse(s)),

@@ -22,7 +22,8 @@ public sealed class HostBinary : IDisposable
         public string[] StderrLines => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
-    /// <summary>Runs the hook point on <paramref name="xml"/> with <paramref name="env"/> (properties and LARGEGUEST__ overrides).</summary>
+    /// <summary>Runs the hook point on <paramref name="xml"/> with <paramref name="env"/> (properties and LARGEGUEST__
+    /// overrides).</summary>
     public (Result Result, string XmlAfter, bool Unchanged) Hook(string xml, IReadOnlyDictionary<string, string> env, string hookPoint = "before_vm_start")
     {
         var before = System.Text.Encoding.UTF8.GetBytes(xml);

@@ -172,7 +172,8 @@ public class HostChecksTests
     [Fact]
     public void Per_cell_bindings_are_guarded_per_cell_with_the_mode_from_numatune()
     {
-        // Cell 0 (6 GiB) fits node 0 (8 GiB free); cell 1 (6 GiB) does not fit node 1 (4 GiB free); the guest (12 GiB) fits 0-1.
+        // Cell 0 (6 GiB) fits node 0 (8 GiB free); cell 1 (6 GiB) does not fit node 1 (4 GiB free); the guest (12 GiB)
+        // fits 0-1.
         var warn = Check("numatune=strict#0-1;guestnuma=0#6G#0,1#6G#1", "warn", 12);
         warn.Warnings.Should().ContainSingle().Which.Should()
             .StartWith("guestnuma: strict binding: cell 1 needs 6291456 KiB (6 GiB) but node 1 has 4194304 KiB (4 GiB) free");
@@ -222,7 +223,8 @@ public class HostChecksTests
     [Fact]
     public void A_relaxed_cell_relaxes_a_restrictive_guest_wide_binding_and_the_confined_cells_stay_strict()
     {
-        // Cell 0 (5 GiB) does not fit node 1 (4 GiB free) and is relaxed; the guest-wide 6 GiB fits nodes 0-1 (12 GiB free).
+        // Cell 0 (5 GiB) does not fit node 1 (4 GiB free) and is relaxed; the guest-wide 6 GiB fits nodes 0-1 (12 GiB
+        // free).
         var v = Check("numatune=restrictive#0-1;guestnuma=0#5G#1,1#1G#0", "prefer", 6);
         v.Errors.Should().BeEmpty();
         v.Properties.NumaTune!.Mode.Should().Be(NumaMode.Interleave, "libvirt refuses a restrictive memory with a preferred memnode");

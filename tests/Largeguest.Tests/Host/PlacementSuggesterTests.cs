@@ -32,7 +32,8 @@ public class PlacementSuggesterTests
         </domain>
         """;
 
-    /// <summary>The suggestion's strings through the grammar, the domain checks, the host checks and the rewriter.</summary>
+    /// <summary>The suggestion's strings through the grammar, the domain checks, the host checks and the
+    /// rewriter.</summary>
     private static (HostVerdict Verdict, DomainDocument Doc) RoundTrip(HostTopology host, Suggestion s, int vcpus, MemorySize memory, int? sockets = null, int ioThreads = 0)
     {
         var config = LargeguestConfig.FromOptions(new LargeguestOptions { NumaTune = new NumaTuneOptions { StrictMemory = "fail" } });

@@ -153,7 +153,8 @@ public class SysfsTopologyReaderTests
         FluentActions.Invoking(() => SysfsTopologyReader.Read(f.Root)).Should().Throw<TopologyException>().WithMessage("*cpulist*");
     }
 
-    /// <summary>This machine's /sys against util-linux's lscpu, an independent reader of the same kernel facts.</summary>
+    /// <summary>This machine's /sys against util-linux's lscpu, an independent reader of the same kernel
+    /// facts.</summary>
     [Fact]
     public void This_machine_agrees_with_lscpu()
     {

@@ -4,7 +4,8 @@ using Largeguest.Host;
 
 namespace Largeguest.Tests.Host;
 
-/// <summary>The published hook and admin commands against a sysfs fixture and against libvirt's test:///default.</summary>
+/// <summary>The published hook and admin commands against a sysfs fixture and against libvirt's
+/// test:///default.</summary>
 public sealed class TopologyProcessTests : IDisposable
 {
     private readonly HostBinary _bin = new();
@@ -351,7 +352,8 @@ public sealed class TopologyProcessTests : IDisposable
     [Fact]
     public void Suggest_with_sockets_and_io_threads_goes_through_the_hook_and_libvirt_keeps_the_iothreadpins()
     {
-        // 12 vCPUs in 6 sockets of 2, 2 I/O threads: each test-driver node (8 CPUs) keeps one CPU free of vCPUs, so 6 + 6.
+        // 12 vCPUs in 6 sockets of 2, 2 I/O threads: each test-driver node (8 CPUs) keeps one CPU free of vCPUs, so 6 +
+        // 6.
         var r = _bin.Cli(Libvirt(), "suggest", "--vcpus", "12", "--memory", "5M", "--sockets", "6", "--io-threads", "2");
         r.Exit.Should().Be(0, r.Stderr);
         r.Stdout.Should().Be("cputune=0#0,1#1,2#2,3#3,4#4,5#5,6#8,7#9,8#10,9#11,10#12,11#13,emulator#6-7,14-15,iothread1#6,iothread2#14\n" +
@@ -371,7 +373,8 @@ public sealed class TopologyProcessTests : IDisposable
         LibvirtBindingTests.Run("virsh", "-c", LibvirtBindingTests.TestUri, $"define {file}; dumpxml lg-topology")
             .Should().Contain("<iothreadpin iothread='1' cpuset='6'/>").And.Contain("<iothreadpin iothread='2' cpuset='14'/>")
             .And.Contain("<emulatorpin cpuset='6-7,14-15'/>");
-        // The same cells on a guest with sockets of 4 split socket 1: refused under TopologyMismatch=fail, file untouched.
+        // The same cells on a guest with sockets of 4 split socket 1: refused under TopologyMismatch=fail, file
+        // untouched.
         var split = _bin.Hook(domain.Replace("sockets='6' cores='2'", "sockets='3' cores='4'"), env);
         RefusedWithOneLine(split, "guestnuma: guest socket 1 (vCPUs 4-7 of <topology sockets='3' cores='4' threads='1'/>) is split across cells: vCPUs 4-5 in cell 0, vCPUs 6-7 in cell 1");
     }

@@ -19,7 +19,8 @@ public sealed class KsmHookProcessTests : IDisposable
     private readonly VdsmHookRunner _vdsm = new();
     private readonly string _state = Directory.CreateTempSubdirectory("largeguest-ksm-state-").FullName;
     private readonly byte[] _xml = File.ReadAllBytes(KsmProcesses.SampleXml);
-    /// <summary>A VM id of this test alone: the privileged entry's state directory is the host's, shared with other suites.</summary>
+    /// <summary>A VM id of this test alone: the privileged entry's state directory is the host's, shared with other
+    /// suites.</summary>
     private readonly string _own = Guid.NewGuid().ToString();
 
     public KsmHookProcessTests(RealKsm ksm, ITestOutputHelper output)
@@ -352,7 +353,8 @@ public sealed class KsmHookProcessTests : IDisposable
     }
 }
 
-/// <summary>The fixed paths the privileged entry uses on this host (no /etc/vdsm-hook-largeguest/largeguest.json here).</summary>
+/// <summary>The fixed paths the privileged entry uses on this host (no /etc/vdsm-hook-largeguest/largeguest.json
+/// here).</summary>
 public static class KsmPrivilegedPaths
 {
     public const string StateDir = "/run/vdsm-hook-largeguest";

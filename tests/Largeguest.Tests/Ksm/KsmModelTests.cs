@@ -414,7 +414,8 @@ public sealed class KsmModelTests : IDisposable
         return false;
     }, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(10));
 
-    /// <summary>A FIFO with no reader stands in for a long synchronous sysfs write: the child writer blocks in write(2).</summary>
+    /// <summary>A FIFO with no reader stands in for a long synchronous sysfs write: the child writer blocks in
+    /// write(2).</summary>
     private string Fifo()
     {
         var fifo = Path.Combine(_dir, "fifo");
@@ -462,7 +463,8 @@ public sealed class KsmModelTests : IDisposable
     }
 }
 
-/// <summary>Liveness through the product's libvirt binding, against libvirt's built-in test:///default driver.</summary>
+/// <summary>Liveness through the product's libvirt binding, against libvirt's built-in test:///default
+/// driver.</summary>
 public sealed class LibvirtLivenessTests
 {
     private static readonly VmId Known = VmId.Parse("6695eb01-f6a4-8304-79aa-97f2502e193f"); // the driver's domain "test"

@@ -105,7 +105,8 @@ public sealed class KsmRealKernelTests : IDisposable
         using var pages = new MergeablePages(64);
         RealKsm.MergeNow(pages, runAfter: 0);
         var shared = RealKsm.Number("pages_shared");
-        // The configuration caps the reserve at 90%; the runner itself takes any policy, so 100% makes any unmerge too big.
+        // The configuration caps the reserve at 90%; the runner itself takes any policy, so 100% makes any unmerge too
+        // big.
         FluentActions.Invoking(() => Reconcile(A, false, Policy(reserve: 100))).Should().Throw<KsmException>()
             .WithMessage("merge_across_nodes not changed to 0*MiB may be used (MemAvailable * MiB less Ksm:MemoryReservePercent 100%)");
         (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared")).Should().Be(("1", "0", shared));

@@ -2,7 +2,8 @@ using Largeguest.Ksm;
 
 namespace Largeguest.Tests.Ksm;
 
-/// <summary>The runner against <see cref="SimulatedKsm"/>: failures and crashes the real kernel cannot produce on demand.</summary>
+/// <summary>The runner against <see cref="SimulatedKsm"/>: failures and crashes the real kernel cannot produce on
+/// demand.</summary>
 public sealed class KsmRunnerSimulatedTests : IDisposable
 {
     private static readonly VmId A = VmId.Parse("aaaaaaaa-0000-4000-8000-000000000001");
@@ -202,10 +203,13 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     }
 
     /// <summary>
-    /// VM Z asks 1 and holds the lock, its decision made on a registry holding only Z; at that moment VM V registers 0 and
-    /// reconciles. The host still reads 0 (what V wants), but Z is about to write 1: V must wait for Z and decide again,
+    /// VM Z asks 1 and holds the lock, its decision made on a registry holding only Z; at that moment VM V registers 0
+    /// and
+    /// reconciles. The host still reads 0 (what V wants), but Z is about to write 1: V must wait for Z and decide
+    /// again,
     /// never return "nothing to do". "direct": nothing shared, paused before Z's write; "unmerge": pages shared, paused
-    /// after Z read the registry, before its journal. The pause ends once V has finished or sleeps waiting for the lock.
+    /// after Z read the registry, before its journal. The pause ends once V has finished or sleeps waiting for the
+    /// lock.
     /// </summary>
     [Theory]
     [InlineData("direct")]
@@ -420,7 +424,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         _kernel.RunHistory.Should().EndWith(1);
     }
 
-    /// <summary>The simulator is not thread-safe; the host lock serialises writers, this serialises the reads of lock-free looks.</summary>
+    /// <summary>The simulator is not thread-safe; the host lock serialises writers, this serialises the reads of
+    /// lock-free looks.</summary>
     private sealed class LockedKernel(SimulatedKsm inner, object sync) : IKsmKernel
     {
         public string Root => inner.Root;

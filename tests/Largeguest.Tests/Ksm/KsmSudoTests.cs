@@ -12,7 +12,8 @@ namespace Largeguest.Tests.Ksm;
 [Collection(RealKsmCollection.Name)]
 public sealed class KsmSudoTests : IDisposable
 {
-    /// <summary>A VM id of this test alone: the privileged entry's state directory is the host's, shared with other suites.</summary>
+    /// <summary>A VM id of this test alone: the privileged entry's state directory is the host's, shared with other
+    /// suites.</summary>
     private readonly string Vm = Guid.NewGuid().ToString();
     private const string Shipped = "/usr/libexec/vdsm-hook-largeguest/largeguest";
     private readonly ITestOutputHelper _out;
@@ -126,7 +127,8 @@ public sealed class KsmSudoTests : IDisposable
         syslog.Ours().Should().BeEmpty("a release leaves the host's KSM settings alone: nothing to record");
     }
 
-    /// <summary>The host's syslog socket, bound by the test: this machine runs no syslog daemon, so the test is it.</summary>
+    /// <summary>The host's syslog socket, bound by the test: this machine runs no syslog daemon, so the test is
+    /// it.</summary>
     private sealed class SyslogCapture : IDisposable
     {
         private readonly System.Net.Sockets.Socket _socket = new(System.Net.Sockets.AddressFamily.Unix,

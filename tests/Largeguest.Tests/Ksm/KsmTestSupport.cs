@@ -84,7 +84,8 @@ public sealed class RealKsm : IDisposable
         Write("run", $"{run}");
     }
 
-    /// <summary>Runs ksmd until <paramref name="pages"/> is merged (FAILS after two minutes), then sets run to <paramref name="runAfter"/>.</summary>
+    /// <summary>Runs ksmd until <paramref name="pages"/> is merged (FAILS after two minutes), then sets run to
+    /// <paramref name="runAfter"/>.</summary>
     public static void MergeNow(MergeablePages pages, int runAfter)
     {
         Write("run", "1");

@@ -15,11 +15,14 @@ public sealed class SimulatedKsm : IKsmKernel
     public long Shared, Sharing, Zero;
     public long MemAvailable = 8L << 30;
     public TimeSpan UnmergeTakes = TimeSpan.FromMilliseconds(100);
-    /// <summary>EBUSY answers to merge_across_nodes writes even with nothing shared (stable nodes being migrated).</summary>
+    /// <summary>EBUSY answers to merge_across_nodes writes even with nothing shared (stable nodes being
+    /// migrated).</summary>
     public int LingeringStableNodes;
-    /// <summary>Called before every effect with its name ("write run=1", "unmerge"); throw to fail or "crash" there.</summary>
+    /// <summary>Called before every effect with its name ("write run=1", "unmerge"); throw to fail or "crash"
+    /// there.</summary>
     public Action<string>? Before;
-    /// <summary>Called on every MemAvailable reading, which a decision makes after reading the registry (to interleave reconciles).</summary>
+    /// <summary>Called on every MemAvailable reading, which a decision makes after reading the registry (to interleave
+    /// reconciles).</summary>
     public Action? ReadingMemAvailable;
     public readonly List<string> Log = [];
     /// <summary>Every run value the host went through, to prove run=2 never outlives a reconcile.</summary>
@@ -104,7 +107,8 @@ public sealed class SimulatedKsm : IKsmKernel
     }
 }
 
-/// <summary>A stand-in for process death at a chosen step: not a KsmException, so the runner cannot clean up after it.</summary>
+/// <summary>A stand-in for process death at a chosen step: not a KsmException, so the runner cannot clean up after
+/// it.</summary>
 public sealed class SimulatedCrash(string step) : Exception($"crashed before {step}");
 
 /// <summary>Liveness answers for tests of stale requests.</summary>

@@ -58,7 +58,8 @@ public class LibvirtAcceptanceTests
         code.Should().Be(0, output);
         output.Should().Contain($"Domain '{name}' defined").And.Contain($"Domain '{name}' has been undefined");
 
-        // libvirt parsed what we wrote (it silently drops e.g. a vcpupin of a missing vCPU): our elements come back from its formatter.
+        // libvirt parsed what we wrote (it silently drops e.g. a vcpupin of a missing vCPU): our elements come back
+        // from its formatter.
         var ours = XDocument.Load(path).Root!;
         var dumped = XDocument.Parse(output[output.IndexOf("<domain", StringComparison.Ordinal)..(output.IndexOf("</domain>", StringComparison.Ordinal) + 9)]).Root!;
         var pins = (ours.Element("cputune")?.Elements("vcpupin") ?? []).Select(e => ((string?)e.Attribute("vcpu"), (string?)e.Attribute("cpuset"))).ToList();
@@ -116,7 +117,8 @@ public class LibvirtAcceptanceTests
             routput.Should().Contain("'restrictive' mode is required in memnode element when mode is 'restrictive' in memory element");
             File.WriteAllText(bad, good.Replace("<numatune>", "<numatune><bogus/>"));
             Exec("virt-xml-validate", bad, "domain").Code.Should().NotBe(0);
-            // An iothreadpin of an I/O thread the domain lacks: libvirt refuses the domain (DomainChecks refuses it first).
+            // An iothreadpin of an I/O thread the domain lacks: libvirt refuses the domain (DomainChecks refuses it
+            // first).
             var io = File.ReadAllText(Fixtures.PathOf("iothreads-all.expected.xml"));
             File.WriteAllText(bad, io.Replace("<iothreadpin iothread='2'", "<iothreadpin iothread='4'"));
             var (code, output) = Exec("virsh", "-c", "test:///default", $"define --validate {bad}");
@@ -181,7 +183,8 @@ public class LibvirtAcceptanceTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
-    /// <summary>An element's name, attributes (sorted) and child elements, without whitespace or quoting style.</summary>
+    /// <summary>An element's name, attributes (sorted) and child elements, without whitespace or quoting
+    /// style.</summary>
     private static string Canonical(XElement? e) => e is null ? "(none)" :
         $"<{e.Name.LocalName} {string.Join(" ", e.Attributes().OrderBy(a => a.Name.LocalName).Select(a => $"{a.Name.LocalName}={a.Value}"))}>" +
         string.Concat(e.Elements().Select(Canonical)) + $"</{e.Name.LocalName}>";

@@ -51,7 +51,8 @@ public sealed class MomRealTests : IDisposable
 
     private static (string Merge, long Shared) Host() => (RealKsm.Read("merge_across_nodes"), RealKsm.Number("pages_shared"));
 
-    /// <summary>Samples merge_across_nodes and run every 2 ms in the background and keeps every change (for the assertions and their messages).</summary>
+    /// <summary>Samples merge_across_nodes and run every 2 ms in the background and keeps every change (for the
+    /// assertions and their messages).</summary>
     private sealed class SysfsWatch : IDisposable
     {
         private readonly List<string> _changes = [];
@@ -92,7 +93,8 @@ public sealed class MomRealTests : IDisposable
     private static void WaitUntil(Func<bool> condition, string what, RealMom mom) =>
         Poll.Wait(condition, TimeSpan.FromSeconds(30), what, () => $"MoM's log:\n{mom.Log}", TimeSpan.FromMilliseconds(100));
 
-    /// <summary>Like <see cref="RealKsm.MergeNow"/>, but starting ksmd again whenever MoM's policy (no memory pressure here) stops it.</summary>
+    /// <summary>Like <see cref="RealKsm.MergeNow"/>, but starting ksmd again whenever MoM's policy (no memory pressure
+    /// here) stops it.</summary>
     private static void MergeBesideMom(MergeablePages pages)
     {
         Poll.Wait(() =>

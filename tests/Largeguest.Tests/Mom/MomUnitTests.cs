@@ -6,7 +6,8 @@ using Largeguest.Ksm.Mom;
 
 namespace Largeguest.Tests.Mom;
 
-/// <summary>The pure parts of the MoM cooperation: mom.conf, the XML-RPC codec, what gets published; the client against failure modes the real MoM cannot produce.</summary>
+/// <summary>The pure parts of the MoM cooperation: mom.conf, the XML-RPC codec, what gets published; the client against
+/// failure modes the real MoM cannot produce.</summary>
 public sealed class MomUnitTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("largeguest-mom-unit-").FullName;
@@ -169,10 +170,12 @@ public sealed class MomUnitTests : IDisposable
         string.CompareOrdinal(MomConfig.PolicyName, "03-ksm").Should().BeNegative("MoM evaluates named policies in name order");
     }
 
-    /// <summary>A unix socket answering each connection with <paramref name="answer"/> (null: accept and never answer).</summary>
+    /// <summary>A unix socket answering each connection with <paramref name="answer"/> (null: accept and never
+    /// answer).</summary>
     private string FakeServer(byte[]? answer, List<string>? requests = null) => FakeServer(_ => answer, requests);
 
-    /// <summary>A unix socket answering each request with what <paramref name="answer"/> gives for it (null: never answer).</summary>
+    /// <summary>A unix socket answering each request with what <paramref name="answer"/> gives for it (null: never
+    /// answer).</summary>
     private string FakeServer(Func<string, byte[]?> answer, List<string>? requests = null)
     {
         var path = Path.Combine(_dir, $"fake-{Guid.NewGuid():N}.sock");

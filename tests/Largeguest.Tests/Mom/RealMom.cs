@@ -100,7 +100,8 @@ public sealed class RealMom : IDisposable
     private readonly List<string> _stderr = [];
     public string Stderr { get { lock (_stderr) return string.Join("\n", _stderr); } }
 
-    /// <summary>SIGKILL (a crash, or systemd's stop timing out) or SIGTERM (a clean stop); waits for the process to go.</summary>
+    /// <summary>SIGKILL (a crash, or systemd's stop timing out) or SIGTERM (a clean stop); waits for the process to
+    /// go.</summary>
     public void Stop(bool kill = false)
     {
         if (_process is not { } p) return;
@@ -124,11 +125,13 @@ public sealed class RealMom : IDisposable
     /// <summary>Policy cycles MoM evaluated since the mark (one "Results:" line each).</summary>
     public int Cycles(int from) => LogSince(from).Count(l => l.Contains("mom.Policy - DEBUG - Results:", StringComparison.Ordinal));
 
-    /// <summary>MoM's own KSM writes since the mark that contain <paramref name="what"/> (e.g. "'run': 2", an unmerge).</summary>
+    /// <summary>MoM's own KSM writes since the mark that contain <paramref name="what"/> (e.g. "'run': 2", an
+    /// unmerge).</summary>
     public int KsmWrites(int from, string what) =>
         LogSince(from).Count(l => l.Contains("Updating KSM configuration", StringComparison.Ordinal) && l.Contains(what, StringComparison.Ordinal));
 
-    /// <summary>Waits until MoM has evaluated <paramref name="cycles"/> more policy cycles (FAILS after a generous bound).</summary>
+    /// <summary>Waits until MoM has evaluated <paramref name="cycles"/> more policy cycles (FAILS after a generous
+    /// bound).</summary>
     public void WaitCycles(int cycles)
     {
         var mark = Mark();

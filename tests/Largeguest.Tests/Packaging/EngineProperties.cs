@@ -11,7 +11,8 @@ internal static class EngineProperties
     /// <summary>The cluster levels the documented commands set (oVirt 4.5 clusters run level 4.7 or 4.8).</summary>
     public static readonly IReadOnlyList<string> ClusterVersions = ["4.7", "4.8"];
 
-    /// <summary>vdc_options.option_value is character varying(4000): the whole UserDefinedVMProperties value must fit.</summary>
+    /// <summary>vdc_options.option_value is character varying(4000): the whole UserDefinedVMProperties value must
+    /// fit.</summary>
     public const int EngineOptionLimit = 4000;
 
     public static IReadOnlyList<(string Name, string Regex)> All { get; } = Load();

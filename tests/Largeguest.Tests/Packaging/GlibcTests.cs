@@ -2,7 +2,8 @@ using System.Text.RegularExpressions;
 
 namespace Largeguest.Tests.Packaging;
 
-/// <summary>The published binary must load on EL9, whose glibc is 2.34 (docs/packaging.md: what EL8 would need).</summary>
+/// <summary>The published binary must load on EL9, whose glibc is 2.34 (docs/packaging.md: what EL8 would
+/// need).</summary>
 public class GlibcTests
 {
     public static readonly Version El9Glibc = new(2, 34);

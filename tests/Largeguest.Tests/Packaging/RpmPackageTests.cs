@@ -4,7 +4,8 @@ using Xunit.Abstractions;
 
 namespace Largeguest.Tests.Packaging;
 
-/// <summary>The binary RPM that <c>make rpm</c> builds: its metadata, its files, and the package installed into a scratch root.</summary>
+/// <summary>The binary RPM that <c>make rpm</c> builds: its metadata, its files, and the package installed into a
+/// scratch root.</summary>
 [Collection(RpmCollection.Name)]
 public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
 {
@@ -245,7 +246,8 @@ internal sealed class ScratchRoot : IDisposable
         return result;
     }
 
-    /// <summary>Runs the installed hook the way VDSM does: through the hook point's link, a minimal environment.</summary>
+    /// <summary>Runs the installed hook the way VDSM does: through the hook point's link, a minimal
+    /// environment.</summary>
     public ToolResult RunHook(string hookPoint, string domainXml, Dictionary<string, string> properties)
     {
         var env = new Dictionary<string, string>(properties)

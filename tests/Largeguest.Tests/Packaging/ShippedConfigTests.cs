@@ -3,7 +3,8 @@ using Microsoft.Extensions.Configuration;
 
 namespace Largeguest.Tests.Packaging;
 
-/// <summary>packaging/largeguest.json (installed as /etc/vdsm-hook-largeguest/largeguest.json) and docs/configuration.md.</summary>
+/// <summary>packaging/largeguest.json (installed as /etc/vdsm-hook-largeguest/largeguest.json) and
+/// docs/configuration.md.</summary>
 public class ShippedConfigTests
 {
     private const string Shipped = "packaging/largeguest.json";

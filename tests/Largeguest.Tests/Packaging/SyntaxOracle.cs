@@ -16,7 +16,8 @@ namespace Largeguest.Tests.Packaging;
 /// </summary>
 internal static class SyntaxOracle
 {
-    /// <summary>The parser's checks that are semantic (docs/engine-config.md lists them); every other rejection is syntax.</summary>
+    /// <summary>The parser's checks that are semantic (docs/engine-config.md lists them); every other rejection is
+    /// syntax.</summary>
     public static readonly IReadOnlyList<string> SemanticProblems =
     [
         "range ends before it starts",     // N-M with M < N
@@ -50,7 +51,8 @@ internal static class SyntaxOracle
     private static readonly Regex Emulator = new(@"(?<=(?:^|,)\s*)[eE][mM][uU][lL][aA][tT][oO][rR](?=\s*#)");
     private static readonly Regex DigitRun = new("[0-9]+");
 
-    /// <summary>Where a '^' starts a cpuset token, per property (a '^' elsewhere is a syntax error either way).</summary>
+    /// <summary>Where a '^' starts a cpuset token, per property (a '^' elsewhere is a syntax error either
+    /// way).</summary>
     private static readonly Dictionary<string, Regex[]> Exclusions = new()
     {
         [LargeguestProperties.Pincpu] = [new(@"(?<=(?:^|,)\s*)\^(?=\s*[0-9])")],

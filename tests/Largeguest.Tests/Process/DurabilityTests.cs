@@ -67,7 +67,8 @@ public sealed class DurabilityTests : IDisposable
     {
         RequireStrace();
         var log = Path.Combine(_dir, "hook.strace");
-        // VDSM runs 50_largeguest; argv[0] (the hook point) must stay that path, so bash's exec -a keeps it under strace.
+        // VDSM runs 50_largeguest; argv[0] (the hook point) must stay that path, so bash's exec -a keeps it under
+        // strace.
         var wrapper = Path.Combine(_dir, "traced-hook");
         VdsmHookRunner.WriteScript(wrapper,
             $"exec {Strace} -f -qq -o '{log}' -e trace={Traced} -- /bin/bash -c 'exec -a \"$0\" \"{PublishedBinary.Path}\"' \"$0\"");

@@ -3,7 +3,8 @@ using static Largeguest.Tests.Support.HookAssertions;
 
 namespace Largeguest.Tests.ProcessLevel;
 
-/// <summary>The published hook run the way VDSM runs it (VdsmHookRunner): exit codes, stderr, file bytes and inode.</summary>
+/// <summary>The published hook run the way VDSM runs it (VdsmHookRunner): exit codes, stderr, file bytes and
+/// inode.</summary>
 public sealed class HookProcessTests : IDisposable
 {
     private readonly VdsmHookRunner _vdsm = new() { DefaultEnvironment = SampleHost.Environment };

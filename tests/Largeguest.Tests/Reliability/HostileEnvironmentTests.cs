@@ -41,7 +41,8 @@ public sealed class HostileEnvironmentTests(ITestOutputHelper output) : IDisposa
         return dir;
     }
 
-    /// <summary>One scenario: exit 2, one error line matching <paramref name="error"/>, nothing lost or left behind.</summary>
+    /// <summary>One scenario: exit 2, one error line matching <paramref name="error"/>, nothing lost or left
+    /// behind.</summary>
     private void Expect(string label, HookRun run, byte[] input, string error, bool fileExists = true)
     {
         _scenarios++;
@@ -83,7 +84,8 @@ public sealed class HostileEnvironmentTests(ITestOutputHelper output) : IDisposa
         Expect("_hook_domxml is a FIFO without a writer", Run(new HookRunOptions { Timeout = TimeSpan.FromSeconds(10), Environment = new Dictionary<string, string?> { ["_hook_domxml"] = fifo } }),
             Golden.Input, "_hook_domxml: cannot read '[^']*': not a regular file but a FIFO", fileExists: false);
         clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(10), "the hook must not wait for a writer");
-        // With a writer holding it open and XML waiting in it, the FIFO is still refused (it used to end in an internal error).
+        // With a writer holding it open and XML waiting in it, the FIFO is still refused (it used to end in an internal
+        // error).
         using (var writer = new FileStream(fifo, FileMode.Open, FileAccess.ReadWrite)) // O_RDWR: open(2) does not wait for a reader
         {
             writer.Write(Golden.Input.AsSpan(0, Math.Min(Golden.Input.Length, 4096)));

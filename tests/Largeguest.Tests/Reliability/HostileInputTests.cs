@@ -15,7 +15,8 @@ namespace Largeguest.Tests.Reliability;
 [Collection(ReliabilityCollection.Name)]
 public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
 {
-    /// <summary>When a run is killed: well past the goal, so that a slow run is measured and reported, not cut.</summary>
+    /// <summary>When a run is killed: well past the goal, so that a slow run is measured and reported, not
+    /// cut.</summary>
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
     /// <summary>
@@ -75,7 +76,8 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         return run;
     }
 
-    /// <summary>Not ksm_merge_across_nodes: a valid value would reconcile the real host's KSM (its own suite restores it).</summary>
+    /// <summary>Not ksm_merge_across_nodes: a valid value would reconcile the real host's KSM (its own suite restores
+    /// it).</summary>
     private static readonly string[] Names = ["cputune", "numatune", "guestnuma", "pincpu", "numa"];
 
     [Fact]
@@ -95,7 +97,8 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Eight_thousand_guest_cells_bound_to_host_nodes_are_not_quadratic()
     {
-        // Each cell with host nodes: a <cell> and a <memnode> each (20 s when each cell rescanned the cells and memnodes
+        // Each cell with host nodes: a <cell> and a <memnode> each (20 s when each cell rescanned the cells and
+        // memnodes
         // and the coverage check joined the cells one union at a time). 8192 entries: the most in a 128 KiB value.
         var tally = new Tally("hostile input, guestnuma of 8192 cells with host nodes on an 8192-vCPU domain");
         var xml = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(Fixtures.Read("ovirt-hana-libvirt.xml"))

@@ -5,7 +5,8 @@ namespace Largeguest.Tests.Support;
 
 /// <summary>
 /// An oVirt 4.5 engine-shaped domain as VDSM hands it to hooks: 16 vCPUs (8 plugged), 16 GiB, the engine's
-/// one-cell <c>&lt;cpu&gt;&lt;numa&gt;</c> for hot-plug, and the engine's <c>&lt;metadata&gt;</c>: <c>&lt;ovirt-vm:vm&gt;</c> declaring its
+/// one-cell <c>&lt;cpu&gt;&lt;numa&gt;</c> for hot-plug, and the engine's <c>&lt;metadata&gt;</c>:
+/// <c>&lt;ovirt-vm:vm&gt;</c> declaring its
 /// namespace, the custom properties under <c>&lt;ovirt-vm:custom&gt;</c> (where VDSM reads <c>vmconf['custom']</c>
 /// from), and <c>&lt;ovirt-vm:cpuPolicy&gt;</c> (absent, or one of <see cref="CpuPolicies"/>) with an optional
 /// <c>&lt;ovirt-vm:manuallyPinedCPUs&gt;</c> (VDSM's spelling). With the engine's "Manual" policy the engine writes
@@ -15,10 +16,12 @@ public static class EngineDomain
 {
     public const string VmId = "7a1c9e4b-2d3f-4e5a-8b6c-0d1e2f3a4b5c";
 
-    /// <summary>The engine's values of <c>cpuPolicy</c> (ovirt-engine VmInfoBuildUtils.getVdsmCpuPinningPolicy; VDSM cpumanagement.CPU_POLICY_*).</summary>
+    /// <summary>The engine's values of <c>cpuPolicy</c> (ovirt-engine VmInfoBuildUtils.getVdsmCpuPinningPolicy; VDSM
+    /// cpumanagement.CPU_POLICY_*).</summary>
     public static readonly string[] CpuPolicies = ["none", "manual", "dedicated", "isolate-threads", "siblings"];
 
-    /// <summary>The domain with these custom properties in its metadata and the given CPU policy (null: no <c>cpuPolicy</c> element, as older engines).</summary>
+    /// <summary>The domain with these custom properties in its metadata and the given CPU policy (null: no
+    /// <c>cpuPolicy</c> element, as older engines).</summary>
     public static string Xml(IReadOnlyDictionary<string, string> custom, string? cpuPolicy = null, string? manuallyPinnedCpus = null,
         IReadOnlyList<(int Vcpu, string CpuSet)>? enginePins = null) =>
         WithCpuPolicy(Base(custom, enginePins), cpuPolicy, manuallyPinnedCpus);

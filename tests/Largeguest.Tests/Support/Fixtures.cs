@@ -8,8 +8,10 @@ namespace Largeguest.Tests.Support;
 
 /// <summary>
 /// One golden case: a realistic oVirt domain (Fixtures/*.xml), the custom properties set on the VM,
-/// and the reviewed output (Fixtures/&lt;Name&gt;.expected.xml) the hook must write for them. <paramref name="Warning"/>:
-/// a line the rewrite must print (a change beyond the request, a warning or note), else stderr stays empty. <paramref name="Settings"/>:
+/// and the reviewed output (Fixtures/&lt;Name&gt;.expected.xml) the hook must write for them.
+/// <paramref name="Warning"/>:
+/// a line the rewrite must print (a change beyond the request, a warning or note), else stderr stays empty.
+/// <paramref name="Settings"/>:
 /// configuration set for the case, as the hook's LARGEGUEST__ environment variables.
 /// </summary>
 public sealed record GoldenCase(string Name, string Fixture, IReadOnlyDictionary<string, string> Properties, string? Warning = null,
@@ -54,14 +56,18 @@ public static class Fixtures
         new("hotplug-all", "ovirt-hotplug-libvirt.xml",
             P(("cputune", "0-7#0-7,emulator#0"), ("numatune", "restrictive:0-1"), ("guestnuma", "0-1,4-5#4G,2-3,6-7#4194304"))),
         // I/O threads: <iothreads>4</iothreads> with <iothreadids> 1 and 8 (libvirt fills in 2 and 3); the existing
-        // iothreadpin of 8 is replaced, that of 3 kept, 1 and 2 added after it; <shares> kept; cells of whole guest sockets.
+        // iothreadpin of 8 is replaced, that of 3 kept, 1 and 2 added after it; <shares> kept; cells of whole guest
+        // sockets.
         new("iothreads-all", "ovirt-db-iothreads-libvirt.xml",
             P(("cputune", "0-7#0-3,16-19,8-15#8-11,24-27,emulator#4,20,iothread1#5,21,iothread8#12,28,iothread2#13"),
                 ("numatune", "interleave#0-1"), ("guestnuma", "0-7#8G#0,8-15#8G#1"))),
-        // Huge pages for guest nodes 0-1 (<page nodeset='0-1'>) on a vhost-user VM: the new cells keep both guest nodes.
+        // Huge pages for guest nodes 0-1 (<page nodeset='0-1'>) on a vhost-user VM: the new cells keep both guest
+        // nodes.
         new("hugepages-cells", "ovirt-dpdk-hugepages-libvirt.xml", P(("numatune", "interleave#0-1"), ("guestnuma", "0-3#4G#0,4-7#4G#1"))),
-        // restrictive with a cell too large for its node under NumaTune:StrictMemory=prefer: the relaxed cell relaxes the
-        // guest-wide binding (libvirt requires every memnode restrictive under restrictive memory); the other cell stays confined, as strict.
+        // restrictive with a cell too large for its node under NumaTune:StrictMemory=prefer: the relaxed cell relaxes
+        // the
+        // guest-wide binding (libvirt requires every memnode restrictive under restrictive memory); the other cell
+        // stays confined, as strict.
         new("restrictive-relaxed", "ovirt-erp-libvirt.xml", P(("numatune", "restrictive#0-1"), ("guestnuma", "0-7#60G#0,8-15#4G#1")),
             "numatune: restrictive binding: rewritten to interleave#0-1 together with cell 0, because libvirt requires every memnode restrictive",
             P(("LARGEGUEST__NumaTune__StrictMemory", "prefer"))),
@@ -81,13 +87,16 @@ public static class Fixtures
 
     public static GoldenCase Case(string name) => Cases.Single(c => c.Name == name);
 
-    /// <summary>The case's in-process rewrite of <paramref name="input"/>, with its configuration; <paramref name="stderr"/>: what the checks said.</summary>
+    /// <summary>The case's in-process rewrite of <paramref name="input"/>, with its configuration;
+    /// <paramref name="stderr"/>: what the checks said.</summary>
     public static byte[] Rewrite(GoldenCase golden, byte[] input, out string stderr) => Rewrite(input, golden.Properties, golden.Config, out stderr);
 
-    /// <summary>The in-process rewrite with default configuration on the sample host (what the published hook must match).</summary>
+    /// <summary>The in-process rewrite with default configuration on the sample host (what the published hook must
+    /// match).</summary>
     public static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties) => Rewrite(input, properties, out _);
 
-    /// <summary>As <see cref="Rewrite(byte[], IReadOnlyDictionary{string, string})"/>, with what the host checks said (warnings, notes).</summary>
+    /// <summary>As <see cref="Rewrite(byte[], IReadOnlyDictionary{string, string})"/>, with what the host checks said
+    /// (warnings, notes).</summary>
     public static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties, out string stderr) =>
         Rewrite(input, properties, SampleHost.Config, out stderr);
 

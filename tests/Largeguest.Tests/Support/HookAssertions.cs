@@ -5,7 +5,8 @@ namespace Largeguest.Tests.Support;
 /// <summary>The hook contract's promises about one run, as assertions.</summary>
 public static class HookAssertions
 {
-    /// <summary>Exit 2, exactly one line on stderr in the contract's format, nothing on stdout, the file untouched.</summary>
+    /// <summary>Exit 2, exactly one line on stderr in the contract's format, nothing on stdout, the file
+    /// untouched.</summary>
     public static void ShouldBeOneLineError(HookRun run, byte[] input, string property, string problem)
     {
         run.ExitCodes.Should().Equal([2], run.ToString());

@@ -3,7 +3,8 @@ using System.Text;
 
 namespace Largeguest.Tests.Support;
 
-/// <summary>What stat(2) says about a file: enough to tell "not touched" (same inode, same mtime) from "replaced".</summary>
+/// <summary>What stat(2) says about a file: enough to tell "not touched" (same inode, same mtime) from
+/// "replaced".</summary>
 public sealed record FileFacts(ulong Inode, uint Mode, uint Uid, long Size, long MtimeSeconds, long MtimeNanoseconds)
 {
     public UnixFileMode Permissions => (UnixFileMode)(Mode & 0xFFF);
@@ -80,13 +81,15 @@ public static class Native
         public int Pid { get; }
         public TimeSpan Age => _clock.Elapsed;
 
-        /// <summary>SIGKILL, unless the child has been reaped already (its pid may belong to someone else then).</summary>
+        /// <summary>SIGKILL, unless the child has been reaped already (its pid may belong to someone else
+        /// then).</summary>
         public void Kill()
         {
             lock (_gate) if (!_reaped) kill(Pid, SIGKILL);
         }
 
-        /// <summary>Waits for the child (killing it after <paramref name="timeout"/>) and returns how it ended.</summary>
+        /// <summary>Waits for the child (killing it after <paramref name="timeout"/>) and returns how it
+        /// ended.</summary>
         public ChildExit Wait(TimeSpan timeout)
         {
             using var timer = new Timer(_ => Kill(), null, timeout, Timeout.InfiniteTimeSpan);
@@ -146,7 +149,8 @@ public static class Native
         if (rc != 0) throw new InvalidOperationException($"{what}: errno {rc}");
     }
 
-    /// <summary>Runs a command to completion (for test set-up: mount, chown ...), failing loudly when it fails.</summary>
+    /// <summary>Runs a command to completion (for test set-up: mount, chown ...), failing loudly when it
+    /// fails.</summary>
     public static string Sh(string command)
     {
         var psi = new System.Diagnostics.ProcessStartInfo("/bin/sh", ["-c", command])
@@ -194,7 +198,8 @@ public static class RssProbe
         exit($sig ? 128 + $sig : ($status >> 8) & 255);
         """;
 
-    /// <summary>Writes the probe script into <paramref name="dir"/> and returns its path; fails loudly without perl.</summary>
+    /// <summary>Writes the probe script into <paramref name="dir"/> and returns its path; fails loudly without
+    /// perl.</summary>
     public static string Install(string dir)
     {
         if (!File.Exists(Perl))

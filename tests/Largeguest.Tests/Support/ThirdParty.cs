@@ -12,7 +12,8 @@ public static class ThirdParty
 
     public static IReadOnlyList<string> Candidates { get; } = Find();
 
-    /// <summary>The first candidate that exists (else the first one, for the message of the test that needs it).</summary>
+    /// <summary>The first candidate that exists (else the first one, for the message of the test that needs
+    /// it).</summary>
     public static string Root => Candidates.FirstOrDefault(Directory.Exists) ?? Candidates[0];
 
     public static string Where => string.Join(", ", Candidates);

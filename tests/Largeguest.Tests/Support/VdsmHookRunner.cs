@@ -40,13 +40,16 @@ public sealed class HookRunOptions
 {
     public string VmId { get; init; } = "3f6c3c8e-8d8a-4a40-9d5e-2f0d0c5e7a11";
 
-    /// <summary>Added to (a value of null: removed from) the environment VDSM passes, after <c>_hook_domxml</c> and <c>vmId</c>.</summary>
+    /// <summary>Added to (a value of null: removed from) the environment VDSM passes, after <c>_hook_domxml</c> and
+    /// <c>vmId</c>.</summary>
     public IReadOnlyDictionary<string, string?>? Environment { get; init; }
 
-    /// <summary>Where the domain XML temp file is created (default: a fresh private directory per run, as mkstemp in /tmp).</summary>
+    /// <summary>Where the domain XML temp file is created (default: a fresh private directory per run, as mkstemp in
+    /// /tmp).</summary>
     public string? XmlDirectory { get; init; }
 
-    /// <summary>Called with the XML path after it is written and before the first script (chmod, mount, fill a disk ...).</summary>
+    /// <summary>Called with the XML path after it is written and before the first script (chmod, mount, fill a disk
+    /// ...).</summary>
     public Action<string>? BeforeRun { get; init; }
 
     /// <summary>Called with the XML path after the last script and before the file is read back.</summary>
@@ -57,10 +60,12 @@ public sealed class HookRunOptions
     /// <summary>SIGKILL each script this long after it started (if it is still running).</summary>
     public TimeSpan? KillAfter { get; init; }
 
-    /// <summary>Run the scripts as this uid/gid (VDSM runs hooks as user vdsm), via setpriv. The XML file and its directory are given to it.</summary>
+    /// <summary>Run the scripts as this uid/gid (VDSM runs hooks as user vdsm), via setpriv. The XML file and its
+    /// directory are given to it.</summary>
     public int? RunAsUid { get; init; }
 
-    /// <summary>Measure each script's peak RSS through <see cref="RssProbe"/> (not with <see cref="KillAfter"/>: that would kill the probe).</summary>
+    /// <summary>Measure each script's peak RSS through <see cref="RssProbe"/> (not with <see cref="KillAfter"/>: that
+    /// would kill the probe).</summary>
     public bool MeasureRss { get; init; }
 }
 
@@ -82,7 +87,8 @@ public sealed class VdsmHookRunner : IDisposable
 
     public string HooksRoot { get; }
 
-    /// <summary>Added to the environment of every run before <see cref="HookRunOptions.Environment"/> (e.g. <see cref="SampleHost.Environment"/>).</summary>
+    /// <summary>Added to the environment of every run before <see cref="HookRunOptions.Environment"/> (e.g.
+    /// <see cref="SampleHost.Environment"/>).</summary>
     public IReadOnlyDictionary<string, string> DefaultEnvironment { get; init; } = new Dictionary<string, string>();
 
     /// <summary>The empty config file LARGEGUEST_CONFIG names by default.</summary>
@@ -91,7 +97,8 @@ public sealed class VdsmHookRunner : IDisposable
     private readonly string _ioDir;
     private string? _rssProbe;
 
-    /// <summary>Creates a private hooks tree with the published binary installed as 50_largeguest (a symlink, as the RPM does).</summary>
+    /// <summary>Creates a private hooks tree with the published binary installed as 50_largeguest (a symlink, as the
+    /// RPM does).</summary>
     public VdsmHookRunner(string? binary = null)
     {
         HooksRoot = Directory.CreateTempSubdirectory("largeguest-hooks-").FullName;
@@ -216,7 +223,8 @@ public sealed class VdsmHookRunner : IDisposable
 
     /// <summary>
     /// This process's environment as the VDSM environment hooks inherit, made hermetic: without the custom
-    /// property, <c>LARGEGUEST*</c> and <c>_hook_domxml</c> variables, and <c>LARGEGUEST_CONFIG</c> at <paramref name="configPath"/>.
+    /// property, <c>LARGEGUEST*</c> and <c>_hook_domxml</c> variables, and <c>LARGEGUEST_CONFIG</c> at
+    /// <paramref name="configPath"/>.
     /// </summary>
     public static Dictionary<string, string> HermeticEnvironment(string configPath)
     {
@@ -244,7 +252,8 @@ public sealed class VdsmHookRunner : IDisposable
         return env;
     }
 
-    /// <summary>Kills <paramref name="child"/> as close to <paramref name="delay"/> after its start as the clock allows.</summary>
+    /// <summary>Kills <paramref name="child"/> as close to <paramref name="delay"/> after its start as the clock
+    /// allows.</summary>
     private static void KillAt(Native.Child child, TimeSpan delay)
     {
         var coarse = delay - TimeSpan.FromMilliseconds(2);

@@ -4,7 +4,8 @@ using static Largeguest.Tests.Vdsm.RealVdsmHookTests;
 namespace Largeguest.Tests.Vdsm;
 
 /// <summary>
-/// The behaviour at VDSM's hook points (docs/vdsm-and-mom.md), through VDSM's real hooks.py (<see cref="RealVdsmHooks"/>):
+/// The behaviour at VDSM's hook points (docs/vdsm-and-mom.md), through VDSM's real hooks.py
+/// (<see cref="RealVdsmHooks"/>):
 /// the engine's <c>cpuPolicy</c> decides whether pins can last, <c>after_vm_destroy</c> never stops other
 /// products' hooks, and <c>before_vm_migrate_destination</c> / <c>before_vm_dehibernate</c> (whose XML VDSM
 /// discards) validate without claiming a rewrite.
@@ -32,7 +33,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
 
     // ---- (a) the engine's CPU pinning policy ----
 
-    /// <summary>docs/vdsm-and-mom.md: with <c>none</c> VDSM pins every vCPU to the shared pool right after the start.</summary>
+    /// <summary>docs/vdsm-and-mom.md: with <c>none</c> VDSM pins every vCPU to the shared pool right after the
+    /// start.</summary>
     [Theory]
     [InlineData("cputune")]
     [InlineData("pincpu")]
@@ -46,7 +48,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
             .And.ContainEquivalentOf("CPU Pinning Policy").And.Contain("Manual");
     }
 
-    /// <summary>docs/vdsm-and-mom.md: <c>CpuTune:SharedPolicy</c> = warn writes the pins and says they will not last.</summary>
+    /// <summary>docs/vdsm-and-mom.md: <c>CpuTune:SharedPolicy</c> = warn writes the pins and says they will not
+    /// last.</summary>
     [Fact]
     public void Pins_under_cpuPolicy_none_with_SharedPolicy_warn_are_written_with_a_warning()
     {
@@ -66,7 +69,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
             "VDSM's log carries the warning");
     }
 
-    /// <summary>docs/vdsm-and-mom.md: the engine owns the CPUs of the exclusive policies, whatever SharedPolicy says.</summary>
+    /// <summary>docs/vdsm-and-mom.md: the engine owns the CPUs of the exclusive policies, whatever SharedPolicy
+    /// says.</summary>
     [Theory]
     [InlineData("dedicated", "cputune")]
     [InlineData("isolate-threads", "cputune")]
@@ -85,7 +89,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
         }
     }
 
-    /// <summary>Holds today and must keep holding: manual (with or without VDSM's manuallyPinedCPUs) or no policy rewrite as before.</summary>
+    /// <summary>Holds today and must keep holding: manual (with or without VDSM's manuallyPinedCPUs) or no policy
+    /// rewrite as before.</summary>
     [Theory]
     [InlineData(null, null, "cputune")]
     [InlineData("manual", null, "cputune")]
@@ -126,7 +131,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
         refused.HookError.Should().Contain("manuallyPinedCPUs (0-1) leaves out vCPUs 2-15");
     }
 
-    /// <summary>Holds today and must keep holding: memory binding and guest NUMA do not fight VDSM's CPU management.</summary>
+    /// <summary>Holds today and must keep holding: memory binding and guest NUMA do not fight VDSM's CPU
+    /// management.</summary>
     [Theory]
     [InlineData("numatune", "interleave#0-1")]
     [InlineData("guestnuma", "0-7#8G#0,8-15#8G#1")]
@@ -184,7 +190,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
         run.Xml.Should().Be(input);
     }
 
-    /// <summary>docs/vdsm-and-mom.md: the source host did not have the hook; a rewrite here would be discarded, so none is claimed.</summary>
+    /// <summary>docs/vdsm-and-mom.md: the source host did not have the hook; a rewrite here would be discarded, so none
+    /// is claimed.</summary>
     [Theory]
     [InlineData("before_vm_migrate_destination")]
     [InlineData("before_vm_dehibernate")]
@@ -204,7 +211,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
         run.Ours.Stderr.Should().Contain("next start").And.Contain("cputune").And.Contain("numatune").And.Contain("guestnuma");
     }
 
-    /// <summary>Holds today and must keep holding: pins a bigger source host wrote, which this host cannot give.</summary>
+    /// <summary>Holds today and must keep holding: pins a bigger source host wrote, which this host cannot
+    /// give.</summary>
     [Fact]
     public void Pins_to_a_cpu_this_host_lacks_raise_HookError_at_the_migration_destination()
     {

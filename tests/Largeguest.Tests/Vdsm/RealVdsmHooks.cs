@@ -12,13 +12,17 @@ public sealed record VdsmScriptRun(string Script, int Rc, string Stderr)
     public string Name => Path.GetFileName(Script);
 }
 
-/// <summary>What <see cref="RealVdsmHooks.OtherHook"/> saw: its environment and the domain XML file as it found it.</summary>
+/// <summary>What <see cref="RealVdsmHooks.OtherHook"/> saw: its environment and the domain XML file as it found
+/// it.</summary>
 public sealed record OtherHookRun(IReadOnlyDictionary<string, string> Environment, string Xml);
 
 /// <summary>What one call of VDSM's real hook function did.</summary>
-/// <param name="Xml">What the function returned (VDSM reads the file back after the hooks); null when it raised.</param>
-/// <param name="HookError">The HookError's argument (hooks.py passes a hook's stderr bytes), decoded; null when none was raised.</param>
-/// <param name="CallbackXml">What before_vm_start's final_callback received (vm.py's fresh start: the XML it will define); null when not called.</param>
+/// <param name="Xml">What the function returned (VDSM reads the file back after the hooks); null when it
+/// raised.</param>
+/// <param name="HookError">The HookError's argument (hooks.py passes a hook's stderr bytes), decoded; null when none
+/// was raised.</param>
+/// <param name="CallbackXml">What before_vm_start's final_callback received (vm.py's fresh start: the XML it will
+/// define); null when not called.</param>
 /// <param name="Log">Every log record hooks.py wrote, as "LEVEL message".</param>
 /// <param name="Other">What 60_other saw, or null when it did not run.</param>
 public sealed record RealHookRun(string HookPoint, string? Xml, string? HookError, string? CallbackXml,
@@ -48,7 +52,8 @@ public sealed class RealHookOptions
     /// <summary>A configuration file's content; LARGEGUEST_CONFIG names it (default: an empty configuration).</summary>
     public string? ConfigJson { get; init; }
 
-    /// <summary>before_vm_start with a final_callback, as vm.py's fresh start calls it (false: as its restore flow, which ignores the output).</summary>
+    /// <summary>before_vm_start with a final_callback, as vm.py's fresh start calls it (false: as its restore flow,
+    /// which ignores the output).</summary>
     public bool FinalCallback { get; init; } = true;
 
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
@@ -56,7 +61,8 @@ public sealed class RealHookOptions
 
 /// <summary>
 /// VDSM's real hook runner (<c>lib/vdsm/common/hooks.py</c> from ../shared/third_party, unmodified) driving the
-/// published binary. A private tree laid out as the RPM installs it (<c>libexec/vdsm/hooks/&lt;point&gt;/50_largeguest</c>
+/// published binary. A private tree laid out as the RPM installs it
+/// (<c>libexec/vdsm/hooks/&lt;point&gt;/50_largeguest</c>
 /// -> <c>../../../vdsm-hook-largeguest/largeguest</c>, which is the published binary) with another product's hook,
 /// <see cref="OtherHook"/>, after ours in each of the four directories; <c>Vdsm/vdsm_hooks_driver.py</c> (run with
 /// /usr/bin/python3) supplies the stand-ins hooks.py needs and calls the hook function with <c>vmconf</c> =

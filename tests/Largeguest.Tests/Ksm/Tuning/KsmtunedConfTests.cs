@@ -5,7 +5,8 @@ namespace Largeguest.Tests.Ksm.Tuning;
 
 public class KsmtunedConfTests
 {
-    /// <summary>The default /etc/ksmtuned.conf exactly as the RHEL KSM guide prints it: every key commented out.</summary>
+    /// <summary>The default /etc/ksmtuned.conf exactly as the RHEL KSM guide prints it: every key commented
+    /// out.</summary>
     private const string SeedDefaultFile = """
         # Configuration file for ksmtuned.
 

@@ -232,7 +232,8 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
         using var vdsm = new VdsmHookRunner();
         var xml = File.ReadAllBytes(KsmProcesses.SampleXml);
         var env = new Dictionary<string, string> { ["LARGEGUEST__Ksm__StateDir"] = _box.StateDir, ["LARGEGUEST__Topology__Source"] = "sysfs" };
-        // The daemon keeps ksmd running flat out (so pages are merged again between transitions) and cycles every second;
+        // The daemon keeps ksmd running flat out (so pages are merged again between transitions) and cycles every
+        // second;
         // SIGHUPs make it cycle many times more while the hook's transitions run.
         using var daemon = _box.Start("ksm", "tune", "--daemon", "--listen", "", "--interval", "1", "--mode", "customized",
             "--thres-coef", "100", "--boost", "20000", "--max-pages", "20000", "--sleep-msec", "0");
@@ -313,7 +314,8 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
     private static Task WaitFor(Func<bool> condition, string what) =>
         Task.Run(() => Poll.Wait(condition, TimeSpan.FromSeconds(20), what, every: TimeSpan.FromMilliseconds(50)));
 
-    /// <summary>The Prometheus project's own parser (python3-prometheus-client, installed by make test) must read it too.</summary>
+    /// <summary>The Prometheus project's own parser (python3-prometheus-client, installed by make test) must read it
+    /// too.</summary>
     private static string PythonParser(string body)
     {
         var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };

@@ -3,7 +3,8 @@ using Largeguest.Ksm.Tuning;
 
 namespace Largeguest.Tests.Ksm.Tuning;
 
-/// <summary>The cycle as a pure function, from the seeds' examples (ksmtuned and Harvester's rewrite of it, docs/design.md section 6).</summary>
+/// <summary>The cycle as a pure function, from the seeds' examples (ksmtuned and Harvester's rewrite of it,
+/// docs/design.md section 6).</summary>
 public class TuningCycleTests
 {
     private const long GiB = 1024 * 1024; // in KiB
