@@ -18,7 +18,8 @@ public class EnginePropertiesTests
     [InlineData("=5", "bad token '=5'")]
     [InlineData("cputune=0#1;cputune=1#1", "is set twice")]
     public void Rejects_malformed_strings_naming_the_token(string text, string message) =>
-        FluentActions.Invoking(() => EngineProperties.Parse(text)).Should().Throw<PropertyException>().WithMessage($"*{message}*");
+        FluentActions.Invoking(() => EngineProperties.Parse(text)).Should().Throw<PropertyException>()
+            .WithMessage($"*{message}*");
 
     [Fact]
     public void Explanation_lists_canonical_values_and_what_they_do()

@@ -50,7 +50,8 @@ public class UnifiedDiffTests
                 File.WriteAllText(file, oldText);
                 var psi = new ProcessStartInfo("patch", ["--quiet", "--force", "--no-backup-if-mismatch", file])
                 { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-                using var p = Process.Start(psi) ?? throw new InvalidOperationException("GNU patch is required (Debian package patch)");
+                using var p = Process.Start(psi) ?? throw new InvalidOperationException("GNU patch is required " +
+                    "(Debian package patch)");
                 p.StandardInput.Write(diff);
                 p.StandardInput.Close();
                 var output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();

@@ -44,12 +44,15 @@ public sealed class ConfigTests : IDisposable
         var config = Load("""
             { "Topology": { "Source": "sysfs", "LibvirtUri": "test:///default", "SysfsRoot": "/tmp/sys" },
               "NumaTune": { "DefaultMode": "Strict", "StrictMemory": "fail" },
-              "Ksm": { "StateDir": "/run/x", "MemoryReservePercent": 25, "OnFailure": "fail", "UnmergeTimeoutSeconds": 5,
+              "Ksm": { "StateDir": "/run/x", "MemoryReservePercent": 25, "OnFailure": "fail",
+                  "UnmergeTimeoutSeconds": 5,
                        "LockTimeoutSeconds": 7, "StaleGraceSeconds": 9, "DefaultMergeAcrossNodes": "0" } }
             """);
         _warnings.Should().BeEmpty();
-        config.Should().Be(new LargeguestConfig(TopologySource.Sysfs, "test:///default", "/tmp/sys", NumaMode.Strict, StrictMemoryPolicy.Fail,
-            "/run/x", 25, FailurePolicy.Fail, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(7), TimeSpan.FromSeconds(9), false));
+        config.Should().Be(new LargeguestConfig(TopologySource.Sysfs, "test:///default", "/tmp/sys", NumaMode.Strict,
+            StrictMemoryPolicy.Fail,
+            "/run/x", 25, FailurePolicy.Fail, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(7),
+                TimeSpan.FromSeconds(9), false));
     }
 
     [Fact]
@@ -104,8 +107,10 @@ public sealed class ConfigTests : IDisposable
 
     [Fact]
     public void A_directory_named_by_LARGEGUEST_CONFIG_is_said_to_be_one() =>
-        FluentActions.Invoking(() => LargeguestConfig.Load(new Dictionary<string, string> { ["LARGEGUEST_CONFIG"] = _dir }, false, _warnings.Add))
-            .Should().Throw<ConfigException>().WithMessage($"{_dir}: a directory, not a file (named by LARGEGUEST_CONFIG)");
+        FluentActions.Invoking(() => LargeguestConfig.Load(new Dictionary<string,
+            string> { ["LARGEGUEST_CONFIG"] = _dir }, false, _warnings.Add))
+            .Should().Throw<ConfigException>()
+                .WithMessage($"{_dir}: a directory, not a file (named by LARGEGUEST_CONFIG)");
 
     [Fact]
     public void An_unknown_key_is_one_warning_line_not_an_error()
@@ -169,7 +174,8 @@ public sealed class ConfigTests : IDisposable
     {
         var file = File("""{ "Topology": { "LibvirtUri": "qemu:///system" } }""");
         Fails(null, ("LARGEGUEST_CONFIG", file), ("LARGEGUEST__Topology__LibvirtUri", "")).Message
-            .Should().Be("LARGEGUEST__Topology__LibvirtUri (environment): Topology:LibvirtUri: bad value '' (expected: a non-empty value)");
+            .Should().Be("LARGEGUEST__Topology__LibvirtUri (environment): Topology:LibvirtUri: bad value '' " +
+                "(expected: a non-empty value)");
         Fails("""{ "Topology": { "LibvirtUri": " " } }""").Message.Should().NotContain("environment");
     }
 
@@ -178,7 +184,8 @@ public sealed class ConfigTests : IDisposable
     {
         var e = Fails(null, ("LARGEGUEST_CONFIG", File("{}")), ("LARGEGUEST__Ksm__MemoryReservePercent", "-1"));
         e.Message.Should().Contain("Ksm:MemoryReservePercent: bad value '-1'");
-        Fails(null, ("LARGEGUEST_CONFIG", File("{}")), ("LARGEGUEST__Ksm__LockTimeoutSeconds", "soon")).Message.Should().Contain("Ksm:LockTimeoutSeconds");
+        Fails(null, ("LARGEGUEST_CONFIG", File("{}")), ("LARGEGUEST__Ksm__LockTimeoutSeconds", "soon")).Message.Should()
+            .Contain("Ksm:LockTimeoutSeconds");
     }
 
     [Fact]
@@ -192,7 +199,8 @@ public sealed class ConfigTests : IDisposable
     public void LARGEGUEST_CONFIG_names_the_file_and_a_missing_one_is_an_error()
     {
         var missing = Path.Combine(_dir, "nope.json");
-        var e = FluentActions.Invoking(() => LargeguestConfig.Load(new Dictionary<string, string> { ["LARGEGUEST_CONFIG"] = missing }, false, _warnings.Add))
+        var e = FluentActions.Invoking(() => LargeguestConfig.Load(new Dictionary<string,
+            string> { ["LARGEGUEST_CONFIG"] = missing }, false, _warnings.Add))
             .Should().Throw<ConfigException>().Which;
         e.Message.Should().Be($"{missing}: no such file (named by LARGEGUEST_CONFIG)");
     }

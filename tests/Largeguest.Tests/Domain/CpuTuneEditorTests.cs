@@ -20,22 +20,30 @@ public class CpuTuneEditorTests
     [Fact]
     public void A_duplicate_pin_is_dropped_and_new_pins_follow_the_last_one_left()
     {
-        const string xml = "<domain><vcpu>8</vcpu><cputune><shares>10</shares><vcpupin vcpu='1' cpuset='9'/><vcpupin vcpu='3' cpuset='7'/><vcpupin vcpu='3' cpuset='8'/></cputune></domain>";
+        const string xml = "<domain><vcpu>8</vcpu><cputune><shares>10</shares><vcpupin vcpu='1' cpuset='9'/><vcpupin " +
+            "vcpu='3' cpuset='7'/><vcpupin vcpu='3' cpuset='8'/></cputune></domain>";
         Apply(xml, "3#0,4-5#1").Should().Be(
-            "<domain><vcpu>8</vcpu><cputune><shares>10</shares><vcpupin vcpu='1' cpuset='9'/><vcpupin vcpu='3' cpuset='0'/>" +
+            "<domain><vcpu>8</vcpu><cputune><shares>10</shares><vcpupin vcpu='1' cpuset='9'/><vcpupin vcpu='3' " +
+                "cpuset='0'/>" +
             "<vcpupin vcpu='4' cpuset='1'/><vcpupin vcpu='5' cpuset='1'/></cputune></domain>");
     }
 
     [Fact]
     public void Iothread_pins_replace_that_threads_old_pin_and_new_ones_follow_the_emulator_pin()
     {
-        const string xml = "<domain><vcpu>2</vcpu><iothreads>3</iothreads><cputune><vcpupin vcpu='0' cpuset='1'/><emulatorpin cpuset='0'/>" +
-            "<shares>10</shares><iothreadpin iothread='2' cpuset='9'/><iothreadpin iothread='2' cpuset='8'/></cputune></domain>";
+        const string xml = "<domain><vcpu>2</vcpu><iothreads>3</iothreads><cputune><vcpupin vcpu='0' " +
+            "cpuset='1'/><emulatorpin cpuset='0'/>" +
+            "<shares>10</shares><iothreadpin iothread='2' cpuset='9'/><iothreadpin iothread='2' " +
+                "cpuset='8'/></cputune></domain>";
         Apply(xml, "iothread3#5,iothread2#4").Should().Be(
-            "<domain><vcpu>2</vcpu><iothreads>3</iothreads><cputune><vcpupin vcpu='0' cpuset='1'/><emulatorpin cpuset='0'/>" +
-            "<shares>10</shares><iothreadpin iothread='2' cpuset='4'/><iothreadpin iothread='3' cpuset='5'/></cputune></domain>");
-        Apply("<domain><vcpu>2</vcpu><cputune><vcpupin vcpu='0' cpuset='1'/><shares>10</shares></cputune></domain>", "1#2,emulator#3,iothread1#4").Should().Be(
-            "<domain><vcpu>2</vcpu><cputune><vcpupin vcpu='0' cpuset='1'/><vcpupin vcpu='1' cpuset='2'/><emulatorpin cpuset='3'/><iothreadpin iothread='1' cpuset='4'/><shares>10</shares></cputune></domain>");
+            "<domain><vcpu>2</vcpu><iothreads>3</iothreads><cputune><vcpupin vcpu='0' cpuset='1'/><emulatorpin " +
+                "cpuset='0'/>" +
+            "<shares>10</shares><iothreadpin iothread='2' cpuset='4'/><iothreadpin iothread='3' " +
+                "cpuset='5'/></cputune></domain>");
+        Apply("<domain><vcpu>2</vcpu><cputune><vcpupin vcpu='0' cpuset='1'/><shares>10</shares></cputune></domain>",
+            "1#2,emulator#3,iothread1#4").Should().Be(
+            "<domain><vcpu>2</vcpu><cputune><vcpupin vcpu='0' cpuset='1'/><vcpupin vcpu='1' cpuset='2'/><emulatorpin " +
+                "cpuset='3'/><iothreadpin iothread='1' cpuset='4'/><shares>10</shares></cputune></domain>");
     }
 
     /// <summary>
@@ -45,14 +53,17 @@ public class CpuTuneEditorTests
     private static void QuadraticReference(DomainDocument doc, CpuTune tune)
     {
         var root = doc.Root;
-        var cputune = root.Element("cputune") ?? XmlLayout.AddChild(root, new XElement("cputune"), root.Element("vcpu"));
+        var cputune = root.Element("cputune") ?? XmlLayout.AddChild(root, new XElement("cputune"),
+            root.Element("vcpu"));
         foreach (var (vcpu, cpuset) in tune.PinnedVcpus.OrderBy(p => p.Vcpu))
         {
             var id = vcpu.ToString(CultureInfo.InvariantCulture);
-            var existing = cputune.Elements("vcpupin").Where(e => ((string?)e.Attribute("vcpu"))?.Trim() == id).ToList();
+            var existing = cputune.Elements("vcpupin")
+                .Where(e => ((string?)e.Attribute("vcpu"))?.Trim() == id).ToList();
             if (existing.Count == 0)
             {
-                XmlLayout.AddChild(cputune, new XElement("vcpupin", new XAttribute("vcpu", id), new XAttribute("cpuset", cpuset)),
+                XmlLayout.AddChild(cputune, new XElement("vcpupin", new XAttribute("vcpu", id),
+                    new XAttribute("cpuset", cpuset)),
                     cputune.Elements("vcpupin").LastOrDefault());
                 continue;
             }
@@ -62,7 +73,8 @@ public class CpuTuneEditorTests
         if (tune.Emulator is { } emulator)
         {
             var pin = cputune.Element("emulatorpin")
-                ?? XmlLayout.AddChild(cputune, new XElement("emulatorpin"), cputune.Elements("vcpupin").LastOrDefault());
+                ?? XmlLayout.AddChild(cputune, new XElement("emulatorpin"),
+                    cputune.Elements("vcpupin").LastOrDefault());
             CpuTuneEditor.SetAttribute(pin, "cpuset", emulator.ToString());
         }
     }
@@ -80,7 +92,8 @@ public class CpuTuneEditorTests
             for (var i = rng.Next(6); i > 0; i--)
             {
                 var vcpu = rng.Next(8).ToString(CultureInfo.InvariantCulture);
-                children.Add(rng.Next(5) == 0 ? $"<vcpupin vcpu=' {vcpu} ' cpuset='{rng.Next(4)}'/>" : $"<vcpupin vcpu='{vcpu}' cpuset='{rng.Next(4)}'/>");
+                children.Add(rng.Next(5) == 0 ? $"<vcpupin vcpu=' {vcpu} ' cpuset='{rng.Next(4)}'/>" : $"<vcpupin " +
+                    $"vcpu='{vcpu}' cpuset='{rng.Next(4)}'/>");
             }
             if (rng.Next(2) == 0) children.Insert(rng.Next(children.Count + 1), "<shares>1024</shares>");
             if (rng.Next(3) == 0) children.Insert(rng.Next(children.Count + 1), "<emulatorpin cpuset='3'/>");
@@ -98,7 +111,8 @@ public class CpuTuneEditorTests
             catch (SyntaxException) { continue; } // overlapping entries: refused before any edit
             var expected = DomainDocument.Parse(xml);
             QuadraticReference(expected, tune);
-            Apply(xml, string.Join(",", entries)).Should().Be(expected.ToText(), $"{xml} with cputune={string.Join(",", entries)}");
+            Apply(xml, string.Join(",", entries))
+                .Should().Be(expected.ToText(), $"{xml} with cputune={string.Join(",", entries)}");
             compared++;
         }
         compared.Should().BeGreaterThan(500);
@@ -116,7 +130,8 @@ public class CpuTuneEditorTests
             var pins = existing[id].ToList();
             if (pins.Count == 0)
             {
-                XmlLayout.AddChild(cputune, new XElement("iothreadpin", new XAttribute("iothread", id), new XAttribute("cpuset", pin.CpuSet)), Last());
+                XmlLayout.AddChild(cputune, new XElement("iothreadpin", new XAttribute("iothread", id),
+                    new XAttribute("cpuset", pin.CpuSet)), Last());
                 continue;
             }
             CpuTuneEditor.SetAttribute(pins[0], "cpuset", pin.CpuSet.ToString());
@@ -137,7 +152,8 @@ public class CpuTuneEditorTests
                 {
                     0 => $"<vcpupin vcpu='{rng.Next(4)}' cpuset='1'/>",
                     1 => "<shares>10</shares>",
-                    _ => $"<iothreadpin iothread='{(rng.Next(5) == 0 ? " 2 " : (1 + rng.Next(5)).ToString(CultureInfo.InvariantCulture))}' cpuset='{rng.Next(4)}'/>",
+                    _ => $"<iothreadpin " +
+                        $"iothread='{(rng.Next(5) == 0 ? " 2 " : (1 + rng.Next(5)).ToString(CultureInfo.InvariantCulture))}' cpuset='{rng.Next(4)}'/>",
                 });
             if (rng.Next(3) == 0) children.Insert(rng.Next(children.Count + 1), "<emulatorpin cpuset='3'/>");
             var xml = $"<domain>{indent}<vcpu>4</vcpu>{indent}<iothreads>6</iothreads>{indent}<cputune>{string.Concat(children.Select(c => indent + "  " + c))}{indent}</cputune>{indent}</domain>";

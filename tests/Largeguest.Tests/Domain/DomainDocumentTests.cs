@@ -37,9 +37,11 @@ public class DomainDocumentTests
     [InlineData("vcpu")]
     public void A_second_element_libvirt_allows_once_is_refused_not_left_contradicting_the_edit(string name)
     {
-        var xml = $"<domain type='kvm'><vcpu>4</vcpu><{name}/><{name}/></domain>".Replace("<vcpu/><vcpu/>", "<vcpu>2</vcpu>");
+        var xml = $"<domain type='kvm'><vcpu>4</vcpu><{name}/><{name}/></domain>".Replace("<vcpu/><vcpu/>",
+            "<vcpu>2</vcpu>");
         FluentActions.Invoking(() => DomainDocument.Parse(Encoding.UTF8.GetBytes(xml)))
-            .Should().Throw<DomainXmlException>().WithMessage($"domain XML has 2 <{name}> elements; libvirt allows one*");
+            .Should().Throw<DomainXmlException>()
+                .WithMessage($"domain XML has 2 <{name}> elements; libvirt allows one*");
     }
 
     [Fact]
@@ -58,7 +60,8 @@ public class DomainDocumentTests
     [InlineData("<?xml version='1.0'", "unterminated XML declaration")]
     [InlineData("", "not well-formed")]
     public void Rejects_what_is_not_a_libvirt_domain(string xml, string message) =>
-        FluentActions.Invoking(() => DomainDocument.Parse(Encoding.UTF8.GetBytes(xml))).Should().Throw<DomainXmlException>().WithMessage($"*{message}*");
+        FluentActions.Invoking(() => DomainDocument.Parse(Encoding.UTF8.GetBytes(xml)))
+            .Should().Throw<DomainXmlException>().WithMessage($"*{message}*");
 
     [Fact]
     public void Rejects_bytes_that_are_not_utf8() =>
@@ -90,7 +93,8 @@ public class DomainDocumentTests
     [InlineData("<domain><vcpu>0</vcpu></domain>", "<vcpu> '0' is not a positive number")]
     [InlineData("<domain><vcpu>x</vcpu></domain>", "<vcpu> 'x' is not a positive number")]
     public void Says_what_is_wrong_with_the_vcpu_element(string xml, string message) =>
-        FluentActions.Invoking(() => DomainDocument.Parse(xml).MaxVcpus).Should().Throw<DomainXmlException>().WithMessage($"*{message}*");
+        FluentActions.Invoking(() => DomainDocument.Parse(xml).MaxVcpus).Should().Throw<DomainXmlException>()
+            .WithMessage($"*{message}*");
 
     [Theory]
     [InlineData("<domain><memory unit='KiB'>x</memory></domain>", "<memory> 'x' is not a whole number")]
@@ -98,15 +102,18 @@ public class DomainDocumentTests
     [InlineData("<domain><memory unit='EiB'>100000</memory></domain>", "implausibly large")]
     [InlineData("<domain><vcpu>1</vcpu></domain>", "no <memory> element")]
     public void Says_what_is_wrong_with_the_memory_element(string xml, string message) =>
-        FluentActions.Invoking(() => DomainDocument.Parse(xml).Memory).Should().Throw<DomainXmlException>().WithMessage($"*{message}*");
+        FluentActions.Invoking(() => DomainDocument.Parse(xml).Memory).Should().Throw<DomainXmlException>()
+            .WithMessage($"*{message}*");
 
-    private static string Attributes(int count) => string.Join(" ", Enumerable.Range(0, count).Select(i => $"a{i}='{i}'"));
+    private static string Attributes(int count) => string.Join(" ", Enumerable.Range(0, count)
+        .Select(i => $"a{i}='{i}'"));
 
     [Fact]
     public void The_limits_themselves_are_accepted()
     {
         var depth = DomainDocument.MaxDepth - 1; // <domain> is the first level
-        var deep = "<domain>" + string.Concat(Enumerable.Repeat("<a>", depth)) + string.Concat(Enumerable.Repeat("</a>", depth)) + "</domain>";
+        var deep = "<domain>" + string.Concat(Enumerable.Repeat("<a>",
+            depth)) + string.Concat(Enumerable.Repeat("</a>", depth)) + "</domain>";
         RoundTrip(deep).Should().Be(deep);
         var wide = $"<domain><x {Attributes(DomainDocument.MaxAttributesPerElement)}/></domain>";
         RoundTrip(wide).Should().Be(wide);
@@ -114,7 +121,8 @@ public class DomainDocumentTests
         var many = "<domain>x" + string.Concat(Enumerable.Repeat("<a/>", DomainDocument.MaxNodes - 2)) + "</domain>";
         RoundTrip(many).Should().Be(many);
         var longest = new string('n', DomainDocument.MaxValueBytes);
-        var big = $"<domain><{longest} v='{longest}'>{longest}<!--{longest}--><![CDATA[{longest}]]><?{longest}?></{longest}></domain>";
+        var big = $"<domain><{longest} " +
+            $"v='{longest}'>{longest}<!--{longest}--><![CDATA[{longest}]]><?{longest}?></{longest}></domain>";
         RoundTrip(big).Should().Be(big);
         var spelled = $"<domain x='{string.Concat(Enumerable.Repeat("&amp;", DomainDocument.MaxValueBytes / 5))}'/>";
         RoundTrip(spelled).Should().Be(spelled);
@@ -149,7 +157,9 @@ public class DomainDocumentTests
             _ => string.Concat(Enumerable.Repeat($"<x {Attributes(200)}/>", DomainDocument.MaxNodes / 200)),
         };
         // Comments, CDATA and processing instructions with '=' and '>' in them are not start tags.
-        var xml = $"<?xml version='1.0'?><!-- {Attributes(300)} > --><domain><![CDATA[{Attributes(300)}>]]><?pi {Attributes(300)}?>\n{body}</domain>";
-        FluentActions.Invoking(() => DomainDocument.Parse(xml)).Should().Throw<DomainXmlException>().WithMessage(message);
+        var xml = $"<?xml version='1.0'?><!-- {Attributes(300)} > --><domain><![CDATA[{Attributes(300)}>]]><?pi " +
+            $"{Attributes(300)}?>\n{body}</domain>";
+        FluentActions.Invoking(() => DomainDocument.Parse(xml)).Should().Throw<DomainXmlException>()
+            .WithMessage(message);
     }
 }

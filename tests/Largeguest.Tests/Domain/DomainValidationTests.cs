@@ -20,7 +20,8 @@ public class DomainValidationTests
     public void Vcpu_ids_are_checked_against_the_maximum_not_current()
     {
         // <vcpu placement='static' current='2'>16</vcpu>: vCPU 15 exists (hot-pluggable), 16 does not.
-        Fixtures.Rewrite(Fixtures.Read("ovirt-hana-libvirt.xml"), new Dictionary<string, string> { ["cputune"] = "15#0" })
+        Fixtures.Rewrite(Fixtures.Read("ovirt-hana-libvirt.xml"), new Dictionary<string,
+            string> { ["cputune"] = "15#0" })
             .Should().NotBeEmpty();
         var e = Rejects("ovirt-hana-libvirt.xml", ("cputune", "14-17#0"));
         e.Property.Should().Be("cputune");
@@ -33,9 +34,12 @@ public class DomainValidationTests
     {
         // <page nodeset='0-1'>: one new cell leaves guest node 1 without a cell, which libvirt refuses.
         var e = Rejects("ovirt-dpdk-hugepages-libvirt.xml", ("guestnuma", "0-7#8G#0"));
-        e.OneLine.Should().Be("guestnuma: <memoryBacking><hugepages><page nodeset='0-1'> names guest node 1, but the new cells are 0 " +
-            "(libvirt refuses it: \"hugepages: node 1 not found\") (expected: at least 2 cells, or huge page nodesets within cells 0 (the VM's huge page settings))");
-        Fixtures.Rewrite(Fixtures.Read("ovirt-dpdk-hugepages-libvirt.xml"), new Dictionary<string, string> { ["guestnuma"] = "0-3#2G,4-7#6G" })
+        e.OneLine.Should().Be("guestnuma: <memoryBacking><hugepages><page nodeset='0-1'> names guest node 1, but the " +
+            "new cells are 0 " +
+            "(libvirt refuses it: \"hugepages: node 1 not found\") (expected: at least 2 cells, or huge page " +
+                "nodesets within cells 0 (the VM's huge page settings))");
+        Fixtures.Rewrite(Fixtures.Read("ovirt-dpdk-hugepages-libvirt.xml"), new Dictionary<string,
+            string> { ["guestnuma"] = "0-3#2G,4-7#6G" })
             .Should().NotBeEmpty("two cells hold guest nodes 0-1");
     }
 
@@ -43,8 +47,10 @@ public class DomainValidationTests
     public void Per_cell_distances_are_kept_only_when_the_cell_count_is_unchanged()
     {
         var e = Rejects("ovirt-dpdk-hugepages-libvirt.xml", ("guestnuma", "0-1#2G,2-3#2G,4-5#2G,6-7#2G"));
-        e.OneLine.Should().Be("guestnuma: the old cells have <distances>, which describe particular cells, and the domain's 2 cells become 4: " +
-            "there is no telling which new cell they belong to (expected: 2 cells (then each keeps its own), or remove them from the VM's XML first)");
+        e.OneLine.Should().Be("guestnuma: the old cells have <distances>, which describe particular cells, and the " +
+            "domain's 2 cells become 4: " +
+            "there is no telling which new cell they belong to (expected: 2 cells (then each keeps its own), or " +
+                "remove them from the VM's XML first)");
     }
 
     [Fact]
@@ -63,7 +69,8 @@ public class DomainValidationTests
             FluentActions.Invoking(() => Fixtures.Rewrite(input, properties)).Should().Throw<PropertyException>().Which;
         // The engine's restrictive binding, our cells in the default mode (preferred): libvirt would refuse the result.
         Refused(Domain(), new() { ["guestnuma"] = "0-1#2G#0,2-3#2G#0" }).OneLine.Should().StartWith(
-            "guestnuma: the domain's <numatune><memory mode='restrictive'> (set by no property) would stand beside memnodes of another mode " +
+            "guestnuma: the domain's <numatune><memory mode='restrictive'> (set by no property) would stand beside " +
+                "memnodes of another mode " +
             "(cell 0: preferred, cell 1: preferred), which libvirt refuses");
         // A memnode the domain keeps (its cell is not rebound) beside our restrictive binding.
         var kept = Domain("<memnode cellid='0' mode='strict' nodeset='0'/>");
@@ -71,23 +78,29 @@ public class DomainValidationTests
         Refused(strictMemory, new() { ["numatune"] = "restrictive#0" }).OneLine.Should().StartWith(
             "numatune: the restrictive binding of numatune would stand beside memnodes of another mode (cell 0: strict)");
         // What libvirt accepts goes through: the cells restrictive too, or the guest-wide binding set with them.
-        Fixtures.Rewrite(Domain(), new Dictionary<string, string> { ["guestnuma"] = "0-1#2G#0,2-3#2G#0", ["numatune"] = "interleave#0" }).Should().NotBeEmpty();
-        Fixtures.Rewrite(Domain(), new Dictionary<string, string> { ["guestnuma"] = "0-1#2G,2-3#2G" }).Should().NotBeEmpty("cells without host nodes add no memnode");
+        Fixtures.Rewrite(Domain(), new Dictionary<string, string> { ["guestnuma"] = "0-1#2G#0,2-3#2G#0",
+            ["numatune"] = "interleave#0" }).Should().NotBeEmpty();
+        Fixtures.Rewrite(Domain(), new Dictionary<string, string> { ["guestnuma"] = "0-1#2G,2-3#2G" })
+            .Should().NotBeEmpty("cells without host nodes add no memnode");
     }
 
     [Fact]
     public void Cache_and_interconnects_are_refused_when_the_cell_count_changes()
     {
         var hmat = System.Text.Encoding.UTF8.GetBytes(Libvirt.LibvirtAcceptanceTests.HmatDomain);
-        PropertyException Refused(byte[] input, string guestnuma) => FluentActions.Invoking(() => Fixtures.Rewrite(input,
+        PropertyException Refused(byte[] input,
+            string guestnuma) => FluentActions.Invoking(() => Fixtures.Rewrite(input,
             new Dictionary<string, string> { ["guestnuma"] = guestnuma })).Should().Throw<PropertyException>().Which;
-        Refused(hmat, "0#1G,1#1G,2-3#2G").OneLine.Should().Be("guestnuma: the old cells have <cache>, which describe particular cells, " +
+        Refused(hmat, "0#1G,1#1G,2-3#2G").OneLine
+            .Should().Be("guestnuma: the old cells have <cache>, which describe particular cells, " +
             "and the domain's 2 cells become 3: there is no telling which new cell they belong to " +
             "(expected: 2 cells (then each keeps its own), or remove them from the VM's XML first)");
-        var noCache = System.Text.RegularExpressions.Regex.Replace(Libvirt.LibvirtAcceptanceTests.HmatDomain, "<cache.*?</cache>", "",
+        var noCache = System.Text.RegularExpressions.Regex.Replace(Libvirt.LibvirtAcceptanceTests.HmatDomain,
+            "<cache.*?</cache>", "",
             System.Text.RegularExpressions.RegexOptions.Singleline);
         Refused(System.Text.Encoding.UTF8.GetBytes(noCache), "0-3#4G").OneLine.Should().StartWith(
-            "guestnuma: the old <numa> has <interconnects>, which describes particular cells, and the domain's 2 cells become 1");
+            "guestnuma: the old <numa> has <interconnects>, which describes particular cells, and the domain's 2 " +
+                "cells become 1");
     }
 
     [Fact]
@@ -108,16 +121,22 @@ public class DomainValidationTests
         DomainDocument Apply(string guestnuma)
         {
             var doc = DomainDocument.Parse(xml);
-            DomainRewriter.Apply(doc, LargeguestProperties.Parse(new Dictionary<string, string> { ["guestnuma"] = guestnuma }, NumaMode.Preferred), NumaMode.Preferred);
+            DomainRewriter.Apply(doc, LargeguestProperties.Parse(new Dictionary<string,
+                string> { ["guestnuma"] = guestnuma }, NumaMode.Preferred), NumaMode.Preferred);
             return doc;
         }
         var same = Apply("0-1#2G,2-5#4G").Root.Element("cpu")!.Element("numa")!.Elements("cell").ToList();
-        same.Select(c => ((string?)c.Attribute("memAccess"), (string?)c.Attribute("discard"))).Should().Equal([("shared", "yes"), ("shared", null)]);
-        FluentActions.Invoking(() => Apply("0-1#2G,2-3#2G,4-5#2G")).Should().Throw<PropertyException>().Which.OneLine.Should()
-            .StartWith("guestnuma: the old cells differ in discard (cell 0: yes, cell 1: unset), and the domain's 2 cells become 3");
+        same.Select(c => ((string?)c.Attribute("memAccess"), (string?)c.Attribute("discard")))
+            .Should().Equal([("shared", "yes"), ("shared", null)]);
+        FluentActions.Invoking(() => Apply("0-1#2G,2-3#2G,4-5#2G")).Should().Throw<PropertyException>().Which.OneLine
+            .Should()
+            .StartWith("guestnuma: the old cells differ in discard (cell 0: yes, cell 1: unset), and the domain's 2 " +
+                "cells become 3");
         var shared = DomainDocument.Parse(xml.Replace(" discard='yes'", ""));
-        DomainRewriter.Apply(shared, LargeguestProperties.Parse(new Dictionary<string, string> { ["guestnuma"] = "0-1#2G,2-3#2G,4-5#2G" }, NumaMode.Preferred), NumaMode.Preferred);
-        shared.Root.Element("cpu")!.Element("numa")!.Elements("cell").Select(c => (string?)c.Attribute("memAccess")).Should().Equal("shared", "shared", "shared");
+        DomainRewriter.Apply(shared, LargeguestProperties.Parse(new Dictionary<string,
+            string> { ["guestnuma"] = "0-1#2G,2-3#2G,4-5#2G" }, NumaMode.Preferred), NumaMode.Preferred);
+        shared.Root.Element("cpu")!.Element("numa")!.Elements("cell").Select(c => (string?)c.Attribute("memAccess"))
+            .Should().Equal("shared", "shared", "shared");
     }
 
     [Fact]
@@ -141,7 +160,8 @@ public class DomainValidationTests
         // <memory> 12 GiB includes two 2 GiB DIMMs: the cells must add up to 8 GiB.
         var e = Rejects("ovirt-hotplug-libvirt.xml", ("guestnuma", "0-3#6G,4-7#6G"));
         e.Property.Should().Be("guestnuma");
-        e.Problem.Should().Be("the cells add up to 12582912 KiB (12 GiB) but the domain's initial memory is 8388608 KiB (8 GiB) " +
+        e.Problem.Should().Be("the cells add up to 12582912 KiB (12 GiB) but the domain's initial memory is 8388608 " +
+            "KiB (8 GiB) " +
             "(<memory> 12 GiB minus 4 GiB in 2 memory device(s))");
         e.Expected.Should().Be("cell sizes that add up to 8388608 KiB (8 GiB)");
     }
@@ -150,7 +170,8 @@ public class DomainValidationTests
     public void Without_dimms_the_cells_add_up_to_memory()
     {
         var e = Rejects("ovirt-hana-libvirt.xml", ("guestnuma", "0-7#8G,8-15#4G"));
-        e.Problem.Should().Be("the cells add up to 12582912 KiB (12 GiB) but the domain's initial memory is 16777216 KiB (16 GiB) (its <memory>)");
+        e.Problem.Should().Be("the cells add up to 12582912 KiB (12 GiB) but the domain's initial memory is 16777216 " +
+            "KiB (16 GiB) (its <memory>)");
     }
 
     [Fact]
@@ -166,8 +187,10 @@ public class DomainValidationTests
     {
         var doc = DomainDocument.Parse(Fixtures.Read("ovirt-sap-vdsm.xml"));
         var before = doc.ToBytes().ToArray();
-        var properties = LargeguestProperties.Parse(new Dictionary<string, string> { ["cputune"] = "0#1", ["guestnuma"] = "0-15#1G" }, NumaMode.Preferred);
-        FluentActions.Invoking(() => DomainRewriter.Apply(doc, properties, NumaMode.Preferred)).Should().Throw<PropertyException>();
+        var properties = LargeguestProperties.Parse(new Dictionary<string, string> { ["cputune"] = "0#1",
+            ["guestnuma"] = "0-15#1G" }, NumaMode.Preferred);
+        FluentActions.Invoking(() => DomainRewriter.Apply(doc, properties, NumaMode.Preferred))
+            .Should().Throw<PropertyException>();
         doc.ToBytes().ToArray().Should().Equal(before);
     }
 
@@ -183,12 +206,15 @@ public class DomainValidationTests
     [Fact]
     public void Memnodes_of_cells_that_no_longer_exist_are_dropped()
     {
-        const string xml = "<domain><vcpu>4</vcpu><memory>4194304</memory><numatune><memory mode='strict' nodeset='0-1'/>" +
+        const string xml = "<domain><vcpu>4</vcpu><memory>4194304</memory><numatune><memory mode='strict' " +
+            "nodeset='0-1'/>" +
             "<memnode cellid='0' mode='strict' nodeset='0'/><memnode cellid='1' mode='strict' nodeset='1'/></numatune>" +
-            "<cpu><numa><cell id='0' cpus='0-1' memory='2097152'/><cell id='1' cpus='2-3' memory='2097152'/></numa></cpu></domain>";
+            "<cpu><numa><cell id='0' cpus='0-1' memory='2097152'/><cell id='1' cpus='2-3' " +
+                "memory='2097152'/></numa></cpu></domain>";
         var output = System.Text.Encoding.UTF8.GetString(Fixtures.Rewrite(System.Text.Encoding.UTF8.GetBytes(xml),
             new Dictionary<string, string> { ["guestnuma"] = "0-3#4G" }));
-        output.Should().Be("<domain><vcpu>4</vcpu><memory>4194304</memory><numatune><memory mode='strict' nodeset='0-1'/>" +
+        output.Should().Be("<domain><vcpu>4</vcpu><memory>4194304</memory><numatune><memory mode='strict' " +
+            "nodeset='0-1'/>" +
             "<memnode cellid='0' mode='strict' nodeset='0'/></numatune>" +
             "<cpu><numa><cell id='0' cpus='0-3' memory='4194304' unit='KiB'/></numa></cpu></domain>");
     }
@@ -200,12 +226,15 @@ public class DomainValidationTests
         DomainDocument.Parse(Fixtures.Read("ovirt-db-iothreads-libvirt.xml")).IoThreadIds.Should().Equal(1, 8, 2, 3);
         var e = Rejects("ovirt-db-iothreads-libvirt.xml", ("cputune", "0#0,iothread4#1,iothread9#2,iothread3#3"));
         e.Property.Should().Be("cputune");
-        e.Problem.Should().Be("iothreads 4,9 do not exist: the domain's I/O threads are 1-3,8 (<iothreads>4</iothreads> and 2 <iothreadids> id(s))");
+        e.Problem.Should().Be("iothreads 4,9 do not exist: the domain's I/O threads are 1-3,8 " +
+            "(<iothreads>4</iothreads> and 2 <iothreadids> id(s))");
         e.Expected.Should().Be("iothreadN entries with N in 1-3,8");
 
         var none = Rejects("oneline.xml", ("cputune", "iothread1#0"));
-        none.Problem.Should().Be("iothread 1 does not exist: the domain has no I/O threads (no <iothreads> or <iothreadids>)");
-        Rejects("ovirt-hana-libvirt.xml", ("cputune", "iothread2#0")).Problem.Should().EndWith("the domain's I/O threads are 1 (<iothreads>1</iothreads>)");
+        none.Problem.Should().Be("iothread 1 does not exist: the domain has no I/O threads (no <iothreads> or " +
+            "<iothreadids>)");
+        Rejects("ovirt-hana-libvirt.xml", ("cputune", "iothread2#0")).Problem
+            .Should().EndWith("the domain's I/O threads are 1 (<iothreads>1</iothreads>)");
     }
 
     [Theory]
@@ -232,7 +261,8 @@ public class DomainValidationTests
         var dies = DomainDocument.Parse(System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(Fixtures.Read("ovirt-hana-libvirt.xml"))
             .Replace("sockets='4' dies='1'", "sockets='2' dies='2'")));
         DomainChecks.GuestTopologyMismatch(dies, GuestNuma.Parse("0-3#8G,4-15#8G")).Should().BeNull();
-        DomainChecks.GuestTopologyMismatch(dies, GuestNuma.Parse("0-5#8G,6-15#8G")).Should().StartWith("guest die 1 (vCPUs 4-7 of <topology sockets='2' dies='2' cores='2' threads='2'/>)");
+        DomainChecks.GuestTopologyMismatch(dies, GuestNuma.Parse("0-5#8G,6-15#8G"))
+            .Should().StartWith("guest die 1 (vCPUs 4-7 of <topology sockets='2' dies='2' cores='2' threads='2'/>)");
     }
 
     [Fact]
@@ -241,17 +271,20 @@ public class DomainValidationTests
         var input = Fixtures.Read("ovirt-hana-libvirt.xml");
         var properties = new Dictionary<string, string> { ["guestnuma"] = "0-5#8G,6-15#8G" };
         Fixtures.Rewrite(input, properties, out var stderr);
-        stderr.Should().StartWith("largeguest: warning: guestnuma: guest socket 1 (vCPUs 4-7").And.Contain("(GuestNuma:TopologyMismatch=warn)");
+        stderr.Should().StartWith("largeguest: warning: guestnuma: guest socket 1 (vCPUs 4-7").And
+            .Contain("(GuestNuma:TopologyMismatch=warn)");
 
         var config = SampleHost.Config with { GuestNumaTopologyMismatch = Largeguest.Config.FailurePolicy.Fail };
         var parsed = LargeguestProperties.Parse(properties, config.DefaultMode);
-        var e = FluentActions.Invoking(() => Largeguest.Hook.HookRunner.Rewrite(input, parsed, config, SampleHost.Context(new StringWriter())))
+        var e = FluentActions.Invoking(() => Largeguest.Hook.HookRunner.Rewrite(input, parsed, config,
+            SampleHost.Context(new StringWriter())))
             .Should().Throw<PropertyException>().Which;
         e.Property.Should().Be("guestnuma");
         e.Problem.Should().Contain("guest socket 1").And.EndWith("(GuestNuma:TopologyMismatch=fail)");
         // Where VDSM does not use the hook's XML (a migration destination), the running guest is not stopped over it.
         var warned = new StringWriter();
-        Largeguest.Hook.HookRunner.Rewrite(input, parsed, config, SampleHost.Context(warned), Largeguest.Hook.HookPoint.BeforeVmMigrateDestination);
+        Largeguest.Hook.HookRunner.Rewrite(input, parsed, config, SampleHost.Context(warned),
+            Largeguest.Hook.HookPoint.BeforeVmMigrateDestination);
         warned.ToString().Should().Contain("guest socket 1");
     }
 }

@@ -17,7 +17,9 @@ public class GoldenTests
         if (golden.Warning is null) stderr.Should().BeEmpty("every golden case fits the sample host");
         else stderr.Should().Contain(golden.Warning);
         if (Environment.GetEnvironmentVariable("LARGEGUEST_UPDATE_GOLDEN") == "1") File.WriteAllBytes(golden.ExpectedPath, actual);
-        File.Exists(golden.ExpectedPath).Should().BeTrue($"the golden file {golden.ExpectedPath} must be checked in (LARGEGUEST_UPDATE_GOLDEN=1 writes it)");
+        File.Exists(golden.ExpectedPath)
+            .Should().BeTrue($"the golden file {golden.ExpectedPath} must be checked in (LARGEGUEST_UPDATE_GOLDEN=1 " +
+            $"writes it)");
         Encoding.UTF8.GetString(actual).Should().Be(File.ReadAllText(golden.ExpectedPath));
         actual.Should().Equal(File.ReadAllBytes(golden.ExpectedPath));
     }

@@ -11,7 +11,8 @@ namespace Largeguest.Tests.Domain;
 public class NumaTuneEditorTests
 {
     private static int? CellId(XElement memnode) =>
-        int.TryParse(((string?)memnode.Attribute("cellid"))?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
+        int.TryParse(((string?)memnode.Attribute("cellid"))?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture,
+            out var id) ? id : null;
 
     /// <summary>
     /// The merge as it was before it was made one pass (each cell rescanned every memnode: 8192 cells took 20 s),
@@ -19,7 +20,8 @@ public class NumaTuneEditorTests
     /// </summary>
     private static void QuadraticReference(XElement numatune, IReadOnlyList<MemNode> memNodes, int cellCount)
     {
-        foreach (var stale in numatune.Elements("memnode").Where(e => CellId(e) is not int id || id >= cellCount).ToList())
+        foreach (var stale in numatune.Elements("memnode")
+            .Where(e => CellId(e) is not int id || id >= cellCount).ToList())
             XmlLayout.Remove(stale);
         foreach (var m in memNodes)
         {
@@ -45,10 +47,12 @@ public class NumaTuneEditorTests
             var children = new List<string>();
             for (var i = rng.Next(7); i > 0; i--)
             {
-                var id = rng.Next(10) switch { 0 => "x", 1 => " 2 ", _ => rng.Next(8).ToString(CultureInfo.InvariantCulture) };
+                var id = rng.Next(10) switch { 0 => "x", 1 => " 2 ",
+                    _ => rng.Next(8).ToString(CultureInfo.InvariantCulture) };
                 children.Add($"<memnode cellid='{id}' mode='strict' nodeset='{rng.Next(4)}'/>");
             }
-            if (rng.Next(4) != 0) children.Insert(rng.Next(children.Count + 1), "<memory mode='preferred' nodeset='0'/>");
+            if (rng.Next(4) != 0) children.Insert(rng.Next(children.Count + 1),
+                "<memory mode='preferred' nodeset='0'/>");
             var xml = $"<domain>{indent}<vcpu>8</vcpu>{indent}<numatune>{string.Concat(children.Select(c => indent + "  " + c))}{indent}</numatune>{indent}</domain>";
             var cellCount = 1 + rng.Next(8);
             var memNodes = Enumerable.Range(0, cellCount).Where(_ => rng.Next(3) != 0)

@@ -56,7 +56,8 @@ public static class FittingProperties
          from n in Gen.Elements(true, false).Zip(NumaTune)
          from g in Gen.Elements(true, false).Zip(GuestNuma)
          from p in Gen.Elements(true, false).Zip(HostCpus)
-         let set = new[] { ("cputune", c), ("numatune", n), ("guestnuma", g), ("pincpu", (p.Item1, p.Item2.ToString())) }
+         let set = new[] { ("cputune", c), ("numatune", n), ("guestnuma", g), ("pincpu", (p.Item1,
+             p.Item2.ToString())) }
              .Where(x => x.Item2.Item1).ToDictionary(x => x.Item1, x => x.Item2.Item2)
          where set.Count > 0
          select set).ToArbitrary();
@@ -67,7 +68,8 @@ public class RewritePropertyTests
     private static readonly byte[] Hana = Fixtures.Read("ovirt-hana-libvirt.xml");
 
     [Property(Arbitrary = [typeof(FittingProperties)], MaxTest = 300)]
-    public void Fitting_properties_rewrite_idempotently_and_touch_only_their_elements(Dictionary<string, string> properties)
+    public void Fitting_properties_rewrite_idempotently_and_touch_only_their_elements(Dictionary<string,
+        string> properties)
     {
         var once = Fixtures.Rewrite(Hana, properties);
         Fixtures.Rewrite(once, properties).Should().Equal(once, "a second run gives the same bytes");
@@ -76,16 +78,20 @@ public class RewritePropertyTests
             .Should().Be(Fixtures.WithoutOwnedParts(Encoding.UTF8.GetString(Hana), names));
         var doc = DomainDocument.Parse(once);
         if (properties.TryGetValue("guestnuma", out var numa))
-            doc.Root.Element("cpu")!.Element("numa")!.Elements("cell").Should().HaveCount(Largeguest.Grammar.GuestNuma.Parse(numa).Cells.Count);
+            doc.Root.Element("cpu")!.Element("numa")!.Elements("cell")
+                .Should().HaveCount(Largeguest.Grammar.GuestNuma.Parse(numa).Cells.Count);
         if (properties.TryGetValue("cputune", out var tune))
         {
-            doc.Root.Element("cputune")!.Elements("vcpupin").Should().HaveCount(Largeguest.Grammar.CpuTune.Parse(tune).PinnedVcpus.Count());
-            doc.Root.Element("cputune")!.Elements("iothreadpin").Should().HaveCount(Largeguest.Grammar.CpuTune.Parse(tune).IoThreads.Count);
+            doc.Root.Element("cputune")!.Elements("vcpupin")
+                .Should().HaveCount(Largeguest.Grammar.CpuTune.Parse(tune).PinnedVcpus.Count());
+            doc.Root.Element("cputune")!.Elements("iothreadpin")
+                .Should().HaveCount(Largeguest.Grammar.CpuTune.Parse(tune).IoThreads.Count);
         }
     }
 
     [Property(Arbitrary = [typeof(GrammarGenerators)], MaxTest = 1000)]
-    public void Random_property_strings_on_a_real_domain_give_xml_or_our_errors(string cputune, string guestnuma, string numatune)
+    public void Random_property_strings_on_a_real_domain_give_xml_or_our_errors(string cputune, string guestnuma,
+        string numatune)
     {
         var values = LargeguestProperties.Select(new Dictionary<string, string>
         {

@@ -17,12 +17,14 @@ public class VdsmCpuPolicyTests
     private static byte[] Xml(string? policy, string? manuallyPinned = null) =>
         Encoding.UTF8.GetBytes(EngineDomain.Xml(new Dictionary<string, string>(), policy, manuallyPinned));
 
-    private static DomainDocument Domain(string? policy, string? manuallyPinned = null) => DomainDocument.Parse(Xml(policy, manuallyPinned));
+    private static DomainDocument Domain(string? policy,
+        string? manuallyPinned = null) => DomainDocument.Parse(Xml(policy, manuallyPinned));
 
     private static LargeguestProperties Props(params (string Name, string Value)[] values) =>
         LargeguestProperties.Parse(values.ToDictionary(v => v.Name, v => v.Value), NumaMode.Preferred);
 
-    private static CpuPolicyFinding? Judge(string? policy, LargeguestProperties p, FailurePolicy shared = FailurePolicy.Fail,
+    private static CpuPolicyFinding? Judge(string? policy, LargeguestProperties p,
+        FailurePolicy shared = FailurePolicy.Fail,
         bool refuse = true, string? manuallyPinned = null)
     {
         var doc = Domain(policy, manuallyPinned);
@@ -36,9 +38,11 @@ public class VdsmCpuPolicyTests
         finding.Refuse.Should().BeTrue();
         var error = finding.AsError();
         error.Property.Should().Be("cputune");
-        error.Problem.Should().Be("the VM's CPU Pinning Policy is 'none': VDSM moves vCPUs 0-1 back to the host's shared CPU pool " +
+        error.Problem.Should().Be("the VM's CPU Pinning Policy is 'none': VDSM moves vCPUs 0-1 back to the host's " +
+            "shared CPU pool " +
             "within a second of boot, so these pins would not last");
-        error.Expected.Should().Contain("CPU Pinning Policy \"Manual\" with a pinning string").And.Contain("largeguest suggest")
+        error.Expected.Should().Contain("CPU Pinning Policy \"Manual\" with a pinning string").And
+            .Contain("largeguest suggest")
             .And.Contain("VM pinned to its hosts").And.Contain("CpuTune:SharedPolicy=warn");
     }
 
@@ -47,7 +51,8 @@ public class VdsmCpuPolicyTests
     {
         var finding = Judge("none", Props(("cputune", "3#0")), FailurePolicy.Warn)!;
         finding.Refuse.Should().BeFalse();
-        finding.AsWarning().Should().StartWith("cputune: pins written, but the VM's CPU Pinning Policy is 'none': VDSM moves vCPU 3 back")
+        finding.AsWarning().Should().StartWith("cputune: pins written, but the VM's CPU Pinning Policy is 'none': " +
+            "VDSM moves vCPU 3 back")
             .And.Contain("these pins will not last");
     }
 
@@ -83,8 +88,11 @@ public class VdsmCpuPolicyTests
         Judge("manual", Props(("cputune", "0#0,1#1")), manuallyPinned: "0-1").Should().BeNull();
         var finding = Judge("manual", Props(("cputune", "0#0,1#1,2-3#2")), manuallyPinned: "0-1")!;
         finding.Refuse.Should().BeTrue();
-        finding.AsError().Problem.Should().Be("the VM's CPU Pinning Policy is 'manual' but the engine's manuallyPinedCPUs (0-1) leaves out vCPUs 2-3: " +
-            "VDSM moves vCPUs 2-3 back to the host's shared CPU pool within a second of boot, so these pins would not last");
+        finding.AsError().Problem
+            .Should().Be("the VM's CPU Pinning Policy is 'manual' but the engine's manuallyPinedCPUs (0-1) leaves " +
+            "out vCPUs 2-3: " +
+            "VDSM moves vCPUs 2-3 back to the host's shared CPU pool within a second of boot, so these pins would " +
+                "not last");
     }
 
     [Theory]
@@ -95,7 +103,8 @@ public class VdsmCpuPolicyTests
     {
         var finding = Judge(policy, Props(("cputune", "emulator#8")), FailurePolicy.Warn)!;
         finding.Refuse.Should().BeTrue();
-        finding.AsError().Problem.Should().Be($"the VM's CPU Pinning Policy is '{policy}': the engine allocates this VM's CPUs exclusively " +
+        finding.AsError().Problem
+            .Should().Be($"the VM's CPU Pinning Policy is '{policy}': the engine allocates this VM's CPUs exclusively " +
             "and VDSM pins them itself; largeguest does not pin over it");
         Judge(policy, Props(("numatune", "strict#0"))).Should().BeNull();
     }
@@ -113,7 +122,8 @@ public class VdsmCpuPolicyTests
     {
         var finding = Judge("none", Props(("cputune", "0#0")), refuse: false)!;
         finding.Refuse.Should().BeFalse();
-        finding.AsWarning().Should().StartWith("cputune: the VM's CPU Pinning Policy is 'none'").And.NotContain("pins written");
+        finding.AsWarning().Should().StartWith("cputune: the VM's CPU Pinning Policy is 'none'")
+            .And.NotContain("pins written");
         Judge("dedicated", Props(("cputune", "0#0")), refuse: false)!.Refuse.Should().BeFalse();
     }
 
@@ -131,8 +141,10 @@ public class VdsmCpuPolicyTests
         FluentActions.Invoking(() => Fixtures.Rewrite(input, new Dictionary<string, string> { ["cputune"] = "0#0" }))
             .Should().Throw<PropertyException>().Which.Property.Should().Be("cputune");
         var manual = Xml("manual");
-        var output = Encoding.UTF8.GetString(Fixtures.Rewrite(manual, new Dictionary<string, string> { ["cputune"] = "0#0" }));
-        output.Should().Contain("<ovirt-vm:cpuPolicy>manual</ovirt-vm:cpuPolicy>").And.Contain("<vcpupin vcpu=\"0\" cpuset=\"0\" />");
+        var output = Encoding.UTF8.GetString(Fixtures.Rewrite(manual, new Dictionary<string,
+            string> { ["cputune"] = "0#0" }));
+        output.Should().Contain("<ovirt-vm:cpuPolicy>manual</ovirt-vm:cpuPolicy>").And
+            .Contain("<vcpupin vcpu=\"0\" cpuset=\"0\" />");
     }
 
     [Fact]

@@ -64,13 +64,15 @@ public sealed class E2EFigures
         {
             var start = _startSeconds.Count == 0 ? "none"
                 : string.Create(CultureInfo.InvariantCulture,
-                    $"min {_startSeconds.Min():0.00} s, mean {_startSeconds.Average():0.00} s, max {_startSeconds.Max():0.00} s");
+                    $"min {_startSeconds.Min():0.00} s, mean {_startSeconds.Average():0.00} s, max " +
+                        $"{_startSeconds.Max():0.00} s");
             s = string.Create(CultureInfo.InvariantCulture,
                 $"e2e summary: {Cases} cases ({CasesFailed} failed), {GuestsBooted} guests booted, " +
                 $"{ChecksPassed} kernel/QEMU/libvirt checks passed, {ChecksFailed} failed; " +
                 $"migrations through before_vm_migrate_destination: {MigrationsIdentical}/{Migrations} byte-identical; " +
                 $"guest start (virsh start/create until every vCPU thread runs): {start}; " +
-                $"libvirtd start {StartSeconds:0.0} s, teardown {StopSeconds:0.0} s, total {_clock.Elapsed.TotalSeconds:0.0} s");
+                $"libvirtd start {StartSeconds:0.0} s, teardown {StopSeconds:0.0} s, total " +
+                    $"{_clock.Elapsed.TotalSeconds:0.0} s");
         }
         Print(s);
     }
@@ -110,6 +112,7 @@ public sealed class E2EChecks(string caseId, Action<string> log)
     {
         if (Failures.Count > 0)
             throw new Xunit.Sdk.XunitException(
-                $"e2e case {caseId}: {Failures.Count} check(s) failed ({Passed} passed):\n  " + string.Join("\n  ", Failures));
+                $"e2e case {caseId}: {Failures.Count} check(s) failed ({Passed} passed):\n  " + string.Join("\n  ",
+                    Failures));
     }
 }

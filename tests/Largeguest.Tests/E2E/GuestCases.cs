@@ -44,7 +44,8 @@ public sealed record BackingExpectation(string QomType, bool Shared);
 
 /// <summary>A realistic oVirt domain (Domains/TEMPLATE.xml, default: the case id), the custom properties VDSM
 /// would pass, and the expectation.</summary>
-public sealed record GuestCase(string Id, string Description, IReadOnlyDictionary<string, string> Properties, GuestExpectation Expect,
+public sealed record GuestCase(string Id, string Description, IReadOnlyDictionary<string, string> Properties,
+    GuestExpectation Expect,
     string? Template = null)
 {
     public override string ToString() => Id;
@@ -53,7 +54,8 @@ public sealed record GuestCase(string Id, string Description, IReadOnlyDictionar
     /// type.</summary>
     public byte[] Xml(string name, string uuid, string domainType)
     {
-        var path = Path.Combine(PublishedBinary.RepoRoot, "tests", "Largeguest.Tests", "E2E", "Domains", (Template ?? Id) + ".xml");
+        var path = Path.Combine(PublishedBinary.RepoRoot, "tests", "Largeguest.Tests", "E2E", "Domains",
+            (Template ?? Id) + ".xml");
         var text = File.ReadAllText(path).Replace("@NAME@", name).Replace("@UUID@", uuid).Replace("@DOMAIN_TYPE@", domainType);
         return System.Text.Encoding.UTF8.GetBytes(text);
     }
@@ -69,7 +71,8 @@ public static class GuestCases
     public static readonly IReadOnlyList<GuestCase> All =
     [
         new("db-strict",
-            "q35, 4 vCPUs in 2 cells, engine's single cell and vcpupin replaced, iothread pinned off the emulator, strict memory",
+            "q35, 4 vCPUs in 2 cells, engine's single cell and vcpupin replaced, iothread pinned off the emulator, " +
+                "strict memory",
             new Dictionary<string, string>
             {
                 ["cputune"] = "0#0,1#1,2#0,3#0-1,emulator#1,iothread1#0",
@@ -126,7 +129,8 @@ public static class GuestCases
                 Policy: "interleave", HostNodes: "0", NumatuneMode: "interleave")),
 
         new("sap-restrictive",
-            "the SAP guest as one cell, restrictive memory (libvirt binds no backend, only cgroup cpuset.mems), emulator not pinned",
+            "the SAP guest as one cell, restrictive memory (libvirt binds no backend, only cgroup cpuset.mems), " +
+                "emulator not pinned",
             new Dictionary<string, string>
             {
                 ["cputune"] = "0#1,1#1,2#0,3#0",
@@ -141,7 +145,8 @@ public static class GuestCases
             Template: "sap-cells"),
 
         new("vhost-memfd",
-            "vhost-user style: memfd backing, the engine's one cell with memAccess='shared' split in two; the new cells stay shared",
+            "vhost-user style: memfd backing, the engine's one cell with memAccess='shared' split in two; the new " +
+                "cells stay shared",
             new Dictionary<string, string>
             {
                 ["cputune"] = "0#0,1#0,2#1,3#1,emulator#1",

@@ -25,7 +25,8 @@ public sealed class MigratableXmlTests
     public void Sample_is_libvirt_output_with_mixed_quotes()
     {
         var text = System.Text.Encoding.UTF8.GetString(Migratable());
-        text.Should().Contain("<vcpupin vcpu='0' cpuset='0'/>").And.Contain("<emulatorpin cpuset='1'/>").And.Contain("<iothreadpin iothread='1' cpuset='0'/>")
+        text.Should().Contain("<vcpupin vcpu='0' cpuset='0'/>").And.Contain("<emulatorpin cpuset='1'/>").And
+            .Contain("<iothreadpin iothread='1' cpuset='0'/>")
             .And.Contain("<ovirt-vm:minGuaranteedMemoryMb type=\"int\">");
     }
 
@@ -34,9 +35,11 @@ public sealed class MigratableXmlTests
     {
         using var hooks = new VdsmHookRunner();
         var input = Migratable();
-        var run = hooks.Run("before_vm_migrate_destination", input, Properties, vmId: "6bc2010c-a6f9-4a7e-b188-fa1dee731272");
+        var run = hooks.Run("before_vm_migrate_destination", input, Properties,
+            vmId: "6bc2010c-a6f9-4a7e-b188-fa1dee731272");
         run.ExitCodes.Should().Equal([0], run.Stderr);
-        run.XmlText.Should().Be(System.Text.Encoding.UTF8.GetString(input), "the destination must accept the source's XML unchanged");
+        run.XmlText.Should().Be(System.Text.Encoding.UTF8.GetString(input), "the destination must accept the " +
+            "source's XML unchanged");
     }
 
     [Fact]
@@ -46,6 +49,7 @@ public sealed class MigratableXmlTests
         var input = Migratable();
         var run = hooks.Run("before_vm_start", input, Properties, vmId: "6bc2010c-a6f9-4a7e-b188-fa1dee731272");
         run.ExitCodes.Should().Equal([0], run.Stderr);
-        run.XmlText.Should().Be(System.Text.Encoding.UTF8.GetString(input), "running the hook on its own (libvirt-formatted) result must change nothing");
+        run.XmlText.Should().Be(System.Text.Encoding.UTF8.GetString(input), "running the hook on its own " +
+            "(libvirt-formatted) result must change nothing");
     }
 }

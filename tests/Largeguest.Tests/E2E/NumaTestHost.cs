@@ -68,10 +68,12 @@ public abstract class NumaTestHost : IDisposable
         }
         if (!start.Ok)
             throw new InvalidOperationException(
-                $"E2E CANNOT RUN: the NUMA test host ({layout} MiB) did not start (scripts/e2e/numa-host/start.sh exit {start.ExitCode}): {start.Stderr.Trim()}");
+                $"E2E CANNOT RUN: the NUMA test host ({layout} MiB) did not start (scripts/e2e/numa-host/start.sh " +
+                    $"exit {start.ExitCode}): {start.Stderr.Trim()}");
         var values = Cmd.KeyValues(start.Stdout);
         string Value(string key) => values.TryGetValue(key, out var v) ? v
-            : throw new InvalidOperationException($"E2E CANNOT RUN: numa-host/start.sh printed no {key}= line: {start.Stdout}");
+            : throw new InvalidOperationException($"E2E CANNOT RUN: numa-host/start.sh printed no {key}= line: " +
+                $"{start.Stdout}");
         Dir = Value("NUMA_DIR");
         Accel = Value("ACCEL");
         AccelReason = Value("ACCEL_REASON");
@@ -82,7 +84,8 @@ public abstract class NumaTestHost : IDisposable
             var clock = Stopwatch.StartNew();
             var inner = Run(Script("start-libvirtd.sh"), TimeSpan.FromMinutes(5));
             if (!inner.Ok)
-                throw new InvalidOperationException($"the private libvirtd inside did not start (exit {inner.ExitCode}): {inner.Stderr.Trim()}");
+                throw new InvalidOperationException($"the private libvirtd inside did not start (exit " +
+                    $"{inner.ExitCode}): {inner.Stderr.Trim()}");
             var lv = Cmd.KeyValues(inner.Stdout);
             LibvirtDir = lv["E2E_DIR"];
             LibvirtUri = lv["LIBVIRT_URI"];
@@ -92,10 +95,12 @@ public abstract class NumaTestHost : IDisposable
         {
             KeepLogs();
             Cmd.Run(Script("numa-host/stop.sh"), [Dir], TimeSpan.FromMinutes(1));
-            throw new InvalidOperationException($"E2E CANNOT RUN: NUMA test host {layout} MiB ({Accel}): {e.Message}", e);
+            throw new InvalidOperationException($"E2E CANNOT RUN: NUMA test host {layout} MiB ({Accel}): {e.Message}",
+                e);
         }
         Figures.Print(string.Create(CultureInfo.InvariantCulture,
-            $"e2e {Name} ({layout} MiB): {Accel} ({AccelReason}); booted in {BootSeconds:0.0} s, libvirtd inside up in {_libvirtSeconds:0.0} s"));
+            $"e2e {Name} ({layout} MiB): {Accel} ({AccelReason}); booted in {BootSeconds:0.0} s, libvirtd inside up " +
+                $"in {_libvirtSeconds:0.0} s"));
     }
 
     /// <summary>Connects to the agent and pings it until it answers: a request written while the agent reopens its
@@ -105,13 +110,15 @@ public abstract class NumaTestHost : IDisposable
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { ReceiveTimeout = 5000 };
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream,
+                ProtocolType.Unspecified) { ReceiveTimeout = 5000 };
             try
             {
                 socket.Connect(new UnixDomainSocketEndPoint(path));
                 var reader = new StreamReader(new NetworkStream(socket), Encoding.ASCII);
                 socket.Send(Encoding.ASCII.GetBytes($"0 10 {Convert.ToBase64String("true"u8)}\n"));
-                if (reader.ReadLine() is { } line && line.StartsWith("0 0 ", StringComparison.Ordinal)) return (socket, reader);
+                if (reader.ReadLine() is { } line && line.StartsWith("0 0 ", StringComparison.Ordinal)) return (socket,
+                    reader);
             }
             catch (Exception e) when (e is IOException or SocketException) { /* not answering yet */ }
             socket.Dispose();
@@ -128,7 +135,8 @@ public abstract class NumaTestHost : IDisposable
         lock (_agent)
         {
             _agent.ReceiveTimeout = (limit + 30) * 1000;
-            _agent.Send(Encoding.ASCII.GetBytes($"{id} {limit} {Convert.ToBase64String(Encoding.UTF8.GetBytes(script))}\n"));
+            _agent.Send(Encoding.ASCII.GetBytes($"{id} {limit} " +
+                $"{Convert.ToBase64String(Encoding.UTF8.GetBytes(script))}\n"));
             while (true)
             {
                 var line = _reader.ReadLine() ?? throw new IOException("the test host's agent closed the connection");
@@ -136,7 +144,8 @@ public abstract class NumaTestHost : IDisposable
                 if (parts[0] != id.ToString(CultureInfo.InvariantCulture)) continue; // a lost ping's late answer
                 string Text(int i) => parts.Length > i ? Encoding.UTF8.GetString(Convert.FromBase64String(parts[i])) : "";
                 var shown = script.Length > 200 ? script[..200] + "..." : script;
-                return new CmdResult($"[{Name}] {shown}", int.Parse(parts[1], CultureInfo.InvariantCulture), Text(2), Text(3));
+                return new CmdResult($"[{Name}] {shown}", int.Parse(parts[1], CultureInfo.InvariantCulture), Text(2),
+                    Text(3));
             }
         }
     }
@@ -148,7 +157,8 @@ public abstract class NumaTestHost : IDisposable
     /// inner libvirtd can be starved for longer than virsh's keepalive allows (30 s), which ended a start that was
     /// merely slow ("connection closed due to keepalive timeout"); the command's own 3 min bound still holds.</summary>
     public CmdResult Virsh(params string[] args) =>
-        Run(string.Join(' ', new[] { "virsh", "-q", "-k", "0", "-c", LibvirtUri }.Concat(args).Select(Cmd.Quote)), TimeSpan.FromMinutes(3));
+        Run(string.Join(' ', new[] { "virsh", "-q", "-k", "0", "-c", LibvirtUri }.Concat(args)
+            .Select(Cmd.Quote)), TimeSpan.FromMinutes(3));
 
     /// <summary>virsh inside that must succeed: its stdout.</summary>
     public string VirshOk(params string[] args) => Virsh(args).OrThrow();
@@ -173,8 +183,10 @@ public abstract class NumaTestHost : IDisposable
     {
         var file = $"/tmp/domain-{Guid.NewGuid():N}.xml";
         Write(file, xml);
-        var settings = properties.Concat(config ?? new Dictionary<string, string>()).Select(kv => Cmd.Quote($"{kv.Key}={kv.Value}"));
-        var run = Run($"LARGEGUEST_BIN={Cmd.Quote(PublishedBinary.Path)} {Script("numa-host/vdsm-hook.sh")} {hookPoint} {file} {vmId} {string.Join(' ', settings)}",
+        var settings = properties.Concat(config ?? new Dictionary<string, string>())
+            .Select(kv => Cmd.Quote($"{kv.Key}={kv.Value}"));
+        var run = Run($"LARGEGUEST_BIN={Cmd.Quote(PublishedBinary.Path)} {Script("numa-host/vdsm-hook.sh")} " +
+            $"{hookPoint} {file} {vmId} {string.Join(' ', settings)}",
             TimeSpan.FromMinutes(3));
         return new InnerHookRun(run.ExitCode, run.Stderr, Encoding.UTF8.GetBytes(run.Stdout));
     }
@@ -196,7 +208,8 @@ public abstract class NumaTestHost : IDisposable
         var pid = int.Parse(head[1], CultureInfo.InvariantCulture);
         var threads = lines.TakeWhile(l => l != "numa_maps").Where(l => l.StartsWith("task ", StringComparison.Ordinal))
             .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            .Select(f => new QemuThread(int.Parse(f[1], CultureInfo.InvariantCulture), Encoding.UTF8.GetString(Convert.FromBase64String(f[2])).TrimEnd('\n'),
+            .Select(f => new QemuThread(int.Parse(f[1], CultureInfo.InvariantCulture),
+                Encoding.UTF8.GetString(Convert.FromBase64String(f[2])).TrimEnd('\n'),
                 CpuSet.Parse(f[3]), f[4]));
         var qemu = QemuProcess.Of(pid, Encoding.UTF8.GetString(Convert.FromBase64String(head[2])), threads);
         return (qemu, NumaMaps.Parse(lines.SkipWhile(l => l != "numa_maps").Skip(1)));
@@ -210,21 +223,25 @@ public abstract class NumaTestHost : IDisposable
         _reader.Dispose();
         _agent.Dispose();
         Figures.Print(string.Create(CultureInfo.InvariantCulture,
-            $"e2e summary {Name} ({string.Join(',', NodeMiB)} MiB, {Accel}): {Figures.Cases} cases ({Figures.CasesFailed} failed), " +
-            $"{Figures.ChecksPassed} kernel/QEMU/libvirt checks passed, {Figures.ChecksFailed} failed; test host boot {BootSeconds:0.0} s, " +
+            $"e2e summary {Name} ({string.Join(',', NodeMiB)} MiB, {Accel}): {Figures.Cases} cases " +
+                $"({Figures.CasesFailed} failed), " +
+            $"{Figures.ChecksPassed} kernel/QEMU/libvirt checks passed, {Figures.ChecksFailed} failed; test host " +
+                $"boot {BootSeconds:0.0} s, " +
             $"libvirtd inside {_libvirtSeconds:0.0} s, total {_clock.Elapsed.TotalSeconds:0.0} s"));
     }
 
     /// <summary>The consoles, QEMU's messages and the inner libvirtd's logs, in .build/e2e-logs/.</summary>
     private void KeepLogs()
     {
-        var dest = Path.Combine(PublishedBinary.RepoRoot, ".build", "e2e-logs", $"numa-{NodeMiB.Count}-nodes-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
+        var dest = Path.Combine(PublishedBinary.RepoRoot, ".build", "e2e-logs",
+            $"numa-{NodeMiB.Count}-nodes-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
         try
         {
             Directory.CreateDirectory(dest);
             if (_agent is not null && LibvirtDir is not null)
                 Run($"cp -r {Cmd.Quote(LibvirtDir)}/log /run/lg-xchg/libvirt-log; dmesg > /run/lg-xchg/dmesg.txt");
-            Cmd.Run("bash", ["-c", $"cp -r {Cmd.Quote(Dir)}/*.log {Cmd.Quote(Dir)}/*.err {Cmd.Quote(Dir)}/xchg {Cmd.Quote(dest)}/"]);
+            Cmd.Run("bash", ["-c", $"cp -r {Cmd.Quote(Dir)}/*.log {Cmd.Quote(Dir)}/*.err {Cmd.Quote(Dir)}/xchg " +
+                $"{Cmd.Quote(dest)}/"]);
             Figures.Print($"e2e {Name}: logs of the failed run (consoles, QEMU, inner libvirtd, dmesg) kept in {dest}");
         }
         catch (Exception e) { Figures.Print($"e2e WARNING: could not keep logs in {dest}: {e.Message}"); }
@@ -243,7 +260,8 @@ public sealed record NumaMapping(string Address, string Policy, long Anon, IRead
 {
     public long Pages => PagesOnNode.Values.Sum();
     public override string ToString() =>
-        $"{Address} {Policy} anon={Anon} " + string.Join(' ', PagesOnNode.OrderBy(kv => kv.Key).Select(kv => $"N{kv.Key}={kv.Value}"));
+        $"{Address} {Policy} anon={Anon} " + string.Join(' ', PagesOnNode.OrderBy(kv => kv.Key)
+            .Select(kv => $"N{kv.Key}={kv.Value}"));
 }
 
 /// <summary>/proc/PID/numa_maps, parsed.</summary>

@@ -29,23 +29,28 @@ public static class NumaTopology
         var n = host.NodeMiB.Count;
         var all = n == 1 ? "0" : $"0-{n - 1}";
         var withMemory = string.Join(',', Enumerable.Range(0, n).Where(i => host.NodeMiB[i] > 0));
-        checks.Equal(all, host.Read("/sys/devices/system/node/online").Trim(), "kernel: /sys/devices/system/node/online");
+        checks.Equal(all, host.Read("/sys/devices/system/node/online").Trim(),
+            "kernel: /sys/devices/system/node/online");
         checks.Equal(CpuSet.Parse(withMemory).ToString(), host.Read("/sys/devices/system/node/has_memory").Trim(),
             "kernel: /sys/devices/system/node/has_memory");
-        var kernelTotal = Enumerable.Range(0, n).Select(i => long.Parse(Regex.Match(host.Read($"/sys/devices/system/node/node{i}/meminfo"),
+        var kernelTotal = Enumerable.Range(0, n)
+            .Select(i => long.Parse(Regex.Match(host.Read($"/sys/devices/system/node/node{i}/meminfo"),
             @"MemTotal:\s+(\d+) kB").Groups[1].Value, CultureInfo.InvariantCulture)).ToList();
 
         foreach (var source in new[] { "sysfs", "libvirt" })
         {
-            var run = host.Run($"echo '{{}}' > /tmp/empty.json; LARGEGUEST_CONFIG=/tmp/empty.json LARGEGUEST__Topology__Source={source} " +
-                $"LARGEGUEST__Topology__LibvirtUri={Cmd.Quote(host.LibvirtUri)} {Cmd.Quote(Support.PublishedBinary.Path)} topology --json");
+            var run = host.Run($"echo '{{}}' > /tmp/empty.json; LARGEGUEST_CONFIG=/tmp/empty.json " +
+                $"LARGEGUEST__Topology__Source={source} " +
+                $"LARGEGUEST__Topology__LibvirtUri={Cmd.Quote(host.LibvirtUri)} " +
+                    $"{Cmd.Quote(Support.PublishedBinary.Path)} topology --json");
             output.WriteLine($"topology from {source}: exit {run.ExitCode} {run.Stderr.Trim()}\n{run.Stdout}");
             checks.Equal(0, run.ExitCode, $"{source}: largeguest topology exit code");
             checks.Equal("", run.Stderr.Trim(), $"{source}: nothing on stderr (no fallback)");
             if (run.ExitCode != 0) continue;
             using var doc = JsonDocument.Parse(run.Stdout);
             var root = doc.RootElement;
-            checks.True(root.GetProperty("source").GetString()!.StartsWith(source, StringComparison.Ordinal), $"{source}: the model's source",
+            checks.True(root.GetProperty("source").GetString()!.StartsWith(source, StringComparison.Ordinal),
+                $"{source}: the model's source",
                 root.GetProperty("source").GetString()!);
             var nodes = root.GetProperty("nodes").EnumerateArray().ToList();
             checks.Equal(n, nodes.Count, $"{source}: number of nodes");
@@ -53,11 +58,13 @@ public static class NumaTopology
             {
                 var id = node.GetProperty("id").GetInt32();
                 if (!checks.True(id < n, $"{source}: node {id} exists in the layout")) continue;
-                var cpus = string.Join(',', node.GetProperty("cpus").EnumerateArray().Select(c => c.GetProperty("id").GetInt32()));
+                var cpus = string.Join(',', node.GetProperty("cpus").EnumerateArray()
+                    .Select(c => c.GetProperty("id").GetInt32()));
                 checks.Equal(id.ToString(CultureInfo.InvariantCulture), cpus, $"{source}: node {id}'s CPUs");
                 var total = node.GetProperty("memory_total_kib").GetInt64();
                 var free = node.GetProperty("memory_free_kib").GetInt64();
-                checks.Equal(kernelTotal[id], total, $"{source}: node {id} total memory = the kernel's node{id}/meminfo MemTotal (KiB)");
+                checks.Equal(kernelTotal[id], total, $"{source}: node {id} total memory = the kernel's " +
+                    $"node{id}/meminfo MemTotal (KiB)");
                 var given = host.NodeMiB[id] * 1024L;
                 if (given == 0)
                 {
@@ -69,9 +76,11 @@ public static class NumaTopology
                     // some reservations are fixed-size and land on one node (seen: 50 MiB of a 256 MiB node), so a
                     // small
                     // node may lose up to 64 MiB.
-                    checks.True(total <= given && total >= given - Math.Max(given * 15 / 100, 64 * 1024), $"{source}: node {id} total memory is its {host.NodeMiB[id]} MiB less the kernel's reservations",
+                    checks.True(total <= given && total >= given - Math.Max(given * 15 / 100, 64 * 1024),
+                        $"{source}: node {id} total memory is its {host.NodeMiB[id]} MiB less the kernel's reservations",
                         $"{total} KiB of {given} KiB");
-                checks.True(free <= total && (given == 0 || free > 0), $"{source}: node {id} free memory within total", $"{free} of {total} KiB");
+                checks.True(free <= total && (given == 0 || free > 0), $"{source}: node {id} free memory within total",
+                    $"{free} of {total} KiB");
             }
         }
         host.Figures.CaseDone($"{host.Name} topology", checks, clock.Elapsed.TotalSeconds);

@@ -50,10 +50,12 @@ public sealed class PrivateLibvirt : IDisposable
         }
         if (!start.Ok)
             throw new InvalidOperationException(
-                $"E2E CANNOT RUN: the private libvirtd did not start (scripts/e2e/start-libvirtd.sh exit {start.ExitCode}): {start.Stderr.Trim()}");
+                $"E2E CANNOT RUN: the private libvirtd did not start (scripts/e2e/start-libvirtd.sh exit " +
+                    $"{start.ExitCode}): {start.Stderr.Trim()}");
         var values = Cmd.KeyValues(start.Stdout);
         string Value(string key) => values.TryGetValue(key, out var v) ? v
-            : throw new InvalidOperationException($"E2E CANNOT RUN: start-libvirtd.sh printed no {key}= line: {start.Stdout}");
+            : throw new InvalidOperationException($"E2E CANNOT RUN: start-libvirtd.sh printed no {key}= line: " +
+                $"{start.Stdout}");
         Dir = Value("E2E_DIR");
         Uri = Value("LIBVIRT_URI");
         Accel = Value("ACCEL");
@@ -65,7 +67,8 @@ public sealed class PrivateLibvirt : IDisposable
     }
 
     /// <summary>virsh against the private daemon.</summary>
-    public CmdResult Virsh(params string[] args) => Cmd.Run("virsh", ["-q", "-c", Uri, .. args], TimeSpan.FromSeconds(90));
+    public CmdResult Virsh(params string[] args) => Cmd.Run("virsh", ["-q", "-c", Uri, .. args],
+        TimeSpan.FromSeconds(90));
 
     /// <summary>virsh that must succeed: its stdout.</summary>
     public string VirshOk(params string[] args) => Virsh(args).OrThrow();
@@ -100,7 +103,8 @@ public sealed class PrivateLibvirt : IDisposable
 
     private void KeepLogs()
     {
-        var dest = Path.Combine(PublishedBinary.RepoRoot, ".build", "e2e-logs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss"));
+        var dest = Path.Combine(PublishedBinary.RepoRoot, ".build", "e2e-logs",
+            DateTime.UtcNow.ToString("yyyyMMdd-HHmmss"));
         try
         {
             Directory.CreateDirectory(dest);

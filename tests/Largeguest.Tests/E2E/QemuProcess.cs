@@ -11,7 +11,8 @@ public sealed record QemuThread(int Tid, string Name, CpuSet CpusAllowed, string
     private static readonly Regex Vcpu = new(@"^CPU (\d+)/(KVM|TCG)$");
 
     /// <summary>The vCPU index of a "CPU n/KVM" (or "CPU n/TCG") thread, else null.</summary>
-    public int? VcpuId => Vcpu.Match(Name) is { Success: true } m ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : null;
+    public int? VcpuId => Vcpu.Match(Name) is { Success: true } m ? int.Parse(m.Groups[1].Value,
+        CultureInfo.InvariantCulture) : null;
     public string? VcpuAccel => Vcpu.Match(Name) is { Success: true } m ? m.Groups[2].Value : null;
     public bool IsIoThread => Name.StartsWith("IO iothread", StringComparison.Ordinal);
 }
@@ -21,7 +22,8 @@ public sealed record NumaNodeArg(int NodeId, CpuSet Cpus, string? Memdev);
 
 /// <summary>A <c>-object memory-backend-*</c>: the host memory behind a guest cell or DIMM, with its binding and
 /// whether it is mapped shared (<c>share</c>: what a cell's <c>memAccess='shared'</c> asks for).</summary>
-public sealed record MemoryBackend(string Id, string QomType, long SizeBytes, CpuSet? HostNodes, string? Policy, bool Shared = false);
+public sealed record MemoryBackend(string Id, string QomType, long SizeBytes, CpuSet? HostNodes, string? Policy,
+    bool Shared = false);
 
 /// <summary>A <c>-device pc-dimm</c>: hot-plugged memory in a guest cell.</summary>
 public sealed record DimmDevice(string Id, int Node, string Memdev);
@@ -85,7 +87,8 @@ public sealed class QemuProcess
             {
                 var name = File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n');
                 var status = File.ReadAllLines(Path.Combine(task, "status"));
-                string Field(string key) => status.First(l => l.StartsWith(key + ":", StringComparison.Ordinal))[(key.Length + 1)..].Trim();
+                string Field(string key) => status.First(l => l.StartsWith(key + ":",
+                    StringComparison.Ordinal))[(key.Length + 1)..].Trim();
                 threads.Add(new QemuThread(int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture), name,
                     CpuSet.Parse(Field("Cpus_allowed_list")), Field("Mems_allowed_list")));
             }
@@ -102,7 +105,8 @@ public sealed class QemuProcess
 
     /// <summary>key=value pairs of a QEMU option string (keys may repeat, e.g. cpus=0-1,cpus=4).</summary>
     private static List<KeyValuePair<string, string>> KeyValues(string value) =>
-        value.Split(',').Select(p => p.Split('=', 2)).Select(kv => new KeyValuePair<string, string>(kv[0], kv.Length > 1 ? kv[1] : "")).ToList();
+        value.Split(',').Select(p => p.Split('=', 2))
+            .Select(kv => new KeyValuePair<string, string>(kv[0], kv.Length > 1 ? kv[1] : "")).ToList();
 
     private static NumaNodeArg ParseNumaNode(string value)
     {
@@ -123,7 +127,8 @@ public sealed class QemuProcess
             var type = o.GetProperty("qom-type").GetString()!;
             if (!type.StartsWith("memory-backend-", StringComparison.Ordinal)) return null;
             CpuSet? nodes = o.TryGetProperty("host-nodes", out var hn)
-                ? CpuSet.Of(hn.ValueKind == JsonValueKind.Array ? hn.EnumerateArray().Select(e => e.GetInt32()) : [hn.GetInt32()])
+                ? CpuSet.Of(hn.ValueKind == JsonValueKind.Array ? hn.EnumerateArray()
+                    .Select(e => e.GetInt32()) : [hn.GetInt32()])
                 : null;
             return new MemoryBackend(o.GetProperty("id").GetString()!, type, o.GetProperty("size").GetInt64(), nodes,
                 o.TryGetProperty("policy", out var pol) ? pol.GetString() : null,

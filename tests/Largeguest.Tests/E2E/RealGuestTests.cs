@@ -88,15 +88,19 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
         var pins = c.Expect.VcpuPins.Values.Select(CpuSet.Parse).ToList();
         if (!pins.All(p => p.Ids.All(host.Contains)))
             throw new InvalidOperationException(
-                $"E2E CANNOT RUN case {c.Id}: it pins to host CPUs 0-1 but this host's online CPUs are {host}; the suite needs a host with at least 2 CPUs");
+                $"E2E CANNOT RUN case {c.Id}: it pins to host CPUs 0-1 but this host's online CPUs are {host}; the " +
+                    $"suite needs a host with at least 2 CPUs");
         if (!pins.Any(p => !p.Equals(host)))
-            throw new InvalidOperationException($"case {c.Id} pins every vCPU to all host CPUs ({host}): its affinity checks could not fail");
+            throw new InvalidOperationException($"case {c.Id} pins every vCPU to all host CPUs ({host}): its " +
+                $"affinity checks could not fail");
         // An I/O thread left unpinned inherits the emulator's (or all) CPUs: its pin must differ from both.
         foreach (var (id, cpus) in c.Expect.IoThreadPins ?? new Dictionary<int, string>())
             if (cpus == (c.Expect.Emulator ?? host.ToString()) || cpus == host.ToString())
-                throw new InvalidOperationException($"case {c.Id} pins iothread {id} to {cpus}, what it would have unpinned: its affinity check could not fail");
+                throw new InvalidOperationException($"case {c.Id} pins iothread {id} to {cpus}, what it would have " +
+                    $"unpinned: its affinity check could not fail");
         if (!libvirt.Host.MemoryNodes.Contains(0))
-            throw new InvalidOperationException($"E2E CANNOT RUN case {c.Id}: host NUMA node 0 has no memory ({libvirt.Host.MemoryNodes})");
+            throw new InvalidOperationException($"E2E CANNOT RUN case {c.Id}: host NUMA node 0 has no memory " +
+                $"({libvirt.Host.MemoryNodes})");
     }
 
     /// <summary>Starts the guest and waits until QEMU runs every online vCPU thread: the guest start time.</summary>
@@ -105,7 +109,8 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
         var clock = Stopwatch.StartNew();
         start();
         int VcpuThreads() => QemuProcess.Read(libvirt.QemuPid(name)).Threads.Count(t => t.VcpuId is not null);
-        Poll.Wait(() => VcpuThreads() >= c.Expect.OnlineVcpus, TimeSpan.FromSeconds(60), $"guest {name} running its {c.Expect.OnlineVcpus} vCPU threads",
+        Poll.Wait(() => VcpuThreads() >= c.Expect.OnlineVcpus, TimeSpan.FromSeconds(60), $"guest {name} running its " +
+            $"{c.Expect.OnlineVcpus} vCPU threads",
             () => $"{VcpuThreads()} running");
         libvirt.Figures.GuestBooted(clock.Elapsed.TotalSeconds);
         output.WriteLine($"guest {name} running after {clock.Elapsed.TotalSeconds:0.00} s ({libvirt.Accel})");
@@ -122,16 +127,19 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
 
         // Kernel: each vCPU thread's affinity is its vcpupin; every other QEMU thread has the emulatorpin.
         var vcpuThreads = qemu.Threads.Where(t => t.VcpuId is not null).ToList();
-        checks.Equal(e.OnlineVcpus, vcpuThreads.Count, $"{stage}: number of 'CPU n/{libvirt.VcpuThreadSuffix}' threads");
+        checks.Equal(e.OnlineVcpus, vcpuThreads.Count,
+            $"{stage}: number of 'CPU n/{libvirt.VcpuThreadSuffix}' threads");
         foreach (var t in vcpuThreads)
         {
-            checks.Equal(libvirt.VcpuThreadSuffix, t.VcpuAccel, $"{stage}: thread '{t.Name}' runs on the expected accelerator");
+            checks.Equal(libvirt.VcpuThreadSuffix, t.VcpuAccel, $"{stage}: thread '{t.Name}' runs on the expected " +
+                $"accelerator");
             checks.Equal(e.VcpuPins.GetValueOrDefault(t.VcpuId!.Value, "(no such vCPU)"), t.CpusAllowed.ToString(),
                 $"{stage}: kernel Cpus_allowed_list of '{t.Name}' (tid {t.Tid})");
         }
         var emulator = e.Emulator ?? hostCpus;
         foreach (var t in qemu.Threads.Where(IsEmulatorThread))
-            checks.Equal(emulator, t.CpusAllowed.ToString(), $"{stage}: kernel Cpus_allowed_list of emulator thread '{t.Name}' (tid {t.Tid})");
+            checks.Equal(emulator, t.CpusAllowed.ToString(), $"{stage}: kernel Cpus_allowed_list of emulator thread " +
+                $"'{t.Name}' (tid {t.Tid})");
 
         // Kernel: each I/O thread's affinity is its iothreadpin; QEMU (QMP query-iothreads) names its thread id.
         var ioPins = e.IoThreadPins ?? new Dictionary<int, string>();
@@ -143,13 +151,17 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
             var info = ParseTable(libvirt.VirshOk("iothreadinfo", name));
             foreach (var (id, cpus) in ioPins)
             {
-                if (!checks.True(tids.TryGetValue($"iothread{id}", out var tid), $"{stage}: QMP query-iothreads lists iothread{id}",
+                if (!checks.True(tids.TryGetValue($"iothread{id}", out var tid), $"{stage}: QMP query-iothreads " +
+                    $"lists iothread{id}",
                         $"listed: {string.Join(", ", tids.Keys)}")) continue;
                 var thread = qemu.Threads.FirstOrDefault(t => t.Tid == tid);
-                if (!checks.True(thread is { IsIoThread: true }, $"{stage}: iothread{id}'s thread-id {tid} is a kernel thread 'IO iothread{id}'",
+                if (!checks.True(thread is { IsIoThread: true }, $"{stage}: iothread{id}'s thread-id {tid} is a " +
+                    $"kernel thread 'IO iothread{id}'",
                         $"found '{thread?.Name}'")) continue;
-                checks.Equal(cpus, thread!.CpusAllowed.ToString(), $"{stage}: kernel Cpus_allowed_list of '{thread.Name}' (tid {tid}, /proc/<qemu pid>/task/{tid}/status)");
-                checks.Equal(cpus, info.TryGetValue(id.ToString(CultureInfo.InvariantCulture), out var a) ? Canonical(a) : "(missing)",
+                checks.Equal(cpus, thread!.CpusAllowed.ToString(), $"{stage}: kernel Cpus_allowed_list of " +
+                    $"'{thread.Name}' (tid {tid}, /proc/<qemu pid>/task/{tid}/status)");
+                checks.Equal(cpus, info.TryGetValue(id.ToString(CultureInfo.InvariantCulture),
+                    out var a) ? Canonical(a) : "(missing)",
                     $"{stage}: virsh iothreadinfo iothread {id}");
             }
         }
@@ -158,7 +170,8 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
         // On a single-node host this cannot fail (every node set is "0"); see docs/e2e.md.
         if (e.NumatuneMode is "strict" or "restrictive")
             foreach (var t in qemu.Threads.Where(t => !t.Name.StartsWith("kvm-", StringComparison.Ordinal)))
-                checks.Equal(e.HostNodes, Canonical(t.MemsAllowed), $"{stage}: kernel Mems_allowed_list of '{t.Name}' (tid {t.Tid})");
+                checks.Equal(e.HostNodes, Canonical(t.MemsAllowed), $"{stage}: kernel Mems_allowed_list of " +
+                    $"'{t.Name}' (tid {t.Tid})");
 
         // QEMU: one -numa node per guest cell with its vCPUs and a backend of its size bound as numatune says.
         checks.Equal(e.Cells.Count, qemu.NumaNodes.Count, $"{stage}: QEMU argv -numa node count");
@@ -171,7 +184,8 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
             CheckBackend(checks, qemu, node.Memdev, cell.MiB, e, $"{stage}: -numa node,nodeid={id} memdev");
         }
         if (e.Cells.Count == 0)
-            CheckBackend(checks, qemu, "pc.ram", qemu.Backends.FirstOrDefault(b => b.Id == "pc.ram")?.SizeBytes / (1024 * 1024) ?? -1, e,
+            CheckBackend(checks, qemu, "pc.ram",
+                qemu.Backends.FirstOrDefault(b => b.Id == "pc.ram")?.SizeBytes / (1024 * 1024) ?? -1, e,
                 $"{stage}: guest RAM (-machine memory-backend=pc.ram)");
         var dimms = e.Dimms ?? [];
         checks.Equal(dimms.Count, qemu.Dimms.Count, $"{stage}: QEMU argv pc-dimm devices");
@@ -179,7 +193,8 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
         {
             if (i >= qemu.Dimms.Count) break;
             checks.Equal(dimm.Node, qemu.Dimms[i].Node, $"{stage}: pc-dimm {qemu.Dimms[i].Id} guest node");
-            CheckBackend(checks, qemu, qemu.Dimms[i].Memdev, dimm.MiB, e, $"{stage}: pc-dimm {qemu.Dimms[i].Id} memdev");
+            CheckBackend(checks, qemu, qemu.Dimms[i].Memdev, dimm.MiB, e,
+                $"{stage}: pc-dimm {qemu.Dimms[i].Id} memdev");
         }
 
         // QEMU's own view (QMP): vCPU thread ids are the kernel threads above; each vCPU's guest node.
@@ -191,7 +206,8 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
             {
                 var index = cpu.GetProperty("cpu-index").GetInt32();
                 var tid = cpu.GetProperty("thread-id").GetInt32();
-                checks.Equal($"CPU {index}/{libvirt.VcpuThreadSuffix}", qemu.Threads.FirstOrDefault(t => t.Tid == tid)?.Name,
+                checks.Equal($"CPU {index}/{libvirt.VcpuThreadSuffix}",
+                    qemu.Threads.FirstOrDefault(t => t.Tid == tid)?.Name,
                     $"{stage}: QMP query-cpus-fast cpu-index {index} thread-id {tid} is the kernel thread");
                 if (nodeOf.Count > 0)
                     checks.Equal(nodeOf.GetValueOrDefault(index, -1),
@@ -214,7 +230,8 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
         var pins = ParseTable(libvirt.VirshOk("vcpupin", name));
         checks.Equal(e.VcpuPins.Count, pins.Count, $"{stage}: virsh vcpupin rows (vCPUs below the maximum)");
         foreach (var (vcpu, cpuset) in e.VcpuPins)
-            checks.Equal(cpuset, pins.TryGetValue(vcpu.ToString(CultureInfo.InvariantCulture), out var p) ? Canonical(p) : "(missing)",
+            checks.Equal(cpuset, pins.TryGetValue(vcpu.ToString(CultureInfo.InvariantCulture),
+                out var p) ? Canonical(p) : "(missing)",
                 $"{stage}: virsh vcpupin vCPU {vcpu}");
         // `virsh -q emulatorpin` prints the bare cpuset (without -q: a table ending in "*: CPUSET").
         var emulatorPin = libvirt.VirshOk("emulatorpin", name).Trim().Split('\n')[^1].Split(':')[^1].Trim();
@@ -224,7 +241,8 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
         checks.Equal(e.HostNodes, numatune.GetValueOrDefault("numa_nodeset"), $"{stage}: virsh numatune numa_nodeset");
     }
 
-    private static void CheckBackend(E2EChecks checks, QemuProcess qemu, string? id, long mib, GuestExpectation e, string what)
+    private static void CheckBackend(E2EChecks checks, QemuProcess qemu, string? id, long mib, GuestExpectation e,
+        string what)
     {
         var backend = qemu.Backend(id);
         if (!checks.True(backend is not null, $"{what}: -object memory backend '{id}' exists")) return;
@@ -246,7 +264,8 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
 
     private bool GuestExecutes(string name)
     {
-        return Poll.Until(() => ParseTable(libvirt.VirshOk("domstats", "--vcpu", name), '=').TryGetValue("vcpu.0.time", out var t)
+        return Poll.Until(() => ParseTable(libvirt.VirshOk("domstats", "--vcpu", name), '=').TryGetValue("vcpu.0.time",
+            out var t)
             && long.TryParse(t, out var ns) && ns > 0, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(100));
     }
 
@@ -261,7 +280,8 @@ public sealed class RealGuestTests(PrivateLibvirt libvirt, ITestOutputHelper out
         {
             var line = raw.Trim();
             if (line.Length == 0 || line.StartsWith('-')) continue;
-            string[] kv = separator is char s ? line.Split(s, 2) : line.Split((char[]?)null, 2, StringSplitOptions.RemoveEmptyEntries);
+            string[] kv = separator is char s ? line.Split(s, 2) : line.Split((char[]?)null, 2,
+                StringSplitOptions.RemoveEmptyEntries);
             if (kv.Length == 2) rows[kv[0].Trim()] = kv[1].Trim();
         }
         return rows;

@@ -29,7 +29,8 @@ public sealed class TunerGuestEventTests(PrivateLibvirt libvirt, ITestOutputHelp
         Directory.Exists(stateDir).Should().BeTrue($"the private libvirtd keeps its QEMU state in {stateDir}");
         var name = $"lg-e2e-tune-{Guid.NewGuid().ToString()[..8]}";
         var log = new List<string>();
-        using var daemon = box.Start(new Dictionary<string, string> { ["LARGEGUEST__KsmTune__GuestStateDir"] = stateDir },
+        using var daemon = box.Start(new Dictionary<string,
+            string> { ["LARGEGUEST__KsmTune__GuestStateDir"] = stateDir },
             "ksm", "tune", "--daemon", "--listen", "", "--interval", "3600", "--mode", "high", "--textfile", textfile);
         daemon.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.Add(e.Data); };
         daemon.BeginErrorReadLine();
@@ -66,9 +67,11 @@ public sealed class TunerGuestEventTests(PrivateLibvirt libvirt, ITestOutputHelp
 
             // each cycle also reports whether swap + free memory covers unsharing every merged page
             var (_, samples) = PromParser.Parse(File.ReadAllText(textfile));
-            var swapFree = File.ReadAllLines("/proc/meminfo").Single(l => l.StartsWith("SwapFree:", StringComparison.Ordinal));
+            var swapFree = File.ReadAllLines("/proc/meminfo").Single(l => l.StartsWith("SwapFree:",
+                StringComparison.Ordinal));
             samples.Value("largeguest_ksmtune_swap_free_bytes").Should().BeApproximately(
-                long.Parse(swapFree.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024.0, 64 << 20, swapFree);
+                long.Parse(swapFree.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
+                    CultureInfo.InvariantCulture) * 1024.0, 64 << 20, swapFree);
             samples.Value("largeguest_ksmtune_swap_covered").Should().BeOneOf(0, 1);
             samples.Value("largeguest_ksmtune_unshare_need_bytes").Should().BeGreaterThanOrEqualTo(0);
 
@@ -78,7 +81,8 @@ public sealed class TunerGuestEventTests(PrivateLibvirt libvirt, ITestOutputHelp
                 log.Should().Contain(l => l.Contains($"guests stopped {name}: cycle", StringComparison.Ordinal));
             }
             libvirt.Figures.Print(string.Create(CultureInfo.InvariantCulture,
-                $"ksm tune daemon: guest start -> cycle {afterStart:0.00} s, guest stop -> cycle {afterStop:0.00} s (bound {Bound.TotalSeconds:0} s, quiet {1} s)"));
+                $"ksm tune daemon: guest start -> cycle {afterStart:0.00} s, guest stop -> cycle {afterStop:0.00} s " +
+                    $"(bound {Bound.TotalSeconds:0} s, quiet {1} s)"));
             output.WriteLine(Joined(log));
         }
         finally
@@ -109,6 +113,7 @@ public sealed class TunerGuestEventTests(PrivateLibvirt libvirt, ITestOutputHelp
     private static void WaitForCycles(string textfile, double wanted, TimeSpan bound, List<string> log, string what)
     {
         if (!Poll.Until(() => Cycles(textfile) >= wanted, bound, TimeSpan.FromMilliseconds(50)))
-            throw new Xunit.Sdk.XunitException($"{what}: cycles_total {Cycles(textfile)}, not {wanted}, after {bound.TotalSeconds:0} s. Daemon log:\n{Joined(log)}");
+            throw new Xunit.Sdk.XunitException($"{what}: cycles_total {Cycles(textfile)}, not {wanted}, after " +
+                $"{bound.TotalSeconds:0} s. Daemon log:\n{Joined(log)}");
     }
 }

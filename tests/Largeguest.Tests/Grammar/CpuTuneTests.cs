@@ -62,7 +62,8 @@ public class CpuTuneTests
     [InlineData("iothread1#", "in 'iothread1#': empty cpuset")]
     public void Rejects_with_the_bad_token_named(string text, string problem) =>
         FluentActions.Invoking(() => CpuTune.Parse(text)).Should().Throw<SyntaxException>()
-            .Where(e => e.Problem.Contains(problem) && e.Expected == CpuTune.Syntax, $"the problem should mention \"{problem}\"");
+            .Where(e => e.Problem.Contains(problem) && e.Expected == CpuTune.Syntax, $"the problem should mention " +
+                $"\"{problem}\"");
 
     [Fact]
     public void Iothread_entries_pin_the_domains_io_threads_by_id()
@@ -83,14 +84,17 @@ public class CpuTuneTests
         var e = FluentActions.Invoking(() => CpuTune.Parse(text)).Should().Throw<SyntaxException>().Which;
         e.Problem.Should().Contain("entries are separated by ',' here, not by '_' as in the engine's CPU pinning string").And.EndWith(converted);
         CpuTune.Parse(e.Problem[(e.Problem.LastIndexOf("write ", StringComparison.Ordinal) + 6)..]).ToEnginePinning()
-            .Should().Be(CpuTune.Parse(text.Replace('_', ',')).ToEnginePinning(), "the shown form is the engine string's pinning");
+            .Should().Be(CpuTune.Parse(text.Replace('_', ',')).ToEnginePinning(), "the shown form is the engine " +
+                "string's pinning");
     }
 
     [Fact]
     public void An_engine_string_that_is_wrong_anyway_gets_the_hint_without_a_conversion()
     {
         var e = FluentActions.Invoking(() => CpuTune.Parse("0#0_0#1")).Should().Throw<SyntaxException>().Which;
-        e.Problem.Should().Be("bad token '0#0_0#1': entries are separated by ',' here, not by '_' as in the engine's CPU pinning string");
-        FluentActions.Invoking(() => CpuTune.Parse("0#1_2")).Should().Throw<SyntaxException>().Which.Problem.Should().NotContain("engine");
+        e.Problem.Should().Be("bad token '0#0_0#1': entries are separated by ',' here, not by '_' as in the engine's " +
+            "CPU pinning string");
+        FluentActions.Invoking(() => CpuTune.Parse("0#1_2")).Should().Throw<SyntaxException>().Which.Problem
+            .Should().NotContain("engine");
     }
 }

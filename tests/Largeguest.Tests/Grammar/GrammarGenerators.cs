@@ -21,7 +21,8 @@ public static class GrammarGenerators
 
     /// <summary>Disjoint vCPU ranges in random order.</summary>
     private static Gen<List<(int First, int Last)>> DisjointRanges(int maxCount) =>
-        from steps in Gen.ListOf(Gen.Zip(Gen.Choose(0, 20), Gen.Frequency((2, Gen.Constant(0)), (1, Gen.Choose(1, 30)))))
+        from steps in Gen.ListOf(Gen.Zip(Gen.Choose(0, 20), Gen.Frequency((2, Gen.Constant(0)), (1, Gen.Choose(1,
+            30)))))
         let take = steps.Take(maxCount).ToList()
         from order in Gen.Shuffle(Enumerable.Range(0, take.Count))
         select Accumulate(take, order);
@@ -43,7 +44,8 @@ public static class GrammarGenerators
     /// cpusets.</summary>
     private static Gen<List<IoThreadPin>> IoThreadPinsGen =>
         from ids in Gen.Frequency((3, Gen.Constant(new List<int>())),
-            (2, Gen.ListOf(Gen.Frequency((9, Gen.Choose(1, 16)), (1, Gen.Choose(1, 999999)))).Select(l => l.Distinct().Take(5).ToList())))
+            (2, Gen.ListOf(Gen.Frequency((9, Gen.Choose(1, 16)), (1, Gen.Choose(1, 999999))))
+                .Select(l => l.Distinct().Take(5).ToList())))
         from sets in Gen.ListOf(CpuSetGen, ids.Count)
         select ids.Zip(sets, (id, s) => new IoThreadPin(id, s)).ToList();
 
@@ -72,11 +74,13 @@ public static class GrammarGenerators
         from count in Gen.Choose(1, 6)
         from ranges in DisjointRanges(count * 2).Where(r => r.Count >= count)
         from memories in Gen.ListOf(MemorySizeGen, count)
-        from nodes in Gen.ListOf(Gen.Frequency((1, Gen.Constant<(int, int)?>(null)), (1, IdRange.Select(r => ((int, int)?)r))), count)
+        from nodes in Gen.ListOf(Gen.Frequency((1, Gen.Constant<(int, int)?>(null)), (1, IdRange
+            .Select(r => ((int, int)?)r))), count)
         select new GuestNuma(Enumerable.Range(0, count).Select(i =>
         {
             // Cell i gets ranges i, i+count, ... so that some cells have non-contiguous vCPUs.
-            var vcpus = CpuSet.Of(ranges.Where((_, j) => j % count == i).SelectMany(r => Enumerable.Range(r.First, r.Last - r.First + 1)));
+            var vcpus = CpuSet.Of(ranges
+                .Where((_, j) => j % count == i).SelectMany(r => Enumerable.Range(r.First, r.Last - r.First + 1)));
             return new GuestCell(vcpus, memories[i], nodes[i] is var (f, l) ? CpuSet.Range(f, l) : null);
         }).ToList());
 
@@ -88,14 +92,19 @@ public static class GrammarGenerators
         {
             string[] pieces =
             [
-                "0", "1", "7", "15", "16383", "16384", "99999999999", "-", "^", ",", "#", ":", " ", "\t", "emulator", "EMULATOR", "iothread", "IOThread", "_",
-                "strict", "preferred", "interleave", "restrictive", "K", "M", "G", "T", "KiB", "GiB", "iB", "B", "k", "0-3", "3-0",
-                "^2", "10G", "0x10", "１", "٣", "\u00A0", "\0", "\n", ";", "=", "'", "\"", "<", "&", "ﬀ", "🙂", "null", "", "--", "##",
+                "0", "1", "7", "15", "16383", "16384", "99999999999", "-", "^", ",", "#", ":", " ", "\t", "emulator",
+                    "EMULATOR", "iothread", "IOThread", "_",
+                "strict", "preferred", "interleave", "restrictive", "K", "M", "G", "T", "KiB", "GiB", "iB", "B", "k",
+                    "0-3", "3-0",
+                "^2", "10G", "0x10", "１", "٣", "\u00A0", "\0", "\n", ";", "=", "'", "\"", "<", "&", "ﬀ", "🙂", "null",
+                    "", "--", "##",
             ];
-            var piece = Gen.Frequency((12, Gen.Elements(pieces)), (1, ArbMap.Default.GeneratorFor<char>().Select(c => c.ToString())));
+            var piece = Gen.Frequency((12, Gen.Elements(pieces)), (1, ArbMap.Default.GeneratorFor<char>()
+                .Select(c => c.ToString())));
             var soup = Gen.ListOf(piece).Select(l => string.Concat(l.Take(40)));
             var valid = Gen.OneOf(
-                CpuSetGen.Select(v => v.ToString()), CpuTuneGen.Select(v => v.ToString()), NumaTuneGen.Select(v => v.ToString()),
+                CpuSetGen.Select(v => v.ToString()), CpuTuneGen.Select(v => v.ToString()), NumaTuneGen
+                    .Select(v => v.ToString()),
                 GuestNumaGen.Select(v => v.ToString()), MemorySizeGen.Select(v => v.ToString()),
                 NumaTuneGen.Select(v => v.ToString().Replace('#', ':')));
             var mutated =
@@ -129,5 +138,6 @@ public static class GrammarGenerators
     public static Arbitrary<MemorySize> MemorySizes() => MemorySizeGen.ToArbitrary();
     public static Arbitrary<NumaTune> NumaTunes() => NumaTuneGen.ToArbitrary();
     public static Arbitrary<GuestNuma> GuestNumas() => GuestNumaGen.ToArbitrary();
-    public static Arbitrary<string> Strings() => Gen.OneOf(PropertyLikeString, ArbMap.Default.GeneratorFor<string>().Where(s => s is not null)).ToArbitrary();
+    public static Arbitrary<string> Strings() => Gen.OneOf(PropertyLikeString, ArbMap.Default.GeneratorFor<string>()
+        .Where(s => s is not null)).ToArbitrary();
 }

@@ -20,7 +20,8 @@ public class GrammarPropertyTests
 
     [Property]
     public void CpuTune_round_trips(CpuTune tune) => CanonicalFixedPoint(tune, CpuTune.Parse,
-        (a, b) => a.Pins.SequenceEqual(b.Pins) && Equals(a.Emulator, b.Emulator) && a.IoThreads.SequenceEqual(b.IoThreads));
+        (a, b) => a.Pins.SequenceEqual(b.Pins) && Equals(a.Emulator,
+            b.Emulator) && a.IoThreads.SequenceEqual(b.IoThreads));
 
     [Property]
     public void NumaTune_round_trips(NumaTune tune) =>
@@ -31,7 +32,8 @@ public class GrammarPropertyTests
         CanonicalFixedPoint(numa, GuestNuma.Parse, (a, b) => a.Cells.SequenceEqual(b.Cells));
 
     [Property]
-    public void MemorySize_round_trips(MemorySize size) => CanonicalFixedPoint(size, MemorySize.Parse, (a, b) => a == b);
+    public void MemorySize_round_trips(MemorySize size) => CanonicalFixedPoint(size, MemorySize.Parse, (a,
+        b) => a == b);
 
     /// <summary>Each parser, and the parser of its canonical form (the retired numa hook's value prints as a
     /// numatune).</summary>
@@ -58,7 +60,8 @@ public class GrammarPropertyTests
                 e.Expected.Should().NotBeNullOrWhiteSpace();
                 continue;
             }
-            catch (Exception e) { throw new Xunit.Sdk.XunitException($"{name}.Parse('{text}') threw {e.GetType().Name}: {e.Message}"); }
+            catch (Exception e) { throw new Xunit.Sdk.XunitException($"{name}.Parse('{text}') threw " +
+                $"{e.GetType().Name}: {e.Message}"); }
             // Whatever parses has a canonical form that parses again to the same canonical form.
             var canonical = value.ToString()!;
             reparse(canonical).ToString().Should().Be(canonical, $"{name} '{text}' parsed to '{canonical}'");
@@ -72,12 +75,14 @@ public class GrammarPropertyTests
         foreach (var (name, parse, _) in Parsers)
         {
             var ok = samples.Count(s => { try { parse(s); return true; } catch (SyntaxException) { return false; } });
-            ok.Should().BeInRange(1, samples.Length - 1, $"the generated strings should exercise {name}'s success and error paths");
+            ok.Should().BeInRange(1, samples.Length - 1, $"the generated strings should exercise {name}'s success " +
+                $"and error paths");
         }
     }
 
     [Property(MaxTest = 2000)]
-    public void Random_property_sets_give_properties_or_our_property_error(string cputune, string numatune, string guestnuma, string pincpu, string numa, string ksm)
+    public void Random_property_sets_give_properties_or_our_property_error(string cputune, string numatune,
+        string guestnuma, string pincpu, string numa, string ksm)
     {
         var values = new Dictionary<string, string>
         {

@@ -71,5 +71,6 @@ public class GuestNumaTests
     [InlineData("0-3#8G#^1", "bad host nodes")]
     public void Rejects_with_the_bad_token_named(string text, string problem) =>
         FluentActions.Invoking(() => GuestNuma.Parse(text)).Should().Throw<SyntaxException>()
-            .Where(e => e.Problem.Contains(problem) && e.Expected == GuestNuma.Syntax, $"the problem should mention \"{problem}\"");
+            .Where(e => e.Problem.Contains(problem) && e.Expected == GuestNuma.Syntax, $"the problem should mention " +
+                $"\"{problem}\"");
 }

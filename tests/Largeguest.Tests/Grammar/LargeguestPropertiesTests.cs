@@ -89,6 +89,7 @@ public class LargeguestPropertiesTests
     public void Canonical_lists_every_set_property_in_canonical_form()
     {
         var p = Parse(("cputune", "0#1,2"), ("numatune", "0"), ("guestnuma", "0#1G"), ("ksm_merge_across_nodes", "0"));
-        p.Canonical().Should().Equal(("cputune", "0#1-2"), ("numatune", "preferred#0"), ("guestnuma", "0#1G"), ("ksm_merge_across_nodes", "0"));
+        p.Canonical().Should().Equal(("cputune", "0#1-2"), ("numatune", "preferred#0"), ("guestnuma", "0#1G"),
+            ("ksm_merge_across_nodes", "0"));
     }
 }

@@ -42,7 +42,8 @@ public class MemorySizeTests
     [InlineData("1048577T", "too large")]
     public void Rejects_with_the_bad_value_named(string text, string problem) =>
         FluentActions.Invoking(() => MemorySize.Parse(text)).Should().Throw<SyntaxException>()
-            .Where(e => e.Problem.Contains(problem) && e.Expected == MemorySize.Syntax, $"the problem should mention \"{problem}\"");
+            .Where(e => e.Problem.Contains(problem) && e.Expected == MemorySize.Syntax, $"the problem should mention " +
+                $"\"{problem}\"");
 
     [Theory]
     [InlineData(16777216L, "16777216 KiB (16 GiB)")]

@@ -67,6 +67,7 @@ public class CapabilitiesParseTests
     [InlineData("<capabilities>", "not well-formed")]
     [InlineData("<capabilities><host><topology><cells><cell id='x'/></cells></topology></host></capabilities>", "id='x' is not a number")]
     public void Bad_capabilities_are_clear_errors(string xml, string message) =>
-        FluentActions.Invoking(() => LibvirtTopologyReader.ParseCapabilities(xml, "libvirt y")).Should().Throw<TopologyException>()
+        FluentActions.Invoking(() => LibvirtTopologyReader.ParseCapabilities(xml, "libvirt y"))
+            .Should().Throw<TopologyException>()
             .WithMessage($"libvirt y: *{message}*");
 }

@@ -24,16 +24,19 @@ public sealed class HostBinary : IDisposable
 
     /// <summary>Runs the hook point on <paramref name="xml"/> with <paramref name="env"/> (properties and LARGEGUEST__
     /// overrides).</summary>
-    public (Result Result, string XmlAfter, bool Unchanged) Hook(string xml, IReadOnlyDictionary<string, string> env, string hookPoint = "before_vm_start")
+    public (Result Result, string XmlAfter, bool Unchanged) Hook(string xml, IReadOnlyDictionary<string, string> env,
+        string hookPoint = "before_vm_start")
     {
         var before = System.Text.Encoding.UTF8.GetBytes(xml);
-        var run = _hooks.Run(hookPoint, before, env, environment: new Dictionary<string, string> { ["LARGEGUEST_CONFIG"] = Config });
+        var run = _hooks.Run(hookPoint, before, env, environment: new Dictionary<string,
+            string> { ["LARGEGUEST_CONFIG"] = Config });
         return (new Result(run.ExitCodes[^1], "", run.Stderr), run.XmlText, run.Xml.AsSpan().SequenceEqual(before));
     }
 
     public Result Cli(IReadOnlyDictionary<string, string> env, params string[] args)
     {
-        var psi = new ProcessStartInfo(PublishedBinary.Path, args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(PublishedBinary.Path, args) { RedirectStandardOutput = true,
+            RedirectStandardError = true, UseShellExecute = false };
         psi.Environment["LARGEGUEST_CONFIG"] = Config;
         foreach (var (k, v) in env) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;

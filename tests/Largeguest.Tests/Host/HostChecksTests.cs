@@ -15,7 +15,9 @@ public class HostChecksTests
     internal static readonly HostTopology Host = new(
     [
         new HostNode(0, Cpus(0, 4), new MemorySize(16 * GiB), new MemorySize(8 * GiB), [new PagePool(1048576, 8, 8)]),
-        new HostNode(1, [.. Cpus(4, 4).Select(c => c.Id == 6 ? new HostCpu(6, false) : c)], new MemorySize(16 * GiB), new MemorySize(4 * GiB), [new PagePool(1048576, 0, 0)]),
+        new HostNode(1, [.. Cpus(4, 4)
+            .Select(c => c.Id == 6 ? new HostCpu(6, false) : c)], new MemorySize(16 * GiB), new MemorySize(4 * GiB),
+            [new PagePool(1048576, 0, 0)]),
         new HostNode(2, Cpus(8, 2), new MemorySize(0), new MemorySize(0), []),
         new HostNode(4, [], new MemorySize(2 * GiB), new MemorySize(2 * GiB), []),
     ], "test");
@@ -24,20 +26,25 @@ public class HostChecksTests
         [.. Enumerable.Range(first, count).Select(id => new HostCpu(id, true, first / 4, 0, id - first, CpuSet.Of([id])))];
 
     private static LargeguestProperties Props(string properties, NumaMode defaultMode = NumaMode.Preferred) =>
-        LargeguestProperties.Parse(properties.Split(';').Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p[1]), defaultMode);
+        LargeguestProperties.Parse(properties.Split(';')
+            .Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p[1]), defaultMode);
 
     /// <summary>libvirt 9.0 (Debian 12, EL9.2): multi-node preferred cannot start.</summary>
     private static readonly PreferredMany OldLibvirt = PreferredMany.Decide(new Version(9, 0, 0), null);
 
-    private static HostVerdict Check(string properties, string policy = "warn", long memoryGiB = 6, long? hugePage = null, string defaultMode = "preferred",
+    private static HostVerdict Check(string properties, string policy = "warn", long memoryGiB = 6,
+        long? hugePage = null, string defaultMode = "preferred",
         PreferredMany? stack = null, string preferredMany = "fail")
     {
         var config = LargeguestConfig.FromOptions(new LargeguestOptions
         {
-            NumaTune = new NumaTuneOptions { StrictMemory = policy, DefaultMode = defaultMode, PreferredManyNodes = preferredMany },
+            NumaTune = new NumaTuneOptions { StrictMemory = policy, DefaultMode = defaultMode,
+                PreferredManyNodes = preferredMany },
         });
-        return HostChecks.Check(new DomainFacts(new MemorySize(memoryGiB * GiB), hugePage), Props(properties, config.DefaultMode), Host, config,
-            () => stack ?? throw new InvalidOperationException("the libvirt/kernel stack was asked for a binding that does not need it"));
+        return HostChecks.Check(new DomainFacts(new MemorySize(memoryGiB * GiB), hugePage), Props(properties,
+            config.DefaultMode), Host, config,
+            () => stack ?? throw new InvalidOperationException("the libvirt/kernel stack was asked for a binding " +
+                "that does not need it"));
     }
 
     [Theory]
@@ -45,12 +52,14 @@ public class HostChecksTests
     [InlineData("9.2.0", null, false, "libvirt 9.2.0 does not apply it")]
     [InlineData("9.3.0", false, false, "libvirt 9.3.0 needs the kernel's MPOL_PREFERRED_MANY (Linux 5.15+)")]
     [InlineData("10.0.0", true, true, "libvirt 10.0.0 and the kernel's MPOL_PREFERRED_MANY support it")]
-    public void Preferred_on_several_nodes_depends_on_libvirt_and_the_kernel(string libvirt, bool? kernel, bool supported, string why)
+    public void Preferred_on_several_nodes_depends_on_libvirt_and_the_kernel(string libvirt, bool? kernel,
+        bool supported, string why)
     {
         var decision = PreferredMany.Decide(Version.Parse(libvirt), kernel);
         decision.Supported.Should().Be(supported);
         decision.Why.Should().StartWith(why);
-        PreferredMany.Decide(null, true).Supported.Should().BeFalse("a libvirt whose version cannot be told is assumed old");
+        PreferredMany.Decide(null, true).Supported
+            .Should().BeFalse("a libvirt whose version cannot be told is assumed old");
     }
 
     [Theory]
@@ -59,10 +68,14 @@ public class HostChecksTests
     public void Preferred_on_several_nodes_is_refused_on_old_libvirt_with_the_alternatives(string properties)
     {
         var verdict = Check(properties, stack: OldLibvirt);
-        verdict.Errors.Single().OneLine.Should().Be("numatune: preferred on nodes 0-1: libvirt 9.0.0 does not apply it: the kernel would prefer only " +
-            "the first node and silently ignore the others (or libvirt refuses the start: \"NUMA memory tuning in 'preferred' mode only supports " +
+        verdict.Errors.Single().OneLine
+            .Should().Be("numatune: preferred on nodes 0-1: libvirt 9.0.0 does not apply it: the kernel would prefer " +
+            "only " +
+            "the first node and silently ignore the others (or libvirt refuses the start: \"NUMA memory tuning in " +
+                "'preferred' mode only supports " +
             "single node\"); libvirt supports it from 9.3 (NumaTune:PreferredManyNodes=fail) " +
-            "(expected: interleave#0-1, or preferred on one node (e.g. preferred#0); or NumaTune:PreferredManyNodes=interleave)");
+            "(expected: interleave#0-1, or preferred on one node (e.g. preferred#0); or " +
+                "NumaTune:PreferredManyNodes=interleave)");
     }
 
     [Fact]
@@ -71,9 +84,12 @@ public class HostChecksTests
         var rewritten = Check("numatune=preferred#0-1", stack: OldLibvirt, preferredMany: "interleave");
         rewritten.Errors.Should().BeEmpty();
         rewritten.Properties.NumaTune!.ToString().Should().Be("interleave#0-1");
-        rewritten.Warnings.Single().Should().StartWith("numatune: preferred on nodes 0-1: libvirt 9.0.0 does not apply it").And.Contain("rewritten to interleave#0-1");
+        rewritten.Warnings.Single()
+            .Should().StartWith("numatune: preferred on nodes 0-1: libvirt 9.0.0 does not apply it").And
+            .Contain("rewritten to interleave#0-1");
         var kept = Check("numatune=preferred#0-1", stack: PreferredMany.Decide(new Version(9, 5, 0), true));
-        (kept.Errors.Count, kept.Warnings.Count, kept.Properties.NumaTune!.ToString()).Should().Be((0, 0, "preferred#0-1"));
+        (kept.Errors.Count, kept.Warnings.Count, kept.Properties.NumaTune!.ToString())
+            .Should().Be((0, 0, "preferred#0-1"));
         // One node, or a mode that is not preferred, never asks the stack (Check's provider throws if it does).
         Check("numatune=preferred#1").Errors.Should().BeEmpty();
         Check("numatune=interleave#0-1").Errors.Should().BeEmpty();
@@ -103,7 +119,9 @@ public class HostChecksTests
         {
             verdict.Errors.Should().NotBeEmpty();
             verdict.Errors[0].OneLine.Should().StartWith(error);
-            verdict.Errors[0].Expected.Should().MatchRegex("(CPUs this host has and that are online: 0-5,7-9|NUMA nodes of this host that have memory: 0-1,4)");
+            verdict.Errors[0].Expected
+                .Should().MatchRegex("(CPUs this host has and that are online: 0-5,7-9|NUMA nodes of this host that " +
+                "have memory: 0-1,4)");
         }
     }
 
@@ -111,7 +129,8 @@ public class HostChecksTests
     public void Errors_name_the_retired_numa_property_when_it_carried_the_binding()
     {
         var config = LargeguestConfig.Defaults;
-        var p = LargeguestProperties.Parse(new Dictionary<string, string> { ["numa"] = "strict:7" }, config.DefaultMode);
+        var p = LargeguestProperties.Parse(new Dictionary<string, string> { ["numa"] = "strict:7" },
+            config.DefaultMode);
         HostChecks.Check(new DomainFacts(new MemorySize(GiB)), p, Host, config, () => OldLibvirt).Errors[0].OneLine
             .Should().StartWith("numa: the memory is bound to NUMA node 7");
     }
@@ -125,7 +144,8 @@ public class HostChecksTests
     [InlineData("numatune=restrictive#1", 5, true)]
     [InlineData("numatune=preferred#1", 50, false)]
     [InlineData("numatune=interleave#0-1", 50, false)]
-    public void The_strict_guard_compares_the_guest_with_the_free_memory_of_the_nodeset(string properties, long guestGiB, bool overflows)
+    public void The_strict_guard_compares_the_guest_with_the_free_memory_of_the_nodeset(string properties,
+        long guestGiB, bool overflows)
     {
         var verdict = Check(properties, "warn", guestGiB);
         verdict.Errors.Should().BeEmpty();
@@ -140,8 +160,10 @@ public class HostChecksTests
     {
         var verdict = Check("numatune=strict#1", "warn", 6);
         verdict.Warnings.Should().Equal(
-            "numatune: strict binding: the guest needs 6291456 KiB (6 GiB) but node 1 has 4194304 KiB (4 GiB) free of 16 GiB; " +
-            "the kernel's answer to a confined allocation that does not fit is the OOM killer; consider preferred#1 (NumaTune:StrictMemory=warn)");
+            "numatune: strict binding: the guest needs 6291456 KiB (6 GiB) but node 1 has 4194304 KiB (4 GiB) free " +
+                "of 16 GiB; " +
+            "the kernel's answer to a confined allocation that does not fit is the OOM killer; consider preferred#1 " +
+                "(NumaTune:StrictMemory=warn)");
         verdict.Properties.NumaTune!.Mode.Should().Be(NumaMode.Strict);
         verdict.Notes.Should().BeEmpty();
     }
@@ -151,7 +173,8 @@ public class HostChecksTests
     {
         var one = Check("numatune=strict#1", "prefer", 6);
         one.Properties.NumaTune.Should().Be(new NumaTune(NumaMode.Preferred, CpuSet.Parse("1")));
-        one.Notes.Should().ContainSingle().Which.Should().Contain("rewritten to preferred").And.Contain("4194304 KiB (4 GiB) free");
+        one.Notes.Should().ContainSingle().Which.Should().Contain("rewritten to preferred").And
+            .Contain("4194304 KiB (4 GiB) free");
         one.Warnings.Should().BeEmpty();
 
         var two = Check("numatune=strict#0-1", "prefer", 20);
@@ -165,7 +188,8 @@ public class HostChecksTests
         var verdict = Check("numatune=strict#1", "fail", 6);
         verdict.Errors.Should().ContainSingle();
         verdict.Errors[0].Property.Should().Be("numatune");
-        verdict.Errors[0].Problem.Should().Contain("6291456 KiB (6 GiB)").And.Contain("4194304 KiB (4 GiB) free").And.Contain("StrictMemory=fail");
+        verdict.Errors[0].Problem.Should().Contain("6291456 KiB (6 GiB)").And.Contain("4194304 KiB (4 GiB) free").And
+            .Contain("StrictMemory=fail");
         verdict.Errors[0].Expected.Should().Be("nodes whose free memory holds it, or preferred#1");
     }
 
@@ -176,14 +200,17 @@ public class HostChecksTests
         // fits 0-1.
         var warn = Check("numatune=strict#0-1;guestnuma=0#6G#0,1#6G#1", "warn", 12);
         warn.Warnings.Should().ContainSingle().Which.Should()
-            .StartWith("guestnuma: strict binding: cell 1 needs 6291456 KiB (6 GiB) but node 1 has 4194304 KiB (4 GiB) free");
+            .StartWith("guestnuma: strict binding: cell 1 needs 6291456 KiB (6 GiB) but node 1 has 4194304 KiB (4 " +
+                "GiB) free");
 
         var prefer = Check("numatune=strict#0-1;guestnuma=0#6G#0,1#6G#1", "prefer", 12);
-        prefer.CellModes.Should().Equal(new Dictionary<int, NumaMode> { [0] = NumaMode.Strict, [1] = NumaMode.Preferred });
+        prefer.CellModes.Should().Equal(new Dictionary<int, NumaMode> { [0] = NumaMode.Strict,
+            [1] = NumaMode.Preferred });
         prefer.Properties.NumaTune!.Mode.Should().Be(NumaMode.Strict);
 
         var fail = Check("numatune=strict#0-1;guestnuma=0#6G#0,1#6G#1", "fail", 12);
-        fail.Errors.Should().ContainSingle().Which.OneLine.Should().StartWith("guestnuma: strict binding: cell 1 needs");
+        fail.Errors.Should().ContainSingle().Which.OneLine
+            .Should().StartWith("guestnuma: strict binding: cell 1 needs");
     }
 
     [Fact]
@@ -191,7 +218,8 @@ public class HostChecksTests
     {
         var verdict = Check("numatune=strict#0;guestnuma=0#5G#0,1#5G#0", "warn", 10);
         verdict.Warnings.Should().HaveCount(2); // the guest-wide binding and cells 0-1 together
-        verdict.Warnings[1].Should().StartWith("guestnuma: strict binding: cells 0-1 needs 10485760 KiB (10 GiB) but node 0 has 8388608 KiB (8 GiB) free");
+        verdict.Warnings[1].Should().StartWith("guestnuma: strict binding: cells 0-1 needs 10485760 KiB (10 GiB) but " +
+            "node 0 has 8388608 KiB (8 GiB) free");
     }
 
     [Fact]
@@ -199,14 +227,16 @@ public class HostChecksTests
     {
         var verdict = Check("numatune=strict#0;guestnuma=0#5G#0,1#5G#1", "prefer", 10);
         verdict.Properties.NumaTune!.Mode.Should().Be(NumaMode.Preferred);
-        verdict.CellModes.Should().Equal(new Dictionary<int, NumaMode> { [0] = NumaMode.Strict, [1] = NumaMode.Preferred });
+        verdict.CellModes.Should().Equal(new Dictionary<int, NumaMode> { [0] = NumaMode.Strict,
+            [1] = NumaMode.Preferred });
     }
 
     [Fact]
     public void Per_cell_bindings_without_numatune_use_the_configured_default_mode()
     {
         Check("guestnuma=0#6G#1", "warn", 6).Warnings.Should().BeEmpty("the default mode preferred does not confine");
-        Check("guestnuma=0#6G#1", "warn", 6, defaultMode: "strict").Warnings.Should().ContainSingle().Which.Should().Contain("cell 0");
+        Check("guestnuma=0#6G#1", "warn", 6, defaultMode: "strict").Warnings.Should().ContainSingle().Which.Should()
+            .Contain("cell 0");
     }
 
     [Fact]
@@ -215,9 +245,11 @@ public class HostChecksTests
         // Node 0: 8 free 1 GiB pages; node 1: none. MemFree does not matter for a huge page guest.
         Check("numatune=strict#0", "warn", 8, hugePage: 1048576).Warnings.Should().BeEmpty();
         Check("numatune=strict#0", "warn", 9, hugePage: 1048576).Warnings.Should().ContainSingle().Which.Should()
-            .Contain("9437184 KiB (9 GiB) of 1 GiB huge pages but node 0 has 8388608 KiB (8 GiB) free (8 GiB configured)");
+            .Contain("9437184 KiB (9 GiB) of 1 GiB huge pages but node 0 has 8388608 KiB (8 GiB) free (8 GiB " +
+                "configured)");
         Check("numatune=strict#1", "warn", 1, hugePage: 0).Warnings.Should().ContainSingle().Which.Should()
-            .Contain("of 1 GiB huge pages but node 1 has 0 KiB free", "size 0 means the host's smallest huge page size");
+            .Contain("of 1 GiB huge pages but node 1 has 0 KiB free",
+                "size 0 means the host's smallest huge page size");
     }
 
     [Fact]
@@ -227,9 +259,11 @@ public class HostChecksTests
         // free).
         var v = Check("numatune=restrictive#0-1;guestnuma=0#5G#1,1#1G#0", "prefer", 6);
         v.Errors.Should().BeEmpty();
-        v.Properties.NumaTune!.Mode.Should().Be(NumaMode.Interleave, "libvirt refuses a restrictive memory with a preferred memnode");
+        v.Properties.NumaTune!.Mode
+            .Should().Be(NumaMode.Interleave, "libvirt refuses a restrictive memory with a preferred memnode");
         v.CellModes.Should().Equal(new Dictionary<int, NumaMode> { [0] = NumaMode.Preferred, [1] = NumaMode.Strict });
-        v.Notes.Should().Contain(n => n.StartsWith("numatune: restrictive binding: rewritten to interleave#0-1 together with cell 0, because libvirt requires every memnode restrictive"))
+        v.Notes.Should().Contain(n => n.StartsWith("numatune: restrictive binding: rewritten to interleave#0-1 " +
+            "together with cell 0, because libvirt requires every memnode restrictive"))
             .And.Contain(n => n.StartsWith("guestnuma: cell 1 stays confined as strict"));
         v.Warnings.Should().BeEmpty();
         // Nothing relaxed: restrictive stays everywhere.
@@ -245,24 +279,33 @@ public class HostChecksTests
         var v = Check("numatune=strict#0-1;guestnuma=0#5G#1,1#1G#0", "prefer", 6);
         v.Properties.NumaTune!.Mode.Should().Be(NumaMode.Strict);
         v.CellModes.Should().Equal(new Dictionary<int, NumaMode> { [0] = NumaMode.Preferred, [1] = NumaMode.Strict });
-        v.Warnings.Should().ContainSingle().Which.Should().Be("guestnuma: cell 0 is relaxed to preferred, but the guest-wide strict binding on nodes 0-1 stays: " +
-            "libvirt confines the whole guest's memory (the emulator's cpuset.mems) to 0-1, so cell 0 can spill only within nodes 0-1; " +
+        v.Warnings.Should().ContainSingle().Which
+            .Should().Be("guestnuma: cell 0 is relaxed to preferred, but the guest-wide strict binding on nodes 0-1 " +
+            "stays: " +
+            "libvirt confines the whole guest's memory (the emulator's cpuset.mems) to 0-1, so cell 0 can spill only " +
+                "within nodes 0-1; " +
             "a guest-wide binding on more nodes, or a relaxed guest-wide mode, lets it spill further");
-        Check("numatune=strict#0-1;guestnuma=0#5G#1,1#1G#0", "warn", 6).Warnings.Should().NotContain(w => w.Contains("spill only"), "nothing is relaxed under warn");
+        Check("numatune=strict#0-1;guestnuma=0#5G#1,1#1G#0", "warn", 6).Warnings
+            .Should().NotContain(w => w.Contains("spill only"), "nothing is relaxed under warn");
     }
 
     [Fact]
     public void A_huge_page_shortfall_says_how_many_pages_of_which_size_to_configure()
     {
         // Node 1 has no 1 GiB pages: the 5 GiB cell needs 5 of them there, whatever the policy.
-        var warning = Check("numatune=strict#0-1;guestnuma=0#1G#0,1#5G#1", "warn", 6, hugePage: 1048576).Warnings.Should().ContainSingle().Subject;
-        warning.Should().StartWith("guestnuma: strict binding: cell 1 needs 5242880 KiB (5 GiB) of 1 GiB huge pages but node 1 has 0 KiB free (0 KiB configured)")
-            .And.Contain("; node 1 has no 1 GiB huge pages configured; configure 5 more 1 GiB pages on node 1 (/sys/devices/system/node/node1/hugepages/hugepages-1048576kB/nr_hugepages)");
+        var warning = Check("numatune=strict#0-1;guestnuma=0#1G#0,1#5G#1", "warn", 6, hugePage: 1048576).Warnings
+            .Should().ContainSingle().Subject;
+        warning.Should().StartWith("guestnuma: strict binding: cell 1 needs 5242880 KiB (5 GiB) of 1 GiB huge pages " +
+            "but node 1 has 0 KiB free (0 KiB configured)")
+            .And.Contain("; node 1 has no 1 GiB huge pages configured; configure 5 more 1 GiB pages on node 1 " +
+                "(/sys/devices/system/node/node1/hugepages/hugepages-1048576kB/nr_hugepages)");
         // Node 0 has 8 free: a 9.5 GiB guest-wide binding lacks 2 pages (rounded up), on nodes that all have some.
         Check("numatune=strict#0", "fail", 9, hugePage: 1048576).Errors.Should().ContainSingle().Which.OneLine.Should()
             .Contain("configure 1 more 1 GiB page on node 0 (").And.NotContain("no 1 GiB huge pages configured");
-        var refused = Check("numatune=strict#0-1", "fail", 10, hugePage: 1048576).Errors.Should().ContainSingle().Subject.OneLine;
-        refused.Should().Contain("node 1 has no 1 GiB huge pages configured; configure 2 more 1 GiB pages on nodes 0-1 (nr_hugepages under /sys/devices/system/node/nodeN/hugepages/hugepages-1048576kB)");
+        var refused = Check("numatune=strict#0-1", "fail", 10, hugePage: 1048576).Errors
+            .Should().ContainSingle().Subject.OneLine;
+        refused.Should().Contain("node 1 has no 1 GiB huge pages configured; configure 2 more 1 GiB pages on nodes " +
+            "0-1 (nr_hugepages under /sys/devices/system/node/nodeN/hugepages/hugepages-1048576kB)");
     }
 
     [Theory]
@@ -273,6 +316,7 @@ public class HostChecksTests
     [InlineData("numatune=0", true)]
     [InlineData("cputune=0#0", true)]
     [InlineData("pincpu=0", true)]
-    public void The_topology_is_needed_only_when_a_property_asks_something_of_the_host(string properties, bool needed) =>
+    public void The_topology_is_needed_only_when_a_property_asks_something_of_the_host(string properties,
+        bool needed) =>
         HostChecks.Needed(Props(properties)).Should().Be(needed);
 }

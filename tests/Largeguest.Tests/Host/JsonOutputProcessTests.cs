@@ -111,7 +111,8 @@ public sealed class JsonOutputProcessTests : IDisposable
         File.WriteAllText(domain, TopologyProcessTests.Domain(4, 8 * GiB));
         var fifo = Path.Combine(_bin.Dir, "domain.fifo");
         if (args.Contains("FIFO") && !File.Exists(fifo)) Process.Start("mkfifo", fifo)!.WaitForExit();
-        var r = _bin.Cli(Sysfs(), ["check", .. args.Select(a => a == "DOMAIN" ? domain : a == "FIFO" ? fifo : a), "--json"]);
+        var r = _bin.Cli(Sysfs(), ["check", .. args
+            .Select(a => a == "DOMAIN" ? domain : a == "FIFO" ? fifo : a), "--json"]);
         if (args.Contains("FIFO")) r.Stderr.Should().Contain("not a regular file but a FIFO");
         r.Exit.Should().Be(2);
         r.Stdout.Should().BeEmpty("a script reading stdout gets no half answer");

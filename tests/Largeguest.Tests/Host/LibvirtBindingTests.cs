@@ -15,7 +15,8 @@ public class LibvirtBindingTests
     internal static void RequireLibvirt()
     {
         if (LibvirtLibrary.Probe(Native.Library) is { } problem)
-            throw new InvalidOperationException($"libvirt is required for this test and missing: {problem}; run 'make deps' (Debian package libvirt0)");
+            throw new InvalidOperationException($"libvirt is required for this test and missing: {problem}; run " +
+                $"'make deps' (Debian package libvirt0)");
     }
 
     [Fact]
@@ -92,7 +93,8 @@ public class LibvirtBindingTests
         RequireLibvirt();
         using var connect = Connect.OpenReadOnly(TestUri);
         FluentActions.Invoking(() => connect.DomainExists("not-a-uuid")).Should().Throw<LibvirtException>()
-            .Where(e => e.Code != Connect.ErrorNoDomain && e.Message.StartsWith("libvirt: test:///default: cannot look up domain not-a-uuid: "));
+            .Where(e => e.Code != Connect.ErrorNoDomain && e.Message.StartsWith("libvirt: test:///default: cannot " +
+                "look up domain not-a-uuid: "));
     }
 
     [Fact]
@@ -112,7 +114,8 @@ public class LibvirtBindingTests
     [Fact]
     public void A_missing_library_is_reported_not_crashed_on()
     {
-        LibvirtLibrary.Probe("libvirt-nonexistent.so.0").Should().StartWith("libvirt: libvirt-nonexistent.so.0 cannot be loaded");
+        LibvirtLibrary.Probe("libvirt-nonexistent.so.0")
+            .Should().StartWith("libvirt: libvirt-nonexistent.so.0 cannot be loaded");
         LibvirtLibrary.Probe(Native.Library).Should().BeNull();
     }
 
@@ -128,18 +131,21 @@ public class LibvirtBindingTests
 
     internal static string Run(string file, params string[] args) => Run(file, args, allowFailure: false);
 
-    internal static string Run(string file, string a, string b, string c, string d, bool allowFailure) => Run(file, [a, b, c, d], allowFailure);
+    internal static string Run(string file, string a, string b, string c, string d, bool allowFailure) => Run(file, [a,
+        b, c, d], allowFailure);
 
     private static string Run(string file, string[] args, bool allowFailure)
     {
         var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
         Process p;
         try { p = Process.Start(psi)!; }
-        catch (System.ComponentModel.Win32Exception e) { throw new InvalidOperationException($"{file} is missing (Debian package libvirt-clients; run 'make deps'): {e.Message}"); }
+        catch (System.ComponentModel.Win32Exception e) { throw new InvalidOperationException($"{file} is missing " +
+            $"(Debian package libvirt-clients; run 'make deps'): {e.Message}"); }
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEnd();
         p.WaitForExit();
-        if (!allowFailure && p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed: {stderr}");
+        if (!allowFailure && p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)} " +
+            $"failed: {stderr}");
         return stdout.Result + stderr;
     }
 }

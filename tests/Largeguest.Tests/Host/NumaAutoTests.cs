@@ -64,7 +64,8 @@ public class NumaAutoTests
             """;
         var warnings = new List<string>();
         var doc = DomainDocument.Parse(auto);
-        DomainRewriter.Apply(doc, Props(("pincpu", "0-3"), ("numatune", "strict#1")), NumaMode.Preferred, warn: warnings.Add);
+        DomainRewriter.Apply(doc, Props(("pincpu", "0-3"), ("numatune", "strict#1")), NumaMode.Preferred,
+            warn: warnings.Add);
         doc.ToText().Should().Be("""
             <domain type='kvm'>
               <vcpu placement='static' cpuset='0-3'>4</vcpu>
@@ -73,12 +74,14 @@ public class NumaAutoTests
               </numatune>
             </domain>
             """);
-        warnings.Should().ContainSingle().Which.Should().Contain("placement='static' so the pinning 0-3 is applied").And.NotContain("drops");
+        warnings.Should().ContainSingle().Which.Should().Contain("placement='static' so the pinning 0-3 is applied")
+            .And.NotContain("drops");
 
         warnings.Clear();
         var plain = DomainDocument.Parse(auto.Replace("placement='auto'>4", ">4"));
         DomainRewriter.Apply(plain, Props(("pincpu", "0-3")), NumaMode.Preferred, warn: warnings.Add);
-        warnings.Should().BeEmpty("a static vCPU placement honours the cpuset; numad's memory placement is then only memory");
+        warnings.Should().BeEmpty("a static vCPU placement honours the cpuset; numad's memory placement is then only " +
+            "memory");
         plain.ToText().Should().Contain("<vcpu cpuset='0-3'>4</vcpu>").And.Contain("placement='auto'/>");
     }
 
@@ -87,7 +90,8 @@ public class NumaAutoTests
     {
         FluentActions.Invoking(() => Props(("numatune", "auto"), ("pincpu", "0-3"))).Should().Throw<PropertyException>()
             .Which.OneLine.Should().StartWith("pincpu: is set together with numatune=auto");
-        FluentActions.Invoking(() => Props(("numatune", "auto"), ("guestnuma", "0-3#4G#1"))).Should().Throw<PropertyException>()
+        FluentActions.Invoking(() => Props(("numatune", "auto"), ("guestnuma", "0-3#4G#1")))
+            .Should().Throw<PropertyException>()
             .Which.OneLine.Should().StartWith("guestnuma: cell '0-3#4G#1' is bound to host nodes");
     }
 
@@ -99,7 +103,8 @@ public class NumaAutoTests
         {
             var numad = Path.Combine(dir, "numad");
             Numad.Check(numad)!.OneLine.Should().Be(
-                $"numatune: auto placement needs numad, but {numad} does not exist (Topology:NumadPath) (expected: {Numad.Expected})");
+                $"numatune: auto placement needs numad, but {numad} does not exist (Topology:NumadPath) (expected: " +
+                    $"{Numad.Expected})");
             File.WriteAllText(numad, "#!/bin/sh\n");
             Numad.Check(numad)!.Problem.Should().Contain("is not executable");
             File.SetUnixFileMode(numad, UnixFileMode.UserRead | UnixFileMode.UserExecute);

@@ -34,16 +34,19 @@ public class PlacementSuggesterTests
 
     /// <summary>The suggestion's strings through the grammar, the domain checks, the host checks and the
     /// rewriter.</summary>
-    private static (HostVerdict Verdict, DomainDocument Doc) RoundTrip(HostTopology host, Suggestion s, int vcpus, MemorySize memory, int? sockets = null, int ioThreads = 0)
+    private static (HostVerdict Verdict, DomainDocument Doc) RoundTrip(HostTopology host, Suggestion s, int vcpus,
+        MemorySize memory, int? sockets = null, int ioThreads = 0)
     {
         var config = LargeguestConfig.FromOptions(new LargeguestOptions { NumaTune = new NumaTuneOptions { StrictMemory = "fail" } });
         var values = s.PropertyString.Split(';').Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
         var props = LargeguestProperties.Parse(values, config.DefaultMode);
         var doc = DomainDocument.Parse(DomainXml(vcpus, memory, sockets, ioThreads));
         DomainChecks.Check(doc, props);
-        DomainChecks.GuestTopologyMismatch(doc, props.GuestNuma!).Should().BeNull("suggested cells hold whole guest sockets");
+        DomainChecks.GuestTopologyMismatch(doc, props.GuestNuma!)
+            .Should().BeNull("suggested cells hold whole guest sockets");
         // The suggester never writes preferred on several nodes: the stack must not be asked.
-        var verdict = HostChecks.Check(new DomainFacts(doc.Memory, doc.HugePageKiB), props, host, config, () => throw new InvalidOperationException("preferred on several nodes suggested"));
+        var verdict = HostChecks.Check(new DomainFacts(doc.Memory, doc.HugePageKiB), props, host, config,
+            () => throw new InvalidOperationException("preferred on several nodes suggested"));
         DomainRewriter.Apply(doc, verdict.Properties, config.DefaultMode, verdict.CellModes);
         return (verdict, doc);
     }
@@ -114,11 +117,13 @@ public class PlacementSuggesterTests
     [InlineData(1, 20, null, "20971520 KiB (20 GiB) needs the free memory of 2 NUMA nodes (node 0-1), but each guest cell needs a vCPU and the guest has 1")]
     [InlineData(10, 1, 1, "10 vCPUs need 10 online host CPUs (one each), but the 1 node(s) with the most free memory (node 0) have 8")]
     public void Impossible_requests_say_why(int vcpus, int memoryGiB, int? cells, string message) =>
-        FluentActions.Invoking(() => PlacementSuggester.Suggest(TwoNodes, vcpus, new MemorySize(memoryGiB * GiB), cells))
+        FluentActions.Invoking(() => PlacementSuggester.Suggest(TwoNodes, vcpus, new MemorySize(memoryGiB * GiB),
+            cells))
             .Should().Throw<PlacementException>().WithMessage(message + "*");
 
     [Property(MaxTest = 300)]
-    public bool Every_suggestion_round_trips_through_grammar_and_checks(PositiveInt vcpuSeed, PositiveInt memorySeed, NonNegativeInt cellSeed, NonNegativeInt shapeSeed)
+    public bool Every_suggestion_round_trips_through_grammar_and_checks(PositiveInt vcpuSeed, PositiveInt memorySeed,
+        NonNegativeInt cellSeed, NonNegativeInt shapeSeed)
     {
         var vcpus = vcpuSeed.Get % 70 + 1;
         var memory = new MemorySize((memorySeed.Get % (110 * 1024) + 1) * 1024L); // 1 MiB .. 110 GiB
@@ -163,13 +168,17 @@ public class PlacementSuggesterTests
         // 12 vCPUs in 3 sockets of 4 on two 8-CPU nodes: not 6 + 6 (that splits socket 1) but 8 + 4.
         var s = PlacementSuggester.Suggest(TwoNodes, 12, new MemorySize(12 * GiB), sockets: 3);
         s.GuestNuma.ToString().Should().Be("0-7#8G#0,8-11#4G#1");
-        PlacementSuggester.Suggest(TwoNodes, 12, new MemorySize(12 * GiB)).GuestNuma.ToString().Should().Be("0-5#6G#0,6-11#6G#1",
+        PlacementSuggester.Suggest(TwoNodes, 12, new MemorySize(12 * GiB)).GuestNuma.ToString()
+            .Should().Be("0-5#6G#0,6-11#6G#1",
             "without a topology the vCPUs are spread evenly");
         RoundTrip(TwoNodes, s, 12, new MemorySize(12 * GiB), sockets: 3).Verdict.Warnings.Should().BeEmpty();
         FluentActions.Invoking(() => PlacementSuggester.Suggest(TwoNodes, 12, new MemorySize(GiB), sockets: 5))
-            .Should().Throw<PlacementException>().WithMessage("--sockets 5: 12 vCPUs do not make 5 equal guest sockets*");
+            .Should().Throw<PlacementException>()
+                .WithMessage("--sockets 5: 12 vCPUs do not make 5 equal guest sockets*");
         FluentActions.Invoking(() => PlacementSuggester.Suggest(TwoNodes, 12, new MemorySize(GiB), sockets: 1))
-            .Should().Throw<PlacementException>().WithMessage("12 vCPUs need 12 online host CPUs (one each), but all usable nodes together (node 0-1) have 16, room for 0 vCPUs in whole guest sockets of 12*");
+            .Should().Throw<PlacementException>()
+                .WithMessage("12 vCPUs need 12 online host CPUs (one each), but all usable nodes together (node 0-1) " +
+                "have 16, room for 0 vCPUs in whole guest sockets of 12*");
     }
 
     [Fact]
@@ -188,6 +197,8 @@ public class PlacementSuggesterTests
         one.CpuTune.ToString().Should().Be("0#0,1#8,2#1,3#9,4#2,5#10,6#3,emulator#11,iothread1#11");
         RoundTrip(TwoNodes, s, 12, new MemorySize(8 * GiB), ioThreads: 3).Verdict.Errors.Should().BeEmpty();
         FluentActions.Invoking(() => PlacementSuggester.Suggest(TwoNodes, 16, new MemorySize(GiB), ioThreads: 1))
-            .Should().Throw<PlacementException>().WithMessage("16 vCPUs need 16 online host CPUs (one each) plus one per guest cell for the I/O threads and the emulator, but all usable nodes together (node 0-1) have 16*");
+            .Should().Throw<PlacementException>()
+                .WithMessage("16 vCPUs need 16 online host CPUs (one each) plus one per guest cell for the I/O " +
+                "threads and the emulator, but all usable nodes together (node 0-1) have 16*");
     }
 }

@@ -25,15 +25,18 @@ public sealed class SysfsFixture : IDisposable
     }
 
     /// <summary>A node with the given CPU list (may be empty), memory in KiB and huge page pools.</summary>
-    public SysfsFixture Node(int id, string cpulist, long totalKiB, long freeKiB, params (long SizeKiB, long Total, long Free)[] hugePages)
+    public SysfsFixture Node(int id, string cpulist, long totalKiB, long freeKiB, params (long SizeKiB, long Total,
+        long Free)[] hugePages)
     {
         var dir = NodeDir(id);
         Directory.CreateDirectory(dir);
         _nodes.Add(id);
-        File.WriteAllText(Path.Combine(Root, "devices", "system", "node", "online"), Largeguest.Grammar.CpuSet.Format(_nodes) + "\n");
+        File.WriteAllText(Path.Combine(Root, "devices", "system", "node", "online"),
+            Largeguest.Grammar.CpuSet.Format(_nodes) + "\n");
         File.WriteAllText(Path.Combine(dir, "cpulist"), cpulist + "\n");
         File.WriteAllText(Path.Combine(dir, "meminfo"), string.Create(CultureInfo.InvariantCulture,
-            $"Node {id} MemTotal:       {totalKiB} kB\nNode {id} MemFree:        {freeKiB} kB\nNode {id} MemUsed:        {totalKiB - freeKiB} kB\nNode {id} Active:              0 kB\n"));
+            $"Node {id} MemTotal:       {totalKiB} kB\nNode {id} MemFree:        {freeKiB} kB\nNode {id} MemUsed:    " +
+                $"    {totalKiB - freeKiB} kB\nNode {id} Active:              0 kB\n"));
         foreach (var (size, total, free) in hugePages)
         {
             var pool = Path.Combine(dir, "hugepages", $"hugepages-{size}kB");

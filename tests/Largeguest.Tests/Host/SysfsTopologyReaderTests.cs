@@ -68,7 +68,8 @@ public class SysfsTopologyReaderTests
         var full = SysfsTopologyReader.Read(f.Root);
         var lean = SysfsTopologyReader.Read(f.Root, cpuTopology: false);
         lean.Cpus.Should().Equal(full.Cpus.Select(c => new HostCpu(c.Id, c.Online)));
-        lean.Nodes.Select(n => (n.Id, n.Total, n.Free, n.HugePages.Count)).Should().Equal(full.Nodes.Select(n => (n.Id, n.Total, n.Free, n.HugePages.Count)));
+        lean.Nodes.Select(n => (n.Id, n.Total, n.Free, n.HugePages.Count)).Should().Equal(full.Nodes
+            .Select(n => (n.Id, n.Total, n.Free, n.HugePages.Count)));
         SysfsTopologyReader.Read(f.Root, hugePages: false).Nodes.Should().OnlyContain(n => n.HugePages.Count == 0);
         full.Nodes.Should().OnlyContain(n => n.HugePages.Count == 1);
     }
@@ -109,7 +110,8 @@ public class SysfsTopologyReaderTests
 
         t.Nodes.Select(n => n.Id).Should().Equal(0, 2, 5);
         t.NodeIds.Should().Be("0,2,5");
-        File.Delete(Path.Combine(f.Root, "devices", "system", "node", "online")); // older kernels: the node directories decide
+        File.Delete(Path.Combine(f.Root, "devices", "system", "node",
+            "online")); // older kernels: the node directories decide
         SysfsTopologyReader.Read(f.Root).NodeIds.Should().Be("0,2,5");
         t.NodeOfCpu(2)!.Id.Should().Be(5);
         t.Node(1).Should().BeNull();
@@ -150,7 +152,8 @@ public class SysfsTopologyReaderTests
         FluentActions.Invoking(() => SysfsTopologyReader.Read(f.Root)).Should().Throw<TopologyException>()
             .WithMessage($"*{meminfo}*MemTotal 'lots kB'*");
         File.WriteAllText(Path.Combine(f.Root, "devices", "system", "node", "node0", "cpulist"), "0-x\n");
-        FluentActions.Invoking(() => SysfsTopologyReader.Read(f.Root)).Should().Throw<TopologyException>().WithMessage("*cpulist*");
+        FluentActions.Invoking(() => SysfsTopologyReader.Read(f.Root)).Should().Throw<TopologyException>()
+            .WithMessage("*cpulist*");
     }
 
     /// <summary>This machine's /sys against util-linux's lscpu, an independent reader of the same kernel
@@ -159,10 +162,12 @@ public class SysfsTopologyReaderTests
     public void This_machine_agrees_with_lscpu()
     {
         var t = SysfsTopologyReader.Read("/sys");
-        var psi = new ProcessStartInfo("lscpu", ["-p=CPU,NODE,SOCKET,CORE,ONLINE", "--all"]) { RedirectStandardOutput = true };
+        var psi = new ProcessStartInfo("lscpu", ["-p=CPU,NODE,SOCKET,CORE,ONLINE",
+            "--all"]) { RedirectStandardOutput = true };
         Process lscpu;
         try { lscpu = Process.Start(psi)!; }
-        catch (System.ComponentModel.Win32Exception e) { throw new InvalidOperationException("lscpu (util-linux) is missing on this machine: " + e.Message); }
+        catch (System.ComponentModel.Win32Exception e) { throw new InvalidOperationException("lscpu (util-linux) is " +
+            "missing on this machine: " + e.Message); }
         var lines = lscpu.StandardOutput.ReadToEnd().Split('\n').Where(l => l.Length > 0 && l[0] != '#').ToList();
         lscpu.WaitForExit();
         lines.Should().NotBeEmpty();

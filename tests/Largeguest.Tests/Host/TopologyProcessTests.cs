@@ -64,7 +64,8 @@ public sealed class TopologyProcessTests : IDisposable
 
     private const long GiB = 1048576;
 
-    private static void RefusedWithOneLine((HostBinary.Result Result, string XmlAfter, bool Unchanged) run, string message)
+    private static void RefusedWithOneLine((HostBinary.Result Result, string XmlAfter, bool Unchanged) run,
+        string message)
     {
         run.Result.Exit.Should().Be(2, run.Result.Stderr);
         run.Result.StderrLines.Should().ContainSingle().Which.Should().StartWith("largeguest: error: " + message);
@@ -88,10 +89,12 @@ public sealed class TopologyProcessTests : IDisposable
     [Fact]
     public void Sysfs_valid_placement_is_applied()
     {
-        var run = _bin.Hook(Domain(4, 8 * GiB), Sysfs(("cputune", "0#0,1#4,2#2,3#6"), ("numatune", "strict#0-1"), ("guestnuma", "0-1#4G#0,2-3#4G#1")));
+        var run = _bin.Hook(Domain(4, 8 * GiB), Sysfs(("cputune", "0#0,1#4,2#2,3#6"), ("numatune", "strict#0-1"),
+            ("guestnuma", "0-1#4G#0,2-3#4G#1")));
         run.Result.Exit.Should().Be(0, run.Result.Stderr);
         run.Result.Stderr.Should().BeEmpty();
-        run.XmlAfter.Should().Contain("<memory mode='strict' nodeset='0-1'/>").And.Contain("<memnode cellid='1' mode='strict' nodeset='1'/>")
+        run.XmlAfter.Should().Contain("<memory mode='strict' nodeset='0-1'/>").And
+            .Contain("<memnode cellid='1' mode='strict' nodeset='1'/>")
             .And.Contain("<vcpupin vcpu='3' cpuset='6'/>");
     }
 
@@ -99,10 +102,12 @@ public sealed class TopologyProcessTests : IDisposable
     public void Migration_destination_revalidates_xml_rewritten_on_the_source()
     {
         // The source host had CPU 12; this (destination) host's CPUs are 0-8: refused before libvirt sees it.
-        var rewritten = Domain(2, 2048).Replace("<vcpu", "<cputune>\n    <vcpupin vcpu='0' cpuset='0'/>\n    <vcpupin vcpu='1' cpuset='12'/>\n  </cputune>\n  <vcpu");
+        var rewritten = Domain(2, 2048).Replace("<vcpu", "<cputune>\n    <vcpupin vcpu='0' cpuset='0'/>\n    " +
+            "<vcpupin vcpu='1' cpuset='12'/>\n  </cputune>\n  <vcpu");
         RefusedWithOneLine(_bin.Hook(rewritten, Sysfs(("cputune", "0#0,1#12")), "before_vm_migrate_destination"),
             "cputune: vCPU 1 is pinned to CPU 12, which this host does not have (host CPUs: 0-8)");
-        var fits = _bin.Hook(rewritten.Replace("cpuset='12'", "cpuset='2'"), Sysfs(("cputune", "0#0,1#2")), "before_vm_migrate_destination");
+        var fits = _bin.Hook(rewritten.Replace("cpuset='12'", "cpuset='2'"), Sysfs(("cputune", "0#0,1#2")),
+            "before_vm_migrate_destination");
         fits.Result.Exit.Should().Be(0, fits.Result.Stderr);
         fits.Unchanged.Should().BeTrue("already rewritten XML is accepted unchanged");
     }
@@ -115,17 +120,21 @@ public sealed class TopologyProcessTests : IDisposable
         var run = _bin.Hook(Domain(2, 13 * GiB), Sysfs(("numatune", "strict#0")));
         run.Result.Exit.Should().Be(0);
         run.Result.StderrLines.Should().ContainSingle().Which.Should().Be(
-            "largeguest: warning: numatune: strict binding: the guest needs 13631488 KiB (13 GiB) but node 0 has 12582912 KiB (12 GiB) free of 16 GiB; " +
-            "the kernel's answer to a confined allocation that does not fit is the OOM killer; consider preferred#0 (NumaTune:StrictMemory=warn)");
+            "largeguest: warning: numatune: strict binding: the guest needs 13631488 KiB (13 GiB) but node 0 has " +
+                "12582912 KiB (12 GiB) free of 16 GiB; " +
+            "the kernel's answer to a confined allocation that does not fit is the OOM killer; consider preferred#0 " +
+                "(NumaTune:StrictMemory=warn)");
         run.XmlAfter.Should().Contain("<memory mode='strict' nodeset='0'/>");
     }
 
     [Fact]
     public void Sysfs_strict_guard_prefer_rewrites_with_a_note()
     {
-        var run = _bin.Hook(Domain(2, 13 * GiB), Sysfs(("numatune", "strict#0"), ("LARGEGUEST__NumaTune__StrictMemory", "prefer")));
+        var run = _bin.Hook(Domain(2, 13 * GiB), Sysfs(("numatune", "strict#0"), ("LARGEGUEST__NumaTune__StrictMemory",
+            "prefer")));
         run.Result.Exit.Should().Be(0);
-        run.Result.StderrLines.Should().ContainSingle().Which.Should().StartWith("largeguest: note: numatune: strict binding: the guest needs 13631488 KiB")
+        run.Result.StderrLines.Should().ContainSingle().Which
+            .Should().StartWith("largeguest: note: numatune: strict binding: the guest needs 13631488 KiB")
             .And.Contain("rewritten to preferred");
         run.XmlAfter.Should().Contain("<memory mode='preferred' nodeset='0'/>");
     }
@@ -133,21 +142,26 @@ public sealed class TopologyProcessTests : IDisposable
     [Fact]
     public void Sysfs_strict_guard_fail_refuses()
     {
-        RefusedWithOneLine(_bin.Hook(Domain(2, 13 * GiB), Sysfs(("numatune", "strict#0"), ("LARGEGUEST__NumaTune__StrictMemory", "fail"))),
-            "numatune: strict binding: the guest needs 13631488 KiB (13 GiB) but node 0 has 12582912 KiB (12 GiB) free of 16 GiB; refused");
+        RefusedWithOneLine(_bin.Hook(Domain(2, 13 * GiB), Sysfs(("numatune", "strict#0"),
+            ("LARGEGUEST__NumaTune__StrictMemory", "fail"))),
+            "numatune: strict binding: the guest needs 13631488 KiB (13 GiB) but node 0 has 12582912 KiB (12 GiB) " +
+                "free of 16 GiB; refused");
     }
 
     [Fact]
     public void Sysfs_strict_guard_counts_free_huge_pages_for_a_huge_page_guest()
     {
         // Node 0 has 512 pages of 2 MiB, 256 free (512 MiB); its 12 GiB of MemFree do not count for this guest.
-        var xml = Domain(2, GiB).Replace("<vcpu", "<memoryBacking>\n    <hugepages>\n      <page size='2048' unit='KiB'/>\n    </hugepages>\n  </memoryBacking>\n  <vcpu");
+        var xml = Domain(2, GiB).Replace("<vcpu", "<memoryBacking>\n    <hugepages>\n      <page size='2048' " +
+            "unit='KiB'/>\n    </hugepages>\n  </memoryBacking>\n  <vcpu");
         var run = _bin.Hook(xml, Sysfs(("numatune", "strict#0")));
         run.Result.Exit.Should().Be(0, run.Result.Stderr);
         run.Result.StderrLines.Should().ContainSingle().Which.Should().StartWith(
-            "largeguest: warning: numatune: strict binding: the guest needs 1048576 KiB (1 GiB) of 2 MiB huge pages but node 0 has 524288 KiB (512 MiB) free (1 GiB configured)");
+            "largeguest: warning: numatune: strict binding: the guest needs 1048576 KiB (1 GiB) of 2 MiB huge pages " +
+                "but node 0 has 524288 KiB (512 MiB) free (1 GiB configured)");
         Validate(run.XmlAfter);
-        var fits = _bin.Hook(Domain(2, 512 * 1024).Replace("<vcpu", "<memoryBacking><hugepages/></memoryBacking>\n  <vcpu"), Sysfs(("numatune", "strict#0")));
+        var fits = _bin.Hook(Domain(2, 512 * 1024).Replace("<vcpu", "<memoryBacking><hugepages/></memoryBacking>\n  " +
+            "<vcpu"), Sysfs(("numatune", "strict#0")));
         fits.Result.Exit.Should().Be(0);
         fits.Result.Stderr.Should().BeEmpty("512 MiB of free 2 MiB pages hold a 512 MiB guest");
     }
@@ -155,7 +169,8 @@ public sealed class TopologyProcessTests : IDisposable
     [Fact]
     public void An_invalid_strict_memory_policy_names_the_key()
     {
-        var run = _bin.Hook(Domain(2, GiB), Sysfs(("numatune", "strict#0"), ("LARGEGUEST__NumaTune__StrictMemory", "maybe")));
+        var run = _bin.Hook(Domain(2, GiB), Sysfs(("numatune", "strict#0"), ("LARGEGUEST__NumaTune__StrictMemory",
+            "maybe")));
         RefusedWithOneLine(run, "");
         run.Result.Stderr.Should().Contain("NumaTune:StrictMemory: bad value 'maybe' (expected: warn, prefer, fail)");
     }
@@ -177,7 +192,8 @@ public sealed class TopologyProcessTests : IDisposable
     [InlineData("fail", 2, "largeguest: error: numatune: strict binding: the guest needs 3072 KiB (3 MiB) but node 0 has 2048 KiB (2 MiB) free of 2 GiB; refused", null)]
     public void Libvirt_strict_guard_policies(string policy, int exit, string line, string? xml)
     {
-        var run = _bin.Hook(Domain(2, 3072), Libvirt(("numatune", "strict#0"), ("LARGEGUEST__NumaTune__StrictMemory", policy)));
+        var run = _bin.Hook(Domain(2, 3072), Libvirt(("numatune", "strict#0"), ("LARGEGUEST__NumaTune__StrictMemory",
+            policy)));
         run.Result.Exit.Should().Be(exit);
         run.Result.StderrLines.Should().ContainSingle().Which.Should().StartWith(line);
         if (xml is null) run.Unchanged.Should().BeTrue();
@@ -192,16 +208,22 @@ public sealed class TopologyProcessTests : IDisposable
             ("LARGEGUEST__NumaTune__StrictMemory", "prefer")));
         run.Result.Exit.Should().Be(0, run.Result.Stderr);
         run.Result.StderrLines.Should().HaveCount(2);
-        run.Result.StderrLines.Should().ContainSingle(l => l.StartsWith("largeguest: note: guestnuma: strict binding: cell 1 needs 5120 KiB (5 MiB) but node 1 has 4096 KiB (4 MiB) free of 4 GiB; rewritten to preferred"));
+        run.Result.StderrLines
+            .Should().ContainSingle(l => l.StartsWith("largeguest: note: guestnuma: strict binding: cell 1 needs " +
+            "5120 KiB (5 MiB) but node 1 has 4096 KiB (4 MiB) free of 4 GiB; rewritten to preferred"));
         // The guest-wide strict#0-1 fits and stays: it bounds where the relaxed cell can spill.
-        run.Result.StderrLines.Should().ContainSingle(l => l.StartsWith("largeguest: warning: guestnuma: cell 1 is relaxed to preferred, but the guest-wide strict binding on nodes 0-1 stays"));
-        run.XmlAfter.Should().Contain("<memnode cellid='0' mode='strict' nodeset='0'/>").And.Contain("<memnode cellid='1' mode='preferred' nodeset='1'/>");
+        run.Result.StderrLines
+            .Should().ContainSingle(l => l.StartsWith("largeguest: warning: guestnuma: cell 1 is relaxed to " +
+            "preferred, but the guest-wide strict binding on nodes 0-1 stays"));
+        run.XmlAfter.Should().Contain("<memnode cellid='0' mode='strict' nodeset='0'/>").And
+            .Contain("<memnode cellid='1' mode='preferred' nodeset='1'/>");
     }
 
     [Fact]
     public void Libvirt_source_that_cannot_connect_is_an_error_with_libvirts_message()
     {
-        var run = _bin.Hook(Domain(2, 2048), Libvirt(("cputune", "0#0"), ("LARGEGUEST__Topology__LibvirtUri", "nosuchdriver:///x")));
+        var run = _bin.Hook(Domain(2, 2048), Libvirt(("cputune", "0#0"), ("LARGEGUEST__Topology__LibvirtUri",
+            "nosuchdriver:///x")));
         RefusedWithOneLine(run, "topology: libvirt: cannot open nosuchdriver:///x: ");
     }
 
@@ -212,7 +234,8 @@ public sealed class TopologyProcessTests : IDisposable
             ("LARGEGUEST__Topology__LibvirtUri", "nosuchdriver:///x")));
         run.Result.Exit.Should().Be(0);
         run.Result.StderrLines.Should().ContainSingle().Which.Should()
-            .StartWith("largeguest: note: topology: libvirt unavailable (libvirt: cannot open nosuchdriver:///x: ").And.EndWith($"; using sysfs {_sysfs.Root}");
+            .StartWith("largeguest: note: topology: libvirt unavailable (libvirt: cannot open nosuchdriver:///x: ")
+                .And.EndWith($"; using sysfs {_sysfs.Root}");
     }
 
     [Fact]
@@ -248,8 +271,10 @@ public sealed class TopologyProcessTests : IDisposable
     [Fact]
     public void Numatune_auto_without_numad_is_refused()
     {
-        RefusedWithOneLine(_bin.Hook(Domain(2, 2048), Sysfs(("numatune", "auto"), ("LARGEGUEST__Topology__NumadPath", "/nonexistent/numad"))),
-            "numatune: auto placement needs numad, but /nonexistent/numad does not exist (Topology:NumadPath) (expected: numad installed");
+        RefusedWithOneLine(_bin.Hook(Domain(2, 2048), Sysfs(("numatune", "auto"), ("LARGEGUEST__Topology__NumadPath",
+            "/nonexistent/numad"))),
+            "numatune: auto placement needs numad, but /nonexistent/numad does not exist (Topology:NumadPath) " +
+                "(expected: numad installed");
     }
 
     [Fact]
@@ -260,11 +285,13 @@ public sealed class TopologyProcessTests : IDisposable
         File.SetUnixFileMode(numad, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var run = _bin.Hook(Domain(2, 2048), Sysfs(("numatune", "auto"), ("LARGEGUEST__Topology__NumadPath", numad)));
         run.Result.Exit.Should().Be(0, run.Result.Stderr);
-        run.XmlAfter.Should().Contain("<vcpu placement='auto'>2</vcpu>").And.Contain("<memory mode='strict' placement='auto'/>");
+        run.XmlAfter.Should().Contain("<vcpu placement='auto'>2</vcpu>").And
+            .Contain("<memory mode='strict' placement='auto'/>");
         Validate(run.XmlAfter);
         var check = _bin.Cli(Sysfs(), "check", "numatune=auto");
         check.Exit.Should().Be(0, check.Stderr);
-        check.Stdout.Should().Be("numatune=auto\n  numad chooses the host nodes and CPUs at start (<vcpu placement='auto'>, strict memory on its choice)\n");
+        check.Stdout.Should().Be("numatune=auto\n  numad chooses the host nodes and CPUs at start (<vcpu " +
+            "placement='auto'>, strict memory on its choice)\n");
     }
 
     // ---- admin commands ----
@@ -274,7 +301,8 @@ public sealed class TopologyProcessTests : IDisposable
     {
         var r = _bin.Cli(Sysfs(), "bogus");
         r.Exit.Should().Be(2);
-        r.Stderr.Should().Be("largeguest: error: unknown command 'bogus' (commands: check, apply, topology, suggest, ksm)\n"
+        r.Stderr.Should().Be("largeguest: error: unknown command 'bogus' (commands: check, apply, topology, suggest, " +
+            "ksm)\n"
             + "largeguest: see 'largeguest --help'\n");
         var known = _bin.Cli(Sysfs(), "topology", "--bogus");
         known.Exit.Should().Be(2);
@@ -315,7 +343,8 @@ public sealed class TopologyProcessTests : IDisposable
     {
         var r = _bin.Cli(Libvirt(), "topology");
         r.Exit.Should().Be(0, r.Stderr);
-        r.Stdout.Should().Contain("source: libvirt test:///default").And.Contain("node 1: CPUs 8-15; memory 4 GiB, 4 MiB free");
+        r.Stdout.Should().Contain("source: libvirt test:///default").And
+            .Contain("node 1: CPUs 8-15; memory 4 GiB, 4 MiB free");
     }
 
     [Fact]
@@ -323,7 +352,8 @@ public sealed class TopologyProcessTests : IDisposable
     {
         var r = _bin.Cli(Sysfs(("LARGEGUEST__Topology__SysfsRoot", "/nonexistent")), "topology");
         r.Exit.Should().Be(2);
-        r.Stderr.Should().Be("largeguest: error: sysfs: /nonexistent/devices/system/node does not exist (not a sysfs root, or a kernel without NUMA support)\n");
+        r.Stderr.Should().Be("largeguest: error: sysfs: /nonexistent/devices/system/node does not exist (not a sysfs " +
+            "root, or a kernel without NUMA support)\n");
     }
 
     [Fact]
@@ -340,13 +370,15 @@ public sealed class TopologyProcessTests : IDisposable
         var run = _bin.Hook(Domain(12, 5120, type: "test", arch: "i686"), env);
         run.Result.Exit.Should().Be(0, run.Result.Stderr);
         run.Result.Stderr.Should().BeEmpty();
-        run.XmlAfter.Should().Contain("<cell id='1' cpus='6-11' memory='3072' unit='KiB'/>").And.Contain("<memnode cellid='0' mode='interleave' nodeset='0'/>");
+        run.XmlAfter.Should().Contain("<cell id='1' cpus='6-11' memory='3072' unit='KiB'/>").And
+            .Contain("<memnode cellid='0' mode='interleave' nodeset='0'/>");
         Validate(run.XmlAfter);
         // libvirt's own parser, on the host the suggestion was made for.
         var file = Path.Combine(_bin.Dir, "suggested.xml");
         File.WriteAllText(file, run.XmlAfter);
         LibvirtBindingTests.Run("virsh", "-c", LibvirtBindingTests.TestUri, $"define {file}; dumpxml lg-topology")
-            .Should().Contain("<vcpupin vcpu='11' cpuset='13'/>").And.Contain("<memnode cellid='1' mode='interleave' nodeset='1'/>");
+            .Should().Contain("<vcpupin vcpu='11' cpuset='13'/>").And
+                .Contain("<memnode cellid='1' mode='interleave' nodeset='1'/>");
     }
 
     [Fact]
@@ -354,13 +386,16 @@ public sealed class TopologyProcessTests : IDisposable
     {
         // 12 vCPUs in 6 sockets of 2, 2 I/O threads: each test-driver node (8 CPUs) keeps one CPU free of vCPUs, so 6 +
         // 6.
-        var r = _bin.Cli(Libvirt(), "suggest", "--vcpus", "12", "--memory", "5M", "--sockets", "6", "--io-threads", "2");
+        var r = _bin.Cli(Libvirt(), "suggest", "--vcpus", "12", "--memory", "5M", "--sockets", "6", "--io-threads",
+            "2");
         r.Exit.Should().Be(0, r.Stderr);
         r.Stdout.Should().Be("cputune=0#0,1#1,2#2,3#3,4#4,5#5,6#8,7#9,8#10,9#11,10#12,11#13,emulator#6-7,14-15,iothread1#6,iothread2#14\n" +
             "numatune=interleave#0-1\nguestnuma=0-5#2M#0,6-11#3M#1\n");
         r.Stderr.Should().Contain("the VM needs <iothreads>2</iothreads>");
-        var env = Libvirt(("LARGEGUEST__NumaTune__StrictMemory", "fail"), ("LARGEGUEST__GuestNuma__TopologyMismatch", "fail"));
-        foreach (var line in r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)) env[line.Split('=', 2)[0]] = line.Split('=', 2)[1];
+        var env = Libvirt(("LARGEGUEST__NumaTune__StrictMemory", "fail"), ("LARGEGUEST__GuestNuma__TopologyMismatch",
+            "fail"));
+        foreach (var line in r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)) env[line.Split('=',
+            2)[0]] = line.Split('=', 2)[1];
         var domain = Domain(12, 5120, type: "test", arch: "i686")
             .Replace("</vcpu>", "</vcpu>\n  <iothreads>2</iothreads>")
             .Replace("</os>", "</os>\n  <cpu>\n    <topology sockets='6' cores='2' threads='1'/>\n  </cpu>");
@@ -371,12 +406,14 @@ public sealed class TopologyProcessTests : IDisposable
         var file = Path.Combine(_bin.Dir, "suggested-io.xml");
         File.WriteAllText(file, run.XmlAfter);
         LibvirtBindingTests.Run("virsh", "-c", LibvirtBindingTests.TestUri, $"define {file}; dumpxml lg-topology")
-            .Should().Contain("<iothreadpin iothread='1' cpuset='6'/>").And.Contain("<iothreadpin iothread='2' cpuset='14'/>")
+            .Should().Contain("<iothreadpin iothread='1' cpuset='6'/>").And
+                .Contain("<iothreadpin iothread='2' cpuset='14'/>")
             .And.Contain("<emulatorpin cpuset='6-7,14-15'/>");
         // The same cells on a guest with sockets of 4 split socket 1: refused under TopologyMismatch=fail, file
         // untouched.
         var split = _bin.Hook(domain.Replace("sockets='6' cores='2'", "sockets='3' cores='4'"), env);
-        RefusedWithOneLine(split, "guestnuma: guest socket 1 (vCPUs 4-7 of <topology sockets='3' cores='4' threads='1'/>) is split across cells: vCPUs 4-5 in cell 0, vCPUs 6-7 in cell 1");
+        RefusedWithOneLine(split, "guestnuma: guest socket 1 (vCPUs 4-7 of <topology sockets='3' cores='4' " +
+            "threads='1'/>) is split across cells: vCPUs 4-5 in cell 0, vCPUs 6-7 in cell 1");
     }
 
     [Fact]
@@ -385,11 +422,14 @@ public sealed class TopologyProcessTests : IDisposable
         var r = _bin.Cli(Sysfs(), "suggest", "--vcpus", "4", "--memory", "8G");
         r.Exit.Should().Be(0, r.Stderr);
         r.Stdout.Should().Be("cputune=0#0,1#4,2#1,3#5\nnumatune=preferred#0\nguestnuma=0-3#8G#0\n");
-        r.Stderr.Should().Contain("largeguest: note: as one custom-property string: cputune=0#0,1#4,2#1,3#5;numatune=preferred#0;guestnuma=0-3#8G#0");
-        r.Stderr.Should().Contain("largeguest: note: engine CPU pinning string (CPU Pinning Policy \"Manual\", VM pinned to its hosts): 0#0_1#4_2#1_3#5\n");
+        r.Stderr.Should().Contain("largeguest: note: as one custom-property string: " +
+            "cputune=0#0,1#4,2#1,3#5;numatune=preferred#0;guestnuma=0-3#8G#0");
+        r.Stderr.Should().Contain("largeguest: note: engine CPU pinning string (CPU Pinning Policy \"Manual\", VM " +
+            "pinned to its hosts): 0#0_1#4_2#1_3#5\n");
         var domain = Path.Combine(_bin.Dir, "suggest-check.xml");
         File.WriteAllText(domain, Domain(4, 8 * GiB));
-        var check = _bin.Cli(Sysfs(), "check", "cputune=0#0,1#4,2#1,3#5;numatune=preferred#0;guestnuma=0-3#8G#0", "--domain", domain);
+        var check = _bin.Cli(Sysfs(), "check", "cputune=0#0,1#4,2#1,3#5;numatune=preferred#0;guestnuma=0-3#8G#0",
+            "--domain", domain);
         check.Exit.Should().Be(0, check.Stderr);
         check.Stdout.Should().Contain("fits domain suggest-check.xml");
         var env = Sysfs(("cputune", "0#0,1#4,2#1,3#5"), ("numatune", "preferred#0"), ("guestnuma", "0-3#8G#0"));
@@ -408,10 +448,12 @@ public sealed class TopologyProcessTests : IDisposable
         var kernel = Version.Parse(System.Text.RegularExpressions.Regex.Match(File.ReadAllText("/proc/sys/kernel/osrelease"), @"^\d+\.\d+").Value);
         var supported = libvirt >= new Version(9, 3) && kernel >= new Version(5, 15);
         PreferredMany.Probe().Supported.Should().Be(supported);
-        PreferredMany.KernelHasPreferredMany().Should().Be(kernel >= new Version(5, 15), "MPOL_PREFERRED_MANY is in Linux from 5.15");
+        PreferredMany.KernelHasPreferredMany()
+            .Should().Be(kernel >= new Version(5, 15), "MPOL_PREFERRED_MANY is in Linux from 5.15");
         var topology = _bin.Cli(Sysfs(), "topology");
         topology.Exit.Should().Be(0, topology.Stderr);
-        topology.Stdout.Should().Contain($"\npreferred on several nodes: {(supported ? "yes" : "no")} (libvirt {libvirt}");
+        topology.Stdout.Should()
+            .Contain($"\npreferred on several nodes: {(supported ? "yes" : "no")} (libvirt {libvirt}");
 
         var run = _bin.Hook(Domain(4, 8 * GiB), Sysfs(("numatune", "preferred#0-1")));
         if (supported)
@@ -423,7 +465,8 @@ public sealed class TopologyProcessTests : IDisposable
         run.Result.Exit.Should().Be(2);
         run.Result.Stderr.Should().StartWith($"largeguest: error: numatune: preferred on nodes 0-1: libvirt {libvirt}");
         run.XmlAfter.Should().Be(Domain(4, 8 * GiB), "a refusal leaves the file byte-identical");
-        var relaxed = _bin.Hook(Domain(4, 8 * GiB), Sysfs(("numatune", "0-1"), ("LARGEGUEST__NumaTune__PreferredManyNodes", "interleave")));
+        var relaxed = _bin.Hook(Domain(4, 8 * GiB), Sysfs(("numatune", "0-1"),
+            ("LARGEGUEST__NumaTune__PreferredManyNodes", "interleave")));
         relaxed.Result.Exit.Should().Be(0, relaxed.Result.Stderr);
         relaxed.Result.Stderr.Should().Contain("rewritten to interleave#0-1");
         relaxed.XmlAfter.Should().Contain("<memory mode='interleave' nodeset='0-1'/>");
@@ -450,8 +493,10 @@ public sealed class TopologyProcessTests : IDisposable
         var apply = _bin.Cli(Sysfs(), "apply", domain, "--set", "cputune=0-3#0-1");
         apply.Exit.Should().Be(exit, apply.Stderr);
         apply.Stderr.Should().StartWith(stderr);
-        File.ReadAllText(domain).Contains("<vcpupin").Should().Be(exit == 0, "apply replaces the file only when the pins last");
-        var warned = _bin.Cli(Sysfs(("LARGEGUEST__CpuTune__SharedPolicy", "warn")), "check", "cputune=0-3#0-1", "--domain", domain);
+        File.ReadAllText(domain).Contains("<vcpupin")
+            .Should().Be(exit == 0, "apply replaces the file only when the pins last");
+        var warned = _bin.Cli(Sysfs(("LARGEGUEST__CpuTune__SharedPolicy", "warn")), "check", "cputune=0-3#0-1",
+            "--domain", domain);
         warned.Exit.Should().Be(policy == "dedicated" ? 2 : 0, warned.Stderr);
     }
 
@@ -474,10 +519,12 @@ public sealed class TopologyProcessTests : IDisposable
         File.WriteAllText(file, xml);
         try
         {
-            var psi = new ProcessStartInfo("virt-xml-validate", [file, "domain"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            var psi = new ProcessStartInfo("virt-xml-validate", [file, "domain"]) { RedirectStandardOutput = true,
+                RedirectStandardError = true };
             Process p;
             try { p = Process.Start(psi)!; }
-            catch (System.ComponentModel.Win32Exception e) { throw new InvalidOperationException("virt-xml-validate is missing (Debian package libvirt-clients; run 'make deps'): " + e.Message); }
+            catch (System.ComponentModel.Win32Exception e) { throw new InvalidOperationException("virt-xml-validate " +
+                "is missing (Debian package libvirt-clients; run 'make deps'): " + e.Message); }
             var output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
             p.WaitForExit();
             p.ExitCode.Should().Be(0, $"virt-xml-validate must accept the rewritten domain: {output}\n{xml}");

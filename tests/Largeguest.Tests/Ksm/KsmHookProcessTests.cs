@@ -39,12 +39,14 @@ public sealed class KsmHookProcessTests : IDisposable
     private Dictionary<string, string> Config(params (string Key, string Value)[] more)
     {
         // The host topology is read from sysfs: these tests are about KSM, not about whether libvirtd runs here.
-        var env = new Dictionary<string, string> { ["LARGEGUEST__Ksm__StateDir"] = _state, ["LARGEGUEST__Topology__Source"] = "sysfs" };
+        var env = new Dictionary<string, string> { ["LARGEGUEST__Ksm__StateDir"] = _state,
+            ["LARGEGUEST__Topology__Source"] = "sysfs" };
         foreach (var (k, v) in more) env[$"LARGEGUEST__Ksm__{k}"] = v;
         return env;
     }
 
-    private HookRun Hook(string point, string vm, string ksm, (string, string)[]? properties = null, Dictionary<string, string>? config = null)
+    private HookRun Hook(string point, string vm, string ksm, (string, string)[]? properties = null, Dictionary<string,
+        string>? config = null)
     {
         var props = new Dictionary<string, string> { ["ksm_merge_across_nodes"] = ksm };
         foreach (var (k, v) in properties ?? []) props[k] = v;
@@ -54,7 +56,8 @@ public sealed class KsmHookProcessTests : IDisposable
     /// <summary>The hook started directly (concurrency, SIGKILL): exactly the environment VDSM would give it.</summary>
     private Process StartHook(string vm, string ksm, string xmlPath) => KsmProcesses.Start(
         Path.Combine(_vdsm.HookDir("before_vm_start"), "50_largeguest"),
-        new Dictionary<string, string>(Config()) { ["_hook_domxml"] = xmlPath, ["vmId"] = vm, ["ksm_merge_across_nodes"] = ksm });
+        new Dictionary<string, string>(Config()) { ["_hook_domxml"] = xmlPath, ["vmId"] = vm,
+            ["ksm_merge_across_nodes"] = ksm });
 
     private string XmlCopy()
     {
@@ -75,9 +78,12 @@ public sealed class KsmHookProcessTests : IDisposable
         var start = Hook("before_vm_start", VmA, "0", [("cputune", "0#0,1#1")]);
         _out.WriteLine($"hook with a 256 MiB unmerge: {clock.ElapsedMilliseconds} ms; stderr: {start.Stderr}");
         start.ExitCodes.Should().Equal([0], start.Stderr);
-        Lines(start.Stderr).Should().ContainSingle().Which.Should().StartWith("largeguest: note: ksm: merge_across_nodes 1 -> 0").And.Contain("unmerged");
-        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared")).Should().Be(("0", "0", 0L));
-        start.XmlText.Should().Contain("<vcpupin vcpu=\"0\" cpuset=\"0\"", "the XML rewrite still happens, after the KSM work");
+        Lines(start.Stderr).Should().ContainSingle().Which
+            .Should().StartWith("largeguest: note: ksm: merge_across_nodes 1 -> 0").And.Contain("unmerged");
+        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared"))
+            .Should().Be(("0", "0", 0L));
+        start.XmlText.Should()
+            .Contain("<vcpupin vcpu=\"0\" cpuset=\"0\"", "the XML rewrite still happens, after the KSM work");
         File.Exists(Path.Combine(_state, "requests", VmA)).Should().BeTrue();
 
         var destroy = Hook("after_vm_destroy", VmA, "0");
@@ -106,9 +112,11 @@ public sealed class KsmHookProcessTests : IDisposable
         var processes = vms.Select(vm => StartHook(vm, "0", XmlCopy())).ToList();
         var results = processes.Select(KsmProcesses.Wait).ToList();
         results.Should().AllSatisfy(r => r.ExitCode.Should().Be(0, r.Stderr));
-        results.Count(r => r.Stderr.Contains("unmerged")).Should().Be(1, string.Join("\n", results.Select(r => r.Stderr)));
+        results.Count(r => r.Stderr.Contains("unmerged")).Should().Be(1, string.Join("\n", results
+            .Select(r => r.Stderr)));
         results.Where(r => !r.Stderr.Contains("unmerged")).Should().AllSatisfy(r => r.Stderr.Should().BeEmpty());
-        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared")).Should().Be(("0", "0", 0L));
+        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared"))
+            .Should().Be(("0", "0", 0L));
         JournalExists.Should().BeFalse();
         Directory.GetFiles(Path.Combine(_state, "requests")).Should().HaveCount(16);
     }
@@ -135,7 +143,9 @@ public sealed class KsmHookProcessTests : IDisposable
             lone.ExitCodes.Should().Equal([0], lone.Stderr);
             return lone.Xml;
         }).ToList();
-        expected.Distinct(new ByteArrayComparer()).Should().HaveCount(4, "cputune+guestnuma (two variants) x numatune (two variants) give four different domains");
+        expected.Distinct(new ByteArrayComparer())
+            .Should().HaveCount(4, "cputune+guestnuma (two variants) x numatune (two variants) give four different " +
+            "domains");
 
         using var pages = new MergeablePages(256);
         RealKsm.MergeNow(pages, runAfter: 0);
@@ -154,15 +164,20 @@ public sealed class KsmHookProcessTests : IDisposable
         var elapsed = clock.Elapsed;
 
         results.Should().AllSatisfy(r => r.ExitCode.Should().Be(0, r.Stderr));
-        var wrong = Enumerable.Range(0, count).Count(i => !File.ReadAllBytes(paths[i]).AsSpan().SequenceEqual(expected[i]));
+        var wrong = Enumerable.Range(0,
+            count).Count(i => !File.ReadAllBytes(paths[i]).AsSpan().SequenceEqual(expected[i]));
         wrong.Should().Be(0, "every domain must be exactly what a lone run writes");
-        results.Count(r => r.Stderr.Contains("unmerged")).Should().Be(1, string.Join("\n", results.Select(r => r.Stderr)));
-        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared")).Should().Be(("0", "0", 0L),
+        results.Count(r => r.Stderr.Contains("unmerged")).Should().Be(1, string.Join("\n", results
+            .Select(r => r.Stderr)));
+        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared"))
+            .Should().Be(("0", "0", 0L),
             "0 wins, the previous run is restored, nothing is left merged");
         JournalExists.Should().BeFalse();
         Directory.GetFiles(Path.Combine(_state, "requests")).Should().HaveCount(count);
-        Figures.Report(_out, $"concurrency: {count} hooks at once with KSM work: {results.Count(r => r.ExitCode == 0)} exit 0, " +
-            $"{wrong} wrong domains, 1 unmerge, end state merge_across_nodes=0 run=0 pages_shared=0, no journal; {elapsed.TotalSeconds:0.0} s");
+        Figures.Report(_out, $"concurrency: {count} hooks at once with KSM work: " +
+            $"{results.Count(r => r.ExitCode == 0)} exit 0, " +
+            $"{wrong} wrong domains, 1 unmerge, end state merge_across_nodes=0 run=0 pages_shared=0, no journal; " +
+                $"{elapsed.TotalSeconds:0.0} s");
     }
 
     private sealed class ByteArrayComparer : IEqualityComparer<byte[]>
@@ -187,39 +202,48 @@ public sealed class KsmHookProcessTests : IDisposable
         using var pages = new MergeablePages(1024);
         RealKsm.MergeNow(pages, runAfter: 0);
         var hook = StartHook(VmA, "0", XmlCopy());
-        Poll.Wait(() => JournalExists || hook.HasExited, TimeSpan.FromSeconds(60), "the journal appearing", every: TimeSpan.FromMilliseconds(1));
+        Poll.Wait(() => JournalExists || hook.HasExited, TimeSpan.FromSeconds(60), "the journal appearing",
+            every: TimeSpan.FromMilliseconds(1));
         if (!JournalExists) throw new InvalidOperationException("the journal never appeared: the hook exited first");
         hook.Kill(); // SIGKILL, inside the transition: the journal is written, the unmerge is starting or running
         hook.WaitForExit();
         var lockPath = Path.Combine(_state, KsmStateDirectory.LockFileName);
-        Poll.Until(() => HostLock.IsFree(lockPath), TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(10)); // an orphaned writer finishes its unmerge
+        Poll.Until(() => HostLock.IsFree(lockPath), TimeSpan.FromSeconds(60),
+            TimeSpan.FromMilliseconds(10)); // an orphaned writer finishes its unmerge
         HostLock.IsFree(lockPath).Should().BeTrue();
         JournalExists.Should().BeTrue("the transition died part-way");
-        _out.WriteLine($"after SIGKILL: run={RealKsm.Read("run")} merge_across_nodes={RealKsm.Read("merge_across_nodes")} pages_shared={RealKsm.Number("pages_shared")}");
+        _out.WriteLine($"after SIGKILL: run={RealKsm.Read("run")} " +
+            $"merge_across_nodes={RealKsm.Read("merge_across_nodes")} pages_shared={RealKsm.Number("pages_shared")}");
 
         var next = Hook("before_vm_start", VmA, "0");
         next.ExitCodes.Should().Equal([0], next.Stderr);
-        next.Stderr.Should().Contain("largeguest: warning: ksm: a KSM transition died part-way").And.Contain("run restored to 0");
-        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared")).Should().Be(("0", "0", 0L));
+        next.Stderr.Should().Contain("largeguest: warning: ksm: a KSM transition died part-way").And
+            .Contain("run restored to 0");
+        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared"))
+            .Should().Be(("0", "0", 0L));
         JournalExists.Should().BeFalse();
     }
 
     [Fact]
     public void Policy_fail_refuses_the_VM_and_leaves_the_XML_byte_identical()
     {
-        using (HostLock.Acquire(Path.Combine(_state, KsmStateDirectory.LockFileName), TimeSpan.Zero)) // another transition "holds" the host
+        using (HostLock.Acquire(Path.Combine(_state, KsmStateDirectory.LockFileName),
+            TimeSpan.Zero)) // another transition "holds" the host
         {
-            var fail = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("OnFailure", "fail"), ("LockTimeoutSeconds", "0")));
+            var fail = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("OnFailure", "fail"),
+                ("LockTimeoutSeconds", "0")));
             fail.ExitCodes.Should().Equal(2);
             fail.Raised.Should().BeTrue("VDSM aborts the VM start");
             Lines(fail.Stderr).Should().ContainSingle().Which.Should()
-                .StartWith("largeguest: error: ksm_merge_across_nodes: ").And.Contain("held the lock").And.EndWith("(Ksm:OnFailure=fail)");
+                .StartWith("largeguest: error: ksm_merge_across_nodes: ").And.Contain("held the lock")
+                    .And.EndWith("(Ksm:OnFailure=fail)");
             fail.Xml.Should().Equal(_xml);
 
             var warn = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("LockTimeoutSeconds", "0")));
             warn.ExitCodes.Should().Equal(0);
             Lines(warn.Stderr).Should().ContainSingle().Which.Should()
-                .StartWith("largeguest: warning: ksm_merge_across_nodes: ").And.EndWith("the VM starts anyway (Ksm:OnFailure=warn)");
+                .StartWith("largeguest: warning: ksm_merge_across_nodes: ")
+                    .And.EndWith("the VM starts anyway (Ksm:OnFailure=warn)");
             warn.XmlText.Should().Contain("<vcpupin vcpu=\"0\" cpuset=\"0\"");
         }
         RealKsm.Read("merge_across_nodes").Should().Be("1");
@@ -231,16 +255,19 @@ public sealed class KsmHookProcessTests : IDisposable
         var registry = new KsmRequests(_state);
         registry.Register(new KsmRequest(VmId.Parse(VmB), true, DateTimeOffset.UtcNow));
         registry.Register(new KsmRequest(VmId.Parse(_own), true, DateTimeOffset.UtcNow));
-        var fail = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("OnFailure", "fail"), ("MaxRequests", "2")));
+        var fail = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("OnFailure", "fail"),
+            ("MaxRequests", "2")));
         fail.ExitCodes.Should().Equal(2);
         Lines(fail.Stderr).Should().ContainSingle().Which.Should()
-            .StartWith($"largeguest: error: ksm_merge_across_nodes: {Path.Combine(_state, "requests")}: 2 KSM requests registered, the most Ksm:MaxRequests allows (2): VM {VmA}'s request is refused")
+            .StartWith($"largeguest: error: ksm_merge_across_nodes: {Path.Combine(_state, "requests")}: 2 KSM " +
+                $"requests registered, the most Ksm:MaxRequests allows (2): VM {VmA}'s request is refused")
             .And.EndWith("the VM is not started (Ksm:OnFailure=fail)");
         fail.Xml.Should().Equal(_xml);
         File.Exists(Path.Combine(_state, "requests", VmA)).Should().BeFalse();
         RealKsm.Read("merge_across_nodes").Should().Be("1", "the host's KSM is untouched");
 
-        var fits = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("OnFailure", "fail"), ("MaxRequests", "3")));
+        var fits = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("OnFailure", "fail"),
+            ("MaxRequests", "3")));
         fits.ExitCodes.Should().Equal([0], fits.Stderr);
         RealKsm.Read("merge_across_nodes").Should().Be("0");
     }
@@ -254,14 +281,18 @@ public sealed class KsmHookProcessTests : IDisposable
             var fail = Hook("before_vm_start", VmA, "0", [("cputune", "0#0")], Config(("OnFailure", "fail")));
             fail.ExitCodes.Should().Equal(2);
             Lines(fail.Stderr).Should().ContainSingle().Which.Should()
-                .StartWith($"largeguest: error: ksm_merge_across_nodes: {_state} (the KSM state directory (Ksm:StateDir)) is writable by others than its owner: owner uid 0, mode 0777;")
+                .StartWith($"largeguest: error: ksm_merge_across_nodes: {_state} (the KSM state directory " +
+                    $"(Ksm:StateDir)) is writable by others than its owner: owner uid 0, mode 0777;")
                 .And.EndWith("the VM is not started (Ksm:OnFailure=fail)");
             fail.Xml.Should().Equal(_xml);
-            Directory.Exists(Path.Combine(_state, KsmStateDirectory.RequestsDirectoryName)).Should().BeFalse("no request was registered");
-            File.Exists(Path.Combine(_state, KsmStateDirectory.LockFileName)).Should().BeFalse("the lock was not even opened");
+            Directory.Exists(Path.Combine(_state, KsmStateDirectory.RequestsDirectoryName))
+                .Should().BeFalse("no request was registered");
+            File.Exists(Path.Combine(_state, KsmStateDirectory.LockFileName))
+                .Should().BeFalse("the lock was not even opened");
             RealKsm.Read("merge_across_nodes").Should().Be("1", "the host's KSM is untouched");
         }
-        finally { File.SetUnixFileMode(_state, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); }
+        finally { File.SetUnixFileMode(_state,
+            UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); }
     }
 
     [Theory]
@@ -288,9 +319,11 @@ public sealed class KsmHookProcessTests : IDisposable
         root.GetProperty("run").GetInt32().Should().Be(0);
         root.GetProperty("merge_across_nodes").GetInt32().Should().Be(1);
         root.GetProperty("files").GetProperty("pages_shared").GetInt64().Should().BeGreaterThan(0);
-        root.GetProperty("files").EnumerateObject().Select(p => p.Name).Should().Contain(Directory.GetFiles(RealKsm.Root).Select(Path.GetFileName));
+        root.GetProperty("files").EnumerateObject().Select(p => p.Name).Should()
+            .Contain(Directory.GetFiles(RealKsm.Root).Select(Path.GetFileName));
         var request = root.GetProperty("requests").EnumerateArray().Single();
-        (request.GetProperty("vm").GetString(), request.GetProperty("merge_across_nodes").GetInt32(), request.GetProperty("stale").GetBoolean()).Should().Be((VmA, 0, false));
+        (request.GetProperty("vm").GetString(), request.GetProperty("merge_across_nodes").GetInt32(),
+            request.GetProperty("stale").GetBoolean()).Should().Be((VmA, 0, false));
         request.GetProperty("age_seconds").GetInt64().Should().BeInRange(29, 300);
         root.GetProperty("desired").GetInt32().Should().Be(0);
         root.GetProperty("next").GetString().Should().StartWith("unmerge");
@@ -298,14 +331,16 @@ public sealed class KsmHookProcessTests : IDisposable
 
         var text = KsmProcesses.Run(PublishedBinary.Path, Config(), "ksm", "status");
         text.ExitCode.Should().Be(0, text.Stderr);
-        text.Stdout.Should().Contain("merge_across_nodes").And.Contain($"{VmA}  merge_across_nodes=0").And.Contain("desired merge_across_nodes: 0 (asked by VM");
+        text.Stdout.Should().Contain("merge_across_nodes").And.Contain($"{VmA}  merge_across_nodes=0").And
+            .Contain("desired merge_across_nodes: 0 (asked by VM");
         (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run")).Should().Be(("1", "0"), "status changes nothing");
     }
 
     [Fact]
     public void A_corrupt_registration_time_is_one_warning_in_status_and_reconcile_and_the_other_VMs_still_count()
     {
-        var corrupt = Path.Combine(_state, KsmStateDirectory.RequestsDirectoryName, "cccccccc-2222-4000-8000-000000000003");
+        var corrupt = Path.Combine(_state, KsmStateDirectory.RequestsDirectoryName,
+            "cccccccc-2222-4000-8000-000000000003");
         new KsmRequests(_state).Register(new KsmRequest(VmId.Parse(VmA), false, DateTimeOffset.UtcNow));
         File.WriteAllText(corrupt, "merge_across_nodes=1\nregistered_unix_ms=99999999999999999\n");
         var warning = $"largeguest: warning: {corrupt}: not a KSM request (bad registered_unix_ms '99999999999999999')";
@@ -331,7 +366,8 @@ public sealed class KsmHookProcessTests : IDisposable
     [InlineData("ksm reconcile --vm @/etc/shadow --merge-across-nodes 0")]
     public void The_privileged_entry_refuses_anything_but_the_fixed_forms(string args)
     {
-        var r = KsmProcesses.Run(PublishedBinary.Path, new Dictionary<string, string>(), args.Replace("{vm}", _own).Split(' '));
+        var r = KsmProcesses.Run(PublishedBinary.Path, new Dictionary<string, string>(), args.Replace("{vm}",
+            _own).Split(' '));
         r.ExitCode.Should().Be(2);
         r.StderrLines.Should().NotBeEmpty().And.AllSatisfy(l => l.Should().StartWith("largeguest: "));
         r.Stderr.Should().NotContain("root:", "no file content may leak through a refusal");
@@ -348,7 +384,8 @@ public sealed class KsmHookProcessTests : IDisposable
         var env = new Dictionary<string, string>(Config()) { ["LARGEGUEST_CONFIG"] = badConfig };
         var r = KsmProcesses.Run(PublishedBinary.Path, env, "ksm", "release", "--vm", _own);
         r.ExitCode.Should().Be(0, r.Stderr);
-        r.Stderr.Should().Contain("had no KSM request", "it looked in the fixed state directory, not the overridden one");
+        r.Stderr.Should().Contain("had no KSM request",
+            "it looked in the fixed state directory, not the overridden one");
         File.Exists(Path.Combine(_state, "requests", _own)).Should().BeTrue();
     }
 }

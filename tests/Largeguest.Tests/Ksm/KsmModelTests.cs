@@ -23,11 +23,13 @@ public sealed class KsmModelTests : IDisposable
     public void Reads_every_file_present_and_tolerates_missing_ones()
     {
         // A Linux 4.x-like directory: no zero-page counter, no advisor, no smart_scan; plus a file from the future.
-        var root = Fixture(("run", "1\n"), ("merge_across_nodes", "0\n"), ("pages_shared", "12\n"), ("pages_sharing", "340\n"),
+        var root = Fixture(("run", "1\n"), ("merge_across_nodes", "0\n"), ("pages_shared", "12\n"), ("pages_sharing",
+            "340\n"),
             ("pages_to_scan", "100\n"), ("full_scans", "7\n"), ("future_knob", "42\n"));
         var state = new KsmSysfs(root).Read();
         state.Present.Should().BeTrue();
-        (state.Run, state.MergeAcrossNodes, state.PagesShared, state.PagesSharing, state.ZeroPages).Should().Be(((KsmRun?)KsmRun.Merge, (bool?)false, 12L, 340L, 0L));
+        (state.Run, state.MergeAcrossNodes, state.PagesShared, state.PagesSharing, state.ZeroPages)
+            .Should().Be(((KsmRun?)KsmRun.Merge, (bool?)false, 12L, 340L, 0L));
         state.Values.Should().HaveCount(7);
         state.Unknown.Should().Equal("future_knob");
         state.Number("advisor_max_cpu").Should().BeNull();
@@ -56,7 +58,8 @@ public sealed class KsmModelTests : IDisposable
     [InlineData("sleep_millisecs", "007", "7")]
     public void Writes_values_in_range(string file, string value, string written)
     {
-        var root = Fixture((file, "")); // sysfs takes the value in one write(2); a plain file is not truncated, so start empty
+        var root = Fixture((file,
+            "")); // sysfs takes the value in one write(2); a plain file is not truncated, so start empty
         new KsmSysfs(root).Write(file, value);
         File.ReadAllText(Path.Combine(root, file)).Should().Be(written);
     }
@@ -82,14 +85,16 @@ public sealed class KsmModelTests : IDisposable
 
     [Fact]
     public void Refuses_files_it_does_not_know() =>
-        FluentActions.Invoking(() => new KsmSysfs(Fixture()).Write("../../../etc/passwd", "1")).Should().Throw<KsmException>().WithMessage("*not a KSM file*");
+        FluentActions.Invoking(() => new KsmSysfs(Fixture()).Write("../../../etc/passwd", "1"))
+            .Should().Throw<KsmException>().WithMessage("*not a KSM file*");
 
     [Fact]
     public void A_kernel_refusal_carries_its_errno()
     {
         var root = Fixture();
         Directory.CreateDirectory(Path.Combine(root, "run")); // open(O_WRONLY) on a directory: EISDIR
-        var e = FluentActions.Invoking(() => new KsmSysfs(root).Write("run", "1")).Should().Throw<KsmWriteException>().Which;
+        var e = FluentActions.Invoking(() => new KsmSysfs(root).Write("run", "1")).Should().Throw<KsmWriteException>()
+            .Which;
         e.Errno.Should().Be(21);
         e.Busy.Should().BeFalse();
         e.Message.Should().Contain("Is a directory");
@@ -99,10 +104,12 @@ public sealed class KsmModelTests : IDisposable
     public void Reads_MemAvailable_from_meminfo()
     {
         var meminfo = Path.Combine(_dir, "meminfo");
-        File.WriteAllText(meminfo, "MemTotal:       24683628 kB\nMemFree:        23000000 kB\nMemAvailable:   24336964 kB\n");
+        File.WriteAllText(meminfo, "MemTotal:       24683628 kB\nMemFree:        23000000 kB\nMemAvailable:   " +
+            "24336964 kB\n");
         new KsmSysfs(Fixture(), meminfo).MemAvailableBytes().Should().Be(24336964L * 1024);
         File.WriteAllText(meminfo, "MemTotal:       24683628 kB\nMemFree:        23000000 kB\n"); // before Linux 3.14
-        FluentActions.Invoking(() => new KsmSysfs(Fixture(), meminfo).MemAvailableBytes()).Should().Throw<KsmException>().WithMessage($"{meminfo}: no MemAvailable line");
+        FluentActions.Invoking(() => new KsmSysfs(Fixture(), meminfo).MemAvailableBytes())
+            .Should().Throw<KsmException>().WithMessage($"{meminfo}: no MemAvailable line");
     }
 
     [Theory]
@@ -118,7 +125,9 @@ public sealed class KsmModelTests : IDisposable
         var parsed = Largeguest.IO.Diagnostics.Parse(written.ToString().TrimEnd('\n'));
         parsed.Should().NotBeNull();
         (parsed!.Value.Severity.ToString().ToLowerInvariant(), parsed.Value.Text).Should().Be((severity, message));
-        KsmService.Classify(written.ToString().TrimEnd('\n')).Should().Be(severity == "error" ? (false, written.ToString().TrimEnd('\n')) : (severity == "warning", message));
+        KsmService.Classify(written.ToString().TrimEnd('\n'))
+            .Should().Be(severity == "error" ? (false, written.ToString().TrimEnd('\n')) : (severity == "warning",
+            message));
         Largeguest.IO.Diagnostics.Parse("sudo: a password is required").Should().BeNull();
     }
 
@@ -170,7 +179,8 @@ public sealed class KsmModelTests : IDisposable
 
     [Fact]
     public void Tokens_with_embedded_spaces_are_refused() =>
-        FluentActions.Invoking(() => KsmHelperCall.Parse(["ksm", "reconcile", "--vm", Uuid, "--merge-across-nodes", "0 "]))
+        FluentActions.Invoking(() => KsmHelperCall.Parse(["ksm", "reconcile", "--vm", Uuid, "--merge-across-nodes",
+            "0 "]))
             .Should().Throw<KsmException>();
 
     [Fact]
@@ -184,7 +194,8 @@ public sealed class KsmModelTests : IDisposable
         registry.Register(new KsmRequest(a, false, t.AddSeconds(1)));  // the same VM again: replaced, not added
         registry.Register(new KsmRequest(b, true, t));
         registry.List().Should().Equal(new KsmRequest(b, true, t), new KsmRequest(a, false, t.AddSeconds(1)));
-        File.ReadAllText(registry.PathOf(a)).Should().Be($"merge_across_nodes=0\nregistered_unix_ms={t.AddSeconds(1).ToUnixTimeMilliseconds()}\n");
+        File.ReadAllText(registry.PathOf(a))
+            .Should().Be($"merge_across_nodes=0\nregistered_unix_ms={t.AddSeconds(1).ToUnixTimeMilliseconds()}\n");
         Directory.GetFiles(registry.Directory).Should().HaveCount(2, "no temp files are left behind");
         registry.Release(a).Should().BeTrue();
         registry.Release(a).Should().BeFalse();
@@ -232,13 +243,15 @@ public sealed class KsmModelTests : IDisposable
     public void A_request_with_a_corrupt_time_is_skipped_and_reported_and_the_others_still_count(string ms)
     {
         var registry = new KsmRequests(Path.Combine(_dir, "state"));
-        var good = new KsmRequest(VmId.Parse("00000000-0000-4000-8000-000000000000"), false, new DateTimeOffset(2025, 3, 4, 5, 6, 7, TimeSpan.Zero));
+        var good = new KsmRequest(VmId.Parse("00000000-0000-4000-8000-000000000000"), false, new DateTimeOffset(2025,
+            3, 4, 5, 6, 7, TimeSpan.Zero));
         registry.Register(good);
         File.WriteAllText(Path.Combine(registry.Directory, Uuid), $"merge_across_nodes=1\nregistered_unix_ms={ms}\n");
         var warnings = new List<string>();
         registry.List(warnings.Add).Should().Equal(good);
         warnings.Should().ContainSingle().Which.Should().Be(
-            $"{Path.Combine(registry.Directory, Uuid)}: not a KSM request (bad registered_unix_ms '{ms}') (expected: a file named by a VM UUID holding merge_across_nodes=0|1 and registered_unix_ms=N); ignored");
+            $"{Path.Combine(registry.Directory, Uuid)}: not a KSM request (bad registered_unix_ms '{ms}') (expected: " +
+                $"a file named by a VM UUID holding merge_across_nodes=0|1 and registered_unix_ms=N); ignored");
     }
 
     [Fact]
@@ -246,7 +259,8 @@ public sealed class KsmModelTests : IDisposable
     {
         var registry = new KsmRequests(Path.Combine(_dir, "state"));
         Directory.CreateDirectory(registry.Directory);
-        File.WriteAllText(Path.Combine(registry.Directory, Uuid), "merge_across_nodes=0\nregistered_unix_ms=253402300799999\n");
+        File.WriteAllText(Path.Combine(registry.Directory, Uuid),
+            "merge_across_nodes=0\nregistered_unix_ms=253402300799999\n");
         registry.List().Single().Registered.Should().Be(DateTimeOffset.MaxValue.AddTicks(-9999));
     }
 
@@ -268,7 +282,8 @@ public sealed class KsmModelTests : IDisposable
     public void A_FIFO_or_symlink_in_place_of_a_request_is_skipped_without_hanging_and_the_others_still_count()
     {
         var registry = new KsmRequests(Path.Combine(_dir, "state"));
-        var good = new KsmRequest(VmId.Parse("00000000-0000-4000-8000-000000000000"), false, new DateTimeOffset(2025, 3, 4, 5, 6, 7, TimeSpan.Zero));
+        var good = new KsmRequest(VmId.Parse("00000000-0000-4000-8000-000000000000"), false, new DateTimeOffset(2025,
+            3, 4, 5, 6, 7, TimeSpan.Zero));
         registry.Register(good);
         var fifo = Path.Combine(registry.Directory, Uuid);
         MakeFifo(fifo);
@@ -280,7 +295,8 @@ public sealed class KsmModelTests : IDisposable
         WithoutHanging(() => registry.List(warnings.Add)).Should().Equal(good);
         warnings.Should().HaveCount(2);
         warnings.Should().ContainSingle(w => w.StartsWith($"{fifo}: not a KSM request (a FIFO, not a regular file)"));
-        warnings.Should().ContainSingle(w => w.StartsWith($"{link}: not a KSM request (a symbolic link, not a regular file)"));
+        warnings.Should().ContainSingle(w => w.StartsWith($"{link}: not a KSM request (a symbolic link, not a " +
+            $"regular file)"));
     }
 
     [Fact]
@@ -309,7 +325,8 @@ public sealed class KsmModelTests : IDisposable
 
         File.Delete(lockPath);
         MakeFifo(lockPath);
-        WithoutHanging(() => FluentActions.Invoking(() => HostLock.Acquire(lockPath, TimeSpan.Zero)).Should().Throw<KsmException>()
+        WithoutHanging(() => FluentActions.Invoking(() => HostLock.Acquire(lockPath, TimeSpan.Zero))
+            .Should().Throw<KsmException>()
             .WithMessage($"{lockPath}: cannot open the KSM lock: a FIFO, not a regular file"));
         WithoutHanging(() => HostLock.IsFree(lockPath).Should().BeTrue());
 
@@ -377,9 +394,11 @@ public sealed class KsmModelTests : IDisposable
         {
             HostLock.IsFree(path).Should().BeFalse();
             var clock = Stopwatch.StartNew();
-            FluentActions.Invoking(() => HostLock.Acquire(path, TimeSpan.FromMilliseconds(300))).Should().Throw<KsmException>()
+            FluentActions.Invoking(() => HostLock.Acquire(path, TimeSpan.FromMilliseconds(300)))
+                .Should().Throw<KsmException>()
                 .WithMessage("*held the lock for more than 300 ms (Ksm:LockTimeoutSeconds)*");
-            clock.Elapsed.Should().BeGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(290), "the wait is bounded, not skipped");
+            clock.Elapsed.Should().BeGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(290), "the wait is bounded, not " +
+                "skipped");
         }
         LockProbe.FreesSoon(path).Should().BeTrue();
         using var again = HostLock.Acquire(path, TimeSpan.Zero);
@@ -391,12 +410,14 @@ public sealed class KsmModelTests : IDisposable
         var path = Path.Combine(_dir, "ksm.lock");
         var held = HostLock.Acquire(path, TimeSpan.Zero);
         // Exclusion without a fixed sleep: a bounded attempt while it is held must give up, naming the lock.
-        FluentActions.Invoking(() => HostLock.Acquire(path, TimeSpan.FromMilliseconds(200))).Should().Throw<KsmException>()
+        FluentActions.Invoking(() => HostLock.Acquire(path, TimeSpan.FromMilliseconds(200)))
+            .Should().Throw<KsmException>()
             .WithMessage("*another KSM transition held the lock*");
         var waiter = Task.Run(() => { using var l = HostLock.Acquire(path, TimeSpan.FromSeconds(20)); return true; });
         HostLock.IsFree(path).Should().BeFalse();
         held.Dispose();
-        (await waiter.WaitAsync(TimeSpan.FromSeconds(10))).Should().BeTrue("the waiter takes the lock once it is released");
+        (await waiter.WaitAsync(TimeSpan.FromSeconds(10)))
+            .Should().BeTrue("the waiter takes the lock once it is released");
     }
 
     /// <summary>Waits (up to 20 s) until a child writer for <paramref name="target"/> exists.</summary>
@@ -439,9 +460,11 @@ public sealed class KsmModelTests : IDisposable
     public void The_child_writer_reports_success_and_failure()
     {
         var target = Path.Combine(_dir, "value");
-        ChildWriter.Write(target, "2", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), null).Status.Should().Be(UnmergeStatus.Completed);
+        ChildWriter.Write(target, "2", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), null).Status
+            .Should().Be(UnmergeStatus.Completed);
         File.ReadAllText(target).Should().Be("2");
-        var failed = ChildWriter.Write(Path.Combine(_dir, "no", "such", "dir"), "2", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), null);
+        var failed = ChildWriter.Write(Path.Combine(_dir, "no", "such", "dir"), "2", TimeSpan.FromSeconds(10),
+            TimeSpan.FromSeconds(10), null);
         failed.Status.Should().Be(UnmergeStatus.Failed);
         failed.Detail.Should().Contain("nonexistent");
     }
@@ -452,12 +475,15 @@ public sealed class KsmModelTests : IDisposable
         var fifo = Fifo();
         var path = Path.Combine(_dir, "ksm.lock");
         var holder = HostLock.Acquire(path, TimeSpan.Zero);
-        var writer = Task.Factory.StartNew(() => ChildWriter.Write(fifo, "2", TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10), holder),
+        var writer = Task.Factory.StartNew(() => ChildWriter.Write(fifo, "2", TimeSpan.FromSeconds(30),
+            TimeSpan.FromSeconds(10), holder),
             TaskCreationOptions.LongRunning);
-        WriterStarted(fifo).Should().BeTrue("the child writer must be running (blocked on the FIFO) before the holder lets go");
+        WriterStarted(fifo).Should().BeTrue("the child writer must be running (blocked on the FIFO) before the " +
+            "holder lets go");
         holder.Dispose();                  // this process lets go of its descriptor ...
         HostLock.IsFree(path).Should().BeFalse("... but the child inherited it and keeps the host locked");
-        using (var reader = new FileStream(fifo, FileMode.Open, FileAccess.Read)) reader.ReadByte(); // let the write finish
+        using (var reader = new FileStream(fifo, FileMode.Open,
+            FileAccess.Read)) reader.ReadByte(); // let the write finish
         (await writer.WaitAsync(TimeSpan.FromSeconds(20))).Status.Should().Be(UnmergeStatus.Completed);
         LockProbe.FreesSoon(path).Should().BeTrue("the child is gone, and with it the last descriptor");
     }
@@ -474,7 +500,8 @@ public sealed class LibvirtLivenessTests
     public void Known_domains_are_present_unknown_ones_absent()
     {
         var answers = new LibvirtLiveness("test:///default").Lookup([Known, Gone]);
-        answers.Should().Equal(new Dictionary<VmId, VmPresence> { [Known] = VmPresence.Present, [Gone] = VmPresence.Absent });
+        answers.Should().Equal(new Dictionary<VmId, VmPresence> { [Known] = VmPresence.Present,
+            [Gone] = VmPresence.Absent });
     }
 
     [Fact]
@@ -488,7 +515,8 @@ public sealed class LibvirtLivenessTests
     public void A_request_of_a_domain_libvirt_does_not_know_goes_stale_after_the_grace_period()
     {
         var now = DateTimeOffset.UtcNow;
-        var requests = new[] { new KsmRequest(Gone, false, now.AddMinutes(-10)), new KsmRequest(Known, true, now.AddMinutes(-10)) };
+        var requests = new[] { new KsmRequest(Gone, false, now.AddMinutes(-10)), new KsmRequest(Known, true,
+            now.AddMinutes(-10)) };
         var policy = new KsmPolicy(10, null, TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         var needed = KsmPlanner.LivenessNeeded(requests, now, policy);
         var desire = KsmPlanner.Desire(requests, new LibvirtLiveness("test:///default").Lookup(needed), now, policy);

@@ -53,10 +53,13 @@ public sealed class KsmRealKernelTests : IDisposable
         var sharing = RealKsm.Number("pages_sharing");
         var clock = Stopwatch.StartNew();
         var outcome = Reconcile(A, false);
-        _out.WriteLine($"256 MiB merged ({sharing} pages_sharing): 1 -> 0 took {clock.ElapsedMilliseconds} ms; {string.Join(" | ", outcome.Notes)}");
+        _out.WriteLine($"256 MiB merged ({sharing} pages_sharing): 1 -> 0 took {clock.ElapsedMilliseconds} ms; " +
+            $"{string.Join(" | ", outcome.Notes)}");
 
-        (RealKsm.Read("merge_across_nodes"), RealKsm.Number("pages_shared"), RealKsm.Read("run")).Should().Be(("0", 0L, "0"));
-        outcome.Notes.Should().ContainSingle().Which.Should().Contain("merge_across_nodes 1 -> 0").And.Contain("unmerged").And.Contain("run restored to 0");
+        (RealKsm.Read("merge_across_nodes"), RealKsm.Number("pages_shared"), RealKsm.Read("run"))
+            .Should().Be(("0", 0L, "0"));
+        outcome.Notes.Should().ContainSingle().Which.Should().Contain("merge_across_nodes 1 -> 0").And
+            .Contain("unmerged").And.Contain("run restored to 0");
         JournalExists.Should().BeFalse();
 
         RealKsm.MergeNow(pages, runAfter: 0); // merged again, now within the node
@@ -64,7 +67,8 @@ public sealed class KsmRealKernelTests : IDisposable
         clock.Restart();
         outcome = Reconcile(A, true);
         _out.WriteLine($"0 -> 1 took {clock.ElapsedMilliseconds} ms; {string.Join(" | ", outcome.Notes)}");
-        (RealKsm.Read("merge_across_nodes"), RealKsm.Number("pages_shared"), RealKsm.Read("run")).Should().Be(("1", 0L, "0"));
+        (RealKsm.Read("merge_across_nodes"), RealKsm.Number("pages_shared"), RealKsm.Read("run"))
+            .Should().Be(("1", 0L, "0"));
     }
 
     [Fact]
@@ -91,9 +95,12 @@ public sealed class KsmRealKernelTests : IDisposable
         using var pages = new MergeablePages(1024);
         RealKsm.MergeNow(pages, runAfter: 0);
         var clock = Stopwatch.StartNew();
-        FluentActions.Invoking(() => Reconcile(A, false, Policy(unmerge: TimeSpan.FromMilliseconds(30)))).Should().Throw<KsmException>()
-            .WithMessage("*did not finish within 30 ms (Ksm:UnmergeTimeoutSeconds) and was interrupted; merge_across_nodes left at 1, run restored to 0");
-        _out.WriteLine($"interrupted reconcile returned after {clock.ElapsedMilliseconds} ms; pages_shared left {RealKsm.Number("pages_shared")}");
+        FluentActions.Invoking(() => Reconcile(A, false, Policy(unmerge: TimeSpan.FromMilliseconds(30))))
+            .Should().Throw<KsmException>()
+            .WithMessage("*did not finish within 30 ms (Ksm:UnmergeTimeoutSeconds) and was interrupted; " +
+                "merge_across_nodes left at 1, run restored to 0");
+        _out.WriteLine($"interrupted reconcile returned after {clock.ElapsedMilliseconds} ms; pages_shared left " +
+            $"{RealKsm.Number("pages_shared")}");
         (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run")).Should().Be(("1", "0"));
         RealKsm.Number("pages_shared").Should().BeGreaterThan(0, "the unmerge was stopped part-way, not completed");
         JournalExists.Should().BeFalse();
@@ -108,8 +115,10 @@ public sealed class KsmRealKernelTests : IDisposable
         // The configuration caps the reserve at 90%; the runner itself takes any policy, so 100% makes any unmerge too
         // big.
         FluentActions.Invoking(() => Reconcile(A, false, Policy(reserve: 100))).Should().Throw<KsmException>()
-            .WithMessage("merge_across_nodes not changed to 0*MiB may be used (MemAvailable * MiB less Ksm:MemoryReservePercent 100%)");
-        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared")).Should().Be(("1", "0", shared));
+            .WithMessage("merge_across_nodes not changed to 0*MiB may be used (MemAvailable * MiB less " +
+                "Ksm:MemoryReservePercent 100%)");
+        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared"))
+            .Should().Be(("1", "0", shared));
         JournalExists.Should().BeFalse();
     }
 
@@ -123,7 +132,8 @@ public sealed class KsmRealKernelTests : IDisposable
 
     [Theory]
     [MemberData(nameof(PlantedJournals))]
-    public void A_planted_journal_is_recovered_before_anything_else(string name, int runLeft, bool mergeLeft, int previousRun, bool pagesLeft)
+    public void A_planted_journal_is_recovered_before_anything_else(string name, int runLeft, bool mergeLeft,
+        int previousRun, bool pagesLeft)
     {
         _ = name;
         using var pages = new MergeablePages(64);
@@ -133,8 +143,10 @@ public sealed class KsmRealKernelTests : IDisposable
         new KsmJournalFile(_state).Write((KsmRun)previousRun, false, DateTimeOffset.UtcNow);
 
         var outcome = Reconcile(A, false);
-        outcome.Warnings.Should().ContainSingle().Which.Should().Contain("a KSM transition died part-way").And.Contain($"run restored to {previousRun}");
-        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared")).Should().Be(("0", $"{previousRun}", 0L));
+        outcome.Warnings.Should().ContainSingle().Which.Should().Contain("a KSM transition died part-way").And
+            .Contain($"run restored to {previousRun}");
+        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared"))
+            .Should().Be(("0", $"{previousRun}", 0L));
         JournalExists.Should().BeFalse();
     }
 
@@ -147,11 +159,14 @@ public sealed class KsmRealKernelTests : IDisposable
         using var stop = new CancellationTokenSource();
         var watcher = Task.Run(() => { while (!stop.IsCancellationRequested) observedRun2 |= RealKsm.Read("run") == "2"; });
         var vms = Enumerable.Range(0, 8).Select(i => VmId.Parse($"cccccccc-1111-4000-8000-{i:x12}")).ToList();
-        var outcomes = vms.AsParallel().WithDegreeOfParallelism(8).Select(vm => Reconcile(vm, vm != vms[0])).ToList(); // one asks 0, seven ask 1
+        var outcomes = vms.AsParallel().WithDegreeOfParallelism(8)
+            .Select(vm => Reconcile(vm, vm != vms[0])).ToList(); // one asks 0, seven ask 1
         stop.Cancel();
         await watcher;
-        _out.WriteLine($"run=2 seen while the transition ran: {observedRun2}; {string.Join(" | ", outcomes.SelectMany(o => o.Notes).Where(n => n.Contains("->")))}");
-        outcomes.Count(o => o.Notes.Any(n => n.Contains("unmerged"))).Should().Be(1, "one transition, the others found the value right");
+        _out.WriteLine($"run=2 seen while the transition ran: {observedRun2}; " +
+            $"{string.Join(" | ", outcomes.SelectMany(o => o.Notes).Where(n => n.Contains("->")))}");
+        outcomes.Count(o => o.Notes.Any(n => n.Contains("unmerged")))
+            .Should().Be(1, "one transition, the others found the value right");
         (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run")).Should().Be(("0", "1"));
         JournalExists.Should().BeFalse();
         LockProbe.FreesSoon(Path.Combine(_state, KsmStateDirectory.LockFileName)).Should().BeTrue();
@@ -193,9 +208,11 @@ public sealed class KsmRealKernelTests : IDisposable
             var expected = asks.All(a => a) ? "1" : "0";
             if (expected == "1") ones++;
             (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run")).Should().Be((expected, "0"),
-                $"round {round}: host started at {(start ? 1 : 0)}, the VMs asked {string.Join("", asks.Select(a => a ? 1 : 0))}");
+                $"round {round}: host started at {(start ? 1 : 0)}, the VMs asked " +
+                    $"{string.Join("", asks.Select(a => a ? 1 : 0))}");
             File.Exists(Path.Combine(dir, KsmStateDirectory.JournalFileName)).Should().BeFalse();
         }
-        _out.WriteLine($"{Rounds} rounds of {Vms} concurrent reconciles: {ones} ended at 1, {Rounds - ones} at 0, each the registry's decision");
+        _out.WriteLine($"{Rounds} rounds of {Vms} concurrent reconciles: {ones} ended at 1, {Rounds - ones} at 0, " +
+            $"each the registry's decision");
     }
 }

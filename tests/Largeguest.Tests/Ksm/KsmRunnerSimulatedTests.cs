@@ -18,7 +18,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     public void Dispose() => Directory.Delete(_state, recursive: true);
 
     private static KsmPolicy Policy(int reserve = 10, double unmergeSeconds = 60, double lockSeconds = 5) =>
-        new(reserve, null, TimeSpan.FromSeconds(300), TimeSpan.FromSeconds(lockSeconds), TimeSpan.FromSeconds(unmergeSeconds));
+        new(reserve, null, TimeSpan.FromSeconds(300), TimeSpan.FromSeconds(lockSeconds),
+            TimeSpan.FromSeconds(unmergeSeconds));
 
     private KsmReconciler Reconciler(KsmPolicy? policy = null, IVmLiveness? liveness = null) =>
         new(_kernel, _state, policy ?? Policy(), liveness ?? AssumeAlive.Instance);
@@ -35,7 +36,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         var outcome = Reconciler().Reconcile();
         _kernel.Log.Should().Equal("write merge_across_nodes=0");
         (outcome.Changed, outcome.Desired).Should().Be((true, false));
-        outcome.Notes.Should().ContainSingle().Which.Should().Contain("merge_across_nodes 1 -> 0").And.Contain("nothing was shared");
+        outcome.Notes.Should().ContainSingle().Which.Should().Contain("merge_across_nodes 1 -> 0").And
+            .Contain("nothing was shared");
     }
 
     [Fact]
@@ -58,7 +60,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         _kernel.LingeringStableNodes = 1;
         Ask(A, false);
         Reconciler().Reconcile().Changed.Should().BeTrue();
-        _kernel.Log.Should().Equal("write merge_across_nodes=0 EBUSY", "unmerge", "write merge_across_nodes=0", "write run=1");
+        _kernel.Log.Should().Equal("write merge_across_nodes=0 EBUSY", "unmerge", "write merge_across_nodes=0",
+            "write run=1");
         _kernel.Merge.Should().BeFalse();
     }
 
@@ -69,7 +72,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         _kernel.Before = step => { if (step == "unmerge") _kernel.LingeringStableNodes = 2; };
         Ask(A, false);
         Reconciler().Reconcile();
-        _kernel.Log.Should().Equal("unmerge", "write merge_across_nodes=0 EBUSY", "write merge_across_nodes=0 EBUSY", "write merge_across_nodes=0", "write run=1");
+        _kernel.Log.Should().Equal("unmerge", "write merge_across_nodes=0 EBUSY", "write merge_across_nodes=0 EBUSY",
+            "write merge_across_nodes=0", "write run=1");
     }
 
     [Fact]
@@ -79,7 +83,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         _kernel.MemAvailable = 65280L * 4096; // all of it, but the 10% reserve is not
         Ask(A, false);
         FluentActions.Invoking(() => Reconciler().Reconcile()).Should().Throw<KsmException>()
-            .WithMessage("merge_across_nodes not changed to 0 (asked by VM*): unmerging 65280 pages needs 255 MiB but only 229 MiB may be used*");
+            .WithMessage("merge_across_nodes not changed to 0 (asked by VM*): unmerging 65280 pages needs 255 MiB " +
+                "but only 229 MiB may be used*");
         _kernel.Log.Should().BeEmpty();
         File.Exists(JournalPath).Should().BeFalse();
     }
@@ -91,7 +96,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         _kernel.UnmergeTakes = TimeSpan.FromSeconds(5);
         Ask(A, false);
         FluentActions.Invoking(() => Reconciler(Policy(unmergeSeconds: 1)).Reconcile()).Should().Throw<KsmException>()
-            .WithMessage("*did not finish within 1 s (Ksm:UnmergeTimeoutSeconds) and was interrupted; merge_across_nodes left at 1, run restored to 1");
+            .WithMessage("*did not finish within 1 s (Ksm:UnmergeTimeoutSeconds) and was interrupted; " +
+                "merge_across_nodes left at 1, run restored to 1");
         (_kernel.Merge, _kernel.Run).Should().Be((true, 1));
         _kernel.Log.Should().Equal("unmerge", "write run=1");
         File.Exists(JournalPath).Should().BeFalse();
@@ -104,7 +110,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         _kernel.Before = step => { if (step == "unmerge") _kernel.MemAvailable = 4096; }; // memory vanished after the check
         Ask(A, false);
         FluentActions.Invoking(() => Reconciler().Reconcile()).Should().Throw<KsmException>()
-            .WithMessage("*unmerging 65280 pages (255 MiB) failed: Cannot allocate memory; merge_across_nodes left at 1, run restored to 1");
+            .WithMessage("*unmerging 65280 pages (255 MiB) failed: Cannot allocate memory; merge_across_nodes left " +
+                "at 1, run restored to 1");
         (_kernel.Merge, _kernel.Run).Should().Be((true, 1));
         File.Exists(JournalPath).Should().BeFalse();
     }
@@ -131,11 +138,13 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         _kernel.Before = s => { if (s == step) throw new SimulatedCrash(s); };
         FluentActions.Invoking(() => Reconciler().Reconcile()).Should().Throw<SimulatedCrash>();
         File.Exists(JournalPath).Should().BeTrue("the journal outlives the crash");
-        LockProbe.FreesSoon(Path.Combine(_state, KsmStateDirectory.LockFileName)).Should().BeTrue("a dead holder's flock is gone");
+        LockProbe.FreesSoon(Path.Combine(_state, KsmStateDirectory.LockFileName))
+            .Should().BeTrue("a dead holder's flock is gone");
 
         _kernel.Before = null;
         var outcome = Reconciler().Reconcile();
-        outcome.Warnings.Should().ContainSingle().Which.Should().Contain("a KSM transition died part-way").And.Contain("run restored to 1");
+        outcome.Warnings.Should().ContainSingle().Which.Should().Contain("a KSM transition died part-way").And
+            .Contain("run restored to 1");
         (_kernel.Merge, _kernel.Run, _kernel.Shared).Should().Be((false, 1, 0L));
         File.Exists(JournalPath).Should().BeFalse();
     }
@@ -199,7 +208,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         var outcome = Reconciler().Reconcile();
         outcome.Changed.Should().BeFalse();
         outcome.Notes.Should().BeEmpty();
-        File.Exists(Path.Combine(_state, KsmStateDirectory.LockFileName)).Should().BeFalse("the lock-free look settled it");
+        File.Exists(Path.Combine(_state, KsmStateDirectory.LockFileName))
+            .Should().BeFalse("the lock-free look settled it");
     }
 
     /// <summary>
@@ -236,7 +246,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
             var clock = System.Diagnostics.Stopwatch.StartNew();
             while (vThread.IsAlive && (vThread.ThreadState & ThreadState.WaitSleepJoin) == 0)
             {
-                if (clock.Elapsed > TimeSpan.FromSeconds(20)) throw new TimeoutException("V neither finished nor waited for the lock");
+                if (clock.Elapsed > TimeSpan.FromSeconds(20)) throw new TimeoutException("V neither finished nor " +
+                    "waited for the lock");
                 Thread.Yield();
             }
         }
@@ -255,7 +266,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         vOutcome!.Changed.Should().BeTrue("V waited for Z and then undid its 1");
         vOutcome.Desired.Should().BeFalse();
         _kernel.Merge.Should().BeFalse("the registry holds a 0, so the host ends at 0");
-        _kernel.Log.Where(l => l.StartsWith("write merge_across_nodes", StringComparison.Ordinal) && !l.EndsWith("EBUSY", StringComparison.Ordinal))
+        _kernel.Log.Where(l => l.StartsWith("write merge_across_nodes",
+            StringComparison.Ordinal) && !l.EndsWith("EBUSY", StringComparison.Ordinal))
             .Should().Equal("write merge_across_nodes=1", "write merge_across_nodes=0");
         (_kernel.Run, File.Exists(JournalPath)).Should().Be((1, false));
     }
@@ -278,18 +290,23 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         var registry = new KsmRequests(_state, max: 3);
         for (var i = 1; i <= 3; i++) registry.Register(new KsmRequest(Vm(i), true, DateTimeOffset.UtcNow));
         var requests = Path.Combine(_state, KsmStateDirectory.RequestsDirectoryName);
-        FluentActions.Invoking(() => registry.Register(new KsmRequest(Vm(4), false, DateTimeOffset.UtcNow))).Should().Throw<KsmException>()
-            .WithMessage($"{requests}: 3 KSM requests registered, the most Ksm:MaxRequests allows (3): VM {Vm(4)}'s request is refused*");
+        FluentActions.Invoking(() => registry.Register(new KsmRequest(Vm(4), false, DateTimeOffset.UtcNow)))
+            .Should().Throw<KsmException>()
+            .WithMessage($"{requests}: 3 KSM requests registered, the most Ksm:MaxRequests allows (3): VM {Vm(4)}'s " +
+                $"request is refused*");
         File.Exists(Path.Combine(requests, Vm(4).Value)).Should().BeFalse();
-        registry.Register(new KsmRequest(Vm(2), false, DateTimeOffset.UtcNow)); // a VM already registered replaces its entry
-        registry.List().Select(r => (r.Vm, r.MergeAcrossNodes)).Should().Equal((Vm(1), true), (Vm(2), false), (Vm(3), true));
+        registry.Register(new KsmRequest(Vm(2), false,
+            DateTimeOffset.UtcNow)); // a VM already registered replaces its entry
+        registry.List().Select(r => (r.Vm, r.MergeAcrossNodes))
+            .Should().Equal((Vm(1), true), (Vm(2), false), (Vm(3), true));
     }
 
     [Fact]
     public void A_full_registry_of_the_default_cap_is_read_and_one_more_is_refused()
     {
         var registry = new KsmRequests(_state);
-        for (var i = 1; i <= KsmRequests.DefaultMax; i++) registry.Register(new KsmRequest(Vm(i), true, DateTimeOffset.UtcNow));
+        for (var i = 1; i <= KsmRequests.DefaultMax; i++) registry.Register(new KsmRequest(Vm(i), true,
+            DateTimeOffset.UtcNow));
         var times = new List<double>();
         for (var round = 0; round < 5; round++)
         {
@@ -298,10 +315,14 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
             times.Add(clock.Elapsed.TotalMilliseconds);
         }
         var refused = System.Diagnostics.Stopwatch.StartNew();
-        FluentActions.Invoking(() => registry.Register(new KsmRequest(Vm(KsmRequests.DefaultMax + 1), false, DateTimeOffset.UtcNow)))
-            .Should().Throw<KsmException>().WithMessage($"*: {KsmRequests.DefaultMax} KSM requests registered, the most Ksm:MaxRequests allows ({KsmRequests.DefaultMax})*");
+        FluentActions.Invoking(() => registry.Register(new KsmRequest(Vm(KsmRequests.DefaultMax + 1), false,
+            DateTimeOffset.UtcNow)))
+            .Should().Throw<KsmException>()
+                .WithMessage($"*: {KsmRequests.DefaultMax} KSM requests registered, the most Ksm:MaxRequests allows " +
+                $"({KsmRequests.DefaultMax})*");
         Largeguest.Tests.Support.Figures.Report(_out,
-            $"KSM registry: reading {KsmRequests.DefaultMax} requests (the default Ksm:MaxRequests) takes {times.Order().ElementAt(2):0} ms (median of 5); " +
+            $"KSM registry: reading {KsmRequests.DefaultMax} requests (the default Ksm:MaxRequests) takes " +
+                $"{times.Order().ElementAt(2):0} ms (median of 5); " +
             $"refusing the next registration {refused.Elapsed.TotalMilliseconds:0.#} ms");
     }
 
@@ -309,12 +330,15 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     public void A_registry_holding_more_than_Ksm_MaxRequests_is_an_error_not_a_decision_on_part_of_it()
     {
         var registry = new KsmRequests(_state);
-        for (var i = 1; i <= 5; i++) registry.Register(new KsmRequest(Vm(i), i != 5, DateTimeOffset.UtcNow)); // the last one asks 0
+        for (var i = 1; i <= 5; i++) registry.Register(new KsmRequest(Vm(i), i != 5,
+            DateTimeOffset.UtcNow)); // the last one asks 0
         var requests = Path.Combine(_state, KsmStateDirectory.RequestsDirectoryName);
-        FluentActions.Invoking(() => Reconciler(Policy() with { MaxRequests = 4 }).Reconcile()).Should().Throw<KsmException>()
+        FluentActions.Invoking(() => Reconciler(Policy() with { MaxRequests = 4 }).Reconcile())
+            .Should().Throw<KsmException>()
             .WithMessage($"{requests}: 5 KSM request files, more than Ksm:MaxRequests (4); none is read*");
         (_kernel.Merge, _kernel.Log.Count).Should().Be((true, 0), "nothing was decided, nothing written");
-        Reconciler(Policy() with { MaxRequests = 5 }).Reconcile().Changed.Should().BeTrue("within the cap VM 5's 0 counts");
+        Reconciler(Policy() with { MaxRequests = 5 }).Reconcile().Changed
+            .Should().BeTrue("within the cap VM 5's 0 counts");
         _kernel.Merge.Should().BeFalse();
     }
 
@@ -322,9 +346,11 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     public void A_request_with_a_corrupt_time_is_reported_and_the_others_still_decide()
     {
         Ask(A, false);
-        File.WriteAllText(Path.Combine(_state, "requests", B.Value), "merge_across_nodes=1\nregistered_unix_ms=99999999999999999\n");
+        File.WriteAllText(Path.Combine(_state, "requests", B.Value),
+            "merge_across_nodes=1\nregistered_unix_ms=99999999999999999\n");
         var outcome = Reconciler().Reconcile();
-        outcome.Warnings.Should().ContainSingle().Which.Should().Contain(B.Value).And.Contain("bad registered_unix_ms '99999999999999999'");
+        outcome.Warnings.Should().ContainSingle().Which.Should().Contain(B.Value).And
+            .Contain("bad registered_unix_ms '99999999999999999'");
         (outcome.Changed, _kernel.Merge).Should().Be((true, false), "A's 0 still counts");
 
         var config = Largeguest.Config.LargeguestConfig.Defaults with { KsmStateDir = _state };
@@ -343,7 +369,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         System.Diagnostics.Process.Start("mkfifo", fifo)!.WaitForExit();
         File.Exists(fifo).Should().BeTrue("mkfifo must have created the FIFO");
         var outcome = await Task.Run(() => Reconciler().Reconcile()).WaitAsync(TimeSpan.FromSeconds(20)); // a FIFO must not hang the root helper
-        outcome.Warnings.Should().ContainSingle().Which.Should().Contain($"{fifo}: not a KSM request (a FIFO, not a regular file)");
+        outcome.Warnings.Should().ContainSingle().Which.Should()
+            .Contain($"{fifo}: not a KSM request (a FIFO, not a regular file)");
         _kernel.Merge.Should().BeFalse("A's 0 still counts");
     }
 
@@ -375,14 +402,18 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         _kernel.ReadingMemAvailable = () => // the reconcile read the registry under the lock; A starts again now
         {
             if (fresh is not null || HostLock.IsFree(lockPath)) return;
-            fresh = new KsmRequest(A, false, DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+            fresh = new KsmRequest(A, false,
+                DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
             new KsmRequests(_state).Register(fresh);
         };
-        var outcome = Reconciler(liveness: new FixedLiveness(new() { [A] = VmPresence.Absent, [B] = VmPresence.Present })).Reconcile();
+        var outcome = Reconciler(liveness: new FixedLiveness(new() { [A] = VmPresence.Absent,
+            [B] = VmPresence.Present })).Reconcile();
         fresh.Should().NotBeNull("the interleaving point was reached");
-        new KsmRequests(_state).List().Should().Contain(r => r.Vm == A).Which.Should().Be(fresh, "A's fresh request survives the prune");
+        new KsmRequests(_state).List().Should().Contain(r => r.Vm == A).Which
+            .Should().Be(fresh, "A's fresh request survives the prune");
         outcome.Notes.Should().NotContain(n => n.Contains("dropped the stale request"));
-        Directory.GetFiles(Path.Combine(_state, KsmStateDirectory.RequestsDirectoryName)).Should().HaveCount(2, "nothing is left aside");
+        Directory.GetFiles(Path.Combine(_state, KsmStateDirectory.RequestsDirectoryName))
+            .Should().HaveCount(2, "nothing is left aside");
     }
 
     [Fact]
@@ -392,7 +423,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         var config = Largeguest.Config.LargeguestConfig.Defaults with { KsmStateDir = _state };
         var outcome = KsmService.Reconcile(new KsmHelperCall(A, true), config, _kernel);
         _kernel.Merge.Should().BeFalse();
-        outcome.Notes.Should().Contain(n => n.Contains($"VM {A} asks merge_across_nodes=1 but another VM asks 0, and 0 wins"));
+        outcome.Notes.Should()
+            .Contain(n => n.Contains($"VM {A} asks merge_across_nodes=1 but another VM asks 0, and 0 wins"));
     }
 
     [Fact]
@@ -403,7 +435,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         KsmService.Release(new KsmHelperCall(A, null), config).Notes.Should().BeEmpty();
         new KsmRequests(_state).List().Should().BeEmpty();
         _kernel.Log.Should().BeEmpty();
-        KsmService.Release(new KsmHelperCall(A, null), config).Notes.Should().ContainSingle().Which.Should().Contain("had no KSM request");
+        KsmService.Release(new KsmHelperCall(A, null), config).Notes.Should().ContainSingle().Which.Should()
+            .Contain("had no KSM request");
     }
 
     [Fact]
@@ -415,7 +448,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         var kernel = new LockedKernel(_kernel, sync);
         var results = vms.AsParallel().WithDegreeOfParallelism(16).Select(vm =>
         {
-            new KsmRequests(_state).Register(new KsmRequest(vm, vm == vms[3], DateTimeOffset.UtcNow)); // one asks 1, fifteen ask 0
+            new KsmRequests(_state).Register(new KsmRequest(vm, vm == vms[3],
+                DateTimeOffset.UtcNow)); // one asks 1, fifteen ask 0
             return new KsmReconciler(kernel, _state, Policy(lockSeconds: 30), AssumeAlive.Instance).Reconcile();
         }).ToList();
         _kernel.Log.Count(l => l == "unmerge").Should().Be(1);

@@ -30,12 +30,14 @@ public sealed class KsmStateDirectoryTests : IDisposable
     [InlineData(0u, 0b111_111_111u, true, "writable by others and not sticky")]
     [InlineData(Nobody, Sticky | 0b111_111_111u, true, "not owned by root")]
     public void The_rule(uint uid, uint permissions, bool ancestor, string? why) =>
-        KsmStateDirectory.Distrust(uid, Dir | permissions, euid: 0, ancestor ? KsmStateDirectory.DirectoryRole.Ancestor : KsmStateDirectory.DirectoryRole.StateDirectory)
+        KsmStateDirectory.Distrust(uid, Dir | permissions, euid: 0,
+            ancestor ? KsmStateDirectory.DirectoryRole.Ancestor : KsmStateDirectory.DirectoryRole.StateDirectory)
             .Should().Be(why);
 
     [Fact]
     public void A_regular_file_is_not_a_directory() =>
-        KsmStateDirectory.Distrust(0, 0x8000 | 0b110_100_100u, 0, KsmStateDirectory.DirectoryRole.StateDirectory).Should().Be("not a directory");
+        KsmStateDirectory.Distrust(0, 0x8000 | 0b110_100_100u, 0, KsmStateDirectory.DirectoryRole.StateDirectory)
+            .Should().Be("not a directory");
 
     [Fact]
     public void A_missing_directory_is_created_root_owned_and_passes()
@@ -43,7 +45,8 @@ public sealed class KsmStateDirectoryTests : IDisposable
         var state = Path.Combine(_root, "state");
         new KsmStateDirectory(state).CheckTrusted();
         Directory.Exists(state).Should().BeTrue();
-        (File.GetUnixFileMode(state) & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)).Should().Be(UnixFileMode.None);
+        (File.GetUnixFileMode(state) & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite))
+            .Should().Be(UnixFileMode.None);
     }
 
     [Theory]
@@ -51,7 +54,8 @@ public sealed class KsmStateDirectoryTests : IDisposable
     [InlineData("0775", 0u, "is writable by others than its owner: owner uid 0, mode 0775")]
     [InlineData("1777", 0u, "is writable by others than its owner: owner uid 0, mode 1777")]
     [InlineData("0755", Nobody, "is not owned by root: owner uid 65534, mode 0755")]
-    public void A_state_directory_others_can_change_is_refused_naming_path_owner_and_mode(string mode, uint owner, string said)
+    public void A_state_directory_others_can_change_is_refused_naming_path_owner_and_mode(string mode, uint owner,
+        string said)
     {
         var state = Path.Combine(_root, "state");
         Directory.CreateDirectory(state);
@@ -69,7 +73,8 @@ public sealed class KsmStateDirectoryTests : IDisposable
         Directory.CreateDirectory(requests);
         Chmod(requests, "0757");
         FluentActions.Invoking(() => new KsmStateDirectory(state).CheckTrusted()).Should().Throw<KsmException>()
-            .WithMessage($"{requests} (in the KSM state directory) is writable by others than its owner: owner uid 0, mode 0757;*");
+            .WithMessage($"{requests} (in the KSM state directory) is writable by others than its owner: owner uid " +
+                $"0, mode 0757;*");
     }
 
     [Fact]
@@ -83,12 +88,14 @@ public sealed class KsmStateDirectoryTests : IDisposable
 
         Chmod(parent, "0777");
         FluentActions.Invoking(() => new KsmStateDirectory(state).CheckTrusted()).Should().Throw<KsmException>()
-            .WithMessage($"{parent} (above the KSM state directory {state}) is writable by others and not sticky: owner uid 0, mode 0777;*");
+            .WithMessage($"{parent} (above the KSM state directory {state}) is writable by others and not sticky: " +
+                $"owner uid 0, mode 0777;*");
 
         Chmod(parent, "0755");
         Chown(parent, Nobody);
         FluentActions.Invoking(() => new KsmStateDirectory(state).CheckTrusted()).Should().Throw<KsmException>()
-            .WithMessage($"{parent} (above the KSM state directory {state}) is not owned by root: owner uid 65534, mode 0755;*");
+            .WithMessage($"{parent} (above the KSM state directory {state}) is not owned by root: owner uid 65534, " +
+                $"mode 0755;*");
     }
 
     private static void Chmod(string path, string octal) =>
@@ -96,7 +103,8 @@ public sealed class KsmStateDirectoryTests : IDisposable
 
     private static void Chown(string path, uint uid)
     {
-        using var p = System.Diagnostics.Process.Start("chown", [uid.ToString(System.Globalization.CultureInfo.InvariantCulture), path]);
+        using var p = System.Diagnostics.Process.Start("chown",
+            [uid.ToString(System.Globalization.CultureInfo.InvariantCulture), path]);
         p.WaitForExit();
         p.ExitCode.Should().Be(0, $"chown {uid} {path}");
     }

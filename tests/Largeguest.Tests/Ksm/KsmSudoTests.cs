@@ -30,7 +30,8 @@ public sealed class KsmSudoTests : IDisposable
     {
         _ = ksm;
         _out = output;
-        if (!Environment.IsPrivilegedProcess) throw new InvalidOperationException("THE SUDO PATH TEST NEEDS ROOT to create its user and sudoers drop-in; not skipping");
+        if (!Environment.IsPrivilegedProcess) throw new InvalidOperationException("THE SUDO PATH TEST NEEDS ROOT to " +
+            "create its user and sudoers drop-in; not skipping");
         foreach (var tool in new[] { "/usr/bin/sudo", "/usr/sbin/visudo", "/usr/bin/setpriv", "/usr/sbin/useradd" })
             if (!File.Exists(tool)) throw new InvalidOperationException($"THE SUDO PATH TEST NEEDS {tool}; not skipping");
         RealKsm.Baseline(mergeAcrossNodes: true, run: 0);
@@ -58,7 +59,8 @@ public sealed class KsmSudoTests : IDisposable
         Sh($"chown -R vdsm {_xmlDir}").ExitCode.Should().Be(0);
 
         // The shipped rule, pointed at the test copy of the binary.
-        var rule = File.ReadAllText(Path.Combine(PublishedBinary.RepoRoot, "packaging", "50_vdsm_hook_largeguest.sudoers"));
+        var rule = File.ReadAllText(Path.Combine(PublishedBinary.RepoRoot, "packaging",
+            "50_vdsm_hook_largeguest.sudoers"));
         rule.Should().Contain(Shipped);
         var staged = Path.Combine(_dir, "sudoers");
         File.WriteAllText(staged, rule.Replace(Shipped, _binary));
@@ -84,11 +86,13 @@ public sealed class KsmSudoTests : IDisposable
 
     private static KsmProcesses.Result Sh(string command) => Run("/bin/sh", "-c", command);
 
-    private static KsmProcesses.Result Run(string program, params string[] args) => KsmProcesses.Run(program, new Dictionary<string, string>(), args);
+    private static KsmProcesses.Result Run(string program, params string[] args) => KsmProcesses.Run(program,
+        new Dictionary<string, string>(), args);
 
     /// <summary>Runs a program as vdsm with exactly this environment, as VDSM (user vdsm) runs hooks.</summary>
     private static KsmProcesses.Result AsVdsm(Dictionary<string, string> env, string program, params string[] args) =>
-        KsmProcesses.Run("/usr/bin/setpriv", env, ["--reuid=vdsm", "--regid=vdsm", "--clear-groups", "--", program, .. args]);
+        KsmProcesses.Run("/usr/bin/setpriv", env, ["--reuid=vdsm", "--regid=vdsm", "--clear-groups", "--", program,
+            .. args]);
 
     private Dictionary<string, string> HookEnv(string ksm) => new()
     {
@@ -109,14 +113,18 @@ public sealed class KsmSudoTests : IDisposable
         using var syslog = new SyslogCapture();
         var clock = Stopwatch.StartNew();
         var start = AsVdsm(HookEnv("0"), Hook("before_vm_start"));
-        _out.WriteLine($"hook as vdsm through sudo (64 MiB unmerge): {clock.ElapsedMilliseconds} ms; stderr: {start.Stderr}");
+        _out.WriteLine($"hook as vdsm through sudo (64 MiB unmerge): {clock.ElapsedMilliseconds} ms; stderr: " +
+            $"{start.Stderr}");
         start.ExitCode.Should().Be(0, start.Stderr);
-        start.StderrLines.Should().ContainSingle().Which.Should().StartWith("largeguest: note: ksm: merge_across_nodes 1 -> 0").And.Contain("unmerged");
-        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared")).Should().Be(("0", "0", 0L));
+        start.StderrLines.Should().ContainSingle().Which
+            .Should().StartWith("largeguest: note: ksm: merge_across_nodes 1 -> 0").And.Contain("unmerged");
+        (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared"))
+            .Should().Be(("0", "0", 0L));
         var request = Path.Combine(KsmPrivilegedPaths.Requests, Vm);
         File.Exists(request).Should().BeTrue("the privileged entry registered the request in the fixed state directory");
         Sh($"stat -c %U {request}").Stdout.Trim().Should().Be("root");
-        syslog.Ours().Should().ContainSingle("the root helper's host-wide change is one syslog record (sudo logs nothing: !syslog)")
+        syslog.Ours().Should().ContainSingle("the root helper's host-wide change is one syslog record (sudo logs " +
+            "nothing: !syslog)")
             .Which.Should().MatchRegex($@"^<29>largeguest\[\d+\]: VM {Vm} reconcile: ksm: merge_across_nodes 1 -> 0 .*unmerged");
 
         var destroy = AsVdsm(HookEnv("0"), Hook("after_vm_destroy"));
@@ -137,7 +145,8 @@ public sealed class KsmSudoTests : IDisposable
         public SyslogCapture()
         {
             if (Path.Exists(Largeguest.IO.Syslog.SocketPath))
-                throw new InvalidOperationException($"{Largeguest.IO.Syslog.SocketPath} exists (a syslog daemon runs here): this test binds its own to read the records; stop it or run on a host without one");
+                throw new InvalidOperationException($"{Largeguest.IO.Syslog.SocketPath} exists (a syslog daemon runs " +
+                    $"here): this test binds its own to read the records; stop it or run on a host without one");
             _socket.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(Largeguest.IO.Syslog.SocketPath));
             File.SetUnixFileMode(Largeguest.IO.Syslog.SocketPath, (UnixFileMode)0x1B6); // 0666: as journald's
             _socket.Blocking = false;
@@ -185,7 +194,8 @@ public sealed class KsmSudoTests : IDisposable
     {
         var r = AsVdsm([], _binary, "ksm", "reconcile", "--vm", Vm, "--merge-across-nodes", "0");
         r.ExitCode.Should().Be(2);
-        r.StderrLines.Should().Equal($"largeguest: error: 'largeguest ksm reconcile --vm {Vm} --merge-across-nodes 0' must run as root (the hook runs it through sudo -n)");
+        r.StderrLines.Should().Equal($"largeguest: error: 'largeguest ksm reconcile --vm {Vm} --merge-across-nodes " +
+            $"0' must run as root (the hook runs it through sudo -n)");
     }
 
     [Fact]
@@ -197,7 +207,8 @@ public sealed class KsmSudoTests : IDisposable
         env["cputune"] = "0#0";
         var r = AsVdsm(env, Hook("before_vm_start"));
         r.ExitCode.Should().Be(2);
-        r.StderrLines.Should().ContainSingle().Which.Should().StartWith("largeguest: error: ksm_merge_across_nodes: the privileged helper did not run")
+        r.StderrLines.Should().ContainSingle().Which
+            .Should().StartWith("largeguest: error: ksm_merge_across_nodes: the privileged helper did not run")
             .And.Contain("/etc/sudoers.d/50_vdsm_hook_largeguest").And.Contain(_binary);
         File.ReadAllBytes(Path.Combine(_xmlDir, "domain.xml")).Should().Equal(before);
     }
@@ -205,7 +216,8 @@ public sealed class KsmSudoTests : IDisposable
     [Fact]
     public void The_shipped_sudoers_rule_is_valid_for_visudo()
     {
-        var r = Run("/usr/sbin/visudo", "-cf", Path.Combine(PublishedBinary.RepoRoot, "packaging", "50_vdsm_hook_largeguest.sudoers"));
+        var r = Run("/usr/sbin/visudo", "-cf", Path.Combine(PublishedBinary.RepoRoot, "packaging",
+            "50_vdsm_hook_largeguest.sudoers"));
         r.ExitCode.Should().Be(0, r.Stdout + r.Stderr);
         r.Stdout.Should().Contain("parsed OK");
     }

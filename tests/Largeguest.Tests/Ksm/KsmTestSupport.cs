@@ -24,10 +24,12 @@ public sealed class MergeablePages : IDisposable
     {
         Bytes = (nuint)mebibytes << 20;
         _address = mmap(0, Bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (_address == -1) throw new InvalidOperationException($"mmap of {mebibytes} MiB failed: errno {Marshal.GetLastPInvokeError()}");
+        if (_address == -1) throw new InvalidOperationException($"mmap of {mebibytes} MiB failed: errno " +
+            $"{Marshal.GetLastPInvokeError()}");
         memset(_address, fill, Bytes); // every page identical (and not the zero page)
         if (madvise(_address, Bytes, MADV_MERGEABLE) != 0)
-            throw new InvalidOperationException($"madvise(MADV_MERGEABLE) failed: errno {Marshal.GetLastPInvokeError()} (kernel without CONFIG_KSM?)");
+            throw new InvalidOperationException($"madvise(MADV_MERGEABLE) failed: errno " +
+                $"{Marshal.GetLastPInvokeError()} (kernel without CONFIG_KSM?)");
     }
 
     public nuint Bytes { get; }
@@ -57,14 +59,17 @@ public sealed class RealKsm : IDisposable
     public RealKsm()
     {
         if (!Environment.IsPrivilegedProcess)
-            throw new InvalidOperationException("REAL KSM TESTS NEED ROOT: run the suite as root (these machines are set up for it); not skipping");
+            throw new InvalidOperationException("REAL KSM TESTS NEED ROOT: run the suite as root (these machines are " +
+                "set up for it); not skipping");
         foreach (var f in Saved)
             if (!File.Exists(Path.Combine(Root, f)))
-                throw new InvalidOperationException($"REAL KSM TESTS NEED {Root}/{f}: this kernel lacks KSM or NUMA support; not skipping");
+                throw new InvalidOperationException($"REAL KSM TESTS NEED {Root}/{f}: this kernel lacks KSM or NUMA " +
+                    $"support; not skipping");
         _lock = HostLock.Acquire(TestLock, TimeSpan.FromMinutes(20));
         foreach (var f in Saved) _saved[f] = Read(f);
         try { Write("run", Read("run")); }
-        catch (IOException e) { throw new InvalidOperationException($"REAL KSM TESTS NEED A WRITABLE {Root}: {e.Message}; not skipping"); }
+        catch (IOException e) { throw new InvalidOperationException($"REAL KSM TESTS NEED A WRITABLE {Root}: " +
+            $"{e.Message}; not skipping"); }
         Write("pages_to_scan", "20000");
         Write("sleep_millisecs", "0");
     }
@@ -90,7 +95,8 @@ public sealed class RealKsm : IDisposable
     {
         Write("run", "1");
         var wanted = pages.Pages * 95 / 100;
-        Poll.Wait(() => Number("pages_sharing") >= wanted, TimeSpan.FromMinutes(2), $"ksmd merging {pages.Pages} identical pages",
+        Poll.Wait(() => Number("pages_sharing") >= wanted, TimeSpan.FromMinutes(2), $"ksmd merging {pages.Pages} " +
+            $"identical pages",
             () => $"pages_sharing {Number("pages_sharing")}", TimeSpan.FromMilliseconds(50));
         Write("run", $"{runAfter}");
     }
@@ -125,7 +131,8 @@ public static class LockProbe
     /// every descriptor, close-on-exec ones included, until its exec, so "released" is observed a moment later here;
     /// a hook process has no such neighbours.
     /// </summary>
-    public static bool FreesSoon(string path) => Poll.Until(() => HostLock.IsFree(path), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(5));
+    public static bool FreesSoon(string path) => Poll.Until(() => HostLock.IsFree(path), TimeSpan.FromSeconds(10),
+        TimeSpan.FromMilliseconds(5));
 }
 
 /// <summary>Processes with exactly the environment given (plus PATH), as the KSM process tests need them.</summary>
@@ -144,7 +151,8 @@ public static class KsmProcesses
 
     public static Process Start(string program, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        var start = new ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true,
+            UseShellExecute = false };
         foreach (var a in args) start.ArgumentList.Add(a);
         start.Environment.Clear();
         start.Environment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin";

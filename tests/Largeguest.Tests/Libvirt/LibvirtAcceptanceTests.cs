@@ -21,7 +21,8 @@ public class LibvirtAcceptanceTests
 
     private static (int Code, string Output) Exec(string tool, params string[] args)
     {
-        var psi = new ProcessStartInfo(Tool(tool), args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo(Tool(tool), args) { RedirectStandardOutput = true,
+            RedirectStandardError = true };
         using var p = System.Diagnostics.Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEnd();
@@ -54,39 +55,59 @@ public class LibvirtAcceptanceTests
     {
         var name = XDocument.Load(path).Root!.Element("name")!.Value;
         // One virsh process: the test driver's state lives as long as the connection.
-        var (code, output) = Exec("virsh", "-c", "test:///default", $"define --validate {path}; dumpxml {name}; undefine {name}");
+        var (code, output) = Exec("virsh", "-c", "test:///default", $"define --validate {path}; dumpxml {name}; " +
+            $"undefine {name}");
         code.Should().Be(0, output);
         output.Should().Contain($"Domain '{name}' defined").And.Contain($"Domain '{name}' has been undefined");
 
         // libvirt parsed what we wrote (it silently drops e.g. a vcpupin of a missing vCPU): our elements come back
         // from its formatter.
         var ours = XDocument.Load(path).Root!;
-        var dumped = XDocument.Parse(output[output.IndexOf("<domain", StringComparison.Ordinal)..(output.IndexOf("</domain>", StringComparison.Ordinal) + 9)]).Root!;
-        var pins = (ours.Element("cputune")?.Elements("vcpupin") ?? []).Select(e => ((string?)e.Attribute("vcpu"), (string?)e.Attribute("cpuset"))).ToList();
-        (dumped.Element("cputune")?.Elements("vcpupin") ?? []).Select(e => ((string?)e.Attribute("vcpu"), (string?)e.Attribute("cpuset")))
+        var dumped = XDocument.Parse(output[output.IndexOf("<domain",
+            StringComparison.Ordinal)..(output.IndexOf("</domain>", StringComparison.Ordinal) + 9)]).Root!;
+        var pins = (ours.Element("cputune")?.Elements("vcpupin") ?? [])
+            .Select(e => ((string?)e.Attribute("vcpu"), (string?)e.Attribute("cpuset"))).ToList();
+        (dumped.Element("cputune")?.Elements("vcpupin") ?? [])
+            .Select(e => ((string?)e.Attribute("vcpu"), (string?)e.Attribute("cpuset")))
             .Should().BeEquivalentTo(pins, "libvirt keeps every vcpupin we wrote");
-        var ioPins = (ours.Element("cputune")?.Elements("iothreadpin") ?? []).Select(e => ((string?)e.Attribute("iothread"), (string?)e.Attribute("cpuset"))).ToList();
-        (dumped.Element("cputune")?.Elements("iothreadpin") ?? []).Select(e => ((string?)e.Attribute("iothread"), (string?)e.Attribute("cpuset")))
-            .Should().BeEquivalentTo(ioPins, "libvirt keeps every iothreadpin we wrote, for I/O threads it knows by those ids");
-        ((string?)dumped.Element("cputune")?.Element("emulatorpin")?.Attribute("cpuset")).Should().Be((string?)ours.Element("cputune")?.Element("emulatorpin")?.Attribute("cpuset"));
-        ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("nodeset")).Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("nodeset"));
-        ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("mode")).Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("mode"));
-        static (string?, string?, string?, string?, string) Cell(XElement c) => ((string?)c.Attribute("cpus"), (string?)c.Attribute("memory"),
+        var ioPins = (ours.Element("cputune")?.Elements("iothreadpin") ?? [])
+            .Select(e => ((string?)e.Attribute("iothread"), (string?)e.Attribute("cpuset"))).ToList();
+        (dumped.Element("cputune")?.Elements("iothreadpin") ?? [])
+            .Select(e => ((string?)e.Attribute("iothread"), (string?)e.Attribute("cpuset")))
+            .Should().BeEquivalentTo(ioPins, "libvirt keeps every iothreadpin we wrote, for I/O threads it knows by " +
+                "those ids");
+        ((string?)dumped.Element("cputune")?.Element("emulatorpin")?.Attribute("cpuset"))
+            .Should().Be((string?)ours.Element("cputune")?.Element("emulatorpin")?.Attribute("cpuset"));
+        ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("nodeset"))
+            .Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("nodeset"));
+        ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("mode"))
+            .Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("mode"));
+        static (string?, string?, string?, string?, string) Cell(XElement c) => ((string?)c.Attribute("cpus"),
+            (string?)c.Attribute("memory"),
             (string?)c.Attribute("memAccess"), (string?)c.Attribute("discard"),
-            string.Join(",", c.Element("distances")?.Elements("sibling").Select(s => $"{(string?)s.Attribute("id")}:{(string?)s.Attribute("value")}") ?? []));
+            string.Join(",", c.Element("distances")?.Elements("sibling")
+                .Select(s => $"{(string?)s.Attribute("id")}:{(string?)s.Attribute("value")}") ?? []));
         var cells = (ours.Element("cpu")?.Element("numa")?.Elements("cell") ?? []).Select(Cell).ToList();
         (dumped.Element("cpu")?.Element("numa")?.Elements("cell") ?? []).Select(Cell)
             .Should().Equal(cells, "libvirt keeps our cells with the attributes and distances carried over");
-        ((string?)dumped.Element("vcpu")?.Attribute("cpuset")).Should().Be((string?)ours.Element("vcpu")?.Attribute("cpuset"));
+        ((string?)dumped.Element("vcpu")?.Attribute("cpuset"))
+            .Should().Be((string?)ours.Element("vcpu")?.Attribute("cpuset"));
         // Automatic placement where we wrote it, and only there: libvirt would ignore a cpuset under it.
-        ((string?)dumped.Element("vcpu")?.Attribute("placement") == "auto").Should().Be((string?)ours.Element("vcpu")?.Attribute("placement") == "auto");
+        ((string?)dumped.Element("vcpu")?.Attribute("placement") == "auto")
+            .Should().Be((string?)ours.Element("vcpu")?.Attribute("placement") == "auto");
         ((string?)dumped.Element("numatune")?.Element("memory")?.Attribute("placement") == "auto")
             .Should().Be((string?)ours.Element("numatune")?.Element("memory")?.Attribute("placement") == "auto");
-        var pages = (ours.Element("memoryBacking")?.Element("hugepages")?.Elements("page") ?? []).Select(e => (string?)e.Attribute("nodeset")).ToList();
-        (dumped.Element("memoryBacking")?.Element("hugepages")?.Elements("page") ?? []).Select(e => (string?)e.Attribute("nodeset"))
+        var pages = (ours.Element("memoryBacking")?.Element("hugepages")?.Elements("page") ?? [])
+            .Select(e => (string?)e.Attribute("nodeset")).ToList();
+        (dumped.Element("memoryBacking")?.Element("hugepages")?.Elements("page") ?? [])
+            .Select(e => (string?)e.Attribute("nodeset"))
             .Should().Equal(pages, "libvirt keeps every huge page nodeset we kept");
-        var memNodes = (ours.Element("numatune")?.Elements("memnode") ?? []).Select(e => ((string?)e.Attribute("cellid"), (string?)e.Attribute("mode"), (string?)e.Attribute("nodeset"))).ToList();
-        (dumped.Element("numatune")?.Elements("memnode") ?? []).Select(e => ((string?)e.Attribute("cellid"), (string?)e.Attribute("mode"), (string?)e.Attribute("nodeset")))
+        var memNodes = (ours.Element("numatune")?.Elements("memnode") ?? [])
+            .Select(e => ((string?)e.Attribute("cellid"), (string?)e.Attribute("mode"),
+            (string?)e.Attribute("nodeset"))).ToList();
+        (dumped.Element("numatune")?.Elements("memnode") ?? [])
+            .Select(e => ((string?)e.Attribute("cellid"), (string?)e.Attribute("mode"),
+            (string?)e.Attribute("nodeset")))
             .Should().Equal(memNodes, "libvirt keeps every memnode we wrote");
     }
 
@@ -100,21 +121,28 @@ public class LibvirtAcceptanceTests
             var bad = Path.Combine(dir, "bad.xml");
             File.WriteAllText(bad, good.Replace("cpus='2-3'", "cpus='1-3'")); // overlapping cells
             Exec("virsh", "-c", "test:///default", $"define --validate {bad}").Code.Should().NotBe(0);
-            File.WriteAllText(bad, good.Replace("<vcpupin vcpu='3'", "<vcpupin vcpu='9'")); // libvirt drops it with a warning
+            File.WriteAllText(bad, good.Replace("<vcpupin vcpu='3'",
+                "<vcpupin vcpu='9'")); // libvirt drops it with a warning
             FluentActions.Invoking(() => DefineAndReadBack(bad)).Should().Throw<Exception>();
             // A cpuset under automatic placement: libvirt drops it (numad's choice wins), the read-back sees it.
-            File.WriteAllText(bad, File.ReadAllText(Fixtures.PathOf("numad-pincpu.expected.xml")).Replace("placement='static' cpuset", "placement='auto' cpuset"));
+            File.WriteAllText(bad,
+                File.ReadAllText(Fixtures.PathOf("numad-pincpu.expected.xml")).Replace("placement='static' cpuset",
+                "placement='auto' cpuset"));
             FluentActions.Invoking(() => DefineAndReadBack(bad)).Should().Throw<Exception>();
             // A huge page nodeset naming a guest node without a cell: libvirt refuses it as DomainChecks does.
-            File.WriteAllText(bad, File.ReadAllText(Fixtures.PathOf("hugepages-cells.expected.xml")).Replace("nodeset='0-1'/>", "nodeset='0-2'/>"));
+            File.WriteAllText(bad,
+                File.ReadAllText(Fixtures.PathOf("hugepages-cells.expected.xml")).Replace("nodeset='0-1'/>",
+                "nodeset='0-2'/>"));
             var (hcode, houtput) = Exec("virsh", "-c", "test:///default", $"define --validate {bad}");
             hcode.Should().NotBe(0);
             houtput.Should().Contain("hugepages: node 2 not found");
             // Restrictive memory with a relaxed memnode (what the hook wrote before it relaxed both together): refused.
-            File.WriteAllText(bad, File.ReadAllText(Fixtures.PathOf("restrictive-relaxed.expected.xml")).Replace("<memory mode='interleave'", "<memory mode='restrictive'"));
+            File.WriteAllText(bad,
+                File.ReadAllText(Fixtures.PathOf("restrictive-relaxed.expected.xml")).Replace("<memory mode='interleave'", "<memory mode='restrictive'"));
             var (rcode, routput) = Exec("virsh", "-c", "test:///default", $"define --validate {bad}");
             rcode.Should().NotBe(0);
-            routput.Should().Contain("'restrictive' mode is required in memnode element when mode is 'restrictive' in memory element");
+            routput.Should().Contain("'restrictive' mode is required in memnode element when mode is 'restrictive' " +
+                "in memory element");
             File.WriteAllText(bad, good.Replace("<numatune>", "<numatune><bogus/>"));
             Exec("virt-xml-validate", bad, "domain").Code.Should().NotBe(0);
             // An iothreadpin of an I/O thread the domain lacks: libvirt refuses the domain (DomainChecks refuses it
@@ -124,7 +152,8 @@ public class LibvirtAcceptanceTests
             var (code, output) = Exec("virsh", "-c", "test:///default", $"define --validate {bad}");
             code.Should().NotBe(0);
             output.Should().Contain("iothread");
-            File.WriteAllText(bad, io.Replace("<iothreadpin iothread='2' cpuset='13'/>", "<iothreadpin iothread='2' cpuset=''/>"));
+            File.WriteAllText(bad, io.Replace("<iothreadpin iothread='2' cpuset='13'/>", "<iothreadpin iothread='2' " +
+                "cpuset=''/>"));
             Exec("virt-xml-validate", bad, "domain").Code.Should().NotBe(0);
         }
         finally { Directory.Delete(dir, recursive: true); }
@@ -169,16 +198,22 @@ public class LibvirtAcceptanceTests
             var path = Path.Combine(dir, "hmat.xml");
             File.WriteAllBytes(path, output);
             DefineAndReadBack(path);
-            var (code, dumped) = Exec("virsh", "-c", "test:///default", $"define --validate {path}; dumpxml lg-hmat; undefine lg-hmat");
+            var (code, dumped) = Exec("virsh", "-c", "test:///default", $"define --validate {path}; dumpxml lg-hmat; " +
+                $"undefine lg-hmat");
             code.Should().Be(0, dumped);
-            var numa = XDocument.Parse(dumped[dumped.IndexOf("<domain", StringComparison.Ordinal)..(dumped.IndexOf("</domain>", StringComparison.Ordinal) + 9)])
+            var numa = XDocument.Parse(dumped[dumped.IndexOf("<domain",
+                StringComparison.Ordinal)..(dumped.IndexOf("</domain>", StringComparison.Ordinal) + 9)])
                 .Root!.Element("cpu")!.Element("numa")!;
             var before = XDocument.Parse(HmatDomain).Root!.Element("cpu")!.Element("numa")!;
             var cells = numa.Elements("cell").ToList();
-            cells.Select(c => (string?)c.Attribute("memory")).Should().Equal(["1048576", "3145728"], "the new sizes were written");
-            Canonical(cells[0].Element("cache")).Should().Be(Canonical(before.Element("cell")!.Element("cache")), "cell 0 keeps its memory-side cache");
+            cells.Select(c => (string?)c.Attribute("memory"))
+                .Should().Equal(["1048576", "3145728"], "the new sizes were written");
+            Canonical(cells[0].Element("cache"))
+                .Should().Be(Canonical(before.Element("cell")!.Element("cache")), "cell 0 keeps its memory-side cache");
             cells[1].Element("cache").Should().BeNull("cell 1 had no cache");
-            Canonical(numa.Element("interconnects")).Should().Be(Canonical(before.Element("interconnects")), "the interconnects between the same cells are kept");
+            Canonical(numa.Element("interconnects"))
+                .Should().Be(Canonical(before.Element("interconnects")), "the interconnects between the same cells " +
+                "are kept");
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
@@ -186,6 +221,7 @@ public class LibvirtAcceptanceTests
     /// <summary>An element's name, attributes (sorted) and child elements, without whitespace or quoting
     /// style.</summary>
     private static string Canonical(XElement? e) => e is null ? "(none)" :
-        $"<{e.Name.LocalName} {string.Join(" ", e.Attributes().OrderBy(a => a.Name.LocalName).Select(a => $"{a.Name.LocalName}={a.Value}"))}>" +
+        $"<{e.Name.LocalName} " +
+            $"{string.Join(" ", e.Attributes().OrderBy(a => a.Name.LocalName).Select(a => $"{a.Name.LocalName}={a.Value}"))}>" +
         string.Concat(e.Elements().Select(Canonical)) + $"</{e.Name.LocalName}>";
 }

@@ -79,7 +79,8 @@ public sealed class MomUnitTests : IDisposable
     {
         LargeguestConfig.Defaults.MomConfigPath.Should().Be("/etc/vdsm/mom.conf");
         var bad = () => LargeguestConfig.FromOptions(new LargeguestOptions { Mom = new MomOptions { ConfigPath = "mom.conf" } }, "f.json");
-        bad.Should().Throw<ConfigException>().WithMessage("f.json: Mom:ConfigPath: bad value 'mom.conf' (expected: an absolute path)");
+        bad.Should().Throw<ConfigException>()
+            .WithMessage("f.json: Mom:ConfigPath: bad value 'mom.conf' (expected: an absolute path)");
     }
 
     [Fact]
@@ -87,15 +88,18 @@ public sealed class MomUnitTests : IDisposable
     {
         XmlRpc.MethodCall("setNamedPolicy", "02-x", "(a < b) & c", true, 7, null).Should().Be(
             "<?xml version=\"1.0\"?>\n<methodCall><methodName>setNamedPolicy</methodName><params>" +
-            "<param><value><string>02-x</string></value></param><param><value><string>(a &lt; b) &amp; c</string></value></param>" +
+            "<param><value><string>02-x</string></value></param><param><value><string>(a &lt; b) &amp; " +
+                "c</string></value></param>" +
             "<param><value><boolean>1</boolean></value></param><param><value><int>7</int></value></param>" +
             "<param><value><nil/></value></param></params></methodCall>\n");
         var request = Encoding.UTF8.GetString(XmlRpc.HttpRequest("<x/>"));
-        request.Should().StartWith("POST /RPC2 HTTP/1.0\r\n").And.Contain("Content-Length: 4\r\n").And.EndWith("\r\n\r\n<x/>");
+        request.Should().StartWith("POST /RPC2 HTTP/1.0\r\n").And.Contain("Content-Length: 4\r\n")
+            .And.EndWith("\r\n\r\n<x/>");
     }
 
     private static byte[] Http(string body, string status = "200 OK") =>
-        Encoding.UTF8.GetBytes($"HTTP/1.0 {status}\r\nContent-type: text/xml\r\nContent-length: {Encoding.UTF8.GetByteCount(body)}\r\n\r\n{body}");
+        Encoding.UTF8.GetBytes($"HTTP/1.0 {status}\r\nContent-type: text/xml\r\nContent-length: " +
+            $"{Encoding.UTF8.GetByteCount(body)}\r\n\r\n{body}");
 
     private static string Response(string value) => $"<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n{value}\n</param>\n</params>\n</methodResponse>\n";
 
@@ -122,7 +126,8 @@ public sealed class MomUnitTests : IDisposable
         host["list"].Should().BeEquivalentTo(new object?[] { -3, "s" });
         XmlRpc.ParseMethodResponse("<methodResponse><params><param><value><struct><member><name>a</name><value>1</value></member>" +
             "<member><name>a</name><value>2</value></member></struct></value></param></params></methodResponse>")
-            .Should().BeEquivalentTo(new Dictionary<string, object?> { ["a"] = "2" }, "a repeated member keeps its last value");
+            .Should().BeEquivalentTo(new Dictionary<string, object?> { ["a"] = "2" }, "a repeated member keeps its " +
+                "last value");
     }
 
     [Theory]
@@ -144,10 +149,12 @@ public sealed class MomUnitTests : IDisposable
     public void A_fault_is_surfaced_with_its_code_and_text()
     {
         var fault = "<methodResponse><fault><value><struct><member><name>faultCode</name><value><int>1</int></value></member>" +
-                    "<member><name>faultString</name><value><string>&lt;class 'TypeError'&gt;:setNamedPolicy() missing 1 argument</string></value></member>" +
+                    "<member><name>faultString</name><value><string>&lt;class 'TypeError'&gt;:setNamedPolicy() " +
+                        "missing 1 argument</string></value></member>" +
                     "</struct></value></fault></methodResponse>";
         var parse = () => XmlRpc.ParseHttpResponse(Http(fault));
-        parse.Should().Throw<XmlRpcFaultException>().Which.Should().Match<XmlRpcFaultException>(e => e.Code == 1 && e.Text.StartsWith("<class 'TypeError'>"));
+        parse.Should().Throw<XmlRpcFaultException>().Which
+            .Should().Match<XmlRpcFaultException>(e => e.Code == 1 && e.Text.StartsWith("<class 'TypeError'>"));
     }
 
     [Theory]
@@ -167,7 +174,8 @@ public sealed class MomUnitTests : IDisposable
         text.Should().EndWith("\n(set ksmMergeAcrossNodes 0)\n");
         MomPublisher.PolicyText(true).Should().EndWith("(set ksmMergeAcrossNodes 1)\n");
         string.CompareOrdinal("01-parameters", MomConfig.PolicyName).Should().BeNegative();
-        string.CompareOrdinal(MomConfig.PolicyName, "03-ksm").Should().BeNegative("MoM evaluates named policies in name order");
+        string.CompareOrdinal(MomConfig.PolicyName, "03-ksm")
+            .Should().BeNegative("MoM evaluates named policies in name order");
     }
 
     /// <summary>A unix socket answering each connection with <paramref name="answer"/> (null: accept and never
@@ -234,12 +242,15 @@ public sealed class MomUnitTests : IDisposable
         result.Note.Should().BeNull();
         result.Failure.Should().Be(
             $"MoM did not take policy 02-largeguest (merge_across_nodes=0): " +
-            $"MoM at {refusing} refused it (setNamedPolicy returned false: the policies do not evaluate together; see MoM's log); " +
+            $"MoM at {refusing} refused it (setNamedPolicy returned false: the policies do not evaluate together; " +
+                $"see MoM's log); " +
             $"MoM will revert merge_across_nodes to the engine's value on its next policy cycle; " +
             $"the policy file {policyDir}/02-largeguest.policy is written, so a MoM started later loads it");
         File.ReadAllText(Path.Combine(policyDir, "02-largeguest.policy")).Should().Be(MomPublisher.PolicyText(false));
         Directory.GetFiles(policyDir).Should().ContainSingle("the temp file of the atomic write is gone");
-        lock (requests) requests.Select(r => r[r.IndexOf("<methodName>", StringComparison.Ordinal)..r.IndexOf("</methodName>", StringComparison.Ordinal)])
+        lock (requests) requests
+            .Select(r => r[r.IndexOf("<methodName>", StringComparison.Ordinal)..r.IndexOf("</methodName>",
+            StringComparison.Ordinal)])
             .Should().Equal("<methodName>getNamedPolicies", "<methodName>setNamedPolicy");
         lock (requests) requests[1].Should().Contain("<string>02-largeguest</string>");
 

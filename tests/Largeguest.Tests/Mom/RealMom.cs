@@ -34,20 +34,25 @@ public sealed class RealMom : IDisposable
         {
             var dir = Support.ThirdParty.Root;
             if (!File.Exists(Path.Combine(dir, "mom", "momd.in")))
-                throw new InvalidOperationException($"MoM's source is missing: expected mom/momd.in in the third-party folder (looked in {Support.ThirdParty.Where}; set {Support.ThirdParty.Variable}); not skipping");
+                throw new InvalidOperationException($"MoM's source is missing: expected mom/momd.in in the " +
+                    $"third-party folder (looked in {Support.ThirdParty.Where}; set {Support.ThirdParty.Variable}); " +
+                    $"not skipping");
             return dir;
         }
     }
 
     public RealMom(string controllers = "KSM")
     {
-        foreach (var (file, package) in new[] { ("/usr/bin/python3", "python3"), ("/usr/lib/python3/dist-packages/libvirt.py", "python3-libvirt") })
-            if (!File.Exists(file)) throw new InvalidOperationException($"MoM needs {file}: install the Debian package {package} (`make deps`); not skipping");
+        foreach (var (file, package) in new[] { ("/usr/bin/python3", "python3"),
+            ("/usr/lib/python3/dist-packages/libvirt.py", "python3-libvirt") })
+            if (!File.Exists(file)) throw new InvalidOperationException($"MoM needs {file}: install the Debian " +
+                $"package {package} (`make deps`); not skipping");
         var source = ThirdParty;
         File.WriteAllText(Path.Combine(Dir, "momd"), File.ReadAllText(Path.Combine(source, "mom", "momd.in")).Replace("@PYTHON@", "/usr/bin/python3"));
         Directory.CreateDirectory(PolicyDir);
         foreach (var policy in new[] { "00-defines", "01-parameters", "03-ksm" })
-            File.Copy(Path.Combine(source, "vdsm", "static", "etc", "vdsm", "mom.d", policy + ".policy"), Path.Combine(PolicyDir, policy + ".policy"));
+            File.Copy(Path.Combine(source, "vdsm", "static", "etc", "vdsm", "mom.d", policy + ".policy"),
+                Path.Combine(PolicyDir, policy + ".policy"));
         var i = IntervalSeconds;
         File.WriteAllText(ConfigPath, $"""
             [main]
@@ -78,7 +83,8 @@ public sealed class RealMom : IDisposable
     public void Start()
     {
         if (_process is not null) throw new InvalidOperationException("MoM is already running");
-        var start = new ProcessStartInfo("/usr/bin/python3") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo("/usr/bin/python3") { UseShellExecute = false, RedirectStandardOutput = true,
+            RedirectStandardError = true };
         foreach (var a in new[] { Path.Combine(Dir, "momd"), "-c", ConfigPath }) start.ArgumentList.Add(a);
         start.Environment["PYTHONPATH"] = Path.Combine(ThirdParty, "mom");
         _process = Process.Start(start)!;
@@ -89,11 +95,13 @@ public sealed class RealMom : IDisposable
         MomException? last = null;
         bool Answers()
         {
-            if (_process.HasExited) throw new InvalidOperationException($"MoM exited at start ({_process.ExitCode}): {Stderr}\n{Log}");
+            if (_process.HasExited) throw new InvalidOperationException($"MoM exited at start ({_process.ExitCode}): " +
+                $"{Stderr}\n{Log}");
             try { return Client.Ping(); }
             catch (MomException e) { last = e; return false; }
         }
-        Poll.Wait(Answers, TimeSpan.FromSeconds(30), "MoM answering its socket", () => last?.Message ?? "no answer", TimeSpan.FromMilliseconds(100));
+        Poll.Wait(Answers, TimeSpan.FromSeconds(30), "MoM answering its socket", () => last?.Message ?? "no answer",
+            TimeSpan.FromMilliseconds(100));
         Client.SetNamedPolicy("01-parameters", EngineParameters).Should().BeTrue("MoM takes VDSM's parameters");
     }
 
@@ -119,23 +127,27 @@ public sealed class RealMom : IDisposable
     public string Log => File.Exists(LogPath) ? File.ReadAllText(LogPath) : "";
 
     /// <summary>Log lines after <paramref name="from"/> characters (a mark taken with <see cref="Mark"/>).</summary>
-    public string[] LogSince(int from) => Log[Math.Min(from, Log.Length)..].Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    public string[] LogSince(int from) => Log[Math.Min(from, Log.Length)..].Split('\n',
+        StringSplitOptions.RemoveEmptyEntries);
     public int Mark() => Log.Length;
 
     /// <summary>Policy cycles MoM evaluated since the mark (one "Results:" line each).</summary>
-    public int Cycles(int from) => LogSince(from).Count(l => l.Contains("mom.Policy - DEBUG - Results:", StringComparison.Ordinal));
+    public int Cycles(int from) => LogSince(from).Count(l => l.Contains("mom.Policy - DEBUG - Results:",
+        StringComparison.Ordinal));
 
     /// <summary>MoM's own KSM writes since the mark that contain <paramref name="what"/> (e.g. "'run': 2", an
     /// unmerge).</summary>
     public int KsmWrites(int from, string what) =>
-        LogSince(from).Count(l => l.Contains("Updating KSM configuration", StringComparison.Ordinal) && l.Contains(what, StringComparison.Ordinal));
+        LogSince(from).Count(l => l.Contains("Updating KSM configuration",
+            StringComparison.Ordinal) && l.Contains(what, StringComparison.Ordinal));
 
     /// <summary>Waits until MoM has evaluated <paramref name="cycles"/> more policy cycles (FAILS after a generous
     /// bound).</summary>
     public void WaitCycles(int cycles)
     {
         var mark = Mark();
-        Poll.Wait(() => Cycles(mark) >= cycles, TimeSpan.FromSeconds(cycles * IntervalSeconds * 5 + 10), $"MoM evaluating {cycles} policy cycles",
+        Poll.Wait(() => Cycles(mark) >= cycles, TimeSpan.FromSeconds(cycles * IntervalSeconds * 5 + 10),
+            $"MoM evaluating {cycles} policy cycles",
             () => $"{Cycles(mark)} evaluated; its log:\n{Log}", TimeSpan.FromMilliseconds(100));
     }
 

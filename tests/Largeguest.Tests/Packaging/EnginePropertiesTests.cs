@@ -19,17 +19,20 @@ public class EnginePropertiesTests(ITestOutputHelper output)
     {
         foreach (var (name, regex) in EngineProperties.All)
         {
-            regex.Should().StartWith("^").And.EndWith("$", $"{name}: the webadmin tests values with a JavaScript search, which needs anchors");
+            regex.Should().StartWith("^")
+                .And.EndWith("$", $"{name}: the webadmin tests values with a JavaScript search, which needs anchors");
             regex.Should().NotContainAny([";"], $"{name}: ';' separates the engine's definitions");
             regex.Should().NotContainAny(["="], $"{name}: the webadmin splits each definition on every '='");
             regex.Should().NotContainAny(["'"], $"{name}: the documented command quotes the value in single quotes");
             regex.Should().NotContainAny(["(?i", "(?U", "\\p{", "++", "*+", "?+", "(?>", "(?<"],
-                $"{name}: only the common subset of Java and JavaScript regular expressions works in both the engine and the webadmin");
+                $"{name}: only the common subset of Java and JavaScript regular expressions works in both the engine " +
+                    $"and the webadmin");
         }
         var length = EngineProperties.UserDefinedVmProperties.Length;
         output.WriteLine($"UserDefinedVMProperties value: {length} characters");
         length.Should().BeLessThan(EngineProperties.EngineOptionLimit,
-            "vdc_options.option_value is character varying(4000), and the administrator's other properties need room too");
+            "vdc_options.option_value is character varying(4000), and the administrator's other properties need room " +
+                "too");
     }
 
     [Fact]
@@ -38,7 +41,8 @@ public class EnginePropertiesTests(ITestOutputHelper output)
         var docs = Repo.ReadText("docs/engine-config.md");
         foreach (var level in EngineProperties.ClusterVersions)
             docs.Should().Contain(EngineProperties.EngineConfigCommand(level),
-                $"docs/engine-config.md must carry the cluster level {level} command assembled from packaging/engine-properties.txt, byte for byte");
+                $"docs/engine-config.md must carry the cluster level {level} command assembled from " +
+                    $"packaging/engine-properties.txt, byte for byte");
     }
 
     /// <summary>
@@ -79,28 +83,35 @@ public class EnginePropertiesTests(ITestOutputHelper output)
             var regex = java[i];
 
             if (original.Accepted && !syntax.Accepted)
-                broken.Add($"{name}={PropertyCorpus.Show(value)}: accepted, but its neutralized form {PropertyCorpus.Show(neutral)} is not ({syntax.Problem})");
+                broken.Add($"{name}={PropertyCorpus.Show(value)}: accepted, but its neutralized form " +
+                    $"{PropertyCorpus.Show(neutral)} is not ({syntax.Problem})");
             if (!original.Accepted && syntax.Accepted)
             {
                 if (SyntaxOracle.SemanticProblemIn(original.Problem!) is { } problem) semanticSeen[problem]++;
-                else broken.Add($"{name}={PropertyCorpus.Show(value)}: rejected for '{original.Problem}', which is not a semantic check, yet {PropertyCorpus.Show(neutral)} is accepted");
+                else broken.Add($"{name}={PropertyCorpus.Show(value)}: rejected for '{original.Problem}', which is " +
+                    $"not a semantic check, yet {PropertyCorpus.Show(neutral)} is accepted");
             }
             if (java[corpus.Count + i] != regex)
-                broken.Add($"{name}={PropertyCorpus.Show(value)}: the regex says {regex} but {!regex} for the neutralized {PropertyCorpus.Show(neutral)}");
+                broken.Add($"{name}={PropertyCorpus.Show(value)}: the regex says {regex} but {!regex} for the " +
+                    $"neutralized {PropertyCorpus.Show(neutral)}");
             if (javaScript[i] != regex)
-                disagreements.Add($"{name}={PropertyCorpus.Show(value)}: Java {(regex ? "accepts" : "rejects")}, JavaScript (the webadmin) does not");
+                disagreements.Add($"{name}={PropertyCorpus.Show(value)}: Java {(regex ? "accepts" : "rejects")}, " +
+                    $"JavaScript (the webadmin) does not");
             if (regex != syntax.Accepted)
-                disagreements.Add($"{name}={PropertyCorpus.Show(value)}: regex {(regex ? "accepts" : "rejects")}, parser {(syntax.Accepted ? "accepts" : $"rejects ({syntax.Problem})")}");
+                disagreements.Add($"{name}={PropertyCorpus.Show(value)}: regex {(regex ? "accepts" : "rejects")}, " +
+                    $"parser {(syntax.Accepted ? "accepts" : $"rejects ({syntax.Problem})")}");
 
             var c = counts[name];
             counts[name] = syntax.Accepted ? (c.Accepted + 1, c.Rejected) : (c.Accepted, c.Rejected + 1);
         }
 
-        foreach (var (name, c) in counts) output.WriteLine($"{name}: {c.Accepted} accepted, {c.Rejected} rejected at the syntax level");
+        foreach (var (name, c) in counts) output.WriteLine($"{name}: {c.Accepted} accepted, {c.Rejected} rejected at " +
+            $"the syntax level");
         foreach (var (problem, n) in semanticSeen) output.WriteLine($"semantic only: '{problem}' x{n}");
 
         broken.Should().BeEmpty("the syntax-level oracle must be sound (seed {0})", seed);
-        disagreements.Should().BeEmpty("the engine's regex and the hook's parser must agree (seed {0}); first ones:\n{1}",
+        disagreements.Should().BeEmpty("the engine's regex and the hook's parser must agree (seed {0}); first " +
+            "ones:\n{1}",
             seed, string.Join("\n", disagreements.Take(25)));
         foreach (var (name, c) in counts)
         {

@@ -23,6 +23,7 @@ public class GlibcTests
     {
         var versions = GlibcVersions(Repo.PublishedBinary);
         versions.Should().NotBeEmpty("a dynamically linked Native-AOT binary references versioned glibc symbols");
-        versions.Where(v => v > El9Glibc).Should().BeEmpty($"EL9 ships glibc {El9Glibc}; the binary needs {string.Join(", ", versions)}");
+        versions.Where(v => v > El9Glibc)
+            .Should().BeEmpty($"EL9 ships glibc {El9Glibc}; the binary needs {string.Join(", ", versions)}");
     }
 }

@@ -38,7 +38,8 @@ public class KsmtunePackageTests(RpmFixture rpm)
         root.Install(rpm.RpmPath);
         root.Install(SubRpm); // the scriptlets skip systemctl where systemd is not running (this machine, image builds)
         File.ReadAllText(root[Unit]).Should().Be(Repo.ReadText("packaging/largeguest-ksmtune.service"));
-        var exec = File.ReadAllLines(root[Unit]).Single(l => l.StartsWith("ExecStart=", StringComparison.Ordinal))["ExecStart=".Length..].Split(' ');
+        var exec = File.ReadAllLines(root[Unit]).Single(l => l.StartsWith("ExecStart=",
+            StringComparison.Ordinal))["ExecStart=".Length..].Split(' ');
         exec[1..].Should().Equal("ksm", "tune", "--daemon");
         File.Exists(root[exec[0]]).Should().BeTrue($"ExecStart names {exec[0]}, which the main package installs");
         var help = Tool.Run(root[exec[0]], ["ksm", "tune", "--help"]);

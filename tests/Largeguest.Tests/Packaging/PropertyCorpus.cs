@@ -13,7 +13,8 @@ namespace Largeguest.Tests.Packaging;
 internal static class PropertyCorpus
 {
     /// <summary>Every whitespace character String.Trim() removes, plus look-alikes it keeps.</summary>
-    private static readonly string[] Spaces = [" ", "  ", "\t", "\n", "\r\n", "\v", "\f", "\u0085", "\u00A0", "\u1680", "\u2003", "\u200A", "\u2028", "\u2029", "\u202F", "\u205F", "\u3000"];
+    private static readonly string[] Spaces = [" ", "  ", "\t", "\n", "\r\n", "\v", "\f", "\u0085", "\u00A0", "\u1680",
+        "\u2003", "\u200A", "\u2028", "\u2029", "\u202F", "\u205F", "\u3000"];
     private static readonly string[] NotSpaces = ["\uFEFF", "\u200B", "\u180E", "_", "."];
 
     /// <summary>What edits insert: the grammar's characters, neighbours of them, and traps for either side.</summary>
@@ -22,7 +23,8 @@ internal static class PropertyCorpus
         .. "0123456789^-,#:".Select(c => c.ToString()),
         .. "eEmMuUlLaAtToOrRsSiIcCpPfFdDnNvVkKgGbBxX".Select(c => c.ToString()),
         .. Spaces, .. NotSpaces,
-        ";", "=", "'", "\u0663" /* Arabic-Indic 3 */, "\uFF11" /* fullwidth 1 */, "\u212A" /* Kelvin K */, "\u0131" /* dotless i */, "\u017F" /* long s */,
+        ";", "=", "'", "\u0663" /* Arabic-Indic 3 */, "\uFF11" /* fullwidth 1 */, "\u212A" /* Kelvin K */,
+            "\u0131" /* dotless i */, "\u017F" /* long s */,
         "\u00E9", "\uD83D\uDE00", "\uD800" /* lone surrogate */,
     ];
 
@@ -67,7 +69,8 @@ internal static class PropertyCorpus
     private static Gen<string> Memory =>
         from digits in Gen.Frequency(
             (8, Gen.Choose(0, 4096).Select(n => n.ToString())),
-            (1, Gen.Elements("0", "00000000000000001", "1048576", "1048577", "1125899906842624", "99999999999999999999")))
+            (1, Gen.Elements("0", "00000000000000001", "1048576", "1048577", "1125899906842624",
+                "99999999999999999999")))
         from w in Ws
         from unit in Gen.Frequency((2, Gen.Constant("")), (3, Gen.Elements("K", "M", "G", "T").SelectMany(Cased)))
         from ib in Gen.Frequency((3, Gen.Constant("")), (1, Cased("iB")))
@@ -82,16 +85,19 @@ internal static class PropertyCorpus
         LargeguestProperties.Pincpu => Padded(CpuSetValue),
         LargeguestProperties.Numatune => Padded(Gen.Frequency(
             (1, CpuSetValue),
-            (3, from m in Mode from w1 in Ws from sep in Gen.Elements("#", ":") from w2 in Ws from s in CpuSetValue select $"{m}{w1}{sep}{w2}{s}"))),
+            (3, from m in Mode from w1 in Ws from sep in Gen.Elements("#",
+                ":") from w2 in Ws from s in CpuSetValue select $"{m}{w1}{sep}{w2}{s}"))),
         LargeguestProperties.Numa => Padded(
             from m in Mode from w1 in Ws from w2 in Ws from s in CpuSetValue select $"{m}{w1}:{w2}{s}"),
         LargeguestProperties.Cputune => Padded(Join(
-            from key in Gen.Frequency((5, Range), (1, Cased("emulator")), (1, from w in Cased("iothread") from n in Id select w + n))
+            from key in Gen.Frequency((5, Range), (1, Cased("emulator")), (1,
+                from w in Cased("iothread") from n in Id select w + n))
             from w1 in Ws from w2 in Ws from s in CpuSetValue
             select $"{key}{w1}#{w2}{s}", 4)),
         LargeguestProperties.Guestnuma => Padded(Join(
             from vcpus in CpuSetValue from w1 in Ws from w2 in Ws from mem in Memory
-            from nodes in Gen.Frequency((3, Gen.Constant("")), (1, from w3 in Ws from w4 in Ws from r in Range select $"{w3}#{w4}{r}"))
+            from nodes in Gen.Frequency((3, Gen.Constant("")), (1,
+                from w3 in Ws from w4 in Ws from r in Range select $"{w3}#{w4}{r}"))
             select $"{vcpus}{w1}#{w2}{mem}{nodes}", 3)),
         LargeguestProperties.KsmMergeAcrossNodesName => Padded(Gen.Elements("0", "1")),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
@@ -129,36 +135,49 @@ internal static class PropertyCorpus
     {
         [LargeguestProperties.Cputune] =
         [
-            "0#0-3,^2,1#4-7,emulator#8", "0#0-3,1-3#4-7,emulator#8", "0#1", " 0 # 1 ", "0-3#4-7", "EMULATOR#0", "emulator#0,emulator#1",
-            "0#1,0#2", "3-1#0", "0#5-3", "0#^1", "0#1,^1", "^0#1", "0#1,^2#3", "#1", "0#", "0#1,", ",0#1", "0#1,,1#2", "0 1#2", "0#1 2",
-            "0#1#2", "emulator", "emu lator#1", "0-#1", "0#1-", "1234567#1", "0#1234567", "016383#0", "16384#0", "0#16384", "x#1", "0#x",
+            "0#0-3,^2,1#4-7,emulator#8", "0#0-3,1-3#4-7,emulator#8", "0#1", " 0 # 1 ", "0-3#4-7", "EMULATOR#0",
+                "emulator#0,emulator#1",
+            "0#1,0#2", "3-1#0", "0#5-3", "0#^1", "0#1,^1", "^0#1", "0#1,^2#3", "#1", "0#", "0#1,", ",0#1", "0#1,,1#2",
+                "0 1#2", "0#1 2",
+            "0#1#2", "emulator", "emu lator#1", "0-#1", "0#1-", "1234567#1", "0#1234567", "016383#0", "16384#0",
+                "0#16384", "x#1", "0#x",
             "\u00A00#1\u3000", "0\u2028#\u20291", "0\uFEFF#1", "", " ", "\t", "0#1;1#2", "0#1\n", "0#1\r\n",
-            "iothread1#0", "0#1,iothread2#3,IOTHREAD1#4", "iothread0#1", "iothread#1", "iothread 1#1", "iothread1 #1", " iothread1# 1",
-            "iothread1234567#1", "iothread000001#1", "iothread1-2#1", "iothread1#1,iothread1#2", "iothread1,0#1", "iothreads1#1",
+            "iothread1#0", "0#1,iothread2#3,IOTHREAD1#4", "iothread0#1", "iothread#1", "iothread 1#1", "iothread1 #1",
+                " iothread1# 1",
+            "iothread1234567#1", "iothread000001#1", "iothread1-2#1", "iothread1#1,iothread1#2", "iothread1,0#1",
+                "iothreads1#1",
             "\u0131othread1#1", "iothread\u0661#1", "io thread1#1", "0#0_1#1", "0#0-3_1#4,5", "emulator#0_iothread1#1",
         ],
         [LargeguestProperties.Numatune] =
         [
-            "interleave#0-1", "strict:0", "0-1", "auto", " AUTO ", "Auto", "auto#0", "auto:0", "autox", "auto,0", "0,auto", "PREFERRED#0", "Restrictive:1", " strict # 0 , 2 ", "strict#", "#0", "strict", "strict#0#1",
-            "strict:0:1", "strict#0:1", "bogus#0", "stric#0", "strictly#0", "s trict#0", "strict#^0", "strict#0,^0", "^0", "0,^0", "strict#3-1",
+            "interleave#0-1", "strict:0", "0-1", "auto", " AUTO ", "Auto", "auto#0", "auto:0", "autox", "auto,0",
+                "0,auto", "PREFERRED#0", "Restrictive:1", " strict # 0 , 2 ", "strict#", "#0", "strict", "strict#0#1",
+            "strict:0:1", "strict#0:1", "bogus#0", "stric#0", "strictly#0", "s trict#0", "strict#^0", "strict#0,^0",
+                "^0", "0,^0", "strict#3-1",
             "strict#16384", "\u017Ftrict#0", "str\u0131ct#0", "0", "", " ",
         ],
         [LargeguestProperties.Guestnuma] =
         [
-            "0-7#10G,8-15#10G", "0-3,8-11#8G,4-7,12-15#8G", "0#1024", "0#1K", "0#1KiB", "0#1kib", "0#1 G", "0#1G iB", "0#1Gi", "0#1GB",
-            "0#1Q", "0#0", "0#0G", "0#1048576T", "0#1048577T", "0#00000000000000001", "0#99999999999999999999", "0#1G#0", "0#1G#0-1",
-            "0#1G#0,1", "0#1G#^0", "0#1G#0#1", "0#1G,0#1G", "0-3#1G,2-5#1G", "0,1", "0#1G,1", ",0#1G", "0#", "#1G", "0#G", "0#1\u212AiB",
+            "0-7#10G,8-15#10G", "0-3,8-11#8G,4-7,12-15#8G", "0#1024", "0#1K", "0#1KiB", "0#1kib", "0#1 G", "0#1G iB",
+                "0#1Gi", "0#1GB",
+            "0#1Q", "0#0", "0#0G", "0#1048576T", "0#1048577T", "0#00000000000000001", "0#99999999999999999999",
+                "0#1G#0", "0#1G#0-1",
+            "0#1G#0,1", "0#1G#^0", "0#1G#0#1", "0#1G,0#1G", "0-3#1G,2-5#1G", "0,1", "0#1G,1", ",0#1G", "0#", "#1G",
+                "0#G", "0#1\u212AiB",
             "0#1Ki\u0131B", "^0,1#1G", "^0#1G", "", " ",
         ],
         [LargeguestProperties.KsmMergeAcrossNodesName] = ["0", "1", " 0 ", "\u00A01\u3000", "2", "01", "0 1", "00", "-1", "true", "", " "],
         [LargeguestProperties.Pincpu] =
         [
-            "1-4,^3", "0", "0-7,^3", " 3 , 1,2 ", "0,2,4-5,^5", "0-3,^0,^1,^2", "^1", "^1-1", "^1-2", "^2-1", "^ 1", "^^1", "1,^1", "3-1",
-            "1-", "-1", "1--2", "1-2-3", "1,,2", ",1", "1,", "99999", "999999", "1234567", "0000001", "a", "1 2", "", " ",
+            "1-4,^3", "0", "0-7,^3", " 3 , 1,2 ", "0,2,4-5,^5", "0-3,^0,^1,^2", "^1", "^1-1", "^1-2", "^2-1", "^ 1",
+                "^^1", "1,^1", "3-1",
+            "1-", "-1", "1--2", "1-2-3", "1,,2", ",1", "1,", "99999", "999999", "1234567", "0000001", "a", "1 2", "",
+                " ",
         ],
         [LargeguestProperties.Numa] =
         [
-            "strict:0", "interleave:0-1", "STRICT : 0 , 1", "strict#0", "0", "strict", "strict:", ":0", "strict:0:1", "bogus:0", "strict:^0",
+            "strict:0", "interleave:0-1", "STRICT : 0 , 1", "strict#0", "0", "strict", "strict:", ":0", "strict:0:1",
+                "bogus:0", "strict:^0",
             "preferred:3-1", "", " ",
         ],
     };
@@ -182,8 +201,10 @@ internal static class PropertyCorpus
         var ids = string.Join(",", Enumerable.Range(0, 1024));
         return name switch
         {
-            LargeguestProperties.Cputune => string.Join(",", Enumerable.Range(0, 1024).Select(i => $"{i}#{i}")) + ",emulator#0-3",
-            LargeguestProperties.Guestnuma => string.Join(",", Enumerable.Range(0, 512).Select(i => $"{2 * i},{2 * i + 1}#1G")),
+            LargeguestProperties.Cputune => string.Join(",", Enumerable.Range(0, 1024)
+                .Select(i => $"{i}#{i}")) + ",emulator#0-3",
+            LargeguestProperties.Guestnuma => string.Join(",", Enumerable.Range(0, 512)
+                .Select(i => $"{2 * i},{2 * i + 1}#1G")),
             LargeguestProperties.Numatune => "strict#" + ids,
             LargeguestProperties.Numa => "strict:" + ids,
             LargeguestProperties.Pincpu => ids,

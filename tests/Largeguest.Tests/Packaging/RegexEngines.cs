@@ -15,7 +15,8 @@ internal static class RegexEngines
     public static bool[] JavaScript(string definitions, IReadOnlyList<(string Name, string Value)> corpus) =>
         Run(Tool.Require("node", "nodejs"), "RegexCheck.js", definitions, corpus);
 
-    private static bool[] Run(string runtime, string script, string definitions, IReadOnlyList<(string Name, string Value)> corpus)
+    private static bool[] Run(string runtime, string script, string definitions, IReadOnlyList<(string Name,
+        string Value)> corpus)
     {
         using var dir = new ScratchDir();
         File.WriteAllText(dir["definitions"], definitions, new UTF8Encoding(false));

@@ -30,7 +30,8 @@ public sealed record ToolResult(int ExitCode, string Stdout, string Stderr)
 internal static class Tool
 {
     public static ToolResult Run(string file, IEnumerable<string> args, string? workingDirectory = null,
-        IReadOnlyDictionary<string, string>? environment = null, bool clearEnvironment = false, TimeSpan? timeout = null)
+        IReadOnlyDictionary<string, string>? environment = null, bool clearEnvironment = false,
+            TimeSpan? timeout = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -53,7 +54,8 @@ internal static class Tool
         catch (System.ComponentModel.Win32Exception e)
         {
             throw new InvalidOperationException(
-                $"cannot run '{file}': {e.Message}. The packaging tests need it; `make test` installs it (make deps).", e);
+                $"cannot run '{file}': {e.Message}. The packaging tests need it; `make test` installs it (make deps).",
+                    e);
         }
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -84,7 +86,8 @@ internal static class Tool
             if (File.Exists(candidate)) return candidate;
         }
         throw new InvalidOperationException(
-            $"'{name}' is not installed: the packaging tests need the Debian package '{package}' (`make deps` installs it)");
+            $"'{name}' is not installed: the packaging tests need the Debian package '{package}' (`make deps` " +
+                $"installs it)");
     }
 }
 

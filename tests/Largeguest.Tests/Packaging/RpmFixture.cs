@@ -30,7 +30,8 @@ public sealed class RpmFixture
 
     /// <summary>Runs make in the repository, without the variables dotnet test sets for itself.</summary>
     public static ToolResult Make(IEnumerable<string> args) =>
-        Tool.Run(Tool.Require("make", "make"), args, environment: CleanEnvironment(), clearEnvironment: true, timeout: TimeSpan.FromMinutes(15));
+        Tool.Run(Tool.Require("make", "make"), args, environment: CleanEnvironment(), clearEnvironment: true,
+            timeout: TimeSpan.FromMinutes(15));
 
     private static Dictionary<string, string> CleanEnvironment()
     {
@@ -38,7 +39,8 @@ public sealed class RpmFixture
         foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
         {
             var key = (string)e.Key;
-            if (key.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) || key.StartsWith("VSTEST", StringComparison.OrdinalIgnoreCase)
+            if (key.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) || key.StartsWith("VSTEST",
+                StringComparison.OrdinalIgnoreCase)
                 || key is "DOTNET_HOST_PATH" or "MAKEFLAGS" or "MAKELEVEL" or "MFLAGS") continue;
             env[key] = (string?)e.Value ?? "";
         }

@@ -54,16 +54,19 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         File.Exists(rpm.RpmPath).Should().BeTrue($"make rpm must leave {rpm.RpmPath}");
         output.WriteLine($"make rpm: {rpm.RpmPath}, {rpm.Size} bytes, built in {rpm.BuildTime.TotalSeconds:F1} s");
 
-        RpmFixture.Query("-qp", "--qf", "%{NAME} %{VERSION} %{RELEASE} %{ARCH} %{LICENSE} %{PAYLOADCOMPRESSOR}", rpm.RpmPath)
+        RpmFixture.Query("-qp", "--qf", "%{NAME} %{VERSION} %{RELEASE} %{ARCH} %{LICENSE} %{PAYLOADCOMPRESSOR}",
+            rpm.RpmPath)
             .Should().Be($"{RpmFixture.Name} {rpm.Version} 1 x86_64 Apache-2.0 zstd");
-        RpmFixture.Query("-qp", "--changelog", rpm.RpmPath).Split('\n')[0].Should().EndWith($"- {rpm.Version}-{rpm.Release}",
+        RpmFixture.Query("-qp", "--changelog", rpm.RpmPath).Split('\n')[0]
+            .Should().EndWith($"- {rpm.Version}-{rpm.Release}",
             "the newest changelog entry names the version being packaged (bump both together)");
     }
 
     [Fact]
     public void Files_modes_and_links_are_exactly_the_documented_ones()
     {
-        var listed = RpmFixture.Query("-qp", "--qf", "[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES} %{FILELINKTOS}\n]", rpm.RpmPath)
+        var listed = RpmFixture.Query("-qp", "--qf", "[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} " +
+            "%{FILENAMES} %{FILELINKTOS}\n]", rpm.RpmPath)
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd());
         listed.Should().BeEquivalentTo(ExpectedFiles().Select(l => l.TrimEnd()));
         RpmFixture.Query("-qlp", rpm.RpmPath).Split('\n', StringSplitOptions.RemoveEmptyEntries)
@@ -78,24 +81,30 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         var flags = RpmFixture.Query("-qp", "--qf", "[%{FILENAMES} %{FILEFLAGS:fflags}\n]", rpm.RpmPath)
             .Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split(' ')).ToDictionary(f => f[0], f => f.Length > 1 ? f[1] : "");
-        flags[Config].Should().Be("cn", "the configuration is %config(noreplace): an administrator's edits survive upgrades");
-        flags[Sudoers].Should().Be("c", "the sudoers rule is %config without noreplace: it must follow the binary's argument forms");
+        flags[Config].Should().Be("cn", "the configuration is %config(noreplace): an administrator's edits survive " +
+            "upgrades");
+        flags[Sudoers].Should().Be("c", "the sudoers rule is %config without noreplace: it must follow the binary's " +
+            "argument forms");
         flags[$"/usr/share/licenses/{RpmFixture.Name}/LICENSE"].Should().Be("l");
         flags[$"{DocDir}/docs/engine-config.md"].Should().Be("d");
         flags[$"{DocDir}/README.md"].Should().Be("d");
-        flags["/etc/vdsm/mom.d/02-largeguest.policy"].Should().Be("g", "the MoM policy file is %ghost: owned, written by the KSM helper");
+        flags["/etc/vdsm/mom.d/02-largeguest.policy"]
+            .Should().Be("g", "the MoM policy file is %ghost: owned, written by the KSM helper");
     }
 
     [Fact]
     public void Dependencies_are_declared_by_hand()
     {
-        var requires = RpmFixture.Query("-qp", "--requires", rpm.RpmPath).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        var requires = RpmFixture.Query("-qp", "--requires", rpm.RpmPath).Split('\n',
+            StringSplitOptions.RemoveEmptyEntries)
             .Where(r => !r.StartsWith("rpmlib(", StringComparison.Ordinal));
-        requires.Should().BeEquivalentTo(["vdsm", "libvirt-libs", "sudo", $"glibc >= {GlibcTests.NewestGlibcVersion(Repo.PublishedBinary)}"],
+        requires.Should().BeEquivalentTo(["vdsm", "libvirt-libs", "sudo", $"glibc >= " +
+            $"{GlibcTests.NewestGlibcVersion(Repo.PublishedBinary)}"],
             "dependency generation is off: nothing generated, nothing missing (libvirt.so.0 is loaded with dlopen)");
         RpmFixture.Query("-qp", "--recommends", rpm.RpmPath).Trim().Should().Be("numad");
         RpmFixture.Query("-qp", "--provides", rpm.RpmPath).Split('\n')
-            .Should().BeEquivalentTo([$"{RpmFixture.Name} = {rpm.Version}-1", $"{RpmFixture.Name}(x86-64) = {rpm.Version}-1"]);
+            .Should().BeEquivalentTo([$"{RpmFixture.Name} = {rpm.Version}-1", $"{RpmFixture.Name}(x86-64) = " +
+                $"{rpm.Version}-1"]);
     }
 
     [Fact]
@@ -104,24 +113,30 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         using var root = new ScratchRoot();
         root.Install(rpm.RpmPath);
 
-        File.ReadAllBytes(root[Binary]).Should().Equal(File.ReadAllBytes(Repo.PublishedBinary), "the package carries the published binary");
+        File.ReadAllBytes(root[Binary])
+            .Should().Equal(File.ReadAllBytes(Repo.PublishedBinary), "the package carries the published binary");
         foreach (var point in HookPoints.DirectoryNames)
         {
             var link = root[$"/usr/libexec/vdsm/hooks/{point}/50_largeguest"];
             new FileInfo(link).LinkTarget.Should().Be(HookLinkTarget);
             Path.GetFullPath(Path.Combine(Path.GetDirectoryName(link)!, HookLinkTarget)).Should().Be(root[Binary]);
         }
-        Directory.Exists(root["/run/vdsm-hook-largeguest"]).Should().BeTrue("the state directory exists right after install");
-        File.ReadAllText(root["/usr/lib/tmpfiles.d/vdsm-hook-largeguest.conf"]).Should().Contain("d /run/vdsm-hook-largeguest 0755 root root -")
-            .And.Contain("r! /etc/vdsm/mom.d/02-largeguest.policy", "the MoM policy goes at boot with the request registry");
-        File.Exists(root["/etc/vdsm/mom.d/02-largeguest.policy"]).Should().BeFalse("the MoM policy is owned (%ghost), never shipped");
+        Directory.Exists(root["/run/vdsm-hook-largeguest"])
+            .Should().BeTrue("the state directory exists right after install");
+        File.ReadAllText(root["/usr/lib/tmpfiles.d/vdsm-hook-largeguest.conf"]).Should()
+            .Contain("d /run/vdsm-hook-largeguest 0755 root root -")
+            .And.Contain("r! /etc/vdsm/mom.d/02-largeguest.policy", "the MoM policy goes at boot with the request " +
+                "registry");
+        File.Exists(root["/etc/vdsm/mom.d/02-largeguest.policy"])
+            .Should().BeFalse("the MoM policy is owned (%ghost), never shipped");
 
         var domain = root["/tmp/domain.xml"];
         Directory.CreateDirectory(Path.GetDirectoryName(domain)!);
         File.Copy(Repo.PathOf("samples/ovirt-db01.xml"), domain);
         var run = root.RunHook("before_vm_start", domain, new() { ["cputune"] = "0#0-1,1#1,emulator#0" });
         run.ExitCode.Should().Be(0, $"the installed hook must succeed:\n{run}");
-        run.Stderr.Should().NotContain("error").And.NotContain("unknown key", "the shipped configuration has no unknown keys");
+        run.Stderr.Should().NotContain("error")
+            .And.NotContain("unknown key", "the shipped configuration has no unknown keys");
         var xml = File.ReadAllText(domain);
         xml.Should().Contain("<vcpupin vcpu=\"0\" cpuset=\"0-1\" />").And.Contain("<vcpupin vcpu=\"1\" cpuset=\"1\" />")
             .And.Contain("<emulatorpin cpuset=\"0\" />");
@@ -168,7 +183,9 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         using var root = new ScratchRoot();
         root.Install(rpm.RpmPath);
         var installed = root[Sudoers];
-        File.GetUnixFileMode(installed).Should().Be(UnixFileMode.UserRead | UnixFileMode.GroupRead, "sudo ignores rules files that are not 0440-like");
+        File.GetUnixFileMode(installed)
+            .Should().Be(UnixFileMode.UserRead | UnixFileMode.GroupRead, "sudo ignores rules files that are not " +
+            "0440-like");
         Tool.Check(visudo, "-cf", installed);
         File.ReadAllText(installed).Should().Be(Repo.ReadText("packaging/50_vdsm_hook_largeguest.sudoers"));
     }
@@ -181,7 +198,8 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         using var root = new ScratchRoot();
         root.Install(rpm.RpmPath);
         var config = root[Config];
-        var edited = File.ReadAllText(config).Replace("\"OnFailure\": \"warn\"", "\"OnFailure\": \"fail\"", StringComparison.Ordinal);
+        var edited = File.ReadAllText(config).Replace("\"OnFailure\": \"warn\"", "\"OnFailure\": \"fail\"",
+            StringComparison.Ordinal);
         edited.Should().NotBe(File.ReadAllText(config), "the edit must change the file");
         File.WriteAllText(config, edited);
         var dropIn = root[$"{DropInDir}/50-site.json"];
@@ -195,7 +213,8 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         if (newVersionChangesTheConfig) next.Should().NotBe(shipped);
         File.WriteAllText(work["largeguest.json"], next);
         var nextVersion = NextVersion(rpm.Version);
-        var build = RpmFixture.Make(["rpm", $"RPM_VERSION={nextVersion}", $"RPM_OUTDIR={work["out"]}", $"RPM_TOPDIR={work["top"]}", $"RPM_CONFIG={work["largeguest.json"]}"]);
+        var build = RpmFixture.Make(["rpm", $"RPM_VERSION={nextVersion}", $"RPM_OUTDIR={work["out"]}",
+            $"RPM_TOPDIR={work["top"]}", $"RPM_CONFIG={work["largeguest.json"]}"]);
         build.ExitCode.Should().Be(0, $"make rpm for version {nextVersion} must succeed:\n{build}");
         var upgrade = work[$"out/{RpmFixture.Name}-{nextVersion}-1.x86_64.rpm"];
 
@@ -228,7 +247,8 @@ internal sealed class ScratchRoot : IDisposable
     public ScratchRoot()
     {
         if (Environment.UserName != "root" && Tool.Run("id", ["-u"]).Stdout.Trim() != "0")
-            throw new InvalidOperationException("installing into a scratch root with `rpm --root` needs root: run the tests as root (`make test` does)");
+            throw new InvalidOperationException("installing into a scratch root with `rpm --root` needs root: run " +
+                "the tests as root (`make test` does)");
     }
 
     public string Path => _dir.Path;
@@ -257,7 +277,8 @@ internal sealed class ScratchRoot : IDisposable
             ["vmId"] = "5a7f0c2e-1b3d-4e8f-9a6b-0c1d2e3f4a5b",
             ["LARGEGUEST_CONFIG"] = this["/etc/vdsm-hook-largeguest/largeguest.json"],
         };
-        return Tool.Run(this[$"/usr/libexec/vdsm/hooks/{hookPoint}/50_largeguest"], [], environment: env, clearEnvironment: true);
+        return Tool.Run(this[$"/usr/libexec/vdsm/hooks/{hookPoint}/50_largeguest"], [], environment: env,
+            clearEnvironment: true);
     }
 
     public void Dispose() => _dir.Dispose();

@@ -24,7 +24,8 @@ public class ShippedConfigTests
     {
         var warnings = new List<string>();
         var loaded = LargeguestConfig.Load(
-            new Dictionary<string, string> { [LargeguestConfig.PathVariable] = Repo.PathOf(Shipped) }, privileged: false, warnings.Add);
+            new Dictionary<string, string> { [LargeguestConfig.PathVariable] = Repo.PathOf(Shipped) },
+                privileged: false, warnings.Add);
         warnings.Should().BeEmpty();
         loaded.Should().Be(LargeguestConfig.Defaults);
     }
@@ -60,12 +61,14 @@ public class ShippedConfigTests
     [Fact]
     public void Configuration_doc_describes_every_key_with_its_default()
     {
-        var rows = Repo.ReadText("docs/configuration.md").Split('\n').Where(l => l.StartsWith("| `", StringComparison.Ordinal)).ToList();
+        var rows = Repo.ReadText("docs/configuration.md").Split('\n')
+            .Where(l => l.StartsWith("| `", StringComparison.Ordinal)).ToList();
         foreach (var key in ConfigKeys.All)
         {
             var row = rows.SingleOrDefault(r => r.StartsWith($"| `{key.Name}` |", StringComparison.Ordinal));
             row.Should().NotBeNull($"docs/configuration.md needs a table row for {key.Name}");
-            row.Should().Contain($"| `{(key.Default.Length == 0 ? "\"\"" : key.Default)}` |", $"the row of {key.Name} shows its default");
+            row.Should().Contain($"| `{(key.Default.Length == 0 ? "\"\"" : key.Default)}` |", $"the row of " +
+                $"{key.Name} shows its default");
         }
         rows.Should().HaveCount(ConfigKeys.All.Count, "one row per key, no row for a key the product does not know");
     }

@@ -81,6 +81,7 @@ internal static class SyntaxOracle
         }
         foreach (var exclusion in Exclusions[name]) v = exclusion.Replace(v, "");
         var next = 0;
-        return DigitRun.Replace(v, m => m.Length >= 7 ? "1000000" : (++next).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return DigitRun.Replace(v,
+            m => m.Length >= 7 ? "1000000" : (++next).ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 }

@@ -16,9 +16,11 @@ public class TmpfilesTests
         var config = Repo.PathOf("packaging/vdsm-hook-largeguest.tmpfiles");
 
         Tool.Check(tmpfiles, $"--root={root.Path}", "--remove", config);
-        File.Exists(root[Policy]).Should().BeTrue("the policy of running VMs survives an administrator's 'systemd-tmpfiles --remove'");
+        File.Exists(root[Policy])
+            .Should().BeTrue("the policy of running VMs survives an administrator's 'systemd-tmpfiles --remove'");
 
-        Tool.Check(tmpfiles, $"--root={root.Path}", "--create", "--remove", "--boot", config); // what systemd-tmpfiles-setup.service runs
+        Tool.Check(tmpfiles, $"--root={root.Path}", "--create", "--remove", "--boot",
+            config); // what systemd-tmpfiles-setup.service runs
         File.Exists(root[Policy]).Should().BeFalse("after a reboot no VM runs: MoM must start with the engine's value");
         Directory.Exists(root["/run/vdsm-hook-largeguest"]).Should().BeTrue();
     }

@@ -20,7 +20,8 @@ public sealed class DurabilityTests : IDisposable
     public void Dispose() { try { Directory.Delete(_dir, recursive: true); } catch (IOException) { } }
 
     private static void RequireStrace() =>
-        File.Exists(Strace).Should().BeTrue($"{Strace} is needed to see the hook's system calls (`make deps` installs strace)");
+        File.Exists(Strace).Should().BeTrue($"{Strace} is needed to see the hook's system calls (`make deps` " +
+            $"installs strace)");
 
     private static string[] Calls(string log, string name) =>
         File.ReadAllLines(log).Where(l => l.Contains(name + "(", StringComparison.Ordinal)).ToArray();
@@ -71,7 +72,8 @@ public sealed class DurabilityTests : IDisposable
         // strace.
         var wrapper = Path.Combine(_dir, "traced-hook");
         VdsmHookRunner.WriteScript(wrapper,
-            $"exec {Strace} -f -qq -o '{log}' -e trace={Traced} -- /bin/bash -c 'exec -a \"$0\" \"{PublishedBinary.Path}\"' \"$0\"");
+            $"exec {Strace} -f -qq -o '{log}' -e trace={Traced} -- /bin/bash -c 'exec -a \"$0\" " +
+                $"\"{PublishedBinary.Path}\"' \"$0\"");
         using var vdsm = new VdsmHookRunner(wrapper) { DefaultEnvironment = SampleHost.Environment };
         var golden = Fixtures.Case("sap-all");
 
@@ -82,7 +84,8 @@ public sealed class DurabilityTests : IDisposable
         run.After!.Inode.Should().NotBe(run.Before!.Inode, "the new XML still replaces the file by rename");
         var text = File.ReadAllText(log);
         ExpectUnnamedThenLinkedThenRenamed(log, run.XmlPath, durable: false);
-        Calls(log, "fsync").Concat(Calls(log, "fdatasync")).Concat(Calls(log, "sync_file_range")).Concat(Calls(log, "syncfs"))
+        Calls(log, "fsync").Concat(Calls(log, "fdatasync")).Concat(Calls(log, "sync_file_range")).Concat(Calls(log,
+            "syncfs"))
             .Should().BeEmpty("VDSM's temp file needs no flush to disk: {0}", text);
     }
 
@@ -100,7 +103,8 @@ public sealed class DurabilityTests : IDisposable
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        foreach (var a in new[] { "-f", "-qq", "-o", log, "-e", "trace=" + Traced, "--", PublishedBinary.Path, "apply", domain })
+        foreach (var a in new[] { "-f", "-qq", "-o", log, "-e", "trace=" + Traced, "--", PublishedBinary.Path, "apply",
+            domain })
             start.ArgumentList.Add(a);
         foreach (var (name, value) in golden.Properties) { start.ArgumentList.Add("--set"); start.ArgumentList.Add($"{name}={value}"); }
         start.Environment.Clear();

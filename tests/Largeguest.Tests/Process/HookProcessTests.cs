@@ -10,7 +10,8 @@ public sealed class HookProcessTests : IDisposable
     private readonly VdsmHookRunner _vdsm = new() { DefaultEnvironment = SampleHost.Environment };
     public void Dispose() => _vdsm.Dispose();
 
-    private static Dictionary<string, string> P(params (string Name, string Value)[] values) => values.ToDictionary(v => v.Name, v => v.Value);
+    private static Dictionary<string, string> P(params (string Name,
+        string Value)[] values) => values.ToDictionary(v => v.Name, v => v.Value);
 
     [Theory]
     [MemberData(nameof(Fixtures.All), MemberType = typeof(Fixtures))]
@@ -129,7 +130,8 @@ public sealed class HookProcessTests : IDisposable
     [InlineData("guestnuma", "0-7#8G,8-13#8G", "vCPUs 14-15 are in no cell: the cells cover 0-13 but the domain has 16 vCPUs")]
     [InlineData("guestnuma", "0-7#8G,8-15#4G", "the cells add up to 12582912 KiB (12 GiB) but the domain's initial memory is 16777216 KiB (16 GiB)")]
     [InlineData("cputune", "0#1\n,1#2x", "bad token '2x'")]
-    public void A_bad_property_is_one_line_naming_it_and_the_file_stays_byte_identical(string property, string value, string problem)
+    public void A_bad_property_is_one_line_naming_it_and_the_file_stays_byte_identical(string property, string value,
+        string problem)
     {
         var input = Fixtures.Read("ovirt-hana-libvirt.xml");
         var run = _vdsm.Run("before_vm_start", input, P((property, value)));
@@ -148,7 +150,8 @@ public sealed class HookProcessTests : IDisposable
         var huge = _vdsm.Run("before_vm_start", input, P(("numatune", "strict#" + new string('9', 100_000))));
         huge.ExitCodes.Should().Equal([2], huge.ToString());
         var line = huge.Stderr.TrimEnd('\n');
-        line.Should().StartWith("largeguest: error: numatune: ").And.Contain(" characters cut) ... ").And.NotContain("\n");
+        line.Should().StartWith("largeguest: error: numatune: ").And.Contain(" characters cut) ... ")
+            .And.NotContain("\n");
         line.Should().EndWith("or auto (numad placement))", "the end of the message survives the cut");
         line.Length.Should().BeLessThanOrEqualTo(512, "VDSM's log gets lines of about 512 characters at most");
         ShouldBeUntouched(huge, input);
@@ -159,8 +162,10 @@ public sealed class HookProcessTests : IDisposable
         var warned = _vdsm.Run("before_vm_start", input, P(("numatune", "0")),
             new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = config } });
         warned.ExitCodes.Should().Equal([0], warned.ToString());
-        var warning = warned.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single(l => l.Contains("unknown key"));
-        warning.Should().StartWith("largeguest: warning: config: unknown key 'Future\\x1b[31mkkk").And.Contain(" characters cut) ... ")
+        var warning = warned.Stderr.Split('\n',
+            StringSplitOptions.RemoveEmptyEntries).Single(l => l.Contains("unknown key"));
+        warning.Should().StartWith("largeguest: warning: config: unknown key 'Future\\x1b[31mkkk").And
+            .Contain(" characters cut) ... ")
             .And.EndWith($"' ignored (from {config})").And.NotContain("\u001b");
         warning.Length.Should().BeLessThanOrEqualTo(512);
     }
@@ -189,7 +194,8 @@ public sealed class HookProcessTests : IDisposable
         var input = System.Text.Encoding.UTF8.GetBytes(text.Replace("</domain>", second + "</domain>"));
         var run = _vdsm.Run("before_vm_start", input, P(("cputune", "0#0"), ("numatune", "0")));
         run.ExitCodes.Should().Equal([2], run.ToString());
-        run.Stderr.Should().MatchRegex($"^largeguest: error: domain XML has 2 <{name}> elements; libvirt allows one[^\n]*\n$");
+        run.Stderr.Should().MatchRegex($"^largeguest: error: domain XML has 2 <{name}> elements; libvirt allows " +
+            $"one[^\n]*\n$");
         ShouldBeUntouched(run, input);
     }
 
@@ -218,7 +224,8 @@ public sealed class HookProcessTests : IDisposable
         static byte[] Crlf(byte[] lf) => System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(lf).ReplaceLineEndings("\r\n"));
         var run = _vdsm.Run("before_vm_start", Crlf(golden.Input), golden.Properties, environment: golden.Settings);
         run.ExitCodes.Should().Equal([0], run.ToString());
-        System.Text.RegularExpressions.Regex.Count(run.XmlText, "(?<!\r)\n").Should().Be(0, "no bare LF may appear in a CR LF file");
+        System.Text.RegularExpressions.Regex.Count(run.XmlText, "(?<!\r)\n")
+            .Should().Be(0, "no bare LF may appear in a CR LF file");
         run.XmlText.Should().Be(System.Text.Encoding.UTF8.GetString(Crlf(File.ReadAllBytes(golden.ExpectedPath))));
     }
 
@@ -239,7 +246,8 @@ public sealed class HookProcessTests : IDisposable
         var input = Fixtures.Read("oneline.xml");
         var run = _vdsm.Run("before_vm_frobnicate", input, P(("cputune", "0#0")));
         run.ExitCodes.Should().Equal([2]);
-        run.Stderr.Should().MatchRegex("^largeguest: error: cannot tell the hook point from '[^']*/before_vm_frobnicate/50_largeguest'[^\n]*\n$");
+        run.Stderr.Should().MatchRegex("^largeguest: error: cannot tell the hook point from " +
+            "'[^']*/before_vm_frobnicate/50_largeguest'[^\n]*\n$");
         ShouldBeUntouched(run, input);
     }
 
@@ -256,16 +264,19 @@ public sealed class HookProcessTests : IDisposable
 
         var ok = _vdsm.Run("before_vm_start", golden.Input, golden.Properties);
         ok.ExitCodes.Should().Equal([0, 0]);
-        File.ReadAllBytes(seen).Should().Equal(File.ReadAllBytes(golden.ExpectedPath), "the next hook reads the rewritten file");
+        File.ReadAllBytes(seen)
+            .Should().Equal(File.ReadAllBytes(golden.ExpectedPath), "the next hook reads the rewritten file");
     }
 
     [Fact]
     public void Not_run_by_vdsm_is_an_error_not_a_silent_success()
     {
         var input = Fixtures.Read("oneline.xml");
-        var run = _vdsm.Run("before_vm_start", input, P(), new HookRunOptions { Environment = new Dictionary<string, string?> { ["_hook_domxml"] = null } });
+        var run = _vdsm.Run("before_vm_start", input, P(), new HookRunOptions { Environment = new Dictionary<string,
+            string?> { ["_hook_domxml"] = null } });
         run.ExitCodes.Should().Equal([2]);
-        run.Stderr.Should().MatchRegex("^largeguest: error: not run by VDSM: neither _hook_domxml nor any of cputune, [^\n]+\n$");
+        run.Stderr.Should().MatchRegex("^largeguest: error: not run by VDSM: neither _hook_domxml nor any of " +
+            "cputune, [^\n]+\n$");
     }
 
     [Fact]
@@ -275,7 +286,8 @@ public sealed class HookProcessTests : IDisposable
         var run = _vdsm.Run("before_vm_start", input, P(("cputune", "0#0")),
             new HookRunOptions { Environment = new Dictionary<string, string?> { ["_hook_domxml"] = null } });
         run.ExitCodes.Should().Equal([2]);
-        run.Stderr.Should().Be("largeguest: error: _hook_domxml: not set (expected: the path of the domain XML, set by VDSM)\n");
+        run.Stderr.Should().Be("largeguest: error: _hook_domxml: not set (expected: the path of the domain XML, set " +
+            "by VDSM)\n");
         run.Xml.Should().Equal(input);
     }
 
@@ -288,7 +300,8 @@ public sealed class HookProcessTests : IDisposable
         var run = _vdsm.Run("before_vm_start", input, P(("numatune", "0-1")),
             new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = config } });
         run.ExitCodes.Should().Equal([2]);
-        run.Stderr.Should().Be($"largeguest: error: {config}: NumaTune:DefaultMode: bad value '3' (expected: strict, preferred, interleave or restrictive)\n");
+        run.Stderr.Should().Be($"largeguest: error: {config}: NumaTune:DefaultMode: bad value '3' (expected: strict, " +
+            $"preferred, interleave or restrictive)\n");
         ShouldBeUntouched(run, input);
     }
 
@@ -325,7 +338,8 @@ public sealed class HookProcessTests : IDisposable
         fromFile.XmlText.Should().Contain("<numatune><memory mode='strict' nodeset='0'/></numatune>");
 
         var fromEnv = _vdsm.Run("before_vm_start", input, P(("numatune", "0")),
-            new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = config, ["LARGEGUEST__NumaTune__DefaultMode"] = "interleave" } });
+            new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = config,
+                ["LARGEGUEST__NumaTune__DefaultMode"] = "interleave" } });
         fromEnv.XmlText.Should().Contain("<numatune><memory mode='interleave' nodeset='0'/></numatune>");
 
         // The drop-in directory beside the named file (strict.d/) is read after it; the environment still wins.
@@ -357,7 +371,8 @@ public sealed class HookProcessTests : IDisposable
         {
             var cased = _vdsm.Run("before_vm_start", input, P(("numatune", "0"), (variable, "interleave")));
             cased.ExitCodes.Should().Equal([0], cased.ToString());
-            cased.Stderr.Should().StartWith($"largeguest: warning: config: {variable} ignored: overrides are spelled exactly");
+            cased.Stderr.Should().StartWith($"largeguest: warning: config: {variable} ignored: overrides are spelled " +
+                $"exactly");
             cased.XmlText.Should().Contain("<numatune><memory mode='preferred' nodeset='0'/></numatune>");
         }
     }

@@ -18,7 +18,8 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Sigkill_at_random_instants_leaves_the_old_or_the_new_complete_document()
     {
-        var runs = int.Parse(Environment.GetEnvironmentVariable("LARGEGUEST_CRASH_RUNS") ?? "1000", CultureInfo.InvariantCulture);
+        var runs = int.Parse(Environment.GetEnvironmentVariable("LARGEGUEST_CRASH_RUNS") ?? "1000",
+            CultureInfo.InvariantCulture);
         var seed = Environment.TickCount;
         var input = LargeDomain.Xml();
         var properties = LargeDomain.Properties();
@@ -69,7 +70,8 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
             else
             {
                 corrupt++;
-                if (corruptSamples.Count < 3) corruptSamples.Add($"run {i}: killed after {delay.TotalMilliseconds:F2} ms, {run.Xml.Length} bytes");
+                if (corruptSamples.Count < 3) corruptSamples.Add($"run {i}: killed after " +
+                    $"{delay.TotalMilliseconds:F2} ms, {run.Xml.Length} bytes");
             }
         }
 
@@ -77,7 +79,8 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
         _vdsm.Run("before_vm_start", input, properties, new() { XmlDirectory = shared }).ExitCodes.Should().Equal([0]);
         var left = Directory.GetFileSystemEntries(shared).Select(Path.GetFileName).ToList();
 
-        Figures.Report(output, $"crash safety: {runs} runs of the hook on a {input.Length / 1024} KiB domain, {killed} SIGKILLed at random " +
+        Figures.Report(output, $"crash safety: {runs} runs of the hook on a {input.Length / 1024} KiB domain, " +
+            $"{killed} SIGKILLed at random " +
             $"instants (0-1.1 times the run, at most {1.1 * longest.TotalMilliseconds:F0} ms, half in the last " +
             $"quarter; seed {seed}); files: {old} old, {@new} new ({killedAfterRename} killed after the rename), " +
             $"corrupt = {corrupt}; temp files seen right after a kill = {seenAfterKill} (killed between link and " +
@@ -85,7 +88,8 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
             $"leftover temp files = {left.Count}");
         corrupt.Should().Be(0, string.Join("; ", corruptSamples));
         left.Should().BeEmpty("a killed hook leaves no file behind once the next run has swept its directory");
-        killed.Should().BeGreaterThan(runs / 4, "most instants fall inside the run, so most runs must have been killed");
+        killed.Should().BeGreaterThan(runs / 4,
+            "most instants fall inside the run, so most runs must have been killed");
         old.Should().BeGreaterThan(0);
         @new.Should().BeGreaterThan(0);
     }

@@ -28,15 +28,18 @@ public sealed class HostileEnvironmentTests(ITestOutputHelper output) : IDisposa
     private static void RequireRoot()
     {
         if (Environment.UserName != "root" && Native.Sh("id -u").Trim() != "0")
-            throw new Xunit.Sdk.XunitException("the hostile-environment tests need root (tmpfs mounts, setpriv to an unprivileged uid); run `make test` as root");
+            throw new Xunit.Sdk.XunitException("the hostile-environment tests need root (tmpfs mounts, setpriv to an " +
+                "unprivileged uid); run `make test` as root");
     }
 
     /// <summary>A fresh tmpfs of <paramref name="size"/>, unmounted when the test ends.</summary>
     private string Tmpfs(string size)
     {
-        var dir = Directory.CreateDirectory(Path.Combine(_vdsm.HooksRoot, "mnt-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+        var dir = Directory.CreateDirectory(Path.Combine(_vdsm.HooksRoot,
+            "mnt-" + Guid.NewGuid().ToString("N")[..8])).FullName;
         try { Native.Sh($"mount -t tmpfs -o size={size},mode=0755 tmpfs '{dir}'"); }
-        catch (InvalidOperationException e) { throw new Xunit.Sdk.XunitException($"cannot mount a tmpfs for the test (needs root and CAP_SYS_ADMIN): {e.Message}"); }
+        catch (InvalidOperationException e) { throw new Xunit.Sdk.XunitException($"cannot mount a tmpfs for the test " +
+            $"(needs root and CAP_SYS_ADMIN): {e.Message}"); }
         _mounts.Add(dir);
         return dir;
     }
@@ -74,28 +77,35 @@ public sealed class HostileEnvironmentTests(ITestOutputHelper output) : IDisposa
         Expect("missing _hook_domxml", missing, Golden.Input, "_hook_domxml: cannot read '", fileExists: false);
         missing.After.Should().BeNull("the hook must not create the file");
         var dir = Directory.CreateDirectory(Path.Combine(_vdsm.HooksRoot, "a-directory")).FullName;
-        Expect("_hook_domxml is a directory", Run(new HookRunOptions { Environment = new Dictionary<string, string?> { ["_hook_domxml"] = dir } }),
+        Expect("_hook_domxml is a directory", Run(new HookRunOptions { Environment = new Dictionary<string,
+            string?> { ["_hook_domxml"] = dir } }),
             Golden.Input, "_hook_domxml: cannot read '[^']*': not a regular file but a directory", fileExists: false);
         Directory.EnumerateFileSystemEntries(dir).Should().BeEmpty();
         // A FIFO with no writer used to block open(2) for ever; the run's own time bound catches a hang.
         var fifo = Path.Combine(_vdsm.HooksRoot, "a-fifo");
         Native.Sh($"mkfifo '{fifo}'");
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        Expect("_hook_domxml is a FIFO without a writer", Run(new HookRunOptions { Timeout = TimeSpan.FromSeconds(10), Environment = new Dictionary<string, string?> { ["_hook_domxml"] = fifo } }),
+        Expect("_hook_domxml is a FIFO without a writer", Run(new HookRunOptions { Timeout = TimeSpan.FromSeconds(10),
+            Environment = new Dictionary<string, string?> { ["_hook_domxml"] = fifo } }),
             Golden.Input, "_hook_domxml: cannot read '[^']*': not a regular file but a FIFO", fileExists: false);
         clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(10), "the hook must not wait for a writer");
         // With a writer holding it open and XML waiting in it, the FIFO is still refused (it used to end in an internal
         // error).
-        using (var writer = new FileStream(fifo, FileMode.Open, FileAccess.ReadWrite)) // O_RDWR: open(2) does not wait for a reader
+        using (var writer = new FileStream(fifo, FileMode.Open,
+            FileAccess.ReadWrite)) // O_RDWR: open(2) does not wait for a reader
         {
             writer.Write(Golden.Input.AsSpan(0, Math.Min(Golden.Input.Length, 4096)));
             writer.Flush();
-            Expect("_hook_domxml is a FIFO with a writer and data", Run(new HookRunOptions { Timeout = TimeSpan.FromSeconds(10), Environment = new Dictionary<string, string?> { ["_hook_domxml"] = fifo } }),
+            Expect("_hook_domxml is a FIFO with a writer and data",
+                Run(new HookRunOptions { Timeout = TimeSpan.FromSeconds(10), Environment = new Dictionary<string,
+                string?> { ["_hook_domxml"] = fifo } }),
                 Golden.Input, "_hook_domxml: cannot read '[^']*': not a regular file but a FIFO", fileExists: false);
         }
         // A device that never ends: refused before a byte is read.
-        Expect("_hook_domxml is /dev/zero", Run(new HookRunOptions { Timeout = TimeSpan.FromSeconds(10), Environment = new Dictionary<string, string?> { ["_hook_domxml"] = "/dev/zero" } }),
-            Golden.Input, "_hook_domxml: cannot read '/dev/zero': not a regular file but a character device", fileExists: false);
+        Expect("_hook_domxml is /dev/zero", Run(new HookRunOptions { Timeout = TimeSpan.FromSeconds(10),
+            Environment = new Dictionary<string, string?> { ["_hook_domxml"] = "/dev/zero" } }),
+            Golden.Input, "_hook_domxml: cannot read '/dev/zero': not a regular file but a character device",
+                fileExists: false);
 
         // Unreadable file and read-only directory, as the unprivileged user VDSM runs hooks as.
         Expect("unreadable _hook_domxml (mode 000, uid nobody)", Run(new HookRunOptions
@@ -146,11 +156,14 @@ public sealed class HostileEnvironmentTests(ITestOutputHelper output) : IDisposa
         {
             var path = Path.Combine(_vdsm.HooksRoot, $"config-{Guid.NewGuid():N}.json");
             File.WriteAllText(path, json);
-            var run = Run(new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = path } });
-            Expect(label, run, Golden.Input, $"{System.Text.RegularExpressions.Regex.Escape(path)}: .*{System.Text.RegularExpressions.Regex.Escape(error)}");
+            var run = Run(new HookRunOptions { Environment = new Dictionary<string,
+                string?> { ["LARGEGUEST_CONFIG"] = path } });
+            Expect(label, run, Golden.Input, $"{System.Text.RegularExpressions.Regex.Escape(path)}: " +
+                $".*{System.Text.RegularExpressions.Regex.Escape(error)}");
         }
         var configDir = Directory.CreateDirectory(Path.Combine(_vdsm.HooksRoot, "config-dir")).FullName;
-        Expect("config: path is a directory", Run(new HookRunOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST_CONFIG"] = configDir } }),
+        Expect("config: path is a directory", Run(new HookRunOptions { Environment = new Dictionary<string,
+            string?> { ["LARGEGUEST_CONFIG"] = configDir } }),
             Golden.Input, $"{System.Text.RegularExpressions.Regex.Escape(configDir)}: a directory, not a file");
         var secret = Path.Combine(_vdsm.HooksRoot, "unreadable.json");
         File.WriteAllText(secret, "{}");
@@ -165,7 +178,8 @@ public sealed class HostileEnvironmentTests(ITestOutputHelper output) : IDisposa
             Environment = new Dictionary<string, string?> { ["LARGEGUEST__Ksm__LockTimeoutSeconds"] = "soon" },
         }), Golden.Input, ".*Ksm:LockTimeoutSeconds");
 
-        Figures.Report(output, $"hostile environment: {_scenarios} scenarios (missing/unreadable/directory _hook_domxml, read-only directory and mount, " +
+        Figures.Report(output, $"hostile environment: {_scenarios} scenarios (missing/unreadable/directory " +
+            $"_hook_domxml, read-only directory and mount, " +
             $"full disk, bad config), files lost or changed = {_lost}, temp files left = 0");
         _lost.Should().Be(0);
     }

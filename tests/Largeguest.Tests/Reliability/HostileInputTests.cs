@@ -37,7 +37,8 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         public TimeSpan MaxTime;
         public string MaxRssCase = "", MaxTimeCase = "";
         public override string ToString() =>
-            $"{name}: {Cases} cases, {Exit0} exit 0, {Exit2} exit 2, max RSS {MaxRssKiB / 1024.0:F1} MiB ({MaxRssCase}), " +
+            $"{name}: {Cases} cases, {Exit0} exit 0, {Exit2} exit 2, max RSS {MaxRssKiB / 1024.0:F1} MiB " +
+                $"({MaxRssCase}), " +
             $"max time {MaxTime.TotalMilliseconds:F0} ms ({MaxTimeCase})";
     }
 
@@ -45,13 +46,15 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
     private HookRun Check(Tally tally, string label, byte[] xml, IReadOnlyDictionary<string, string> properties)
     {
         HookRun run;
-        try { run = _vdsm.Run("before_vm_start", xml, properties, new HookRunOptions { MeasureRss = true, Timeout = Timeout }); }
+        try { run = _vdsm.Run("before_vm_start", xml, properties, new HookRunOptions { MeasureRss = true,
+            Timeout = Timeout }); }
         catch (TimeoutException e) { throw new Xunit.Sdk.XunitException($"{label}: {e.Message}"); }
         var why = $"{label}: {run}";
         run.ExitCodes.Should().HaveCount(1, why);
         run.ExitCodes[0].Should().BeOneOf([0, 2], why);
         run.Stdout.Should().BeEmpty(why);
-        run.Stderr.Should().NotContain("   at ", why).And.NotContain("Unhandled", why).And.NotContain("internal error", why);
+        run.Stderr.Should().NotContain("   at ", why).And.NotContain("Unhandled", why)
+            .And.NotContain("internal error", why);
         run.LeftoverFiles.Should().BeEmpty(why);
         if (run.ExitCodes[0] == 2)
         {
@@ -72,7 +75,8 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         tally.Cases++;
         var shortLabel = label.Length > 60 ? label[..57] + "..." : label;
         if (run.MaxRssKiB > tally.MaxRssKiB) (tally.MaxRssKiB, tally.MaxRssCase) = (run.MaxRssKiB, shortLabel);
-        if (run.Exits[0].Elapsed > tally.MaxTime) (tally.MaxTime, tally.MaxTimeCase) = (run.Exits[0].Elapsed, shortLabel);
+        if (run.Exits[0].Elapsed > tally.MaxTime) (tally.MaxTime, tally.MaxTimeCase) = (run.Exits[0].Elapsed,
+            shortLabel);
         return run;
     }
 
@@ -87,7 +91,8 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         var tally = new Tally("hostile input, cputune=0-16383#0-1 on a 16384-vCPU domain");
         var xml = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(Fixtures.Read("ovirt-hana-libvirt.xml"))
             .Replace("current='2'>16</vcpu>", "current='2'>16384</vcpu>"));
-        var run = Check(tally, "cputune=0-16383#0-1", xml, new Dictionary<string, string> { ["cputune"] = "0-16383#0-1" });
+        var run = Check(tally, "cputune=0-16383#0-1", xml, new Dictionary<string,
+            string> { ["cputune"] = "0-16383#0-1" });
         Figures.Report(output, tally.ToString());
         run.ExitCodes.Should().Equal([0], run.ToString());
         Encoding.UTF8.GetString(run.Xml).Should().Contain("<vcpupin vcpu='16383' cpuset='0-1'/>");
@@ -104,11 +109,13 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         var xml = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(Fixtures.Read("ovirt-hana-libvirt.xml"))
             .Replace("current='2'>16</vcpu>", "current='2'>8192</vcpu>"));
         var value = string.Join(",", Enumerable.Range(0, 8192).Select(i => $"{i}#2M#0"));
-        var run = Check(tally, "guestnuma=0#2M#0,...,8191#2M#0", xml, new Dictionary<string, string> { ["guestnuma"] = value });
+        var run = Check(tally, "guestnuma=0#2M#0,...,8191#2M#0", xml, new Dictionary<string,
+            string> { ["guestnuma"] = value });
         Figures.Report(output, tally.ToString());
         run.ExitCodes.Should().Equal([0], run.ToString());
         var text = Encoding.UTF8.GetString(run.Xml);
-        text.Should().Contain("<cell id='8191' cpus='8191' memory='2048' unit='KiB'/>").And.Contain("<memnode cellid='8191' mode='preferred' nodeset='0'/>");
+        text.Should().Contain("<cell id='8191' cpus='8191' memory='2048' unit='KiB'/>").And
+            .Contain("<memnode cellid='8191' mode='preferred' nodeset='0'/>");
     }
 
     [Fact]
@@ -119,7 +126,8 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         var xml = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(Fixtures.Read("ovirt-hana-libvirt.xml"))
             .Replace("current='2'>16</vcpu>", "current='2'>16</vcpu><iothreads>8000</iothreads>"));
         var value = string.Join(",", Enumerable.Range(1, 8000).Select(i => $"iothread{i}#0"));
-        var run = Check(tally, "cputune=iothread1#0,...,iothread8000#0", xml, new Dictionary<string, string> { ["cputune"] = value });
+        var run = Check(tally, "cputune=iothread1#0,...,iothread8000#0", xml, new Dictionary<string,
+            string> { ["cputune"] = value });
         Figures.Report(output, tally.ToString());
         run.ExitCodes.Should().Equal([0], run.ToString());
         Encoding.UTF8.GetString(run.Xml).Should().Contain("<iothreadpin iothread='8000' cpuset='0'/>");
@@ -224,34 +232,53 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         var cases = new List<(string Label, string Xml, int? Exit)>
         {
             ("billion laughs", Doc("<metadata><x>&l12;</x></metadata>", laughs), 2),
-            ("external entity", Doc("<metadata><x>&e;</x></metadata>", "<!DOCTYPE domain [<!ENTITY e SYSTEM 'file:///etc/passwd'>]>"), 2),
+            ("external entity", Doc("<metadata><x>&e;</x></metadata>", "<!DOCTYPE domain [<!ENTITY e SYSTEM " +
+                "'file:///etc/passwd'>]>"), 2),
             ("external DTD", Doc("", "<!DOCTYPE domain SYSTEM 'http://192.0.2.1/domain.dtd'>"), 2),
             ("parameter entity", Doc("", "<!DOCTYPE domain [<!ENTITY % p SYSTEM 'file:///etc/passwd'> %p;]>"), 2),
             ("undeclared entity", Doc("<metadata><x>&nbsp;</x></metadata>"), 2),
-            ("deep nesting, 100k levels", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<a>", 100_000)) + string.Concat(Enumerable.Repeat("</a>", 100_000)) + "</metadata>"), 2),
-            ("deep nesting, 1M levels", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<a>", 1_000_000)) + string.Concat(Enumerable.Repeat("</a>", 1_000_000)) + "</metadata>"), 2),
-            ("nesting at the limit, many times", Doc("<metadata>" + string.Concat(Enumerable.Repeat(string.Concat(Enumerable.Repeat("<a>", DomainDocument.MaxDepth - 2)) + string.Concat(Enumerable.Repeat("</a>", DomainDocument.MaxDepth - 2)), 400)) + "</metadata>"), 0),
+            ("deep nesting, 100k levels", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<a>",
+                100_000)) + string.Concat(Enumerable.Repeat("</a>", 100_000)) + "</metadata>"), 2),
+            ("deep nesting, 1M levels", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<a>",
+                1_000_000)) + string.Concat(Enumerable.Repeat("</a>", 1_000_000)) + "</metadata>"), 2),
+            ("nesting at the limit, many times",
+                Doc("<metadata>" + string.Concat(Enumerable.Repeat(string.Concat(Enumerable.Repeat("<a>",
+                DomainDocument.MaxDepth - 2)) + string.Concat(Enumerable.Repeat("</a>", DomainDocument.MaxDepth - 2)),
+                400)) + "</metadata>"), 0),
             ("16 MiB of unclosed <a>", head + "<metadata>" + string.Concat(Enumerable.Repeat("<a>", 5_500_000)), 2),
             ("4M <a/>", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<a/>", 4_000_000)) + "</metadata>"), 2),
-            ("nodes up to the limit in 16 MiB", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<x>" + new string('y', 120) + "</x>", 124_000)) + "</metadata>"), 0),
-            ("deep nesting, 100k levels, unclosed", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<a>", 100_000))), 2),
+            ("nodes up to the limit in 16 MiB",
+                Doc("<metadata>" + string.Concat(Enumerable.Repeat("<x>" + new string('y', 120) + "</x>",
+                124_000)) + "</metadata>"), 0),
+            ("deep nesting, 100k levels, unclosed", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<a>",
+                100_000))), 2),
             ("12 MiB attribute value", Doc($"<metadata><x v='{new string('x', 12 << 20)}'/></metadata>"), 2),
             ("16 MiB text", Doc($"<metadata><x>{new string('x', (16 << 20) - 200)}</x></metadata>"), 2),
-            ("16 Mi line breaks in one text", Doc($"<metadata><x>{new string('\n', (16 << 20) - 200)}</x></metadata>"), 2),
-            ("15 texts of 1 Mi line breaks", Doc("<metadata>" + string.Concat(Enumerable.Repeat($"<x>{new string('\n', DomainDocument.MaxValueBytes)}</x>", 15)) + "</metadata>"), 0),
+            ("16 Mi line breaks in one text", Doc($"<metadata><x>{new string('\n', (16 << 20) - 200)}</x></metadata>"),
+                2),
+            ("15 texts of 1 Mi line breaks",
+                Doc("<metadata>" + string.Concat(Enumerable.Repeat($"<x>{new string('\n', DomainDocument.MaxValueBytes)}</x>", 15)) + "</metadata>"), 0),
             ("15 texts of 1 MiB", Doc("<metadata>" + string.Concat(Enumerable.Repeat($"<x>{new string('x', DomainDocument.MaxValueBytes)}</x>", 15)) + "</metadata>"), 0),
-            ("15 attribute values of 1 MiB of entity references", Doc("<metadata>" + string.Concat(Enumerable.Repeat($"<x v='{string.Concat(Enumerable.Repeat("&amp;", DomainDocument.MaxValueBytes / 5))}'/>", 15)) + "</metadata>"), 0),
-            ("17 MiB attribute value (over the 16 Mi-character cap)", Doc($"<metadata><x v='{new string('x', 17 << 20)}'/></metadata>"), 2),
-            ("16 MiB of entity references", Doc($"<metadata><x v='{string.Concat(Enumerable.Repeat("&amp;", 3 << 20))}'/></metadata>"), 2),
+            ("15 attribute values of 1 MiB of entity references",
+                Doc("<metadata>" + string.Concat(Enumerable.Repeat($"<x v='{string.Concat(Enumerable.Repeat("&amp;", DomainDocument.MaxValueBytes / 5))}'/>", 15)) + "</metadata>"), 0),
+            ("17 MiB attribute value (over the 16 Mi-character cap)", Doc($"<metadata><x " +
+                $"v='{new string('x', 17 << 20)}'/></metadata>"), 2),
+            ("16 MiB of entity references", Doc($"<metadata><x " +
+                $"v='{string.Concat(Enumerable.Repeat("&amp;", 3 << 20))}'/></metadata>"), 2),
             ("20000 attributes on one element", Doc("<metadata><x " + Attributes(20_000) + "/></metadata>"), 2),
             ("200000 attributes on one element", Doc("<metadata><x " + Attributes(200_000) + "/></metadata>"), 2),
-            ("16 MiB of attributes on one element", Doc("<metadata><x " + Attributes(1_100_000))[..((16 << 20) - 100)], 2),
-            ("the most attributes allowed, up to the node limit", Doc("<metadata>" + string.Concat(Enumerable.Repeat("<x " + Attributes(DomainDocument.MaxAttributesPerElement) + "/>", DomainDocument.MaxNodes / (DomainDocument.MaxAttributesPerElement + 1) - 1)) + "</metadata>"), 0),
-            ("duplicate attribute among 50000", Doc("<metadata><x " + string.Join(" ", Enumerable.Range(0, 50_000).Select(i => $"a{i % 49_999}='{i}'")) + "/></metadata>"), 2),
+            ("16 MiB of attributes on one element", Doc("<metadata><x " + Attributes(1_100_000))[..((16 << 20) - 100)],
+                2),
+            ("the most attributes allowed, up to the node limit",
+                Doc("<metadata>" + string.Concat(Enumerable.Repeat("<x " + Attributes(DomainDocument.MaxAttributesPerElement) + "/>", DomainDocument.MaxNodes / (DomainDocument.MaxAttributesPerElement + 1) - 1)) + "</metadata>"), 0),
+            ("duplicate attribute among 50000", Doc("<metadata><x " + string.Join(" ", Enumerable.Range(0, 50_000)
+                .Select(i => $"a{i % 49_999}='{i}'")) + "/></metadata>"), 2),
             ("1 MiB element name", Doc($"<metadata><{new string('n', 1 << 20)}/></metadata>"), 0),
-            ("1 MiB element name with an ESC and 300 attributes", Doc($"<metadata><\u001b[31m{new string('n', 1 << 19)} " + Attributes(300) + "/></metadata>"), 2),
+            ("1 MiB element name with an ESC and 300 attributes",
+                Doc($"<metadata><\u001b[31m{new string('n', 1 << 19)} " + Attributes(300) + "/></metadata>"), 2),
             ("16 MiB element name", Doc($"<metadata><{new string('n', (16 << 20) - 200)}/></metadata>"), 2),
-            ("10000 namespace declarations", Doc("<metadata><x " + string.Join(" ", Enumerable.Range(0, 10_000).Select(i => $"xmlns:p{i}='urn:{i}'")) + "/></metadata>"), 2),
+            ("10000 namespace declarations", Doc("<metadata><x " + string.Join(" ", Enumerable.Range(0, 10_000)
+                .Select(i => $"xmlns:p{i}='urn:{i}'")) + "/></metadata>"), 2),
             ("undeclared prefix", Doc("<metadata><p:x/></metadata>"), 2),
             ("two roots", Doc("") + "<domain/>", 2),
             ("vcpu 2^40", "<domain type='kvm'><memory>1</memory><vcpu>1099511627776</vcpu></domain>", 2),
@@ -266,6 +293,7 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
         var huge = Encoding.UTF8.GetBytes(Doc($"<metadata><x>{new string('x', 80 << 20)}</x></metadata>"));
         var hugeRun = Check(tally, "80 MiB document", huge, properties);
         hugeRun.ExitCodes.Should().Equal([2]);
-        Figures.Report(output, tally.ToString() + $"; the 80 MiB document: {hugeRun.MaxRssKiB / 1024.0:F0} MiB RSS, {hugeRun.Exits[0].Elapsed.TotalMilliseconds:F0} ms");
+        Figures.Report(output, tally.ToString() + $"; the 80 MiB document: {hugeRun.MaxRssKiB / 1024.0:F0} MiB RSS, " +
+            $"{hugeRun.Exits[0].Elapsed.TotalMilliseconds:F0} ms");
     }
 }

@@ -22,7 +22,8 @@ public static class EngineDomain
 
     /// <summary>The domain with these custom properties in its metadata and the given CPU policy (null: no
     /// <c>cpuPolicy</c> element, as older engines).</summary>
-    public static string Xml(IReadOnlyDictionary<string, string> custom, string? cpuPolicy = null, string? manuallyPinnedCpus = null,
+    public static string Xml(IReadOnlyDictionary<string, string> custom, string? cpuPolicy = null,
+        string? manuallyPinnedCpus = null,
         IReadOnlyList<(int Vcpu, string CpuSet)>? enginePins = null) =>
         WithCpuPolicy(Base(custom, enginePins), cpuPolicy, manuallyPinnedCpus);
 
@@ -43,10 +44,12 @@ public static class EngineDomain
         return xml.Insert(at + anchor.Length, lines.ToString());
     }
 
-    private static string Base(IReadOnlyDictionary<string, string> custom, IReadOnlyList<(int Vcpu, string CpuSet)>? enginePins)
+    private static string Base(IReadOnlyDictionary<string, string> custom, IReadOnlyList<(int Vcpu,
+        string CpuSet)>? enginePins)
     {
         var cputune = enginePins is { Count: > 0 }
-            ? "  <cputune>\n" + string.Concat(enginePins.Select(p => $"    <vcpupin cpuset=\"{p.CpuSet}\" vcpu=\"{p.Vcpu}\" />\n")) + "  </cputune>\n"
+            ? "  <cputune>\n" + string.Concat(enginePins
+                .Select(p => $"    <vcpupin cpuset=\"{p.CpuSet}\" vcpu=\"{p.Vcpu}\" />\n")) + "  </cputune>\n"
             : "";
         var properties = custom.Count == 0 ? "" :
             "      <ovirt-vm:custom>\n" +

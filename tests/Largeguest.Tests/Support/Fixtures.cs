@@ -14,12 +14,14 @@ namespace Largeguest.Tests.Support;
 /// <paramref name="Settings"/>:
 /// configuration set for the case, as the hook's LARGEGUEST__ environment variables.
 /// </summary>
-public sealed record GoldenCase(string Name, string Fixture, IReadOnlyDictionary<string, string> Properties, string? Warning = null,
+public sealed record GoldenCase(string Name, string Fixture, IReadOnlyDictionary<string, string> Properties,
+    string? Warning = null,
     IReadOnlyDictionary<string, string>? Settings = null)
 {
     /// <summary>The configuration of the case: the sample host's with <see cref="Settings"/> on top.</summary>
     public LargeguestConfig Config => Settings is null ? SampleHost.Config
-        : LargeguestConfig.Load(SampleHost.Environment.Concat(Settings).ToDictionary(), privileged: false, warning => throw new InvalidOperationException(warning));
+        : LargeguestConfig.Load(SampleHost.Environment.Concat(Settings).ToDictionary(), privileged: false,
+            warning => throw new InvalidOperationException(warning));
 
     public override string ToString() => Name; // the test name shown by xunit
     public byte[] Input => Fixtures.Read(Fixture);
@@ -32,20 +34,23 @@ public static class Fixtures
     public static string PathOf(string name) => Path.Combine(Dir, name);
     public static byte[] Read(string name) => File.ReadAllBytes(PathOf(name));
 
-    private static Dictionary<string, string> P(params (string Name, string Value)[] values) => values.ToDictionary(v => v.Name, v => v.Value);
+    private static Dictionary<string, string> P(params (string Name,
+        string Value)[] values) => values.ToDictionary(v => v.Name, v => v.Value);
 
     public static readonly GoldenCase[] Cases =
     [
         // VDSM style (double quotes, " />"), existing <cputune> with <shares> and vcpupins, <numatune> with
         // memory + memnodes, <cpu><numa>, a DIMM on node 1, oVirt metadata with two prefixes for one namespace.
         new("sap-all", "ovirt-sap-vdsm.xml",
-            P(("cputune", "0-1#0-3,^2,emulator#8-9"), ("numatune", "interleave#0-1"), ("guestnuma", "0-7#4G#0,8-15#4G#1"))),
+            P(("cputune", "0-1#0-3,^2,emulator#8-9"), ("numatune", "interleave#0-1"), ("guestnuma",
+                "0-7#4G#0,8-15#4G#1"))),
         new("sap-cputune", "ovirt-sap-vdsm.xml", P(("cputune", "0#4, 15#12-15"))),
         // libvirt style (single quotes, "/>"), <vcpu current='2'>16</vcpu>, nothing of ours present yet,
         // numatune as a bare nodeset (mode from config: preferred, so one node, docs/topology.md), guestnuma with
         // suffixes and the glue-to-next rule.
         new("hana-all", "ovirt-hana-libvirt.xml",
-            P(("cputune", "0-7#0-15,^1,8-15#16-31,emulator#0-1"), ("numatune", "1"), ("guestnuma", "0-3,8-11#8GiB#0,4-7,12-15#8192M#1"))),
+            P(("cputune", "0-7#0-15,^1,8-15#16-31,emulator#0-1"), ("numatune", "1"), ("guestnuma",
+                "0-3,8-11#8GiB#0,4-7,12-15#8192M#1"))),
         // A domain on one line stays on one line.
         new("oneline-all", "oneline.xml",
             P(("cputune", "0-3#0-3"), ("numatune", "strict#0"), ("guestnuma", "0-1#2G,2-3#2G"))),
@@ -54,7 +59,8 @@ public static class Fixtures
         // <maxMemory> with two DIMMs (one sized in MiB): the cells add up to <memory> minus the DIMMs;
         // <cputune> with <period>/<quota> kept; the retired numa hook's colon spelling in numatune.
         new("hotplug-all", "ovirt-hotplug-libvirt.xml",
-            P(("cputune", "0-7#0-7,emulator#0"), ("numatune", "restrictive:0-1"), ("guestnuma", "0-1,4-5#4G,2-3,6-7#4194304"))),
+            P(("cputune", "0-7#0-7,emulator#0"), ("numatune", "restrictive:0-1"), ("guestnuma",
+                "0-1,4-5#4G,2-3,6-7#4194304"))),
         // I/O threads: <iothreads>4</iothreads> with <iothreadids> 1 and 8 (libvirt fills in 2 and 3); the existing
         // iothreadpin of 8 is replaced, that of 3 kept, 1 and 2 added after it; <shares> kept; cells of whole guest
         // sockets.
@@ -63,19 +69,24 @@ public static class Fixtures
                 ("numatune", "interleave#0-1"), ("guestnuma", "0-7#8G#0,8-15#8G#1"))),
         // Huge pages for guest nodes 0-1 (<page nodeset='0-1'>) on a vhost-user VM: the new cells keep both guest
         // nodes.
-        new("hugepages-cells", "ovirt-dpdk-hugepages-libvirt.xml", P(("numatune", "interleave#0-1"), ("guestnuma", "0-3#4G#0,4-7#4G#1"))),
+        new("hugepages-cells", "ovirt-dpdk-hugepages-libvirt.xml", P(("numatune", "interleave#0-1"), ("guestnuma",
+            "0-3#4G#0,4-7#4G#1"))),
         // restrictive with a cell too large for its node under NumaTune:StrictMemory=prefer: the relaxed cell relaxes
         // the
         // guest-wide binding (libvirt requires every memnode restrictive under restrictive memory); the other cell
         // stays confined, as strict.
-        new("restrictive-relaxed", "ovirt-erp-libvirt.xml", P(("numatune", "restrictive#0-1"), ("guestnuma", "0-7#60G#0,8-15#4G#1")),
-            "numatune: restrictive binding: rewritten to interleave#0-1 together with cell 0, because libvirt requires every memnode restrictive",
+        new("restrictive-relaxed", "ovirt-erp-libvirt.xml", P(("numatune", "restrictive#0-1"), ("guestnuma",
+            "0-7#60G#0,8-15#4G#1")),
+            "numatune: restrictive binding: rewritten to interleave#0-1 together with cell 0, because libvirt " +
+                "requires every memnode restrictive",
             P(("LARGEGUEST__NumaTune__StrictMemory", "prefer"))),
         // pincpu on a domain under numad placement (<vcpu placement='auto'>, <memory placement='auto'/>): libvirt would
         // ignore the cpuset, so the placement becomes static and numad's memory placement goes with it.
         new("numad-pincpu", "ovirt-numad-libvirt.xml", P(("pincpu", "2-5")),
-            "pincpu: the domain has <vcpu placement='auto'>, under which libvirt ignores a cpuset and lets numad choose the CPUs; " +
-            "the hook writes placement='static' so the pinning 2-5 is applied and drops <numatune><memory placement='auto'/>"),
+            "pincpu: the domain has <vcpu placement='auto'>, under which libvirt ignores a cpuset and lets numad " +
+                "choose the CPUs; " +
+            "the hook writes placement='static' so the pinning 2-5 is applied and drops <numatune><memory " +
+                "placement='auto'/>"),
     ];
 
     public static TheoryData<GoldenCase> All()
@@ -89,18 +100,21 @@ public static class Fixtures
 
     /// <summary>The case's in-process rewrite of <paramref name="input"/>, with its configuration;
     /// <paramref name="stderr"/>: what the checks said.</summary>
-    public static byte[] Rewrite(GoldenCase golden, byte[] input, out string stderr) => Rewrite(input, golden.Properties, golden.Config, out stderr);
+    public static byte[] Rewrite(GoldenCase golden, byte[] input, out string stderr) => Rewrite(input,
+        golden.Properties, golden.Config, out stderr);
 
     /// <summary>The in-process rewrite with default configuration on the sample host (what the published hook must
     /// match).</summary>
-    public static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties) => Rewrite(input, properties, out _);
+    public static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties) => Rewrite(input,
+        properties, out _);
 
     /// <summary>As <see cref="Rewrite(byte[], IReadOnlyDictionary{string, string})"/>, with what the host checks said
     /// (warnings, notes).</summary>
     public static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties, out string stderr) =>
         Rewrite(input, properties, SampleHost.Config, out stderr);
 
-    private static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties, LargeguestConfig config, out string stderr)
+    private static byte[] Rewrite(byte[] input, IReadOnlyDictionary<string, string> properties,
+        LargeguestConfig config, out string stderr)
     {
         var diagnostics = new StringWriter();
         var output = HookRunner.Rewrite(input, LargeguestProperties.Parse(properties, config.DefaultMode), config,

@@ -8,7 +8,8 @@ namespace Largeguest.Tests.Support;
 public sealed record FileFacts(ulong Inode, uint Mode, uint Uid, long Size, long MtimeSeconds, long MtimeNanoseconds)
 {
     public UnixFileMode Permissions => (UnixFileMode)(Mode & 0xFFF);
-    public override string ToString() => $"inode {Inode}, mode {Convert.ToString(Mode & 0xFFF, 8)}, {Size} bytes, mtime {MtimeSeconds}.{MtimeNanoseconds:D9}";
+    public override string ToString() => $"inode {Inode}, mode {Convert.ToString(Mode & 0xFFF, 8)}, {Size} bytes, " +
+        $"mtime {MtimeSeconds}.{MtimeNanoseconds:D9}";
 }
 
 /// <summary>The end of one child process as wait4(2) reports it.</summary>
@@ -33,7 +34,8 @@ public static class Native
     private const int EINTR = 4;
 
     [DllImport("libc", SetLastError = true)]
-    private static extern int posix_spawn(out int pid, string path, IntPtr fileActions, IntPtr attr, IntPtr[] argv, IntPtr[] envp);
+    private static extern int posix_spawn(out int pid, string path, IntPtr fileActions, IntPtr attr, IntPtr[] argv,
+        IntPtr[] envp);
 
     [DllImport("libc", SetLastError = true)]
     private static extern int posix_spawn_file_actions_init(IntPtr actions);
@@ -42,7 +44,8 @@ public static class Native
     private static extern int posix_spawn_file_actions_destroy(IntPtr actions);
 
     [DllImport("libc", SetLastError = true)]
-    private static extern int posix_spawn_file_actions_addopen(IntPtr actions, int fd, string path, int oflag, uint mode);
+    private static extern int posix_spawn_file_actions_addopen(IntPtr actions, int fd, string path, int oflag,
+        uint mode);
 
     [DllImport("libc", SetLastError = true)]
     private static extern int wait4(int pid, out int status, int options, byte[] rusage);
@@ -65,7 +68,8 @@ public static class Native
         var buf = new byte[256];
         if (stat_(path, buf) != 0) return null;
         // struct stat on x86_64 glibc: st_ino @8, st_mode @24, st_uid @28, st_size @48, st_mtim @88.
-        return new FileFacts(BitConverter.ToUInt64(buf, 8), BitConverter.ToUInt32(buf, 24), BitConverter.ToUInt32(buf, 28),
+        return new FileFacts(BitConverter.ToUInt64(buf, 8), BitConverter.ToUInt32(buf, 24), BitConverter.ToUInt32(buf,
+            28),
             BitConverter.ToInt64(buf, 48), BitConverter.ToInt64(buf, 88), BitConverter.ToInt64(buf, 96));
     }
 
@@ -97,13 +101,15 @@ public static class Native
             var siginfo = new byte[128];
             int w;
             // Wait without reaping first, so that Kill() can never hit a recycled pid.
-            do w = waitid(P_PID, Pid, siginfo, WEXITED | WNOWAIT); while (w < 0 && Marshal.GetLastPInvokeError() == EINTR);
+            do w = waitid(P_PID, Pid, siginfo,
+                WEXITED | WNOWAIT); while (w < 0 && Marshal.GetLastPInvokeError() == EINTR);
             var elapsed = _clock.Elapsed;
             lock (_gate) _reaped = true;
             var rusage = new byte[144];
             int status, r;
             do r = wait4(Pid, out status, 0, rusage); while (r < 0 && Marshal.GetLastPInvokeError() == EINTR);
-            if (r != Pid) throw new InvalidOperationException($"wait4({Pid}) failed: errno {Marshal.GetLastPInvokeError()}");
+            if (r != Pid) throw new InvalidOperationException($"wait4({Pid}) failed: errno " +
+                $"{Marshal.GetLastPInvokeError()}");
             var signal = status & 0x7f;
             var exit = signal == 0 ? (status >> 8) & 0xff : -1;
             return new ChildExit(Pid, exit, signal, null, elapsed);
@@ -128,8 +134,10 @@ public static class Native
             try
             {
                 Check(posix_spawn_file_actions_addopen(actions, 0, "/dev/null", O_RDONLY, 0), "addopen stdin");
-                Check(posix_spawn_file_actions_addopen(actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0x180), "addopen stdout");
-                Check(posix_spawn_file_actions_addopen(actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0x180), "addopen stderr");
+                Check(posix_spawn_file_actions_addopen(actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0x180),
+                    "addopen stdout");
+                Check(posix_spawn_file_actions_addopen(actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0x180),
+                    "addopen stderr");
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 var rc = posix_spawn(out var pid, path, actions, IntPtr.Zero, args, env);
                 if (rc != 0) throw new InvalidOperationException($"posix_spawn {path}: errno {rc}");
@@ -203,7 +211,8 @@ public static class RssProbe
     public static string Install(string dir)
     {
         if (!File.Exists(Perl))
-            throw new InvalidOperationException($"{Perl} is missing: the RSS probe needs perl (Debian's perl-base, an Essential package)");
+            throw new InvalidOperationException($"{Perl} is missing: the RSS probe needs perl (Debian's perl-base, " +
+                $"an Essential package)");
         var path = Path.Combine(dir, "rss-probe.pl");
         File.WriteAllText(path, Script);
         return path;
@@ -215,6 +224,7 @@ public static class RssProbe
         var f = File.ReadAllText(outFile).Split(' ', StringSplitOptions.RemoveEmptyEntries);
         var status = int.Parse(f[5], System.Globalization.CultureInfo.InvariantCulture);
         var signal = status & 0x7f;
-        return (long.Parse(f[0], System.Globalization.CultureInfo.InvariantCulture), signal == 0 ? (status >> 8) & 0xff : -1, signal);
+        return (long.Parse(f[0], System.Globalization.CultureInfo.InvariantCulture),
+            signal == 0 ? (status >> 8) & 0xff : -1, signal);
     }
 }

@@ -24,9 +24,11 @@ public static class Poll
     /// <summary>Waits for <paramref name="condition"/>; after <paramref name="bound"/> throws a TimeoutException naming
     /// <paramref name="what"/> and, when given, what <paramref name="detail"/> says about the state at that
     /// moment.</summary>
-    public static void Wait(Func<bool> condition, TimeSpan bound, string what, Func<string>? detail = null, TimeSpan? every = null)
+    public static void Wait(Func<bool> condition, TimeSpan bound, string what, Func<string>? detail = null,
+        TimeSpan? every = null)
     {
         if (!Until(condition, bound, every))
-            throw new TimeoutException($"{what}: not within {bound.TotalSeconds:0.#} s{(detail is null ? "" : $" ({detail()})")}");
+            throw new TimeoutException($"{what}: not within {bound.TotalSeconds:0.#} " +
+                $"s{(detail is null ? "" : $" ({detail()})")}");
     }
 }

@@ -7,10 +7,12 @@ public static class PublishedBinary
     {
         get
         {
-            var path = Environment.GetEnvironmentVariable("LARGEGUEST_BIN") ?? System.IO.Path.Combine(RepoRoot, "out", "largeguest");
+            var path = Environment.GetEnvironmentVariable("LARGEGUEST_BIN") ?? System.IO.Path.Combine(RepoRoot, "out",
+                "largeguest");
             if (!File.Exists(path))
                 throw new InvalidOperationException(
-                    $"published hook not found at '{path}': run the suite through `make test` (it publishes out/largeguest first) or set LARGEGUEST_BIN");
+                    $"published hook not found at '{path}': run the suite through `make test` (it publishes " +
+                        $"out/largeguest first) or set LARGEGUEST_BIN");
             return path;
         }
     }

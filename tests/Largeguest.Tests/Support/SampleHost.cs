@@ -21,7 +21,8 @@ public static class SampleHost
     };
 
     /// <summary>For in-process rewrites: the default configuration reading the sample sysfs tree.</summary>
-    public static LargeguestConfig Config => LargeguestConfig.Defaults with { TopologySource = TopologySource.Sysfs, SysfsRoot = SysfsRoot };
+    public static LargeguestConfig Config => LargeguestConfig.Defaults with { TopologySource = TopologySource.Sysfs,
+        SysfsRoot = SysfsRoot };
 
     /// <summary>The host context of <see cref="Config"/>; warnings and notes go to <paramref name="stderr"/>.</summary>
     public static HostContext Context(TextWriter stderr) => HostContext.ForHost(Config, new Diagnostics(stderr));

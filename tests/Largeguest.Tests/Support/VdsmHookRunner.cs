@@ -25,14 +25,16 @@ public sealed record HookRun(IReadOnlyList<int> ExitCodes, string Stderr, byte[]
     public bool Killed => Exits.Any(e => e.Signalled);
 
     /// <summary>The largest peak RSS of the scripts (only with <see cref="HookRunOptions.MeasureRss"/>).</summary>
-    public long MaxRssKiB => Exits.Max(e => e.MaxRssKiB ?? throw new InvalidOperationException("run with MeasureRss to measure RSS"));
+    public long MaxRssKiB => Exits.Max(e => e.MaxRssKiB ?? throw new InvalidOperationException("run with MeasureRss " +
+        "to measure RSS"));
 
     /// <summary>The file was not opened for writing: same inode, same size, same mtime.</summary>
     public bool FileUntouched => Before is not null && After is not null && Before.Inode == After.Inode
         && Before.MtimeSeconds == After.MtimeSeconds && Before.MtimeNanoseconds == After.MtimeNanoseconds && Before.Size == After.Size;
 
     public override string ToString() =>
-        $"exit codes [{string.Join(",", ExitCodes)}], stderr: {Stderr.TrimEnd()}" + (Stdout.Length > 0 ? $", stdout: {Stdout.TrimEnd()}" : "");
+        $"exit codes [{string.Join(",", ExitCodes)}], stderr: {Stderr.TrimEnd()}" + (Stdout.Length > 0 ? $", stdout: " +
+            $"{Stdout.TrimEnd()}" : "");
 }
 
 /// <summary>How to run a hook point, beyond the VDSM defaults.</summary>
@@ -81,9 +83,11 @@ public sealed class HookRunOptions
 /// </summary>
 public sealed class VdsmHookRunner : IDisposable
 {
-    public static readonly string[] HookPointNames = ["before_vm_start", "before_vm_migrate_destination", "before_vm_dehibernate", "after_vm_destroy"];
+    public static readonly string[] HookPointNames = ["before_vm_start", "before_vm_migrate_destination",
+        "before_vm_dehibernate", "after_vm_destroy"];
 
-    private static readonly string[] PropertyNames = ["cputune", "numatune", "guestnuma", "ksm_merge_across_nodes", "pincpu", "numa"];
+    private static readonly string[] PropertyNames = ["cputune", "numatune", "guestnuma", "ksm_merge_across_nodes",
+        "pincpu", "numa"];
 
     public string HooksRoot { get; }
 
@@ -124,7 +128,8 @@ public sealed class VdsmHookRunner : IDisposable
     }
 
     /// <summary>Adds another script to a hook point (e.g. to check ordering or exit-2 semantics).</summary>
-    public void AddScript(string hookPoint, string name, string shellBody) => WriteScript(Path.Combine(HookDir(hookPoint), name), shellBody);
+    public void AddScript(string hookPoint, string name,
+        string shellBody) => WriteScript(Path.Combine(HookDir(hookPoint), name), shellBody);
 
     /// <summary>Writes an executable (0755) shell script.</summary>
     public static void WriteScript(string path, string shellBody)
@@ -144,10 +149,12 @@ public sealed class VdsmHookRunner : IDisposable
             Timeout = timeout ?? TimeSpan.FromSeconds(60),
         });
 
-    public HookRun Run(string hookPoint, byte[] domxml, IReadOnlyDictionary<string, string> properties, HookRunOptions options)
+    public HookRun Run(string hookPoint, byte[] domxml, IReadOnlyDictionary<string, string> properties,
+        HookRunOptions options)
     {
         var privateDir = options.XmlDirectory is null;
-        var dir = options.XmlDirectory ?? Directory.CreateDirectory(Path.Combine(HooksRoot, "run-" + Guid.NewGuid().ToString("N"))).FullName;
+        var dir = options.XmlDirectory ?? Directory.CreateDirectory(Path.Combine(HooksRoot,
+            "run-" + Guid.NewGuid().ToString("N"))).FullName;
         var xmlPath = Path.Combine(dir, $"tmp{Guid.NewGuid().ToString("N")[..8]}");
         var ioId = Guid.NewGuid().ToString("N");
         try
@@ -173,7 +180,8 @@ public sealed class VdsmHookRunner : IDisposable
                 var outPath = Path.Combine(_ioDir, ioId + ".out");
                 var errPath = Path.Combine(_ioDir, ioId + ".err");
                 var (path, argv) = options.RunAsUid is int u
-                    ? ("/usr/bin/setpriv", new[] { "setpriv", $"--reuid={u}", $"--regid={u}", "--clear-groups", script })
+                    ? ("/usr/bin/setpriv", new[] { "setpriv", $"--reuid={u}", $"--regid={u}", "--clear-groups",
+                        script })
                     : (script, new[] { script });
                 var rssPath = Path.Combine(_ioDir, ioId + ".rss");
                 if (options.MeasureRss)
@@ -201,7 +209,8 @@ public sealed class VdsmHookRunner : IDisposable
             }
             options.AfterRun?.Invoke(xmlPath);
             var statAfter = Native.Stat(xmlPath);
-            var leftovers = Directory.GetFileSystemEntries(dir).Where(f => !before.Contains(f)).Select(Path.GetFileName).OfType<string>().ToList();
+            var leftovers = Directory.GetFileSystemEntries(dir).Where(f => !before.Contains(f))
+                .Select(Path.GetFileName).OfType<string>().ToList();
             var xml = File.Exists(xmlPath) ? File.ReadAllBytes(xmlPath) : [];
             return new HookRun(codes, stderr.ToString(), xml, codes.Any(c => c != 0))
             {
@@ -232,14 +241,16 @@ public sealed class VdsmHookRunner : IDisposable
         foreach (System.Collections.DictionaryEntry e in System.Environment.GetEnvironmentVariables())
         {
             var key = (string)e.Key;
-            if (PropertyNames.Contains(key) || key.StartsWith("LARGEGUEST", StringComparison.OrdinalIgnoreCase) || key == "_hook_domxml") continue;
+            if (PropertyNames.Contains(key) || key.StartsWith("LARGEGUEST",
+                StringComparison.OrdinalIgnoreCase) || key == "_hook_domxml") continue;
             env[key] = (string?)e.Value ?? "";
         }
         env["LARGEGUEST_CONFIG"] = configPath;
         return env;
     }
 
-    private Dictionary<string, string> Environment(HookRunOptions options, IReadOnlyDictionary<string, string> properties, string xmlPath)
+    private Dictionary<string, string> Environment(HookRunOptions options, IReadOnlyDictionary<string,
+        string> properties, string xmlPath)
     {
         var env = HermeticEnvironment(EmptyConfigPath);
         env["vmId"] = options.VmId;
@@ -264,6 +275,7 @@ public sealed class VdsmHookRunner : IDisposable
 
     public void Dispose()
     {
-        try { Directory.Delete(HooksRoot, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        try { Directory.Delete(HooksRoot,
+            recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

@@ -15,7 +15,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
     private readonly RealVdsmHooks _vdsm = new();
     public void Dispose() => _vdsm.Dispose();
 
-    private static Dictionary<string, string> P(params (string Name, string Value)[] values) => values.ToDictionary(v => v.Name, v => v.Value);
+    private static Dictionary<string, string> P(params (string Name,
+        string Value)[] values) => values.ToDictionary(v => v.Name, v => v.Value);
 
     private static Dictionary<string, string> Pins(string property) =>
         property == "pincpu" ? P(("pincpu", "0-15")) : P(("cputune", "0-7#0-7,8-15#16-23,emulator#8-9"));
@@ -65,7 +66,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
         run.Xml.Should().Be(expected);
         run.Ours.Stderr.Should().NotContain("unknown key", "CpuTune:SharedPolicy is a key of the product")
             .And.MatchRegex("^largeguest: warning: [^\n]+\n$").And.Contain("shared CPU pool");
-        run.Log.Should().Contain(l => l.Contains($"{RealVdsmHooks.OurHook}: rc=0 err=b") && l.Contains("largeguest: warning: "),
+        run.Log.Should().Contain(l => l.Contains($"{RealVdsmHooks.OurHook}: rc=0 err=b") && l.Contains("largeguest: " +
+            "warning: "),
             "VDSM's log carries the warning");
     }
 
@@ -96,10 +98,12 @@ public sealed class RealVdsmHookPointTests : IDisposable
     [InlineData("manual", null, "cputune")]
     [InlineData(null, null, "pincpu")]
     [InlineData("manual", null, "pincpu")]
-    public void Pins_under_manual_or_no_policy_are_written_as_today(string? cpuPolicy, string? manuallyPinned, string property)
+    public void Pins_under_manual_or_no_policy_are_written_as_today(string? cpuPolicy, string? manuallyPinned,
+        string property)
     {
         var custom = Pins(property);
-        var input = EngineDomain.Xml(custom, cpuPolicy, manuallyPinned, cpuPolicy == "manual" ? [(0, "0"), (1, "1")] : null);
+        var input = EngineDomain.Xml(custom, cpuPolicy, manuallyPinned, cpuPolicy == "manual" ? [(0, "0"), (1,
+            "1")] : null);
         var expected = Rewritten(input, custom);
         expected.Should().NotBe(input);
 
@@ -156,7 +160,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
     [Theory]
     [InlineData("""{ "a":""", "ksm_merge_across_nodes", "0", "malformed JSON")]
     [InlineData(null, "ksm_merge_across_nodes", "yes", "ksm_merge_across_nodes: bad value 'yes'")]
-    public void A_failing_after_vm_destroy_exits_1_and_the_other_hooks_still_run(string? configJson, string property, string value, string problem)
+    public void A_failing_after_vm_destroy_exits_1_and_the_other_hooks_still_run(string? configJson, string property,
+        string value, string problem)
     {
         var custom = P((property, value));
         var input = EngineDomain.Xml(custom);
@@ -182,7 +187,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
         var custom = AllThree();
         var input = Rewritten(EngineDomain.Xml(custom, "manual"), custom);
 
-        var run = _vdsm.Run(hookPoint, input, custom, new RealHookOptions { Params = new Dictionary<string, string> { ["FROM_SNAPSHOT"] = "False" } });
+        var run = _vdsm.Run(hookPoint, input, custom, new RealHookOptions { Params = new Dictionary<string,
+            string> { ["FROM_SNAPSHOT"] = "False" } });
 
         ShouldHaveRun(run, 0, 0);
         run.Raised.Should().BeFalse();
@@ -200,7 +206,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
         var custom = AllThree();
         var input = EngineDomain.Xml(custom, "manual");
 
-        var run = _vdsm.Run(hookPoint, input, custom, new RealHookOptions { Params = new Dictionary<string, string> { ["FROM_SNAPSHOT"] = "False" } });
+        var run = _vdsm.Run(hookPoint, input, custom, new RealHookOptions { Params = new Dictionary<string,
+            string> { ["FROM_SNAPSHOT"] = "False" } });
 
         ShouldHaveRun(run, 0, 0);
         run.Raised.Should().BeFalse();
@@ -208,7 +215,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
         run.Other!.Xml.Should().Be(input);
         var lines = run.Ours.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         lines.Should().NotBeEmpty().And.OnlyContain(l => l.StartsWith("largeguest: warning: "));
-        run.Ours.Stderr.Should().Contain("next start").And.Contain("cputune").And.Contain("numatune").And.Contain("guestnuma");
+        run.Ours.Stderr.Should().Contain("next start").And.Contain("cputune").And.Contain("numatune").And
+            .Contain("guestnuma");
     }
 
     /// <summary>Holds today and must keep holding: pins a bigger source host wrote, which this host cannot
@@ -227,6 +235,7 @@ public sealed class RealVdsmHookPointTests : IDisposable
 
         ShouldHaveRun(run, 2);
         run.Raised.Should().BeTrue("the migration fails here rather than pinning to a CPU this host does not have");
-        run.HookError.Should().Be(run.Ours.Stderr).And.MatchRegex("^largeguest: error: cputune: [^\n]+\n$").And.Contain("64");
+        run.HookError.Should().Be(run.Ours.Stderr).And.MatchRegex("^largeguest: error: cputune: [^\n]+\n$").And
+            .Contain("64");
     }
 }

@@ -13,11 +13,13 @@ public sealed class RealVdsmHookTests : IDisposable
     private readonly RealVdsmHooks _vdsm = new();
     public void Dispose() => _vdsm.Dispose();
 
-    private static Dictionary<string, string> P(params (string Name, string Value)[] values) => values.ToDictionary(v => v.Name, v => v.Value);
+    private static Dictionary<string, string> P(params (string Name,
+        string Value)[] values) => values.ToDictionary(v => v.Name, v => v.Value);
 
     /// <summary>cputune, numatune and guestnuma that fit <see cref="EngineDomain"/> on the sample host.</summary>
     internal static Dictionary<string, string> AllThree() =>
-        P(("cputune", "0-7#0-7,8-15#16-23,emulator#8-9"), ("numatune", "interleave#0-1"), ("guestnuma", "0-7#8G#0,8-15#8G#1"));
+        P(("cputune", "0-7#0-7,8-15#16-23,emulator#8-9"), ("numatune", "interleave#0-1"), ("guestnuma",
+            "0-7#8G#0,8-15#8G#1"));
 
     /// <summary>The in-process rewrite on the sample host: the bytes the published hook must write.</summary>
     internal static string Rewritten(string xml, IReadOnlyDictionary<string, string> properties) =>
@@ -36,9 +38,11 @@ public sealed class RealVdsmHookTests : IDisposable
     public void Before_vm_start_returns_the_rewritten_xml_and_the_other_hook_still_runs(string? cpuPolicy)
     {
         var custom = AllThree();
-        var input = EngineDomain.Xml(custom, cpuPolicy, enginePins: cpuPolicy == "manual" ? [(0, "0"), (1, "1")] : null);
+        var input = EngineDomain.Xml(custom, cpuPolicy, enginePins: cpuPolicy == "manual" ? [(0, "0"), (1,
+            "1")] : null);
         var expected = Rewritten(input, custom);
-        expected.Should().NotBe(input).And.Contain("<vcpupin vcpu=\"8\" cpuset=\"16-23\" />").And.Contain("<memory mode=\"interleave\" nodeset=\"0-1\" />");
+        expected.Should().NotBe(input).And.Contain("<vcpupin vcpu=\"8\" cpuset=\"16-23\" />").And
+            .Contain("<memory mode=\"interleave\" nodeset=\"0-1\" />");
 
         var run = _vdsm.Run("before_vm_start", input, custom);
 
@@ -55,15 +59,18 @@ public sealed class RealVdsmHookTests : IDisposable
     public void Hooks_get_the_custom_properties_vmId_and_vdsm_hook_on_PYTHONPATH_from_hooks_py()
     {
         var custom = P(("numatune", "interleave#0-1"), ("sap_agent", "true"));
-        var run = _vdsm.Run("before_vm_start", EngineDomain.Xml(custom), custom, new RealHookOptions { VmId = "5e5e5e5e-0000-4000-8000-0000000000aa" });
+        var run = _vdsm.Run("before_vm_start", EngineDomain.Xml(custom), custom,
+            new RealHookOptions { VmId = "5e5e5e5e-0000-4000-8000-0000000000aa" });
         ShouldHaveRun(run, 0, 0);
         var env = run.Other!.Environment;
         env["numatune"].Should().Be("interleave#0-1");
         env["sap_agent"].Should().Be("true");
         env["vmId"].Should().Be("5e5e5e5e-0000-4000-8000-0000000000aa");
-        env["_hook_domxml"].Should().StartWith(Path.GetTempPath().TrimEnd('/') + "/tmp", "hooks.py writes the XML to a mkstemp file");
+        env["_hook_domxml"].Should().StartWith(Path.GetTempPath().TrimEnd('/') + "/tmp", "hooks.py writes the XML to " +
+            "a mkstemp file");
         env["PYTHONPATH"].Split(':').Should().EndWith(Path.Combine(RealVdsmHooks.VdsmLib, "vdsm", "hook"));
-        env.Keys.Should().NotContain(["cputune", "guestnuma", "ksm_merge_across_nodes", "pincpu", "numa"], "the test process's own variables are dropped");
+        env.Keys.Should().NotContain(["cputune", "guestnuma", "ksm_merge_across_nodes", "pincpu", "numa"],
+            "the test process's own variables are dropped");
         env["LARGEGUEST_CONFIG"].Should().EndWith("empty-config.json");
         File.Exists(env["_hook_domxml"]).Should().BeFalse("hooks.py removes its temp file");
     }
@@ -74,7 +81,8 @@ public sealed class RealVdsmHookTests : IDisposable
     [InlineData("numatune", "fast#0", "bad mode 'fast'")]
     [InlineData("guestnuma", "0-7#8G,8-13#8G", "vCPUs 14-15 are in no cell")]
     [InlineData("ksm_merge_across_nodes", "yes", "bad value 'yes'")]
-    public void A_bad_property_raises_HookError_with_our_one_line_error_and_vdsm_keeps_the_input(string property, string value, string problem)
+    public void A_bad_property_raises_HookError_with_our_one_line_error_and_vdsm_keeps_the_input(string property,
+        string value, string problem)
     {
         var custom = P((property, value));
         var input = EngineDomain.Xml(custom);
@@ -84,9 +92,11 @@ public sealed class RealVdsmHookTests : IDisposable
         ShouldHaveRun(run, 2);
         run.Other.Should().BeNull("exit 2 stops the later hooks (hooks.py breaks on rc 2)");
         run.Raised.Should().BeTrue("before_vm_start raises HookError for any non-zero exit: the VM does not start");
-        run.HookError.Should().Be(run.Ours.Stderr).And.MatchRegex($"^largeguest: error: {property}: [^\n]+\n$").And.Contain(problem);
+        run.HookError.Should().Be(run.Ours.Stderr).And.MatchRegex($"^largeguest: error: {property}: [^\n]+\n$").And
+            .Contain(problem);
         run.CallbackXml.Should().Be(input, "the XML VDSM is left with is the input, byte for byte");
-        run.Log.Should().ContainSingle(l => l.Contains($"{RealVdsmHooks.OurHook}: rc=2 err=b")).Which.Should().StartWith("INFO ");
+        run.Log.Should().ContainSingle(l => l.Contains($"{RealVdsmHooks.OurHook}: rc=2 err=b")).Which
+            .Should().StartWith("INFO ");
     }
 
     [Theory]
@@ -100,13 +110,15 @@ public sealed class RealVdsmHookTests : IDisposable
         foreach (var policy in new[] { null, "none", "manual" })
         {
             var input = EngineDomain.Xml(custom, policy);
-            var run = _vdsm.Run(hookPoint, input, custom, new RealHookOptions { Params = new Dictionary<string, string> { ["FROM_SNAPSHOT"] = "False" } });
+            var run = _vdsm.Run(hookPoint, input, custom, new RealHookOptions { Params = new Dictionary<string,
+                string> { ["FROM_SNAPSHOT"] = "False" } });
             ShouldHaveRun(run, 0, 0);
             run.Raised.Should().BeFalse();
             run.Ours.Stderr.Should().BeEmpty();
             run.Xml.Should().Be(input);
             run.Other!.Xml.Should().Be(input);
-            if (hookPoint == "before_vm_dehibernate") run.Other.Environment["FROM_SNAPSHOT"].Should().Be("False", "params become environment variables");
+            if (hookPoint == "before_vm_dehibernate") run.Other.Environment["FROM_SNAPSHOT"]
+                .Should().Be("False", "params become environment variables");
             else run.Other.Environment.Should().NotContainKey("FROM_SNAPSHOT");
         }
     }
@@ -125,7 +137,8 @@ public sealed class RealVdsmHookTests : IDisposable
             var input = EngineDomain.Xml(custom);
 
             var run = _vdsm.Run("after_vm_destroy", input, custom,
-                new RealHookOptions { Environment = new Dictionary<string, string?> { ["LARGEGUEST__Ksm__StateDir"] = state } });
+                new RealHookOptions { Environment = new Dictionary<string,
+                    string?> { ["LARGEGUEST__Ksm__StateDir"] = state } });
 
             ShouldHaveRun(run, 0, 0);
             run.Raised.Should().BeFalse();

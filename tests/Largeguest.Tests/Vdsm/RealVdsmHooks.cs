@@ -26,12 +26,14 @@ public sealed record OtherHookRun(IReadOnlyDictionary<string, string> Environmen
 /// <param name="Log">Every log record hooks.py wrote, as "LEVEL message".</param>
 /// <param name="Other">What 60_other saw, or null when it did not run.</param>
 public sealed record RealHookRun(string HookPoint, string? Xml, string? HookError, string? CallbackXml,
-    IReadOnlyList<string> Log, IReadOnlyList<VdsmScriptRun> Scripts, OtherHookRun? Other, string HooksFile, TimeSpan Elapsed)
+    IReadOnlyList<string> Log, IReadOnlyList<VdsmScriptRun> Scripts, OtherHookRun? Other, string HooksFile,
+        TimeSpan Elapsed)
 {
     public bool Raised => HookError is not null;
 
     /// <summary>Our hook's run (it must have run exactly once).</summary>
-    public VdsmScriptRun Ours => Scripts.Should().ContainSingle(s => s.Name == RealVdsmHooks.OurHook, ToString()).Subject;
+    public VdsmScriptRun Ours => Scripts
+        .Should().ContainSingle(s => s.Name == RealVdsmHooks.OurHook, ToString()).Subject;
 
     public override string ToString() =>
         $"{HookPoint}: " + string.Join("; ", Scripts.Select(s => $"{s.Name} rc={s.Rc} stderr={s.Stderr.TrimEnd()}")) +
@@ -98,15 +100,18 @@ public sealed class RealVdsmHooks : IDisposable
     /// <summary>VDSM's hook runner, as hooks.py's <c>__file__</c> must say.</summary>
     public static string HooksPy => Path.Combine(VdsmLib, "vdsm", "common", "hooks.py");
 
-    public static string Driver => Repo.PathOf(Path.Combine("tests", "Largeguest.Tests", "Vdsm", "vdsm_hooks_driver.py"));
+    public static string Driver => Repo.PathOf(Path.Combine("tests", "Largeguest.Tests", "Vdsm",
+        "vdsm_hooks_driver.py"));
 
     public RealVdsmHooks(string? binary = null)
     {
         if (!File.Exists(HooksPy))
             throw new InvalidOperationException(
-                $"VDSM's hook runner is not at {HooksPy}: the real-runner tests need the VDSM sources in the third-party folder (looked in {Support.ThirdParty.Where}; set {Support.ThirdParty.Variable})");
+                $"VDSM's hook runner is not at {HooksPy}: the real-runner tests need the VDSM sources in the " +
+                    $"third-party folder (looked in {Support.ThirdParty.Where}; set {Support.ThirdParty.Variable})");
         if (!File.Exists(Python))
-            throw new InvalidOperationException($"{Python} is missing: the real-runner tests run VDSM's hooks.py with the system Python 3");
+            throw new InvalidOperationException($"{Python} is missing: the real-runner tests run VDSM's hooks.py " +
+                $"with the system Python 3");
         var product = Directory.CreateDirectory(Path.Combine(Root, "libexec", "vdsm-hook-largeguest")).FullName;
         File.CreateSymbolicLink(Path.Combine(product, "largeguest"), binary ?? PublishedBinary.Path);
         foreach (var point in VdsmHookRunner.HookPointNames)
@@ -115,7 +120,8 @@ public sealed class RealVdsmHooks : IDisposable
             File.CreateSymbolicLink(Path.Combine(dir, OurHook), "../../../vdsm-hook-largeguest/largeguest");
             VdsmHookRunner.WriteScript(Path.Combine(dir, OtherHook),
                 $"# another product's hook: records that it ran, its environment and the domain XML it found\n" +
-                $"env -0 > '{Path.Combine(Markers, point)}.env'\ncp \"$_hook_domxml\" '{Path.Combine(Markers, point)}.xml'");
+                $"env -0 > '{Path.Combine(Markers, point)}.env'\ncp \"$_hook_domxml\" " +
+                    $"'{Path.Combine(Markers, point)}.xml'");
         }
         Directory.CreateDirectory(RunRoot);
         Directory.CreateDirectory(Markers);
@@ -126,7 +132,8 @@ public sealed class RealVdsmHooks : IDisposable
     /// Calls VDSM's hook function for <paramref name="hookPoint"/> (before_vm_start, before_vm_migrate_destination,
     /// before_vm_dehibernate, after_vm_destroy) with the domain XML and the VM's custom properties.
     /// </summary>
-    public RealHookRun Run(string hookPoint, string domxml, IReadOnlyDictionary<string, string> custom, RealHookOptions? options = null)
+    public RealHookRun Run(string hookPoint, string domxml, IReadOnlyDictionary<string, string> custom,
+        RealHookOptions? options = null)
     {
         options ??= new RealHookOptions();
         foreach (var f in Directory.GetFiles(Markers)) File.Delete(f);
@@ -161,12 +168,14 @@ public sealed class RealVdsmHooks : IDisposable
         var clock = Stopwatch.StartNew();
         try
         {
-            var exit = Native.Spawn(Python, [Python, "-I", Driver, requestPath], env, outPath, errPath).Wait(options.Timeout);
+            var exit = Native.Spawn(Python, [Python, "-I", Driver, requestPath], env, outPath,
+                errPath).Wait(options.Timeout);
             var elapsed = clock.Elapsed;
             var stdout = File.ReadAllText(outPath);
             if (exit.ExitCode != 0 || exit.Signalled)
                 throw new InvalidOperationException(
-                    $"the VDSM hooks driver failed (exit {exit.ExitCode}, signal {exit.Signal}) for {hookPoint}:\n{File.ReadAllText(errPath)}{stdout}");
+                    $"the VDSM hooks driver failed (exit {exit.ExitCode}, signal {exit.Signal}) for " +
+                        $"{hookPoint}:\n{File.ReadAllText(errPath)}{stdout}");
             return Parse(hookPoint, JsonNode.Parse(stdout)!.AsObject(), elapsed);
         }
         finally
@@ -184,11 +193,15 @@ public sealed class RealVdsmHooks : IDisposable
         if (File.Exists(marker + ".env"))
         {
             var environment = File.ReadAllText(marker + ".env").Split('\0', StringSplitOptions.RemoveEmptyEntries)
-                .Select(e => e.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : "", StringComparer.Ordinal);
-            other = new OtherHookRun(environment, File.Exists(marker + ".xml") ? File.ReadAllText(marker + ".xml", Encoding.UTF8) : "");
+                .Select(e => e.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : "",
+                    StringComparer.Ordinal);
+            other = new OtherHookRun(environment, File.Exists(marker + ".xml") ? File.ReadAllText(marker + ".xml",
+                Encoding.UTF8) : "");
         }
-        return new RealHookRun(hookPoint, (string?)result["xml"], (string?)result["hook_error"]?["text"], (string?)result["callback_xml"],
-            result["log"]!.AsArray().Select(l => (string)l!).ToList(), scripts, other, (string)result["hooks_file"]!, elapsed);
+        return new RealHookRun(hookPoint, (string?)result["xml"], (string?)result["hook_error"]?["text"],
+            (string?)result["callback_xml"],
+            result["log"]!.AsArray()
+                .Select(l => (string)l!).ToList(), scripts, other, (string)result["hooks_file"]!, elapsed);
     }
 
     private static JsonObject Object(IReadOnlyDictionary<string, string> values) =>

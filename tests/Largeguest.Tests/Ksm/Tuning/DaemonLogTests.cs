@@ -13,6 +13,7 @@ public class DaemonLogTests
         log.Error("ksm tune: cycle failed: x");
         log.Warning("ksm tune: textfile: y");
         log.Info("ksm tune: daemon stopping");
-        lines.Should().Equal("<3>ksm tune: cycle failed: x", "<4>ksm tune: textfile: y", "<6>ksm tune: daemon stopping");
+        lines.Should().Equal("<3>ksm tune: cycle failed: x", "<4>ksm tune: textfile: y",
+            "<6>ksm tune: daemon stopping");
     }
 }

@@ -36,7 +36,8 @@ public class GuestWatchTests
         }
         // at most one cycle per 5 s of events: the first at 5 s, the second 5 s after the next guest (5.1 s), which
         // covers the last guest (9.3 s) too
-        cycles.Should().Equal([5.0, 10.1], "a burst of 32 starts gives one cycle per MaxDelay: {0}", string.Join(", ", cycles));
+        cycles.Should().Equal([5.0, 10.1], "a burst of 32 starts gives one cycle per MaxDelay: {0}", string.Join(", ",
+            cycles));
     }
 
     [Fact]
@@ -63,7 +64,8 @@ public class GuestWatchTests
     [InlineData(1 * GiB, 3 * GiB, 1L << 20, true)]        // exactly covered (>=)
     [InlineData(1 * GiB, 3 * GiB - 1, 1L << 20, false)]   // one KiB short
     [InlineData(0, 0, 0, true)]                           // nothing merged needs nothing
-    public void Swap_plus_free_must_cover_unsharing_every_merged_page(long free, long swapFree, long pages, bool covered)
+    public void Swap_plus_free_must_cover_unsharing_every_merged_page(long free, long swapFree, long pages,
+        bool covered)
     {
         var mem = new MemInfo(16 * GiB, free, free, 0, 0, 8 * GiB, swapFree);
         var s = SwapCover.Of(mem, 18 * GiB, pages, 4096);
@@ -76,7 +78,8 @@ public class GuestWatchTests
     [Fact]
     public void Meminfo_swap_lines_are_read()
     {
-        var m = MemInfo.Parse("MemTotal: 100 kB\nMemFree: 50 kB\nMemAvailable: 60 kB\nSwapTotal: 2048 kB\nSwapFree: 1024 kB\n");
+        var m = MemInfo.Parse("MemTotal: 100 kB\nMemFree: 50 kB\nMemAvailable: 60 kB\nSwapTotal: 2048 kB\nSwapFree: " +
+            "1024 kB\n");
         (m.SwapTotalKiB, m.SwapFreeKiB).Should().Be((2048, 1024));
         MemInfo.Parse("MemTotal: 100 kB\nMemFree: 50 kB\n").SwapFreeKiB.Should().Be(0, "no swap lines: no swap");
     }
@@ -90,7 +93,8 @@ public class GuestWatchTests
         File.WriteAllText(Path.Combine(dir, "old.xml"), "<domstatus/>");
         var cycles = new System.Collections.Concurrent.BlockingCollection<string>();
         var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        using (var watch = new GuestWatch(dir, new CycleDebounce(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1)), cycles.Add, new DaemonLog(log.Enqueue)))
+        using (var watch = new GuestWatch(dir, new CycleDebounce(TimeSpan.FromMilliseconds(200),
+            TimeSpan.FromSeconds(1)), cycles.Add, new DaemonLog(log.Enqueue)))
         {
             watch.Start();
             Thread.Sleep(300); // primed: old.xml was there before, no cycle for it
@@ -113,7 +117,8 @@ public class GuestWatchTests
         Directory.Delete(root, recursive: true);
     }
 
-    private static string Next(System.Collections.Concurrent.BlockingCollection<string> cycles, TimeSpan? within = null) =>
+    private static string Next(System.Collections.Concurrent.BlockingCollection<string> cycles,
+        TimeSpan? within = null) =>
         cycles.TryTake(out var what, within ?? TimeSpan.FromSeconds(3)) ? what : "(no cycle)";
 
     [Fact]
@@ -121,7 +126,8 @@ public class GuestWatchTests
     {
         var dir = Directory.CreateTempSubdirectory("guestwatch-burst").FullName;
         var cycles = new System.Collections.Concurrent.BlockingCollection<string>();
-        using (var watch = new GuestWatch(dir, new CycleDebounce(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(2)), cycles.Add, new DaemonLog(_ => { })))
+        using (var watch = new GuestWatch(dir, new CycleDebounce(TimeSpan.FromMilliseconds(300),
+            TimeSpan.FromSeconds(2)), cycles.Add, new DaemonLog(_ => { })))
         {
             watch.Start();
             Thread.Sleep(300);

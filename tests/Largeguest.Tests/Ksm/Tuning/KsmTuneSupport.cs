@@ -33,7 +33,8 @@ public sealed class TunerSandbox : IDisposable
     /// <summary>The binary with the sandbox's environment plus <paramref name="extra"/>.</summary>
     public Process Start(IReadOnlyDictionary<string, string> extra, params string[] args)
     {
-        var start = new ProcessStartInfo(PublishedBinary.Path) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(PublishedBinary.Path) { RedirectStandardError = true,
+            RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in args) start.ArgumentList.Add(a);
         start.Environment.Clear();
         foreach (var (k, v) in Environment) start.Environment[k] = v;
@@ -46,7 +47,8 @@ public sealed class TunerSandbox : IDisposable
         using var p = Start(args);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(); throw new TimeoutException($"largeguest {string.Join(' ', args)} hung"); }
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(); throw new TimeoutException($"largeguest " +
+            $"{string.Join(' ', args)} hung"); }
         p.WaitForExit();
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
@@ -72,7 +74,8 @@ public static class PromParser
         var samples = new List<Sample>();
         foreach (var line in text.TrimEnd('\n').Split('\n'))
         {
-            if (line.StartsWith("# HELP ", StringComparison.Ordinal)) { helps.Add(line.Split(' ')[2]).Should().BeTrue($"one HELP per family: {line}"); continue; }
+            if (line.StartsWith("# HELP ", StringComparison.Ordinal)) { helps.Add(line.Split(' ')[2])
+                .Should().BeTrue($"one HELP per family: {line}"); continue; }
             if (line.StartsWith("# TYPE ", StringComparison.Ordinal))
             {
                 var parts = line.Split(' ');
@@ -109,7 +112,8 @@ public static class PromParser
                 var j = eq + 2;
                 for (; line[j] != '"'; j++)
                 {
-                    if (line[j] == '\\') { j++; value.Append(line[j] switch { 'n' => '\n', '\\' => '\\', '"' => '"', var c => throw new FormatException($"bad escape \\{c} in {line}") }); }
+                    if (line[j] == '\\') { j++; value.Append(line[j] switch { 'n' => '\n', '\\' => '\\', '"' => '"',
+                        var c => throw new FormatException($"bad escape \\{c} in {line}") }); }
                     else value.Append(line[j]);
                 }
                 labels.Add(label, value.ToString());
@@ -120,7 +124,9 @@ public static class PromParser
         }
         line[i].Should().Be(' ', line);
         var text = line[(i + 1)..];
-        var v = text switch { "NaN" => double.NaN, "+Inf" => double.PositiveInfinity, "-Inf" => double.NegativeInfinity, _ => double.Parse(text, System.Globalization.CultureInfo.InvariantCulture) };
+        var v = text switch { "NaN" => double.NaN, "+Inf" => double.PositiveInfinity,
+            "-Inf" => double.NegativeInfinity, _ => double.Parse(text,
+            System.Globalization.CultureInfo.InvariantCulture) };
         return new Sample(name, labels, v);
     }
 

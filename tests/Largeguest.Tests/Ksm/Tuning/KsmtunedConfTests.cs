@@ -51,7 +51,8 @@ public class KsmtunedConfTests
     public void Every_seed_key_is_known_with_its_default()
     {
         KsmtunedConf.Keys.Select(k => (k.Name, k.Default)).Should().Equal(
-            ("KSM_MONITOR_INTERVAL", "60"), ("KSM_SLEEP_MSEC", "10"), ("KSM_NPAGES_BOOST", "300"), ("KSM_NPAGES_DECAY", "-50"),
+            ("KSM_MONITOR_INTERVAL", "60"), ("KSM_SLEEP_MSEC", "10"), ("KSM_NPAGES_BOOST", "300"), ("KSM_NPAGES_DECAY",
+                "-50"),
             ("KSM_NPAGES_MIN", "64"), ("KSM_NPAGES_MAX", "1250"), ("KSM_THRES_COEF", "20"), ("KSM_THRES_CONST", "2048"),
             ("LOGFILE", "/var/log/ksmtuned"), ("DEBUG", ""));
     }
@@ -93,7 +94,8 @@ public class KsmtunedConfTests
         var warnings = new List<string>();
         var conf = Parse("KSM_NPAGES_BOSST=700\n", warnings);
         conf.Parameters.Boost.Should().Be(300);
-        warnings.Should().ContainSingle().Which.Should().Be("/etc/ksmtuned.conf:1: KSM_NPAGES_BOSST: not a ksmtuned key, ignored");
+        warnings.Should().ContainSingle().Which
+            .Should().Be("/etc/ksmtuned.conf:1: KSM_NPAGES_BOSST: not a ksmtuned key, ignored");
     }
 
     [Theory]

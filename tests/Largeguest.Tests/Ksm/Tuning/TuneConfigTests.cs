@@ -8,8 +8,10 @@ public class TuneConfigTests
 {
     private const string Json = "/etc/vdsm-hook-largeguest/largeguest.json";
 
-    private static TunerSettings Resolve(KsmTuneOptions? json = null, string conf = "", TuneFlags? flags = null, List<string>? notes = null) =>
-        TuneConfig.Resolve(json ?? new KsmTuneOptions(), Json, KsmtunedConf.Parse(conf, "/etc/ksmtuned.conf", _ => { }), flags ?? TuneFlags.None, n => notes?.Add(n));
+    private static TunerSettings Resolve(KsmTuneOptions? json = null, string conf = "", TuneFlags? flags = null,
+        List<string>? notes = null) =>
+        TuneConfig.Resolve(json ?? new KsmTuneOptions(), Json, KsmtunedConf.Parse(conf, "/etc/ksmtuned.conf",
+            _ => { }), flags ?? TuneFlags.None, n => notes?.Add(n));
 
     [Fact]
     public void Out_of_the_box_it_behaves_as_ksmtuned_with_its_defaults()
@@ -30,13 +32,16 @@ public class TuneConfigTests
     [InlineData("standard", 0, 0, 100, 100, 20)]
     [InlineData("high", 200, 50, 100, 10000, 20)]
     [InlineData("HIGH", 200, 50, 100, 10000, 20)]
-    public void Standard_and_high_use_the_seed_parameter_sets(string mode, long boost, long decay, long min, long max, long sleep)
+    public void Standard_and_high_use_the_seed_parameter_sets(string mode, long boost, long decay, long min, long max,
+        long sleep)
     {
         var notes = new List<string>();
         var s = Resolve(conf: "KSM_NPAGES_BOOST=999\nKSM_THRES_COEF=30", flags: new(Mode: mode), notes: notes);
         s.Parameters.Should().Be(new TuningParameters(boost, decay, min, max, sleep));
         s.ThresCoef.Should().Be(30, "thresCoef is not part of a parameter set");
-        notes.Should().ContainSingle().Which.Should().Be($"/etc/ksmtuned.conf: KSM_NPAGES_BOOST: ignored, mode {mode.ToLowerInvariant()} has its own value");
+        notes.Should().ContainSingle().Which
+            .Should().Be($"/etc/ksmtuned.conf: KSM_NPAGES_BOOST: ignored, mode {mode.ToLowerInvariant()} has its own " +
+            $"value");
     }
 
     [Fact]
@@ -74,18 +79,25 @@ public class TuneConfigTests
             "--listen" => new TuneFlags(Listen: value),
             _ => new TuneFlags(Textfile: value),
         };
-        FluentActions.Invoking(() => Resolve(flags: flags)).Should().Throw<ConfigException>().Which.Message.Should().Be(message);
+        FluentActions.Invoking(() => Resolve(flags: flags)).Should().Throw<ConfigException>().Which.Message
+            .Should().Be(message);
     }
 
     [Fact]
     public void Bad_json_values_name_the_file_and_key()
     {
-        FluentActions.Invoking(() => Resolve(json: new KsmTuneOptions { MaxPages = "lots" })).Should().Throw<ConfigException>()
-            .Which.Message.Should().Be($"{Json}: KsmTune:MaxPages: bad value 'lots' (expected: a whole number from 1 to 4294967295)");
-        FluentActions.Invoking(() => Resolve(json: new KsmTuneOptions { Mode = "turbo" })).Should().Throw<ConfigException>()
-            .Which.Message.Should().Be($"{Json}: KsmTune:Mode: bad value 'turbo' (expected: standard, high or customized)");
-        FluentActions.Invoking(() => Resolve(json: new KsmTuneOptions { CpuSampleMilliseconds = 5 })).Should().Throw<ConfigException>()
-            .Which.Message.Should().Be($"{Json}: KsmTune:CpuSampleMilliseconds: bad value '5' (expected: a whole number from 10 to 60000)");
+        FluentActions.Invoking(() => Resolve(json: new KsmTuneOptions { MaxPages = "lots" }))
+            .Should().Throw<ConfigException>()
+            .Which.Message.Should().Be($"{Json}: KsmTune:MaxPages: bad value 'lots' (expected: a whole number from 1 " +
+                $"to 4294967295)");
+        FluentActions.Invoking(() => Resolve(json: new KsmTuneOptions { Mode = "turbo" }))
+            .Should().Throw<ConfigException>()
+            .Which.Message.Should().Be($"{Json}: KsmTune:Mode: bad value 'turbo' (expected: standard, high or " +
+                $"customized)");
+        FluentActions.Invoking(() => Resolve(json: new KsmTuneOptions { CpuSampleMilliseconds = 5 }))
+            .Should().Throw<ConfigException>()
+            .Which.Message.Should().Be($"{Json}: KsmTune:CpuSampleMilliseconds: bad value '5' (expected: a whole " +
+                $"number from 10 to 60000)");
     }
 
     [Fact]
@@ -93,18 +105,23 @@ public class TuneConfigTests
     {
         FluentActions.Invoking(() => Resolve(flags: new(Mode: "high", Boost: "300"))).Should().Throw<ConfigException>()
             .Which.Message.Should().Be("--boost: only used with --mode customized (the mode given is high)");
-        FluentActions.Invoking(() => Resolve(json: new KsmTuneOptions { Mode = "standard", Decay = "5" })).Should().Throw<ConfigException>()
-            .Which.Message.Should().Be($"{Json}: KsmTune:Decay: set, but KsmTune:Mode is standard (expected: empty unless Mode is customized)");
+        FluentActions.Invoking(() => Resolve(json: new KsmTuneOptions { Mode = "standard", Decay = "5" }))
+            .Should().Throw<ConfigException>()
+            .Which.Message.Should().Be($"{Json}: KsmTune:Decay: set, but KsmTune:Mode is standard (expected: empty " +
+                $"unless Mode is customized)");
         var notes = new List<string>();
-        Resolve(json: new KsmTuneOptions { Decay = "5" }, flags: new(Mode: "high"), notes: notes).Parameters.Should().Be(TuningParameters.High);
+        Resolve(json: new KsmTuneOptions { Decay = "5" }, flags: new(Mode: "high"), notes: notes).Parameters
+            .Should().Be(TuningParameters.High);
         notes.Should().Equal($"{Json}: KsmTune:Decay: ignored, mode high has its own value");
     }
 
     [Fact]
     public void Min_above_max_across_layers_is_an_error_naming_both()
     {
-        FluentActions.Invoking(() => Resolve(conf: "KSM_NPAGES_MAX=100", flags: new(MinPages: "200"))).Should().Throw<ConfigException>()
-            .Which.Message.Should().Be("customized parameters (from flags, /etc/ksmtuned.conf): minPages: 200 is above maxPages 100 (expected: minPages <= maxPages)");
+        FluentActions.Invoking(() => Resolve(conf: "KSM_NPAGES_MAX=100", flags: new(MinPages: "200")))
+            .Should().Throw<ConfigException>()
+            .Which.Message.Should().Be("customized parameters (from flags, /etc/ksmtuned.conf): minPages: 200 is " +
+                "above maxPages 100 (expected: minPages <= maxPages)");
     }
 
     [Theory]
@@ -118,5 +135,6 @@ public class TuneConfigTests
     }
 
     [Fact]
-    public void An_empty_listen_disables_the_endpoint() => Resolve(json: new KsmTuneOptions { Listen = "" }).Listen.Should().BeNull();
+    public void An_empty_listen_disables_the_endpoint() => Resolve(json: new KsmTuneOptions { Listen = "" }).Listen
+        .Should().BeNull();
 }

@@ -13,10 +13,12 @@ public class TunerPiecesTests
     public void A_pid_file_naming_another_program_with_the_daemons_words_is_no_running_daemon()
     {
         var dir = Directory.CreateTempSubdirectory("largeguest-pid-").FullName;
-        using var impostor = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", "sleep 30", "ksm", "tune", "--daemon"]))!;
+        using var impostor = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", "sleep 30", "ksm", "tune",
+            "--daemon"]))!;
         try
         {
-            File.ReadAllText($"/proc/{impostor.Id}/cmdline").Split('\0').Should().Contain(["tune", "--daemon"], "the old check would take it");
+            File.ReadAllText($"/proc/{impostor.Id}/cmdline").Split('\0').Should()
+                .Contain(["tune", "--daemon"], "the old check would take it");
             File.WriteAllText(TunerDaemon.PidPath(dir), $"{impostor.Id}\n");
             TunerDaemon.RunningDaemon(dir).Should().BeNull("its /proc/PID/exe is /bin/sh (dash), not largeguest");
         }
@@ -26,13 +28,16 @@ public class TunerPiecesTests
     [Fact]
     public void Meminfo_prefers_MemAvailable_and_falls_back_to_ksmtuned_sum()
     {
-        var m = MemInfo.Parse("MemTotal:       24576000 kB\nMemFree:         1000000 kB\nMemAvailable:    5000000 kB\nBuffers:           20000 kB\nCached:           300000 kB\n");
+        var m = MemInfo.Parse("MemTotal:       24576000 kB\nMemFree:         1000000 kB\nMemAvailable:    5000000 " +
+            "kB\nBuffers:           20000 kB\nCached:           300000 kB\n");
         m.TotalKiB.Should().Be(24576000);
         m.UsableKiB.Should().Be(5000000);
         var old = MemInfo.Parse("MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 10 kB\nCached: 30 kB\n");
         old.UsableKiB.Should().Be(140, "ksmtuned's MemFree+Buffers+Cached on kernels without MemAvailable");
-        FluentActions.Invoking(() => MemInfo.Parse("MemFree: 1 kB\n", "/proc/meminfo")).Should().Throw<KsmException>().WithMessage("/proc/meminfo: no MemTotal line");
-        FluentActions.Invoking(() => MemInfo.Parse("MemTotal: x kB\n", "/proc/meminfo")).Should().Throw<KsmException>().WithMessage("/proc/meminfo: MemTotal: unreadable value 'x kB'");
+        FluentActions.Invoking(() => MemInfo.Parse("MemFree: 1 kB\n", "/proc/meminfo")).Should().Throw<KsmException>()
+            .WithMessage("/proc/meminfo: no MemTotal line");
+        FluentActions.Invoking(() => MemInfo.Parse("MemTotal: x kB\n", "/proc/meminfo")).Should().Throw<KsmException>()
+            .WithMessage("/proc/meminfo: MemTotal: unreadable value 'x kB'");
     }
 
     [Fact]
@@ -58,7 +63,8 @@ public class TunerPiecesTests
     [Fact]
     public void Status_parsing_takes_name_and_rss()
     {
-        CommittedMemory.ParseStatus("Name:\tqemu-kvm\nUmask:\t0022\nVmRSS:\t  123456 kB\n").Should().Be(("qemu-kvm", 123456L));
+        CommittedMemory.ParseStatus("Name:\tqemu-kvm\nUmask:\t0022\nVmRSS:\t  123456 kB\n")
+            .Should().Be(("qemu-kvm", 123456L));
         CommittedMemory.ParseStatus("Name:\tkthreadd\nState:\tS\n").Should().Be(("kthreadd", 0L));
     }
 
@@ -73,7 +79,8 @@ public class TunerPiecesTests
             File.CreateSymbolicLink(fake, "/usr/bin/python3"); // comm comes from the name exec'd, not the link's target
             var start = new ProcessStartInfo(fake) { RedirectStandardInput = true, RedirectStandardOutput = true };
             start.ArgumentList.Add("-c");
-            start.ArgumentList.Add("import sys\nb = bytearray(b'x' * (32 << 20))\nprint('ready', flush=True)\nsys.stdin.read()");
+            start.ArgumentList.Add("import sys\nb = bytearray(b'x' * (32 << 20))\nprint('ready', " +
+                "flush=True)\nsys.stdin.read()");
             using var p = Process.Start(start)!;
             try
             {
@@ -91,7 +98,8 @@ public class TunerPiecesTests
     [Fact]
     public void Proc_stat_parsing_survives_spaces_and_parentheses_in_the_name()
     {
-        var line = "1234 (my (odd) name) S 2 0 0 0 -1 69238880 0 0 0 0 77 33 0 0 20 0 1 0 32 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 17 1 0 0 0 0 0\n";
+        var line = "1234 (my (odd) name) S 2 0 0 0 -1 69238880 0 0 0 0 77 33 0 0 20 0 1 0 32 0 0 " +
+            "18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 17 1 0 0 0 0 0\n";
         KsmdCpu.ParseStat(line).Should().Be(("my (odd) name", 2, 77L, 33L));
         FluentActions.Invoking(() => KsmdCpu.ParseStat("garbage")).Should().Throw<KsmTuneException>();
     }
@@ -131,16 +139,23 @@ public class TunerPiecesTests
             "# HELP z special\n# TYPE z gauge\nz NaN\n");
         var (_, samples) = PromParser.Parse(p.ToString());
         samples.Single(s => s.Name == "y").Labels["why"].Should().Be("a \"quoted\" \\ path\nnext");
-        FluentActions.Invoking(() => new PrometheusText().Family("bad-name", MetricType.Gauge, "")).Should().Throw<ArgumentException>();
-        FluentActions.Invoking(() => new PrometheusText().Family("a", MetricType.Gauge, "").Sample(1, ("__x", "1"))).Should().Throw<ArgumentException>();
-        FluentActions.Invoking(() => new PrometheusText().Family("a", MetricType.Gauge, "").Family("a", MetricType.Gauge, "")).Should().Throw<ArgumentException>();
+        FluentActions.Invoking(() => new PrometheusText().Family("bad-name", MetricType.Gauge, ""))
+            .Should().Throw<ArgumentException>();
+        FluentActions.Invoking(() => new PrometheusText().Family("a", MetricType.Gauge, "").Sample(1, ("__x", "1")))
+            .Should().Throw<ArgumentException>();
+        FluentActions.Invoking(() => new PrometheusText().Family("a", MetricType.Gauge, "").Family("a",
+            MetricType.Gauge, "")).Should().Throw<ArgumentException>();
     }
 
     [Fact]
     public void Metrics_render_kernel_files_tuner_state_and_ksmd()
     {
-        var ksm = new Dictionary<string, string> { ["run"] = "1", ["full_scans"] = "17", ["pages_sharing"] = "1368772", ["advisor_mode"] = "[none] scan-time", ["general_profit"] = "-4096", ["sleep_millisecs"] = "200", ["ksm_zero_pages"] = "5", ["pages_skipped"] = "9" };
-        var state = new TunerState { Phase = TunerPhase.Running, Mode = "high", PagesToScan = 300, LastAction = "start", Why = "free 1 GiB < threshold", Cycles = 4, At = DateTimeOffset.FromUnixTimeSeconds(1700000000) };
+        var ksm = new Dictionary<string, string> { ["run"] = "1", ["full_scans"] = "17", ["pages_sharing"] = "1368772",
+            ["advisor_mode"] = "[none] scan-time", ["general_profit"] = "-4096", ["sleep_millisecs"] = "200",
+            ["ksm_zero_pages"] = "5", ["pages_skipped"] = "9" };
+        var state = new TunerState { Phase = TunerPhase.Running, Mode = "high", PagesToScan = 300,
+            LastAction = "start", Why = "free 1 GiB < threshold", Cycles = 4,
+            At = DateTimeOffset.FromUnixTimeSeconds(1700000000) };
         var text = KsmMetrics.Render(ksm, state, new CpuSample(42, 250, 100, 0), 12.5);
         var (types, samples) = PromParser.Parse(text);
         samples.Value("largeguest_ksm_run").Should().Be(1);
@@ -161,7 +176,9 @@ public class TunerPiecesTests
         samples.Value("largeguest_ksmtune_phase", ("phase", "pruned")).Should().Be(0);
         samples.Value("largeguest_ksmtune_request", ("request", "run")).Should().Be(1);
         samples.Value("largeguest_ksmtune_last_decision", ("action", "start"), ("mode", "high")).Should().Be(1);
-        samples.Single(x => x.Name == "largeguest_ksmtune_last_decision").Labels.Keys.Should().BeEquivalentTo(["action", "mode"], "no free-text label: a why with live numbers makes a new series every cycle");
+        samples.Single(x => x.Name == "largeguest_ksmtune_last_decision").Labels.Keys
+            .Should().BeEquivalentTo(["action", "mode"], "no free-text label: a why with live numbers makes a new " +
+            "series every cycle");
         samples.Value("largeguest_ksmtune_last_decision_timestamp_seconds").Should().Be(1700000000);
         samples.Value("largeguest_ksmtune_cycles_total").Should().Be(4);
         samples.Value("largeguest_ksmd_cpu_seconds_total").Should().Be(2.5);
@@ -178,23 +195,29 @@ public class TunerPiecesTests
     {
         var unit = Path.Combine(PublishedBinary.RepoRoot, "packaging", "largeguest-ksmtune.service");
         var text = File.ReadAllText(unit);
-        foreach (var hardening in new[] { "NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/sys/kernel/mm/ksm /run/vdsm-hook-largeguest", "ProtectHome=yes", "PrivateTmp=yes", "Conflicts=ksmtuned.service ksm.service" })
+        foreach (var hardening in new[] { "NoNewPrivileges=yes", "ProtectSystem=strict",
+            "ReadWritePaths=/sys/kernel/mm/ksm /run/vdsm-hook-largeguest", "ProtectHome=yes", "PrivateTmp=yes",
+            "Conflicts=ksmtuned.service ksm.service" })
             text.Should().Contain(hardening);
         const string analyze = "/usr/bin/systemd-analyze";
         if (!File.Exists(analyze))
-            throw new InvalidOperationException("SYSTEMD-ANALYZE MISSING: apt package systemd (make test installs it); the unit was NOT verified; not skipping");
+            throw new InvalidOperationException("SYSTEMD-ANALYZE MISSING: apt package systemd (make test installs " +
+                "it); the unit was NOT verified; not skipping");
         // verify checks that ExecStart exists: point it at the published binary in a copy of the unit.
         var dir = Directory.CreateTempSubdirectory("ksmtune-unit");
         try
         {
             var copy = Path.Combine(dir.FullName, "largeguest-ksmtune.service");
-            File.WriteAllText(copy, text.Replace("/usr/libexec/vdsm-hook-largeguest/largeguest", PublishedBinary.Path, StringComparison.Ordinal));
+            File.WriteAllText(copy, text.Replace("/usr/libexec/vdsm-hook-largeguest/largeguest", PublishedBinary.Path,
+                StringComparison.Ordinal));
             var (exit, output) = Run(analyze, "verify", copy);
             exit.Should().Be(0, output);
             output.Should().BeEmpty("systemd-analyze verify reports unknown keys and bad values on stderr with exit 0");
 
             // It must be able to fail: a misspelt key is reported.
-            File.WriteAllText(copy, text.Replace("NoNewPrivileges=", "NoNewPrivilege=", StringComparison.Ordinal).Replace("/usr/libexec/vdsm-hook-largeguest/largeguest", PublishedBinary.Path, StringComparison.Ordinal));
+            File.WriteAllText(copy, text.Replace("NoNewPrivileges=", "NoNewPrivilege=",
+                StringComparison.Ordinal).Replace("/usr/libexec/vdsm-hook-largeguest/largeguest", PublishedBinary.Path,
+                StringComparison.Ordinal));
             Run(analyze, "verify", copy).Output.Should().Contain("Unknown key 'NoNewPrivilege'");
         }
         finally { dir.Delete(recursive: true); }

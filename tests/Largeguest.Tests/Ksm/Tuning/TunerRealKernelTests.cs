@@ -41,7 +41,8 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
         RealKsm.Read("run").Should().Be("1");
         RealKsm.Number("pages_to_scan").Should().Be(300, "high mode boosts 100 by 200");
         RealKsm.Number("sleep_millisecs").Should().Be(ExpectedSleep(20));
-        stdout.Should().StartWith("free ").And.Contain("< threshold").And.Contain("start ksmd, pages_to_scan 100 -> 300");
+        stdout.Should().StartWith("free ").And.Contain("< threshold").And
+            .Contain("start ksmd, pages_to_scan 100 -> 300");
         using var state = JsonDocument.Parse(_box.StateJson);
         state.RootElement.GetProperty("phase").GetString().Should().Be("Running");
         state.RootElement.GetProperty("pagesToScan").GetInt64().Should().Be(300);
@@ -50,7 +51,9 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
         // ksm status (the KSM library's command) shows the tuner's state, in text and JSON.
         var status = _box.Run("ksm", "status");
         status.Exit.Should().Be(0, status.Stderr);
-        status.Stdout.Should().Contain("tuner:\n  daemon:          not running\n  phase:           Running (asked: run, mode high)\n  pages_to_scan:   300\n")
+        status.Stdout.Should()
+            .Contain("tuner:\n  daemon:          not running\n  phase:           Running (asked: run, mode high)\n  " +
+            "pages_to_scan:   300\n")
             .And.Contain("  last decision:   start at ").And.Contain("start ksmd, pages_to_scan 100 -> 300");
         var json = _box.Run("ksm", "status", "--json");
         json.Exit.Should().Be(0, json.Stderr);
@@ -64,7 +67,8 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
         }
 
         // A second cycle keeps raising, up to maxPages.
-        _box.Run("ksm", "tune", "--once", "--mode", "customized", "--thres-coef", "100", "--boost", "1000", "--max-pages", "1200").Exit.Should().Be(0);
+        _box.Run("ksm", "tune", "--once", "--mode", "customized", "--thres-coef", "100", "--boost", "1000",
+            "--max-pages", "1200").Exit.Should().Be(0);
         RealKsm.Number("pages_to_scan").Should().Be(1200);
     }
 
@@ -97,11 +101,16 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
         File.WriteAllText(conf, "KSM_NPAGES_BOOST=lots\n");
         foreach (var (args, env, message) in new (string[], (string, string)?, string)[]
         {
-            (["ksm", "tune", "--once", "--thres-coef", "150"], null, "largeguest: error: --thres-coef: bad value '150' (expected: a whole number from 0 to 100)"),
-            (["ksm", "tune", "--once", "--mode", "high", "--boost", "5"], null, "largeguest: error: --boost: only used with --mode customized (the mode given is high)"),
-            (["ksm", "tune", "--once", "--merge-across-nodes", "2"], null, "largeguest: error: --merge-across-nodes: bad value '2' (expected: 0 or 1)"),
-            (["ksm", "tune", "--once"], ("LARGEGUEST__KsmTune__KsmtunedConf", conf), $"largeguest: error: {conf}:1: KSM_NPAGES_BOOST: bad value 'lots' (expected: a whole number from 0 to 4294967295)"),
-            (["ksm", "tune", "--once"], ("LARGEGUEST__KsmTune__MaxPages", "0"), $"largeguest: error: {_box.ConfigPath}: KsmTune:MaxPages: bad value '0' (expected: a whole number from 1 to 4294967295)"),
+            (["ksm", "tune", "--once", "--thres-coef", "150"], null, "largeguest: error: --thres-coef: bad value " +
+                "'150' (expected: a whole number from 0 to 100)"),
+            (["ksm", "tune", "--once", "--mode", "high", "--boost", "5"], null, "largeguest: error: --boost: only " +
+                "used with --mode customized (the mode given is high)"),
+            (["ksm", "tune", "--once", "--merge-across-nodes", "2"], null, "largeguest: error: --merge-across-nodes: " +
+                "bad value '2' (expected: 0 or 1)"),
+            (["ksm", "tune", "--once"], ("LARGEGUEST__KsmTune__KsmtunedConf", conf), $"largeguest: error: {conf}:1: " +
+                $"KSM_NPAGES_BOOST: bad value 'lots' (expected: a whole number from 0 to 4294967295)"),
+            (["ksm", "tune", "--once"], ("LARGEGUEST__KsmTune__MaxPages", "0"), $"largeguest: error: " +
+                $"{_box.ConfigPath}: KsmTune:MaxPages: bad value '0' (expected: a whole number from 1 to 4294967295)"),
         })
         {
             var result = RunWith(env, args);
@@ -116,7 +125,8 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
 
     private (int Exit, string Stdout, string Stderr) RunWith((string Key, string Value)? extra, string[] args)
     {
-        var start = new ProcessStartInfo(Support.PublishedBinary.Path) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(Support.PublishedBinary.Path) { RedirectStandardError = true,
+            RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in args) start.ArgumentList.Add(a);
         start.Environment.Clear();
         foreach (var (k, v) in _box.Environment) start.Environment[k] = v;
@@ -158,7 +168,8 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
     {
         RealKsm.Write("run", "0");
         RealKsm.Write("pages_to_scan", "100");
-        using var daemon = _box.Start("ksm", "tune", "--daemon", "--listen", "127.0.0.1:0", "--interval", "3600", "--mode", "high", "--thres-coef", "100");
+        using var daemon = _box.Start("ksm", "tune", "--daemon", "--listen", "127.0.0.1:0", "--interval", "3600",
+            "--mode", "high", "--thres-coef", "100");
         try { await DaemonChecks(daemon); }
         finally { if (!daemon.HasExited) daemon.Kill(); }
     }
@@ -188,14 +199,17 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
         samples.Value("largeguest_ksm_pages_to_scan").Should().Be(300);
         types["largeguest_ksm_full_scans_total"].Should().Be("counter");
         foreach (var file in Directory.EnumerateFiles(RealKsm.Root).Select(Path.GetFileName))
-            samples.Should().Contain(s => s.Name.StartsWith(KsmMetrics.KernelMetric(file!).Name, StringComparison.Ordinal), $"every KSM file is exposed ({file})");
+            samples.Should().Contain(s => s.Name.StartsWith(KsmMetrics.KernelMetric(file!).Name,
+                StringComparison.Ordinal), $"every KSM file is exposed ({file})");
         samples.Value("largeguest_ksmtune_phase", ("phase", "running")).Should().Be(1);
         samples.Value("largeguest_ksmtune_phase", ("phase", "stopped")).Should().Be(0);
         samples.Value("largeguest_ksmtune_pages_to_scan").Should().Be(300);
         samples.Single(s => s.Name == "largeguest_ksmtune_last_decision").Labels.Should().Contain("action", "start");
         samples.Value("largeguest_ksmd_present").Should().Be(1);
         samples.Value("largeguest_ksmd_cpu_seconds_total").Should().BeGreaterThanOrEqualTo(0);
-        PythonParser(body).Should().Contain("largeguest_ksmtune_phase gauge 3").And.Contain("largeguest_ksmd_cpu_seconds counter 1", "the reference parser names a counter family without _total");
+        PythonParser(body).Should().Contain("largeguest_ksmtune_phase gauge 3").And
+            .Contain("largeguest_ksmd_cpu_seconds counter 1", "the reference parser names a counter family without " +
+            "_total");
 
         (await http.GetAsync($"http://{endpoint}/nothing")).StatusCode.Should().Be(HttpStatusCode.NotFound);
 
@@ -231,11 +245,13 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
         using var pages = new MergeablePages(128);
         using var vdsm = new VdsmHookRunner();
         var xml = File.ReadAllBytes(KsmProcesses.SampleXml);
-        var env = new Dictionary<string, string> { ["LARGEGUEST__Ksm__StateDir"] = _box.StateDir, ["LARGEGUEST__Topology__Source"] = "sysfs" };
+        var env = new Dictionary<string, string> { ["LARGEGUEST__Ksm__StateDir"] = _box.StateDir,
+            ["LARGEGUEST__Topology__Source"] = "sysfs" };
         // The daemon keeps ksmd running flat out (so pages are merged again between transitions) and cycles every
         // second;
         // SIGHUPs make it cycle many times more while the hook's transitions run.
-        using var daemon = _box.Start("ksm", "tune", "--daemon", "--listen", "", "--interval", "1", "--mode", "customized",
+        using var daemon = _box.Start("ksm", "tune", "--daemon", "--listen", "", "--interval", "1", "--mode",
+            "customized",
             "--thres-coef", "100", "--boost", "20000", "--max-pages", "20000", "--sleep-msec", "0");
         var daemonErr = daemon.StandardError.ReadToEndAsync();
         using var stop = new CancellationTokenSource();
@@ -244,7 +260,8 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
             var signals = 0;
             while (!stop.IsCancellationRequested)
             {
-                if (!daemon.HasExited && File.Exists(TunerDaemon.PidPath(_box.StateDir))) { Kill(daemon.Id, 1); signals++; } // once it handles SIGHUP
+                if (!daemon.HasExited && File.Exists(TunerDaemon.PidPath(_box.StateDir))) { Kill(daemon.Id,
+                    1); signals++; } // once it handles SIGHUP
                 await Task.Delay(20);
             }
             return signals;
@@ -257,11 +274,13 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
             {
                 await WaitFor(() => RealKsm.Number("pages_shared") > 0, $"ksmd merging again before round {round}");
                 if (previous is not null)
-                    vdsm.Run("after_vm_destroy", xml, new Dictionary<string, string> { ["ksm_merge_across_nodes"] = "0" }, previous, env, TimeSpan.FromMinutes(3))
+                    vdsm.Run("after_vm_destroy", xml, new Dictionary<string,
+                        string> { ["ksm_merge_across_nodes"] = "0" }, previous, env, TimeSpan.FromMinutes(3))
                         .ExitCodes.Should().Equal(0);
                 var vm = $"7e7e7e7e-0000-4000-8000-{round:x12}";
                 var value = round % 2 == 0 ? "0" : "1";
-                var run = vdsm.Run("before_vm_start", xml, new Dictionary<string, string> { ["ksm_merge_across_nodes"] = value }, vm, env, TimeSpan.FromMinutes(3));
+                var run = vdsm.Run("before_vm_start", xml, new Dictionary<string,
+                    string> { ["ksm_merge_across_nodes"] = value }, vm, env, TimeSpan.FromMinutes(3));
                 run.ExitCodes.Should().Equal([0], run.Stderr);
                 if (run.Stderr.Contains("unmerged", StringComparison.Ordinal)) transitions++;
                 RealKsm.Read("merge_across_nodes").Should().Be(value, run.Stderr);
@@ -280,7 +299,8 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
         daemon.ExitCode.Should().Be(0, await daemonErr);
         var log = await daemonErr;
         log.Should().NotContain("cycle failed");
-        transitions.Should().BeGreaterThanOrEqualTo(5, "each round but the first finds merged pages and must unmerge them");
+        transitions.Should().BeGreaterThanOrEqualTo(5, "each round but the first finds merged pages and must unmerge " +
+            "them");
         sighups.Should().BeGreaterThan(20, "the daemon was asked to cycle throughout");
         RealKsm.Read("run").Should().Be("0", "the daemon stops ksmd when it ends; never 2");
         File.Exists(Path.Combine(_box.StateDir, "ksm.journal")).Should().BeFalse();
@@ -318,9 +338,13 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
     /// too.</summary>
     private static string PythonParser(string body)
     {
-        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardInput = true,
+            RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("-c");
-        start.ArgumentList.Add("import sys\ntry:\n    from prometheus_client.parser import text_string_to_metric_families as p\nexcept ImportError:\n    sys.exit('PROMETHEUS PARSER MISSING: apt package python3-prometheus-client (make test installs it); not skipping')\nfor f in p(sys.stdin.read()):\n    print(f.name, f.type, len(f.samples))");
+        start.ArgumentList.Add("import sys\ntry:\n    from prometheus_client.parser import " +
+            "text_string_to_metric_families as p\nexcept ImportError:\n    sys.exit('PROMETHEUS PARSER MISSING: apt " +
+            "package python3-prometheus-client (make test installs it); not skipping')\nfor f in " +
+            "p(sys.stdin.read()):\n    print(f.name, f.type, len(f.samples))");
         using var proc = Process.Start(start)!;
         proc.StandardInput.Write(body);
         proc.StandardInput.Close();

@@ -33,7 +33,8 @@ public class TuningCycleTests
     [InlineData(8000, 20, 2048, 2048)]          // tiny host: 1600 KiB < KSM_THRES_CONST
     [InlineData(16 * GiB, 0, 2048, 2048)]       // thresCoef 0: only the constant is left
     [InlineData(16 * GiB, 100, 2048, 16 * GiB)] // thresCoef 100: all of memory
-    public void Threshold_is_the_coefficient_share_with_the_constant_as_floor(long total, int coef, long thresConst, long expected) =>
+    public void Threshold_is_the_coefficient_share_with_the_constant_as_floor(long total, int coef, long thresConst,
+        long expected) =>
         TuningCycle.Threshold(total, coef, thresConst).Should().Be(expected);
 
     public static TheoryData<string, TuningParameters, long, long> BoostCases => new()
@@ -74,14 +75,19 @@ public class TuningCycleTests
     public static TheoryData<string, CycleInput, TuningParameters, int, KsmdAction, long> DecideCases => new()
     {
         // 16 GiB host, threshold 20% = 3.2 GiB.
-        { "free below threshold: start and boost", new(16 * GiB, 2 * GiB, 10 * GiB, 100), High, 20, KsmdAction.Start, 300 },
-        { "committed + threshold above total, free plenty: start, decay", new(16 * GiB, 6 * GiB, 14 * GiB, 1000), High, 20, KsmdAction.Start, 950 },
+        { "free below threshold: start and boost", new(16 * GiB, 2 * GiB, 10 * GiB, 100), High, 20, KsmdAction.Start,
+            300 },
+        { "committed + threshold above total, free plenty: start, decay", new(16 * GiB, 6 * GiB, 14 * GiB, 1000), High,
+            20, KsmdAction.Start, 950 },
         { "no pressure: stop, decay", new(16 * GiB, 12 * GiB, 2 * GiB, 1000), High, 20, KsmdAction.Stop, 950 },
-        { "no pressure in standard: stop at 100", new(16 * GiB, 12 * GiB, 2 * GiB, 100), Standard, 20, KsmdAction.Stop, 100 },
+        { "no pressure in standard: stop at 100", new(16 * GiB, 12 * GiB, 2 * GiB, 100), Standard, 20, KsmdAction.Stop,
+            100 },
         // Harvester's test plan: thresCoef makes ksmd run or not.
         { "thresCoef 100: always start", new(16 * GiB, 15 * GiB, 0, 100), High, 100, KsmdAction.Start, 300 },
-        { "thresCoef 0: stop unless nearly out of memory", new(16 * GiB, 1 * GiB, 0, 300), High, 0, KsmdAction.Stop, 250 },
-        { "thresCoef 0, free under the 2 MiB constant: start", new(16 * GiB, 1024, 0, 300), High, 0, KsmdAction.Start, 500 },
+        { "thresCoef 0: stop unless nearly out of memory", new(16 * GiB, 1 * GiB, 0, 300), High, 0, KsmdAction.Stop,
+            250 },
+        { "thresCoef 0, free under the 2 MiB constant: start", new(16 * GiB, 1024, 0, 300), High, 0, KsmdAction.Start,
+            500 },
     };
 
     // ksmtuned's adjust(), customized mode, at each boundary. 10 GiB host, threshold 20% = 2 GiB; ksmtuned compares
@@ -92,7 +98,8 @@ public class TuningCycleTests
     public static TheoryData<string, long, long, KsmdAction, long> KsmtunedBoundaries => new()
     {
         // free around the threshold, committed well below total - threshold
-        { "free = thres - 1: start, boost", Th - 1, 0, KsmdAction.Start, 1250 } /* 1000 + boost 300, at most max 1250 */,
+        { "free = thres - 1: start, boost", Th - 1, 0, KsmdAction.Start, 1250 } /* 1000 + boost 300,
+            at most max 1250 */,
         { "free = thres: start (not > thres), decay", Th, 0, KsmdAction.Start, 1000 - 50 },
         { "free = thres + 1: stop, pages kept", Th + 1, 0, KsmdAction.Stop, 1000 },
         // committed + threshold around total, free plenty
@@ -102,11 +109,13 @@ public class TuningCycleTests
         // both at their boundary; both just inside
         { "free = thres and committed + thres = total: start, decay", Th, T - Th, KsmdAction.Start, 1000 - 50 },
         { "free = thres + 1 and committed + thres = total - 1: stop", Th + 1, T - Th - 1, KsmdAction.Stop, 1000 },
-        { "free = thres - 1 and committed + thres = total + 1: start, boost", Th - 1, T - Th + 1, KsmdAction.Start, 1250 } /* 1000 + boost 300, at most max 1250 */,
+        { "free = thres - 1 and committed + thres = total + 1: start, boost", Th - 1, T - Th + 1, KsmdAction.Start,
+            1250 } /* 1000 + boost 300, at most max 1250 */,
     };
 
     [Theory, MemberData(nameof(KsmtunedBoundaries))]
-    public void Customized_mode_decides_as_ksmtuned_adjust_at_each_boundary(string name, long free, long committed, KsmdAction action, long pages)
+    public void Customized_mode_decides_as_ksmtuned_adjust_at_each_boundary(string name, long free, long committed,
+        KsmdAction action, long pages)
     {
         var d = TuningCycle.Decide(new(T, free, committed, 1000), Ksmtuned, 20, 2048, TuningMode.Customized);
         d.ThresholdKiB.Should().Be(Th, name);
@@ -117,13 +126,16 @@ public class TuningCycleTests
     [Fact]
     public void Customized_stop_keeps_pages_within_range_and_the_harvester_modes_decay()
     {
-        TuningCycle.Decide(new(T, 8 * GiB, 0, 5000), Ksmtuned, 20, 2048, TuningMode.Customized).PagesToScan.Should().Be(1250);
-        TuningCycle.Decide(new(T, 8 * GiB, 0, 0), Ksmtuned, 20, 2048, TuningMode.Customized).PagesToScan.Should().Be(64);
+        TuningCycle.Decide(new(T, 8 * GiB, 0, 5000), Ksmtuned, 20, 2048, TuningMode.Customized).PagesToScan
+            .Should().Be(1250);
+        TuningCycle.Decide(new(T, 8 * GiB, 0, 0), Ksmtuned, 20, 2048, TuningMode.Customized).PagesToScan
+            .Should().Be(64);
         TuningCycle.Decide(new(T, 8 * GiB, 0, 1000), High, 20, 2048, TuningMode.High).PagesToScan.Should().Be(950);
     }
 
     [Theory, MemberData(nameof(DecideCases))]
-    public void Decide_starts_or_stops_ksmd_and_moves_pages(string name, CycleInput input, TuningParameters p, int coef, KsmdAction action, long pages)
+    public void Decide_starts_or_stops_ksmd_and_moves_pages(string name, CycleInput input, TuningParameters p,
+        int coef, KsmdAction action, long pages)
     {
         var d = TuningCycle.Decide(input, p, coef, 2048, TuningMode.High);
         d.Action.Should().Be(action, name);
@@ -138,7 +150,8 @@ public class TuningCycleTests
     public void Why_shows_the_numbers_it_compared()
     {
         var d = TuningCycle.Decide(new(16 * GiB, 2 * GiB, 10 * GiB, 100), High, 20, 2048, TuningMode.High);
-        d.Why.Should().Be("free 2 GiB < threshold 3.2 GiB (20% of 16 GiB): start ksmd, pages_to_scan 100 -> 300 (boost 200, max 10000), sleep_millisecs 20");
+        d.Why.Should().Be("free 2 GiB < threshold 3.2 GiB (20% of 16 GiB): start ksmd, pages_to_scan 100 -> 300 " +
+            "(boost 200, max 10000), sleep_millisecs 20");
         var floor = TuningCycle.Decide(new(8000, 7000, 0, 100), High, 20, 2048, TuningMode.High);
         floor.Why.Should().Contain("threshold 2 MiB (20% of 7.8 MiB, raised to KSM_THRES_CONST)");
     }
@@ -149,16 +162,19 @@ public class TuningCycleTests
         var p = High;
         long pages = 100;
         var seen = new List<long>();
-        for (var i = 0; i < 60; i++) { pages = TuningCycle.Decide(new(16 * GiB, GiB, 0, pages), p, 20, 2048, TuningMode.High).PagesToScan; seen.Add(pages); }
+        for (var i = 0; i < 60; i++) { pages = TuningCycle.Decide(new(16 * GiB, GiB, 0, pages), p, 20, 2048,
+            TuningMode.High).PagesToScan; seen.Add(pages); }
         seen.Should().BeInAscendingOrder().And.HaveElementAt(0, 300).And.EndWith(10000);
         seen.Count(v => v == 10000).Should().Be(11); // 100 + 49*200 = 9900, 50th cycle reaches 10000
-        for (var i = 0; i < 300; i++) pages = TuningCycle.Decide(new(16 * GiB, 15 * GiB, 0, pages), p, 20, 2048, TuningMode.High).PagesToScan;
+        for (var i = 0; i < 300; i++) pages = TuningCycle.Decide(new(16 * GiB, 15 * GiB, 0, pages), p, 20, 2048,
+            TuningMode.High).PagesToScan;
         pages.Should().Be(100);
     }
 
     [Fact]
     public void Decide_refuses_a_zero_total() =>
-        FluentActions.Invoking(() => TuningCycle.Decide(new(0, 0, 0, 0), High, 20, 2048, TuningMode.High)).Should().Throw<ArgumentOutOfRangeException>();
+        FluentActions.Invoking(() => TuningCycle.Decide(new(0, 0, 0, 0), High, 20, 2048, TuningMode.High))
+            .Should().Throw<ArgumentOutOfRangeException>();
 
     [Fact]
     public void The_daemon_logs_a_decision_when_its_kind_changes_not_when_its_numbers_move()
@@ -181,7 +197,9 @@ public class TuningCycleTests
         TunerDaemon.News(boostMore, boost).Should().BeEmpty("same kind of decision: start ksmd, boosting");
         TunerDaemon.News(gently, boostMore).Should().Equal(gently.Decision!.Why);
         TunerDaemon.News(stop, gently).Should().Equal(stop.Notes);
-        TunerDaemon.News(stopAgain, stop).Should().Equal(["swap 0 KiB free + ...: WARNING: not covered"], "a warning is said every cycle, the decision once");
+        TunerDaemon.News(stopAgain, stop)
+            .Should().Equal(["swap 0 KiB free + ...: WARNING: not covered"], "a warning is said every cycle, the " +
+            "decision once");
         TunerDaemon.News(paused, stopAgain).Should().Equal(paused.Notes);
         TunerDaemon.News(paused, paused).Should().BeEmpty("a paused tuner says so once");
         TunerDaemon.News(stop, paused).Should().Equal(stop.Notes);
