@@ -164,8 +164,10 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Theory]
-    [InlineData("LARGEGUEST__NumaTune", "LARGEGUEST__NumaTune (environment): NumaTune: expected a section of keys, found the value 'strict'")]
-    [InlineData("LARGEGUEST__Ksm__OnFailure__0", "LARGEGUEST__Ksm__OnFailure__0 (environment): Ksm:OnFailure: expected a single value, found an array or object")]
+    [InlineData("LARGEGUEST__NumaTune", "LARGEGUEST__NumaTune (environment): NumaTune: expected a section of keys, " +
+        "found the value 'strict'")]
+    [InlineData("LARGEGUEST__Ksm__OnFailure__0", "LARGEGUEST__Ksm__OnFailure__0 (environment): Ksm:OnFailure: " +
+        "expected a single value, found an array or object")]
     public void A_misshapen_override_names_its_variable_not_the_file(string variable, string message) =>
         Fails(null, ("LARGEGUEST_CONFIG", File("{}")), (variable, "strict")).Message.Should().Be(message);
 

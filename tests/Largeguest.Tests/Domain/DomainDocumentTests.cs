@@ -25,7 +25,8 @@ public class DomainDocumentTests
     [InlineData("<domain type='kvm'><a:t xmlns:a='urn:a' xmlns:b='urn:a'><b:u b:k='1' a:k2='2'/></a:t></domain>")]
     [InlineData("<domain type='kvm'><t /><u /></domain>")]
     [InlineData("<domain type='kvm'><t>caf\u00e9 \u20ac \U0001F642</t></domain>")]
-    [InlineData("<domain type='kvm'><t a=\"\u00e9\U0001F642\" b='x&#233;&amp;y'>\u00fc\U0001F642&amp;&#x1F600;</t><u c=\"\u20ac\"/></domain>")] // spellings after multi-byte characters
+    [InlineData("<domain type='kvm'><t a=\"\u00e9\U0001F642\" b='x&#233;&amp;y'>\u00fc\U0001F642&amp;&#x1F600;</t><u " +
+        "c=\"\u20ac\"/></domain>")] // spellings after multi-byte characters
     [InlineData("<?xml-stylesheet type='text/xsl' href='d.xsl'?>\n<domain type='kvm'/>")] // a processing instruction, not the declaration
     [InlineData("<?xml version='1.0'?>\n<?xml-stylesheet href='d.xsl'?>\n<domain type='kvm'/>")]
     public void Round_trips_byte_for_byte(string xml) => RoundTrip(xml).Should().Be(xml);
@@ -131,9 +132,12 @@ public class DomainDocumentTests
     [Theory]
     [InlineData("depth", "domain XML at line 2, position 767: elements nested more than 256 deep; refused*")]
     [InlineData("attributes", "domain XML at line 2, position 2: <x> has more than 256 attributes; refused*")]
-    [InlineData("attributes in a quoted '>'", "domain XML at line 2, position 2: <x> has more than 256 attributes; refused*")]
-    [InlineData("nodes", "domain XML at line 2, position *: more than 250,000 nodes (elements, attributes, texts, comments); refused*")]
-    [InlineData("nodes in attributes", "domain XML at line 2, position *: more than 250,000 nodes (elements, attributes, texts, comments); refused*")]
+    [InlineData("attributes in a quoted '>'", "domain XML at line 2, position 2: <x> has more than 256 attributes; " +
+        "refused*")]
+    [InlineData("nodes", "domain XML at line 2, position *: more than 250,000 nodes (elements, attributes, texts, " +
+        "comments); refused*")]
+    [InlineData("nodes in attributes", "domain XML at line 2, position *: more than 250,000 nodes (elements, " +
+        "attributes, texts, comments); refused*")]
     [InlineData("text", "domain XML at line 2, position 4: a text of more than 1 MiB; refused*")]
     [InlineData("attribute value", "domain XML at line 2, position 7: an attribute value of more than 1 MiB; refused*")]
     [InlineData("comment", "domain XML at line 2, position 5: a comment of more than 1 MiB; refused*")]

@@ -239,9 +239,16 @@ public class DomainValidationTests
 
     [Theory]
     // <topology sockets='4' cores='2' threads='2'/>: sockets of 4 vCPUs, cores of 2.
-    [InlineData("0-5#8G,6-15#8G", "guest socket 1 (vCPUs 4-7 of <topology sockets='4' cores='2' threads='2'/>) is split across cells: vCPUs 4-5 in cell 0, vCPUs 6-7 in cell 1; the guest kernel then sees one socket in different NUMA nodes; cells of whole sockets hold multiples of 4 vCPUs")]
-    [InlineData("0-4#8G,5-15#8G", "guest core 2 (vCPUs 4-5 of <topology sockets='4' cores='2' threads='2'/>) is split across cells: vCPU 4 in cell 0, vCPU 5 in cell 1; the guest kernel then sees thread siblings in different NUMA nodes; cells of whole sockets hold multiples of 4 vCPUs")]
-    [InlineData("0-1,4-5#8G,2-3,6-15#8G", "guest socket 0 (vCPUs 0-3 of <topology sockets='4' cores='2' threads='2'/>) is split across cells: vCPUs 0-1 in cell 0, vCPUs 2-3 in cell 1 (2 sockets are split in all); the guest kernel then sees one socket in different NUMA nodes; cells of whole sockets hold multiples of 4 vCPUs")]
+    [InlineData("0-5#8G,6-15#8G", "guest socket 1 (vCPUs 4-7 of <topology sockets='4' cores='2' threads='2'/>) is " +
+        "split across cells: vCPUs 4-5 in cell 0, vCPUs 6-7 in cell 1; the guest kernel then sees one socket in " +
+        "different NUMA nodes; cells of whole sockets hold multiples of 4 vCPUs")]
+    [InlineData("0-4#8G,5-15#8G", "guest core 2 (vCPUs 4-5 of <topology sockets='4' cores='2' threads='2'/>) is " +
+        "split across cells: vCPU 4 in cell 0, vCPU 5 in cell 1; the guest kernel then sees thread siblings in " +
+        "different NUMA nodes; cells of whole sockets hold multiples of 4 vCPUs")]
+    [InlineData("0-1,4-5#8G,2-3,6-15#8G", "guest socket 0 (vCPUs 0-3 of <topology sockets='4' cores='2' " +
+        "threads='2'/>) is split across cells: vCPUs 0-1 in cell 0, vCPUs 2-3 in cell 1 (2 sockets are split in " +
+        "all); the guest kernel then sees one socket in different NUMA nodes; cells of whole sockets hold multiples " +
+        "of 4 vCPUs")]
     public void Cells_that_split_a_guest_socket_or_core_are_named_with_the_numbers(string guestnuma, string problem)
     {
         var doc = DomainDocument.Parse(Fixtures.Read("ovirt-hana-libvirt.xml"));

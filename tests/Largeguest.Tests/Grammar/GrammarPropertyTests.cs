@@ -86,7 +86,8 @@ public class GrammarPropertyTests
     {
         var values = new Dictionary<string, string>
         {
-            ["cputune"] = cputune, ["numatune"] = numatune, ["guestnuma"] = guestnuma, ["pincpu"] = pincpu, ["numa"] = numa,
+            ["cputune"] = cputune, ["numatune"] = numatune, ["guestnuma"] = guestnuma, ["pincpu"] = pincpu,
+                ["numa"] = numa,
             ["ksm_merge_across_nodes"] = ksm,
         };
         var selected = LargeguestProperties.Select(values.GetValueOrDefault);

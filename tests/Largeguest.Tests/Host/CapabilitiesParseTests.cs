@@ -65,7 +65,8 @@ public class CapabilitiesParseTests
     [Theory]
     [InlineData("<capabilities><host/></capabilities>", "no <topology><cells>")]
     [InlineData("<capabilities>", "not well-formed")]
-    [InlineData("<capabilities><host><topology><cells><cell id='x'/></cells></topology></host></capabilities>", "id='x' is not a number")]
+    [InlineData("<capabilities><host><topology><cells><cell id='x'/></cells></topology></host></capabilities>",
+        "id='x' is not a number")]
     public void Bad_capabilities_are_clear_errors(string xml, string message) =>
         FluentActions.Invoking(() => LibvirtTopologyReader.ParseCapabilities(xml, "libvirt y"))
             .Should().Throw<TopologyException>()

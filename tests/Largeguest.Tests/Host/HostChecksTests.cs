@@ -23,7 +23,8 @@ public class HostChecksTests
     ], "test");
 
     private static List<HostCpu> Cpus(int first, int count) =>
-        [.. Enumerable.Range(first, count).Select(id => new HostCpu(id, true, first / 4, 0, id - first, CpuSet.Of([id])))];
+        [.. Enumerable.Range(first, count)
+            .Select(id => new HostCpu(id, true, first / 4, 0, id - first, CpuSet.Of([id])))];
 
     private static LargeguestProperties Props(string properties, NumaMode defaultMode = NumaMode.Preferred) =>
         LargeguestProperties.Parse(properties.Split(';')
@@ -97,18 +98,23 @@ public class HostChecksTests
 
     [Theory]
     [InlineData("cputune=0#0-3,1#4-5,emulator#7", null)]
-    [InlineData("cputune=0#0,1#12", "cputune: vCPU 1 is pinned to CPU 12, which this host does not have (host CPUs: 0-9)")]
-    [InlineData("cputune=0-1#5-6", "cputune: vCPU 0-1 is pinned to CPU 6, which is offline on this host (online CPUs: 0-5,7-9)")]
+    [InlineData("cputune=0#0,1#12", "cputune: vCPU 1 is pinned to CPU 12, which this host does not have (host CPUs: " +
+        "0-9)")]
+    [InlineData("cputune=0-1#5-6", "cputune: vCPU 0-1 is pinned to CPU 6, which is offline on this host (online " +
+        "CPUs: 0-5,7-9)")]
     [InlineData("cputune=0#0,emulator#6-7", "cputune: the emulator is pinned to CPU 6, which is offline")]
     [InlineData("cputune=0#0,emulator#30", "cputune: the emulator is pinned to CPU 30, which this host does not have")]
     [InlineData("cputune=0#0,iothread1#7-9", null)]
     [InlineData("cputune=0#0,iothread1#7,iothread2#5-6", "cputune: iothread 2 is pinned to CPU 6, which is offline")]
-    [InlineData("cputune=iothread3#10", "cputune: iothread 3 is pinned to CPU 10, which this host does not have (host CPUs: 0-9)")]
+    [InlineData("cputune=iothread3#10", "cputune: iothread 3 is pinned to CPU 10, which this host does not have " +
+        "(host CPUs: 0-9)")]
     [InlineData("pincpu=0-3,20-21", "pincpu: the vCPUs are pinned to CPU 20-21, which this host does not have")]
     [InlineData("pincpu=6", "pincpu: the vCPUs are pinned to CPU 6, which is offline")]
     [InlineData("numatune=interleave#0-1", null)]
-    [InlineData("numatune=preferred#3", "numatune: the memory is bound to NUMA node 3, which this host does not have (host nodes: 0-2,4)")]
-    [InlineData("numatune=interleave#0-2", "numatune: the memory is bound to NUMA node 2, which has no memory (nodes with memory: 0-1,4)")]
+    [InlineData("numatune=preferred#3", "numatune: the memory is bound to NUMA node 3, which this host does not have " +
+        "(host nodes: 0-2,4)")]
+    [InlineData("numatune=interleave#0-2", "numatune: the memory is bound to NUMA node 2, which has no memory (nodes " +
+        "with memory: 0-1,4)")]
     [InlineData("guestnuma=0#2G#0,1#4G#3", "guestnuma: cell 1 is bound to NUMA node 3, which this host does not have")]
     [InlineData("guestnuma=0#2G#2,1#4G", "guestnuma: cell 0 is bound to NUMA node 2, which has no memory")]
     public void Cpus_exist_and_are_online_and_nodes_exist_and_have_memory(string properties, string? error)

@@ -110,12 +110,16 @@ public class PlacementSuggesterTests
     }
 
     [Theory]
-    [InlineData(17, 1, null, "17 vCPUs need 17 online host CPUs (one each), but all usable nodes together (node 0-1) have 16")]
-    [InlineData(4, 25, null, "26214400 KiB (25 GiB) does not fit: all usable nodes together (node 0-1) have 25165824 KiB (24 GiB) free")]
+    [InlineData(17, 1, null, "17 vCPUs need 17 online host CPUs (one each), but all usable nodes together (node 0-1) " +
+        "have 16")]
+    [InlineData(4, 25, null, "26214400 KiB (25 GiB) does not fit: all usable nodes together (node 0-1) have 25165824 " +
+        "KiB (24 GiB) free")]
     [InlineData(4, 1, 3, "--cells 3: the host has 2 usable NUMA node(s)")]
     [InlineData(1, 1, 2, "--cells 2: more cells than the guest's 1 vCPU(s)")]
-    [InlineData(1, 20, null, "20971520 KiB (20 GiB) needs the free memory of 2 NUMA nodes (node 0-1), but each guest cell needs a vCPU and the guest has 1")]
-    [InlineData(10, 1, 1, "10 vCPUs need 10 online host CPUs (one each), but the 1 node(s) with the most free memory (node 0) have 8")]
+    [InlineData(1, 20, null, "20971520 KiB (20 GiB) needs the free memory of 2 NUMA nodes (node 0-1), but each guest " +
+        "cell needs a vCPU and the guest has 1")]
+    [InlineData(10, 1, 1, "10 vCPUs need 10 online host CPUs (one each), but the 1 node(s) with the most free memory " +
+        "(node 0) have 8")]
     public void Impossible_requests_say_why(int vcpus, int memoryGiB, int? cells, string message) =>
         FluentActions.Invoking(() => PlacementSuggester.Suggest(TwoNodes, vcpus, new MemorySize(memoryGiB * GiB),
             cells))

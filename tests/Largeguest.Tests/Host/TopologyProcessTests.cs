@@ -75,14 +75,19 @@ public sealed class TopologyProcessTests : IDisposable
     // ---- host validation, sysfs source ----
 
     [Theory]
-    [InlineData("cputune", "0#0,1#9", "cputune: vCPU 1 is pinned to CPU 9, which this host does not have (host CPUs: 0-8)")]
-    [InlineData("cputune", "0#0,1#7", "cputune: vCPU 1 is pinned to CPU 7, which is offline on this host (online CPUs: 0-6,8)")]
+    [InlineData("cputune", "0#0,1#9", "cputune: vCPU 1 is pinned to CPU 9, which this host does not have (host CPUs: " +
+        "0-8)")]
+    [InlineData("cputune", "0#0,1#7", "cputune: vCPU 1 is pinned to CPU 7, which is offline on this host (online " +
+        "CPUs: 0-6,8)")]
     [InlineData("cputune", "0-1#0-1,emulator#7", "cputune: the emulator is pinned to CPU 7, which is offline")]
     [InlineData("pincpu", "0-3,12", "pincpu: the vCPUs are pinned to CPU 12, which this host does not have")]
-    [InlineData("numatune", "strict#3", "numatune: the memory is bound to NUMA node 3, which this host does not have (host nodes: 0-2)")]
-    [InlineData("numatune", "preferred#2", "numatune: the memory is bound to NUMA node 2, which has no memory (nodes with memory: 0-1)")]
+    [InlineData("numatune", "strict#3", "numatune: the memory is bound to NUMA node 3, which this host does not have " +
+        "(host nodes: 0-2)")]
+    [InlineData("numatune", "preferred#2", "numatune: the memory is bound to NUMA node 2, which has no memory (nodes " +
+        "with memory: 0-1)")]
     [InlineData("numa", "strict:2", "numa: the memory is bound to NUMA node 2, which has no memory")]
-    [InlineData("guestnuma", "0#2G#0,1#2G#4", "guestnuma: cell 1 is bound to NUMA node 4, which this host does not have")]
+    [InlineData("guestnuma", "0#2G#0,1#2G#4",
+        "guestnuma: cell 1 is bound to NUMA node 4, which this host does not have")]
     public void Sysfs_host_validation_refuses_missing_cpus_and_nodes(string property, string value, string message) =>
         RefusedWithOneLine(_bin.Hook(Domain(2, 4 * GiB), Sysfs((property, value))), message);
 
@@ -178,18 +183,25 @@ public sealed class TopologyProcessTests : IDisposable
     // ---- the libvirt source (test:///default: node 0 CPUs 0-7, 2 MiB free; node 1 CPUs 8-15, 4 MiB free) ----
 
     [Theory]
-    [InlineData("cputune", "0#0,1#16", "cputune: vCPU 1 is pinned to CPU 16, which this host does not have (host CPUs: 0-15)")]
-    [InlineData("cputune", "0-1#8-15,emulator#20", "cputune: the emulator is pinned to CPU 20, which this host does not have")]
+    [InlineData("cputune", "0#0,1#16", "cputune: vCPU 1 is pinned to CPU 16, which this host does not have (host " +
+        "CPUs: 0-15)")]
+    [InlineData("cputune", "0-1#8-15,emulator#20", "cputune: the emulator is pinned to CPU 20, which this host does " +
+        "not have")]
     [InlineData("pincpu", "14-17", "pincpu: the vCPUs are pinned to CPU 16-17, which this host does not have")]
-    [InlineData("numatune", "interleave#0-2", "numatune: the memory is bound to NUMA node 2, which this host does not have (host nodes: 0-1)")]
-    [InlineData("guestnuma", "0#1M#1,1#1M#2", "guestnuma: cell 1 is bound to NUMA node 2, which this host does not have")]
+    [InlineData("numatune", "interleave#0-2", "numatune: the memory is bound to NUMA node 2, which this host does " +
+        "not have (host nodes: 0-1)")]
+    [InlineData("guestnuma", "0#1M#1,1#1M#2",
+        "guestnuma: cell 1 is bound to NUMA node 2, which this host does not have")]
     public void Libvirt_host_validation_refuses_missing_cpus_and_nodes(string property, string value, string message) =>
         RefusedWithOneLine(_bin.Hook(Domain(2, 2048), Libvirt((property, value))), message);
 
     [Theory]
-    [InlineData("warn", 0, "largeguest: warning: numatune: strict binding: the guest needs 3072 KiB (3 MiB) but node 0 has 2048 KiB (2 MiB) free of 2 GiB;", "mode='strict' nodeset='0'")]
-    [InlineData("prefer", 0, "largeguest: note: numatune: strict binding: the guest needs 3072 KiB (3 MiB) but node 0 has 2048 KiB (2 MiB) free of 2 GiB; rewritten to preferred", "mode='preferred' nodeset='0'")]
-    [InlineData("fail", 2, "largeguest: error: numatune: strict binding: the guest needs 3072 KiB (3 MiB) but node 0 has 2048 KiB (2 MiB) free of 2 GiB; refused", null)]
+    [InlineData("warn", 0, "largeguest: warning: numatune: strict binding: the guest needs 3072 KiB (3 MiB) but node " +
+        "0 has 2048 KiB (2 MiB) free of 2 GiB;", "mode='strict' nodeset='0'")]
+    [InlineData("prefer", 0, "largeguest: note: numatune: strict binding: the guest needs 3072 KiB (3 MiB) but node " +
+        "0 has 2048 KiB (2 MiB) free of 2 GiB; rewritten to preferred", "mode='preferred' nodeset='0'")]
+    [InlineData("fail", 2, "largeguest: error: numatune: strict binding: the guest needs 3072 KiB (3 MiB) but node 0 " +
+        "has 2048 KiB (2 MiB) free of 2 GiB; refused", null)]
     public void Libvirt_strict_guard_policies(string policy, int exit, string line, string? xml)
     {
         var run = _bin.Hook(Domain(2, 3072), Libvirt(("numatune", "strict#0"), ("LARGEGUEST__NumaTune__StrictMemory",
@@ -474,7 +486,8 @@ public sealed class TopologyProcessTests : IDisposable
     }
 
     [Theory]
-    [InlineData("none", 2, "largeguest: error: cputune: the VM's CPU Pinning Policy is 'none': VDSM moves vCPUs 0-3 back to the host's shared CPU pool")]
+    [InlineData("none", 2, "largeguest: error: cputune: the VM's CPU Pinning Policy is 'none': VDSM moves vCPUs 0-3 " +
+        "back to the host's shared CPU pool")]
     [InlineData("dedicated", 2, "largeguest: error: cputune: the VM's CPU Pinning Policy is 'dedicated'")]
     [InlineData("manual", 0, "")]
     public void Check_and_apply_with_a_domain_know_VDSM_s_CPU_management(string policy, int exit, string stderr)
@@ -501,9 +514,12 @@ public sealed class TopologyProcessTests : IDisposable
     }
 
     [Theory]
-    [InlineData(new[] { "--vcpus", "9", "--memory", "1G" }, "largeguest: error: suggest: 9 vCPUs need 9 online host CPUs (one each), but all usable nodes together (node 0-1) have 7")]
-    [InlineData(new[] { "--vcpus", "2", "--memory", "1X" }, "largeguest: error: --memory: bad size '1X': unknown unit 'X'")]
-    [InlineData(new[] { "--vcpus", "2", "--memory", "1G", "--cells", "3" }, "largeguest: error: suggest: --cells 3: the host has 2 usable NUMA node(s)")]
+    [InlineData(new[] { "--vcpus", "9", "--memory", "1G" }, "largeguest: error: suggest: 9 vCPUs need 9 online host " +
+        "CPUs (one each), but all usable nodes together (node 0-1) have 7")]
+    [InlineData(new[] { "--vcpus", "2", "--memory", "1X" }, "largeguest: error: --memory: bad size '1X': unknown " +
+        "unit 'X'")]
+    [InlineData(new[] { "--vcpus", "2", "--memory", "1G", "--cells", "3" }, "largeguest: error: suggest: --cells 3: " +
+        "the host has 2 usable NUMA node(s)")]
     public void Suggest_errors_are_one_line_and_exit_2(string[] args, string message)
     {
         var r = _bin.Cli(Sysfs(), ["suggest", .. args]);

@@ -132,7 +132,8 @@ public sealed class KsmHookProcessTests : IDisposable
         const int count = 32;
         var vms = Enumerable.Range(0, count).Select(i => $"3232aaaa-0000-4000-8000-{i:x12}").ToList();
         (string, string)[] PropertiesOf(int i) =>
-            [("cputune", $"0#{i % 2},1#{(i + 1) % 2},emulator#{i % 2}"), ("numatune", i % 3 == 0 ? "strict#0" : "interleave#0"),
+            [("cputune", $"0#{i % 2},1#{(i + 1) % 2},emulator#{i % 2}"), ("numatune",
+                i % 3 == 0 ? "strict#0" : "interleave#0"),
              ("guestnuma", i % 2 == 0 ? "0-15#16G" : "0-7#8G,8-15#8G")];
 
         // The answer of a lone run of each, without KSM work, is the reference.
@@ -296,8 +297,10 @@ public sealed class KsmHookProcessTests : IDisposable
     }
 
     [Theory]
-    [InlineData("2", VmA, "largeguest: error: ksm_merge_across_nodes: bad value '2' (expected: 0 (never merge across NUMA nodes) or 1)")]
-    [InlineData("0", "", "largeguest: error: ksm_merge_across_nodes: vmId: bad value '' (expected: a UUID such as 3f6c3c8e-8d8a-4a40-9d5e-2f0d0c5e7a11); the VM is not started (Ksm:OnFailure=fail)")]
+    [InlineData("2", VmA, "largeguest: error: ksm_merge_across_nodes: bad value '2' (expected: 0 (never merge across " +
+        "NUMA nodes) or 1)")]
+    [InlineData("0", "", "largeguest: error: ksm_merge_across_nodes: vmId: bad value '' (expected: a UUID such as " +
+        "3f6c3c8e-8d8a-4a40-9d5e-2f0d0c5e7a11); the VM is not started (Ksm:OnFailure=fail)")]
     public void Bad_input_is_one_error_line_and_exit_2(string value, string vm, string error)
     {
         var r = Hook("before_vm_start", vm, value, [("cputune", "0#0")], Config(("OnFailure", "fail")));

@@ -24,7 +24,8 @@ public sealed class KsmStateDirectoryTests : IDisposable
     [InlineData(0u, 0b111_000_000u, false, null)]
     [InlineData(0u, 0b111_111_101u, false, "writable by others than its owner")]
     [InlineData(0u, 0b111_101_111u, false, "writable by others than its owner")]
-    [InlineData(0u, Sticky | 0b111_111_111u, false, "writable by others than its owner")] // sticky is no excuse for the directory itself
+    [InlineData(0u, Sticky | 0b111_111_111u, false,
+        "writable by others than its owner")] // sticky is no excuse for the directory itself
     [InlineData(Nobody, 0b111_101_101u, false, "not owned by root")]
     [InlineData(0u, Sticky | 0b111_111_111u, true, null)] // /tmp above it: others cannot rename or remove root's entry
     [InlineData(0u, 0b111_111_111u, true, "writable by others and not sticky")]

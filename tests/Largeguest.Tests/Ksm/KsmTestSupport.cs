@@ -13,7 +13,8 @@ public sealed class MergeablePages : IDisposable
 {
     private const int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MADV_MERGEABLE = 12;
 
-    [DllImport("libc", SetLastError = true)] private static extern nint mmap(nint addr, nuint length, int prot, int flags, int fd, nint offset);
+    [DllImport("libc", SetLastError = true)] private static extern nint mmap(nint addr, nuint length, int prot,
+        int flags, int fd, nint offset);
     [DllImport("libc", SetLastError = true)] private static extern int munmap(nint addr, nuint length);
     [DllImport("libc", SetLastError = true)] private static extern int madvise(nint addr, nuint length, int advice);
     [DllImport("libc")] private static extern nint memset(nint s, int c, nuint n);

@@ -132,11 +132,16 @@ public sealed class MomUnitTests : IDisposable
 
     [Theory]
     [InlineData("HTTP/1.0 404 Not Found", "<x/>", "HTTP status '404 Not Found'")]
-    [InlineData("HTTP/1.0 200 OK", "<methodResponse><params><param><value><int>x</int></value></param></params></methodResponse>", "bad <int> value 'x'")]
+    [InlineData("HTTP/1.0 200 OK",
+        "<methodResponse><params><param><value><int>x</int></value></param></params></methodResponse>", "bad <int> " +
+        "value 'x'")]
     [InlineData("HTTP/1.0 200 OK", "<methodResponse><params>", "malformed XML-RPC response*")]
     [InlineData("HTTP/1.0 200 OK", "<methodResponse/>", "a <methodResponse> with neither <params> nor <fault>")]
-    [InlineData("HTTP/1.0 200 OK", "<methodResponse><params><param><value><base64>AA==</base64></value></param></params></methodResponse>", "unsupported XML-RPC type <base64>")]
-    [InlineData("HTTP/1.0 200 OK", "<methodResponse><params><param><value><struct><member><value>1</value></member></struct></value></param></params></methodResponse>", "a struct <member> without <name>")]
+    [InlineData("HTTP/1.0 200 OK",
+        "<methodResponse><params><param><value><base64>AA==</base64></value></param></params></methodResponse>",
+        "unsupported XML-RPC type <base64>")]
+    [InlineData("HTTP/1.0 200 OK",
+        "<methodResponse><params><param><value><struct><member><value>1</value></member></struct></value></param></params></methodResponse>", "a struct <member> without <name>")]
     public void Malformed_responses_say_what_is_wrong(string status, string body, string message)
     {
         var parse = () => XmlRpc.ParseHttpResponse(Http(body, status["HTTP/1.0 ".Length..]));

@@ -166,7 +166,8 @@ internal static class PropertyCorpus
                 "0#G", "0#1\u212AiB",
             "0#1Ki\u0131B", "^0,1#1G", "^0#1G", "", " ",
         ],
-        [LargeguestProperties.KsmMergeAcrossNodesName] = ["0", "1", " 0 ", "\u00A01\u3000", "2", "01", "0 1", "00", "-1", "true", "", " "],
+        [LargeguestProperties.KsmMergeAcrossNodesName] = ["0", "1", " 0 ", "\u00A01\u3000", "2", "01", "0 1", "00",
+            "-1", "true", "", " "],
         [LargeguestProperties.Pincpu] =
         [
             "1-4,^3", "0", "0-7,^3", " 3 , 1,2 ", "0,2,4-5,^5", "0-3,^0,^1,^2", "^1", "^1-1", "^1-2", "^2-1", "^ 1",

@@ -30,7 +30,8 @@ internal static class RegexEngines
         File.WriteAllText(dir["corpus"], lines.ToString(), Encoding.ASCII);
 
         var result = Tool.Run(runtime,
-            [Repo.PathOf($"tests/Largeguest.Tests/Packaging/{script}"), dir["definitions"], dir["corpus"], dir["verdicts"]]);
+            [Repo.PathOf($"tests/Largeguest.Tests/Packaging/{script}"), dir["definitions"], dir["corpus"],
+                dir["verdicts"]]);
         result.ExitCode.Should().Be(0, $"{script} must run:\n{result}");
 
         var verdicts = File.ReadAllLines(dir["verdicts"]);

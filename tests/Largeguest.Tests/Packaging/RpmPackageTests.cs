@@ -20,7 +20,8 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
 
     /// <summary>The README's docs/*.md links, but ksmtune.md, which the ksmtune subpackage ships.</summary>
     private static readonly string[] MainPackageDocs =
-        ["admin.md", "configuration.md", "design.md", "e2e.md", "engine-config.md", "grammar.md", "ksm.md", "packaging.md", "topology.md", "vdsm-and-mom.md"];
+        ["admin.md", "configuration.md", "design.md", "e2e.md", "engine-config.md", "grammar.md", "ksm.md",
+            "packaging.md", "topology.md", "vdsm-and-mom.md"];
 
     /// <summary>Every file of the package: mode, owner, group, path, symlink target.</summary>
     private static IEnumerable<string> ExpectedFiles()

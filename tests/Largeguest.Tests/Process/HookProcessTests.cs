@@ -127,8 +127,10 @@ public sealed class HookProcessTests : IDisposable
     [InlineData("cputune", "16#0", "vCPU 16 does not exist: the domain has 16 vCPUs")]
     [InlineData("cputune", "0#32", "32")]
     [InlineData("numatune", "strict#5", "5")]
-    [InlineData("guestnuma", "0-7#8G,8-13#8G", "vCPUs 14-15 are in no cell: the cells cover 0-13 but the domain has 16 vCPUs")]
-    [InlineData("guestnuma", "0-7#8G,8-15#4G", "the cells add up to 12582912 KiB (12 GiB) but the domain's initial memory is 16777216 KiB (16 GiB)")]
+    [InlineData("guestnuma", "0-7#8G,8-13#8G", "vCPUs 14-15 are in no cell: the cells cover 0-13 but the domain has " +
+        "16 vCPUs")]
+    [InlineData("guestnuma", "0-7#8G,8-15#4G", "the cells add up to 12582912 KiB (12 GiB) but the domain's initial " +
+        "memory is 16777216 KiB (16 GiB)")]
     [InlineData("cputune", "0#1\n,1#2x", "bad token '2x'")]
     public void A_bad_property_is_one_line_naming_it_and_the_file_stays_byte_identical(string property, string value,
         string problem)
@@ -306,7 +308,8 @@ public sealed class HookProcessTests : IDisposable
     }
 
     [Theory]
-    [InlineData("{\n  \"NumaTune\": {\n    \"DefaultMode\": \"strict\" \"x\": 1 }\n}", "malformed JSON at line 3, byte 29")]
+    [InlineData("{\n  \"NumaTune\": {\n    \"DefaultMode\": \"strict\" \"x\": 1 }\n}", "malformed JSON at line 3, " +
+        "byte 29")]
     [InlineData("{ \"a\":", "malformed JSON at line 1, byte 7")]
     [InlineData("", "malformed JSON at line 1, byte 1")]
     [InlineData("{ \"Ksm\": { \"MemoryReservePercent\": \"lots\" } }", "'lots' at 'Ksm:MemoryReservePercent'")]

@@ -54,9 +54,11 @@ public static class LargeDomain
         var per = vcpus / cells;
         return new Dictionary<string, string>
         {
-            ["cputune"] = string.Join(",", Enumerable.Range(0, cells).Select(c => $"{c * per}-{c * per + per - 1}#{c % 2}")) + ",emulator#0-1",
+            ["cputune"] = string.Join(",", Enumerable.Range(0, cells)
+                .Select(c => $"{c * per}-{c * per + per - 1}#{c % 2}")) + ",emulator#0-1",
             ["numatune"] = "strict#0",
-            ["guestnuma"] = string.Join(",", Enumerable.Range(0, cells).Select(c => $"{c * per}-{c * per + per - 1}#4G#0")),
+            ["guestnuma"] = string.Join(",", Enumerable.Range(0, cells)
+                .Select(c => $"{c * per}-{c * per + per - 1}#4G#0")),
         };
     }
 }

@@ -99,20 +99,34 @@ public class KsmtunedConfTests
     }
 
     [Theory]
-    [InlineData("KSM_NPAGES_BOOST=abc", "/etc/ksmtuned.conf:1: KSM_NPAGES_BOOST: bad value 'abc' (expected: a whole number from 0 to 4294967295)")]
-    [InlineData("# c\nKSM_NPAGES_BOOST=-5", "/etc/ksmtuned.conf:2: KSM_NPAGES_BOOST: bad value '-5' (expected: a whole number from 0 to 4294967295)")]
-    [InlineData("KSM_NPAGES_DECAY=50", "/etc/ksmtuned.conf:1: KSM_NPAGES_DECAY: bad value '50' (expected: zero or a negative whole number down to -4294967295: ksmtuned adds it to pages_to_scan)")]
-    [InlineData("KSM_THRES_COEF=120", "/etc/ksmtuned.conf:1: KSM_THRES_COEF: bad value '120' (expected: a percentage from 0 to 100)")]
-    [InlineData("KSM_MONITOR_INTERVAL=0", "/etc/ksmtuned.conf:1: KSM_MONITOR_INTERVAL: bad value '0' (expected: a whole number from 1 to 86400)")]
-    [InlineData("KSM_NPAGES_MIN=0", "/etc/ksmtuned.conf:1: KSM_NPAGES_MIN: bad value '0' (expected: a whole number from 1 to 4294967295)")]
-    [InlineData("KSM_SLEEP_MSEC=1.5", "/etc/ksmtuned.conf:1: KSM_SLEEP_MSEC: bad value '1.5' (expected: a whole number from 0 to 86400000)")]
-    [InlineData("KSM_NPAGES_MIN=2000", "/etc/ksmtuned.conf: KSM_NPAGES_MIN: 2000 is above KSM_NPAGES_MAX 1250 (expected: KSM_NPAGES_MIN <= KSM_NPAGES_MAX)")]
-    [InlineData("KSM_NPAGES_MAX = 10", "/etc/ksmtuned.conf:1: 'KSM_NPAGES_MAX = 10' is not a KEY=value assignment (expected: KEY=value, as ksmtuned sources the file as shell)")]
-    [InlineData("ksmtuned --now", "/etc/ksmtuned.conf:1: 'ksmtuned --now' is not a KEY=value assignment (expected: KEY=value, as ksmtuned sources the file as shell)")]
-    [InlineData("KSM_NPAGES_MAX=10 20", "/etc/ksmtuned.conf:1: KSM_NPAGES_MAX: unquoted space in '10 20' (expected: one word, or quote the value)")]
-    [InlineData("KSM_NPAGES_MAX=\"10", "/etc/ksmtuned.conf:1: KSM_NPAGES_MAX: unterminated \" quote (expected: a closing \")")]
-    [InlineData("KSM_NPAGES_MAX=$((1+2))", "/etc/ksmtuned.conf:1: KSM_NPAGES_MAX: shell syntax '$' in '$((1+2))' is not supported (expected: a literal value)")]
-    [InlineData("KSM_NPAGES_MAX=\"$X\"", "/etc/ksmtuned.conf:1: KSM_NPAGES_MAX: shell expansion in '\"$X\"' is not supported (expected: a literal value)")]
+    [InlineData("KSM_NPAGES_BOOST=abc", "/etc/ksmtuned.conf:1: KSM_NPAGES_BOOST: bad value 'abc' (expected: a whole " +
+        "number from 0 to 4294967295)")]
+    [InlineData("# c\nKSM_NPAGES_BOOST=-5", "/etc/ksmtuned.conf:2: KSM_NPAGES_BOOST: bad value '-5' (expected: a " +
+        "whole number from 0 to 4294967295)")]
+    [InlineData("KSM_NPAGES_DECAY=50", "/etc/ksmtuned.conf:1: KSM_NPAGES_DECAY: bad value '50' (expected: zero or a " +
+        "negative whole number down to -4294967295: ksmtuned adds it to pages_to_scan)")]
+    [InlineData("KSM_THRES_COEF=120", "/etc/ksmtuned.conf:1: KSM_THRES_COEF: bad value '120' (expected: a percentage " +
+        "from 0 to 100)")]
+    [InlineData("KSM_MONITOR_INTERVAL=0", "/etc/ksmtuned.conf:1: KSM_MONITOR_INTERVAL: bad value '0' (expected: a " +
+        "whole number from 1 to 86400)")]
+    [InlineData("KSM_NPAGES_MIN=0", "/etc/ksmtuned.conf:1: KSM_NPAGES_MIN: bad value '0' (expected: a whole number " +
+        "from 1 to 4294967295)")]
+    [InlineData("KSM_SLEEP_MSEC=1.5", "/etc/ksmtuned.conf:1: KSM_SLEEP_MSEC: bad value '1.5' (expected: a whole " +
+        "number from 0 to 86400000)")]
+    [InlineData("KSM_NPAGES_MIN=2000", "/etc/ksmtuned.conf: KSM_NPAGES_MIN: 2000 is above KSM_NPAGES_MAX 1250 " +
+        "(expected: KSM_NPAGES_MIN <= KSM_NPAGES_MAX)")]
+    [InlineData("KSM_NPAGES_MAX = 10", "/etc/ksmtuned.conf:1: 'KSM_NPAGES_MAX = 10' is not a KEY=value assignment " +
+        "(expected: KEY=value, as ksmtuned sources the file as shell)")]
+    [InlineData("ksmtuned --now", "/etc/ksmtuned.conf:1: 'ksmtuned --now' is not a KEY=value assignment (expected: " +
+        "KEY=value, as ksmtuned sources the file as shell)")]
+    [InlineData("KSM_NPAGES_MAX=10 20", "/etc/ksmtuned.conf:1: KSM_NPAGES_MAX: unquoted space in '10 20' (expected: " +
+        "one word, or quote the value)")]
+    [InlineData("KSM_NPAGES_MAX=\"10", "/etc/ksmtuned.conf:1: KSM_NPAGES_MAX: unterminated \" quote (expected: a " +
+        "closing \")")]
+    [InlineData("KSM_NPAGES_MAX=$((1+2))", "/etc/ksmtuned.conf:1: KSM_NPAGES_MAX: shell syntax '$' in '$((1+2))' is " +
+        "not supported (expected: a literal value)")]
+    [InlineData("KSM_NPAGES_MAX=\"$X\"", "/etc/ksmtuned.conf:1: KSM_NPAGES_MAX: shell expansion in '\"$X\"' is not " +
+        "supported (expected: a literal value)")]
     public void Bad_values_name_the_key_and_line(string text, string message) =>
         FluentActions.Invoking(() => Parse(text)).Should().Throw<ConfigException>().Which.Message.Should().Be(message);
 

@@ -64,9 +64,12 @@ public class TuneConfigTests
     [InlineData("--boost", "x", "--boost: bad value 'x' (expected: a whole number from 0 to 4294967295)")]
     [InlineData("--min-pages", "0", "--min-pages: bad value '0' (expected: a whole number from 1 to 4294967295)")]
     [InlineData("--interval", "0", "--interval: bad value '0' (expected: a whole number from 1 to 86400)")]
-    [InlineData("--listen", "localhost:9926", "--listen: bad value 'localhost:9926' (expected: ADDRESS:PORT such as 127.0.0.1:9926 or [::1]:9926, or empty for no endpoint)")]
-    [InlineData("--listen", "127.0.0.1", "--listen: bad value '127.0.0.1' (expected: ADDRESS:PORT such as 127.0.0.1:9926 or [::1]:9926, or empty for no endpoint)")]
-    [InlineData("--textfile", "ksm.txt", "--textfile: bad value 'ksm.txt' (expected: an absolute path ending in .prom, as node_exporter's textfile collector reads)")]
+    [InlineData("--listen", "localhost:9926", "--listen: bad value 'localhost:9926' (expected: ADDRESS:PORT such as " +
+        "127.0.0.1:9926 or [::1]:9926, or empty for no endpoint)")]
+    [InlineData("--listen", "127.0.0.1", "--listen: bad value '127.0.0.1' (expected: ADDRESS:PORT such as " +
+        "127.0.0.1:9926 or [::1]:9926, or empty for no endpoint)")]
+    [InlineData("--textfile", "ksm.txt", "--textfile: bad value 'ksm.txt' (expected: an absolute path ending in " +
+        ".prom, as node_exporter's textfile collector reads)")]
     public void Bad_flags_are_named(string flag, string value, string message)
     {
         var flags = flag switch
