@@ -40,7 +40,8 @@ public sealed class CycleDebounce(TimeSpan quiet, TimeSpan maxDelay)
         return true;
     }
 
-    private static TimeSpan Elapsed(long from, long to) => TimeSpan.FromSeconds((double)(to - from) / System.Diagnostics.Stopwatch.Frequency);
+    private static TimeSpan Elapsed(long from, long to) =>
+        TimeSpan.FromSeconds((double)(to - from) / System.Diagnostics.Stopwatch.Frequency);
 }
 
 /// <summary>
@@ -53,9 +54,13 @@ public sealed class GuestSet
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
 
     public static string? GuestOf(string fileName) =>
-        fileName.EndsWith(".xml", StringComparison.Ordinal) && fileName.Length > 4 && !fileName.StartsWith('.') ? fileName[..^4] : null;
+        fileName.EndsWith(".xml", StringComparison.Ordinal) && fileName.Length > 4 && !fileName.StartsWith('.')
+            ? fileName[..^4]
+            : null;
 
-    /// <summary>A status file appeared: "started NAME" when the guest is new, null for a rewrite of a known one.</summary>
+    /// <summary>
+    /// A status file appeared: "started NAME" when the guest is new, null for a rewrite of a known one.
+    /// </summary>
     public string? Appeared(string fileName) => GuestOf(fileName) is { } g && _names.Add(g) ? $"started {g}" : null;
 
     /// <summary>A status file went away: "stopped NAME".</summary>
@@ -66,7 +71,8 @@ public sealed class GuestSet
     {
         var now = fileNames.Select(GuestOf).OfType<string>().ToHashSet(StringComparer.Ordinal);
         var changes = now.Where(n => !_names.Contains(n)).Order(StringComparer.Ordinal).Select(n => $"started {n}")
-            .Concat(_names.Where(n => !now.Contains(n)).Order(StringComparer.Ordinal).Select(n => $"stopped {n}")).ToList();
+            .Concat(_names.Where(n => !now.Contains(n)).Order(StringComparer.Ordinal).Select(n => $"stopped {n}"))
+            .ToList();
         _names.Clear();
         _names.UnionWith(now);
         return changes;
@@ -125,13 +131,16 @@ public sealed partial class GuestWatch : IDisposable
                 var wait = _debounce.DueIn(now) is TimeSpan d && d < IdleWake ? d : IdleWake;
                 if (_fd < 0)
                 {
-                    var untilAttach = TimeSpan.FromSeconds((double)(nextAttach - now) / System.Diagnostics.Stopwatch.Frequency);
-                    Thread.Sleep(untilAttach < wait ? (untilAttach > TimeSpan.Zero ? untilAttach : TimeSpan.Zero) : wait);
+                    var untilAttach =
+                        TimeSpan.FromSeconds((double)(nextAttach - now) / System.Diagnostics.Stopwatch.Frequency);
+                    Thread.Sleep(
+                        untilAttach < wait ? (untilAttach > TimeSpan.Zero ? untilAttach : TimeSpan.Zero) : wait);
                 }
                 else if (Poll(_fd, (int)Math.Ceiling(wait.TotalMilliseconds))) ReadEvents();
                 if (_debounce.Take(System.Diagnostics.Stopwatch.GetTimestamp()))
                 {
-                    var what = string.Join(", ", _pending.Count > 6 ? [.. _pending.Take(5), $"{_pending.Count - 5} more"] : _pending);
+                    var what = string.Join(", ",
+                        _pending.Count > 6 ? [.. _pending.Take(5), $"{_pending.Count - 5} more"] : _pending);
                     _pending.Clear();
                     _cycle(what);
                 }
@@ -140,7 +149,8 @@ public sealed partial class GuestWatch : IDisposable
             {
                 _log.Warning($"ksm tune: watching {_dir}: {e.Message}; looking again in {RetrySeconds} s");
                 Detach();
-                nextAttach = System.Diagnostics.Stopwatch.GetTimestamp() + RetrySeconds * System.Diagnostics.Stopwatch.Frequency;
+                nextAttach = System.Diagnostics.Stopwatch.GetTimestamp()
+                    + RetrySeconds * System.Diagnostics.Stopwatch.Frequency;
             }
         }
         Detach();
@@ -150,11 +160,14 @@ public sealed partial class GuestWatch : IDisposable
     {
         var fd = InotifyInit1(InNonblock | InCloexec);
         if (fd < 0) throw new KsmTuneException($"inotify_init1: {Native.Describe(Marshal.GetLastPInvokeError())}");
-        if (InotifyAddWatch(fd, _dir, InCreate | InDelete | InMovedFrom | InMovedTo | InDeleteSelf | InMoveSelf | InOnlyDir) < 0)
+        if (InotifyAddWatch(fd, _dir,
+            InCreate | InDelete | InMovedFrom | InMovedTo | InDeleteSelf | InMoveSelf | InOnlyDir) < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
             Native.Close(fd);
-            if (!missingSaid) _log.Warning($"ksm tune: {_dir}: {Native.Describe(errno)}: guest start/stop not seen until it exists (looking every {RetrySeconds} s)");
+            if (!missingSaid)
+                _log.Warning($"ksm tune: {_dir}: {Native.Describe(errno)}: guest start/stop not seen until it exists " +
+                    $"(looking every {RetrySeconds} s)");
             missingSaid = true;
             _primed = true; // the daemon's first cycle saw no guests here
             Changed(_guests.Rescan([])); // no directory: no guests libvirt records
@@ -191,7 +204,11 @@ public sealed partial class GuestWatch : IDisposable
                 var zero = nameBytes.IndexOf((byte)0);
                 var name = Encoding.UTF8.GetString(zero >= 0 ? nameBytes[..zero] : nameBytes);
                 off += 16 + len;
-                if ((mask & InQueueOverflow) != 0) { Changed(_guests.Rescan(Directory.EnumerateFiles(_dir).Select(Path.GetFileName).OfType<string>())); continue; }
+                if ((mask & InQueueOverflow) != 0)
+                {
+                    Changed(_guests.Rescan(Directory.EnumerateFiles(_dir).Select(Path.GetFileName).OfType<string>()));
+                    continue;
+                }
                 if ((mask & (InDeleteSelf | InMoveSelf | InIgnored)) != 0) { Detach(); return; }
                 var change = (mask & (InCreate | InMovedTo)) != 0 ? _guests.Appeared(name)
                     : (mask & (InDelete | InMovedFrom)) != 0 ? _guests.Vanished(name) : null;
@@ -218,7 +235,8 @@ public sealed partial class GuestWatch : IDisposable
     public void Dispose()
     {
         _stop = true;
-        if (_thread.IsAlive) _thread.Join(IdleWake + TimeSpan.FromSeconds(1)); // a background thread: never holds the process
+        if (_thread.IsAlive)
+            _thread.Join(IdleWake + TimeSpan.FromSeconds(1)); // a background thread: never holds the process
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -227,7 +245,8 @@ public sealed partial class GuestWatch : IDisposable
     [LibraryImport("libc", EntryPoint = "inotify_init1", SetLastError = true)]
     private static partial int InotifyInit1(int flags);
 
-    [LibraryImport("libc", EntryPoint = "inotify_add_watch", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport("libc", EntryPoint = "inotify_add_watch", SetLastError = true,
+        StringMarshalling = StringMarshalling.Utf8)]
     private static partial int InotifyAddWatch(int fd, string path, uint mask);
 
     [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]

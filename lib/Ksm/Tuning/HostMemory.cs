@@ -12,7 +12,8 @@ namespace Largeguest.Ksm.Tuning;
 /// <param name="FreeKiB">MemAvailable.</param>
 /// <param name="SwapFreeKiB">SwapFree.</param>
 /// <param name="OvercommitKiB">Committed guest memory beyond physical memory (0 when it fits).</param>
-public readonly record struct SwapCover(long NeedKiB, long FreeKiB, long SwapFreeKiB, long OvercommitKiB) : IKsmStatusSection
+public readonly record struct SwapCover(long NeedKiB, long FreeKiB, long SwapFreeKiB, long OvercommitKiB)
+    : IKsmStatusSection
 {
     IEnumerable<string> IKsmStatusSection.Lines => [Text];
 
@@ -28,15 +29,18 @@ public readonly record struct SwapCover(long NeedKiB, long FreeKiB, long SwapFre
     }
 
     public static SwapCover Of(MemInfo mem, long committedKiB, long unmergeCostPages, long pageSize) =>
-        new(unmergeCostPages * (pageSize / 1024), mem.UsableKiB, mem.SwapFreeKiB, Math.Max(0, committedKiB - mem.TotalKiB));
+        new(unmergeCostPages * (pageSize / 1024), mem.UsableKiB, mem.SwapFreeKiB,
+            Math.Max(0, committedKiB - mem.TotalKiB));
 
     public bool Covered => SwapFreeKiB + FreeKiB >= NeedKiB;
 
     /// <summary>One line for status, the cycle's notes and the journal; a warning when not covered.</summary>
     public string Text =>
-        $"swap {TuningCycle.Size(SwapFreeKiB)} free + free memory {TuningCycle.Size(FreeKiB)} {(Covered ? ">=" : "<")} {TuningCycle.Size(NeedKiB)} that unsharing every merged page needs"
+        $"swap {TuningCycle.Size(SwapFreeKiB)} free + free memory {TuningCycle.Size(FreeKiB)} {(Covered ? ">=" : "<")} "
+        + $"{TuningCycle.Size(NeedKiB)} that unsharing every merged page needs"
         + $" (committed guest memory beyond physical memory: {TuningCycle.Size(OvercommitKiB)})"
-        + (Covered ? "" : ": WARNING: not covered, guests touching their merged pages can exhaust memory (add swap or overcommit less)");
+        + (Covered ? "" : ": WARNING: not covered, guests touching their merged pages can exhaust memory "
+            + "(add swap or overcommit less)");
 }
 
 /// <summary>
@@ -49,7 +53,9 @@ public static partial class CommittedMemory
     [GeneratedRegex(@"^qemu(-(kvm|system-.+)|:.{1,11})$", RegexOptions.CultureInvariant)]
     public static partial Regex QemuName();
 
-    /// <summary>(Name, VmRSS in KiB) of one /proc/PID/status; VmRSS 0 for a process without memory (a zombie).</summary>
+    /// <summary>
+    /// (Name, VmRSS in KiB) of one /proc/PID/status; VmRSS 0 for a process without memory (a zombie).
+    /// </summary>
     public static (string Name, long RssKiB) ParseStatus(string text)
     {
         string name = "";
@@ -66,13 +72,17 @@ public static partial class CommittedMemory
         return (name, rss);
     }
 
-    /// <summary>The QEMU processes under <paramref name="proc"/> with their RSS; processes that end while being read are skipped.</summary>
+    /// <summary>
+    /// The QEMU processes under <paramref name="proc"/> with their RSS; processes that end while being read are
+    /// skipped.
+    /// </summary>
     public static IReadOnlyList<(int Pid, string Name, long RssKiB)> Processes(string proc = "/proc")
     {
         var found = new List<(int, string, long)>();
         foreach (var dir in Directory.EnumerateDirectories(proc))
         {
-            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) continue;
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+                continue;
             string text;
             try { text = File.ReadAllText(Path.Combine(dir, "status")); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; } // exited meanwhile

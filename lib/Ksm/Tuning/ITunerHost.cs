@@ -24,12 +24,15 @@ public interface ITunerHost
 
     /// <summary>
     /// When a transition of the reconciler died (its journal is there), lets the reconciler finish or roll it back, as
-    /// docs/design.md section 6 asks before anything else touches KSM; returns its messages (none when there was no journal).
+    /// docs/design.md section 6 asks before anything else touches KSM; returns its messages (none when there was no
+    /// journal).
     /// Call before <see cref="Lock"/>: the reconciler takes the lock itself.
     /// </summary>
     IReadOnlyList<string> RecoverDiedTransition();
 
-    /// <summary>Applies a merge_across_nodes host default through the reconciler; returns its one-line messages.</summary>
+    /// <summary>
+    /// Applies a merge_across_nodes host default through the reconciler; returns its one-line messages.
+    /// </summary>
     IReadOnlyList<string> ReconcileMergeAcrossNodes(bool value);
 }
 

@@ -2,7 +2,10 @@ using System.Globalization;
 
 namespace Largeguest.Ksm.Tuning;
 
-/// <summary>What one tuner action did, for stdout/stderr and the tests; <see cref="Decision"/> is a tuning cycle's (null otherwise).</summary>
+/// <summary>
+/// What one tuner action did, for stdout/stderr and the tests; <see cref="Decision"/> is a tuning cycle's (null
+/// otherwise).
+/// </summary>
 public sealed record TunerOutcome(TunerState State, IReadOnlyList<string> Notes, CycleDecision? Decision = null);
 
 /// <summary>
@@ -19,7 +22,8 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
 
     public TunerSettings Settings => settings;
 
-    public TunerState Current(Action<string>? warn = null) => TunerState.Load(stateDir, warn) ?? new TunerState { Mode = settings.Mode.Name() };
+    public TunerState Current(Action<string>? warn = null) =>
+        TunerState.Load(stateDir, warn) ?? new TunerState { Mode = settings.Mode.Name() };
 
     /// <summary>
     /// One tuning cycle. <paramref name="force"/> (--once) tunes even when the administrator stopped or pruned, and
@@ -29,7 +33,8 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
     {
         var before = Current();
         if (!force && before.Request != TunerRequest.Run)
-            return new(before, [$"tuning paused: 'largeguest ksm {before.Request.ToString().ToLowerInvariant()}' at {before.At:u}; 'largeguest ksm run' or 'ksm tune --once' resumes it"]);
+            return new(before, [$"tuning paused: 'largeguest ksm {before.Request.ToString().ToLowerInvariant()}' " +
+                $"at {before.At:u}; 'largeguest ksm run' or 'ksm tune --once' resumes it"]);
 
         var recovered = host.RecoverDiedTransition();
         var mem = _memInfo();
@@ -39,8 +44,10 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
         // Every unmerge of this product runs under the lock we now hold: run=2 here is unmerge mode left behind
         // (a prune or transition that died, or another tool), not one in progress. The decision replaces it.
         var leftover = RunOf(ksm) == KsmRun.Unmerge ? "run was 2 (unmerge mode left behind), replaced; " : "";
-        var input = new CycleInput(mem.TotalKiB, mem.UsableKiB, committedKiB, Number(ksm, KsmFiles.PagesToScan) ?? settings.Parameters.MinPages);
-        var d = TuningCycle.Decide(input, settings.Parameters, settings.ThresCoef, settings.ThresConstKiB, settings.Mode);
+        var input = new CycleInput(mem.TotalKiB, mem.UsableKiB, committedKiB,
+            Number(ksm, KsmFiles.PagesToScan) ?? settings.Parameters.MinPages);
+        var d = TuningCycle.Decide(input, settings.Parameters, settings.ThresCoef, settings.ThresConstKiB,
+            settings.Mode);
         var swap = SwapCover.Of(mem, committedKiB, new KsmState(ksm).UnmergeCostPages, Environment.SystemPageSize);
         if (d.Action == KsmdAction.Start)
         {
@@ -53,26 +60,32 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
             host.WriteRun(d.Run);
             host.WriteKsm(KsmFiles.PagesToScan, Text(d.PagesToScan));
         }
-        var state = Record(before, d.Action == KsmdAction.Start ? TunerPhase.Running : TunerPhase.Stopped, d.Action == KsmdAction.Start ? "start" : "stop",
-            leftover + d.Why, mem, committedKiB, d.PagesToScan, d.SleepMillisecs, d.ThresholdKiB, TunerRequest.Run, swap);
+        var state = Record(before, d.Action == KsmdAction.Start ? TunerPhase.Running : TunerPhase.Stopped,
+            d.Action == KsmdAction.Start ? "start" : "stop", leftover + d.Why, mem, committedKiB, d.PagesToScan,
+            d.SleepMillisecs, d.ThresholdKiB, TunerRequest.Run, swap);
         return new(state, [.. recovered, .. swap.Covered ? Array.Empty<string>() : [swap.Text], state.Why], d);
     }
 
-    /// <summary><c>ksm run</c>: start ksmd now with the tuner's pages_to_scan and sleep, and hand it back to the tuner.</summary>
+    /// <summary>
+    /// <c>ksm run</c>: start ksmd now with the tuner's pages_to_scan and sleep, and hand it back to the tuner.
+    /// </summary>
     public TunerOutcome StartKsmd()
     {
         var before = Current();
         var mem = _memInfo();
         using var held = host.Lock();
         var ksm = Present(host.ReadKsm());
-        var pages = TuningCycle.Clamp(Number(ksm, KsmFiles.PagesToScan) ?? settings.Parameters.MinPages, settings.Parameters);
+        var pages = TuningCycle.Clamp(Number(ksm, KsmFiles.PagesToScan) ?? settings.Parameters.MinPages,
+            settings.Parameters);
         var sleep = TuningCycle.SleepMillisecs(settings.Parameters.SleepMsec, mem.TotalKiB);
         if (RunOf(ksm) == KsmRun.Unmerge) host.WriteRun(KsmRun.Stop); // leave unmerge mode before running again
         host.WriteKsm(KsmFiles.PagesToScan, Text(pages));
         host.WriteKsm(KsmFiles.SleepMillisecs, Text(sleep));
         host.WriteRun(KsmRun.Merge);
-        var why = $"ksm run: ksmd started (pages_to_scan {pages}, sleep_millisecs {sleep}); the tuner adjusts it from the next cycle";
-        var state = Record(before, TunerPhase.Running, "run", why, mem, before.CommittedKiB, pages, sleep, before.ThresholdKiB, TunerRequest.Run);
+        var why = $"ksm run: ksmd started (pages_to_scan {pages}, sleep_millisecs {sleep}); " +
+            "the tuner adjusts it from the next cycle";
+        var state = Record(before, TunerPhase.Running, "run", why, mem, before.CommittedKiB, pages, sleep,
+            before.ThresholdKiB, TunerRequest.Run);
         return new(state, [why]);
     }
 
@@ -84,12 +97,17 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
         var ksm = Present(host.ReadKsm());
         var wasRun = Number(ksm, KsmFiles.Run);
         host.WriteRun(KsmRun.Stop);
-        var why = $"ksm stop: ksmd stopped (run was {wasRun}); {Number(ksm, KsmFiles.PagesShared) ?? 0} KSM pages stay shared; tuning paused until 'largeguest ksm run'";
-        var state = Record(before, TunerPhase.Stopped, "stop", why, null, before.CommittedKiB, Number(ksm, KsmFiles.PagesToScan) ?? 0, Number(ksm, KsmFiles.SleepMillisecs) ?? 0, before.ThresholdKiB, TunerRequest.Stop);
+        var why = $"ksm stop: ksmd stopped (run was {wasRun}); {Number(ksm, KsmFiles.PagesShared) ?? 0} KSM pages " +
+            "stay shared; tuning paused until 'largeguest ksm run'";
+        var state = Record(before, TunerPhase.Stopped, "stop", why, null, before.CommittedKiB,
+            Number(ksm, KsmFiles.PagesToScan) ?? 0, Number(ksm, KsmFiles.SleepMillisecs) ?? 0, before.ThresholdKiB,
+            TunerRequest.Stop);
         return new(state, [why]);
     }
 
-    /// <summary><c>ksm prune</c>: stop ksmd and unmerge every page, with the reconciler's memory check; pause the tuner.</summary>
+    /// <summary>
+    /// <c>ksm prune</c>: stop ksmd and unmerge every page, with the reconciler's memory check; pause the tuner.
+    /// </summary>
     public TunerOutcome Prune()
     {
         var before = Current();
@@ -98,8 +116,11 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
         Present(host.ReadKsm());
         var account = host.Prune(held);
         var ksm = host.ReadKsm();
-        var why = $"ksm prune: {account}; pages_shared now {Number(ksm, KsmFiles.PagesShared) ?? 0}; tuning paused until 'largeguest ksm run'";
-        var state = Record(before, TunerPhase.Pruned, "prune", why, null, before.CommittedKiB, Number(ksm, KsmFiles.PagesToScan) ?? 0, Number(ksm, KsmFiles.SleepMillisecs) ?? 0, before.ThresholdKiB, TunerRequest.Prune);
+        var why = $"ksm prune: {account}; pages_shared now {Number(ksm, KsmFiles.PagesShared) ?? 0}; " +
+            "tuning paused until 'largeguest ksm run'";
+        var state = Record(before, TunerPhase.Pruned, "prune", why, null, before.CommittedKiB,
+            Number(ksm, KsmFiles.PagesToScan) ?? 0, Number(ksm, KsmFiles.SleepMillisecs) ?? 0, before.ThresholdKiB,
+            TunerRequest.Prune);
         return new(state, [.. recovered, why]);
     }
 
@@ -112,8 +133,8 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
         return s;
     }
 
-    private TunerState Record(TunerState before, TunerPhase phase, string action, string why, MemInfo? mem, long committedKiB,
-        long pages, long sleep, long thres, TunerRequest request, SwapCover? swap = null)
+    private TunerState Record(TunerState before, TunerPhase phase, string action, string why, MemInfo? mem,
+        long committedKiB, long pages, long sleep, long thres, TunerRequest request, SwapCover? swap = null)
     {
         var state = before with
         {
@@ -145,10 +166,15 @@ public sealed class KsmTuner(ITunerHost host, TunerSettings settings, string sta
     }
 
     private static IReadOnlyDictionary<string, string> Present(IReadOnlyDictionary<string, string> ksm) =>
-        ksm.Count > 0 ? ksm : throw new KsmTuneException("this kernel has no KSM (/sys/kernel/mm/ksm is missing): nothing to tune");
+        ksm.Count > 0
+            ? ksm
+            : throw new KsmTuneException("this kernel has no KSM (/sys/kernel/mm/ksm is missing): nothing to tune");
 
     public static long? Number(IReadOnlyDictionary<string, string> ksm, string file) =>
-        ksm.TryGetValue(file, out var t) && long.TryParse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : null;
+        ksm.TryGetValue(file, out var t)
+            && long.TryParse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v)
+                ? v
+                : null;
 
     private static KsmRun? RunOf(IReadOnlyDictionary<string, string> ksm) => new KsmState(ksm).Run;
 

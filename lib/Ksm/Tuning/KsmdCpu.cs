@@ -4,7 +4,9 @@ using System.Runtime.InteropServices;
 
 namespace Largeguest.Ksm.Tuning;
 
-/// <summary>ksmd's CPU time at one instant: utime+stime from /proc/PID/stat, in clock ticks, and when it was read.</summary>
+/// <summary>
+/// ksmd's CPU time at one instant: utime+stime from /proc/PID/stat, in clock ticks, and when it was read.
+/// </summary>
 public readonly record struct CpuSample(int Pid, long Ticks, long ClockTicksPerSecond, long TimestampTicks)
 {
     public double Seconds => (double)Ticks / ClockTicksPerSecond;
@@ -23,7 +25,8 @@ public static class KsmdCpu
     {
         foreach (var dir in Directory.EnumerateDirectories(proc))
         {
-            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && IsKsmd(pid, proc)) return pid;
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+                && IsKsmd(pid, proc)) return pid;
         }
         return null;
     }
@@ -74,7 +77,9 @@ public static class KsmdCpu
     {
         if (before.Pid != after.Pid) throw new ArgumentException("samples of different threads");
         var wall = Stopwatch.GetElapsedTime(before.TimestampTicks, after.TimestampTicks).TotalSeconds;
-        return wall <= 0 ? 0 : Math.Max(0, (after.Ticks - before.Ticks) / (double)after.ClockTicksPerSecond / wall * 100);
+        return wall <= 0
+            ? 0
+            : Math.Max(0, (after.Ticks - before.Ticks) / (double)after.ClockTicksPerSecond / wall * 100);
     }
 
     /// <summary>Samples ksmd, waits <paramref name="interval"/>, samples again: null when there is no ksmd.</summary>

@@ -4,8 +4,12 @@ using Largeguest.Config;
 
 namespace Largeguest.Ksm.Tuning;
 
-/// <summary>One key of /etc/ksmtuned.conf with ksmtuned's default (the RHEL KSM guide, docs/design.md section 6) and the values it accepts.</summary>
-public sealed record KsmtunedKey(string Name, string Default, string Description, long Min = 0, long Max = 0, bool Numeric = true);
+/// <summary>
+/// One key of /etc/ksmtuned.conf with ksmtuned's default (the RHEL KSM guide, docs/design.md section 6) and the values
+/// it accepts.
+/// </summary>
+public sealed record KsmtunedKey(string Name, string Default, string Description, long Min = 0, long Max = 0,
+    bool Numeric = true);
 
 /// <summary>
 /// /etc/ksmtuned.conf as ksmtuned reads it (it sources the file as shell): <c>KEY=value</c> lines, <c>#</c> comments,
@@ -32,14 +36,19 @@ public sealed class KsmtunedConf
     public static readonly IReadOnlyList<KsmtunedKey> Keys =
     [
         new(MonitorInterval, "60", "seconds between tuning adjustments", 1, 86_400),
-        new(SleepMsec, "10", "ms ksmd sleeps between scans on a 16 GiB host (smaller hosts sleep more)", 0, TuningParameters.SleepLimit),
-        new(NpagesBoost, "300", "added to pages_to_scan when free memory is below the threshold", 0, TuningParameters.PagesLimit),
-        new(NpagesDecay, "-50", "added to pages_to_scan (so zero or negative) when free memory is above the threshold", -TuningParameters.PagesLimit, 0),
+        new(SleepMsec, "10",
+            "ms ksmd sleeps between scans on a 16 GiB host (smaller hosts sleep more)", 0, TuningParameters.SleepLimit),
+        new(NpagesBoost, "300",
+            "added to pages_to_scan when free memory is below the threshold", 0, TuningParameters.PagesLimit),
+        new(NpagesDecay, "-50",
+            "added to pages_to_scan (so zero or negative) when free memory is above the threshold",
+            -TuningParameters.PagesLimit, 0),
         new(NpagesMin, "64", "lower limit of pages_to_scan", 1, TuningParameters.PagesLimit),
         new(NpagesMax, "1250", "upper limit of pages_to_scan", 1, TuningParameters.PagesLimit),
         new(ThresCoef, "20", "percent of RAM below which free memory starts ksmd", 0, 100),
         new(ThresConst, "2048", "lowest threshold in KiB, for small hosts", 0, long.MaxValue / 2),
-        new(LogFile, "/var/log/ksmtuned", "ksmtuned's debug log; this service logs to the journal instead", Numeric: false),
+        new(LogFile, "/var/log/ksmtuned",
+            "ksmtuned's debug log; this service logs to the journal instead", Numeric: false),
         new(Debug, "", "non-empty (other than 0) logs every cycle", Numeric: false),
     ];
 
@@ -54,7 +63,8 @@ public sealed class KsmtunedConf
     /// <summary>The file it came from ("defaults" when there was none).</summary>
     public string Source { get; }
 
-    public static KsmtunedConf Defaults { get; } = new("defaults", new Dictionary<string, string>(StringComparer.Ordinal));
+    public static KsmtunedConf Defaults { get; } =
+        new("defaults", new Dictionary<string, string>(StringComparer.Ordinal));
 
     /// <summary>True when the file set <paramref name="key"/> to a non-empty value.</summary>
     public bool IsSet(string key) => _values.ContainsKey(key);
@@ -64,17 +74,23 @@ public sealed class KsmtunedConf
 
     public string Text(string key) => _values.TryGetValue(key, out var v) ? v : Keys.First(k => k.Name == key).Default;
 
-    public long Number(string key) => long.Parse(Text(key), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+    public long Number(string key) =>
+        long.Parse(Text(key), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
 
     public TimeSpan Interval => TimeSpan.FromSeconds(Number(MonitorInterval));
     public int Coefficient => (int)Number(ThresCoef);
     internal long ThresholdConstKiB => Number(ThresConst);
     public bool DebugEnabled => Text(Debug) is { Length: > 0 } d && d != "0";
 
-    /// <summary>The customized parameter set this file describes (decay turned from ksmtuned's negative delta into an amount).</summary>
-    public TuningParameters Parameters => new(Number(NpagesBoost), -Number(NpagesDecay), Number(NpagesMin), Number(NpagesMax), Number(SleepMsec));
+    /// <summary>
+    /// The customized parameter set this file describes (decay turned from ksmtuned's negative delta into an amount).
+    /// </summary>
+    public TuningParameters Parameters =>
+        new(Number(NpagesBoost), -Number(NpagesDecay), Number(NpagesMin), Number(NpagesMax), Number(SleepMsec));
 
-    /// <summary>Reads <paramref name="path"/>; a missing file is the defaults. Unknown keys go to <paramref name="warn"/>.</summary>
+    /// <summary>
+    /// Reads <paramref name="path"/>; a missing file is the defaults. Unknown keys go to <paramref name="warn"/>.
+    /// </summary>
     public static KsmtunedConf Load(string path, Action<string> warn)
     {
         if (!File.Exists(path)) return Defaults;
@@ -99,14 +115,16 @@ public sealed class KsmtunedConf
             var eq = line.IndexOf('=');
             var name = eq > 0 ? line[..eq] : "";
             if (eq <= 0 || !IsShellName(name))
-                throw new ConfigException($"{where}: '{Shorten(line)}' is not a KEY=value assignment (expected: KEY=value, as ksmtuned sources the file as shell)");
+                throw new ConfigException($"{where}: '{Shorten(line)}' is not a KEY=value assignment " +
+                    "(expected: KEY=value, as ksmtuned sources the file as shell)");
             var value = Unquote(line[(eq + 1)..], where, name);
             var key = Keys.FirstOrDefault(k => k.Name == name);
             if (key is null) { warn($"{where}: {name}: not a ksmtuned key, ignored"); continue; }
             if (value.Length == 0) { values.Remove(name); continue; } // ${KEY:-default}: empty means default
             if (key.Numeric)
             {
-                if (!long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) || n < key.Min || n > key.Max)
+                if (!long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)
+                    || n < key.Min || n > key.Max)
                     throw new ConfigException($"{where}: {name}: bad value '{value}' (expected: {Expected(key)})");
                 value = n.ToString(CultureInfo.InvariantCulture);
             }
@@ -115,7 +133,8 @@ public sealed class KsmtunedConf
         var conf = new KsmtunedConf(source, values);
         var p = conf.Parameters;
         if (p.MinPages > p.MaxPages)
-            throw new ConfigException($"{source}: {NpagesMin}: {p.MinPages} is above {NpagesMax} {p.MaxPages} (expected: {NpagesMin} <= {NpagesMax})");
+            throw new ConfigException($"{source}: {NpagesMin}: {p.MinPages} is above {NpagesMax} {p.MaxPages} " +
+                $"(expected: {NpagesMin} <= {NpagesMax})");
         return conf;
     }
 
@@ -127,7 +146,8 @@ public sealed class KsmtunedConf
     };
 
     private static bool IsShellName(string name) =>
-        name.Length > 0 && (char.IsAsciiLetter(name[0]) || name[0] == '_') && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
+        name.Length > 0 && (char.IsAsciiLetter(name[0]) || name[0] == '_')
+            && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
 
     /// <summary>The value of a shell word: quotes removed, a trailing comment dropped; expansions refused.</summary>
     private static string Unquote(string rest, string where, string name)
@@ -141,12 +161,14 @@ public sealed class KsmtunedConf
             {
                 var tail = rest[i..].TrimStart();
                 if (tail.Length == 0 || tail[0] == '#') break;
-                throw new ConfigException($"{where}: {name}: unquoted space in '{Shorten(rest)}' (expected: one word, or quote the value)");
+                throw new ConfigException(
+                    $"{where}: {name}: unquoted space in '{Shorten(rest)}' (expected: one word, or quote the value)");
             }
             if (c == '\'')
             {
                 var end = rest.IndexOf('\'', i + 1);
-                if (end < 0) throw new ConfigException($"{where}: {name}: unterminated ' quote (expected: a closing ')");
+                if (end < 0)
+                    throw new ConfigException($"{where}: {name}: unterminated ' quote (expected: a closing ')");
                 sb.Append(rest, i + 1, end - i - 1);
                 i = end + 1;
                 continue;
@@ -154,16 +176,19 @@ public sealed class KsmtunedConf
             if (c == '"')
             {
                 var end = rest.IndexOf('"', i + 1);
-                if (end < 0) throw new ConfigException($"{where}: {name}: unterminated \" quote (expected: a closing \")");
+                if (end < 0)
+                    throw new ConfigException($"{where}: {name}: unterminated \" quote (expected: a closing \")");
                 var inner = rest[(i + 1)..end];
                 if (inner.IndexOfAny(['$', '`', '\\']) >= 0)
-                    throw new ConfigException($"{where}: {name}: shell expansion in '{Shorten(rest)}' is not supported (expected: a literal value)");
+                    throw new ConfigException($"{where}: {name}: shell expansion in '{Shorten(rest)}' " +
+                        "is not supported (expected: a literal value)");
                 sb.Append(inner);
                 i = end + 1;
                 continue;
             }
             if (c is '$' or '`' or '\\' or ';' or '|' or '&' or '(' or ')' or '<' or '>')
-                throw new ConfigException($"{where}: {name}: shell syntax '{c}' in '{Shorten(rest)}' is not supported (expected: a literal value)");
+                throw new ConfigException($"{where}: {name}: shell syntax '{c}' in '{Shorten(rest)}' " +
+                    "is not supported (expected: a literal value)");
             sb.Append(c);
             i++;
         }

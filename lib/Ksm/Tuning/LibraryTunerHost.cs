@@ -7,7 +7,8 @@ namespace Largeguest.Ksm.Tuning;
 /// and errno-precise writes, <see cref="HostLock"/> for the host-wide lock, the reconciler's memory rule and bounded
 /// child-writer unmerge for prune, <see cref="KsmReconciler"/> for merge_across_nodes.
 /// </summary>
-public sealed class LibraryTunerHost(LargeguestConfig config, IKsmKernel? kernel = null, IVmLiveness? liveness = null) : ITunerHost
+public sealed class LibraryTunerHost(LargeguestConfig config, IKsmKernel? kernel = null, IVmLiveness? liveness = null)
+    : ITunerHost
 {
     private readonly IKsmKernel _kernel = kernel ?? new KsmSysfs();
     private readonly KsmPolicy _policy = KsmPolicy.From(config);
@@ -17,7 +18,10 @@ public sealed class LibraryTunerHost(LargeguestConfig config, IKsmKernel? kernel
 
     public void WriteKsm(string file, string value) => _kernel.Write(file, value);
 
-    /// <summary>The tuner runs as root: the state directory passes its owner and mode check before each use (docs/ksm.md, "State directory").</summary>
+    /// <summary>
+    /// The tuner runs as root: the state directory passes its owner and mode check before each use (docs/ksm.md, "State
+    /// directory").
+    /// </summary>
     public IDisposable Lock()
     {
         _stateDir.CheckTrusted();
@@ -29,13 +33,16 @@ public sealed class LibraryTunerHost(LargeguestConfig config, IKsmKernel? kernel
         var hostLock = held as HostLock ?? throw new ArgumentException("the lock taken by Lock()", nameof(held));
         // A transition of the reconciler that died left a journal: let the reconciler finish or roll it back first.
         if (File.Exists(_stateDir.JournalPath))
-            throw new KsmException($"a KSM transition died part-way ({_stateDir.JournalPath}): run 'largeguest ksm status', then reconcile before pruning");
+            throw new KsmException($"a KSM transition died part-way ({_stateDir.JournalPath}): " +
+                "run 'largeguest ksm status', then reconcile before pruning");
         var state = _kernel.Read();
         var available = state.UnmergeCostPages > 0 ? _kernel.MemAvailableBytes() : 0;
         var (costPages, costBytes, allowed) = KsmPlanner.Budget(state, _kernel.PageSize, available, _policy);
         if (costPages > 0 && costBytes > allowed)
-            throw new KsmException($"prune refused: unmerging {costPages} pages needs {costBytes >> 20} MiB but only {allowed >> 20} MiB may be used " +
-                $"(MemAvailable {available >> 20} MiB less Ksm:MemoryReservePercent {_policy.MemoryReservePercent}%); ksmd left as it was");
+            throw new KsmException($"prune refused: unmerging {costPages} pages needs {costBytes >> 20} MiB " +
+                $"but only {allowed >> 20} MiB may be used " +
+                $"(MemAvailable {available >> 20} MiB less Ksm:MemoryReservePercent " +
+                $"{_policy.MemoryReservePercent}%); ksmd left as it was");
         var timeLimit = _policy.UnmergeTimeLimitFor(costBytes);
         var result = _kernel.StartUnmerge(state, timeLimit.Limit, hostLock);
         if (!result.LeavesRunAlone) _kernel.WriteRun(KsmRun.Stop);
@@ -46,20 +53,23 @@ public sealed class LibraryTunerHost(LargeguestConfig config, IKsmKernel? kernel
                 UnmergeStatus.TimedOut => "; ksmd stopped, some pages stay shared",
                 _ => "; ksmd stopped",
             });
-        return $"unmerged {costPages} pages ({costBytes >> 20} MiB) in {ChildWriter.Seconds(result.Elapsed)}; ksmd stopped";
+        return $"unmerged {costPages} pages ({costBytes >> 20} MiB) in {ChildWriter.Seconds(result.Elapsed)}; " +
+            "ksmd stopped";
     }
 
     public IReadOnlyList<string> RecoverDiedTransition()
     {
         if (!File.Exists(_stateDir.JournalPath)) return [];
-        var outcome = new KsmReconciler(_kernel, config.KsmStateDir, _policy, liveness ?? KsmService.Liveness(config)).Reconcile();
+        var outcome = new KsmReconciler(_kernel, config.KsmStateDir, _policy, liveness ?? KsmService.Liveness(config))
+            .Reconcile();
         return [.. outcome.Warnings, .. outcome.Notes];
     }
 
     public IReadOnlyList<string> ReconcileMergeAcrossNodes(bool value)
     {
         var policy = _policy with { DefaultMergeAcrossNodes = value };
-        var outcome = new KsmReconciler(_kernel, config.KsmStateDir, policy, liveness ?? KsmService.Liveness(config)).Reconcile();
+        var outcome = new KsmReconciler(_kernel, config.KsmStateDir, policy, liveness ?? KsmService.Liveness(config))
+            .Reconcile();
         return [.. outcome.Warnings, .. outcome.Notes];
     }
 }

@@ -37,7 +37,10 @@ public sealed class MetricsEndpoint : IAsyncDisposable
     public void Start()
     {
         try { _listener.Start(); }
-        catch (SocketException e) { throw new KsmTuneException($"cannot listen on {_listener.LocalEndpoint} (KsmTune:Listen): {e.Message}"); }
+        catch (SocketException e)
+        {
+            throw new KsmTuneException($"cannot listen on {_listener.LocalEndpoint} (KsmTune:Listen): {e.Message}");
+        }
         _accepting = AcceptLoop();
     }
 
@@ -66,11 +69,13 @@ public sealed class MetricsEndpoint : IAsyncDisposable
             var head = await ReadHead(stream, timeout.Token);
             var (status, type, body) = Respond(head);
             var bytes = Encoding.UTF8.GetBytes(body);
-            var header = $"HTTP/1.1 {status}\r\nContent-Type: {type}\r\nContent-Length: {bytes.Length}\r\nConnection: close\r\n\r\n";
+            var header = $"HTTP/1.1 {status}\r\nContent-Type: {type}\r\nContent-Length: {bytes.Length}\r\n" +
+                "Connection: close\r\n\r\n";
             await stream.WriteAsync(Encoding.ASCII.GetBytes(header), timeout.Token);
             if (!head.StartsWith("HEAD ", StringComparison.Ordinal)) await stream.WriteAsync(bytes, timeout.Token);
         }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
+        catch (Exception e)
+            when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
         catch (Exception e) { _log.Warning($"metrics endpoint: {e.GetType().Name}: {e.Message}"); }
         finally { _slots.Release(); }
     }
@@ -85,7 +90,8 @@ public sealed class MetricsEndpoint : IAsyncDisposable
             var n = await stream.ReadAsync(buffer.AsMemory(length), token);
             if (n == 0) break;
             length += n;
-            if (buffer.AsSpan(0, length).IndexOf("\r\n\r\n"u8) >= 0 || buffer.AsSpan(0, length).IndexOf("\n\n"u8) >= 0) break;
+            if (buffer.AsSpan(0, length).IndexOf("\r\n\r\n"u8) >= 0 || buffer.AsSpan(0, length).IndexOf("\n\n"u8) >= 0)
+                break;
         }
         return Encoding.ASCII.GetString(buffer, 0, length);
     }
@@ -95,7 +101,8 @@ public sealed class MetricsEndpoint : IAsyncDisposable
         const string text = "text/plain; charset=utf-8";
         var line = head.Split('\n')[0].TrimEnd('\r');
         var parts = line.Split(' ');
-        if (parts.Length != 3 || !parts[2].StartsWith("HTTP/1.", StringComparison.Ordinal)) return ("400 Bad Request", text, "bad request\n");
+        if (parts.Length != 3 || !parts[2].StartsWith("HTTP/1.", StringComparison.Ordinal))
+            return ("400 Bad Request", text, "bad request\n");
         if (parts[0] is not ("GET" or "HEAD")) return ("405 Method Not Allowed", text, "only GET\n");
         var path = parts[1].Split('?')[0];
         return path switch

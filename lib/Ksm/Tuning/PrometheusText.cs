@@ -26,7 +26,8 @@ public sealed class PrometheusText
         if (!_families.Add(name)) throw new ArgumentException($"metric family {name} written twice", nameof(name));
         _current = name;
         _out.Append("# HELP ").Append(name).Append(' ').Append(EscapeHelp(help)).Append('\n');
-        _out.Append("# TYPE ").Append(name).Append(' ').Append(type == MetricType.Counter ? "counter" : "gauge").Append('\n');
+        _out.Append("# TYPE ").Append(name).Append(' ')
+            .Append(type == MetricType.Counter ? "counter" : "gauge").Append('\n');
         return this;
     }
 
@@ -51,7 +52,8 @@ public sealed class PrometheusText
     }
 
     /// <summary>A family with a single unlabelled sample.</summary>
-    public PrometheusText Single(string name, MetricType type, string help, double value) => Family(name, type, help).Sample(value);
+    public PrometheusText Single(string name, MetricType type, string help, double value) =>
+        Family(name, type, help).Sample(value);
 
     public override string ToString() => _out.ToString();
 
@@ -61,18 +63,23 @@ public sealed class PrometheusText
         : double.IsNegativeInfinity(v) ? "-Inf"
         : v.ToString("R", CultureInfo.InvariantCulture);
 
-    private static string EscapeHelp(string s) => s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+    private static string EscapeHelp(string s) =>
+        s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
     private static string EscapeLabel(string s) =>
-        s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+        s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)
+            .Replace("\n", "\\n", StringComparison.Ordinal);
 
-    /// <summary>[a-zA-Z_:][a-zA-Z0-9_:]* for metrics, [a-zA-Z_][a-zA-Z0-9_]* for labels (no leading "__": reserved).</summary>
+    /// <summary>
+    /// [a-zA-Z_:][a-zA-Z0-9_:]* for metrics, [a-zA-Z_][a-zA-Z0-9_]* for labels (no leading "__": reserved).
+    /// </summary>
     private static void CheckName(string name, bool metric)
     {
         var ok = name.Length > 0
             && (char.IsAsciiLetter(name[0]) || name[0] == '_' || (metric && name[0] == ':'))
             && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_' || (metric && c == ':'))
             && (metric || !name.StartsWith("__", StringComparison.Ordinal));
-        if (!ok) throw new ArgumentException($"'{name}' is not a valid Prometheus {(metric ? "metric" : "label")} name", nameof(name));
+        if (!ok) throw new ArgumentException(
+            $"'{name}' is not a valid Prometheus {(metric ? "metric" : "label")} name", nameof(name));
     }
 }

@@ -6,7 +6,8 @@ namespace Largeguest.Ksm.Tuning;
 
 /// <summary>
 /// <c>largeguest ksm tune --daemon</c>: a cycle every interval (KSM_MONITOR_INTERVAL), soon after a guest starts or
-/// stops (<see cref="GuestWatch"/>, debounced), at once on SIGHUP (<c>largeguest ksm retune</c>), the metrics endpoint and textfile,
+/// stops (<see cref="GuestWatch"/>, debounced), at once on SIGHUP (<c>largeguest ksm retune</c>), the metrics endpoint
+/// and textfile,
 /// a pid file in Ksm:StateDir. SIGTERM/SIGINT end it: ksmd is stopped (shared pages stay), as Harvester's tuner does.
 /// </summary>
 public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir, DaemonLog log)
@@ -17,10 +18,14 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
     private double? _lastPercent;
     private volatile TunerState? _state;
 
-    /// <summary>A guest start/stop waits this long for more before its cycle, and at most <see cref="GuestMaxDelay"/>.</summary>
+    /// <summary>
+    /// A guest start/stop waits this long for more before its cycle, and at most <see cref="GuestMaxDelay"/>.
+    /// </summary>
     public static readonly TimeSpan GuestQuiet = TimeSpan.FromSeconds(1), GuestMaxDelay = TimeSpan.FromSeconds(5);
 
-    /// <summary>The endpoint, once <see cref="Run"/> has bound it (tests ask for port 0 and read the real one here).</summary>
+    /// <summary>
+    /// The endpoint, once <see cref="Run"/> has bound it (tests ask for port 0 and read the real one here).
+    /// </summary>
     public MetricsEndpoint? Endpoint { get; private set; }
 
     public static string PidPath(string stateDir) => Path.Combine(stateDir, TunerState.PidFileName);
@@ -64,7 +69,8 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
                 {
                     var outcome = tuner.Cycle();
                     _state = outcome.State;
-                    foreach (var note in settings.Debug ? outcome.Notes : News(outcome, last)) log.Info($"ksm tune: {note}");
+                    foreach (var note in settings.Debug ? outcome.Notes : News(outcome, last))
+                        log.Info($"ksm tune: {note}");
                     last = outcome;
                 }
                 catch (Exception e) when (e is KsmException or IOException or UnauthorizedAccessException)
@@ -93,7 +99,9 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
         }
     }
 
-    /// <summary>The daemon's last word: ksmd stopped when the tuner had it running (shared pages stay shared).</summary>
+    /// <summary>
+    /// The daemon's last word: ksmd stopped when the tuner had it running (shared pages stay shared).
+    /// </summary>
     private void Shutdown()
     {
         try
@@ -102,7 +110,11 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
             if (state.Request == TunerRequest.Run && state.Phase == TunerPhase.Running)
             {
                 using (host.Lock()) host.WriteRun(KsmRun.Stop);
-                (state with { Phase = TunerPhase.Stopped, LastAction = "stop", Why = "daemon stopped: ksmd stopped, shared pages stay", At = DateTimeOffset.UtcNow }).Save(stateDir);
+                (state with
+                {
+                    Phase = TunerPhase.Stopped, LastAction = "stop",
+                    Why = "daemon stopped: ksmd stopped, shared pages stay", At = DateTimeOffset.UtcNow
+                }).Save(stateDir);
                 log.Info("ksm tune: daemon stopping: ksmd stopped (shared pages stay shared)");
             }
             else log.Info("ksm tune: daemon stopping");
@@ -122,7 +134,8 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
         for (var i = 0; i < now.Notes.Count; i++)
         {
             var isReason = now.Decision is not null && i == now.Notes.Count - 1;
-            if (isReason ? now.Decision!.Kind != last?.Decision?.Kind : now.Notes[i] != lastLine) yield return now.Notes[i];
+            if (isReason ? now.Decision!.Kind != last?.Decision?.Kind : now.Notes[i] != lastLine)
+                yield return now.Notes[i];
         }
     }
 
@@ -153,7 +166,9 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
     private readonly Lock _scrapeLock = new();
     private (string Text, long AtMs)? _scraped;
 
-    /// <summary>A fresh sample of ksmd, with the utilisation since the previous one (cycle or scrape) when at least 0.5 s apart.</summary>
+    /// <summary>
+    /// A fresh sample of ksmd, with the utilisation since the previous one (cycle or scrape) when at least 0.5 s apart.
+    /// </summary>
     private (CpuSample?, double?) SampleCpu()
     {
         lock (_cpuGate)
@@ -169,7 +184,8 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
                 var now = KsmdCpu.Sample(pid);
                 if (_lastCpu is CpuSample last && last.Pid == pid)
                 {
-                    if (System.Diagnostics.Stopwatch.GetElapsedTime(last.TimestampTicks, now.TimestampTicks) < TimeSpan.FromMilliseconds(500))
+                    if (System.Diagnostics.Stopwatch.GetElapsedTime(last.TimestampTicks, now.TimestampTicks)
+                        < TimeSpan.FromMilliseconds(500))
                         return (now, _lastPercent);
                     _lastPercent = KsmdCpu.Percent(last, now);
                 }
@@ -191,7 +207,8 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
     {
         var path = PidPath(stateDir);
         if (RunningDaemon(stateDir) is int other && other != Environment.ProcessId)
-            throw new KsmTuneException($"another tuning daemon runs (pid {other}, {path}); 'largeguest ksm retune' signals it");
+            throw new KsmTuneException(
+                $"another tuning daemon runs (pid {other}, {path}); 'largeguest ksm retune' signals it");
         StateFile.Write(path, Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
     }
 
@@ -212,7 +229,8 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
         try
         {
             var text = File.ReadAllText(PidPath(stateDir)).Trim();
-            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0) return null;
+            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0)
+                return null;
             if (Executable($"/proc/{pid}/exe") is not { } exe || exe != Executable("/proc/self/exe")) return null;
             var cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
             return cmdline.Contains("tune") && cmdline.Contains("--daemon") ? pid : null;
@@ -220,16 +238,22 @@ public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
-    /// <summary>The program a process runs; an upgrade that replaced the file while it ran still names the same path.</summary>
-    private static string? Executable(string procExe) => new FileInfo(procExe).LinkTarget?.Replace(" (deleted)", "", StringComparison.Ordinal);
+    /// <summary>
+    /// The program a process runs; an upgrade that replaced the file while it ran still names the same path.
+    /// </summary>
+    private static string? Executable(string procExe) =>
+        new FileInfo(procExe).LinkTarget?.Replace(" (deleted)", "", StringComparison.Ordinal);
 
     /// <summary><c>largeguest ksm retune</c>: SIGHUP to the daemon named by the pid file.</summary>
     public static int SignalRetune(string stateDir)
     {
-        var pid = RunningDaemon(stateDir) ?? throw new KsmTuneException($"no tuning daemon runs ({PidPath(stateDir)} names no live 'largeguest ksm tune --daemon'); start it with 'systemctl start largeguest-ksmtune'");
+        var pid = RunningDaemon(stateDir) ?? throw new KsmTuneException(
+            $"no tuning daemon runs ({PidPath(stateDir)} names no live 'largeguest ksm tune --daemon'); " +
+            "start it with 'systemctl start largeguest-ksmtune'");
         const int SigHup = 1;
         if (Native.Kill(pid, SigHup) != 0)
-            throw new KsmTuneException($"cannot signal the tuning daemon (pid {pid}): {Native.Describe(Marshal.GetLastPInvokeError())}");
+            throw new KsmTuneException($"cannot signal the tuning daemon (pid {pid}): " +
+                $"{Native.Describe(Marshal.GetLastPInvokeError())}");
         return pid;
     }
 }

@@ -3,14 +3,17 @@ using System.Text.Json.Serialization;
 
 namespace Largeguest.Ksm.Tuning;
 
-/// <summary>What the administrator asked of the tuner: tune (run), leave ksmd stopped (stop), stop and unmerge (prune).</summary>
+/// <summary>
+/// What the administrator asked of the tuner: tune (run), leave ksmd stopped (stop), stop and unmerge (prune).
+/// </summary>
 public enum TunerRequest { Run, Stop, Prune }
 
 /// <summary>The tuner's phase (Harvester's ksmdPhase): what it last left ksmd doing.</summary>
 public enum TunerPhase { Running, Stopped, Pruned }
 
 /// <summary>
-/// The tuner's state, kept in <c>&lt;Ksm:StateDir&gt;/ksmtune.json</c> (under /run: gone at reboot, like KSM's own state)
+/// The tuner's state, kept in <c>&lt;Ksm:StateDir&gt;/ksmtune.json</c> (under /run: gone at reboot, like KSM's own
+/// state)
 /// so that <c>ksm status</c>, <c>ksm metrics</c> and the daemon after a restart see the last decision.
 /// </summary>
 public sealed record TunerState
@@ -34,7 +37,10 @@ public sealed record TunerState
     public long Cycles { get; init; }
     public long Errors { get; init; }
     public string LastError { get; init; } = "";
-    /// <summary>The last cycle's swap check (<see cref="SwapCover"/>): SwapFree, what unsharing every merged page needs, whether swap + free covers it.</summary>
+    /// <summary>
+    /// The last cycle's swap check (<see cref="SwapCover"/>): SwapFree, what unsharing every merged page needs, whether
+    /// swap + free covers it.
+    /// </summary>
     public long SwapFreeKiB { get; init; }
     public long SwapNeedKiB { get; init; }
     public bool SwapCovered { get; init; } = true;
@@ -42,7 +48,9 @@ public sealed record TunerState
 
     public static string PathIn(string stateDir) => System.IO.Path.Combine(stateDir, FileName);
 
-    /// <summary>The saved state, or null when the tuner has not run since boot. A damaged file is reported, not fatal.</summary>
+    /// <summary>
+    /// The saved state, or null when the tuner has not run since boot. A damaged file is reported, not fatal.
+    /// </summary>
     public static TunerState? Load(string stateDir, Action<string>? warn = null)
     {
         var path = PathIn(stateDir);
@@ -55,9 +63,12 @@ public sealed record TunerState
         }
     }
 
-    public void Save(string stateDir) => StateFile.Write(PathIn(stateDir), JsonSerializer.SerializeToUtf8Bytes(this, TunerStateJson.Default.TunerState));
+    public void Save(string stateDir) =>
+        StateFile.Write(PathIn(stateDir), JsonSerializer.SerializeToUtf8Bytes(this, TunerStateJson.Default.TunerState));
 
-    /// <summary>The tuner's object in <c>largeguest ksm status --json</c>: null fields before the tuner first ran.</summary>
+    /// <summary>
+    /// The tuner's object in <c>largeguest ksm status --json</c>: null fields before the tuner first ran.
+    /// </summary>
     public static void WriteStatusJson(Utf8JsonWriter w, TunerState? state, int? daemonPid)
     {
         w.WriteStartObject();
@@ -86,27 +97,34 @@ public sealed record TunerState
         w.WriteEndObject();
     }
 
-    /// <summary>The tuner's lines of <c>largeguest ksm status</c>; <paramref name="daemonPid"/> from the pid file.</summary>
+    /// <summary>
+    /// The tuner's lines of <c>largeguest ksm status</c>; <paramref name="daemonPid"/> from the pid file.
+    /// </summary>
     public static IEnumerable<string> StatusLines(TunerState? state, int? daemonPid)
     {
         yield return "tuner:";
         yield return $"  daemon:          {(daemonPid is int pid ? $"running (pid {pid})" : "not running")}";
         if (state is null)
         {
-            yield return "  state:           none recorded since boot ('largeguest ksm tune --once' or the daemon records it)";
+            yield return "  state:           none recorded since boot " +
+                "('largeguest ksm tune --once' or the daemon records it)";
             yield break;
         }
-        yield return $"  phase:           {state.Phase} (asked: {state.Request.ToString().ToLowerInvariant()}, mode {state.Mode})";
+        yield return $"  phase:           {state.Phase} " +
+            $"(asked: {state.Request.ToString().ToLowerInvariant()}, mode {state.Mode})";
         yield return $"  pages_to_scan:   {state.PagesToScan}";
         yield return $"  sleep_millisecs: {state.SleepMillisecs}";
         yield return $"  last decision:   {state.LastAction} at {state.At:u}";
         yield return $"  why:             {state.Why}";
         if (state.Swap.Length > 0) yield return $"  last cycle swap: {state.Swap}";
-        yield return $"  cycles:          {state.Cycles} ({state.Errors} failed{(state.LastError.Length > 0 ? $"; last error: {state.LastError}" : "")})";
+        yield return $"  cycles:          {state.Cycles} " +
+            $"({state.Errors} failed{(state.LastError.Length > 0 ? $"; last error: {state.LastError}" : "")})";
     }
 }
 
-/// <summary>The tuning service's parts of <c>largeguest ksm status</c>: its recorded state and daemon, and the swap check now.</summary>
+/// <summary>
+/// The tuning service's parts of <c>largeguest ksm status</c>: its recorded state and daemon, and the swap check now.
+/// </summary>
 public static class TunerStatus
 {
     public static KsmStatus With(KsmStatus status, string stateDir, Action<string>? warn = null) => status with
@@ -125,6 +143,7 @@ public static class TunerStatus
     }
 }
 
-[JsonSourceGenerationOptions(WriteIndented = true, UseStringEnumConverter = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSourceGenerationOptions(WriteIndented = true, UseStringEnumConverter = true,
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(TunerState))]
 internal sealed partial class TunerStateJson : JsonSerializerContext;

@@ -43,7 +43,9 @@ public sealed record TuningParameters(long Boost, long Decay, long MinPages, lon
     /// <summary>Harvester's high-performance mode.</summary>
     public static TuningParameters High { get; } = new(200, 50, 100, 10000, 20);
 
-    /// <summary>ksmtuned's built-in defaults (the RHEL KSM guide, docs/design.md section 6): what customized mode starts from.</summary>
+    /// <summary>
+    /// ksmtuned's built-in defaults (the RHEL KSM guide, docs/design.md section 6): what customized mode starts from.
+    /// </summary>
     internal static TuningParameters KsmtunedDefaults { get; } = new(300, 50, 64, 1250, 10);
 
     /// <summary>The largest pages_to_scan the kernel takes (an unsigned int).</summary>
@@ -59,17 +61,27 @@ public sealed record TuningParameters(long Boost, long Decay, long MinPages, lon
         _ => customized,
     };
 
-    /// <summary>Why these values cannot be used (naming each through <paramref name="name"/>), or null when they can.</summary>
+    /// <summary>
+    /// Why these values cannot be used (naming each through <paramref name="name"/>), or null when they can.
+    /// </summary>
     public string? Problem(Func<string, string> name)
     {
-        if (Boost is < 0 or > PagesLimit) return $"{name("boost")}: bad value '{Boost}' (expected: a whole number from 0 to {PagesLimit})";
-        if (Decay is < 0 or > PagesLimit) return $"{name("decay")}: bad value '{Decay}' (expected: a whole number from 0 to {PagesLimit})";
-        if (MinPages is < 1 or > PagesLimit) return $"{name("minPages")}: bad value '{MinPages}' (expected: a whole number from 1 to {PagesLimit})";
-        if (MaxPages is < 1 or > PagesLimit) return $"{name("maxPages")}: bad value '{MaxPages}' (expected: a whole number from 1 to {PagesLimit})";
-        if (MinPages > MaxPages) return $"{name("minPages")}: {MinPages} is above {name("maxPages")} {MaxPages} (expected: minPages <= maxPages)";
-        if (SleepMsec is < 0 or > SleepLimit) return $"{name("sleepMsec")}: bad value '{SleepMsec}' (expected: a whole number from 0 to {SleepLimit})";
+        if (Boost is < 0 or > PagesLimit)
+            return $"{name("boost")}: bad value '{Boost}' (expected: a whole number from 0 to {PagesLimit})";
+        if (Decay is < 0 or > PagesLimit)
+            return $"{name("decay")}: bad value '{Decay}' (expected: a whole number from 0 to {PagesLimit})";
+        if (MinPages is < 1 or > PagesLimit)
+            return $"{name("minPages")}: bad value '{MinPages}' (expected: a whole number from 1 to {PagesLimit})";
+        if (MaxPages is < 1 or > PagesLimit)
+            return $"{name("maxPages")}: bad value '{MaxPages}' (expected: a whole number from 1 to {PagesLimit})";
+        if (MinPages > MaxPages)
+            return $"{name("minPages")}: {MinPages} is above {name("maxPages")} {MaxPages} " +
+                "(expected: minPages <= maxPages)";
+        if (SleepMsec is < 0 or > SleepLimit)
+            return $"{name("sleepMsec")}: bad value '{SleepMsec}' (expected: a whole number from 0 to {SleepLimit})";
         return null;
     }
 
-    public override string ToString() => $"boost {Boost}, decay {Decay}, minPages {MinPages}, maxPages {MaxPages}, sleepMsec {SleepMsec}";
+    public override string ToString() =>
+        $"boost {Boost}, decay {Decay}, minPages {MinPages}, maxPages {MaxPages}, sleepMsec {SleepMsec}";
 }
