@@ -154,9 +154,8 @@ public static class HostChecks
             var relaxed = Relaxed(tune.NodeSet);
             result = result with { NumaTune = tune with { Mode = relaxed } };
             notes.Add($"{p.NumaTuneProperty}: restrictive binding: rewritten to {relaxed.Name()}#{tune.NodeSet} " +
-                $"together with {label}, because libvirt " +
-                "requires every memnode restrictive when the guest-wide memory is restrictive " +
-                "(NumaTune:StrictMemory=prefer)");
+                $"together with {label}, because libvirt requires every memnode restrictive when the guest-wide " +
+                "memory is restrictive (NumaTune:StrictMemory=prefer)");
         }
         if (p.NumaTune is { Mode: NumaMode.Restrictive } && result.NumaTune!.Mode != NumaMode.Restrictive)
         {
@@ -165,17 +164,16 @@ public static class HostChecks
             if (kept.Count > 0)
                 notes.Add($"{LargeguestProperties.Guestnuma}: " +
                     $"{(kept.Count == 1 ? $"cell {kept[0]} stays" : $"cells {CpuSet.Format(kept)} stay")} confined " +
-                    "as strict: " +
-                    $"a restrictive cell is confined only by a restrictive guest-wide binding, which is now " +
-                    $"{result.NumaTune.Mode.Name()}");
+                    "as strict: a restrictive cell is confined only by a restrictive guest-wide binding, which is " +
+                    $"now {result.NumaTune.Mode.Name()}");
         }
         if (result.NumaTune is { Mode: NumaMode.Strict } strict && relaxedCells.Count > 0)
             warnings.Add($"{LargeguestProperties.Guestnuma}: {label} {(relaxedCells.Count == 1 ? "is" : "are")} " +
                 "relaxed to " +
                 $"{string.Join("/", relaxedCells.Select(id => cellModes[id].Name()).Distinct())}, but the guest-wide " +
-                $"strict binding on {NodesLabel(strict.NodeSet)} stays: " +
-                $"libvirt confines the whole guest's memory (the emulator's cpuset.mems) to {strict.NodeSet}, so " +
-                $"{label} can spill only within {NodesLabel(strict.NodeSet)}; " +
+                $"strict binding on {NodesLabel(strict.NodeSet)} stays: libvirt confines the whole guest's memory " +
+                $"(the emulator's cpuset.mems) to {strict.NodeSet}, so {label} can spill only within " +
+                $"{NodesLabel(strict.NodeSet)}; " +
                 $"a guest-wide binding on more nodes, or a relaxed guest-wide mode, lets it spill further");
     }
 

@@ -55,8 +55,10 @@ public static class LibvirtTopologyReader
                 new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit, XmlResolver = null });
             doc = XDocument.Load(reader);
         }
-        catch (XmlException e) { throw new TopologyException($"{source}: capabilities are not well-formed XML: " +
-            $"{e.Message}"); }
+        catch (XmlException e)
+        {
+            throw new TopologyException($"{source}: capabilities are not well-formed XML: {e.Message}");
+        }
         var host = doc.Root?.Element("host") ?? throw new TopologyException($"{source}: capabilities have no <host>");
         var cells = host.Element("topology")?.Element("cells")?.Elements("cell").ToList() ?? [];
         if (cells.Count == 0) throw new TopologyException($"{source}: capabilities have no <topology><cells> " +

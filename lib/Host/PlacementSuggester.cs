@@ -81,8 +81,7 @@ public static class PlacementSuggester
                 .First(set => set.Sum(Room) >= vcpus && set.Sum(n => n.Free.KiB) >= memory.KiB);
             chosen = fewest.Count <= units ? fewest
                 : throw new PlacementException($"{memory.Describe()} needs the free memory of {fewest.Count} NUMA " +
-                    "nodes " +
-                    $"(node {HostTopology.Describe(fewest.Select(n => n.Id))}), but each guest cell needs a " +
+                    $"nodes (node {HostTopology.Describe(fewest.Select(n => n.Id))}), but each guest cell needs a " +
                     $"{(unit == 1 ? "vCPU" : "whole guest socket")} and the guest has {units}");
         }
         chosen = [.. chosen.OrderBy(n => n.Id)];

@@ -26,9 +26,8 @@ public sealed partial record PreferredMany(bool Supported, string Why)
                 "on more than one node");
         if (libvirt < FirstLibvirt)
             return new(false, $"libvirt {libvirt} does not apply it: the kernel would prefer only the first node and " +
-                "silently ignore the others " +
-                "(or libvirt refuses the start: \"NUMA memory tuning in 'preferred' mode only supports single " +
-                "node\"); libvirt supports it from 9.3");
+                "silently ignore the others (or libvirt refuses the start: \"NUMA memory tuning in 'preferred' mode " +
+                "only supports single node\"); libvirt supports it from 9.3");
         return kernelHasPreferredMany == true
             ? new(true, $"libvirt {libvirt} and the kernel's MPOL_PREFERRED_MANY support it")
             : new(false, $"libvirt {libvirt} needs the kernel's MPOL_PREFERRED_MANY (Linux 5.15+), which this kernel " +
