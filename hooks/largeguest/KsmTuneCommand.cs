@@ -69,8 +69,8 @@ internal static class KsmTuneCommand
                 : KsmFiles.ParseBit(mergeText) ?? throw new ConfigException($"--merge-across-nodes: bad value " +
                     $"'{mergeText}' (expected: 0 or 1)");
             var (config, settings, host) = Setup(flags);
-            if (MomConfig.TunerConflict(config.MomConfigPath) is { } conflict) throw new KsmTuneException($"ksm " +
-                $"tune: not started: {conflict}");
+            if (MomConfig.TunerConflict(config.MomConfigPath) is { } conflict)
+                throw new KsmTuneException($"ksm tune: not started: {conflict}");
             RequireRoot("ksm tune");
             var tuner = new KsmTuner(host, settings, config.KsmStateDir);
             if ((mergeValue ?? config.KsmDefaultMergeAcrossNodes) is bool m)
