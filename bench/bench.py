@@ -110,7 +110,8 @@ def large_domain(vcpus=512, cells=64, target_bytes=1 << 20):
         f'    <topology cores="{per // 2}" sockets="{cells}" threads="2" />',
         "    <numa>",
     ]
-    head += [f'      <cell cpus="{c * per}-{c * per + per - 1}" id="{c}" memory="{per_cell_kib}" />' for c in range(cells)]
+    head += [f'      <cell cpus="{c * per}-{c * per + per - 1}" id="{c}" memory="{per_cell_kib}" />'
+             for c in range(cells)]
     head += ["    </numa>", "  </cpu>", "  <cputune>", "    <shares>8192</shares>"]
     head += [f'    <vcpupin cpuset="{v % 64}" vcpu="{v}" />' for v in range(vcpus)]
     head += ["  </cputune>", "  <devices>", "    <emulator>/usr/libexec/qemu-kvm</emulator>"]
@@ -187,8 +188,10 @@ def third_party_hooks():
         hooks = os.path.join(root, "vdsm", "vdsm_hooks")
         if all(os.path.isfile(os.path.join(hooks, h, "before_vm_start.py")) for h in ANCHOR_HOOKS):
             return hooks
-    sys.exit(f"bench: the speed anchor, VDSM's retired numa and pincpu hooks (vdsm/vdsm_hooks/{{numa,pincpu}}/before_vm_start.py), "
-             f"is in none of {', '.join(dict.fromkeys(candidates))}: set {THIRD_PARTY_VARIABLE} to the third_party folder holding it")
+    sys.exit(f"bench: the speed anchor, VDSM's retired numa and pincpu hooks "
+             f"(vdsm/vdsm_hooks/{{numa,pincpu}}/before_vm_start.py), "
+             f"is in none of {', '.join(dict.fromkeys(candidates))}: set {THIRD_PARTY_VARIABLE} to the third_party "
+             f"folder holding it")
 
 
 def anchor_setup(work):
@@ -226,7 +229,8 @@ def check_legacy_edit(w):
     mode, nodeset = ANCHOR_PROPERTIES["numa"].split(":")
     memory = root.find("./numatune/memory")
     cpuset_attr = root.find("vcpu").get("cpuset")
-    if cpuset_attr != ANCHOR_PROPERTIES["pincpu"] or memory is None or (memory.get("mode"), memory.get("nodeset")) != (mode, nodeset):
+    if cpuset_attr != ANCHOR_PROPERTIES["pincpu"] or memory is None \
+            or (memory.get("mode"), memory.get("nodeset")) != (mode, nodeset):
         sys.exit(f"bench: {w.label}: not the retired hooks' edit (vcpu cpuset {cpuset_attr!r}, "
                  f"numatune memory {None if memory is None else dict(memory.attrib)})")
     print(f"  checked {w.label}: vcpu cpuset {cpuset_attr}, numatune memory {mode} {nodeset}")
@@ -252,8 +256,10 @@ def main():
         large = large_domain()
         Workload = common.Workload
         workloads = [
-            Workload("a", f"(a) typical {len(typical) / 1024:.1f} KiB, all properties", hook, typical, typical_properties(cpus, nodes)),
-            Workload("b", f"(b) large {len(large) / 1048576:.2f} MiB, 512 vCPUs, 64 cells", hook, large, large_properties(cpus, nodes)),
+            Workload("a", f"(a) typical {len(typical) / 1024:.1f} KiB, all properties", hook, typical,
+                     typical_properties(cpus, nodes)),
+            Workload("b", f"(b) large {len(large) / 1048576:.2f} MiB, 512 vCPUs, 64 cells", hook, large,
+                     large_properties(cpus, nodes)),
             Workload("c", "(c) same binary, no property", hook, typical),
             Workload("d", "(d) /bin/true (exec floor)", true_hook, typical),
         ]
@@ -265,7 +271,8 @@ def main():
         ]
         workloads[-1].env = anchor_env
         workloads[-1].allow_stderr = True  # pincpu notes "pinning cpu to: ..." on every run
-        if shm:  # not a target: shows what the temp dir's disk adds to the atomic replacement (no fsync: docs/design.md section 3)
+        if shm:  # not a target: shows what the temp dir's disk adds to the atomic replacement
+            # (no fsync: docs/design.md section 3)
             workloads.append(Workload("a_shm", "(a') as (a), XML on tmpfs", hook, typical,
                                       typical_properties(cpus, nodes), xml_dir=shm))
         print(f"bench: {binary} ({os.path.getsize(binary)} bytes), host CPUs {cpuset(cpus)}, nodes {cpuset(nodes)}, "
@@ -294,7 +301,8 @@ def main():
     ]
     if "a_shm" in med:
         print(f"(a') / (c) = {med['a_shm'] / med['c']:.2f}x and cpu (a) / (c) = "
-              f"{statistics.median(workloads[0].cpu) / statistics.median(workloads[2].cpu):.2f}x: the rest of (a) / (c) is the temp dir's disk")
+              f"{statistics.median(workloads[0].cpu) / statistics.median(workloads[2].cpu):.2f}x: the rest of (a) / "
+              f"(c) is the temp dir's disk")
     return 1 if common.report_targets(checks) else 0
 
 

@@ -179,7 +179,8 @@ def main():
     ap = common.argument_parser(__doc__)
     ap.add_argument("--switches", type=int, default=5, help="switches of each kind (hook, raw)")
     ap.add_argument("--busy-host", action="store_true",
-                    help=f"start from an aggressive ksmd (run 1, pages_to_scan {BUSY['pages_to_scan']}, sleep_millisecs "
+                    help=f"start from an aggressive ksmd (run 1, pages_to_scan {BUSY['pages_to_scan']}, "
+                         f"sleep_millisecs "
                          f"{BUSY['sleep_millisecs']}) as the host's state; check it is restored, then the real one")
     args = ap.parse_args()
     if args.switches < 2 or args.rounds < 2:

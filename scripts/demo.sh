@@ -20,7 +20,8 @@ done < samples/ovirt-db01.properties
 # The demo describes a 2-socket host with a bundled sysfs tree, whatever machine it runs on.
 host_env=(LARGEGUEST__Topology__Source=sysfs "LARGEGUEST__Topology__SysfsRoot=$(pwd)/samples/host-sysfs")
 
-run_hook() { env "${host_env[@]}" _hook_domxml="$work/domxml" vmId=3f6c3c8e-8d8a-4a40-9d5e-2f0d0c5e7a11 "$@" "$work/hooks/before_vm_start/50_largeguest"; }
+run_hook() { env "${host_env[@]}" _hook_domxml="$work/domxml" vmId=3f6c3c8e-8d8a-4a40-9d5e-2f0d0c5e7a11 "$@" \
+    "$work/hooks/before_vm_start/50_largeguest"; }
 
 echo "== VM properties (samples/ovirt-db01.properties)"
 printf '   %s\n' "${props[@]}"

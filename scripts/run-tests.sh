@@ -5,7 +5,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .build
 log=.build/test.log
-LARGEGUEST_BIN="$(pwd)/out/largeguest" dotnet test tests/Largeguest.Tests/Largeguest.Tests.csproj -c "${CONFIG:-Release}" \
+LARGEGUEST_BIN="$(pwd)/out/largeguest" dotnet test tests/Largeguest.Tests/Largeguest.Tests.csproj \
+    -c "${CONFIG:-Release}" \
     --nologo --logger "console;verbosity=normal" "$@" >"$log" 2>&1
 rc=$?
 # Keep the log readable: failures, skips and the suite's printed figures, not every passing test.

@@ -14,18 +14,21 @@ internal static class CheckCommand
     {
         var properties = new Argument<string>("properties")
         {
-            Description = "The VM's custom properties as the engine holds them: name=value;name=value (other hooks' properties are ignored)",
+            Description = "The VM's custom properties as the engine holds them: name=value;name=value (other hooks' " +
+                "properties are ignored)",
         };
         var domain = new Option<FileInfo>("--domain")
         {
-            Description = "Also check the properties against this domain XML (vCPU ids, cells, memory), as the hook would",
+            Description = "Also check the properties against this domain XML (vCPU ids, cells, memory), as the hook " +
+                "would",
         };
         var json = new Option<bool>("--json")
         {
             Description = "Print the result as one JSON object (snake_case: properties, property_string, " +
                 "explanation, ignored, domain); errors stay on stderr with exit 2",
         };
-        var command = new Command("check", "Parse a custom-property string, print its canonical form and what it will do; exit 2 naming the bad token if it is wrong.")
+        var command = new Command("check", "Parse a custom-property string, print its canonical form and what it " +
+            "will do; exit 2 naming the bad token if it is wrong.")
         {
             properties, domain, json,
         };
@@ -49,7 +52,9 @@ internal static class CheckCommand
             var doc = DomainDocument.Parse(HookContract.ReadDomain(domainFile.FullName, "--domain"));
             DomainChecks.Check(doc, parsed);
             HookRunner.CheckCpuPolicy(doc, parsed, config, CliSupport.Diag);
-            DomainChecks.CheckGuestTopology(doc, parsed, config.GuestNumaTopologyMismatch == Largeguest.Config.FailurePolicy.Fail, CliSupport.Diag.Warn);
+            DomainChecks.CheckGuestTopology(doc, parsed,
+                config.GuestNumaTopologyMismatch == Largeguest.Config.FailurePolicy.Fail,
+                CliSupport.Diag.Warn);
         }
         if (json)
         {

@@ -6,7 +6,8 @@ using Largeguest.IO;
 
 namespace Largeguest.Hook.Cli;
 
-/// <summary>What every admin command shares: the stderr voice, the configuration, the error-to-exit-code rule.</summary>
+/// <summary>What every admin command shares: the stderr voice, the configuration, the error-to-exit-code
+/// rule.</summary>
 internal static class CliSupport
 {
     public static readonly Diagnostics Diag = new(Console.Error);
@@ -21,7 +22,8 @@ internal static class CliSupport
 
     public static LargeguestConfig LoadConfig() => LargeguestConfig.Load(Environment(), privileged: false, Diag.Warn);
 
-    /// <summary>Runs a command body; any failure becomes one error line (<see cref="HookContract.Describe"/>) and exit 2.</summary>
+    /// <summary>Runs a command body; any failure becomes one error line (<see cref="HookContract.Describe"/>) and exit
+    /// 2.</summary>
     public static int Guard(Func<int> body)
     {
         try { return body(); }

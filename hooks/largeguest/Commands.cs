@@ -28,7 +28,8 @@ internal static class Commands
             // An unknown first word: say that, not also System.CommandLine's "Required command was not provided".
             var unknownCommand = result.CommandResult.Command == root && result.UnmatchedTokens.Count > 0;
             IEnumerable<string> messages = unknownCommand
-                ? [$"unknown command '{result.UnmatchedTokens[0]}' (commands: {string.Join(", ", root.Subcommands.Select(c => c.Name))})"]
+                ? [$"unknown command '{result.UnmatchedTokens[0]}' (commands: " +
+                    $"{string.Join(", ", root.Subcommands.Select(c => c.Name))})"]
                 : result.Errors.Select(e => e.Message);
             foreach (var message in messages) CliSupport.Diag.Error(message);
             Console.Error.WriteLine($"{Diagnostics.Program}: see 'largeguest --help'");

@@ -6,13 +6,15 @@ using Largeguest.Host;
 
 namespace Largeguest.Hook.Cli;
 
-/// <summary><c>largeguest topology [--json]</c>: the host model, as the hook sees it, for writing the properties.</summary>
+/// <summary><c>largeguest topology [--json]</c>: the host model, as the hook sees it, for writing the
+/// properties.</summary>
 internal static class TopologyCommand
 {
     public static Command Create()
     {
         var json = new Option<bool>("--json") { Description = "Print the model as JSON (sizes in KiB)." };
-        var command = new Command("topology", "Show the host's NUMA nodes, CPUs (with thread siblings), memory and huge pages, from Topology:Source.");
+        var command = new Command("topology", "Show the host's NUMA nodes, CPUs (with thread siblings), memory and " +
+            "huge pages, from Topology:Source.");
         command.Options.Add(json);
         command.SetAction(result => CliSupport.Guard(() =>
         {
@@ -23,21 +25,24 @@ internal static class TopologyCommand
             if (topology.Nodes.Count(n => n.HasMemory) > 1)
             {
                 var preferred = PreferredMany.Probe();
-                Console.Out.WriteLine($"preferred on several nodes: {(preferred.Supported ? "yes" : "no")} ({preferred.Why})");
+                Console.Out.WriteLine($"preferred on several nodes: {(preferred.Supported ? "yes" : "no")} " +
+                    $"({preferred.Why})");
             }
             return Commands.Success;
         }));
         return command;
     }
 
-    /// <summary>The topology from the configured source, with every detail (sockets, cores, siblings, huge pages).</summary>
+    /// <summary>The topology from the configured source, with every detail (sockets, cores, siblings, huge
+    /// pages).</summary>
     internal static HostTopology Load() => TopologyLoader.Load(CliSupport.LoadConfig(), CliSupport.Diag.Note);
 
     internal static string Text(HostTopology t)
     {
         var sb = new StringBuilder();
         sb.AppendLine($"source: {t.Source}");
-        sb.AppendLine($"nodes: {t.NodeIds} (with memory: {t.NodeIdsWithMemory})   CPUs: {t.CpuIds} (online: {t.OnlineCpuIds})");
+        sb.AppendLine($"nodes: {t.NodeIds} (with memory: {t.NodeIdsWithMemory})   CPUs: {t.CpuIds} (online: " +
+            $"{t.OnlineCpuIds})");
         foreach (var node in t.Nodes)
         {
             var cpus = node.Cpus.Count == 0 ? "no CPUs" : $"CPUs {HostTopology.Describe(node.Cpus.Select(c => c.Id))}";
@@ -46,9 +51,14 @@ internal static class TopologyCommand
             var memory = node.HasMemory ? $"memory {node.Total.Readable()}, {node.Free.Readable()} free" : "no memory";
             sb.AppendLine($"node {node.Id}: {cpus}; {memory}");
             foreach (var pool in node.HugePages)
-                sb.AppendLine($"  huge pages {new MemorySize(pool.SizeKiB).Readable()}: {pool.Total} configured, {(pool.Free is long f ? f.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?")} free");
-            foreach (var core in node.OnlineCpus.GroupBy(c => (c.Socket, c.Die, c.Core, Siblings: c.Siblings?.ToString())).OrderBy(g => g.Min(c => c.Id)))
-                sb.AppendLine($"  socket {core.Key.Socket?.ToString() ?? "?"} core {core.Key.Core?.ToString() ?? "?"}: CPU {CpuSet.Format(core.Select(c => c.Id).Order())}");
+                sb.AppendLine($"  huge pages {new MemorySize(pool.SizeKiB).Readable()}: {pool.Total} configured, " +
+                    $"{(pool.Free is long f ? f.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?")} " +
+                    "free");
+            foreach (var core in node.OnlineCpus
+                .GroupBy(c => (c.Socket, c.Die, c.Core, Siblings: c.Siblings?.ToString()))
+                .OrderBy(g => g.Min(c => c.Id)))
+                sb.AppendLine($"  socket {core.Key.Socket?.ToString() ?? "?"} core " +
+                    $"{core.Key.Core?.ToString() ?? "?"}: CPU {CpuSet.Format(core.Select(c => c.Id).Order())}");
         }
         return sb.ToString();
     }

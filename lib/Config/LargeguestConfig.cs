@@ -36,7 +36,8 @@ public sealed record LargeguestConfig(
 
     public const string DefaultPath = "/etc/vdsm-hook-largeguest/largeguest.json";
 
-    /// <summary>Points the product at another config file (tests, `apply` on a workstation). Ignored when privileged.</summary>
+    /// <summary>Points the product at another config file (tests, `apply` on a workstation). Ignored when
+    /// privileged.</summary>
     public const string PathVariable = "LARGEGUEST_CONFIG";
 
     public const string EnvironmentPrefix = "LARGEGUEST__";
@@ -49,19 +50,24 @@ public sealed record LargeguestConfig(
     /// </summary>
     public KsmTuneOptions KsmTune { get; init; } = new();
 
-    /// <summary><c>CpuTune:SharedPolicy</c>: what to do with pins VDSM's CPU management would undo (lib/Domain/VdsmCpuPolicy.cs).</summary>
+    /// <summary><c>CpuTune:SharedPolicy</c>: what to do with pins VDSM's CPU management would undo
+    /// (lib/Domain/VdsmCpuPolicy.cs).</summary>
     public FailurePolicy CpuTuneSharedPolicy { get; init; } = FailurePolicy.Fail;
 
-    /// <summary><c>GuestNuma:TopologyMismatch</c>: guest cells that split a guest socket or core (DomainChecks.CheckGuestTopology).</summary>
+    /// <summary><c>GuestNuma:TopologyMismatch</c>: guest cells that split a guest socket or core
+    /// (DomainChecks.CheckGuestTopology).</summary>
     public FailurePolicy GuestNumaTopologyMismatch { get; init; } = FailurePolicy.Warn;
 
-    /// <summary><c>NumaTune:PreferredManyNodes</c>: a multi-node preferred binding the host cannot start (lib/Host/PreferredMany.cs).</summary>
+    /// <summary><c>NumaTune:PreferredManyNodes</c>: a multi-node preferred binding the host cannot start
+    /// (lib/Host/PreferredMany.cs).</summary>
     public PreferredManyPolicy PreferredManyNodes { get; init; } = PreferredManyPolicy.Fail;
 
-    /// <summary><c>Ksm:UnmergeSecondsPerGiB</c>: the unmerge budget per GiB of work (KsmPolicy.UnmergeTimeLimitFor).</summary>
+    /// <summary><c>Ksm:UnmergeSecondsPerGiB</c>: the unmerge budget per GiB of work
+    /// (KsmPolicy.UnmergeTimeLimitFor).</summary>
     public TimeSpan KsmUnmergePerGiB { get; init; } = TimeSpan.FromSeconds(2);
 
-    /// <summary><c>Ksm:MaxRequests</c>: the most request files the KSM registry holds (lib/Ksm/KsmRequests.cs).</summary>
+    /// <summary><c>Ksm:MaxRequests</c>: the most request files the KSM registry holds
+    /// (lib/Ksm/KsmRequests.cs).</summary>
     public int KsmMaxRequests { get; init; } = 4096;
 
     /// <summary>The main file <see cref="Load"/> reads (for messages that name a key and its file).</summary>
@@ -85,7 +91,8 @@ public sealed record LargeguestConfig(
     private const long MaxFileBytes = 1 << 20;
 
     /// <summary>Loads and validates; unknown keys are reported through <paramref name="warn"/>.</summary>
-    public static LargeguestConfig Load(IReadOnlyDictionary<string, string> environment, bool privileged, Action<string> warn)
+    public static LargeguestConfig Load(IReadOnlyDictionary<string, string> environment, bool privileged,
+        Action<string> warn)
     {
         var path = PathFor(environment, privileged);
         // Each file's keys, later files winning key by key as IConfiguration's providers do; origin says which file
@@ -95,7 +102,8 @@ public sealed record LargeguestConfig(
         if (File.Exists(path))
             Merge(path);
         else if (path != DefaultPath)
-            throw new ConfigException($"{path}: {(Directory.Exists(path) ? "a directory, not a file" : "no such file")} (named by {PathVariable})");
+            throw new ConfigException($"{path}: " +
+                $"{(Directory.Exists(path) ? "a directory, not a file" : "no such file")} (named by {PathVariable})");
         var dropIns = DropInDirectoryFor(path);
         foreach (var name in DropIns(dropIns)) Merge(Path.Combine(dropIns, name));
         var builder = new ConfigurationBuilder().AddInMemoryCollection(values);
@@ -112,7 +120,8 @@ public sealed record LargeguestConfig(
                 if (!variable.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase)) continue;
                 var key = variable[EnvironmentPrefix.Length..].Replace("__", ":", StringComparison.Ordinal);
                 var spelling = KnownSpelling(key);
-                if (!variable.StartsWith(EnvironmentPrefix, StringComparison.Ordinal) || (spelling is not null && spelling != key))
+                if (!variable.StartsWith(EnvironmentPrefix, StringComparison.Ordinal)
+                    || (spelling is not null && spelling != key))
                 {
                     warn($"config: {variable} ignored: overrides are spelled exactly, " + (spelling is null
                         ? $"beginning {EnvironmentPrefix}"
@@ -131,10 +140,13 @@ public sealed record LargeguestConfig(
             if (value is null || ConfigKeys.IsKnown(key)) continue;
             // A known key given an array or object ("Ksm:UnmergeTimeoutSeconds:0"), or a known section given
             // a plain value ("NumaTune": "strict"), is a value of the wrong shape, not a key of the future.
-            if (ConfigKeys.All.FirstOrDefault(k => key.StartsWith(k.Name + ":", StringComparison.OrdinalIgnoreCase)) is { } known)
-                throw new ConfigException($"{Source(key)}: {known.Name}: expected a single value, found an array or object");
+            if (ConfigKeys.All.FirstOrDefault(k => key.StartsWith(k.Name + ":", StringComparison.OrdinalIgnoreCase))
+                is { } known)
+                throw new ConfigException($"{Source(key)}: {known.Name}: expected a single value, found an array or " +
+                    "object");
             if (ConfigKeys.All.Any(k => k.Name.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase)))
-                throw new ConfigException($"{Source(key)}: {key}: expected a section of keys, found the value '{value}'");
+                throw new ConfigException(
+                    $"{Source(key)}: {key}: expected a section of keys, found the value '{value}'");
             warn($"config: unknown key '{key}' ignored (from {Source(key)})");
         }
 
@@ -217,9 +229,11 @@ public sealed record LargeguestConfig(
         return null;
     }
 
-    public static LargeguestConfig FromOptions(LargeguestOptions o, string source = "defaults") => Validate(o, _ => source);
+    public static LargeguestConfig FromOptions(LargeguestOptions o, string source = "defaults")
+        => Validate(o, _ => source);
 
-    /// <param name="source">Where a key's value came from (the file, or the environment variable that overrode it), for messages.</param>
+    /// <param name="source">Where a key's value came from (the file, or the environment variable that overrode it),
+    /// for messages.</param>
     private static LargeguestConfig Validate(LargeguestOptions o, Func<string, string> source) => new(
         Choice<TopologySource>("Topology:Source", o.Topology.Source, source),
         NonEmpty("Topology:LibvirtUri", o.Topology.LibvirtUri, source),
@@ -244,9 +258,12 @@ public sealed record LargeguestConfig(
         NumadPath = NonEmpty("Topology:NumadPath", o.Topology.NumadPath, source),
         KsmTune = o.KsmTune,
         CpuTuneSharedPolicy = Choice<FailurePolicy>("CpuTune:SharedPolicy", o.CpuTune.SharedPolicy, source),
-        GuestNumaTopologyMismatch = Choice<FailurePolicy>("GuestNuma:TopologyMismatch", o.GuestNuma.TopologyMismatch, source),
-        PreferredManyNodes = Choice<PreferredManyPolicy>("NumaTune:PreferredManyNodes", o.NumaTune.PreferredManyNodes, source),
-        KsmUnmergePerGiB = TimeSpan.FromSeconds(Range("Ksm:UnmergeSecondsPerGiB", o.Ksm.UnmergeSecondsPerGiB, 1, 600, source)),
+        GuestNumaTopologyMismatch =
+            Choice<FailurePolicy>("GuestNuma:TopologyMismatch", o.GuestNuma.TopologyMismatch, source),
+        PreferredManyNodes =
+            Choice<PreferredManyPolicy>("NumaTune:PreferredManyNodes", o.NumaTune.PreferredManyNodes, source),
+        KsmUnmergePerGiB =
+            TimeSpan.FromSeconds(Range("Ksm:UnmergeSecondsPerGiB", o.Ksm.UnmergeSecondsPerGiB, 1, 600, source)),
         KsmMaxRequests = Range("Ksm:MaxRequests", o.Ksm.MaxRequests, 1, 1_000_000, source),
         MomConfigPath = AbsolutePath("Mom:ConfigPath", o.Mom.ConfigPath, source),
     };
@@ -257,7 +274,8 @@ public sealed record LargeguestConfig(
             : throw Bad(source, key, value, string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant())));
 
     private static int Range(string key, int value, int min, int max, Func<string, string> source) =>
-        value >= min && value <= max ? value : throw Bad(source, key, value.ToString(), $"a whole number from {min} to {max}");
+        value >= min && value <= max ? value : throw Bad(source, key, value.ToString(), $"a whole number from {min} " +
+            $"to {max}");
 
     private static string NonEmpty(string key, string value, Func<string, string> source) =>
         string.IsNullOrWhiteSpace(value) ? throw Bad(source, key, value, "a non-empty value") : value.Trim();

@@ -32,13 +32,15 @@ public sealed class NumaTuneOptions
 
 public sealed class CpuTuneOptions
 {
-    /// <summary>cputune/pincpu pins of a VM whose CPU Pinning Policy is 'none' (VDSM moves them back): fail or warn.</summary>
+    /// <summary>cputune/pincpu pins of a VM whose CPU Pinning Policy is 'none' (VDSM moves them back): fail or
+    /// warn.</summary>
     public string SharedPolicy { get; set; } = "fail";
 }
 
 public sealed class GuestNumaOptions
 {
-    /// <summary>Guest cells that split a guest socket (die) or core of &lt;cpu&gt;&lt;topology&gt;: warn or fail.</summary>
+    /// <summary>Guest cells that split a guest socket (die) or core of &lt;cpu&gt;&lt;topology&gt;: warn or
+    /// fail.</summary>
     public string TopologyMismatch { get; set; } = "warn";
 }
 

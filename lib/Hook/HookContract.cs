@@ -49,7 +49,8 @@ public static class HookContract
         { throw new HookException($"{label}: cannot replace '{path}': {e.Message}; the file is unchanged"); }
     }
 
-    /// <summary>The one-line message for any failure: ours name what is wrong; anything else is a bug, said as such.</summary>
+    /// <summary>The one-line message for any failure: ours name what is wrong; anything else is a bug, said as
+    /// such.</summary>
     public static string Describe(Exception e) => e switch
     {
         PropertyException p => p.OneLine,

@@ -13,7 +13,8 @@ namespace Largeguest.Hook;
 public static class KsmHookStep
 {
     /// <summary>Runs the step; false means "refuse the VM" (the error line is already printed).</summary>
-    public static bool Run(HookPoint point, bool value, IReadOnlyDictionary<string, string> environment, LargeguestConfig config, Diagnostics diag,
+    public static bool Run(HookPoint point, bool value, IReadOnlyDictionary<string, string> environment,
+        LargeguestConfig config, Diagnostics diag,
         Func<KsmHelperCall, LargeguestConfig, IReadOnlyList<(bool Warning, string Text)>>? runner = null)
     {
         var release = point == HookPoint.AfterVmDestroy;
@@ -35,7 +36,10 @@ public static class KsmHookStep
                 HookPoint.BeforeVmDehibernate => ("the VM is restored anyway", "the VM is not restored"),
                 _ => ("the VM starts anyway", "the VM is not started"),
             };
-            if (config.KsmOnFailure == FailurePolicy.Warn) { diag.Warn($"{message}; {goesOn} (Ksm:OnFailure=warn)"); return true; }
+            if (config.KsmOnFailure == FailurePolicy.Warn)
+            {
+                diag.Warn($"{message}; {goesOn} (Ksm:OnFailure=warn)"); return true;
+            }
             diag.Error($"{message}; {stops} (Ksm:OnFailure=fail)");
             return false;
         }

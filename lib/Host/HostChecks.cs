@@ -4,8 +4,10 @@ using Largeguest.Grammar;
 namespace Largeguest.Host;
 
 /// <summary>What the host checks need to know about the domain: its memory and how it is backed.</summary>
-/// <param name="Memory">The domain's <c>&lt;memory&gt;</c> (every byte the guest can touch at start, DIMMs included).</param>
-/// <param name="HugePageKiB">Null: ordinary pages. Otherwise the huge page size backing the guest (0: the host's default, i.e. its smallest huge page size).</param>
+/// <param name="Memory">The domain's <c>&lt;memory&gt;</c> (every byte the guest can touch at start, DIMMs
+/// included).</param>
+/// <param name="HugePageKiB">Null: ordinary pages. Otherwise the huge page size backing the guest (0: the host's
+/// default, i.e. its smallest huge page size).</param>
 public sealed record DomainFacts(MemorySize Memory, long? HugePageKiB = null);
 
 /// <summary>
@@ -33,14 +35,19 @@ public static class HostChecks
         p.CpuTune is not null || p.PinCpu is not null || p.NumaTune is not null
         || (p.GuestNuma?.Cells.Any(c => c.HostNodes is not null) ?? false);
 
-    /// <summary>Modes that confine memory to the nodeset: an overflow ends with the OOM killer, not in another node.</summary>
+    /// <summary>Modes that confine memory to the nodeset: an overflow ends with the OOM killer, not in another
+    /// node.</summary>
     public static bool Confines(NumaMode mode) => mode is NumaMode.Strict or NumaMode.Restrictive;
 
-    /// <summary>Does the binding as it will be applied need <see cref="PreferredMany"/>: <c>preferred</c> on several nodes?</summary>
-    public static bool NeedsPreferredMany(LargeguestProperties p) => p.NumaTune is { Mode: NumaMode.Preferred, NodeSet.Count: > 1 };
+    /// <summary>Does the binding as it will be applied need <see cref="PreferredMany"/>: <c>preferred</c> on several
+    /// nodes?</summary>
+    public static bool NeedsPreferredMany(LargeguestProperties p)
+        => p.NumaTune is { Mode: NumaMode.Preferred, NodeSet.Count: > 1 };
 
-    /// <param name="preferredMany">Asked only when <see cref="NeedsPreferredMany"/> holds for the binding after the strict-memory policy.</param>
-    public static HostVerdict Check(DomainFacts domain, LargeguestProperties p, HostTopology host, LargeguestConfig config, Func<PreferredMany> preferredMany)
+    /// <param name="preferredMany">Asked only when <see cref="NeedsPreferredMany"/> holds for the binding after the
+    /// strict-memory policy.</param>
+    public static HostVerdict Check(DomainFacts domain, LargeguestProperties p,
+        HostTopology host, LargeguestConfig config, Func<PreferredMany> preferredMany)
     {
         var errors = new List<PropertyException>();
         var warnings = new List<string>();
@@ -64,12 +71,14 @@ public static class HostChecks
             {
                 var what = $"{tune.Mode.Name()} binding: the guest needs {shortfall}";
                 var relaxed = Relaxed(tune.NodeSet);
-                Apply(p.NumaTuneProperty, what, $"{relaxed.Name()}#{tune.NodeSet}", relaxed, () => result = result with { NumaTune = tune with { Mode = relaxed } });
+                Apply(p.NumaTuneProperty, what, $"{relaxed.Name()}#{tune.NodeSet}", relaxed,
+                    () => result = result with { NumaTune = tune with { Mode = relaxed } });
             }
         }
         if (p.GuestNuma is { } cells && Confines(cellMode))
         {
-            foreach (var group in cells.Cells.Select((c, id) => (Cell: c, Id: id)).Where(c => c.Cell.HostNodes is not null)
+            foreach (var group in cells.Cells.Select((c, id) => (Cell: c, Id: id))
+                .Where(c => c.Cell.HostNodes is not null)
                          .GroupBy(c => c.Cell.HostNodes!))
             {
                 var nodes = group.First().Cell.HostNodes!;
@@ -80,7 +89,8 @@ public static class HostChecks
                 var label = ids.Count == 1 ? $"cell {ids[0]}" : $"cells {CpuSet.Format(ids)}";
                 var relaxed = Relaxed(nodes);
                 Apply(LargeguestProperties.Guestnuma, $"{cellMode.Name()} binding: {label} needs {shortfall}",
-                    $"mode {relaxed.Name()} for {label}", relaxed, () => { foreach (var id in ids) cellModes[id] = relaxed; });
+                    $"mode {relaxed.Name()} for {label}", relaxed,
+                    () => { foreach (var id in ids) cellModes[id] = relaxed; });
             }
         }
         KeepBindingsTogether(p, ref result, cellModes, notes, warnings);
@@ -91,11 +101,13 @@ public static class HostChecks
             if (config.PreferredManyNodes == PreferredManyPolicy.Interleave)
             {
                 result = result with { NumaTune = result.NumaTune with { Mode = NumaMode.Interleave } };
-                warnings.Add($"{p.NumaTuneProperty}: {what}; rewritten to interleave#{nodes}, which also falls back to other nodes when these are full (NumaTune:PreferredManyNodes=interleave)");
+                warnings.Add($"{p.NumaTuneProperty}: {what}; rewritten to interleave#{nodes}, which also falls back " +
+                    "to other nodes when these are full (NumaTune:PreferredManyNodes=interleave)");
             }
             else
                 errors.Add(new PropertyException(p.NumaTuneProperty, $"{what} (NumaTune:PreferredManyNodes=fail)",
-                    $"interleave#{nodes}, or preferred on one node (e.g. preferred#{nodes.Ids.First()}); or NumaTune:PreferredManyNodes=interleave"));
+                    $"interleave#{nodes}, or preferred on one node (e.g. preferred#{nodes.Ids.First()}); or " +
+                    "NumaTune:PreferredManyNodes=interleave"));
         }
         return new HostVerdict(errors, warnings, notes, result, cellModes);
 
@@ -109,10 +121,12 @@ public static class HostChecks
                     break;
                 case StrictMemoryPolicy.Prefer:
                     relax();
-                    notes.Add($"{property}: {what}; rewritten to {relaxed.Name()} so the memory can spill to other nodes (NumaTune:StrictMemory=prefer)");
+                    notes.Add($"{property}: {what}; rewritten to {relaxed.Name()} so the memory can spill to other " +
+                        "nodes (NumaTune:StrictMemory=prefer)");
                     break;
                 default:
-                    errors.Add(new PropertyException(property, $"{what}; refused because {danger} (NumaTune:StrictMemory=fail)",
+                    errors.Add(new PropertyException(property, $"{what}; refused because {danger} " +
+                        "(NumaTune:StrictMemory=fail)",
                         $"nodes whose free memory holds it, or {instead}"));
                     break;
             }
@@ -122,12 +136,14 @@ public static class HostChecks
     /// <summary>
     /// The guest-wide binding and the cells' after the strict-memory policy, made consistent (docs/topology.md,
     /// "Guest-wide and per-cell modes together"): libvirt refuses a <c>restrictive</c> guest-wide binding unless every
-    /// <c>memnode</c> is <c>restrictive</c>, so a relaxed cell relaxes the guest-wide binding too; and a restrictive cell
-    /// is confined only by a restrictive guest-wide binding (its memory has no policy of its own, only the guest's
-    /// <c>cpuset.mems</c>), so once that is relaxed the cells that stay confined are written <c>strict</c>. A guest-wide
-    /// <c>strict</c> binding that stays while a cell is relaxed bounds where that cell can spill: said as a warning.
+    /// <c>memnode</c> is <c>restrictive</c>, so a relaxed cell relaxes the guest-wide binding too; and a restrictive
+    /// cell is confined only by a restrictive guest-wide binding (its memory has no policy of its own, only the guest's
+    /// <c>cpuset.mems</c>), so once that is relaxed the cells that stay confined are written <c>strict</c>. A
+    /// guest-wide <c>strict</c> binding that stays while a cell is relaxed bounds where that cell can spill: said as a
+    /// warning.
     /// </summary>
-    private static void KeepBindingsTogether(LargeguestProperties p, ref LargeguestProperties result, Dictionary<int, NumaMode> cellModes,
+    private static void KeepBindingsTogether(LargeguestProperties p, ref LargeguestProperties result,
+        Dictionary<int, NumaMode> cellModes,
         List<string> notes, List<string> warnings)
     {
         if (result.NumaTune is not { } tune || cellModes.Count == 0) return;
@@ -137,21 +153,27 @@ public static class HostChecks
         {
             var relaxed = Relaxed(tune.NodeSet);
             result = result with { NumaTune = tune with { Mode = relaxed } };
-            notes.Add($"{p.NumaTuneProperty}: restrictive binding: rewritten to {relaxed.Name()}#{tune.NodeSet} together with {label}, because libvirt " +
-                "requires every memnode restrictive when the guest-wide memory is restrictive (NumaTune:StrictMemory=prefer)");
+            notes.Add($"{p.NumaTuneProperty}: restrictive binding: rewritten to {relaxed.Name()}#{tune.NodeSet} " +
+                $"together with {label}, because libvirt requires every memnode restrictive when the guest-wide " +
+                "memory is restrictive (NumaTune:StrictMemory=prefer)");
         }
         if (p.NumaTune is { Mode: NumaMode.Restrictive } && result.NumaTune!.Mode != NumaMode.Restrictive)
         {
             var kept = cellModes.Where(c => c.Value == NumaMode.Restrictive).Select(c => c.Key).Order().ToList();
             foreach (var id in kept) cellModes[id] = NumaMode.Strict;
             if (kept.Count > 0)
-                notes.Add($"{LargeguestProperties.Guestnuma}: {(kept.Count == 1 ? $"cell {kept[0]} stays" : $"cells {CpuSet.Format(kept)} stay")} confined as strict: " +
-                    $"a restrictive cell is confined only by a restrictive guest-wide binding, which is now {result.NumaTune.Mode.Name()}");
+                notes.Add($"{LargeguestProperties.Guestnuma}: " +
+                    $"{(kept.Count == 1 ? $"cell {kept[0]} stays" : $"cells {CpuSet.Format(kept)} stay")} confined " +
+                    "as strict: a restrictive cell is confined only by a restrictive guest-wide binding, which is " +
+                    $"now {result.NumaTune.Mode.Name()}");
         }
         if (result.NumaTune is { Mode: NumaMode.Strict } strict && relaxedCells.Count > 0)
-            warnings.Add($"{LargeguestProperties.Guestnuma}: {label} {(relaxedCells.Count == 1 ? "is" : "are")} relaxed to " +
-                $"{string.Join("/", relaxedCells.Select(id => cellModes[id].Name()).Distinct())}, but the guest-wide strict binding on {NodesLabel(strict.NodeSet)} stays: " +
-                $"libvirt confines the whole guest's memory (the emulator's cpuset.mems) to {strict.NodeSet}, so {label} can spill only within {NodesLabel(strict.NodeSet)}; " +
+            warnings.Add($"{LargeguestProperties.Guestnuma}: {label} {(relaxedCells.Count == 1 ? "is" : "are")} " +
+                "relaxed to " +
+                $"{string.Join("/", relaxedCells.Select(id => cellModes[id].Name()).Distinct())}, but the guest-wide " +
+                $"strict binding on {NodesLabel(strict.NodeSet)} stays: libvirt confines the whole guest's memory " +
+                $"(the emulator's cpuset.mems) to {strict.NodeSet}, so {label} can spill only within " +
+                $"{NodesLabel(strict.NodeSet)}; " +
                 $"a guest-wide binding on more nodes, or a relaxed guest-wide mode, lets it spill further");
     }
 
@@ -165,7 +187,8 @@ public static class HostChecks
     /// <summary>"node 1" or "nodes 0-1", as messages name a nodeset.</summary>
     private static string NodesLabel(CpuSet nodes) => nodes.Count == 1 ? $"node {nodes}" : $"nodes {nodes}";
 
-    /// <summary>Null when <paramref name="nodes"/> can hold <paramref name="need"/>; else a description with the numbers.</summary>
+    /// <summary>Null when <paramref name="nodes"/> can hold <paramref name="need"/>; else a description with the
+    /// numbers.</summary>
     private static string? Shortfall(DomainFacts domain, MemorySize need, CpuSet nodes, HostTopology host)
     {
         var found = nodes.Ids.Select(host.Node).OfType<HostNode>().ToList();
@@ -174,25 +197,32 @@ public static class HostChecks
         {
             var size = requested > 0 ? requested
                 : found.SelectMany(n => n.HugePages).Select(pp => pp.SizeKiB).DefaultIfEmpty(2048).Min();
-            var pools = found.Select(n => n.HugePages.FirstOrDefault(pp => pp.SizeKiB == size)).OfType<PagePool>().ToList();
+            var pools = found.Select(n => n.HugePages.FirstOrDefault(pp => pp.SizeKiB == size))
+                .OfType<PagePool>().ToList();
             var free = new MemorySize(pools.Sum(pp => pp.Free ?? pp.Total) * size);
             var total = new MemorySize(pools.Sum(pp => pp.Total) * size);
             var page = new MemorySize(size).Readable();
             if (need <= free) return null;
-            // The pages the binding lacks, so the administrator knows what to configure (a relaxed mode only helps where other nodes have pages).
+            // The pages the binding lacks, so the administrator knows what to configure (a relaxed mode only helps
+            // where other nodes have pages).
             var missing = (need.KiB - free.KiB + size - 1) / size;
-            var where = nodes.Count == 1 ? $"/sys/devices/system/node/node{nodes}/hugepages/hugepages-{size}kB/nr_hugepages"
+            var where = nodes.Count == 1
+                ? $"/sys/devices/system/node/node{nodes}/hugepages/hugepages-{size}kB/nr_hugepages"
                 : $"nr_hugepages under /sys/devices/system/node/nodeN/hugepages/hugepages-{size}kB";
-            var none = found.Where(n => n.HugePages.FirstOrDefault(pp => pp.SizeKiB == size) is not { Total: > 0 }).Select(n => n.Id).ToList();
+            var none = found.Where(n => n.HugePages.FirstOrDefault(pp => pp.SizeKiB == size) is not { Total: > 0 })
+                .Select(n => n.Id).ToList();
             var unconfigured = none.Count == 0 ? ""
-                : $"; {(none.Count == 1 ? $"node {none[0]} has" : $"nodes {CpuSet.Format(none)} have")} no {page} huge pages configured";
-            return $"{need.Describe()} of {page} huge pages but {label} {(found.Count == 1 ? "has" : "have")} {free.Describe()} free ({total.Readable()} configured)" +
+                : $"; {(none.Count == 1 ? $"node {none[0]} has" : $"nodes {CpuSet.Format(none)} have")} no {page} " +
+                    "huge pages configured";
+            return $"{need.Describe()} of {page} huge pages but {label} {(found.Count == 1 ? "has" : "have")} " +
+                $"{free.Describe()} free ({total.Readable()} configured)" +
                 $"{unconfigured}; configure {missing} more {page} page{(missing == 1 ? "" : "s")} on {label} ({where})";
         }
         var freeMemory = new MemorySize(found.Sum(n => n.Free.KiB));
         var totalMemory = new MemorySize(found.Sum(n => n.Total.KiB));
         return need <= freeMemory ? null
-            : $"{need.Describe()} but {label} {(found.Count == 1 ? "has" : "have")} {freeMemory.Describe()} free of {totalMemory.Readable()}";
+            : $"{need.Describe()} but {label} {(found.Count == 1 ? "has" : "have")} {freeMemory.Describe()} free of " +
+                $"{totalMemory.Readable()}";
     }
 
     private static void CheckCpus(LargeguestProperties p, HostTopology host, List<PropertyException> errors)
@@ -223,7 +253,8 @@ public static class HostChecks
             return $"CPU {CpuSet.Format(missing)}, which this host does not have (host CPUs: {host.CpuIds})";
         var offline = found.Where(f => f.Cpu is { Online: false }).Select(f => f.Id).ToList();
         if (offline.Count > 0)
-            return $"CPU {CpuSet.Format(offline)}, which {(offline.Count == 1 ? "is" : "are")} offline on this host (online CPUs: {host.OnlineCpuIds})";
+            return $"CPU {CpuSet.Format(offline)}, which {(offline.Count == 1 ? "is" : "are")} offline on this host " +
+                $"(online CPUs: {host.OnlineCpuIds})";
         return null;
     }
 
@@ -243,10 +274,12 @@ public static class HostChecks
         {
             var missing = nodes.Ids.Where(id => host.Node(id) is null).ToList();
             if (missing.Count > 0)
-                return $"NUMA node {CpuSet.Format(missing)}, which this host does not have (host nodes: {host.NodeIds})";
+                return $"NUMA node {CpuSet.Format(missing)}, which this host does not have " +
+                    $"(host nodes: {host.NodeIds})";
             var empty = nodes.Ids.Where(id => host.Node(id) is { HasMemory: false }).ToList();
             if (empty.Count > 0)
-                return $"NUMA node {CpuSet.Format(empty)}, which has no memory (nodes with memory: {host.NodeIdsWithMemory})";
+                return $"NUMA node {CpuSet.Format(empty)}, which has no memory (nodes with memory: " +
+                    $"{host.NodeIdsWithMemory})";
             return null;
         }
     }

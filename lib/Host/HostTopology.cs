@@ -6,7 +6,8 @@ namespace Largeguest.Host;
 /// One logical CPU of the host. Socket, die, core and thread siblings are known only for online CPUs
 /// (the kernel removes an offline CPU's topology, and libvirt reports an offline CPU as a bare id).
 /// </summary>
-public sealed record HostCpu(int Id, bool Online, int? Socket = null, int? Die = null, int? Core = null, CpuSet? Siblings = null);
+public sealed record HostCpu(int Id, bool Online, int? Socket = null, int? Die = null,
+    int? Core = null, CpuSet? Siblings = null);
 
 /// <summary>A huge page pool of one node: page size, pages configured and pages free (null: not reported).</summary>
 public sealed record PagePool(long SizeKiB, long Total, long? Free)
@@ -20,7 +21,8 @@ public sealed record PagePool(long SizeKiB, long Total, long? Free)
 /// pools. <see cref="Free"/> is the kernel's MemFree for the node, the figure libvirt reports too; it
 /// does not include memory already set aside as huge pages.
 /// </summary>
-public sealed record HostNode(int Id, IReadOnlyList<HostCpu> Cpus, MemorySize Total, MemorySize Free, IReadOnlyList<PagePool> HugePages)
+public sealed record HostNode(int Id, IReadOnlyList<HostCpu> Cpus, MemorySize Total, MemorySize Free,
+    IReadOnlyList<PagePool> HugePages)
 {
     public bool HasMemory => Total.KiB > 0;
     public IEnumerable<HostCpu> OnlineCpus => Cpus.Where(c => c.Online);

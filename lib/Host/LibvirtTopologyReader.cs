@@ -13,7 +13,8 @@ namespace Largeguest.Host;
 /// </summary>
 public static class LibvirtTopologyReader
 {
-    /// <param name="freePages">Whether free huge pages are needed (one more libvirt call per node; the hook asks only for a huge-page guest).</param>
+    /// <param name="freePages">Whether free huge pages are needed (one more libvirt call per node; the hook asks only
+    /// for a huge-page guest).</param>
     public static HostTopology Read(string uri, bool freePages = true)
     {
         using var connect = Connect.OpenReadOnly(uri);
@@ -33,7 +34,8 @@ public static class LibvirtTopologyReader
                 }
                 catch (LibvirtException) { /* driver without free-page support: free stays unknown */ }
             }
-            nodes.Add(node with { Free = new MemorySize(free.Length == 1 ? (long)(free[0] / 1024) : 0), HugePages = pages });
+            nodes.Add(node with { Free = new MemorySize(free.Length == 1 ? (long)(free[0] / 1024) : 0),
+                HugePages = pages });
         }
         return topology with { Nodes = nodes };
     }
@@ -41,20 +43,26 @@ public static class LibvirtTopologyReader
     /// <summary>
     /// The model from capabilities XML (free memory zero, free pages unknown: the caller adds them).
     /// A <c>&lt;cpu&gt;</c> without <c>siblings</c> is an offline CPU (libvirt knows no topology for it);
-    /// a cell without <c>&lt;memory&gt;</c> or with 0 is memoryless; page pools larger than the base page are huge pages.
+    /// a cell without <c>&lt;memory&gt;</c> or with 0 is memoryless; page pools larger than the base page are huge
+    /// pages.
     /// </summary>
     public static HostTopology ParseCapabilities(string xml, string source)
     {
         XDocument doc;
         try
         {
-            using var reader = XmlReader.Create(new StringReader(xml), new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit, XmlResolver = null });
+            using var reader = XmlReader.Create(new StringReader(xml),
+                new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit, XmlResolver = null });
             doc = XDocument.Load(reader);
         }
-        catch (XmlException e) { throw new TopologyException($"{source}: capabilities are not well-formed XML: {e.Message}"); }
+        catch (XmlException e)
+        {
+            throw new TopologyException($"{source}: capabilities are not well-formed XML: {e.Message}");
+        }
         var host = doc.Root?.Element("host") ?? throw new TopologyException($"{source}: capabilities have no <host>");
         var cells = host.Element("topology")?.Element("cells")?.Elements("cell").ToList() ?? [];
-        if (cells.Count == 0) throw new TopologyException($"{source}: capabilities have no <topology><cells> (libvirt without NUMA information)");
+        if (cells.Count == 0) throw new TopologyException($"{source}: capabilities have no <topology><cells> " +
+            "(libvirt without NUMA information)");
 
         var sizes = host.Element("cpu")?.Elements("pages").Select(p => PageSize(p, source))
             .Concat(cells.SelectMany(c => c.Elements("pages")).Select(p => PageSize(p, source))).ToList() ?? [];
@@ -64,7 +72,8 @@ public static class LibvirtTopologyReader
         {
             var id = Int(cell, "id", source) ?? throw new TopologyException($"{source}: a <cell> has no id");
             var memory = cell.Element("memory") is { } m ? Memory(m, source) : new MemorySize(0);
-            var cpus = cell.Element("cpus")?.Elements("cpu").Select(c => Cpu(c, source)).OrderBy(c => c.Id).ToList() ?? [];
+            var cpus = cell.Element("cpus")?.Elements("cpu").Select(c => Cpu(c, source))
+                .OrderBy(c => c.Id).ToList() ?? [];
             var pages = cell.Elements("pages")
                 .Select(p => new PagePool(PageSize(p, source), Count(p, source), null))
                 .Where(p => p.SizeKiB > basePage).OrderBy(p => p.SizeKiB).ToList();
@@ -81,18 +90,21 @@ public static class LibvirtTopologyReader
         CpuSet set;
         try { set = CpuSet.Parse(siblings); }
         catch (SyntaxException e) { throw new TopologyException($"{source}: cpu {id} siblings: {e.Problem}"); }
-        return new HostCpu(id, true, Int(cpu, "socket_id", source), Int(cpu, "die_id", source), Int(cpu, "core_id", source), set);
+        return new HostCpu(id, true, Int(cpu, "socket_id", source),
+            Int(cpu, "die_id", source), Int(cpu, "core_id", source), set);
     }
 
     private static MemorySize Memory(XElement element, string source)
     {
-        return LibvirtUnits.ToMemory(element.Value, (string?)element.Attribute("unit"), $"{source}: cell memory", m => new TopologyException(m));
+        return LibvirtUnits.ToMemory(element.Value, (string?)element.Attribute("unit"),
+            $"{source}: cell memory", m => new TopologyException(m));
     }
 
     private static long PageSize(XElement pages, string source)
     {
         var size = (string?)pages.Attribute("size") ?? throw new TopologyException($"{source}: <pages> without size");
-        return LibvirtUnits.ToMemory(size, (string?)pages.Attribute("unit"), $"{source}: page size", m => new TopologyException(m)).KiB;
+        return LibvirtUnits.ToMemory(size, (string?)pages.Attribute("unit"),
+            $"{source}: page size", m => new TopologyException(m)).KiB;
     }
 
     private static long Count(XElement pages, string source) =>

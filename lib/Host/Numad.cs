@@ -12,14 +12,17 @@ public static class Numad
 {
     public const string Expected = "numad installed (EL9: dnf install numad), or an explicit MODE#NODESET";
 
-    /// <summary>Null when numad is usable at <paramref name="path"/>; else the error for the <c>numatune</c> property.</summary>
+    /// <summary>Null when numad is usable at <paramref name="path"/>; else the error for the <c>numatune</c>
+    /// property.</summary>
     public static PropertyException? Check(string path)
     {
         string? problem = null;
         if (!File.Exists(path)) problem = $"{path} does not exist";
-        else if ((File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) == 0)
+        else if ((File.GetUnixFileMode(path) & (UnixFileMode.UserExecute
+            | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) == 0)
             problem = $"{path} is not executable";
         return problem is null ? null
-            : new PropertyException(LargeguestProperties.Numatune, $"auto placement needs numad, but {problem} (Topology:NumadPath)", Expected);
+            : new PropertyException(LargeguestProperties.Numatune, $"auto placement needs numad, but {problem} " +
+                "(Topology:NumadPath)", Expected);
     }
 }

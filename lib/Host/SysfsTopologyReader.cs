@@ -6,8 +6,8 @@ namespace Largeguest.Host;
 /// <summary>
 /// Reads the host topology from sysfs under a root (<c>/sys</c>, or a fixture tree in tests):
 /// <c>devices/system/node/node*/{cpulist,meminfo,hugepages}</c> and <c>devices/system/cpu/{online,cpu*/topology}</c>.
-/// Node ids come from <c>node/online</c> (else the <c>node*</c> directories), holes kept; a node's CPUs are its <c>cpulist</c>
-/// plus the present CPUs that are in no node's list (x86 drops an offline CPU from its node's mask) and
+/// Node ids come from <c>node/online</c> (else the <c>node*</c> directories), holes kept; a node's CPUs are its
+/// <c>cpulist</c> plus the present CPUs that are in no node's list (x86 drops an offline CPU from its node's mask) and
 /// whose <c>cpuN/nodeM</c> link names the node; a node with <c>MemTotal</c> 0 is memoryless.
 /// Only small directories are listed: a node directory holds one <c>memoryN</c> entry per memory block
 /// (thousands on a large host), so it is never enumerated.
@@ -16,9 +16,11 @@ public static class SysfsTopologyReader
 {
     /// <param name="cpuTopology">
     /// Also read each online CPU's socket, die, core and thread siblings (four files per CPU). The hook's
-    /// checks need only which CPUs exist and are online, so it skips them; <c>topology</c> and <c>suggest</c> read them.
+    /// checks need only which CPUs exist and are online, so it skips them; <c>topology</c> and <c>suggest</c> read
+    /// them.
     /// </param>
-    /// <param name="hugePages">Also read the huge page pools (a directory listing per node); the hook needs them only for a huge-page-backed guest.</param>
+    /// <param name="hugePages">Also read the huge page pools (a directory listing per node); the hook needs them only
+    /// for a huge-page-backed guest.</param>
     /// <remarks>Listing directories costs the AOT hook more start-up time than all the file reads together, so the
     /// common path lists none: node ids, CPU lists, online CPUs and memory are plain files.</remarks>
     public static HostTopology Read(string root, bool cpuTopology = true, bool hugePages = true)
@@ -26,33 +28,41 @@ public static class SysfsTopologyReader
         var nodeDir = Path.Combine(root, "devices", "system", "node");
         var cpuDir = Path.Combine(root, "devices", "system", "cpu");
         if (!Directory.Exists(nodeDir))
-            throw new TopologyException($"sysfs: {nodeDir} does not exist (not a sysfs root, or a kernel without NUMA support)");
+            throw new TopologyException($"sysfs: {nodeDir} does not exist (not a sysfs root, or a kernel without " +
+                "NUMA support)");
         try
         {
             var online = ReadOnlineCpus(cpuDir);
             var onlineNodes = Path.Combine(nodeDir, "online");
             var nodeDirs = File.Exists(onlineNodes)
-                ? ReadList(onlineNodes).Select(id => (Id: id, Path: Path.Combine(nodeDir, $"node{id}"))).Where(n => Directory.Exists(n.Path)).ToList()
+                ? ReadList(onlineNodes).Select(id => (Id: id, Path: Path.Combine(nodeDir, $"node{id}")))
+                    .Where(n => Directory.Exists(n.Path)).ToList()
                 : NumberedEntries(nodeDir, "node").ToList();
             if (nodeDirs.Count == 0) throw new TopologyException($"sysfs: {nodeDir} lists no node");
-            var cpusOf = nodeDirs.ToDictionary(n => n.Id, n => new SortedSet<int>(ReadList(Path.Combine(n.Path, "cpulist"))));
-            foreach (var cpu in ReadList(Path.Combine(cpuDir, "present")).Where(c => !cpusOf.Values.Any(set => set.Contains(c))))
+            var cpusOf = nodeDirs.ToDictionary(n => n.Id,
+                n => new SortedSet<int>(ReadList(Path.Combine(n.Path, "cpulist"))));
+            foreach (var cpu in ReadList(Path.Combine(cpuDir, "present"))
+                .Where(c => !cpusOf.Values.Any(set => set.Contains(c))))
             {
                 var cpuPath = Path.Combine(cpuDir, $"cpu{cpu}");
                 if (!Directory.Exists(cpuPath)) continue;
                 foreach (var (node, _) in NumberedEntries(cpuPath, "node"))
                     if (cpusOf.TryGetValue(node, out var set)) set.Add(cpu);
             }
-            var nodes = nodeDirs.Select(n => ReadNode(n.Id, n.Path, cpusOf[n.Id], cpuDir, online, cpuTopology, hugePages)).ToList();
+            var nodes = nodeDirs
+                .Select(n => ReadNode(n.Id, n.Path, cpusOf[n.Id], cpuDir, online, cpuTopology, hugePages)).ToList();
             return new HostTopology(nodes, $"sysfs {root}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new TopologyException($"sysfs: cannot read {root}: {e.Message}", e); }
     }
 
-    private static HostNode ReadNode(int id, string dir, SortedSet<int> ids, string cpuDir, Func<int, bool> online, bool cpuTopology, bool hugePages)
+    private static HostNode ReadNode(int id, string dir, SortedSet<int> ids, string cpuDir,
+        Func<int, bool> online, bool cpuTopology, bool hugePages)
     {
-        var cpus = ids.Select(cpu => cpuTopology ? ReadCpu(cpu, cpuDir, online(cpu)) : new HostCpu(cpu, online(cpu))).ToList();
+        var cpus = ids.Select(cpu => cpuTopology
+            ? ReadCpu(cpu, cpuDir, online(cpu))
+            : new HostCpu(cpu, online(cpu))).ToList();
         var (total, free) = ReadMeminfo(Path.Combine(dir, "meminfo"));
         return new HostNode(id, cpus, total, free, hugePages ? ReadHugePages(Path.Combine(dir, "hugepages")) : []);
     }
@@ -66,7 +76,8 @@ public static class SysfsTopologyReader
             var file = Path.Combine(topology, name);
             if (!File.Exists(file)) return null;
             var text = File.ReadAllText(file).Trim();
-            return int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) && n >= 0 ? n
+            return int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)
+                && n >= 0 ? n
                 : text == "-1" ? null
                 : throw new TopologyException($"sysfs: {file}: '{text}' is not a number");
         }
@@ -123,10 +134,15 @@ public static class SysfsTopologyReader
         foreach (var pool in Directory.EnumerateDirectories(dir))
         {
             var name = Path.GetFileName(pool);
-            if (!name.StartsWith("hugepages-", StringComparison.Ordinal) || !name.EndsWith("kB", StringComparison.Ordinal)) continue;
-            if (!long.TryParse(name["hugepages-".Length..^2], NumberStyles.None, CultureInfo.InvariantCulture, out var size) || size <= 0)
+            if (!name.StartsWith("hugepages-", StringComparison.Ordinal)
+                || !name.EndsWith("kB", StringComparison.Ordinal))
+                continue;
+            if (!long.TryParse(name["hugepages-".Length..^2], NumberStyles.None, CultureInfo.InvariantCulture,
+                    out var size)
+                || size <= 0)
                 throw new TopologyException($"sysfs: {pool}: unexpected huge page directory name");
-            pools.Add(new PagePool(size, Count(Path.Combine(pool, "nr_hugepages")) ?? 0, Count(Path.Combine(pool, "free_hugepages"))));
+            pools.Add(new PagePool(size, Count(Path.Combine(pool, "nr_hugepages")) ?? 0,
+                Count(Path.Combine(pool, "free_hugepages"))));
         }
         return [.. pools.OrderBy(p => p.SizeKiB)];
 
@@ -153,7 +169,9 @@ public static class SysfsTopologyReader
     private static IEnumerable<(int Id, string Path)> NumberedEntries(string dir, string prefix) =>
         Directory.EnumerateFileSystemEntries(dir, prefix + "*")
             .Select(path => (Name: Path.GetFileName(path), Path: path))
-            .Where(e => e.Name.Length > prefix.Length && e.Name[prefix.Length..].All(char.IsAsciiDigit) && e.Name.Length - prefix.Length <= 6)
+            .Where(e => e.Name.Length > prefix.Length
+                && e.Name[prefix.Length..].All(char.IsAsciiDigit)
+                && e.Name.Length - prefix.Length <= 6)
             .Select(e => (int.Parse(e.Name[prefix.Length..], CultureInfo.InvariantCulture), e.Path))
             .OrderBy(e => e.Item1);
 }

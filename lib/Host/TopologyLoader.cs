@@ -9,9 +9,11 @@ namespace Largeguest.Host;
 /// </summary>
 public static class TopologyLoader
 {
-    /// <param name="cpuTopology">Whether sockets, cores and thread siblings are needed (sysfs reads them only then; libvirt always has them).</param>
+    /// <param name="cpuTopology">Whether sockets, cores and thread siblings are needed (sysfs reads them only then;
+    /// libvirt always has them).</param>
     /// <param name="hugePages">Whether huge page pools are needed (sysfs reads them only then).</param>
-    public static HostTopology Load(LargeguestConfig config, Action<string> note, bool cpuTopology = true, bool hugePages = true)
+    public static HostTopology Load(LargeguestConfig config, Action<string> note,
+        bool cpuTopology = true, bool hugePages = true)
     {
         switch (config.TopologySource)
         {
@@ -19,7 +21,8 @@ public static class TopologyLoader
                 return SysfsTopologyReader.Read(config.SysfsRoot, cpuTopology, hugePages);
             case TopologySource.Libvirt:
                 try { return LibvirtTopologyReader.Read(config.LibvirtUri, freePages: hugePages); }
-                catch (LibvirtException e) { throw new TopologyException($"topology: {e.Message} (Topology:Source is libvirt; set it to auto or sysfs to read sysfs instead)", e); }
+                catch (LibvirtException e) { throw new TopologyException($"topology: {e.Message} (Topology:Source is " +
+                    "libvirt; set it to auto or sysfs to read sysfs instead)", e); }
             default:
                 try { return LibvirtTopologyReader.Read(config.LibvirtUri, freePages: hugePages); }
                 catch (Exception e) when (e is LibvirtException or TopologyException)

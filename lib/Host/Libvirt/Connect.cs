@@ -35,7 +35,8 @@ public sealed class Connect : IDisposable
 
     /// <summary>The host capabilities XML (<c>virConnectGetCapabilities</c>).</summary>
     public string GetCapabilities() =>
-        TakeString(Native.virConnectGetCapabilities(Handle)) ?? throw LibvirtException.Last($"{Uri}: cannot read capabilities");
+        TakeString(Native.virConnectGetCapabilities(Handle)) ?? throw LibvirtException.Last($"{Uri}: cannot read " +
+            "capabilities");
 
     /// <summary>libvirt's version as major * 1,000,000 + minor * 1,000 + release.</summary>
     public unsafe ulong LibVersion
@@ -43,7 +44,8 @@ public sealed class Connect : IDisposable
         get
         {
             nuint version;
-            if (Native.virConnectGetLibVersion(Handle, &version) < 0) throw LibvirtException.Last($"{Uri}: cannot read the libvirt version");
+            if (Native.virConnectGetLibVersion(Handle, &version) < 0) throw LibvirtException.Last($"{Uri}: cannot " +
+                "read the libvirt version");
             return version;
         }
     }
@@ -57,8 +59,10 @@ public sealed class Connect : IDisposable
         return ToVersion(version);
     }
 
-    /// <summary>libvirt's packed version number (major * 1,000,000 + minor * 1,000 + release) as a <see cref="Version"/>.</summary>
-    public static Version ToVersion(ulong packed) => new((int)(packed / 1_000_000), (int)(packed / 1000 % 1000), (int)(packed % 1000));
+    /// <summary>libvirt's packed version number (major * 1,000,000 + minor * 1,000 + release) as a
+    /// <see cref="Version"/>.</summary>
+    public static Version ToVersion(ulong packed)
+        => new((int)(packed / 1_000_000), (int)(packed / 1000 % 1000), (int)(packed % 1000));
 
     /// <summary>Does libvirt know a domain with this UUID (running or defined)?</summary>
     public bool DomainExists(string uuid)
@@ -72,7 +76,8 @@ public sealed class Connect : IDisposable
 
     public void Dispose() => Handle.Dispose();
 
-    /// <summary>Copies a string libvirt allocated for the caller and frees it with <c>free()</c>, as libvirt requires.</summary>
+    /// <summary>Copies a string libvirt allocated for the caller and frees it with <c>free()</c>, as libvirt
+    /// requires.</summary>
     internal static unsafe string? TakeString(nint text)
     {
         if (text == 0) return null;
@@ -84,7 +89,8 @@ public sealed class Connect : IDisposable
 /// <summary>The node (host) calls: free memory per NUMA cell and free pages per size.</summary>
 public static class Node
 {
-    /// <summary>Free memory in bytes of cells <paramref name="startCell"/>.. (<c>virNodeGetCellsFreeMemory</c>).</summary>
+    /// <summary>Free memory in bytes of cells <paramref name="startCell"/>..
+    /// (<c>virNodeGetCellsFreeMemory</c>).</summary>
     public static unsafe ulong[] GetCellsFreeMemory(Connect connect, int startCell, int maxCells)
     {
         var free = new ulong[maxCells];
@@ -98,7 +104,8 @@ public static class Node
     /// Free pages of each size (KiB) on each of <paramref name="cellCount"/> cells from <paramref name="startCell"/>
     /// (<c>virNodeGetFreePages</c>): result[cell][size index].
     /// </summary>
-    public static unsafe ulong[][] GetFreePages(Connect connect, IReadOnlyList<uint> pageSizesKiB, int startCell, int cellCount)
+    public static unsafe ulong[][] GetFreePages(Connect connect, IReadOnlyList<uint> pageSizesKiB,
+        int startCell, int cellCount)
     {
         var sizes = pageSizesKiB.ToArray();
         var counts = new ulong[sizes.Length * cellCount];
@@ -107,6 +114,7 @@ public static class Node
         fixed (ulong* c = counts)
             n = Native.virNodeGetFreePages(connect.Handle, (uint)sizes.Length, s, startCell, (uint)cellCount, c, 0);
         if (n < 0) throw LibvirtException.Last($"{connect.Uri}: cannot read free pages of NUMA cell {startCell}");
-        return [.. Enumerable.Range(0, cellCount).Select(cell => counts[(cell * sizes.Length)..((cell + 1) * sizes.Length)])];
+        return [.. Enumerable.Range(0, cellCount)
+            .Select(cell => counts[(cell * sizes.Length)..((cell + 1) * sizes.Length)])];
     }
 }

@@ -22,7 +22,10 @@ public static class LibvirtLibrary
         {
             if (_handle != 0) return;
             if (_failure is not null) throw new LibvirtException(_failure);
-            if (!NativeLibrary.TryLoad(Native.Library, out _handle)) { _failure = CannotLoad(Native.Library); throw new LibvirtException(_failure); }
+            if (!NativeLibrary.TryLoad(Native.Library, out _handle))
+            {
+                _failure = CannotLoad(Native.Library); throw new LibvirtException(_failure);
+            }
             NativeLibrary.SetDllImportResolver(typeof(LibvirtLibrary).Assembly, Resolve);
             unsafe { Native.virSetErrorFunc(0, &IgnoreError); }
         }
@@ -49,7 +52,8 @@ public static class LibvirtLibrary
 /// <summary>A libvirt call failed; the message is libvirt's own (<c>virGetLastErrorMessage</c>).</summary>
 public sealed class LibvirtException(string message, int code = 0) : Exception(message)
 {
-    /// <summary>libvirt's <c>virErrorNumber</c> (0 when the failure was not libvirt's own, e.g. a missing library).</summary>
+    /// <summary>libvirt's <c>virErrorNumber</c> (0 when the failure was not libvirt's own, e.g. a missing
+    /// library).</summary>
     public int Code { get; } = code;
 
     /// <summary>The error libvirt recorded for this thread, prefixed with what we were doing.</summary>

@@ -33,14 +33,17 @@ internal static unsafe partial class Native
     [LibraryImport(Library)]
     public static partial int virConnectGetLibVersion(ConnectHandle conn, nuint* libVer);
 
-    // int virNodeGetCellsFreeMemory(virConnectPtr conn, unsigned long long *freeMems, int startCell, int maxCells): bytes
+    // int virNodeGetCellsFreeMemory(virConnectPtr conn, unsigned long long *freeMems, int startCell, int maxCells):
+    // bytes
     [LibraryImport(Library)]
-    public static partial int virNodeGetCellsFreeMemory(ConnectHandle conn, ulong* freeMems, int startCell, int maxCells);
+    public static partial int virNodeGetCellsFreeMemory(ConnectHandle conn, ulong* freeMems,
+        int startCell, int maxCells);
 
     // int virNodeGetFreePages(virConnectPtr conn, unsigned int npages, unsigned int *pages, int startCell,
     //                         unsigned int cellCount, unsigned long long *counts, unsigned int flags)
     [LibraryImport(Library)]
-    public static partial int virNodeGetFreePages(ConnectHandle conn, uint npages, uint* pages, int startCell, uint cellCount, ulong* counts, uint flags);
+    public static partial int virNodeGetFreePages(ConnectHandle conn, uint npages, uint* pages,
+        int startCell, uint cellCount, ulong* counts, uint flags);
 
     // virDomainPtr virDomainLookupByUUIDString(virConnectPtr conn, const char *uuidstr)
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]

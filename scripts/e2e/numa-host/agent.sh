@@ -22,7 +22,9 @@ mkdir -p /run/lg-xchg && mount -t 9p -o trans=virtio,version=9p2000.L,msize=5120
 hostname numa-host
 ln -s /proc/self/fd /dev/fd 2>/dev/null
 port=
-for n in /sys/class/virtio-ports/*/name; do [ "$(cat "$n")" = lg.agent ] && port=/dev/$(basename "$(dirname "$n")"); done
+for n in /sys/class/virtio-ports/*/name; do
+    [ "$(cat "$n")" = lg.agent ] && port=/dev/$(basename "$(dirname "$n")")
+done
 [ -n "$port" ] || fail "no virtio-serial port lg.agent"
 say "stage 2 ready after $(cut -d' ' -f1 /proc/uptime) s: nodes $(cat /sys/devices/system/node/online), CPUs $(cat /sys/devices/system/cpu/online)"
 work=/run/lg-agent

@@ -21,7 +21,8 @@ layout=${1:-}
 [[ $layout =~ ^[0-9]+(,[0-9]+)*$ ]] || die "usage: start.sh MIB[,MIB...] (memory per node in MiB, 0 = memory-less)"
 want=${LARGEGUEST_E2E_ACCEL:-auto}
 case $want in auto|kvm|tcg) ;; *) die "LARGEGUEST_E2E_ACCEL: bad value '$want' (expected: auto, kvm or tcg)" ;; esac
-[[ $repo =~ ^[^[:space:]]+$ ]] || die "the repository's path '$repo' has white space, which the kernel command line cannot carry"
+[[ $repo =~ ^[^[:space:]]+$ ]] ||
+    die "the repository's path '$repo' has white space, which the kernel command line cannot carry"
 [ "$(id -u)" -eq 0 ] || die "must run as root (the test host exports / over 9p and runs libvirtd inside)"
 # The kernel and initramfs tools, and what the test host runs from the shared root.
 "$repo/scripts/ensure-packages.sh" qemu-system-x86 linux-image-amd64 busybox-static kmod cpio \
@@ -71,7 +72,8 @@ started=0
 failed() {
     local keep
     keep=$repo/.build/e2e-logs/numa-host-$(date -u +%Y%m%d-%H%M%S)
-    mkdir -p "$keep" && cp "$dir"/*.log "$dir"/*.err "$keep/" 2>/dev/null && echo "numa-host start: logs kept in $keep" >&2
+    mkdir -p "$keep" && cp "$dir"/*.log "$dir"/*.err "$keep/" 2>/dev/null &&
+        echo "numa-host start: logs kept in $keep" >&2
     "$here/stop.sh" "$dir" >&2 || true
 }
 trap '[ $started -eq 1 ] || failed' EXIT
@@ -141,7 +143,8 @@ else
 fi
 if [ -z "$accel" ]; then
     t0=$EPOCHREALTIME
-    launch tcg && wait_for tcg "$bound" "$ready" || die "the test host did not boot under TCG within $bound s: $(tail_of tcg)"
+    launch tcg && wait_for tcg "$bound" "$ready" ||
+        die "the test host did not boot under TCG within $bound s: $(tail_of tcg)"
     accel=tcg
 fi
 boot_seconds=$(since "$t0")
