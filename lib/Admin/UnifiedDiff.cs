@@ -11,7 +11,8 @@ public static class UnifiedDiff
         var b = SplitLines(newText);
         var ops = Diff(a, b);
         if (ops.All(o => o.Kind == ' ')) return "";
-        var sb = new StringBuilder().Append("--- ").Append(oldLabel).Append('\n').Append("+++ ").Append(newLabel).Append('\n');
+        var sb = new StringBuilder().Append("--- ").Append(oldLabel).Append('\n')
+            .Append("+++ ").Append(newLabel).Append('\n');
         var i = 0;
         while (i < ops.Count)
         {
@@ -39,7 +40,8 @@ public static class UnifiedDiff
         return sb.ToString();
     }
 
-    private static string Range(int start, int count) => count == 1 ? $"{start + 1}" : count == 0 ? $"{start},0" : $"{start + 1},{count}";
+    private static string Range(int start, int count) =>
+        count == 1 ? $"{start + 1}" : count == 0 ? $"{start},0" : $"{start + 1},{count}";
 
     private readonly record struct Op(char Kind, string Text, int OldLine, int NewLine);
 
@@ -59,7 +61,9 @@ public static class UnifiedDiff
             trace.Add((int[])v.Clone());
             for (var k = -d; k <= d; k += 2)
             {
-                var x = k == -d || (k != d && v[offset + k - 1] < v[offset + k + 1]) ? v[offset + k + 1] : v[offset + k - 1] + 1;
+                var x = k == -d || (k != d && v[offset + k - 1] < v[offset + k + 1])
+                    ? v[offset + k + 1]
+                    : v[offset + k - 1] + 1;
                 var y = x - k;
                 while (x < n && y < m && a[x] == b[y]) { x++; y++; }
                 v[offset + k] = x;

@@ -18,7 +18,8 @@ public static class DomainChecks
             var missing = tune.PinnedVcpus.Select(v => v.Vcpu).Where(v => v >= max).Order().ToList();
             if (missing.Count > 0)
                 throw new PropertyException(LargeguestProperties.Cputune,
-                    $"{Vcpus(missing)} {(missing.Count == 1 ? "does" : "do")} not exist: the domain has {max} vCPUs", valid);
+                    $"{Vcpus(missing)} {(missing.Count == 1 ? "does" : "do")} not exist: the domain has {max} vCPUs",
+                    valid);
             if (tune.IoThreads.Count > 0) CheckIoThreads(doc, tune);
         }
         if (p.GuestNuma is { } numa) CheckCells(doc, numa, max, valid);
@@ -31,13 +32,15 @@ public static class DomainChecks
         {
             var extra = numa.Cells[id].Vcpus.Ids.Where(v => v >= max).ToList();
             if (extra.Count > 0)
-                throw new PropertyException(name, $"cell {id} lists {Vcpus(extra)}, beyond the domain's {max} vCPUs", valid);
+                throw new PropertyException(name, $"cell {id} lists {Vcpus(extra)}, beyond the domain's {max} vCPUs",
+                    valid);
         }
         var covered = CpuSet.Of(numa.Cells.SelectMany(c => c.Vcpus.Ids)); // one union, not one per cell (quadratic)
         var uncovered = Enumerable.Range(0, max).Where(v => !covered.Contains(v)).ToList();
         if (uncovered.Count > 0)
             throw new PropertyException(name,
-                $"{Vcpus(uncovered)} {(uncovered.Count == 1 ? "is" : "are")} in no cell: the cells cover {covered} but the domain has {max} vCPUs",
+                $"{Vcpus(uncovered)} {(uncovered.Count == 1 ? "is" : "are")} in no cell: " +
+                $"the cells cover {covered} but the domain has {max} vCPUs",
                 $"cells that together cover {valid}");
 
         var dimms = doc.Dimms;
@@ -48,26 +51,32 @@ public static class DomainChecks
             var split = dimms.Count == 0 ? "its <memory>"
                 : $"<memory> {doc.Memory.Readable()} minus {dimmTotal.Readable()} in {dimms.Count} memory device(s)";
             throw new PropertyException(name,
-                $"the cells add up to {numa.TotalMemory.Describe()} but the domain's initial memory is {initial.Describe()} ({split})",
+                $"the cells add up to {numa.TotalMemory.Describe()} but the domain's initial memory is " +
+                $"{initial.Describe()} ({split})",
                 $"cell sizes that add up to {initial.Describe()}");
         }
         var cells = Ids(0, numa.Cells.Count - 1);
         foreach (var (text, nodes) in doc.HugePageNodeSets)
             if (nodes.Max >= numa.Cells.Count)
                 throw new PropertyException(name,
-                    $"<memoryBacking><hugepages><page nodeset='{text}'> names guest node {CpuSet.Format(nodes.Ids.Where(n => n >= numa.Cells.Count))}, " +
-                    $"but the new cells are {cells} (libvirt refuses it: \"hugepages: node {nodes.Ids.First(n => n >= numa.Cells.Count)} not found\")",
-                    $"at least {nodes.Max + 1} cells, or huge page nodesets within cells {cells} (the VM's huge page settings)");
+                    $"<memoryBacking><hugepages><page nodeset='{text}'> names guest node " +
+                    $"{CpuSet.Format(nodes.Ids.Where(n => n >= numa.Cells.Count))}, " +
+                    $"but the new cells are {cells} (libvirt refuses it: " +
+                    $"\"hugepages: node {nodes.Ids.First(n => n >= numa.Cells.Count)} not found\")",
+                    $"at least {nodes.Max + 1} cells, or huge page nodesets within cells {cells} " +
+                    "(the VM's huge page settings)");
         for (var i = 0; i < dimms.Count; i++)
             if (dimms[i].TargetNode is int node && node >= numa.Cells.Count)
                 throw new PropertyException(name,
-                    $"memory device {i} ({dimms[i].Model}, {dimms[i].Size.Readable()}) targets guest node {node}, but the cells are {Ids(0, numa.Cells.Count - 1)}",
+                    $"memory device {i} ({dimms[i].Model}, {dimms[i].Size.Readable()}) targets guest node {node}, " +
+                    $"but the cells are {Ids(0, numa.Cells.Count - 1)}",
                     $"at least {node + 1} cells, or move the device to an existing node");
         // The old cells' attributes and children the new cells cannot keep are refused before anything changes.
         Editors.GuestNumaEditor.Carried(doc.Root.Element("cpu")?.Element("numa"), numa.Cells.Count);
     }
 
-    /// <summary>Every <c>iothreadN</c> must be one of the domain's I/O threads: libvirt refuses a pin of a missing one.</summary>
+    /// <summary>Every <c>iothreadN</c> must be one of the domain's I/O threads: libvirt refuses a pin of a missing
+    /// one.</summary>
     private static void CheckIoThreads(DomainDocument doc, CpuTune tune)
     {
         var ids = doc.IoThreadIds;
@@ -78,7 +87,8 @@ public static class DomainChecks
         var has = ids.Count == 0
             ? "the domain has no I/O threads (no <iothreads> or <iothreadids>)"
             : $"the domain's I/O threads are {CpuSet.Format(ids.Order())} ({Source(doc)})";
-        throw new PropertyException(LargeguestProperties.Cputune, $"{which} {(missing.Count == 1 ? "does" : "do")} not exist: {has}",
+        throw new PropertyException(LargeguestProperties.Cputune,
+            $"{which} {(missing.Count == 1 ? "does" : "do")} not exist: {has}",
             ids.Count == 0 ? "I/O threads in the VM (engine: Resource Allocation > IO Threads), or no iothreadN entries"
                 : $"iothreadN entries with N in {CpuSet.Format(ids.Order())}");
 
@@ -96,11 +106,11 @@ public static class DomainChecks
     }
 
     /// <summary>
-    /// Guest cells against the guest's CPU topology (<c>&lt;cpu&gt;&lt;topology&gt;</c>): a cell boundary inside a guest
-    /// socket (a die, when the sockets have several) or inside a core gives the guest kernel thread or cache siblings
-    /// in different NUMA nodes, a scheduling topology that contradicts its NUMA map. Null when the cells follow the
-    /// topology (or there is none, or it does not describe the domain's vCPUs, which libvirt refuses by itself);
-    /// else the problem with the numbers: which cell, which socket or core it splits.
+    /// Guest cells against the guest's CPU topology (<c>&lt;cpu&gt;&lt;topology&gt;</c>): a cell boundary inside a
+    /// guest socket (a die, when the sockets have several) or inside a core gives the guest kernel thread or cache
+    /// siblings in different NUMA nodes, a scheduling topology that contradicts its NUMA map. Null when the cells
+    /// follow the topology (or there is none, or it does not describe the domain's vCPUs, which libvirt refuses by
+    /// itself); else the problem with the numbers: which cell, which socket or core it splits.
     /// </summary>
     public static string? GuestTopologyMismatch(DomainDocument doc, GuestNuma numa)
     {
@@ -110,25 +120,34 @@ public static class DomainChecks
             foreach (var v in numa.Cells[id].Vcpus.Ids) cellOf.TryAdd(v, id);
         // The core is the worse split (thread siblings share a core's caches); then the die or socket (a shared L3).
         var die = topology.Dies > 1;
-        foreach (var (unit, size) in new[] { ("core", topology.VcpusPerCore), (die ? "die" : "socket", die ? topology.VcpusPerDie : topology.VcpusPerSocket) })
+        foreach (var (unit, size) in new[]
+            {
+                ("core", topology.VcpusPerCore),
+                (die ? "die" : "socket", die ? topology.VcpusPerDie : topology.VcpusPerSocket)
+            })
         {
             if (size <= 1) continue;
             var split = Enumerable.Range(0, doc.MaxVcpus / size)
-                .Select(u => (Unit: u, Cells: Enumerable.Range(u * size, size).GroupBy(v => cellOf.GetValueOrDefault(v, -1)).Where(g => g.Key >= 0).ToList()))
+                .Select(u => (Unit: u, Cells: Enumerable.Range(u * size, size)
+                    .GroupBy(v => cellOf.GetValueOrDefault(v, -1)).Where(g => g.Key >= 0).ToList()))
                 .Where(u => u.Cells.Count > 1).ToList();
             if (split.Count == 0) continue;
             var (first, cells) = split[0];
             var more = split.Count > 1 ? $" ({split.Count} {unit}s are split in all)" : "";
             var parts = string.Join(", ", cells.Select(g => $"{Vcpus(g.ToList())} in cell {g.Key}"));
-            return $"guest {unit} {first} (vCPUs {Ids(first * size, first * size + size - 1)} of <topology {topology}/>) is split across cells: {parts}{more}; " +
-                $"the guest kernel then sees {(unit == "core" ? "thread siblings" : $"one {unit}")} in different NUMA nodes; cells of whole {(die ? "dies" : "sockets")} hold multiples of {(die ? topology.VcpusPerDie : topology.VcpusPerSocket)} vCPUs";
+            return $"guest {unit} {first} (vCPUs {Ids(first * size, first * size + size - 1)} " +
+                $"of <topology {topology}/>) is split across cells: {parts}{more}; " +
+                $"the guest kernel then sees {(unit == "core" ? "thread siblings" : $"one {unit}")} " +
+                "in different NUMA nodes; " +
+                $"cells of whole {(die ? "dies" : "sockets")} hold multiples of " +
+                $"{(die ? topology.VcpusPerDie : topology.VcpusPerSocket)} vCPUs";
         }
         return null;
     }
 
     /// <summary>
-    /// <see cref="GuestTopologyMismatch"/> under <c>GuestNuma:TopologyMismatch</c>: a warning, or (<paramref name="refuse"/>
-    /// and policy <c>fail</c>) an error. Refused only where VDSM uses the hook's XML.
+    /// <see cref="GuestTopologyMismatch"/> under <c>GuestNuma:TopologyMismatch</c>: a warning, or
+    /// (<paramref name="refuse"/> and policy <c>fail</c>) an error. Refused only where VDSM uses the hook's XML.
     /// </summary>
     public static void CheckGuestTopology(DomainDocument doc, LargeguestProperties p, bool fail, Action<string> warn)
     {
@@ -140,7 +159,8 @@ public static class DomainChecks
     }
 
     /// <summary>"vCPU 3" or "vCPUs 0-1,4", for messages.</summary>
-    internal static string Vcpus(IReadOnlyCollection<int> ids) => (ids.Count == 1 ? "vCPU " : "vCPUs ") + CpuSet.Format(ids);
+    internal static string Vcpus(IReadOnlyCollection<int> ids) =>
+        (ids.Count == 1 ? "vCPU " : "vCPUs ") + CpuSet.Format(ids);
 
     private static string Ids(int first, int last) => first == last ? $"{first}" : $"{first}-{last}";
 }

@@ -7,7 +7,8 @@ using Largeguest.Grammar;
 
 namespace Largeguest.Domain;
 
-/// <summary>A hot-pluggable memory device (<c>&lt;devices&gt;&lt;memory&gt;</c>) and the guest cell it targets.</summary>
+/// <summary>A hot-pluggable memory device (<c>&lt;devices&gt;&lt;memory&gt;</c>) and the guest cell it
+/// targets.</summary>
 public sealed record Dimm(MemorySize Size, int? TargetNode, string Model);
 
 /// <summary>
@@ -17,7 +18,8 @@ public sealed record Dimm(MemorySize Size, int? TargetNode, string Model);
 /// </summary>
 public sealed record GuestCpuTopology(int Sockets, int Dies, int Clusters, int Cores, int Threads)
 {
-    /// <summary>The vCPUs the topology describes; saturates instead of overflowing on hostile attribute values.</summary>
+    /// <summary>The vCPUs the topology describes; saturates instead of overflowing on hostile attribute
+    /// values.</summary>
     public long Vcpus => new long[] { Sockets, Dies, Clusters, Cores, Threads }
         .Aggregate(1L, (acc, n) => acc > int.MaxValue || n > int.MaxValue ? long.MaxValue : acc * n);
 
@@ -26,9 +28,11 @@ public sealed record GuestCpuTopology(int Sockets, int Dies, int Clusters, int C
     public int VcpusPerDie => Clusters * Cores * Threads;
     public int VcpusPerSocket => Dies * VcpusPerDie;
 
-    /// <summary>As libvirt writes it, for messages: <c>sockets='4' cores='2' threads='2'</c> (dies and clusters when not 1).</summary>
+    /// <summary>As libvirt writes it, for messages: <c>sockets='4' cores='2' threads='2'</c> (dies and clusters when
+    /// not 1).</summary>
     public override string ToString() =>
-        $"sockets='{Sockets}'{(Dies != 1 ? $" dies='{Dies}'" : "")}{(Clusters != 1 ? $" clusters='{Clusters}'" : "")} cores='{Cores}' threads='{Threads}'";
+        $"sockets='{Sockets}'{(Dies != 1 ? $" dies='{Dies}'" : "")}{(Clusters != 1 ? $" clusters='{Clusters}'" : "")}" +
+        $" cores='{Cores}' threads='{Threads}'";
 }
 
 /// <summary>
@@ -68,7 +72,8 @@ public sealed class DomainDocument
     /// </summary>
     public const int MaxValueBytes = 1 << 20;
 
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+    private static readonly UTF8Encoding StrictUtf8 =
+        new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Elements the hook reads or edits that libvirt allows once per domain.</summary>
     private static readonly string[] Singletons = ["vcpu", "memory", "cputune", "numatune", "cpu"];
@@ -90,7 +95,8 @@ public sealed class DomainDocument
         Style = style;
     }
 
-    /// <summary>Parses the file's bytes; the document keeps them (raw spellings are slices of them), not a copy.</summary>
+    /// <summary>Parses the file's bytes; the document keeps them (raw spellings are slices of them), not a
+    /// copy.</summary>
     public static DomainDocument Parse(byte[] bytes)
     {
         var bom = bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]);
@@ -103,7 +109,10 @@ public sealed class DomainDocument
     {
         byte[] bytes;
         try { bytes = StrictUtf8.GetBytes(text); }
-        catch (EncoderFallbackException) { throw new DomainXmlException("domain XML is not valid text (a lone surrogate)"); }
+        catch (EncoderFallbackException)
+        {
+            throw new DomainXmlException("domain XML is not valid text (a lone surrogate)");
+        }
         return ParseUtf8(bytes, bom);
     }
 
@@ -118,7 +127,8 @@ public sealed class DomainDocument
         var declaration = "";
         // The XML declaration is "<?xml" and white space; "<?xml-stylesheet ...?>" is a processing instruction,
         // part of the document, and must not be written again in front of it.
-        if (text.StartsWith("<?xml"u8) && text.Length > 5 && text[5] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
+        if (text.StartsWith("<?xml"u8) && text.Length > 5
+            && text[5] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
         {
             var end = text.IndexOf("?>"u8);
             if (end < 0) throw new DomainXmlException("domain XML: unterminated XML declaration");
@@ -139,7 +149,8 @@ public sealed class DomainDocument
             var stream = MemoryMarshal.TryGetArray(source, out var array)
                 ? new MemoryStream(array.Array!, array.Offset, array.Count, writable: false)
                 : new MemoryStream(source.ToArray(), writable: false);
-            using var reader = XmlReader.Create(new StreamReader(stream, StrictUtf8, detectEncodingFromByteOrderMarks: false), settings);
+            using var reader = XmlReader.Create(
+                new StreamReader(stream, StrictUtf8, detectEncodingFromByteOrderMarks: false), settings);
             xml = XmlLoader.Load(reader, source, style);
         }
         catch (XmlException e) { throw new DomainXmlException($"domain XML is not well-formed: {e.Message}"); }
@@ -148,10 +159,12 @@ public sealed class DomainDocument
             && !encoding.Equals("utf8", StringComparison.OrdinalIgnoreCase))
             throw new DomainXmlException($"domain XML declares encoding '{encoding}'; only UTF-8 is supported");
         if (xml.Root is not { } root || root.Name != "domain")
-            throw new DomainXmlException($"domain XML: root element is <{xml.Root?.Name.LocalName}>, expected <domain>");
+            throw new DomainXmlException(
+                $"domain XML: root element is <{xml.Root?.Name.LocalName}>, expected <domain>");
         foreach (var name in Singletons)
             if (root.Elements(name).Skip(1).Any())
-                throw new DomainXmlException($"domain XML has {root.Elements(name).Count()} <{name}> elements; libvirt allows one, and editing the first would leave a contradictory second");
+                throw new DomainXmlException($"domain XML has {root.Elements(name).Count()} <{name}> elements; " +
+                    "libvirt allows one, and editing the first would leave a contradictory second");
         return new DomainDocument(xml, declaration, bom, style, source.Length);
     }
 
@@ -192,7 +205,8 @@ public sealed class DomainDocument
         get
         {
             var memory = Root.Element("memory") ?? throw new DomainXmlException("domain XML has no <memory> element");
-            return LibvirtUnits.ToMemory(memory.Value, (string?)memory.Attribute("unit"), "domain XML: <memory>", Invalid);
+            return LibvirtUnits.ToMemory(
+                memory.Value, (string?)memory.Attribute("unit"), "domain XML: <memory>", Invalid);
         }
     }
 
@@ -200,24 +214,26 @@ public sealed class DomainDocument
         Root.Element("devices")?.Elements("memory").Select(ReadDimm).ToList() ?? [];
 
     /// <summary>
-    /// Null: ordinary pages. Otherwise the huge page size backing the guest (<c>&lt;memoryBacking&gt;&lt;hugepages&gt;</c>;
-    /// 0: the host's default, i.e. its smallest huge page size).
+    /// Null: ordinary pages. Otherwise the huge page size backing the guest
+    /// (<c>&lt;memoryBacking&gt;&lt;hugepages&gt;</c>; 0: the host's default, i.e. its smallest huge page size).
     /// </summary>
     public long? HugePageKiB
     {
         get
         {
             if (Root.Element("memoryBacking")?.Element("hugepages") is not { } hugepages) return null;
-            var page = hugepages.Elements("page").FirstOrDefault(p => p.Attribute("nodeset") is null) ?? hugepages.Elements("page").FirstOrDefault();
+            var page = hugepages.Elements("page").FirstOrDefault(p => p.Attribute("nodeset") is null)
+                ?? hugepages.Elements("page").FirstOrDefault();
             return page?.Attribute("size") is { } s
-                ? LibvirtUnits.ToMemory(s.Value, (string?)page.Attribute("unit"), "domain XML: <memoryBacking><hugepages><page size>", Invalid).KiB
+                ? LibvirtUnits.ToMemory(s.Value, (string?)page.Attribute("unit"),
+                    "domain XML: <memoryBacking><hugepages><page size>", Invalid).KiB
                 : 0;
         }
     }
 
     /// <summary>
-    /// The <c>nodeset</c> of each <c>&lt;memoryBacking&gt;&lt;hugepages&gt;&lt;page&gt;</c> that has one: guest NUMA node ids
-    /// (libvirt refuses a node the guest lacks: "hugepages: node 1 not found"), as written and parsed.
+    /// The <c>nodeset</c> of each <c>&lt;memoryBacking&gt;&lt;hugepages&gt;&lt;page&gt;</c> that has one: guest NUMA
+    /// node ids (libvirt refuses a node the guest lacks: "hugepages: node 1 not found"), as written and parsed.
     /// </summary>
     public IReadOnlyList<(string Text, CpuSet Nodes)> HugePageNodeSets =>
         (Root.Element("memoryBacking")?.Element("hugepages")?.Elements("page") ?? [])
@@ -225,7 +241,11 @@ public sealed class DomainDocument
         .Select(text =>
         {
             try { return (text, CpuSet.Parse(text)); }
-            catch (SyntaxException e) { throw new DomainXmlException($"domain XML: <memoryBacking><hugepages><page nodeset='{text}'>: {e.Problem}"); }
+            catch (SyntaxException e)
+            {
+                throw new DomainXmlException(
+                    $"domain XML: <memoryBacking><hugepages><page nodeset='{text}'>: {e.Problem}");
+            }
         }).ToList();
 
     /// <summary>
@@ -239,7 +259,8 @@ public sealed class DomainDocument
         {
             var count = Root.Element("iothreads") is { } n ? PositiveOrZero(n.Value, "<iothreads>") : 0;
             var ids = Root.Element("iothreadids")?.Elements("iothread")
-                .Select(t => PositiveOrZero((string?)t.Attribute("id") ?? "", "<iothreadids><iothread id>")).ToList() ?? [];
+                .Select(t => PositiveOrZero((string?)t.Attribute("id") ?? "", "<iothreadids><iothread id>"))
+                .ToList() ?? [];
             var taken = ids.ToHashSet();
             for (var next = 1; ids.Count < count; next++)
                 if (taken.Add(next)) ids.Add(next);
@@ -247,7 +268,8 @@ public sealed class DomainDocument
         }
     }
 
-    /// <summary>The guest CPU topology (<c>&lt;cpu&gt;&lt;topology&gt;</c>), or null when the domain gives none.</summary>
+    /// <summary>The guest CPU topology (<c>&lt;cpu&gt;&lt;topology&gt;</c>), or null when the domain gives
+    /// none.</summary>
     public GuestCpuTopology? CpuTopology
     {
         get
@@ -263,7 +285,8 @@ public sealed class DomainDocument
             ? n
             : throw new DomainXmlException($"domain XML: {what} '{text.Trim()}' is not a number");
 
-    /// <summary>What the guest cells must add up to: <c>&lt;memory&gt;</c> minus the DIMMs (<paramref name="dimms"/>: <see cref="Dimms"/>).</summary>
+    /// <summary>What the guest cells must add up to: <c>&lt;memory&gt;</c> minus the DIMMs (<paramref name="dimms"/>:
+    /// <see cref="Dimms"/>).</summary>
     public MemorySize InitialMemory(IReadOnlyList<Dimm> dimms) => Memory - DimmMemory(dimms);
 
     public static MemorySize DimmMemory(IReadOnlyList<Dimm> dimms) => new(dimms.Sum(d => d.Size.KiB));
@@ -274,11 +297,15 @@ public sealed class DomainDocument
     {
         var model = (string?)device.Attribute("model") ?? "dimm";
         var target = device.Element("target");
-        var size = target?.Element("size") ?? throw new DomainXmlException($"domain XML: <memory model='{model}'> device has no <target><size>");
+        var size = target?.Element("size")
+            ?? throw new DomainXmlException($"domain XML: <memory model='{model}'> device has no <target><size>");
         var node = target.Element("node");
         int? nodeId = node is null ? null
             : int.TryParse(node.Value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
             : throw new DomainXmlException($"domain XML: memory device <node> '{node.Value.Trim()}' is not a number");
-        return new Dimm(LibvirtUnits.ToMemory(size.Value, (string?)size.Attribute("unit"), "domain XML: memory device <size>", Invalid), nodeId, model);
+        return new Dimm(
+            LibvirtUnits.ToMemory(size.Value, (string?)size.Attribute("unit"), "domain XML: memory device <size>",
+                Invalid),
+            nodeId, model);
     }
 }

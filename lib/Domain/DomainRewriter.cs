@@ -6,18 +6,23 @@ namespace Largeguest.Domain;
 /// <summary>Checks the properties against the domain and applies each to its element family.</summary>
 public static class DomainRewriter
 {
-    /// <param name="cellModes">Memory mode per bound guest cell when the host checks decided it (strict-memory policy); else numatune's mode or the default.</param>
-    /// <param name="warn">Where the rewrite says what it changed beyond the request (pincpu under automatic placement).</param>
-    public static void Apply(DomainDocument doc, LargeguestProperties p, NumaMode defaultMode, IReadOnlyDictionary<int, NumaMode>? cellModes = null,
+    /// <param name="cellModes">Memory mode per bound guest cell when the host checks decided it (strict-memory policy);
+    /// else numatune's mode or the default.</param>
+    /// <param name="warn">Where the rewrite says what it changed beyond the request (pincpu under automatic
+    /// placement).</param>
+    public static void Apply(DomainDocument doc, LargeguestProperties p, NumaMode defaultMode,
+        IReadOnlyDictionary<int, NumaMode>? cellModes = null,
         Action<string>? warn = null)
     {
         DomainChecks.Check(doc, p);
         Edit(doc, p, defaultMode, cellModes, warn);
     }
 
-    /// <summary>As <see cref="Apply"/>, for a caller that has run <see cref="DomainChecks.Check"/> on this document already
-    /// (the hook runs it before the host checks, whose rewrites change modes only, never what the domain checks look at).</summary>
-    public static void Edit(DomainDocument doc, LargeguestProperties p, NumaMode defaultMode, IReadOnlyDictionary<int, NumaMode>? cellModes = null,
+    /// <summary>As <see cref="Apply"/>, for a caller that has run <see cref="DomainChecks.Check"/> on this document
+    /// already (the hook runs it before the host checks, whose rewrites change modes only, never what the domain checks
+    /// look at).</summary>
+    public static void Edit(DomainDocument doc, LargeguestProperties p, NumaMode defaultMode,
+        IReadOnlyDictionary<int, NumaMode>? cellModes = null,
         Action<string>? warn = null)
     {
         if (p.PinCpu is { } pincpu) ApplyPinCpu(doc, pincpu, p.NumaTune is not null, warn);
@@ -33,7 +38,9 @@ public static class DomainRewriter
             GuestNumaEditor.Apply(doc, numa);
             var mode = p.NumaTune?.Mode ?? defaultMode;
             var memNodes = numa.Cells
-                .Select((cell, id) => cell.HostNodes is { } nodes ? new MemNode(id, cellModes?.GetValueOrDefault(id, mode) ?? mode, nodes) : null)
+                .Select((cell, id) => cell.HostNodes is { } nodes
+                    ? new MemNode(id, cellModes?.GetValueOrDefault(id, mode) ?? mode, nodes)
+                    : null)
                 .OfType<MemNode>().ToList();
             NumaTuneEditor.ApplyMemNodes(doc, memNodes, numa.Cells.Count);
         }
@@ -41,25 +48,30 @@ public static class DomainRewriter
     }
 
     /// <summary>
-    /// libvirt refuses a <c>restrictive</c> guest-wide <c>&lt;memory&gt;</c> beside a <c>&lt;memnode&gt;</c> of another mode
-    /// (docs/topology.md, "Guest-wide and per-cell modes together"). The host checks keep our own bindings together; this
-    /// catches the mix with what the domain already had (the engine's restrictive binding beside our cells, or its
-    /// memnodes beside our restrictive binding), checked on the result before anything is written.
+    /// libvirt refuses a <c>restrictive</c> guest-wide <c>&lt;memory&gt;</c> beside a <c>&lt;memnode&gt;</c> of another
+    /// mode (docs/topology.md, "Guest-wide and per-cell modes together"). The host checks keep our own bindings
+    /// together; this catches the mix with what the domain already had (the engine's restrictive binding beside our
+    /// cells, or its memnodes beside our restrictive binding), checked on the result before anything is written.
     /// </summary>
     private static void RequireRestrictiveMemNodes(DomainDocument doc, LargeguestProperties p)
     {
         if (doc.Root.Element("numatune") is not { } numatune || numatune.Element("memory") is not { } memory
             || ((string?)memory.Attribute("mode"))?.Trim() != NumaMode.Restrictive.Name()) return;
         var others = numatune.Elements("memnode")
-            .Select(m => (Cell: ((string?)m.Attribute("cellid"))?.Trim(), Mode: ((string?)m.Attribute("mode"))?.Trim() ?? NumaMode.Strict.Name()))
+            .Select(m => (Cell: ((string?)m.Attribute("cellid"))?.Trim(),
+                Mode: ((string?)m.Attribute("mode"))?.Trim() ?? NumaMode.Strict.Name()))
             .Where(m => m.Mode != NumaMode.Restrictive.Name()).ToList();
         if (others.Count == 0) return;
-        var from = p.NumaTune is null ? "the domain's <numatune><memory mode='restrictive'> (set by no property)" : $"the restrictive binding of {p.NumaTuneProperty}";
+        var from = p.NumaTune is null
+            ? "the domain's <numatune><memory mode='restrictive'> (set by no property)"
+            : $"the restrictive binding of {p.NumaTuneProperty}";
         var cells = string.Join(", ", others.Select(m => $"cell {m.Cell}: {m.Mode}"));
-        throw new PropertyException(p.GuestNuma is not null && p.NumaTune is null ? LargeguestProperties.Guestnuma : p.NumaTuneProperty,
+        throw new PropertyException(
+            p.GuestNuma is not null && p.NumaTune is null ? LargeguestProperties.Guestnuma : p.NumaTuneProperty,
             $"{from} would stand beside memnodes of another mode ({cells}), which libvirt refuses " +
             "(\"'restrictive' mode is required in memnode element when mode is 'restrictive' in memory element\")",
-            "numatune with the guest-wide mode the cells should share, restrictive per-cell bindings (NumaTune:DefaultMode=restrictive), " +
+            "numatune with the guest-wide mode the cells should share, " +
+            "restrictive per-cell bindings (NumaTune:DefaultMode=restrictive), " +
             "or the VM's XML without the other memnodes");
     }
 
@@ -75,9 +87,11 @@ public static class DomainRewriter
         if (!wasAuto) return;
         // A numatune binding set with it replaces numad's memory placement by itself.
         var memory = !numatuneSet && NumaTuneEditor.RemoveAutoPlacement(doc)
-            ? " and drops <numatune><memory placement='auto'/> (numad's memory placement, which goes with it; memory is then the kernel's default, local to the vCPUs)"
+            ? " and drops <numatune><memory placement='auto'/> (numad's memory placement, which goes with it; " +
+                "memory is then the kernel's default, local to the vCPUs)"
             : "";
-        warn?.Invoke($"{LargeguestProperties.Pincpu}: the domain has <vcpu placement='auto'>, under which libvirt ignores a cpuset and lets numad choose the CPUs; " +
+        warn?.Invoke($"{LargeguestProperties.Pincpu}: the domain has <vcpu placement='auto'>, " +
+            "under which libvirt ignores a cpuset and lets numad choose the CPUs; " +
             $"the hook writes placement='static' so the pinning {pincpu} is applied{memory}");
     }
 }

@@ -2,7 +2,8 @@ using System.Text;
 
 namespace Largeguest.Domain;
 
-/// <summary>Where <see cref="XmlSerializer"/> writes: text for people (<see cref="StringSink"/>) or the file's bytes (<see cref="Utf8Sink"/>).</summary>
+/// <summary>Where <see cref="XmlSerializer"/> writes: text for people (<see cref="StringSink"/>) or the file's bytes
+/// (<see cref="Utf8Sink"/>).</summary>
 internal abstract class TextSink
 {
     public abstract TextSink Append(char c);
@@ -17,7 +18,11 @@ internal sealed class StringSink(string start) : TextSink
     private readonly StringBuilder _sb = new(start);
     public override TextSink Append(char c) { _sb.Append(c); return this; }
     public override TextSink Append(ReadOnlySpan<char> s) { _sb.Append(s); return this; }
-    public override TextSink AppendUtf8(ReadOnlySpan<byte> utf8) { _sb.Append(Encoding.UTF8.GetString(utf8)); return this; }
+    public override TextSink AppendUtf8(ReadOnlySpan<byte> utf8)
+    {
+        _sb.Append(Encoding.UTF8.GetString(utf8));
+        return this;
+    }
     public override string ToString() => _sb.ToString();
 }
 

@@ -3,7 +3,8 @@ using Largeguest.Grammar;
 
 namespace Largeguest.Domain;
 
-/// <summary>The engine's CPU Pinning Policy as VDSM reads it from <c>&lt;ovirt-vm:cpuPolicy&gt;</c> (docs/vdsm-and-mom.md).</summary>
+/// <summary>The engine's CPU Pinning Policy as VDSM reads it from <c>&lt;ovirt-vm:cpuPolicy&gt;</c>
+/// (docs/vdsm-and-mom.md).</summary>
 public enum CpuPolicy { None, Manual, Dedicated, IsolateThreads, Siblings }
 
 /// <summary>
@@ -28,7 +29,8 @@ public sealed record VdsmCpuPolicy(CpuPolicy? Policy, string? Unknown, CpuSet? M
     /// <summary>The policy as written in the metadata, for messages.</summary>
     public string Written => Unknown ?? (Policy is CpuPolicy p ? NameOf(p) : "(none in the metadata)");
 
-    /// <summary>Reads <c>&lt;metadata&gt;&lt;ovirt-vm:vm&gt;&lt;ovirt-vm:cpuPolicy&gt;</c> and <c>manuallyPinedCPUs</c> (VDSM's spelling).</summary>
+    /// <summary>Reads <c>&lt;metadata&gt;&lt;ovirt-vm:vm&gt;&lt;ovirt-vm:cpuPolicy&gt;</c> and <c>manuallyPinedCPUs</c>
+    /// (VDSM's spelling).</summary>
     public static VdsmCpuPolicy Read(DomainDocument doc)
     {
         var vm = doc.Root.Element("metadata")?.Element(OvirtVm + "vm");
@@ -39,7 +41,10 @@ public sealed record VdsmCpuPolicy(CpuPolicy? Policy, string? Unknown, CpuSet? M
         {
             try { pinned = CpuSet.Parse(pinnedText); }
             catch (SyntaxException e)
-            { throw new DomainXmlException($"domain XML: <ovirt-vm:manuallyPinedCPUs> '{pinnedText}': {e.Problem} (expected: {e.Expected})"); }
+            {
+                throw new DomainXmlException(
+                    $"domain XML: <ovirt-vm:manuallyPinedCPUs> '{pinnedText}': {e.Problem} (expected: {e.Expected})");
+            }
         }
         if (string.IsNullOrEmpty(written)) return new(null, null, pinned);
         foreach (var (name, policy) in Names)
@@ -49,21 +54,28 @@ public sealed record VdsmCpuPolicy(CpuPolicy? Policy, string? Unknown, CpuSet? M
 
     /// <summary>
     /// The finding for <paramref name="p"/>'s pins under this policy, or null when they last. <paramref name="shared"/>
-    /// is <c>CpuTune:SharedPolicy</c> (pins VDSM moves back to the shared pool: refuse or warn); <paramref name="refuse"/>
-    /// false turns every refusal into a warning (hook points whose XML VDSM does not use: refusing cannot keep a pin).
+    /// is <c>CpuTune:SharedPolicy</c> (pins VDSM moves back to the shared pool: refuse or warn);
+    /// <paramref name="refuse"/> false turns every refusal into a warning (hook points whose XML VDSM does not use:
+    /// refusing cannot keep a pin).
     /// </summary>
-    public CpuPolicyFinding? Judge(LargeguestProperties p, int maxVcpus, Config.FailurePolicy shared, bool refuse = true)
+    public CpuPolicyFinding? Judge(
+        LargeguestProperties p, int maxVcpus, Config.FailurePolicy shared, bool refuse = true)
     {
         if (p.CpuTune is null && p.PinCpu is null) return null;
         var pinsVcpus = p.CpuTune?.Pins.Count > 0;
         var property = p.CpuTune is not null ? LargeguestProperties.Cputune : LargeguestProperties.Pincpu;
-        const string manual = "in the engine, CPU Pinning Policy \"Manual\" with a pinning string ('largeguest suggest' prints one) and the VM pinned to its hosts";
+        const string manual = "in the engine, CPU Pinning Policy \"Manual\" with a pinning string " +
+            "('largeguest suggest' prints one) and the VM pinned to its hosts";
 
         if (Unknown is not null)
-            return new(property, $"the domain metadata names CPU Pinning Policy '{Unknown}', which largeguest does not know; it cannot tell whether VDSM keeps these pins",
+            return new(property,
+                $"the domain metadata names CPU Pinning Policy '{Unknown}', which largeguest does not know; " +
+                "it cannot tell whether VDSM keeps these pins",
                 $"one of {string.Join(", ", Names.Select(n => n.Name))}", refuse);
         if (Policy is CpuPolicy.Dedicated or CpuPolicy.IsolateThreads or CpuPolicy.Siblings)
-            return new(property, $"the VM's CPU Pinning Policy is '{Written}': the engine allocates this VM's CPUs exclusively and VDSM pins them itself; largeguest does not pin over it",
+            return new(property,
+                $"the VM's CPU Pinning Policy is '{Written}': the engine allocates this VM's CPUs exclusively " +
+                "and VDSM pins them itself; largeguest does not pin over it",
                 $"{manual}, or no cputune/pincpu property", refuse);
 
         // Which vCPUs VDSM moves to the shared pool: all under none; under manual those outside the engine's list.
@@ -79,11 +91,15 @@ public sealed record VdsmCpuPolicy(CpuPolicy? Policy, string? Unknown, CpuSet? M
         if (moved.Count == 0) return null;
         var why = Policy == CpuPolicy.None
             ? "the VM's CPU Pinning Policy is 'none'"
-            : $"the VM's CPU Pinning Policy is 'manual' but the engine's manuallyPinedCPUs ({ManuallyPinned}) leaves out {DomainChecks.Vcpus(moved)}";
-        var outcome = $"VDSM moves {DomainChecks.Vcpus(moved)} back to the host's shared CPU pool within a second of boot";
+            : $"the VM's CPU Pinning Policy is 'manual' but the engine's manuallyPinedCPUs ({ManuallyPinned}) " +
+                $"leaves out {DomainChecks.Vcpus(moved)}";
+        var outcome =
+            $"VDSM moves {DomainChecks.Vcpus(moved)} back to the host's shared CPU pool within a second of boot";
         if (shared == Config.FailurePolicy.Fail && refuse)
-            return new(property, $"{why}: {outcome}, so these pins would not last", $"{manual}; or CpuTune:SharedPolicy=warn to write them anyway", true);
-        return new(property, $"{(refuse ? "pins written, but " : "")}{why}: {outcome}; these pins will not last", manual, false);
+            return new(property, $"{why}: {outcome}, so these pins would not last",
+                $"{manual}; or CpuTune:SharedPolicy=warn to write them anyway", true);
+        return new(property, $"{(refuse ? "pins written, but " : "")}{why}: {outcome}; these pins will not last",
+            manual, false);
     }
 }
 
@@ -92,5 +108,6 @@ public sealed record CpuPolicyFinding(string Property, string Problem, string Ex
 {
     public PropertyException AsError() => new(Property, Problem, Expected);
 
-    public string AsWarning() => Expected.Length == 0 ? $"{Property}: {Problem}" : $"{Property}: {Problem} (would need: {Expected})";
+    public string AsWarning() =>
+        Expected.Length == 0 ? $"{Property}: {Problem}" : $"{Property}: {Problem} (would need: {Expected})";
 }

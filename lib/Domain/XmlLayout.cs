@@ -9,7 +9,8 @@ namespace Largeguest.Domain;
 /// </summary>
 internal static class XmlLayout
 {
-    /// <summary>Adds <paramref name="child"/> to <paramref name="parent"/> after <paramref name="after"/> (default: last child element) and returns it.</summary>
+    /// <summary>Adds <paramref name="child"/> to <paramref name="parent"/> after <paramref name="after"/> (default:
+    /// last child element) and returns it.</summary>
     public static XElement AddChild(XElement parent, XElement child, XElement? after = null)
     {
         var multiline = IsMultiline(parent.Document?.Root ?? parent);

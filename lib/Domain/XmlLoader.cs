@@ -22,13 +22,14 @@ internal sealed record SourcePrefix(string Prefix)
 internal sealed record SourceSpelling(string Value, ReadOnlyMemory<byte> Raw, char Quote = '\0');
 
 /// <summary>
-/// Builds an XDocument from an XmlReader over <paramref name="source"/> (valid UTF-8, no BOM), iteratively and in linear
-/// time at any depth (an element joins its parent when it closes: XContainer.Add walks up to the root of
-/// the tree it adds to, and an open element's tree is just itself), remembering each element's and attribute's source prefix so that two prefixes bound to one
-/// namespace both survive a rewrite, and each text's and attribute's <see cref="SourceSpelling"/>.
-/// Refuses, where the reader stands, a document beyond <see cref="DomainDocument.MaxDepth"/>,
-/// <see cref="DomainDocument.MaxAttributesPerElement"/> or <see cref="DomainDocument.MaxNodes"/>: the bounds that keep
-/// any file within the size cap to a fraction of a second and a few tens of MiB (docs/grammar.md, "The XML file").
+/// Builds an XDocument from an XmlReader over <paramref name="source"/> (valid UTF-8, no BOM), iteratively and in
+/// linear time at any depth (an element joins its parent when it closes: XContainer.Add walks up to the root of
+/// the tree it adds to, and an open element's tree is just itself), remembering each element's and attribute's source
+/// prefix so that two prefixes bound to one namespace both survive a rewrite, and each text's and attribute's
+/// <see cref="SourceSpelling"/>. Refuses, where the reader stands, a document beyond
+/// <see cref="DomainDocument.MaxDepth"/>, <see cref="DomainDocument.MaxAttributesPerElement"/> or
+/// <see cref="DomainDocument.MaxNodes"/>: the bounds that keep any file within the size cap to a fraction of a second
+/// and a few tens of MiB (docs/grammar.md, "The XML file").
 /// </summary>
 internal static class XmlLoader
 {
@@ -45,21 +46,26 @@ internal static class XmlLoader
         var nodes = 0;
         while (reader.Read())
         {
-            if (reader.NodeType is not (XmlNodeType.EndElement or XmlNodeType.XmlDeclaration) && ++nodes > DomainDocument.MaxNodes)
-                throw Refusal(lineInfo, $"more than {DomainDocument.MaxNodes:N0} nodes (elements, attributes, texts, comments)");
+            if (reader.NodeType is not (XmlNodeType.EndElement or XmlNodeType.XmlDeclaration)
+                    && ++nodes > DomainDocument.MaxNodes)
+                throw Refusal(lineInfo,
+                    $"more than {DomainDocument.MaxNodes:N0} nodes (elements, attributes, texts, comments)");
             switch (reader.NodeType)
             {
                 case XmlNodeType.XmlDeclaration:
-                    doc.Declaration = new XDeclaration(reader.GetAttribute("version"), reader.GetAttribute("encoding"), reader.GetAttribute("standalone"));
+                    doc.Declaration = new XDeclaration(reader.GetAttribute("version"), reader.GetAttribute("encoding"),
+                        reader.GetAttribute("standalone"));
                     break;
                 case XmlNodeType.Element:
                     var element = new XElement(XNamespace.Get(reader.NamespaceURI) + reader.LocalName);
-                    element.AddAnnotation(reader.Prefix.Length == 0 ? SourcePrefix.None : new SourcePrefix(reader.Prefix));
+                    element.AddAnnotation(
+                        reader.Prefix.Length == 0 ? SourcePrefix.None : new SourcePrefix(reader.Prefix));
                     var empty = reader.IsEmptyElement;
                     if (open.Count + 1 > DomainDocument.MaxDepth)
                         throw Refusal(lineInfo, $"elements nested more than {DomainDocument.MaxDepth} deep");
                     if ((nodes += reader.AttributeCount) > DomainDocument.MaxNodes)
-                        throw Refusal(lineInfo, $"more than {DomainDocument.MaxNodes:N0} nodes (elements, attributes, texts, comments)");
+                        throw Refusal(lineInfo,
+                            $"more than {DomainDocument.MaxNodes:N0} nodes (elements, attributes, texts, comments)");
                     if (reader.MoveToFirstAttribute())
                     {
                         do element.Add(ReadAttribute(reader, offsets, style)); while (reader.MoveToNextAttribute());
@@ -81,8 +87,11 @@ internal static class XmlLoader
                     break;
                 case XmlNodeType.CDATA: current.Add(new XCData(reader.Value)); break;
                 case XmlNodeType.Comment: current.Add(new XComment(reader.Value)); break;
-                case XmlNodeType.ProcessingInstruction: current.Add(new XProcessingInstruction(reader.Name, reader.Value)); break;
-                case XmlNodeType.DocumentType: throw new DomainXmlException("a document type declaration is not allowed in domain XML");
+                case XmlNodeType.ProcessingInstruction:
+                    current.Add(new XProcessingInstruction(reader.Name, reader.Value));
+                    break;
+                case XmlNodeType.DocumentType:
+                    throw new DomainXmlException("a document type declaration is not allowed in domain XML");
             }
         }
         return doc;
@@ -141,7 +150,8 @@ internal static class XmlLoader
                     word = i + 1;
                     if (++attributes <= DomainDocument.MaxAttributesPerElement) break;
                     var name = source[(at + 1)..].IndexOfAny(" \t\r\n/>="u8);
-                    throw Refusal(source, at + 1, $"<{Encoding.UTF8.GetString(source.Slice(at + 1, name < 0 ? 0 : name))}> has more than " +
+                    throw Refusal(source, at + 1,
+                        $"<{Encoding.UTF8.GetString(source.Slice(at + 1, name < 0 ? 0 : name))}> has more than " +
                         $"{DomainDocument.MaxAttributesPerElement:N0} attributes");
                 case (byte)'\'' or (byte)'"':
                     var close = source[(i + 1)..].IndexOf(source[i]);
@@ -164,17 +174,24 @@ internal static class XmlLoader
             throw Refusal(source, start, $"{what} of more than {DomainDocument.MaxValueBytes >> 20} MiB");
     }
 
-    /// <summary>A refusal at an offset, with the reader's line and position (1-based, in characters, XML line breaks).</summary>
+    /// <summary>A refusal at an offset, with the reader's line and position (1-based, in characters, XML line
+    /// breaks).</summary>
     private static DomainXmlException Refusal(ReadOnlySpan<byte> source, int offset, string what)
     {
         int line = 1, start = 0;
         for (var i = 0; i < offset; i++)
-            if (source[i] == '\n' || (source[i] == '\r' && (i + 1 == source.Length || source[i + 1] != '\n'))) { line++; start = i + 1; }
+            if (source[i] == '\n' || (source[i] == '\r' && (i + 1 == source.Length || source[i + 1] != '\n')))
+            {
+                line++;
+                start = i + 1;
+            }
         return Refusal(line, Encoding.UTF8.GetCharCount(source[start..offset]) + 1, what);
     }
 
-    /// <summary>A limit's refusal, naming where the reader stands (the element's start for an element's limits).</summary>
-    private static DomainXmlException Refusal(IXmlLineInfo at, string what) => Refusal(at.LineNumber, at.LinePosition, what);
+    /// <summary>A limit's refusal, naming where the reader stands (the element's start for an element's
+    /// limits).</summary>
+    private static DomainXmlException Refusal(IXmlLineInfo at, string what) =>
+        Refusal(at.LineNumber, at.LinePosition, what);
 
     private static DomainXmlException Refusal(int line, int position, string what) =>
         new($"domain XML at line {line}, position {position}: {what}; refused (a limit far beyond any libvirt domain)");
@@ -185,8 +202,10 @@ internal static class XmlLoader
             ? reader.Prefix.Length == 0 ? "xmlns" : XNamespace.Xmlns + reader.LocalName
             : XNamespace.Get(reader.NamespaceURI) + reader.LocalName;
         var attribute = new XAttribute(name, reader.Value);
-        if (reader.Prefix.Length > 0 && reader.NamespaceURI != XmlnsUri) attribute.AddAnnotation(new SourcePrefix(reader.Prefix));
-        if (offsets.RawAttributeValue(attribute.Value, style.Quote) is var (raw, quote)) attribute.AddAnnotation(new SourceSpelling(attribute.Value, raw, quote));
+        if (reader.Prefix.Length > 0 && reader.NamespaceURI != XmlnsUri)
+            attribute.AddAnnotation(new SourcePrefix(reader.Prefix));
+        if (offsets.RawAttributeValue(attribute.Value, style.Quote) is var (raw, quote))
+            attribute.AddAnnotation(new SourceSpelling(attribute.Value, raw, quote));
         return attribute;
     }
 
@@ -207,7 +226,8 @@ internal static class XmlLoader
             var text = source.Span;
             int line = info.LineNumber - 1, column = info.LinePosition - 1;
             if (line < 0 || column < 0) return -1;
-            if (line < _line) (_line, _lineStart, _column, _columnByte) = (0, 0, 0, 0); // never seen; correct, only slower
+            if (line < _line)
+                (_line, _lineStart, _column, _columnByte) = (0, 0, 0, 0); // never seen; correct, only slower
             while (_line < line)
             {
                 var br = text[_lineStart..].IndexOfAny((byte)'\r', (byte)'\n');
@@ -243,7 +263,8 @@ internal static class XmlLoader
             return special >= 0 && ReadsAs(raw.Span, value, attribute: false) ? raw : default(ReadOnlyMemory<byte>?);
         }
 
-        /// <summary>The current attribute's value and quote as written, if the serializer would write them differently.</summary>
+        /// <summary>The current attribute's value and quote as written, if the serializer would write them
+        /// differently.</summary>
         public (ReadOnlyMemory<byte> Raw, char Quote)? RawAttributeValue(string value, char documentQuote)
         {
             var text = source.Span;
@@ -258,11 +279,13 @@ internal static class XmlLoader
             var close = text[(open + 1)..].IndexOf(text[open]);
             if (close < 0) return null;
             var raw = source.Slice(open + 1, close);
-            return (quote != documentQuote || raw.Span.IndexOfAny("&>\t\n\r"u8) >= 0) && ReadsAs(raw.Span, value, attribute: true)
+            return (quote != documentQuote || raw.Span.IndexOfAny("&>\t\n\r"u8) >= 0)
+                && ReadsAs(raw.Span, value, attribute: true)
                 ? (raw, quote) : null;
         }
 
-        /// <summary>Whether <paramref name="raw"/> reads back as <paramref name="value"/> (so a wrong offset can never corrupt output).</summary>
+        /// <summary>Whether <paramref name="raw"/> reads back as <paramref name="value"/> (so a wrong offset can never
+        /// corrupt output).</summary>
         private static bool ReadsAs(ReadOnlySpan<byte> raw, string value, bool attribute)
         {
             var j = 0;
@@ -290,7 +313,9 @@ internal static class XmlLoader
                     {
                         var hex = entity.StartsWith("#x"u8);
                         if (!entity.StartsWith("#"u8) || !int.TryParse(entity[(hex ? 2 : 1)..],
-                                hex ? System.Globalization.NumberStyles.AllowHexSpecifier : System.Globalization.NumberStyles.None,
+                                hex
+                                    ? System.Globalization.NumberStyles.AllowHexSpecifier
+                                    : System.Globalization.NumberStyles.None,
                                 System.Globalization.CultureInfo.InvariantCulture, out var code) || !Rune.IsValid(code))
                             return false;
                         n = new Rune(code).EncodeToUtf16(chars);
@@ -299,7 +324,9 @@ internal static class XmlLoader
                 else if (b < 0x80) (chars[0], n) = ((char)b, 1);
                 else
                 {
-                    if (Rune.DecodeFromUtf8(raw[i..], out var rune, out var consumed) != System.Buffers.OperationStatus.Done) return false;
+                    if (Rune.DecodeFromUtf8(raw[i..], out var rune, out var consumed)
+                            != System.Buffers.OperationStatus.Done)
+                        return false;
                     n = rune.EncodeToUtf16(chars);
                     i += consumed - 1;
                 }

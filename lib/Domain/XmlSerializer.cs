@@ -10,7 +10,8 @@ namespace Largeguest.Domain;
 /// </summary>
 internal static class XmlSerializer
 {
-    /// <summary>Writes the children of <paramref name="container"/>: a depth-first walk over XLinq's own links, allocation-free.</summary>
+    /// <summary>Writes the children of <paramref name="container"/>: a depth-first walk over XLinq's own links,
+    /// allocation-free.</summary>
     public static void Write(TextSink sb, XContainer container, XmlStyle style)
     {
         var node = container.FirstNode;
@@ -20,7 +21,8 @@ internal static class XmlSerializer
             {
                 sb.Append('<');
                 WriteName(sb, e, e.Name, e.Annotation<SourcePrefix>(), isAttribute: false);
-                for (var a = e.FirstAttribute; a is not null; a = a.NextAttribute) WriteAttribute(sb, e, a, style.Quote);
+                for (var a = e.FirstAttribute; a is not null; a = a.NextAttribute)
+                    WriteAttribute(sb, e, a, style.Quote);
                 if (e.IsEmpty) sb.Append(style.SpaceBeforeSlash ? " />" : "/>");
                 else
                 {
@@ -54,7 +56,9 @@ internal static class XmlSerializer
         switch (node)
         {
             case XCData c: sb.Append("<![CDATA[").Append(c.Value).Append("]]>"); break;
-            case XText t when t.Annotation<SourceSpelling>() is { } s && s.Value == t.Value: sb.AppendUtf8(s.Raw.Span); break;
+            case XText t when t.Annotation<SourceSpelling>() is { } s && s.Value == t.Value:
+                sb.AppendUtf8(s.Raw.Span);
+                break;
             case XText t: Escape(sb, t.Value, attributeQuote: null, newLine); break;
             case XComment c: sb.Append("<!--").Append(c.Value).Append("-->"); break;
             case XProcessingInstruction p:
@@ -62,14 +66,16 @@ internal static class XmlSerializer
                 if (p.Data.Length > 0) sb.Append(' ').Append(p.Data);
                 sb.Append("?>");
                 break;
-            case XDocumentType: throw new DomainXmlException("a document type declaration is not allowed in domain XML");
+            case XDocumentType:
+                throw new DomainXmlException("a document type declaration is not allowed in domain XML");
         }
     }
 
     private static void WriteAttribute(TextSink sb, XElement owner, XAttribute a, char documentQuote)
     {
         var spelling = a.Annotation<SourceSpelling>();
-        var quote = spelling?.Quote ?? documentQuote; // as read, also once edited; new attributes in the document's style
+        var quote = spelling?.Quote
+            ?? documentQuote; // as read, also once edited; new attributes in the document's style
         sb.Append(' ');
         if (a.IsNamespaceDeclaration)
         {
@@ -95,7 +101,8 @@ internal static class XmlSerializer
         sb.Append(name.LocalName);
     }
 
-    /// <summary>The prefix to write <paramref name="name"/> with: as in the source, else as in scope ("" for none).</summary>
+    /// <summary>The prefix to write <paramref name="name"/> with: as in the source, else as in scope ("" for
+    /// none).</summary>
     private static string Prefix(XElement scope, XName name, SourcePrefix? source, bool isAttribute)
     {
         if (name.Namespace == XNamespace.None) return "";
@@ -103,7 +110,8 @@ internal static class XmlSerializer
         if (source is not null) return source.Prefix;
         var prefix = scope.GetPrefixOfNamespace(name.Namespace);
         if (prefix is null && !isAttribute && scope.GetDefaultNamespace() == name.Namespace) return "";
-        return prefix ?? throw new DomainXmlException($"namespace '{name.Namespace}' of '{name.LocalName}' has no prefix in scope");
+        return prefix ?? throw new DomainXmlException(
+            $"namespace '{name.Namespace}' of '{name.LocalName}' has no prefix in scope");
     }
 
     private static void Escape(TextSink sb, string value, char? attributeQuote, string newLine = "\n")

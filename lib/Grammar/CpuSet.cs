@@ -50,7 +50,8 @@ public sealed class CpuSet : IEquatable<CpuSet>
             var negated = token.StartsWith('^');
             var body = negated ? token[1..].Trim() : token;
             var (first, last) = ParseRange(body, token);
-            if (negated && first != last) throw new SyntaxException($"bad token '{token}': only a single id can be excluded", Syntax);
+            if (negated && first != last)
+                throw new SyntaxException($"bad token '{token}': only a single id can be excluded", Syntax);
             if (negated) exclude.Add(first); else include.Add((first, last));
         }
         include.Sort();

@@ -2,7 +2,8 @@ using System.Text;
 
 namespace Largeguest.Grammar;
 
-/// <summary>One <c>VCPUS#CPUSET</c> entry: vCPUs <see cref="First"/>..<see cref="Last"/> may run on <see cref="CpuSet"/>.</summary>
+/// <summary>One <c>VCPUS#CPUSET</c> entry: vCPUs <see cref="First"/>..<see cref="Last"/> may run on
+/// <see cref="CpuSet"/>.</summary>
 public sealed record VcpuPin(int First, int Last, CpuSet CpuSet)
 {
     public IEnumerable<int> Vcpus => Enumerable.Range(First, Last - First + 1);
@@ -12,7 +13,8 @@ public sealed record VcpuPin(int First, int Last, CpuSet CpuSet)
     public override string ToString() => VcpuText + "#" + CpuSet;
 }
 
-/// <summary>One <c>iothreadN#CPUSET</c> entry: the domain's I/O thread <see cref="Id"/> (libvirt's <c>iothread</c> id, from 1) may run on <see cref="CpuSet"/>.</summary>
+/// <summary>One <c>iothreadN#CPUSET</c> entry: the domain's I/O thread <see cref="Id"/> (libvirt's <c>iothread</c> id,
+/// from 1) may run on <see cref="CpuSet"/>.</summary>
 public sealed record IoThreadPin(int Id, CpuSet CpuSet)
 {
     public override string ToString() => $"{CpuTune.IoThreadKey}{Id}#{CpuSet}";
@@ -24,7 +26,8 @@ public sealed record IoThreadPin(int Id, CpuSet CpuSet)
 /// </summary>
 public sealed class CpuTune
 {
-    public const string Syntax = "VCPUS#CPUSET[,VCPUS#CPUSET...][,emulator#CPUSET][,iothreadN#CPUSET...], e.g. 0#0-3,1-3#4-7,emulator#8,iothread1#9";
+    public const string Syntax = "VCPUS#CPUSET[,VCPUS#CPUSET...][,emulator#CPUSET][,iothreadN#CPUSET...], " +
+        "e.g. 0#0-3,1-3#4-7,emulator#8,iothread1#9";
 
     /// <summary>The key of an I/O thread entry, followed by the thread's id: <c>iothread1</c>.</summary>
     public const string IoThreadKey = "iothread";
@@ -41,7 +44,8 @@ public sealed class CpuTune
         IoThreads = ioThreads ?? [];
     }
 
-    public IEnumerable<(int Vcpu, CpuSet CpuSet)> PinnedVcpus => Pins.SelectMany(p => p.Vcpus.Select(v => (v, p.CpuSet)));
+    public IEnumerable<(int Vcpu, CpuSet CpuSet)> PinnedVcpus =>
+        Pins.SelectMany(p => p.Vcpus.Select(v => (v, p.CpuSet)));
 
     public static CpuTune Parse(string text)
     {
@@ -58,13 +62,15 @@ public sealed class CpuTune
             var cpuset = Wrap(() => CpuSet.Parse(entry[(hash + 1)..]), entry);
             if (key.Equals("emulator", StringComparison.OrdinalIgnoreCase))
             {
-                if (emulator is not null) throw new SyntaxException($"bad token '{entry}': emulator is pinned twice", Syntax);
+                if (emulator is not null)
+                    throw new SyntaxException($"bad token '{entry}': emulator is pinned twice", Syntax);
                 emulator = cpuset;
                 continue;
             }
             if (IoThreadId(key, entry) is int ioThread)
             {
-                if (!seenIoThreads.Add(ioThread)) throw new SyntaxException($"bad token '{entry}': iothread {ioThread} is pinned twice", Syntax);
+                if (!seenIoThreads.Add(ioThread))
+                    throw new SyntaxException($"bad token '{entry}': iothread {ioThread} is pinned twice", Syntax);
                 ioThreads.Add(new IoThreadPin(ioThread, cpuset));
                 continue;
             }
@@ -79,7 +85,8 @@ public sealed class CpuTune
 
     /// <summary>
     /// The id of an <c>iothreadN</c> key, or null when the key is not one. One word: ASCII letters in either case
-    /// (not look-alikes such as a dotless i, which a culture-aware comparison would let through) and 1 to 6 ASCII digits.
+    /// (not look-alikes such as a dotless i, which a culture-aware comparison would let through) and 1 to 6 ASCII
+    /// digits.
     /// </summary>
     private static int? IoThreadId(string key, string entry)
     {
@@ -87,9 +94,12 @@ public sealed class CpuTune
         for (var i = 0; i < IoThreadKey.Length; i++)
             if (!char.IsAscii(key[i]) || char.ToLowerInvariant(key[i]) != IoThreadKey[i]) return null;
         var digits = key[IoThreadKey.Length..];
-        if (digits.Length > 6 || !digits.All(char.IsAsciiDigit)) throw new SyntaxException($"bad token '{entry}': an I/O thread is {IoThreadKey}N with an id of 1 to 6 digits", Syntax);
+        if (digits.Length > 6 || !digits.All(char.IsAsciiDigit))
+            throw new SyntaxException(
+                $"bad token '{entry}': an I/O thread is {IoThreadKey}N with an id of 1 to 6 digits", Syntax);
         var id = int.Parse(digits, System.Globalization.CultureInfo.InvariantCulture);
-        return id > 0 ? id : throw new SyntaxException($"bad token '{entry}': iothread ids start at 1 (libvirt numbers them from 1)", Syntax);
+        return id > 0 ? id : throw new SyntaxException(
+            $"bad token '{entry}': iothread ids start at 1 (libvirt numbers them from 1)", Syntax);
     }
 
     /// <summary>
@@ -103,8 +113,13 @@ public sealed class CpuTune
         if (parts.Length < 2 || !parts.All(p => p.Contains('#'))) return null;
         var converted = string.Join(",", parts.Select(p => p.Trim()));
         try { Parse(converted); }
-        catch (SyntaxException) { return $"bad token '{text.Trim()}': entries are separated by ',' here, not by '_' as in the engine's CPU pinning string"; }
-        return $"bad token '{text.Trim()}': entries are separated by ',' here, not by '_' as in the engine's CPU pinning string; write {converted}";
+        catch (SyntaxException)
+        {
+            return $"bad token '{text.Trim()}': entries are separated by ',' here, " +
+                "not by '_' as in the engine's CPU pinning string";
+        }
+        return $"bad token '{text.Trim()}': entries are separated by ',' here, " +
+            $"not by '_' as in the engine's CPU pinning string; write {converted}";
     }
 
     /// <summary>Re-throws a cpuset error with this grammar's expected syntax, quoting the entry.</summary>
@@ -119,7 +134,8 @@ public sealed class CpuTune
     /// <c>_</c>: <c>0#0-3_1#4-7</c>), for the engine's "Manual" CPU Pinning Policy, so that the engine's
     /// <c>&lt;vcpupin&gt;</c> elements and ours agree. The engine has no emulator pin.
     /// </summary>
-    public string ToEnginePinning() => string.Join("_", PinnedVcpus.OrderBy(p => p.Vcpu).Select(p => $"{p.Vcpu}#{p.CpuSet}"));
+    public string ToEnginePinning() =>
+        string.Join("_", PinnedVcpus.OrderBy(p => p.Vcpu).Select(p => $"{p.Vcpu}#{p.CpuSet}"));
 
     public override string ToString()
     {

@@ -27,12 +27,14 @@ internal static class EntryList
             }
             else if (glue == Glue.ToPrevious)
             {
-                if (groups.Count == 0) throw new SyntaxException($"bad token '{token}': the first entry has no '#'", expected);
+                if (groups.Count == 0)
+                    throw new SyntaxException($"bad token '{token}': the first entry has no '#'", expected);
                 groups[^1].Add(token);
             }
             else pending.Add(token);
         }
-        if (pending.Count > 0) throw new SyntaxException($"bad token '{string.Join(",", pending)}': the last entry has no '#'", expected);
+        if (pending.Count > 0)
+            throw new SyntaxException($"bad token '{string.Join(",", pending)}': the last entry has no '#'", expected);
         return groups.Select(g => string.Join(",", g)).ToList();
     }
 }

@@ -18,7 +18,8 @@ public sealed record GuestCell(CpuSet Vcpus, MemorySize Memory, CpuSet? HostNode
 /// </summary>
 public sealed class GuestNuma(IReadOnlyList<GuestCell> cells)
 {
-    public const string Syntax = "VCPUS#MEMORY[#NODES][,VCPUS#MEMORY[#NODES]...] with MEMORY in KiB or with K, M, G, T, e.g. 0-7#10G,8-15#10G";
+    public const string Syntax =
+        "VCPUS#MEMORY[#NODES][,VCPUS#MEMORY[#NODES]...] with MEMORY in KiB or with K, M, G, T, e.g. 0-7#10G,8-15#10G";
 
     public IReadOnlyList<GuestCell> Cells { get; } = cells;
 
@@ -36,7 +37,8 @@ public sealed class GuestNuma(IReadOnlyList<GuestCell> cells)
             CpuSet? nodes = null;
             if (fields.Length == 3)
             {
-                var (first, last) = Field(() => CpuSet.ParseRange(fields[2].Trim(), fields[2].Trim()), entry, "host nodes");
+                var (first, last) =
+                    Field(() => CpuSet.ParseRange(fields[2].Trim(), fields[2].Trim()), entry, "host nodes");
                 nodes = CpuSet.Range(first, last);
             }
             cells.Add(new GuestCell(vcpus, memory, nodes));
@@ -50,7 +52,8 @@ public sealed class GuestNuma(IReadOnlyList<GuestCell> cells)
             foreach (var v in cells[i].Vcpus.Ids)
                 if (owner.TryGetValue(v, out var o) && o < j) j = o;
             if (j != int.MaxValue)
-                throw new SyntaxException($"vCPU {cells[i].Vcpus.Ids.First(cells[j].Vcpus.Contains)} is in cell {j} and cell {i}", Syntax);
+                throw new SyntaxException(
+                    $"vCPU {cells[i].Vcpus.Ids.First(cells[j].Vcpus.Contains)} is in cell {j} and cell {i}", Syntax);
             foreach (var v in cells[i].Vcpus.Ids) owner[v] = i;
         }
         return new GuestNuma(cells);

@@ -19,15 +19,18 @@ public sealed record LargeguestProperties(
     public const string Pincpu = "pincpu";
     public const string Numa = "numa";
 
-    public static readonly IReadOnlyList<string> Names = [Cputune, Numatune, Guestnuma, KsmMergeAcrossNodesName, Pincpu, Numa];
+    public static readonly IReadOnlyList<string> Names =
+        [Cputune, Numatune, Guestnuma, KsmMergeAcrossNodesName, Pincpu, Numa];
 
     public const string KsmSyntax = "0 (never merge across NUMA nodes) or 1";
 
     /// <summary>Does the domain XML need editing (as opposed to KSM work only)?</summary>
-    /// <summary>The property that carried <see cref="NumaTune"/> (<c>numatune</c>, or the retired <c>numa</c>): messages name the one the administrator set.</summary>
+    /// <summary>The property that carried <see cref="NumaTune"/> (<c>numatune</c>, or the retired <c>numa</c>):
+    /// messages name the one the administrator set.</summary>
     public string NumaTuneProperty { get; init; } = Numatune;
 
-    public bool EditsXml => CpuTune is not null || NumaTune is not null || GuestNuma is not null || PinCpu is not null || NumaAuto;
+    public bool EditsXml =>
+        CpuTune is not null || NumaTune is not null || GuestNuma is not null || PinCpu is not null || NumaAuto;
 
     /// <summary>The properties of ours that are set; an empty value means "not set".</summary>
     public static IReadOnlyDictionary<string, string> Select(Func<string, string?> lookup)
@@ -42,12 +45,14 @@ public sealed record LargeguestProperties(
     public static LargeguestProperties Parse(IReadOnlyDictionary<string, string> values, NumaMode defaultMode)
     {
         if (values.ContainsKey(Numatune) && values.ContainsKey(Numa))
-            throw new PropertyException(Numa, "is set together with numatune; the retired numa hook's property would be ignored",
+            throw new PropertyException(Numa,
+                "is set together with numatune; the retired numa hook's property would be ignored",
                 "only one of numatune and numa");
         var auto = values.TryGetValue(Numatune, out var numatune) && NumaTune.IsAuto(numatune);
         var parsed = new LargeguestProperties(
             CpuTune: Get(values, Cputune, CpuTune.Parse),
-            NumaTune: auto ? null : Get(values, Numatune, v => NumaTune.Parse(v, defaultMode)) ?? Get(values, Numa, NumaTune.ParseLegacy),
+            NumaTune: auto ? null
+                : Get(values, Numatune, v => NumaTune.Parse(v, defaultMode)) ?? Get(values, Numa, NumaTune.ParseLegacy),
             GuestNuma: Get(values, Guestnuma, GuestNuma.Parse),
             PinCpu: Get(values, Pincpu, CpuSet.Parse),
             KsmMergeAcrossNodes: Get<bool?>(values, KsmMergeAcrossNodesName, ParseKsm),
@@ -59,7 +64,8 @@ public sealed record LargeguestProperties(
             throw new PropertyException(Pincpu, "is set together with numatune=auto, which lets numad choose the CPUs",
                 "either pincpu or numatune=auto");
         if (auto && parsed.GuestNuma?.Cells.FirstOrDefault(c => c.HostNodes is not null) is { } bound)
-            throw new PropertyException(Guestnuma, $"cell '{bound}' is bound to host nodes, which libvirt does not allow with numatune=auto",
+            throw new PropertyException(Guestnuma,
+                $"cell '{bound}' is bound to host nodes, which libvirt does not allow with numatune=auto",
                 "cells without #NODES when numatune=auto");
         return parsed;
     }

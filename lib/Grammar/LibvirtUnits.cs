@@ -1,8 +1,8 @@
 using System.Globalization;
 namespace Largeguest.Grammar;
 
-/// <summary>libvirt's memory <c>unit</c> attribute (default KiB; <c>KB</c>, <c>MB</c>... are powers of 1000), as both the
-/// domain XML and libvirt's host capabilities use it.</summary>
+/// <summary>libvirt's memory <c>unit</c> attribute (default KiB; <c>KB</c>, <c>MB</c>... are powers of 1000), as both
+/// the domain XML and libvirt's host capabilities use it.</summary>
 public static class LibvirtUnits
 {
     /// <param name="where">What is being read, for the message (e.g. <c>domain XML: &lt;memory&gt;</c>).</param>

@@ -29,7 +29,8 @@ public readonly record struct MemorySize(long KiB) : IComparable<MemorySize>
                 throw new SyntaxException($"bad size '{t}': unknown unit '{suffix}'", Syntax);
             shift = Units[unit].Shift;
         }
-        if (digits > 16 || !long.TryParse(t.AsSpan(0, digits), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+        if (digits > 16
+            || !long.TryParse(t.AsSpan(0, digits), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             || n > (MaxKiB >> shift))
             throw new SyntaxException($"bad size '{t}': too large", Syntax);
         if (n == 0) throw new SyntaxException($"bad size '{t}': must be above zero", Syntax);
@@ -44,11 +45,13 @@ public readonly record struct MemorySize(long KiB) : IComparable<MemorySize>
     public static bool operator >=(MemorySize a, MemorySize b) => a.KiB >= b.KiB;
     public int CompareTo(MemorySize other) => KiB.CompareTo(other.KiB);
 
-    /// <summary>Canonical property form: the largest unit that divides exactly (<c>10G</c>, <c>1536M</c>, <c>7K</c>).</summary>
+    /// <summary>Canonical property form: the largest unit that divides exactly (<c>10G</c>, <c>1536M</c>,
+    /// <c>7K</c>).</summary>
     public override string ToString()
     {
         foreach (var (suffix, shift) in Units)
-            if (KiB != 0 && KiB % (1L << shift) == 0) return (KiB >> shift).ToString(CultureInfo.InvariantCulture) + suffix;
+            if (KiB != 0 && KiB % (1L << shift) == 0)
+                return (KiB >> shift).ToString(CultureInfo.InvariantCulture) + suffix;
         return KiB.ToString(CultureInfo.InvariantCulture) + "K";
     }
 
@@ -60,7 +63,8 @@ public readonly record struct MemorySize(long KiB) : IComparable<MemorySize>
         return readable == kib ? kib : $"{kib} ({readable})";
     }
 
-    /// <summary>The product's one size formatter: the largest binary unit that keeps a whole part, at most <paramref name="decimals"/> decimals ("1.5 MiB", "16 GiB").</summary>
+    /// <summary>The product's one size formatter: the largest binary unit that keeps a whole part, at most
+    /// <paramref name="decimals"/> decimals ("1.5 MiB", "16 GiB").</summary>
     public string Readable(int decimals = 2)
     {
         string[] names = ["KiB", "MiB", "GiB", "TiB"];

@@ -24,13 +24,15 @@ public static class NumaModes
 /// </summary>
 public sealed record NumaTune(NumaMode Mode, CpuSet NodeSet)
 {
-    public const string Syntax = "MODE#NODESET, MODE:NODESET or NODESET with MODE strict, preferred, interleave or restrictive, e.g. interleave#0-1, or auto (numad placement)";
+    public const string Syntax = "MODE#NODESET, MODE:NODESET or NODESET with MODE strict, preferred, interleave or " +
+        "restrictive, e.g. interleave#0-1, or auto (numad placement)";
 
     /// <summary>The value that asks for numad-driven placement instead of a binding.</summary>
     public const string Auto = "auto";
 
     public static bool IsAuto(string text) => text.Trim().Equals(Auto, StringComparison.OrdinalIgnoreCase);
-    public const string LegacySyntax = "MODE:NODESET with MODE strict, preferred, interleave or restrictive, e.g. strict:0";
+    public const string LegacySyntax =
+        "MODE:NODESET with MODE strict, preferred, interleave or restrictive, e.g. strict:0";
 
     public static NumaTune Parse(string text, NumaMode defaultMode)
     {

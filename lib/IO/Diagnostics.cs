@@ -20,7 +20,8 @@ public sealed class Diagnostics(TextWriter stderr)
     public void Warn(string message) => Write(Severity.Warning, message);
     public void Note(string message) => Write(Severity.Note, message);
 
-    public void Write(Severity severity, string message) => Writer.WriteLine(Capped(Prefix(severity) + OneLine(message)));
+    public void Write(Severity severity, string message) =>
+        Writer.WriteLine(Capped(Prefix(severity) + OneLine(message)));
 
     /// <summary>
     /// A line as <see cref="Write"/> printed it, read back (the hook reads the privileged helper's stderr this way):
@@ -29,7 +30,8 @@ public sealed class Diagnostics(TextWriter stderr)
     public static (Severity Severity, string Text)? Parse(string line)
     {
         foreach (var severity in (ReadOnlySpan<Severity>)[Severity.Error, Severity.Warning, Severity.Note])
-            if (line.StartsWith(Prefix(severity), StringComparison.Ordinal)) return (severity, line[Prefix(severity).Length..]);
+            if (line.StartsWith(Prefix(severity), StringComparison.Ordinal))
+                return (severity, line[Prefix(severity).Length..]);
         return null;
     }
 
@@ -42,8 +44,8 @@ public sealed class Diagnostics(TextWriter stderr)
 
     /// <summary>
     /// One line, printable: line breaks become spaces (VDSM logs a failing hook's whole stderr as one
-    /// <c>rc=... err=b'...'</c> record, so one message per line keeps that record readable); other control characters (an ESC from a property value would drive the admin's terminal) are
-    /// written as <c>\xNN</c>.
+    /// <c>rc=... err=b'...'</c> record, so one message per line keeps that record readable); other control characters
+    /// (an ESC from a property value would drive the admin's terminal) are written as <c>\xNN</c>.
     /// </summary>
     private static string OneLine(string message)
     {
@@ -55,11 +57,13 @@ public sealed class Diagnostics(TextWriter stderr)
         return sb.ToString();
     }
 
-    /// <summary>Cuts the middle, where a quoted token sits: the start names the property, the end says what happens.</summary>
+    /// <summary>Cuts the middle, where a quoted token sits: the start names the property, the end says what
+    /// happens.</summary>
     private static string Capped(string line)
     {
         if (line.Length <= MaxLineChars) return line;
-        // 312 + 160 + the marker (at most 35 characters, for a line of 10^8 characters or fewer) stays within MaxLineChars; never split a surrogate pair.
+        // 312 + 160 + the marker (at most 35 characters, for a line of 10^8 characters or fewer) stays within
+        // MaxLineChars; never split a surrogate pair.
         var head = char.IsHighSurrogate(line[311]) ? 311 : 312;
         var tail = char.IsLowSurrogate(line[^160]) ? 159 : 160;
         return $"{line[..head]} ... ({line.Length - head - tail} characters cut) ... {line[^tail..]}";

@@ -10,9 +10,11 @@ namespace Largeguest.IO;
 /// </summary>
 public static class RegularFile
 {
-    private const uint S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFIFO = 0x1000, S_IFSOCK = 0xC000, S_IFCHR = 0x2000, S_IFBLK = 0x6000;
+    private const uint S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFIFO = 0x1000, S_IFSOCK = 0xC000,
+        S_IFCHR = 0x2000, S_IFBLK = 0x6000;
 
-    /// <summary>The whole content, refused (<see cref="IOException"/> naming the kind) unless a regular file of at most <paramref name="maxBytes"/>.</summary>
+    /// <summary>The whole content, refused (<see cref="IOException"/> naming the kind) unless a regular file of at most
+    /// <paramref name="maxBytes"/>.</summary>
     public static byte[] Read(string path, long maxBytes, Func<long, string> tooLarge)
     {
         var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_CLOEXEC, 0);
@@ -57,12 +59,14 @@ public static class RegularFile
 
     /// <summary>
     /// Owner and mode (type and permission bits) of <paramref name="path"/>, following symbolic links (<c>stat(2)</c>),
-    /// as the state directory's trust check needs them; same struct layout as <see cref="Stat(int)"/> (st_uid at byte 28).
+    /// as the state directory's trust check needs them; same struct layout as <see cref="Stat(int)"/> (st_uid at byte
+    /// 28).
     /// </summary>
     public static unsafe (uint Uid, uint Mode) Owner(string path)
     {
         var buffer = stackalloc byte[256];
-        if (Libc.Stat(path, buffer) != 0) throw new IOException(Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError()));
+        if (Libc.Stat(path, buffer) != 0)
+            throw new IOException(Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError()));
         return (*(uint*)(buffer + 28), *(uint*)(buffer + 24));
     }
 }

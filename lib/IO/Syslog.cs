@@ -24,7 +24,8 @@ public static class Syslog
         {
             using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
             socket.Connect(new UnixDomainSocketEndPoint(path));
-            socket.Send(Encoding.UTF8.GetBytes($"<{DaemonFacility + (int)severity}>largeguest[{Environment.ProcessId}]: {message}"));
+            socket.Send(Encoding.UTF8.GetBytes(
+                $"<{DaemonFacility + (int)severity}>largeguest[{Environment.ProcessId}]: {message}"));
         }
         catch (SocketException) { }
     }

@@ -15,10 +15,10 @@ public static class GuestNumaEditor
     private static readonly string[] CellAttributes = ["memAccess", "discard"];
 
     /// <summary>
-    /// What the new cells keep from the old <c>&lt;numa&gt;</c> (docs/topology.md, "Cell attributes kept"): an attribute
-    /// the same on every old cell (the engine writes <c>memAccess='shared'</c> on all cells of a vhost-user VM) goes to
-    /// every new cell; per-cell values, per-cell children (<c>&lt;distances&gt;</c>, <c>&lt;cache&gt;</c>) and
-    /// <c>&lt;interconnects&gt;</c> describe particular cells and are kept only when the cell count is unchanged.
+    /// What the new cells keep from the old <c>&lt;numa&gt;</c> (docs/topology.md, "Cell attributes kept"): an
+    /// attribute the same on every old cell (the engine writes <c>memAccess='shared'</c> on all cells of a vhost-user
+    /// VM) goes to every new cell; per-cell values, per-cell children (<c>&lt;distances&gt;</c>, <c>&lt;cache&gt;</c>)
+    /// and <c>&lt;interconnects&gt;</c> describe particular cells and are kept only when the cell count is unchanged.
     /// Otherwise throws, naming what would be lost and why.
     /// </summary>
     public static Func<int, XElement, XElement> Carried(XElement? oldNuma, int newCount)
@@ -32,23 +32,31 @@ public static class GuestNumaEditor
         {
             var values = old.Select(c => (string?)c.Attribute(name)).Distinct().ToList();
             if (values.Count == 1) { if (values[0] is { } v) shared.Add(new XAttribute(name, v)); }
-            else if (!same) Refuse($"the old cells differ in {name} ({string.Join(", ", old.Select((c, i) => $"cell {i}: {(string?)c.Attribute(name) ?? "unset"}"))})");
+            else if (!same)
+                Refuse($"the old cells differ in {name} (" +
+                    $"{string.Join(", ", old.Select((c, i) => $"cell {i}: {(string?)c.Attribute(name) ?? "unset"}"))}" +
+                    ")");
         }
         var children = old.SelectMany(c => c.Elements()).Select(e => e.Name.LocalName).Distinct().ToList();
-        if (!same && children.Count > 0) Refuse($"the old cells have <{string.Join(">, <", children)}>, which describe particular cells");
-        if (!same && others.Length > 0) Refuse($"the old <numa> has <{string.Join(">, <", others.Select(e => e.Name.LocalName).Distinct())}>, which describes particular cells");
+        if (!same && children.Count > 0)
+            Refuse($"the old cells have <{string.Join(">, <", children)}>, which describe particular cells");
+        if (!same && others.Length > 0)
+            Refuse($"the old <numa> has <{string.Join(">, <", others.Select(e => e.Name.LocalName).Distinct())}>, " +
+                "which describes particular cells");
         return (id, cell) =>
         {
             foreach (var a in shared) cell.SetAttributeValue(a.Name, a.Value);
             if (!same) return cell;
             foreach (var name in CellAttributes)
-                if (old[id].Attribute(name) is { } a && cell.Attribute(name) is null) cell.SetAttributeValue(name, a.Value);
+                if (old[id].Attribute(name) is { } a && cell.Attribute(name) is null)
+                    cell.SetAttributeValue(name, a.Value);
             if (old[id].HasElements) cell.Add(old[id].Nodes()); // parented nodes are cloned, with their indentation
             return cell;
         };
 
         void Refuse(string what) => throw new PropertyException(LargeguestProperties.Guestnuma,
-            $"{what}, and the domain's {old.Count} cells become {newCount}: there is no telling which new cell they belong to",
+            $"{what}, and the domain's {old.Count} cells become {newCount}: " +
+            "there is no telling which new cell they belong to",
             $"{old.Count} cells (then each keeps its own), or remove them from the VM's XML first");
     }
 
@@ -56,7 +64,8 @@ public static class GuestNumaEditor
     {
         var root = doc.Root;
         var cpu = root.Element("cpu")
-            ?? XmlLayout.AddChild(root, new XElement("cpu"), root.Element("numatune") ?? root.Element("cputune") ?? root.Element("vcpu"));
+            ?? XmlLayout.AddChild(root, new XElement("cpu"),
+                root.Element("numatune") ?? root.Element("cputune") ?? root.Element("vcpu"));
         var old = cpu.Element("numa");
         var carry = Carried(old, numa.Cells.Count);
         var element = new XElement("numa");
@@ -73,6 +82,7 @@ public static class GuestNumaEditor
                 new XAttribute("unit", "KiB"))), last);
         }
         if (old is not null && old.Elements("cell").Count() == numa.Cells.Count)
-            foreach (var other in old.Elements().Where(e => e.Name != "cell")) XmlLayout.AddChild(element, new XElement(other));
+            foreach (var other in old.Elements().Where(e => e.Name != "cell"))
+                XmlLayout.AddChild(element, new XElement(other));
     }
 }

@@ -7,7 +7,8 @@ namespace Largeguest.Domain.Editors;
 /// <summary>A per-guest-cell host binding: <c>&lt;memnode cellid mode nodeset/&gt;</c>.</summary>
 public sealed record MemNode(int CellId, NumaMode Mode, CpuSet NodeSet);
 
-/// <summary><c>&lt;numatune&gt;</c>: the guest-wide <c>&lt;memory&gt;</c> binding and per-cell <c>&lt;memnode&gt;</c>s.</summary>
+/// <summary><c>&lt;numatune&gt;</c>: the guest-wide <c>&lt;memory&gt;</c> binding and per-cell
+/// <c>&lt;memnode&gt;</c>s.</summary>
 public static class NumaTuneEditor
 {
     public static void ApplyMemory(DomainDocument doc, NumaTune tune)
@@ -32,46 +33,54 @@ public static class NumaTuneEditor
     }
 
     /// <summary>
-    /// Drops numad's memory placement (<c>&lt;memory placement='auto'/&gt;</c>, and <c>&lt;numatune&gt;</c> once empty),
-    /// which goes with the automatic vCPU placement static pinning replaces. True when there was one.
+    /// Drops numad's memory placement (<c>&lt;memory placement='auto'/&gt;</c>, and <c>&lt;numatune&gt;</c> once
+    /// empty), which goes with the automatic vCPU placement static pinning replaces. True when there was one.
     /// </summary>
     public static bool RemoveAutoPlacement(DomainDocument doc)
     {
         if (doc.Root.Element("numatune") is not { } numatune
-            || numatune.Element("memory") is not { } memory || ((string?)memory.Attribute("placement"))?.Trim() != "auto") return false;
+            || numatune.Element("memory") is not { } memory
+            || ((string?)memory.Attribute("placement"))?.Trim() != "auto") return false;
         XmlLayout.Remove(memory);
         if (!numatune.HasElements) XmlLayout.Remove(numatune);
         return true;
     }
 
-    /// <summary>Sets the given memnodes and drops those whose cell no longer exists (cell id ≥ <paramref name="cellCount"/>).</summary>
+    /// <summary>Sets the given memnodes and drops those whose cell no longer exists (cell id ≥
+    /// <paramref name="cellCount"/>).</summary>
     public static void ApplyMemNodes(DomainDocument doc, IReadOnlyList<MemNode> memNodes, int cellCount)
     {
         var numatune = doc.Root.Element("numatune");
         if (numatune is null && memNodes.Count == 0) return;
         numatune ??= NumaTune(doc);
-        foreach (var stale in numatune.Elements("memnode").Where(e => CellId(e) is not int id || id >= cellCount).ToList())
+        foreach (var stale in numatune.Elements("memnode")
+            .Where(e => CellId(e) is not int id || id >= cellCount).ToList())
             XmlLayout.Remove(stale);
         // Each memnode goes to the cell's first memnode, or a new one after the last memnode (in document order) of a
         // lower cell, else after <memory>. The memnodes come by cell id, so that last one only moves forward: one pass
         // over the old memnodes sorted by id, not a scan of all of them per cell (8192 cells took 20 s).
-        var old = numatune.Elements("memnode").Select((e, index) => (Element: e, Id: CellId(e)!.Value, Index: index)).ToList();
+        var old = numatune.Elements("memnode")
+            .Select((e, index) => (Element: e, Id: CellId(e)!.Value, Index: index)).ToList();
         var firstOf = new Dictionary<int, XElement>();
         foreach (var o in old) firstOf.TryAdd(o.Id, o.Element);
         var byId = old.OrderBy(o => o.Id).ThenBy(o => o.Index).ToList();
         var memory = numatune.Element("memory");
         // Positions: an old memnode's index, or an inserted one's (index of the old memnode it follows, sequence).
-        var afterMemory = memory is null ? old.Count - 1 : numatune.Elements().TakeWhile(e => e != memory).Count(e => e.Name == "memnode") - 1;
+        var afterMemory = memory is null
+            ? old.Count - 1
+            : numatune.Elements().TakeWhile(e => e != memory).Count(e => e.Name == "memnode") - 1;
         XElement? last = null;
         (int Index, int Seq) lastAt = (-1, 0);
         int entered = 0, seq = 0;
         foreach (var m in memNodes)
         {
             for (; entered < byId.Count && byId[entered].Id < m.CellId; entered++)
-                if ((byId[entered].Index, 0).CompareTo(lastAt) > 0) (last, lastAt) = (byId[entered].Element, (byId[entered].Index, 0));
+                if ((byId[entered].Index, 0).CompareTo(lastAt) > 0)
+                    (last, lastAt) = (byId[entered].Element, (byId[entered].Index, 0));
             if (!firstOf.TryGetValue(m.CellId, out var element))
             {
-                element = XmlLayout.AddChild(numatune, new XElement("memnode", new XAttribute("cellid", m.CellId.ToString(CultureInfo.InvariantCulture))),
+                element = XmlLayout.AddChild(numatune,
+                    new XElement("memnode", new XAttribute("cellid", m.CellId.ToString(CultureInfo.InvariantCulture))),
                     last ?? memory);
                 (last, lastAt) = (element, (last is null ? afterMemory : lastAt.Index, ++seq));
             }
@@ -81,7 +90,8 @@ public static class NumaTuneEditor
     }
 
     private static int? CellId(XElement memnode) =>
-        int.TryParse(((string?)memnode.Attribute("cellid"))?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
+        int.TryParse(((string?)memnode.Attribute("cellid"))?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture,
+            out var id) ? id : null;
 
     private static XElement NumaTune(DomainDocument doc)
     {

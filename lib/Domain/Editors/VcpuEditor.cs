@@ -23,7 +23,8 @@ public static class VcpuEditor
         return true;
     }
 
-    /// <summary><c>&lt;vcpu placement='auto'&gt;</c>: numad chooses the CPUs; a static cpuset would contradict it.</summary>
+    /// <summary><c>&lt;vcpu placement='auto'&gt;</c>: numad chooses the CPUs; a static cpuset would contradict
+    /// it.</summary>
     public static void ApplyAutoPlacement(DomainDocument doc)
     {
         var vcpu = doc.Root.Element("vcpu") ?? throw new DomainXmlException("domain XML has no <vcpu> element");
