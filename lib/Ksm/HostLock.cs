@@ -39,14 +39,16 @@ public sealed class HostLock : IDisposable
             if (left <= TimeSpan.Zero)
             {
                 Native.Close(fd);
-                throw new KsmException($"{path}: another KSM transition held the lock for more than {ChildWriter.Seconds(timeout)} (Ksm:LockTimeoutSeconds)");
+                throw new KsmException($"{path}: another KSM transition held the lock for more than " +
+                    $"{ChildWriter.Seconds(timeout)} (Ksm:LockTimeoutSeconds)");
             }
             Thread.Sleep(pause < left ? pause : left);
             if (pause < TimeSpan.FromMilliseconds(20)) pause *= 2;
         }
     }
 
-    /// <summary>Is the lock free right now? A non-blocking shared-lock probe on a read-only descriptor (the reconciler's lock-free look, status, tests).</summary>
+    /// <summary>Is the lock free right now? A non-blocking shared-lock probe on a read-only descriptor (the
+    /// reconciler's lock-free look, status, tests).</summary>
     public static bool IsFree(string path)
     {
         var fd = Native.OpenStateFile(path, Native.O_RDONLY, out _);

@@ -4,7 +4,8 @@ namespace Largeguest.Ksm;
 
 /// <summary>
 /// The values of <c>run</c>, named as the kernel names them (mm/ksm.c: <c>KSM_RUN_STOP</c>, <c>KSM_RUN_MERGE</c>,
-/// <c>KSM_RUN_UNMERGE</c>). Unmerge is a command, not a state: once its unmerge is done, stopped is its steady equivalent.
+/// <c>KSM_RUN_UNMERGE</c>). Unmerge is a command, not a state: once its unmerge is done, stopped is its steady
+/// equivalent.
 /// </summary>
 public enum KsmRun { Stop = 0, Merge = 1, Unmerge = 2 }
 
@@ -22,7 +23,9 @@ public enum KsmFileKind
 }
 
 /// <summary>One file of <c>/sys/kernel/mm/ksm</c> as this product knows it.</summary>
-public sealed record KsmFile(string Name, KsmFileKind Kind, string Description, long Min = 0, long Max = 0, IReadOnlyList<string>? Choices = null)
+public sealed record KsmFile(
+    string Name, KsmFileKind Kind, string Description, long Min = 0, long Max = 0,
+    IReadOnlyList<string>? Choices = null)
 {
     public bool Writable => Kind != KsmFileKind.Counter;
 
@@ -43,11 +46,14 @@ public sealed record KsmFile(string Name, KsmFileKind Kind, string Description, 
         {
             KsmFileKind.Switch => KsmFiles.ParseBit(v) is not null,
             KsmFileKind.Choice => Choices!.Contains(v, StringComparer.Ordinal),
-            KsmFileKind.Number => long.TryParse(v, System.Globalization.NumberStyles.None, null, out var n) && n >= Min && n <= Max,
+            KsmFileKind.Number => long.TryParse(v, System.Globalization.NumberStyles.None, null, out var n)
+                && n >= Min && n <= Max,
             _ => false,
         };
         if (!ok) throw new KsmValueException(Name, value, Syntax);
-        return Kind == KsmFileKind.Number ? long.Parse(v, NumberStyles.None, CultureInfo.InvariantCulture).ToString(CultureInfo.InvariantCulture) : v;
+        return Kind == KsmFileKind.Number
+            ? long.Parse(v, NumberStyles.None, CultureInfo.InvariantCulture).ToString(CultureInfo.InvariantCulture)
+            : v;
     }
 }
 
@@ -76,7 +82,8 @@ public static class KsmFiles
     public const string FullScans = "full_scans";
     public const string GeneralProfit = "general_profit";
 
-    /// <summary>A switch's text: "1" for on, "0" for off (merge_across_nodes, use_zero_pages; also in the state files and the helper's arguments).</summary>
+    /// <summary>A switch's text: "1" for on, "0" for off (merge_across_nodes, use_zero_pages; also in the state files
+    /// and the helper's arguments).</summary>
     public static string Bit(bool on) => on ? "1" : "0";
 
     /// <summary>A switch's value from its exact text "0" or "1"; null for anything else.</summary>
@@ -89,26 +96,34 @@ public static class KsmFiles
     public static string Text(KsmRun run) => ((int)run).ToString(CultureInfo.InvariantCulture);
 
     /// <summary>A <c>run</c> value from its exact text "0", "1" or "2"; null for anything else.</summary>
-    public static KsmRun? ParseRun(string text) => text switch { "0" => KsmRun.Stop, "1" => KsmRun.Merge, "2" => KsmRun.Unmerge, _ => null };
+    public static KsmRun? ParseRun(string text) =>
+        text switch { "0" => KsmRun.Stop, "1" => KsmRun.Merge, "2" => KsmRun.Unmerge, _ => null };
 
     private const long UIntMax = uint.MaxValue;
     private const long IntMax = int.MaxValue;
 
     public static readonly IReadOnlyList<KsmFile> All =
     [
-        new(Run, KsmFileKind.Number, "0 stops ksmd (merged pages stay merged), 1 runs it, 2 stops it and unmerges every page", 0, 2),
+        new(Run, KsmFileKind.Number,
+            "0 stops ksmd (merged pages stay merged), 1 runs it, 2 stops it and unmerges every page", 0, 2),
         new(PagesToScan, KsmFileKind.Number, "pages ksmd scans before it sleeps", 0, UIntMax),
         new(SleepMillisecs, KsmFileKind.Number, "ms ksmd sleeps between batches", 0, UIntMax),
-        new(MergeAcrossNodes, KsmFileKind.Switch, "1 merges pages of different NUMA nodes; changeable only when no page is shared"),
-        new("max_page_sharing", KsmFileKind.Number, "most mappings of one KSM page; changeable only when no page is shared", 2, IntMax),
+        new(MergeAcrossNodes, KsmFileKind.Switch,
+            "1 merges pages of different NUMA nodes; changeable only when no page is shared"),
+        new("max_page_sharing", KsmFileKind.Number,
+            "most mappings of one KSM page; changeable only when no page is shared", 2, IntMax),
         new("use_zero_pages", KsmFileKind.Switch, "1 merges empty pages with the zero page"),
-        new("stable_node_chains_prune_millisecs", KsmFileKind.Number, "ms between scans of stable_node chains for stale entries", 0, UIntMax),
+        new("stable_node_chains_prune_millisecs", KsmFileKind.Number,
+            "ms between scans of stable_node chains for stale entries", 0, UIntMax),
         new("smart_scan", KsmFileKind.Switch, "1 skips pages that did not merge in recent scans"),
         new("advisor_mode", KsmFileKind.Choice, "automatic pages_to_scan tuning", Choices: ["none", "scan-time"]),
         new("advisor_max_cpu", KsmFileKind.Number, "most ksmd CPU percent the advisor allows", 1, 100),
-        new("advisor_min_pages_to_scan", KsmFileKind.Number, "advisor's lower bound of pages_to_scan", 1, long.MaxValue),
-        new("advisor_max_pages_to_scan", KsmFileKind.Number, "advisor's upper bound of pages_to_scan", 1, long.MaxValue),
-        new("advisor_target_scan_time", KsmFileKind.Number, "seconds one full scan should take under the advisor", 1, long.MaxValue),
+        new("advisor_min_pages_to_scan", KsmFileKind.Number,
+            "advisor's lower bound of pages_to_scan", 1, long.MaxValue),
+        new("advisor_max_pages_to_scan", KsmFileKind.Number,
+            "advisor's upper bound of pages_to_scan", 1, long.MaxValue),
+        new("advisor_target_scan_time", KsmFileKind.Number,
+            "seconds one full scan should take under the advisor", 1, long.MaxValue),
         new(PagesShared, KsmFileKind.Counter, "KSM pages in use (each backs several mappings)"),
         new(PagesSharing, KsmFileKind.Counter, "mappings saved by sharing: the pages an unmerge has to allocate"),
         new("pages_unshared", KsmFileKind.Counter, "pages scanned but unique"),

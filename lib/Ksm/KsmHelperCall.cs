@@ -31,12 +31,15 @@ public sealed record KsmHelperCall(VmId Vm, bool? MergeAcrossNodes)
     /// </summary>
     public static KsmHelperCall Parse(IReadOnlyList<string> args)
     {
-        if (args.Count == 6 && args[0] == Group && args[1] == ReconcileVerb && args[2] == VmOption && args[4] == ValueOption
+        if (args.Count == 6 && args[0] == Group && args[1] == ReconcileVerb && args[2] == VmOption
+            && args[4] == ValueOption
             && VmId.TryParse(args[3], out var vm) && KsmFiles.ParseBit(args[5]) is bool value)
             return new KsmHelperCall(vm, value);
-        if (args.Count == 4 && args[0] == Group && args[1] == ReleaseVerb && args[2] == VmOption && VmId.TryParse(args[3], out var released))
+        if (args.Count == 4 && args[0] == Group && args[1] == ReleaseVerb && args[2] == VmOption
+            && VmId.TryParse(args[3], out var released))
             return new KsmHelperCall(released, null);
-        throw new KsmException($"privileged ksm entry: refused arguments '{string.Join(' ', args)}' (expected exactly {Forms})");
+        throw new KsmException(
+            $"privileged ksm entry: refused arguments '{string.Join(' ', args)}' (expected exactly {Forms})");
     }
 }
 
@@ -47,10 +50,12 @@ public static class KsmHelperClient
     public const string SudoersDropIn = "/etc/sudoers.d/50_vdsm_hook_largeguest";
 
     /// <summary>The binary sudo runs: this process's own executable (the RPM symlinks the hook to it).</summary>
-    public static string Self => Environment.ProcessPath ?? throw new KsmException("cannot tell this program's own path for sudo");
+    public static string Self =>
+        Environment.ProcessPath ?? throw new KsmException("cannot tell this program's own path for sudo");
 
     /// <summary>
-    /// Runs the call; returns the helper's notes and warnings, throws its error (or sudo's) as <see cref="KsmException"/>
+    /// Runs the call; returns the helper's notes and warnings, throws its error (or sudo's) as
+    /// <see cref="KsmException"/>
     /// whose <see cref="KsmException.Earlier"/> holds the notes and warnings the helper printed before it.
     /// </summary>
     public static IReadOnlyList<string> Run(KsmHelperCall call, string? self = null, string sudo = Sudo)
@@ -86,7 +91,8 @@ public static class KsmHelperClient
             if (error.Ours is { } failed) throw new KsmException(failed.Text) { Earlier = earlier };
             var said = string.Join(" / ", parsed.Where(p => p.Ours is null).Select(p => p.Line));
             throw new KsmException(
-                $"the privileged helper did not run ('{command}' exited {process.ExitCode}{(said.Length > 0 ? ": " + said : "")}); " +
+                $"the privileged helper did not run ('{command}' exited {process.ExitCode}" +
+                $"{(said.Length > 0 ? ": " + said : "")}); " +
                 $"is {SudoersDropIn} installed and naming {program}?") { Earlier = earlier };
         }
     }

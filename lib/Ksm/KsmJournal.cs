@@ -27,7 +27,8 @@ public sealed class KsmJournalFile(KsmStateDirectory dir)
     public KsmJournal? Read()
     {
         var text = Native.ReadStateFile(Path, out var why);
-        if (text is null) return why is null ? null : new KsmJournal(null, null, why); // a FIFO or symlink there: unreadable, recovered
+        // a FIFO or symlink there: unreadable, recovered
+        if (text is null) return why is null ? null : new KsmJournal(null, null, why);
         KsmRun? run = null;
         bool? target = null;
         foreach (var line in text.Split('\n'))

@@ -1,7 +1,9 @@
 namespace Largeguest.Ksm;
 
-/// <summary>What a reconcile did; <see cref="Notes"/> and <see cref="Warnings"/> are one-line messages for stderr.</summary>
-public sealed record KsmOutcome(bool Changed, bool? Desired, IReadOnlyList<string> Notes, IReadOnlyList<string> Warnings);
+/// <summary>What a reconcile did; <see cref="Notes"/> and <see cref="Warnings"/> are one-line messages for
+/// stderr.</summary>
+public sealed record KsmOutcome(
+    bool Changed, bool? Desired, IReadOnlyList<string> Notes, IReadOnlyList<string> Warnings);
 
 /// <summary>
 /// The effectful runner of <see cref="KsmPlanner"/>: reads the host, asks for the next step, does it, and asks
@@ -27,7 +29,8 @@ public sealed class KsmReconciler
     private readonly List<string> _warnings = [];
     private readonly Dictionary<VmId, VmPresence> _presence = [];
 
-    public KsmReconciler(IKsmKernel kernel, string stateDir, KsmPolicy policy, IVmLiveness liveness, TimeProvider? time = null)
+    public KsmReconciler(
+        IKsmKernel kernel, string stateDir, KsmPolicy policy, IVmLiveness liveness, TimeProvider? time = null)
     {
         _kernel = kernel;
         _stateDir = new KsmStateDirectory(stateDir);
@@ -40,28 +43,38 @@ public sealed class KsmReconciler
 
     public KsmStateDirectory StateDirectory => _stateDir;
 
-    /// <summary>The warnings of the observations since the last <see cref="Reconcile"/> began (bad request files), each once.</summary>
+    /// <summary>The warnings of the observations since the last <see cref="Reconcile"/> began (bad request files), each
+    /// once.</summary>
     public IReadOnlyList<string> Warnings => _warnings;
 
     /// <summary>
-    /// Reads everything the decision needs (no lock taken here). <paramref name="everything"/> (<c>ksm status</c>): every
+    /// Reads everything the decision needs (no lock taken here). <paramref name="everything"/> (<c>ksm status</c>):
+    /// every
     /// KSM file, libvirt's word on every request past the grace period, and MemAvailable whenever KSM is there.
     /// </summary>
     public KsmObservation Observe(bool directWriteRefused = false, bool everything = false)
     {
         var now = _time.GetUtcNow();
         var state = everything ? _kernel.Read() : _kernel.Read(KsmPlanner.Inputs);
-        var requests = _requests.List(w => { if (!_warnings.Contains(w)) _warnings.Add(w); }); // read several times per reconcile, said once
-        var needed = everything ? KsmPlanner.PastGrace(requests, now, _policy) : KsmPlanner.LivenessNeeded(requests, now, _policy);
+        // read several times per reconcile, said once
+        var requests = _requests.List(w => { if (!_warnings.Contains(w)) _warnings.Add(w); });
+        var needed = everything
+            ? KsmPlanner.PastGrace(requests, now, _policy)
+            : KsmPlanner.LivenessNeeded(requests, now, _policy);
         var missing = needed.Where(v => !_presence.ContainsKey(v)).ToList();
         if (missing.Count > 0)
-            foreach (var (vm, presence) in _liveness.Lookup(missing)) _presence[vm] = presence; // asked once per reconcile
+            foreach (var (vm, presence) in _liveness.Lookup(missing))
+                _presence[vm] = presence; // asked once per reconcile
         var liveness = needed.ToDictionary(v => v, v => _presence.GetValueOrDefault(v, VmPresence.Unknown));
-        var memory = (everything ? state.Present : KsmPlanner.NeedsMemory(state, directWriteRefused)) ? _kernel.MemAvailableBytes() : 0;
-        return new KsmObservation(state, requests, liveness, _journal.Read(), memory, _kernel.PageSize, now, directWriteRefused);
+        var memory = (everything ? state.Present : KsmPlanner.NeedsMemory(state, directWriteRefused))
+            ? _kernel.MemAvailableBytes()
+            : 0;
+        return new KsmObservation(
+            state, requests, liveness, _journal.Read(), memory, _kernel.PageSize, now, directWriteRefused);
     }
 
-    /// <summary>The desired value from a fresh reading and the host's current <c>merge_across_nodes</c> (what MoM is told; docs/ksm.md, "MoM").</summary>
+    /// <summary>The desired value from a fresh reading and the host's current <c>merge_across_nodes</c> (what MoM is
+    /// told; docs/ksm.md, "MoM").</summary>
     public (KsmDesire Desire, bool? Current) Settled()
     {
         var o = Observe();
@@ -103,10 +116,14 @@ public sealed class KsmReconciler
                     try
                     {
                         _kernel.WriteMergeAcrossNodes(write.Value);
-                        _notes.Add($"ksm: merge_across_nodes {KsmFiles.Bit(write.From)} -> {KsmFiles.Bit(write.Value)} ({plan.Desire.Source}; nothing was shared)");
+                        _notes.Add($"ksm: merge_across_nodes {KsmFiles.Bit(write.From)} -> " +
+                            $"{KsmFiles.Bit(write.Value)} ({plan.Desire.Source}; nothing was shared)");
                         return Outcome(true, plan.Desire.Value);
                     }
-                    catch (KsmWriteException e) when (e.Busy) { refused = true; } // pages got shared meanwhile (or stable nodes linger): unmerge path
+                    catch (KsmWriteException e) when (e.Busy)
+                    {
+                        refused = true; // pages got shared meanwhile (or stable nodes linger): unmerge path
+                    }
                     break;
                 case KsmStep.Unmerge unmerge:
                     Transition(unmerge, observed.State, plan.Desire, held);
@@ -138,7 +155,8 @@ public sealed class KsmReconciler
                 abandon = result.LeavesRunAlone; // the next reconcile recovers
                 throw new KsmException(abandon
                     ? $"{what} not done: {why}; the journal {_journal.Path} is kept for recovery"
-                    : $"{what} not done: {why}; merge_across_nodes left at {KsmFiles.Bit(u.From)}, run restored to {restored}");
+                    : $"{what} not done: {why}; merge_across_nodes left at {KsmFiles.Bit(u.From)}, " +
+                        $"run restored to {restored}");
             }
             WriteBusyTolerant(KsmFiles.MergeAcrossNodes, KsmFiles.Bit(u.Value));
         }
@@ -153,12 +171,14 @@ public sealed class KsmReconciler
             }
             catch (KsmException e)
             {
-                throw new KsmException($"{what}: {(failure is null ? "" : failure.Message + "; ")}restoring run={restored} failed: {e.Message}; " +
+                throw new KsmException($"{what}: {(failure is null ? "" : failure.Message + "; ")}" +
+                    $"restoring run={restored} failed: {e.Message}; " +
                     $"the journal {_journal.Path} is kept so the next reconcile recovers");
             }
         }
         if (failure is not null) throw failure;
-        _notes.Add($"ksm: {what}: unmerged {pages} in {ChildWriter.Seconds(result!.Elapsed)}, run restored to {restored}");
+        _notes.Add(
+            $"ksm: {what}: unmerged {pages} in {ChildWriter.Seconds(result!.Elapsed)}, run restored to {restored}");
     }
 
     private void Recover(KsmStep.Recover r)
@@ -178,7 +198,8 @@ public sealed class KsmReconciler
         _warnings.Add($"ksm: {r.Why}: recovered: {finished}run restored to {KsmFiles.Text(r.RestoreRun)}");
     }
 
-    /// <summary>After an unmerge a stable node can linger for a moment (page migration); EBUSY then is worth a short retry.</summary>
+    /// <summary>After an unmerge a stable node can linger for a moment (page migration); EBUSY then is worth a short
+    /// retry.</summary>
     private void WriteBusyTolerant(string file, string value)
     {
         for (var attempt = 1; ; attempt++)
@@ -192,7 +213,8 @@ public sealed class KsmReconciler
     {
         foreach (var r in stale)
             if (_requests.ReleaseIf(r)) // re-read under the lock: a VM registering again right now keeps its request
-                _notes.Add($"ksm: dropped the stale request of VM {r.Vm} (libvirt has no such domain; registered {r.Registered:u})");
+                _notes.Add($"ksm: dropped the stale request of VM {r.Vm} " +
+                    $"(libvirt has no such domain; registered {r.Registered:u})");
     }
 
     private KsmOutcome Outcome(bool changed, bool? desired) => new(changed, desired, [.. _notes], [.. _warnings]);

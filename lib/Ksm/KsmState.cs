@@ -29,12 +29,17 @@ public sealed record KsmState(IReadOnlyDictionary<string, string> Values)
     public long UnmergeCostPages => PagesSharing + ZeroPages;
 
     /// <summary>Files present that this product does not know (a newer kernel); shown, never interpreted.</summary>
-    public IEnumerable<string> Unknown => Values.Keys.Where(k => KsmFiles.Find(k) is null).Order(StringComparer.Ordinal);
+    public IEnumerable<string> Unknown =>
+        Values.Keys.Where(k => KsmFiles.Find(k) is null).Order(StringComparer.Ordinal);
 
     public long? Number(string file) =>
-        Values.TryGetValue(file, out var text) && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) ? n : null;
+        Values.TryGetValue(file, out var text)
+            && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)
+                ? n
+                : null;
 
-    /// <summary>The selected word of a choice file such as <c>advisor_mode</c> ("[none] scan-time" -> "none").</summary>
+    /// <summary>The selected word of a choice file such as <c>advisor_mode</c> ("[none] scan-time" ->
+    /// "none").</summary>
     public string? Choice(string file)
     {
         if (!Values.TryGetValue(file, out var text)) return null;

@@ -46,7 +46,10 @@ public sealed class KsmStateDirectory(string path)
         var full = System.IO.Path.GetFullPath(Path);
         var euid = Native.Geteuid();
         var ancestors = new List<string>();
-        for (var dir = System.IO.Path.GetDirectoryName(full); dir is not null; dir = System.IO.Path.GetDirectoryName(dir)) ancestors.Add(dir);
+        for (var dir = System.IO.Path.GetDirectoryName(full);
+            dir is not null;
+            dir = System.IO.Path.GetDirectoryName(dir))
+            ancestors.Add(dir);
         ancestors.Reverse(); // from "/" down: a problem high up is named first
         foreach (var dir in ancestors) Check(dir, euid, DirectoryRole.Ancestor, full);
         StateFile.EnsureDirectory(full);
@@ -59,7 +62,8 @@ public sealed class KsmStateDirectory(string path)
     {
         /// <summary>Ksm:StateDir itself or a directory in it: nobody but its owner may write.</summary>
         StateDirectory,
-        /// <summary>A directory above it: others may write only when it is sticky (they cannot rename or remove what is not theirs).</summary>
+        /// <summary>A directory above it: others may write only when it is sticky (they cannot rename or remove what is
+        /// not theirs).</summary>
         Ancestor,
     }
 
@@ -72,7 +76,9 @@ public sealed class KsmStateDirectory(string path)
         if (uid != 0 && uid != euid) return "not owned by root";
         if ((mode & (GroupWrite | OtherWrite)) == 0) return null;
         if (role == DirectoryRole.Ancestor && (mode & S_ISVTX) != 0) return null;
-        return role == DirectoryRole.Ancestor ? "writable by others and not sticky" : "writable by others than its owner";
+        return role == DirectoryRole.Ancestor
+            ? "writable by others and not sticky"
+            : "writable by others than its owner";
     }
 
     /// <summary>A mode as <c>ls</c> and <c>chmod</c> spell it: 4 octal digits (1777, 0755).</summary>
@@ -85,9 +91,11 @@ public sealed class KsmStateDirectory(string path)
         catch (IOException e) { throw new KsmException($"{dir}: cannot check the KSM state directory: {e.Message}"); }
         if (Distrust(uid, mode, euid, role) is not { } why) return;
         var what = dir == stateDir ? "the KSM state directory (Ksm:StateDir)"
-            : role == DirectoryRole.Ancestor ? $"above the KSM state directory {stateDir}" : "in the KSM state directory";
+            : role == DirectoryRole.Ancestor ? $"above the KSM state directory {stateDir}"
+            : "in the KSM state directory";
         throw new KsmException(
             $"{dir} ({what}) is {why}: owner uid {uid.ToString(CultureInfo.InvariantCulture)}, mode {Octal(mode)}; " +
-            "the privileged KSM code uses it only when root owns it and nobody else can write to it (docs/ksm.md, \"State directory\"); nothing was changed");
+            "the privileged KSM code uses it only when root owns it and nobody else can write to it " +
+            "(docs/ksm.md, \"State directory\"); nothing was changed");
     }
 }

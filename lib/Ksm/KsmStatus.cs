@@ -18,7 +18,8 @@ public interface IKsmStatusSection
     void WriteJson(Utf8JsonWriter w);
 }
 
-/// <summary>What <c>largeguest ksm status</c> shows: the kernel's KSM files, the registry and the decision it implies.</summary>
+/// <summary>What <c>largeguest ksm status</c> shows: the kernel's KSM files, the registry and the decision it
+/// implies.</summary>
 public sealed record KsmStatus(
     string Root,
     KsmState State,
@@ -35,17 +36,22 @@ public sealed record KsmStatus(
     DateTimeOffset Now,
     TimeSpan StaleGrace)
 {
-    /// <summary>The tuning service's part (its recorded state and daemon); null when a status is built without it.</summary>
+    /// <summary>The tuning service's part (its recorded state and daemon); null when a status is built without
+    /// it.</summary>
     public IKsmStatusSection? Tuner { get; init; }
 
     /// <summary>MoM on this host (docs/ksm.md, "MoM"); null only when a status is built without reading it.</summary>
     public MomStatus? Mom { get; init; }
 
-    /// <summary>Whether swap + free memory covers unsharing every merged page now (docs/ksmtune.md "Swap"); null without KSM or without the tuning part.</summary>
+    /// <summary>Whether swap + free memory covers unsharing every merged page now (docs/ksmtune.md "Swap"); null
+    /// without KSM or without the tuning part.</summary>
     public IKsmStatusSection? Swap { get; init; }
 
-    /// <summary>The reconciler's own observation (<see cref="KsmReconciler.Observe"/>, everything) and decision, read at <paramref name="now"/>.</summary>
-    public static KsmStatus Read(LargeguestConfig config, IKsmKernel kernel, IVmLiveness liveness, DateTimeOffset now, Action<string>? warn = null)
+    /// <summary>The reconciler's own observation (<see cref="KsmReconciler.Observe"/>, everything) and decision, read
+    /// at <paramref name="now"/>.</summary>
+    public static KsmStatus Read(
+        LargeguestConfig config, IKsmKernel kernel, IVmLiveness liveness, DateTimeOffset now,
+        Action<string>? warn = null)
     {
         var policy = KsmPolicy.From(config);
         var reconciler = new KsmReconciler(kernel, config.KsmStateDir, policy, liveness, new FixedTime(now));
@@ -53,7 +59,8 @@ public sealed record KsmStatus(
         foreach (var w in reconciler.Warnings) warn?.Invoke(w);
         var plan = KsmPlanner.Decide(o, policy);
         var dir = reconciler.StateDirectory;
-        return new KsmStatus(kernel.Root, o.State, dir.RequestsPath, o.Requests, o.Liveness, plan.Desire, plan.Step, o.Journal, dir.JournalPath,
+        return new KsmStatus(kernel.Root, o.State, dir.RequestsPath, o.Requests, o.Liveness, plan.Desire, plan.Step,
+            o.Journal, dir.JournalPath,
             dir.LockFree, o.MemAvailableBytes, o.PageSize, now, policy.StaleGrace)
         {
             Mom = MomStatus.Read(config.MomConfigPath),
@@ -79,7 +86,9 @@ public sealed record KsmStatus(
     {
         KsmStep.Nothing n => $"nothing to do: {n.Why}",
         KsmStep.Write w => $"write merge_across_nodes={KsmFiles.Bit(w.Value)} directly (nothing is shared)",
-        KsmStep.Unmerge u => $"unmerge {u.CostPages} pages ({u.CostBytes / 1048576} MiB of {u.AllowedBytes / 1048576} MiB allowed), then write merge_across_nodes={KsmFiles.Bit(u.Value)}",
+        KsmStep.Unmerge u => $"unmerge {u.CostPages} pages " +
+            $"({u.CostBytes / 1048576} MiB of {u.AllowedBytes / 1048576} MiB allowed), " +
+            $"then write merge_across_nodes={KsmFiles.Bit(u.Value)}",
         KsmStep.Refuse r => $"refuse: {r.Why}",
         KsmStep.Recover r => $"recover: {r.Why}",
         _ => Next.ToString(),
@@ -95,11 +104,16 @@ public sealed record KsmStatus(
             b.Append('\n');
             foreach (var file in KsmFiles.All)
                 if (State.Values.TryGetValue(file.Name, out var value))
-                    b.Append(CultureInfo.InvariantCulture, $"  {file.Name,-36} {value}{(file.Name == KsmFiles.Run ? $" ({RunMeaning(State.Run)})" : "")}\n");
+                    b.Append(CultureInfo.InvariantCulture,
+                        $"  {file.Name,-36} {value}" +
+                        $"{(file.Name == KsmFiles.Run ? $" ({RunMeaning(State.Run)})" : "")}\n");
             foreach (var name in State.Unknown)
-                b.Append(CultureInfo.InvariantCulture, $"  {name,-36} {State.Values[name]} (not known to largeguest)\n");
+                b.Append(CultureInfo.InvariantCulture,
+                    $"  {name,-36} {State.Values[name]} (not known to largeguest)\n");
             b.Append(CultureInfo.InvariantCulture,
-                $"unmerging now would allocate {State.UnmergeCostPages} pages ({State.UnmergeCostPages * PageSize / 1048576} MiB); MemAvailable {MemAvailableBytes / 1048576} MiB\n");
+                $"unmerging now would allocate {State.UnmergeCostPages} pages " +
+                $"({State.UnmergeCostPages * PageSize / 1048576} MiB); " +
+                $"MemAvailable {MemAvailableBytes / 1048576} MiB\n");
             foreach (var line in Swap?.Lines ?? []) b.Append(line).Append('\n');
         }
         b.Append(CultureInfo.InvariantCulture, $"requests in {RequestDirectory}: {Requests.Count}\n");
@@ -107,15 +121,21 @@ public sealed record KsmStatus(
         {
             var age = Now - r.Registered;
             var presence = Liveness.GetValueOrDefault(r.Vm, VmPresence.Unknown);
-            var tag = IsStale(r) ? " STALE (libvirt has no such domain; ignored)" : presence == VmPresence.Present ? " (running)" : "";
+            var tag = IsStale(r) ? " STALE (libvirt has no such domain; ignored)"
+                : presence == VmPresence.Present ? " (running)"
+                : "";
             b.Append(CultureInfo.InvariantCulture,
-                $"  {r.Vm}  merge_across_nodes={KsmFiles.Bit(r.MergeAcrossNodes)}  registered {r.Registered.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z ({(long)age.TotalSeconds} s ago){tag}\n");
+                $"  {r.Vm}  merge_across_nodes={KsmFiles.Bit(r.MergeAcrossNodes)}  " +
+                $"registered {r.Registered.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z ({(long)age.TotalSeconds} s ago){tag}\n");
         }
-        b.Append(CultureInfo.InvariantCulture, $"desired merge_across_nodes: {(Desire.Value is bool d ? KsmFiles.Bit(d) : "none")} ({Desire.Source})\n");
+        b.Append(CultureInfo.InvariantCulture,
+            $"desired merge_across_nodes: {(Desire.Value is bool d ? KsmFiles.Bit(d) : "none")} ({Desire.Source})\n");
         b.Append(CultureInfo.InvariantCulture, $"next reconcile: {NextText}\n");
         b.Append(Journal is null
             ? "journal: none\n"
-            : $"journal: {JournalPath} PRESENT ({(LockFree ? "lock free: a transition died; the next reconcile recovers" : "lock held: a transition is in progress")})\n");
+            : $"journal: {JournalPath} PRESENT ({(LockFree
+                ? "lock free: a transition died; the next reconcile recovers"
+                : "lock held: a transition is in progress")})\n");
         foreach (var line in Tuner?.Lines ?? []) b.Append(line).Append('\n');
         foreach (var line in Mom?.Lines() ?? []) b.Append(line).Append('\n');
         return b.ToString();
@@ -134,7 +154,8 @@ public sealed record KsmStatus(
             w.WriteStartObject("files");
             foreach (var (name, value) in State.Values.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             {
-                if (KsmFiles.Find(name) is { Kind: not KsmFileKind.Choice } && State.Number(name) is long n) w.WriteNumber(name, n);
+                if (KsmFiles.Find(name) is { Kind: not KsmFileKind.Choice } && State.Number(name) is long n)
+                    w.WriteNumber(name, n);
                 else w.WriteString(name, value);
             }
             w.WriteEndObject();
@@ -158,7 +179,8 @@ public sealed record KsmStatus(
                 WriteBitOrNull(w, KsmFiles.MergeAcrossNodes, r.MergeAcrossNodes);
                 w.WriteString("registered", Timestamp.Text(r.Registered));
                 w.WriteNumber("age_seconds", (long)(Now - r.Registered).TotalSeconds);
-                w.WriteString("libvirt", Liveness.GetValueOrDefault(r.Vm, VmPresence.Unknown).ToString().ToLowerInvariant());
+                w.WriteString("libvirt",
+                    Liveness.GetValueOrDefault(r.Vm, VmPresence.Unknown).ToString().ToLowerInvariant());
                 w.WriteBoolean("stale", IsStale(r));
                 w.WriteEndObject();
             }
@@ -196,5 +218,6 @@ public sealed record KsmStatus(
     }
 
     /// <summary>A switch as the kernel's number 0 or 1 (not JSON's true/false: the file holds a number).</summary>
-    private static void WriteBitOrNull(Utf8JsonWriter w, string name, bool? value) => WriteNumberOrNull(w, name, value is bool b ? (b ? 1 : 0) : null);
+    private static void WriteBitOrNull(Utf8JsonWriter w, string name, bool? value) =>
+        WriteNumberOrNull(w, name, value is bool b ? (b ? 1 : 0) : null);
 }

@@ -12,7 +12,8 @@ public sealed class KsmSysfs(string root = KsmFiles.DefaultRoot, string meminfo 
 {
     public const string DefaultMeminfo = MemInfo.DefaultPath;
 
-    /// <summary>After SIGKILL an unmerging writer leaves the kernel at its next page; this bounds the wait for that.</summary>
+    /// <summary>After SIGKILL an unmerging writer leaves the kernel at its next page; this bounds the wait for
+    /// that.</summary>
     public static readonly TimeSpan KillGrace = TimeSpan.FromSeconds(30);
 
     public string Root { get; } = root;
@@ -24,10 +25,14 @@ public sealed class KsmSysfs(string root = KsmFiles.DefaultRoot, string meminfo 
         if (!Directory.Exists(Root)) return KsmState.Absent;
         IEnumerable<string> names;
         try { names = only ?? Directory.EnumerateFiles(Root).Select(p => Path.GetFileName(p)).ToList(); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new KsmException($"{Root}: cannot list: {e.Message}"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new KsmException($"{Root}: cannot list: {e.Message}");
+        }
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var name in names)
-            if (Native.ReadSmallFile(Path.Combine(Root, name)) is { } text) values[name] = text.Trim(); // missing on this kernel, or write-only
+            if (Native.ReadSmallFile(Path.Combine(Root, name)) is { } text)
+                values[name] = text.Trim(); // missing on this kernel, or write-only
         return new KsmState(values);
     }
 
@@ -42,7 +47,9 @@ public sealed class KsmSysfs(string root = KsmFiles.DefaultRoot, string meminfo 
     }
 
     public long MemAvailableBytes() =>
-        MemInfo.Read(meminfo).AvailableKiB is >= 0 and var kib ? kib * 1024 : throw new KsmException($"{meminfo}: no MemAvailable line");
+        MemInfo.Read(meminfo).AvailableKiB is >= 0 and var kib
+            ? kib * 1024
+            : throw new KsmException($"{meminfo}: no MemAvailable line");
 
     /// <summary>
     /// The unmerge runs in a child writer process (<see cref="ChildWriter"/>), not in this process: on overrun it
@@ -73,7 +80,8 @@ public static class ChildWriter
             RedirectStandardOutput = true,
             RedirectStandardInput = true,
         };
-        foreach (var a in new[] { "-c", "printf %s \"$2\" > \"$1\"", "largeguest-ksm-writer", path, value }) start.ArgumentList.Add(a);
+        foreach (var a in new[] { "-c", "printf %s \"$2\" > \"$1\"", "largeguest-ksm-writer", path, value })
+            start.ArgumentList.Add(a);
         start.Environment.Clear();
         start.Environment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin";
         start.Environment["LC_ALL"] = "C";
@@ -82,9 +90,13 @@ public static class ChildWriter
         Process process;
         try
         {
-            using (held?.InheritedByChildren()) process = Process.Start(start) ?? throw new KsmException($"cannot start {Shell}");
+            using (held?.InheritedByChildren())
+                process = Process.Start(start) ?? throw new KsmException($"cannot start {Shell}");
         }
-        catch (System.ComponentModel.Win32Exception e) { throw new KsmException($"cannot start {Shell} to write {path}: {e.Message}"); }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new KsmException($"cannot start {Shell} to write {path}: {e.Message}");
+        }
         using (process)
         {
             process.StandardInput.Close();
@@ -95,7 +107,8 @@ public static class ChildWriter
                 try { process.Kill(); } catch (InvalidOperationException) { } // exited just now
                 if (!process.WaitForExit(killGrace))
                     return new(UnmergeStatus.Stuck, clock.Elapsed,
-                        $"the writer (pid {process.Id}) did not end within {killGrace.TotalSeconds:0} s of SIGKILL; it still holds the lock");
+                        $"the writer (pid {process.Id}) did not end within {killGrace.TotalSeconds:0} s of SIGKILL; " +
+                        $"it still holds the lock");
                 process.WaitForExit();
                 return new(UnmergeStatus.TimedOut, clock.Elapsed, $"interrupted after {Seconds(budget)}");
             }
@@ -104,12 +117,15 @@ public static class ChildWriter
             if (process.ExitCode == 0) return new(UnmergeStatus.Completed, elapsed);
             var detail = LastLine(stderr.Result);
             if (process.ExitCode > 128)
-                detail = $"the writer was killed by signal {process.ExitCode - 128}" + (process.ExitCode == 137 ? " (the OOM killer's first choice while it unmerges)" : "");
-            return new(UnmergeStatus.Failed, elapsed, detail.Length > 0 ? detail : $"the writer exited with {process.ExitCode}");
+                detail = $"the writer was killed by signal {process.ExitCode - 128}"
+                    + (process.ExitCode == 137 ? " (the OOM killer's first choice while it unmerges)" : "");
+            return new(UnmergeStatus.Failed, elapsed,
+                detail.Length > 0 ? detail : $"the writer exited with {process.ExitCode}");
         }
     }
 
-    internal static string Seconds(TimeSpan t) => t.TotalSeconds >= 1 ? $"{t.TotalSeconds:0.#} s" : $"{t.TotalMilliseconds:0} ms";
+    internal static string Seconds(TimeSpan t) =>
+        t.TotalSeconds >= 1 ? $"{t.TotalSeconds:0.#} s" : $"{t.TotalMilliseconds:0} ms";
 
     private static string LastLine(string text)
     {

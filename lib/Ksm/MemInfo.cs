@@ -6,7 +6,9 @@ namespace Largeguest.Ksm;
 /// The lines of <c>/proc/meminfo</c> this product uses, in KiB: the one reader of that file (the reconciler's
 /// memory check, the tuner's cycle, status). <see cref="AvailableKiB"/> is -1 on kernels without MemAvailable.
 /// </summary>
-public readonly record struct MemInfo(long TotalKiB, long FreeKiB, long AvailableKiB, long BuffersKiB, long CachedKiB, long SwapTotalKiB = 0, long SwapFreeKiB = 0)
+public readonly record struct MemInfo(
+    long TotalKiB, long FreeKiB, long AvailableKiB, long BuffersKiB, long CachedKiB, long SwapTotalKiB = 0,
+    long SwapFreeKiB = 0)
 {
     public const string DefaultPath = "/proc/meminfo";
 
@@ -25,9 +27,12 @@ public readonly record struct MemInfo(long TotalKiB, long FreeKiB, long Availabl
             var colon = line.IndexOf(':');
             if (colon <= 0) continue;
             var name = line[..colon];
-            if (name is not ("MemTotal" or "MemFree" or "MemAvailable" or "Buffers" or "Cached" or "SwapTotal" or "SwapFree")) continue;
+            if (name is not ("MemTotal" or "MemFree" or "MemAvailable" or "Buffers" or "Cached" or "SwapTotal"
+                or "SwapFree"))
+                continue;
             var parts = line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length == 0 || !long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var kib))
+            if (parts.Length == 0
+                || !long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var kib))
                 throw new KsmException($"{source}: {name}: unreadable value '{line[(colon + 1)..].Trim()}'");
             switch (name)
             {
@@ -45,5 +50,6 @@ public readonly record struct MemInfo(long TotalKiB, long FreeKiB, long Availabl
         return new MemInfo(total, free, available, buffers, cached, swapTotal, swapFree);
     }
 
-    public static MemInfo Read(string path = DefaultPath) => Parse(Native.ReadSmallFile(path) ?? throw new KsmException($"{path}: cannot read"), path);
+    public static MemInfo Read(string path = DefaultPath) =>
+        Parse(Native.ReadSmallFile(path) ?? throw new KsmException($"{path}: cannot read"), path);
 }

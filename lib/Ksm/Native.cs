@@ -14,7 +14,8 @@ internal static partial class Native
     public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_CLOEXEC = 0x80000;
     public const int O_NONBLOCK = 0x800;
     /// <summary>O_NOFOLLOW is one of the few open flags whose value differs between architectures.</summary>
-    public static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x8000 : 0x20000;
+    public static readonly int O_NOFOLLOW =
+        RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x8000 : 0x20000;
     /// <summary>Flags for opening a state file: never through a symlink, never blocking on a FIFO.</summary>
     public static int StateFileFlags => O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
     public const int ELOOP = 40;
@@ -47,7 +48,8 @@ internal static partial class Native
     [LibraryImport(Libc, EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Link(string existing, string name);
 
-    /// <summary>rename(2) itself (File.Move without overwrite is link + unlink, which could unlink a name replaced in between).</summary>
+    /// <summary>rename(2) itself (File.Move without overwrite is link + unlink, which could unlink a name replaced in
+    /// between).</summary>
     [LibraryImport(Libc, EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Rename(string from, string to);
 
@@ -57,7 +59,8 @@ internal static partial class Native
     [LibraryImport(Libc, EntryPoint = "fcntl", SetLastError = true)]
     public static partial int Fcntl(int fd, int command, int argument);
 
-    /// <summary>Null when <paramref name="fd"/> is a regular file, else what it is instead (<see cref="RegularFile"/> decides).</summary>
+    /// <summary>Null when <paramref name="fd"/> is a regular file, else what it is instead (<see cref="RegularFile"/>
+    /// decides).</summary>
     private static string? NotRegular(int fd)
     {
         try { return RegularFile.KindUnlessRegular(fd) is { } kind ? $"{kind}, not a regular file" : null; }
@@ -65,7 +68,8 @@ internal static partial class Native
     }
 
     /// <summary>Why opening a state file failed, in words (ELOOP from O_NOFOLLOW: a symlink).</summary>
-    public static string DescribeOpen(int errno) => errno == ELOOP ? "a symbolic link, not a regular file" : Describe(errno);
+    public static string DescribeOpen(int errno) =>
+        errno == ELOOP ? "a symbolic link, not a regular file" : Describe(errno);
 
     /// <summary>The C library's text for an errno value ("Device or resource busy").</summary>
     public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
@@ -135,7 +139,8 @@ internal static partial class Native
         finally { Close(fd); }
     }
 
-    /// <summary>Writes all of <paramref name="bytes"/> with one write(2) (sysfs takes a value in one call); returns 0 or errno.</summary>
+    /// <summary>Writes all of <paramref name="bytes"/> with one write(2) (sysfs takes a value in one call); returns 0
+    /// or errno.</summary>
     public static unsafe int WriteFile(string path, ReadOnlySpan<byte> bytes)
     {
         var fd = Open(path, O_WRONLY | O_CLOEXEC, 0);

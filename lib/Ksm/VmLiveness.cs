@@ -11,13 +11,15 @@ public enum VmPresence
     Unknown,
 }
 
-/// <summary>Tells whether the VMs of registered requests still exist; only <see cref="VmPresence.Absent"/> can make a request stale.</summary>
+/// <summary>Tells whether the VMs of registered requests still exist; only <see cref="VmPresence.Absent"/> can make a
+/// request stale.</summary>
 public interface IVmLiveness
 {
     IReadOnlyDictionary<VmId, VmPresence> Lookup(IReadOnlyCollection<VmId> vms);
 }
 
-/// <summary>Makes no lookup and calls every VM <see cref="VmPresence.Unknown"/>: no request is ever stale (tests).</summary>
+/// <summary>Makes no lookup and calls every VM <see cref="VmPresence.Unknown"/>: no request is ever stale
+/// (tests).</summary>
 internal sealed class AssumeAlive : IVmLiveness
 {
     public static AssumeAlive Instance { get; } = new();

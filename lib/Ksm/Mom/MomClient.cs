@@ -17,7 +17,8 @@ public sealed class MomClient(MomEndpoint endpoint, TimeSpan? timeout = null)
 
     public bool Ping() => Call("ping") is true;
 
-    /// <summary>Sets (or with null removes) a named policy; false: MoM refused it (the policies did not parse together).</summary>
+    /// <summary>Sets (or with null removes) a named policy; false: MoM refused it (the policies did not parse
+    /// together).</summary>
     public bool SetNamedPolicy(string name, string? policy) => Call("setNamedPolicy", name, policy) is true;
 
     public IReadOnlyDictionary<string, string> GetNamedPolicies() =>
@@ -27,13 +28,15 @@ public sealed class MomClient(MomEndpoint endpoint, TimeSpan? timeout = null)
 
     /// <summary>MoM's latest host sample (<c>getStatistics()["host"]</c>): ksm_*, mem_* ...</summary>
     public IReadOnlyDictionary<string, object?> GetHostStatistics() =>
-        Call("getStatistics") is IReadOnlyDictionary<string, object?> d && d.GetValueOrDefault("host") is IReadOnlyDictionary<string, object?> host
+        Call("getStatistics") is IReadOnlyDictionary<string, object?> d
+            && d.GetValueOrDefault("host") is IReadOnlyDictionary<string, object?> host
             ? host
             : throw new MomException($"MoM at {Endpoint}: getStatistics did not return a struct with 'host'");
 
     public object? Call(string method, params object?[] parameters)
     {
-        if (Endpoint.Disabled) throw new MomException($"MoM's RPC is off (its rpc-port is negative): cannot call {method}");
+        if (Endpoint.Disabled)
+            throw new MomException($"MoM's RPC is off (its rpc-port is negative): cannot call {method}");
         var request = XmlRpc.HttpRequest(XmlRpc.MethodCall(method, parameters));
         byte[] response;
         try { response = Exchange(request); }
@@ -61,19 +64,22 @@ public sealed class MomClient(MomEndpoint endpoint, TimeSpan? timeout = null)
     {
         var (family, protocol, address) = Endpoint.SocketPath is string path
             ? (AddressFamily.Unix, ProtocolType.Unspecified, (EndPoint)new UnixDomainSocketEndPoint(path))
-            : (AddressFamily.InterNetwork, ProtocolType.Tcp, new IPEndPoint(IPAddress.Loopback, Endpoint.TcpPort!.Value));
+            : (AddressFamily.InterNetwork, ProtocolType.Tcp,
+                new IPEndPoint(IPAddress.Loopback, Endpoint.TcpPort!.Value));
         using var socket = new Socket(family, SocketType.Stream, protocol);
         var ms = (int)_timeout.TotalMilliseconds;
         (socket.SendTimeout, socket.ReceiveTimeout) = (ms, ms);
         socket.Connect(address);
-        for (var sent = 0; sent < request.Length;) sent += socket.Send(request, sent, request.Length - sent, SocketFlags.None);
+        for (var sent = 0; sent < request.Length;)
+            sent += socket.Send(request, sent, request.Length - sent, SocketFlags.None);
         using var answer = new MemoryStream();
         var buffer = new byte[16384];
         var deadline = Environment.TickCount64 + ms;
         for (int n; (n = socket.Receive(buffer)) > 0;)
         {
             answer.Write(buffer, 0, n);
-            if (Environment.TickCount64 > deadline) throw new SocketException((int)SocketError.TimedOut); // a trickling answer
+            if (Environment.TickCount64 > deadline)
+                throw new SocketException((int)SocketError.TimedOut); // a trickling answer
         }
         return answer.ToArray();
     }

@@ -26,8 +26,13 @@ public sealed record MomStatus(
     {
         MomConfig? mom;
         try { mom = MomConfig.Load(configPath); }
-        catch (MomException e) { return new MomStatus(configPath, null, e.Message, null, null, null, null, new Dictionary<string, object?>()); }
-        if (mom is null) return new MomStatus(configPath, null, null, null, null, null, null, new Dictionary<string, object?>());
+        catch (MomException e)
+        {
+            return new MomStatus(
+                configPath, null, e.Message, null, null, null, null, new Dictionary<string, object?>());
+        }
+        if (mom is null)
+            return new MomStatus(configPath, null, null, null, null, null, null, new Dictionary<string, object?>());
         var file = mom.PolicyFile is { } f ? Native.ReadSmallFile(f) : null;
         var client = new MomClient(mom.Endpoint, timeout);
         try
@@ -35,9 +40,14 @@ public sealed record MomStatus(
             var answers = client.Ping();
             var policies = client.GetNamedPolicies();
             var stats = client.GetHostStatistics();
-            return new MomStatus(configPath, mom, null, answers, null, file, policies.GetValueOrDefault(MomConfig.PolicyName), stats);
+            return new MomStatus(
+                configPath, mom, null, answers, null, file, policies.GetValueOrDefault(MomConfig.PolicyName), stats);
         }
-        catch (MomException e) { return new MomStatus(configPath, mom, null, false, e.Message, file, null, new Dictionary<string, object?>()); }
+        catch (MomException e)
+        {
+            return new MomStatus(
+                configPath, mom, null, false, e.Message, file, null, new Dictionary<string, object?>());
+        }
     }
 
     private static string Show(object? value) => value switch
@@ -55,12 +65,15 @@ public sealed record MomStatus(
     {
         if (ConfigError is not null) { yield return $"MoM: {ConfigError}"; yield break; }
         if (Config is not { } mom) { yield return $"MoM: not on this host ({ConfigPath} does not exist)"; yield break; }
-        yield return $"MoM: {ConfigPath}: controllers {Config.Controllers} (KSM controller {(mom.ManagesKsm ? "on" : "off: MoM leaves KSM alone")})";
+        yield return $"MoM: {ConfigPath}: controllers {Config.Controllers} " +
+            $"(KSM controller {(mom.ManagesKsm ? "on" : "off: MoM leaves KSM alone")})";
         yield return $"  socket {mom.Endpoint}: {(Answers is true ? "answers" : $"does not answer ({RpcError})")}";
-        yield return $"  policy file {mom.PolicyFile ?? "(no policy-dir)"}: {(PolicyFileText is { } t ? OneLine(t) : "none")}";
+        yield return $"  policy file {mom.PolicyFile ?? "(no policy-dir)"}: " +
+            $"{(PolicyFileText is { } t ? OneLine(t) : "none")}";
         if (Answers is true)
         {
-            yield return $"  policy {MomConfig.PolicyName} loaded in MoM: {(LoadedPolicy is { } p ? OneLine(p) : "no")}";
+            yield return $"  policy {MomConfig.PolicyName} loaded in MoM: " +
+                $"{(LoadedPolicy is { } p ? OneLine(p) : "no")}";
             yield return "  MoM's host view: " + string.Join(", ", Shown.Select(kv => $"{kv.Key}={Show(kv.Value)}"));
         }
     }
