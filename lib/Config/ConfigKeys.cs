@@ -77,6 +77,4 @@ public static class ConfigKeys
         new("Mom:ConfigPath", "/etc/vdsm/mom.conf", "MoM's configuration file (controllers, rpc-port, policy-dir); " +
             "no such file: no MoM on this host."),
     ];
-
-    public static bool IsKnown(string key) => All.Any(k => k.Name.Equals(key, StringComparison.OrdinalIgnoreCase));
 }

@@ -1,7 +1,5 @@
 using Largeguest.Grammar;
 using Largeguest.IO;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Configuration.Json;
 
 namespace Largeguest.Config;
 
@@ -95,9 +93,9 @@ public sealed record LargeguestConfig(
         Action<string> warn)
     {
         var path = PathFor(environment, privileged);
-        // Each file's keys, later files winning key by key as IConfiguration's providers do; origin says which file
-        // set a key, so that a bad value names the drop-in it came from.
-        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        // Each file's keys, later files winning key by key; origin says which file set a key, so that a bad value
+        // names the drop-in it came from.
+        var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var origin = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         if (File.Exists(path))
             Merge(path);
@@ -106,9 +104,8 @@ public sealed record LargeguestConfig(
                 $"{(Directory.Exists(path) ? "a directory, not a file" : "no such file")} (named by {PathVariable})");
         var dropIns = DropInDirectoryFor(path);
         foreach (var name in DropIns(dropIns)) Merge(Path.Combine(dropIns, name));
-        var builder = new ConfigurationBuilder().AddInMemoryCollection(values);
 
-        var overrides = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var overrides = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         if (!privileged)
         {
             // Spelled exactly (prefix, section and key as in docs/configuration.md): VDSM puts every VM custom
@@ -128,16 +125,19 @@ public sealed record LargeguestConfig(
                         : EnvironmentPrefix + spelling.Replace(":", "__", StringComparison.Ordinal)));
                     continue;
                 }
-                overrides[key] = value;
+                values[key] = value;
+                overrides.Add(key);
             }
-            builder.AddInMemoryCollection(overrides);
         }
 
-        var root = builder.Build();
-
-        foreach (var (key, value) in root.AsEnumerable())
+        var options = new LargeguestOptions();
+        foreach (var (key, value) in values)
         {
-            if (value is null || ConfigKeys.IsKnown(key)) continue;
+            try
+            {
+                if (options.TrySet(key, value)) continue;
+            }
+            catch (FormatException e) { throw Bad(Source, key, value, e.Message); }
             // A known key given an array or object ("Ksm:UnmergeTimeoutSeconds:0"), or a known section given
             // a plain value ("NumaTune": "strict"), is a value of the wrong shape, not a key of the future.
             if (ConfigKeys.All.FirstOrDefault(k => key.StartsWith(k.Name + ":", StringComparison.OrdinalIgnoreCase))
@@ -149,20 +149,10 @@ public sealed record LargeguestConfig(
                     $"{Source(key)}: {key}: expected a section of keys, found the value '{value}'");
             warn($"config: unknown key '{key}' ignored (from {Source(key)})");
         }
-
-        var options = new LargeguestOptions();
-        try { root.Bind(options); }
-        catch (InvalidOperationException e)
-        {
-            // The binder's message names the key ("... at 'Ksm:LockTimeoutSeconds' to type ..."): name its source.
-            var at = e.Message.IndexOf(" at '", StringComparison.Ordinal) + 5;
-            var end = at < 5 ? -1 : e.Message.IndexOf('\'', at);
-            throw new ConfigException($"{(end < 0 ? path : Source(e.Message[at..end]))}: {e.Message}");
-        }
         return Validate(options, Source);
 
         // Where a key's value came from: the variable that overrode it, else the file that set it last.
-        string Source(string key) => overrides.ContainsKey(key)
+        string Source(string key) => overrides.Contains(key)
             ? $"{EnvironmentPrefix}{key.Replace(":", "__", StringComparison.Ordinal)} (environment)"
             : origin.GetValueOrDefault(key, path);
 
@@ -172,19 +162,15 @@ public sealed record LargeguestConfig(
             try { bytes = RegularFile.Read(file, MaxFileBytes, size => $"{size} bytes, more than {MaxFileBytes}"); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             { throw new ConfigException($"{file}: cannot read: {e.Message}"); }
-            var provider = new JsonFile(new JsonStreamConfigurationSource());
-            try { provider.Load(new MemoryStream(bytes)); }
-            catch (Exception e) when (e is FormatException or InvalidDataException or System.Text.Json.JsonException)
+            Dictionary<string, string?> read;
+            try { read = JsonConfigFile.Read(bytes); }
+            catch (System.Text.Json.JsonException e) // its position says where to look; its text names parser states
+            { throw new ConfigException($"{file}: malformed JSON at line {e.LineNumber + 1}, byte " +
+                $"{e.BytePositionInLine + 1}"); }
+            catch (FormatException e) { throw new ConfigException($"{file}: malformed JSON: {e.Message}"); }
+            foreach (var (key, value) in read)
             {
-                // System.Text.Json's position says where to look; its message names the parser's state, not the file's.
-                var detail = (e as System.Text.Json.JsonException ?? e.InnerException as System.Text.Json.JsonException)
-                    is { LineNumber: long line } json
-                    ? $" at line {line + 1}, byte {json.BytePositionInLine + 1}"
-                    : ": " + (e.InnerException?.Message ?? e.Message);
-                throw new ConfigException($"{file}: malformed JSON{detail}");
-            }
-            foreach (var (key, value) in provider.Values)
-            {
+                if (value is null) continue; // null, {} or []: nothing set (an earlier file's value stays)
                 values[key] = value;
                 origin[key] = file;
             }
@@ -205,12 +191,6 @@ public sealed record LargeguestConfig(
         names.RemoveAll(n => !n.EndsWith(".json", StringComparison.Ordinal) || n.StartsWith('.'));
         names.Sort(StringComparer.Ordinal);
         return names;
-    }
-
-    /// <summary>One file's keys as the JSON provider flattens them (<c>Section:Key</c>), before any merging.</summary>
-    private sealed class JsonFile(JsonStreamConfigurationSource source) : JsonStreamConfigurationProvider(source)
-    {
-        public IDictionary<string, string?> Values => Data;
     }
 
     /// <summary>

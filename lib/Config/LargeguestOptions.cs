@@ -1,6 +1,6 @@
 namespace Largeguest.Config;
 
-// The raw configuration tree as bound from JSON and LARGEGUEST__Section__Key variables.
+// The raw configuration tree as set from JSON and LARGEGUEST__Section__Key variables (TrySet).
 // Values stay strings/numbers here; LargeguestConfig validates them into typed settings.
 // Every key is documented in ConfigKeys (one table for docs, warnings and the shipped file).
 
@@ -13,6 +13,58 @@ public sealed class LargeguestOptions
     public KsmOptions Ksm { get; set; } = new();
     public KsmTuneOptions KsmTune { get; set; } = new();
     public MomOptions Mom { get; set; } = new();
+
+    /// <summary>
+    /// Sets the key <paramref name="key"/> (<c>Section:Key</c>, any case, as configuration keys are) from its text;
+    /// false when it is none of ours (ConfigKeys lists the same keys; a test keeps the two in step).
+    /// </summary>
+    /// <exception cref="FormatException">A whole-number key given other text.</exception>
+    public bool TrySet(string key, string value)
+    {
+        switch (key.ToLowerInvariant())
+        {
+            case "topology:source": Topology.Source = value; break;
+            case "topology:libvirturi": Topology.LibvirtUri = value; break;
+            case "topology:sysfsroot": Topology.SysfsRoot = value; break;
+            case "topology:numadpath": Topology.NumadPath = value; break;
+            case "numatune:defaultmode": NumaTune.DefaultMode = value; break;
+            case "numatune:strictmemory": NumaTune.StrictMemory = value; break;
+            case "numatune:preferredmanynodes": NumaTune.PreferredManyNodes = value; break;
+            case "cputune:sharedpolicy": CpuTune.SharedPolicy = value; break;
+            case "guestnuma:topologymismatch": GuestNuma.TopologyMismatch = value; break;
+            case "ksm:statedir": Ksm.StateDir = value; break;
+            case "ksm:memoryreservepercent": Ksm.MemoryReservePercent = Whole(value); break;
+            case "ksm:onfailure": Ksm.OnFailure = value; break;
+            case "ksm:unmergetimeoutseconds": Ksm.UnmergeTimeoutSeconds = Whole(value); break;
+            case "ksm:unmergesecondspergib": Ksm.UnmergeSecondsPerGiB = Whole(value); break;
+            case "ksm:locktimeoutseconds": Ksm.LockTimeoutSeconds = Whole(value); break;
+            case "ksm:stalegraceseconds": Ksm.StaleGraceSeconds = Whole(value); break;
+            case "ksm:maxrequests": Ksm.MaxRequests = Whole(value); break;
+            case "ksm:defaultmergeacrossnodes": Ksm.DefaultMergeAcrossNodes = value; break;
+            case "ksmtune:mode": KsmTune.Mode = value; break;
+            case "ksmtune:threscoef": KsmTune.ThresCoef = value; break;
+            case "ksmtune:thresconstkib": KsmTune.ThresConstKiB = value; break;
+            case "ksmtune:boost": KsmTune.Boost = value; break;
+            case "ksmtune:decay": KsmTune.Decay = value; break;
+            case "ksmtune:minpages": KsmTune.MinPages = value; break;
+            case "ksmtune:maxpages": KsmTune.MaxPages = value; break;
+            case "ksmtune:sleepmsec": KsmTune.SleepMsec = value; break;
+            case "ksmtune:intervalseconds": KsmTune.IntervalSeconds = value; break;
+            case "ksmtune:ksmtunedconf": KsmTune.KsmtunedConf = value; break;
+            case "ksmtune:listen": KsmTune.Listen = value; break;
+            case "ksmtune:textfilepath": KsmTune.TextfilePath = value; break;
+            case "ksmtune:cpusamplemilliseconds": KsmTune.CpuSampleMilliseconds = Whole(value); break;
+            case "ksmtune:gueststatedir": KsmTune.GuestStateDir = value; break;
+            case "mom:configpath": Mom.ConfigPath = value; break;
+            default: return false;
+        }
+        return true;
+    }
+
+    /// <summary>A whole number as JSON or an environment variable writes it (surrounding blanks allowed).</summary>
+    private static int Whole(string value) =>
+        int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture,
+            out var n) ? n : throw new FormatException("a whole number");
 }
 
 public sealed class TopologyOptions

@@ -348,6 +348,73 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void Every_documented_key_can_be_set_and_its_documented_default_is_the_default()
+    {
+        // ConfigKeys (docs, the shipped file, warnings) and LargeguestOptions.TrySet (what sets a value) list the
+        // same keys: setting each to its documented default, in any case, changes nothing.
+        var options = new LargeguestOptions();
+        foreach (var key in ConfigKeys.All)
+        {
+            options.TrySet(key.Name, key.Default).Should().BeTrue(key.Name);
+            options.TrySet(key.Name.ToUpperInvariant(), key.Default).Should().BeTrue(key.Name);
+        }
+        LargeguestConfig.FromOptions(options).Should().Be(LargeguestConfig.Defaults);
+        new LargeguestOptions().TrySet("Ksm:Turbo", "1").Should().BeFalse();
+    }
+
+    [Fact]
+    public void Every_key_takes_effect_from_the_file()
+    {
+        // Each key set to a value other than its default (one the key accepts) must change the loaded config.
+        var changed = new Dictionary<string, string>
+        {
+            ["Topology:Source"] = "sysfs", ["Topology:LibvirtUri"] = "test:///default", ["Topology:SysfsRoot"] = "/x",
+            ["Topology:NumadPath"] = "/x/numad", ["NumaTune:DefaultMode"] = "strict",
+            ["NumaTune:StrictMemory"] = "fail", ["NumaTune:PreferredManyNodes"] = "interleave",
+            ["CpuTune:SharedPolicy"] = "warn", ["GuestNuma:TopologyMismatch"] = "fail", ["Ksm:StateDir"] = "/run/x",
+            ["Ksm:MemoryReservePercent"] = "20", ["Ksm:OnFailure"] = "fail", ["Ksm:UnmergeTimeoutSeconds"] = "60",
+            ["Ksm:UnmergeSecondsPerGiB"] = "3", ["Ksm:LockTimeoutSeconds"] = "5", ["Ksm:StaleGraceSeconds"] = "6",
+            ["Ksm:MaxRequests"] = "7", ["Ksm:DefaultMergeAcrossNodes"] = "1", ["Mom:ConfigPath"] = "/x/mom.conf",
+        };
+        foreach (var key in ConfigKeys.All.Where(k => k.Name.StartsWith("KsmTune:", StringComparison.Ordinal)))
+            changed[key.Name] = key.Name.EndsWith("Milliseconds", StringComparison.Ordinal) ? "250" : "x";
+        changed.Keys.Should().BeEquivalentTo(ConfigKeys.All.Select(k => k.Name));
+        foreach (var (key, value) in changed)
+        {
+            var section = key[..key.IndexOf(':')];
+            var json = $$"""{ "{{section}}": { "{{key[(section.Length + 1)..]}}": "{{value}}" } }""";
+            Load(json).Should().NotBe(LargeguestConfig.Defaults, $"{key} = {value} must take effect");
+        }
+        _warnings.Should().BeEmpty();
+    }
+
+    [Theory]
+    [InlineData("""{ "Ksm": { "OnFailure": "fail", "onfailure": "warn" } }""",
+        "malformed JSON: the key 'Ksm:onfailure' is given twice")]
+    [InlineData("\"strict\"", "malformed JSON: the top level is a string, not an object")]
+    [InlineData("", "malformed JSON at line 1, byte 1")]
+    [InlineData("{ } { }", "malformed JSON at line 1, byte 5")]
+    public void A_file_that_is_not_one_object_of_distinct_keys_is_malformed(string json, string message) =>
+        Fails(json).Message.Should().EndWith(message);
+
+    [Fact]
+    public void A_byte_order_mark_and_null_values_are_accepted()
+    {
+        var config = Load("\uFEFF" + """{ "Ksm": { "OnFailure": "fail", "LockTimeoutSeconds": null }, "Mom": { } }""");
+        config.KsmOnFailure.Should().Be(FailurePolicy.Fail);
+        config.KsmLockTimeout.Should().Be(LargeguestConfig.Defaults.KsmLockTimeout, "null leaves the default");
+        _warnings.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void A_whole_number_key_given_other_text_names_the_key_and_what_it_takes()
+    {
+        Fails("""{ "Ksm": { "LockTimeoutSeconds": "soon" } }""").Message.Should()
+            .EndWith("Ksm:LockTimeoutSeconds: bad value 'soon' (expected: a whole number)");
+        Load("""{ "Ksm": { "LockTimeoutSeconds": " 12 " } }""").KsmLockTimeout.Should().Be(TimeSpan.FromSeconds(12));
+    }
+
+    [Fact]
     public void Privileged_mode_ignores_the_path_variable_and_environment_overrides()
     {
         var overrides = new Dictionary<string, string>
