@@ -312,7 +312,8 @@ public sealed class HookProcessTests : IDisposable
         "byte 29")]
     [InlineData("{ \"a\":", "malformed JSON at line 1, byte 7")]
     [InlineData("", "malformed JSON at line 1, byte 1")]
-    [InlineData("{ \"Ksm\": { \"MemoryReservePercent\": \"lots\" } }", "'lots' at 'Ksm:MemoryReservePercent'")]
+    [InlineData("{ \"Ksm\": { \"MemoryReservePercent\": \"lots\" } }",
+        "Ksm:MemoryReservePercent: bad value 'lots' (expected: a whole number)")]
     public void A_malformed_config_file_says_where_in_the_published_binary_too(string json, string message)
     {
         // The AOT binary has no resource strings: the message must not depend on them.
