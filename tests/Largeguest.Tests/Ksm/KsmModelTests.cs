@@ -352,7 +352,8 @@ public sealed class KsmModelTests : IDisposable
         var journal = new KsmJournalFile(Path.Combine(_dir, "state"));
         journal.Read().Should().BeNull();
         journal.Write(KsmRun.Merge, false, DateTimeOffset.UnixEpoch);
-        journal.Read().Should().Match<KsmJournal>(j => j.PreviousRun == KsmRun.Merge && j.Target == false && j.Readable);
+        journal.Read().Should()
+            .Match<KsmJournal>(j => j.PreviousRun == KsmRun.Merge && j.Target == false && j.Readable);
         File.WriteAllText(journal.Path, "previous_run=2\n");
         journal.Read()!.Readable.Should().BeFalse("run=2 is never a value to restore");
         journal.Delete();
@@ -493,7 +494,8 @@ public sealed class KsmModelTests : IDisposable
 /// driver.</summary>
 public sealed class LibvirtLivenessTests
 {
-    private static readonly VmId Known = VmId.Parse("6695eb01-f6a4-8304-79aa-97f2502e193f"); // the driver's domain "test"
+    // the driver's domain "test"
+    private static readonly VmId Known = VmId.Parse("6695eb01-f6a4-8304-79aa-97f2502e193f");
     private static readonly VmId Gone = VmId.Parse("00000000-dead-4000-8000-000000000000");
 
     [Fact]

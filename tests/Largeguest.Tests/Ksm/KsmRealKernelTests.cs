@@ -157,7 +157,10 @@ public sealed class KsmRealKernelTests : IDisposable
         RealKsm.MergeNow(pages, runAfter: 1);
         var observedRun2 = false;
         using var stop = new CancellationTokenSource();
-        var watcher = Task.Run(() => { while (!stop.IsCancellationRequested) observedRun2 |= RealKsm.Read("run") == "2"; });
+        var watcher = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested) observedRun2 |= RealKsm.Read("run") == "2";
+        });
         var vms = Enumerable.Range(0, 8).Select(i => VmId.Parse($"cccccccc-1111-4000-8000-{i:x12}")).ToList();
         var outcomes = vms.AsParallel().WithDegreeOfParallelism(8)
             .Select(vm => Reconcile(vm, vm != vms[0])).ToList(); // one asks 0, seven ask 1

@@ -107,7 +107,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     public void An_unmerge_the_kernel_fails_with_ENOMEM_restores_run()
     {
         _kernel.Shares(256, 65280);
-        _kernel.Before = step => { if (step == "unmerge") _kernel.MemAvailable = 4096; }; // memory vanished after the check
+        // memory vanished after the check
+        _kernel.Before = step => { if (step == "unmerge") _kernel.MemAvailable = 4096; };
         Ask(A, false);
         FluentActions.Invoking(() => Reconciler().Reconcile()).Should().Throw<KsmException>()
             .WithMessage("*unmerging 65280 pages (255 MiB) failed: Cannot allocate memory; merge_across_nodes left " +
@@ -254,7 +255,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         if (path == "direct")
             _kernel.Before = step => { if (step == "write merge_across_nodes=1") VRegistersAndReconciles(); };
         else
-            _kernel.ReadingMemAvailable = () => { if (!HostLock.IsFree(lockPath)) VRegistersAndReconciles(); }; // Z's look under the lock
+            // Z's look under the lock
+            _kernel.ReadingMemAvailable = () => { if (!HostLock.IsFree(lockPath)) VRegistersAndReconciles(); };
 
         Ask(z, true);
         var zOutcome = Reconciler().Reconcile();
@@ -368,7 +370,8 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
         var fifo = Path.Combine(_state, "requests", B.Value);
         System.Diagnostics.Process.Start("mkfifo", fifo)!.WaitForExit();
         File.Exists(fifo).Should().BeTrue("mkfifo must have created the FIFO");
-        var outcome = await Task.Run(() => Reconciler().Reconcile()).WaitAsync(TimeSpan.FromSeconds(20)); // a FIFO must not hang the root helper
+        // a FIFO must not hang the root helper
+        var outcome = await Task.Run(() => Reconciler().Reconcile()).WaitAsync(TimeSpan.FromSeconds(20));
         outcome.Warnings.Should().ContainSingle().Which.Should()
             .Contain($"{fifo}: not a KSM request (a FIFO, not a regular file)");
         _kernel.Merge.Should().BeFalse("A's 0 still counts");

@@ -14,7 +14,8 @@ public sealed class KsmStateDirectoryTests : IDisposable
     public KsmStateDirectoryTests()
     {
         if (!Environment.IsPrivilegedProcess)
-            throw new InvalidOperationException("THE STATE DIRECTORY TESTS NEED ROOT to chown directories; not skipping");
+            throw new InvalidOperationException(
+                "THE STATE DIRECTORY TESTS NEED ROOT to chown directories; not skipping");
     }
 
     public void Dispose() => Directory.Delete(_root, recursive: true);

@@ -33,7 +33,8 @@ public sealed class KsmSudoTests : IDisposable
         if (!Environment.IsPrivilegedProcess) throw new InvalidOperationException("THE SUDO PATH TEST NEEDS ROOT to " +
             "create its user and sudoers drop-in; not skipping");
         foreach (var tool in new[] { "/usr/bin/sudo", "/usr/sbin/visudo", "/usr/bin/setpriv", "/usr/sbin/useradd" })
-            if (!File.Exists(tool)) throw new InvalidOperationException($"THE SUDO PATH TEST NEEDS {tool}; not skipping");
+            if (!File.Exists(tool))
+                throw new InvalidOperationException($"THE SUDO PATH TEST NEEDS {tool}; not skipping");
         RealKsm.Baseline(mergeAcrossNodes: true, run: 0);
 
         if (Sh("id -u vdsm").ExitCode != 0)
@@ -76,7 +77,11 @@ public sealed class KsmSudoTests : IDisposable
         void Step(Action a) { try { a(); } catch (Exception e) { errors.Add(e); } }
         Step(() => File.Delete(_sudoers));
         Step(() => { var r = Path.Combine(KsmPrivilegedPaths.Requests, Vm); if (File.Exists(r)) File.Delete(r); });
-        Step(() => { if (!_stateDirExisted && Directory.Exists(KsmPrivilegedPaths.StateDir)) Directory.Delete(KsmPrivilegedPaths.StateDir, recursive: true); });
+        Step(() =>
+        {
+            if (!_stateDirExisted && Directory.Exists(KsmPrivilegedPaths.StateDir))
+                Directory.Delete(KsmPrivilegedPaths.StateDir, recursive: true);
+        });
         Step(() => Directory.Delete(_dir, recursive: true));
         if (_createdUser) Step(() => Sh("userdel vdsm").ExitCode.Should().Be(0));
         if (errors.Count > 0) throw new AggregateException("cleaning up after the sudo test", errors);
@@ -121,11 +126,13 @@ public sealed class KsmSudoTests : IDisposable
         (RealKsm.Read("merge_across_nodes"), RealKsm.Read("run"), RealKsm.Number("pages_shared"))
             .Should().Be(("0", "0", 0L));
         var request = Path.Combine(KsmPrivilegedPaths.Requests, Vm);
-        File.Exists(request).Should().BeTrue("the privileged entry registered the request in the fixed state directory");
+        File.Exists(request).Should().BeTrue(
+            "the privileged entry registered the request in the fixed state directory");
         Sh($"stat -c %U {request}").Stdout.Trim().Should().Be("root");
         syslog.Ours().Should().ContainSingle("the root helper's host-wide change is one syslog record (sudo logs " +
             "nothing: !syslog)")
-            .Which.Should().MatchRegex($@"^<29>largeguest\[\d+\]: VM {Vm} reconcile: ksm: merge_across_nodes 1 -> 0 .*unmerged");
+            .Which.Should()
+            .MatchRegex($@"^<29>largeguest\[\d+\]: VM {Vm} reconcile: ksm: merge_across_nodes 1 -> 0 .*unmerged");
 
         var destroy = AsVdsm(HookEnv("0"), Hook("after_vm_destroy"));
         destroy.ExitCode.Should().Be(0, destroy.Stderr);
@@ -153,7 +160,8 @@ public sealed class KsmSudoTests : IDisposable
         }
 
         /// <summary>The records tagged largeguest since the last call (sudo and PAM write here too).</summary>
-        public List<string> Ours() => Drain().Where(r => System.Text.RegularExpressions.Regex.IsMatch(r, @"^<\d+>largeguest\[")).ToList();
+        public List<string> Ours() => Drain()
+            .Where(r => System.Text.RegularExpressions.Regex.IsMatch(r, @"^<\d+>largeguest\[")).ToList();
 
         private List<string> Drain()
         {
@@ -162,7 +170,8 @@ public sealed class KsmSudoTests : IDisposable
             while (true)
             {
                 try { records.Add(System.Text.Encoding.UTF8.GetString(buffer, 0, _socket.Receive(buffer))); }
-                catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.WouldBlock) { return records; }
+                catch (System.Net.Sockets.SocketException e)
+                    when (e.SocketErrorCode == System.Net.Sockets.SocketError.WouldBlock) { return records; }
             }
         }
 

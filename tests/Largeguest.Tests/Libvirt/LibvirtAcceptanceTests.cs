@@ -13,10 +13,12 @@ public class LibvirtAcceptanceTests
 {
     private static string Tool(string name)
     {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Append("/usr/bin"))
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':')
+            .Append("/usr/bin"))
             if (File.Exists(Path.Combine(dir, name))) return Path.Combine(dir, name);
-        throw new Xunit.Sdk.XunitException($"{name} is not installed: it comes with the Debian package libvirt-clients " +
-            "(`make test` installs it through scripts/ensure-packages.sh; or apt-get install libvirt-clients)");
+        throw new Xunit.Sdk.XunitException($"{name} is not installed: it comes with the Debian package " +
+            "libvirt-clients (`make test` installs it through scripts/ensure-packages.sh; or apt-get install " +
+            "libvirt-clients)");
     }
 
     private static (int Code, string Output) Exec(string tool, params string[] args)
@@ -138,7 +140,8 @@ public class LibvirtAcceptanceTests
             houtput.Should().Contain("hugepages: node 2 not found");
             // Restrictive memory with a relaxed memnode (what the hook wrote before it relaxed both together): refused.
             File.WriteAllText(bad,
-                File.ReadAllText(Fixtures.PathOf("restrictive-relaxed.expected.xml")).Replace("<memory mode='interleave'", "<memory mode='restrictive'"));
+                File.ReadAllText(Fixtures.PathOf("restrictive-relaxed.expected.xml"))
+                    .Replace("<memory mode='interleave'", "<memory mode='restrictive'"));
             var (rcode, routput) = Exec("virsh", "-c", "test:///default", $"define --validate {bad}");
             rcode.Should().NotBe(0);
             routput.Should().Contain("'restrictive' mode is required in memnode element when mode is 'restrictive' " +
@@ -222,6 +225,7 @@ public class LibvirtAcceptanceTests
     /// style.</summary>
     private static string Canonical(XElement? e) => e is null ? "(none)" :
         $"<{e.Name.LocalName} " +
-            $"{string.Join(" ", e.Attributes().OrderBy(a => a.Name.LocalName).Select(a => $"{a.Name.LocalName}={a.Value}"))}>" +
+            $"{string.Join(" ", e.Attributes().OrderBy(a => a.Name.LocalName)
+                .Select(a => $"{a.Name.LocalName}={a.Value}"))}>" +
         string.Concat(e.Elements().Select(Canonical)) + $"</{e.Name.LocalName}>";
 }

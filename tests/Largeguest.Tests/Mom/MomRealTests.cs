@@ -118,7 +118,8 @@ public sealed class MomRealTests : IDisposable
         RealKsm.MergeNow(pages, runAfter: 0);
         mom.Start();
         var rtt = Enumerable.Range(0, 21)
-            .Select(_ => { var t = Stopwatch.StartNew(); mom.Client.Ping(); return t.Elapsed.TotalMilliseconds; }).Order().ToList();
+            .Select(_ => { var t = Stopwatch.StartNew(); mom.Client.Ping(); return t.Elapsed.TotalMilliseconds; })
+            .Order().ToList();
         Figures.Report(_out, $"MoM RPC round trip (ping over its unix socket, 21 calls): median {rtt[10]:F2} ms, max " +
             $"{rtt[^1]:F2} ms");
         mom.WaitCycles(2);
@@ -149,7 +150,8 @@ public sealed class MomRealTests : IDisposable
         MergeBesideMom(pages);
         mom.WaitCycles(4);
         string History() => $"sysfs:\n{watch}\nMoM's " +
-            $"log:\n{string.Join("\n", mom.LogSince(mark).Where(l => !l.Contains("getStatistics") && !l.Contains("GuestManager") && !l.Contains("libvirtInterface")))}";
+            $"log:\n{string.Join("\n", mom.LogSince(mark).Where(l => !l.Contains("getStatistics")
+                && !l.Contains("GuestManager") && !l.Contains("libvirtInterface")))}";
         stale.Should().BeLessThanOrEqualTo(1, History());
         watch.SawOne.Should().BeFalse("merge_across_nodes never went back to 1 after the hook\n" + History());
         Host().Should().Match<(string Merge, long Shared)>(h => h.Merge == "0" && h.Shared > 0, "MoM now agrees with " +
@@ -201,7 +203,8 @@ public sealed class MomRealTests : IDisposable
             "does not revert the value");
         mom.KsmWrites(mark, "'run': 2").Should().Be(0, string.Join("\n", mom.LogSince(mark)));
         watch.SawOne.Should().BeFalse("merge_across_nodes never went back to 1 across the restart\n" + History());
-        Figures.Report(_out, $"MoM restart: {mom.Cycles(mark)} cycles after it, merge_across_nodes stayed 0, no unmerge");
+        Figures.Report(_out, $"MoM restart: {mom.Cycles(mark)} cycles after it, merge_across_nodes stayed 0, " +
+            "no unmerge");
 
         // after_vm_destroy: our policy is withdrawn and MoM puts the engine's value back (its own unmerge).
         mark = mom.Mark();

@@ -78,7 +78,8 @@ public sealed class MomUnitTests : IDisposable
     public void Mom_ConfigPath_defaults_to_VDSMs_file_and_must_be_absolute()
     {
         LargeguestConfig.Defaults.MomConfigPath.Should().Be("/etc/vdsm/mom.conf");
-        var bad = () => LargeguestConfig.FromOptions(new LargeguestOptions { Mom = new MomOptions { ConfigPath = "mom.conf" } }, "f.json");
+        var bad = () => LargeguestConfig.FromOptions(
+            new LargeguestOptions { Mom = new MomOptions { ConfigPath = "mom.conf" } }, "f.json");
         bad.Should().Throw<ConfigException>()
             .WithMessage("f.json: Mom:ConfigPath: bad value 'mom.conf' (expected: an absolute path)");
     }
@@ -101,7 +102,9 @@ public sealed class MomUnitTests : IDisposable
         Encoding.UTF8.GetBytes($"HTTP/1.0 {status}\r\nContent-type: text/xml\r\nContent-length: " +
             $"{Encoding.UTF8.GetByteCount(body)}\r\n\r\n{body}");
 
-    private static string Response(string value) => $"<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n{value}\n</param>\n</params>\n</methodResponse>\n";
+    private static string Response(string value) =>
+        $"<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n{value}\n</param>\n" +
+            "</params>\n</methodResponse>\n";
 
     [Fact]
     public void Responses_decode_every_type_MoM_sends()
@@ -115,7 +118,8 @@ public sealed class MomUnitTests : IDisposable
             "<member><name>mem_available</name><value><i8>8589934592</i8></value></member>" +
             "<member><name>load</name><value><double>0.25</double></value></member>" +
             "<member><name>p</name><value><string>(set x 0)\n</string></value></member>" +
-            "<member><name>list</name><value><array><data><value><int>-3</int></value><value><string>s</string></value></data></array></value></member>" +
+            "<member><name>list</name><value><array><data><value><int>-3</int></value>" +
+            "<value><string>s</string></value></data></array></value></member>" +
             "</struct></value></member></struct></value>")));
         var host = value.Should().BeAssignableTo<IReadOnlyDictionary<string, object?>>().Subject["host"]
             .Should().BeAssignableTo<IReadOnlyDictionary<string, object?>>().Subject;
@@ -124,7 +128,8 @@ public sealed class MomUnitTests : IDisposable
         host["load"].Should().Be(0.25);
         host["p"].Should().Be("(set x 0)\n");
         host["list"].Should().BeEquivalentTo(new object?[] { -3, "s" });
-        XmlRpc.ParseMethodResponse("<methodResponse><params><param><value><struct><member><name>a</name><value>1</value></member>" +
+        XmlRpc.ParseMethodResponse("<methodResponse><params><param><value><struct>" +
+            "<member><name>a</name><value>1</value></member>" +
             "<member><name>a</name><value>2</value></member></struct></value></param></params></methodResponse>")
             .Should().BeEquivalentTo(new Dictionary<string, object?> { ["a"] = "2" }, "a repeated member keeps its " +
                 "last value");
@@ -141,7 +146,9 @@ public sealed class MomUnitTests : IDisposable
         "<methodResponse><params><param><value><base64>AA==</base64></value></param></params></methodResponse>",
         "unsupported XML-RPC type <base64>")]
     [InlineData("HTTP/1.0 200 OK",
-        "<methodResponse><params><param><value><struct><member><value>1</value></member></struct></value></param></params></methodResponse>", "a struct <member> without <name>")]
+        "<methodResponse><params><param><value><struct><member><value>1</value></member></struct></value></param>" +
+        "</params></methodResponse>",
+        "a struct <member> without <name>")]
     public void Malformed_responses_say_what_is_wrong(string status, string body, string message)
     {
         var parse = () => XmlRpc.ParseHttpResponse(Http(body, status["HTTP/1.0 ".Length..]));
@@ -153,7 +160,8 @@ public sealed class MomUnitTests : IDisposable
     [Fact]
     public void A_fault_is_surfaced_with_its_code_and_text()
     {
-        var fault = "<methodResponse><fault><value><struct><member><name>faultCode</name><value><int>1</int></value></member>" +
+        var fault = "<methodResponse><fault><value><struct>" +
+                    "<member><name>faultCode</name><value><int>1</int></value></member>" +
                     "<member><name>faultString</name><value><string>&lt;class 'TypeError'&gt;:setNamedPolicy() " +
                         "missing 1 argument</string></value></member>" +
                     "</struct></value></fault></methodResponse>";
@@ -230,7 +238,8 @@ public sealed class MomUnitTests : IDisposable
         var off = () => new MomClient(new MomEndpoint(null, null)).Ping();
         off.Should().Throw<MomException>().WithMessage("MoM's RPC is off*");
 
-        var faulty = FakeServer(Http("<methodResponse><fault><value><struct><member><name>faultCode</name><value><int>1</int></value></member>" +
+        var faulty = FakeServer(Http("<methodResponse><fault><value><struct>" +
+            "<member><name>faultCode</name><value><int>1</int></value></member>" +
             "<member><name>faultString</name><value>boom</value></member></struct></value></fault></methodResponse>"));
         var fault = () => new MomClient(new MomEndpoint(faulty, null)).Ping();
         fault.Should().Throw<MomException>().WithMessage($"MoM at {faulty} answered ping with XML-RPC fault 1: boom");
@@ -240,7 +249,9 @@ public sealed class MomUnitTests : IDisposable
     public void A_refusing_MoM_is_a_failure_saying_MoM_will_revert_and_the_file_is_still_written()
     {
         var requests = new List<string>();
-        var refusing = FakeServer(r => Http(Response(r.Contains("getNamedPolicies") ? "<value><struct></struct></value>" : "<value><boolean>0</boolean></value>")), requests);
+        var refusing = FakeServer(r => Http(Response(r.Contains("getNamedPolicies")
+            ? "<value><struct></struct></value>"
+            : "<value><boolean>0</boolean></value>")), requests);
         var policyDir = Directory.CreateDirectory(Path.Combine(_dir, "mom.d")).FullName;
         var mom = new MomConfig("/etc/vdsm/mom.conf", "KSM", new MomEndpoint(refusing, null), policyDir);
         var result = MomPublisher.Publish(mom, false);

@@ -48,7 +48,8 @@ public sealed class RealMom : IDisposable
             if (!File.Exists(file)) throw new InvalidOperationException($"MoM needs {file}: install the Debian " +
                 $"package {package} (`make deps`); not skipping");
         var source = ThirdParty;
-        File.WriteAllText(Path.Combine(Dir, "momd"), File.ReadAllText(Path.Combine(source, "mom", "momd.in")).Replace("@PYTHON@", "/usr/bin/python3"));
+        File.WriteAllText(Path.Combine(Dir, "momd"),
+            File.ReadAllText(Path.Combine(source, "mom", "momd.in")).Replace("@PYTHON@", "/usr/bin/python3"));
         Directory.CreateDirectory(PolicyDir);
         foreach (var policy in new[] { "00-defines", "01-parameters", "03-ksm" })
             File.Copy(Path.Combine(source, "vdsm", "static", "etc", "vdsm", "mom.d", policy + ".policy"),

@@ -13,7 +13,8 @@ public class GlibcTests
     {
         File.Exists(binary).Should().BeTrue($"{binary} must exist: `make publish` builds it");
         var dump = Tool.Check(Tool.Require("objdump", "binutils"), "-T", binary).Stdout;
-        return Regex.Matches(dump, @"\bGLIBC_([0-9]+(?:\.[0-9]+)+)\b").Select(m => Version.Parse(m.Groups[1].Value)).Distinct().Order().ToList();
+        return Regex.Matches(dump, @"\bGLIBC_([0-9]+(?:\.[0-9]+)+)\b")
+            .Select(m => Version.Parse(m.Groups[1].Value)).Distinct().Order().ToList();
     }
 
     public static string NewestGlibcVersion(string binary) => GlibcVersions(binary)[^1].ToString();

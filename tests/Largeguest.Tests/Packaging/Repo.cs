@@ -80,7 +80,8 @@ internal static class Tool
     /// <summary>The absolute path of a required executable, or a loud failure naming the Debian package.</summary>
     public static string Require(string name, string package)
     {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Append("/usr/sbin").Append("/sbin"))
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':')
+            .Append("/usr/sbin").Append("/sbin"))
         {
             var candidate = Path.Combine(dir, name);
             if (File.Exists(candidate)) return candidate;

@@ -169,7 +169,8 @@ public class RpmPackageTests(RpmFixture rpm, ITestOutputHelper output)
         help.Stdout.Should().Contain("check").And.Contain("ksm");
 
         var readme = File.ReadAllText(root[$"{DocDir}/README.md"]);
-        var links = System.Text.RegularExpressions.Regex.Matches(readme, @"\]\((docs/[^)#]+)").Select(m => m.Groups[1].Value).Distinct().ToList();
+        var links = System.Text.RegularExpressions.Regex.Matches(readme, @"\]\((docs/[^)#]+)")
+            .Select(m => m.Groups[1].Value).Distinct().ToList();
         links.Should().NotBeEmpty("the README links its docs");
         foreach (var link in links)
             File.Exists(root[$"{DocDir}/{link}"]).Should().BeTrue($"the README's link {link} must work under {DocDir}");

@@ -56,12 +56,14 @@ internal static class SyntaxOracle
     private static readonly Dictionary<string, Regex[]> Exclusions = new()
     {
         [LargeguestProperties.Pincpu] = [new(@"(?<=(?:^|,)\s*)\^(?=\s*[0-9])")],
-        [LargeguestProperties.Guestnuma] = [new(@"(?<=(?:^|,)\s*)\^(?=\s*[0-9])")], // VCPUS; after '#' come MEMORY and NODES
+        // VCPUS; after '#' come MEMORY and NODES
+        [LargeguestProperties.Guestnuma] = [new(@"(?<=(?:^|,)\s*)\^(?=\s*[0-9])")],
         [LargeguestProperties.Numatune] = [new(@"(?<=(?:^|[,#:])\s*)\^(?=\s*[0-9])")],
         [LargeguestProperties.Numa] = [new(@"(?<=(?:^|[,#:])\s*)\^(?=\s*[0-9])")],
         // after '#' (an entry's first cpuset token) or after ',' in a piece without '#' (a continuation
         // token); at the start of a piece with '#' it is a vCPU key, where '^' is a syntax error
-        [LargeguestProperties.Cputune] = [new(@"(?<=#\s*)\^(?=\s*[0-9])"), new(@"(?<=,\s*)\^(?=\s*[0-9][^,#]*(?:,|\z))")],
+        [LargeguestProperties.Cputune] = [new(@"(?<=#\s*)\^(?=\s*[0-9])"),
+            new(@"(?<=,\s*)\^(?=\s*[0-9][^,#]*(?:,|\z))")],
     };
 
     /// <summary>

@@ -106,7 +106,11 @@ public sealed class DurabilityTests : IDisposable
         foreach (var a in new[] { "-f", "-qq", "-o", log, "-e", "trace=" + Traced, "--", PublishedBinary.Path, "apply",
             domain })
             start.ArgumentList.Add(a);
-        foreach (var (name, value) in golden.Properties) { start.ArgumentList.Add("--set"); start.ArgumentList.Add($"{name}={value}"); }
+        foreach (var (name, value) in golden.Properties)
+        {
+            start.ArgumentList.Add("--set");
+            start.ArgumentList.Add($"{name}={value}");
+        }
         start.Environment.Clear();
         foreach (var (k, v) in VdsmHookRunner.HermeticEnvironment(config)) start.Environment[k] = v;
         foreach (var (k, v) in SampleHost.Environment) start.Environment[k] = v;
@@ -114,7 +118,8 @@ public sealed class DurabilityTests : IDisposable
         using var p = Process.Start(start)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60))) await p.WaitForExitAsync(timeout.Token);
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+            await p.WaitForExitAsync(timeout.Token);
 
         p.ExitCode.Should().Be(0, await stderr);
         File.ReadAllBytes(domain).Should().Equal(File.ReadAllBytes(golden.ExpectedPath));

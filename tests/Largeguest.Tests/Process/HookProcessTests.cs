@@ -223,7 +223,8 @@ public sealed class HookProcessTests : IDisposable
     public void A_crlf_file_comes_back_all_crlf_with_the_golden_rewrite(GoldenCase golden)
     {
         // What we insert takes the file's line ending: the golden output, line for line, in CR LF.
-        static byte[] Crlf(byte[] lf) => System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(lf).ReplaceLineEndings("\r\n"));
+        static byte[] Crlf(byte[] lf) =>
+            System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(lf).ReplaceLineEndings("\r\n"));
         var run = _vdsm.Run("before_vm_start", Crlf(golden.Input), golden.Properties, environment: golden.Settings);
         run.ExitCodes.Should().Equal([0], run.ToString());
         System.Text.RegularExpressions.Regex.Count(run.XmlText, "(?<!\r)\n")

@@ -145,10 +145,14 @@ public sealed class HostileEnvironmentTests(ITestOutputHelper output) : IDisposa
         // A configuration the hook cannot use: named by file and key.
         var configs = new Dictionary<string, (string Json, string Error)>
         {
-            ["config: string for an int"] = ("""{ "Ksm": { "MemoryReservePercent": "lots" } }""", "Ksm:MemoryReservePercent"),
-            ["config: number for a mode"] = ("""{ "NumaTune": { "DefaultMode": 3 } }""", "NumaTune:DefaultMode: bad value '3'"),
-            ["config: bool for a policy"] = ("""{ "NumaTune": { "StrictMemory": true } }""", "NumaTune:StrictMemory: bad value 'true'"),
-            ["config: array for a number"] = ("""{ "Ksm": { "UnmergeTimeoutSeconds": [ 1 ] } }""", "Ksm:UnmergeTimeoutSeconds: expected a single value"),
+            ["config: string for an int"] = ("""{ "Ksm": { "MemoryReservePercent": "lots" } }""",
+                "Ksm:MemoryReservePercent"),
+            ["config: number for a mode"] = ("""{ "NumaTune": { "DefaultMode": 3 } }""",
+                "NumaTune:DefaultMode: bad value '3'"),
+            ["config: bool for a policy"] = ("""{ "NumaTune": { "StrictMemory": true } }""",
+                "NumaTune:StrictMemory: bad value 'true'"),
+            ["config: array for a number"] = ("""{ "Ksm": { "UnmergeTimeoutSeconds": [ 1 ] } }""",
+                "Ksm:UnmergeTimeoutSeconds: expected a single value"),
             ["config: value for a section"] = ("""{ "NumaTune": "strict" }""", "NumaTune: expected a section of keys"),
             ["config: not JSON"] = ("NumaTune.DefaultMode = strict\n", "malformed JSON at line 1, byte 1"),
         };

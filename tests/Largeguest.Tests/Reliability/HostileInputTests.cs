@@ -259,10 +259,19 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
             ("16 Mi line breaks in one text", Doc($"<metadata><x>{new string('\n', (16 << 20) - 200)}</x></metadata>"),
                 2),
             ("15 texts of 1 Mi line breaks",
-                Doc("<metadata>" + string.Concat(Enumerable.Repeat($"<x>{new string('\n', DomainDocument.MaxValueBytes)}</x>", 15)) + "</metadata>"), 0),
-            ("15 texts of 1 MiB", Doc("<metadata>" + string.Concat(Enumerable.Repeat($"<x>{new string('x', DomainDocument.MaxValueBytes)}</x>", 15)) + "</metadata>"), 0),
+                Doc("<metadata>" +
+                    string.Concat(Enumerable.Repeat($"<x>{new string('\n', DomainDocument.MaxValueBytes)}</x>", 15)) +
+                    "</metadata>"), 0),
+            ("15 texts of 1 MiB",
+                Doc("<metadata>" +
+                    string.Concat(Enumerable.Repeat($"<x>{new string('x', DomainDocument.MaxValueBytes)}</x>", 15)) +
+                    "</metadata>"), 0),
             ("15 attribute values of 1 MiB of entity references",
-                Doc("<metadata>" + string.Concat(Enumerable.Repeat($"<x v='{string.Concat(Enumerable.Repeat("&amp;", DomainDocument.MaxValueBytes / 5))}'/>", 15)) + "</metadata>"), 0),
+                Doc("<metadata>" +
+                    string.Concat(Enumerable.Repeat(
+                        $"<x v='{string.Concat(Enumerable.Repeat("&amp;", DomainDocument.MaxValueBytes / 5))}'/>",
+                        15)) +
+                    "</metadata>"), 0),
             ("17 MiB attribute value (over the 16 Mi-character cap)", Doc($"<metadata><x " +
                 $"v='{new string('x', 17 << 20)}'/></metadata>"), 2),
             ("16 MiB of entity references", Doc($"<metadata><x " +
@@ -272,7 +281,10 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
             ("16 MiB of attributes on one element", Doc("<metadata><x " + Attributes(1_100_000))[..((16 << 20) - 100)],
                 2),
             ("the most attributes allowed, up to the node limit",
-                Doc("<metadata>" + string.Concat(Enumerable.Repeat("<x " + Attributes(DomainDocument.MaxAttributesPerElement) + "/>", DomainDocument.MaxNodes / (DomainDocument.MaxAttributesPerElement + 1) - 1)) + "</metadata>"), 0),
+                Doc("<metadata>" +
+                    string.Concat(Enumerable.Repeat("<x " + Attributes(DomainDocument.MaxAttributesPerElement) + "/>",
+                        DomainDocument.MaxNodes / (DomainDocument.MaxAttributesPerElement + 1) - 1)) +
+                    "</metadata>"), 0),
             ("duplicate attribute among 50000", Doc("<metadata><x " + string.Join(" ", Enumerable.Range(0, 50_000)
                 .Select(i => $"a{i % 49_999}='{i}'")) + "/></metadata>"), 2),
             ("1 MiB element name", Doc($"<metadata><{new string('n', 1 << 20)}/></metadata>"), 0),

@@ -36,7 +36,8 @@ public static class EngineDomain
     {
         var lines = new StringBuilder();
         if (cpuPolicy is not null) lines.Append($"      <ovirt-vm:cpuPolicy>{cpuPolicy}</ovirt-vm:cpuPolicy>\n");
-        if (manuallyPinnedCpus is not null) lines.Append($"      <ovirt-vm:manuallyPinedCPUs>{manuallyPinnedCpus}</ovirt-vm:manuallyPinedCPUs>\n");
+        if (manuallyPinnedCpus is not null)
+            lines.Append($"      <ovirt-vm:manuallyPinedCPUs>{manuallyPinnedCpus}</ovirt-vm:manuallyPinedCPUs>\n");
         const string anchor = "      <ovirt-vm:resumeBehavior>auto_resume</ovirt-vm:resumeBehavior>\n";
         var at = xml.IndexOf(anchor, StringComparison.Ordinal);
         if (at < 0 || xml.Contains("<ovirt-vm:cpuPolicy>", StringComparison.Ordinal))
@@ -53,7 +54,8 @@ public static class EngineDomain
             : "";
         var properties = custom.Count == 0 ? "" :
             "      <ovirt-vm:custom>\n" +
-            string.Concat(custom.Select(p => $"        <ovirt-vm:{p.Key}>{SecurityElement.Escape(p.Value)}</ovirt-vm:{p.Key}>\n")) +
+            string.Concat(custom.Select(p => $"        <ovirt-vm:{p.Key}>{SecurityElement.Escape(p.Value)}" +
+                $"</ovirt-vm:{p.Key}>\n")) +
             "      </ovirt-vm:custom>\n";
         return $"""
             <?xml version='1.0' encoding='utf-8'?>

@@ -11,7 +11,8 @@ public static class HookAssertions
     {
         run.ExitCodes.Should().Equal([2], run.ToString());
         run.Stdout.Should().BeEmpty();
-        run.Stderr.Should().MatchRegex($"^largeguest: error: {Regex.Escape(property)}: [^\n]+ \\(expected: [^\n]+\\)\n$");
+        run.Stderr.Should()
+            .MatchRegex($"^largeguest: error: {Regex.Escape(property)}: [^\n]+ \\(expected: [^\n]+\\)\n$");
         run.Stderr.Should().Contain(problem);
         ShouldBeUntouched(run, input);
     }

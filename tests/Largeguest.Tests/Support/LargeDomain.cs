@@ -35,7 +35,8 @@ public static class LargeDomain
                 $"dev=\"sd{n}\" />\n")
               .Append($"      <source dev=\"/rhev/data-center/mnt/blockSD/3c2b1a0f/images/{uid}/{uid}\">\n        " +
                   $"<seclabel model=\"dac\" relabel=\"no\" />\n      </source>\n")
-              .Append("      <driver cache=\"none\" error_policy=\"stop\" io=\"native\" name=\"qemu\" type=\"raw\" />\n")
+              .Append("      <driver cache=\"none\" error_policy=\"stop\" io=\"native\" name=\"qemu\" " +
+                  "type=\"raw\" />\n")
               .Append($"      <alias name=\"ua-{uid}\" />\n      <address bus=\"0\" controller=\"0\" target=\"0\" " +
                   $"type=\"drive\" unit=\"{n}\" />\n")
               .Append($"      <serial>{uid}</serial>\n    </disk>\n");

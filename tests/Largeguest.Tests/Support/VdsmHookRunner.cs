@@ -30,7 +30,8 @@ public sealed record HookRun(IReadOnlyList<int> ExitCodes, string Stderr, byte[]
 
     /// <summary>The file was not opened for writing: same inode, same size, same mtime.</summary>
     public bool FileUntouched => Before is not null && After is not null && Before.Inode == After.Inode
-        && Before.MtimeSeconds == After.MtimeSeconds && Before.MtimeNanoseconds == After.MtimeNanoseconds && Before.Size == After.Size;
+        && Before.MtimeSeconds == After.MtimeSeconds && Before.MtimeNanoseconds == After.MtimeNanoseconds
+        && Before.Size == After.Size;
 
     public override string ToString() =>
         $"exit codes [{string.Join(",", ExitCodes)}], stderr: {Stderr.TrimEnd()}" + (Stdout.Length > 0 ? $", stdout: " +
@@ -186,9 +187,11 @@ public sealed class VdsmHookRunner : IDisposable
                 var rssPath = Path.Combine(_ioDir, ioId + ".rss");
                 if (options.MeasureRss)
                 {
-                    if (options.KillAfter is not null) throw new ArgumentException("MeasureRss and KillAfter do not mix");
+                    if (options.KillAfter is not null)
+                        throw new ArgumentException("MeasureRss and KillAfter do not mix");
                     argv = [RssProbe.Perl, _rssProbe ??= RssProbe.Install(_ioDir), rssPath,
-                        ((int)Math.Ceiling(options.Timeout.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture), path, .. argv];
+                        ((int)Math.Ceiling(options.Timeout.TotalSeconds))
+                            .ToString(System.Globalization.CultureInfo.InvariantCulture), path, .. argv];
                     path = RssProbe.Perl;
                 }
                 var child = Native.Spawn(path, argv, env, outPath, errPath);
@@ -226,7 +229,10 @@ public sealed class VdsmHookRunner : IDisposable
         {
             foreach (var f in Directory.GetFiles(_ioDir, ioId + ".*")) File.Delete(f);
             if (privateDir) { try { Directory.Delete(dir, recursive: true); } catch (IOException) { } }
-            else if (File.Exists(xmlPath)) { try { File.Delete(xmlPath); } catch (IOException) { } catch (UnauthorizedAccessException) { } }
+            else if (File.Exists(xmlPath))
+            {
+                try { File.Delete(xmlPath); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            }
         }
     }
 

@@ -39,7 +39,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
     [Theory]
     [InlineData("cputune")]
     [InlineData("pincpu")]
-    public void Pins_under_cpuPolicy_none_are_refused_saying_what_vdsm_does_and_what_to_set_in_the_engine(string property)
+    public void Pins_under_cpuPolicy_none_are_refused_saying_what_vdsm_does_and_what_to_set_in_the_engine(
+        string property)
     {
         var custom = Pins(property);
         var input = EngineDomain.Xml(custom, "none");
@@ -201,7 +202,8 @@ public sealed class RealVdsmHookPointTests : IDisposable
     [Theory]
     [InlineData("before_vm_migrate_destination")]
     [InlineData("before_vm_dehibernate")]
-    public void Xml_lacking_what_the_properties_ask_is_not_rewritten_and_a_warning_says_until_the_next_start(string hookPoint)
+    public void Xml_lacking_what_the_properties_ask_is_not_rewritten_and_a_warning_says_until_the_next_start(
+        string hookPoint)
     {
         var custom = AllThree();
         var input = EngineDomain.Xml(custom, "manual");

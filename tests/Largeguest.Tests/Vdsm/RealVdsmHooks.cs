@@ -37,7 +37,8 @@ public sealed record RealHookRun(string HookPoint, string? Xml, string? HookErro
 
     public override string ToString() =>
         $"{HookPoint}: " + string.Join("; ", Scripts.Select(s => $"{s.Name} rc={s.Rc} stderr={s.Stderr.TrimEnd()}")) +
-        (HookError is null ? ", no HookError" : $", HookError: {HookError.TrimEnd()}") + $", log: [{string.Join(" | ", Log)}]";
+        (HookError is null ? ", no HookError" : $", HookError: {HookError.TrimEnd()}") +
+        $", log: [{string.Join(" | ", Log)}]";
 }
 
 /// <summary>How to call a hook point, beyond the defaults.</summary>

@@ -49,7 +49,8 @@ public class TuneConfigTests
     {
         var s = Resolve(
             json: new KsmTuneOptions { Boost = "400", MinPages = "80", ThresCoef = "25", IntervalSeconds = "10" },
-            conf: "KSM_NPAGES_BOOST=350\nKSM_NPAGES_MAX=3000\nKSM_NPAGES_MIN=70\nKSM_THRES_COEF=22\nKSM_THRES_CONST=1000",
+            conf: "KSM_NPAGES_BOOST=350\nKSM_NPAGES_MAX=3000\nKSM_NPAGES_MIN=70\nKSM_THRES_COEF=22\n" +
+                "KSM_THRES_CONST=1000",
             flags: new(Boost: "450", ThresCoef: "50"));
         s.Parameters.Should().Be(new TuningParameters(450, 50, 80, 3000, 10));
         s.ThresCoef.Should().Be(50);

@@ -168,8 +168,10 @@ public class TunerPiecesTests
         samples.Value("largeguest_ksm_pages_skipped_total").Should().Be(9);
         types["largeguest_ksm_pages_skipped_total"].Should().Be("counter");
         samples.Single(x => x.Name == "largeguest_build_info").Labels["version"].Should().MatchRegex(@"^\d+\.\d+\.\d+");
-        samples.Should().NotContain(x => x.Name.Contains("millisec") || x.Name.Contains("percent") || x.Name.Contains("ksm_ksm_"));
-        samples.SelectMany(x => x.Labels.Values).Should().OnlyContain(v => v == v.ToLowerInvariant() || Regex.IsMatch(v, @"^\d"), "one label-value case");
+        samples.Should().NotContain(x => x.Name.Contains("millisec") || x.Name.Contains("percent")
+            || x.Name.Contains("ksm_ksm_"));
+        samples.SelectMany(x => x.Labels.Values).Should()
+            .OnlyContain(v => v == v.ToLowerInvariant() || Regex.IsMatch(v, @"^\d"), "one label-value case");
         samples.Value("largeguest_ksm_advisor_mode", ("value", "none")).Should().Be(1);
         samples.Value("largeguest_ksm_advisor_mode", ("value", "scan-time")).Should().Be(0);
         samples.Value("largeguest_ksmtune_phase", ("phase", "running")).Should().Be(1);

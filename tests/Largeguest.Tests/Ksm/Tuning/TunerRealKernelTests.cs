@@ -225,7 +225,8 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
         double cyclesSeen = 0;
         await WaitFor(() =>
         {
-            cyclesSeen = PromParser.Parse(http.GetStringAsync($"http://{endpoint}/metrics").GetAwaiter().GetResult()).Samples.Value("largeguest_ksmtune_cycles_total");
+            cyclesSeen = PromParser.Parse(http.GetStringAsync($"http://{endpoint}/metrics").GetAwaiter().GetResult())
+                .Samples.Value("largeguest_ksmtune_cycles_total");
             return cyclesSeen >= 2;
         }, "the retune cycle in the metrics");
         cyclesSeen.Should().Be(2, "one cycle at start, one for the SIGHUP");
@@ -325,7 +326,8 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (true)
         {
-            var line = await p.StandardError.ReadLineAsync(cancel.Token) ?? throw new InvalidOperationException($"the daemon ended: {string.Join("\n", lines)}");
+            var line = await p.StandardError.ReadLineAsync(cancel.Token)
+                ?? throw new InvalidOperationException($"the daemon ended: {string.Join("\n", lines)}");
             lines.Add(line);
             if (pattern.Match(line) is { Success: true } m) return m.Groups[1].Value;
         }
