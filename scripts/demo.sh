@@ -56,7 +56,8 @@ env "${host_env[@]}" "$bin" suggest --vcpus 16 --memory 16G | sed 's/^/   /'
 
 echo "== a strict binding the node cannot hold: warned (NumaTune:StrictMemory=warn), the VM still starts"
 cp samples/ovirt-db01.xml "$work/big"
-sed -i 's#<memory>16777216</memory>#<memory>67108864</memory>#; s#<currentMemory>16777216</currentMemory>#<currentMemory>67108864</currentMemory>#' "$work/big"
+sed -i -e 's#<memory>16777216</memory>#<memory>67108864</memory>#' \
+    -e 's#<currentMemory>16777216</currentMemory>#<currentMemory>67108864</currentMemory>#' "$work/big"
 env "${host_env[@]}" _hook_domxml="$work/big" vmId=3f6c3c8e-8d8a-4a40-9d5e-2f0d0c5e7a11 numatune=strict#0 \
     "$work/hooks/before_vm_start/50_largeguest" 2>&1 | sed 's/^/   /'
 echo "   exit ${PIPESTATUS[0]}"

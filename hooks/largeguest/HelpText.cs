@@ -17,7 +17,8 @@ internal static class HelpText
           VM's KSM request.
 
         PROPERTIES
-          cputune     VCPUS#CPUSET[,...][,emulator#CPUSET][,iothreadN#CPUSET...]  e.g. 0#0-3,^2,1-3#4-7,emulator#8,iothread1#9
+          cputune     VCPUS#CPUSET[,...][,emulator#CPUSET][,iothreadN#CPUSET...]
+                      e.g. 0#0-3,^2,1-3#4-7,emulator#8,iothread1#9
                       -> <cputune><vcpupin vcpu cpuset/>...<emulatorpin cpuset/><iothreadpin iothread cpuset/>...
                       entries are comma-separated (not '_' as in the engine's CPU pinning string);
                       N must be one of the domain's I/O threads (<iothreads>, <iothreadids>)
@@ -67,10 +68,12 @@ internal static class HelpText
         FILES
           /etc/vdsm-hook-largeguest/largeguest.json   configuration (keys: see docs/configuration.md)
           /etc/vdsm-hook-largeguest/largeguest.d/*.json  drop-ins read after it in name order, later wins
-          LARGEGUEST__Section__Key                    environment override of one key, e.g. LARGEGUEST__NumaTune__DefaultMode
+          LARGEGUEST__Section__Key                    environment override of one key,
+                                                      e.g. LARGEGUEST__NumaTune__DefaultMode
           LARGEGUEST_CONFIG                           another configuration file NAME.json, with drop-ins NAME.d/
                                                       (not honoured in privileged mode)
-          /etc/vdsm/mom.conf                          MoM's configuration (Mom:ConfigPath): controllers, rpc-port, policy-dir
+          /etc/vdsm/mom.conf                          MoM's configuration (Mom:ConfigPath): controllers,
+                                                      rpc-port, policy-dir
           /etc/vdsm/mom.d/02-largeguest.policy        the policy given to MoM while VMs ask merge_across_nodes
         """;
 }

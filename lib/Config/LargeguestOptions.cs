@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Largeguest.Config;
 
 // The raw configuration tree as set from JSON and LARGEGUEST__Section__Key variables (TrySet).
@@ -63,8 +65,9 @@ public sealed class LargeguestOptions
 
     /// <summary>A whole number as JSON or an environment variable writes it (surrounding blanks allowed).</summary>
     private static int Whole(string value) =>
-        int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture,
-            out var n) ? n : throw new FormatException("a whole number");
+        int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n)
+            ? n
+            : throw new FormatException("a whole number");
 }
 
 public sealed class TopologyOptions

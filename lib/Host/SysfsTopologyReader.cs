@@ -15,9 +15,8 @@ namespace Largeguest.Host;
 public static class SysfsTopologyReader
 {
     /// <param name="cpuTopology">
-    /// Also read each online CPU's socket, die, core and thread siblings (four files per CPU). The hook's
-    /// checks need only which CPUs exist and are online, so it skips them; <c>topology</c> and <c>suggest</c> read
-    /// them.
+    /// Also read each online CPU's socket, die, core and thread siblings (four files per CPU). The hook's checks need
+    /// only which CPUs exist and are online, so it skips them; <c>topology</c> and <c>suggest</c> read them.
     /// </param>
     /// <param name="hugePages">Also read the huge page pools (a directory listing per node); the hook needs them only
     /// for a huge-page-backed guest.</param>

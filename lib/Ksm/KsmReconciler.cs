@@ -49,8 +49,7 @@ public sealed class KsmReconciler
 
     /// <summary>
     /// Reads everything the decision needs (no lock taken here). <paramref name="everything"/> (<c>ksm status</c>):
-    /// every
-    /// KSM file, libvirt's word on every request past the grace period, and MemAvailable whenever KSM is there.
+    /// every KSM file, libvirt's word on every request past the grace period, and MemAvailable whenever KSM is there.
     /// </summary>
     public KsmObservation Observe(bool directWriteRefused = false, bool everything = false)
     {

@@ -8,14 +8,13 @@ namespace Largeguest.Ksm;
 public sealed record KsmRequest(VmId Vm, bool MergeAcrossNodes, DateTimeOffset Registered);
 
 /// <summary>
-/// The request registry: one file per VM under <c>&lt;StateDir&gt;/requests/</c>, named by the VM's UUID,
-/// holding <c>merge_across_nodes=0|1</c> and <c>registered_unix_ms=&lt;milliseconds since 1970 UTC&gt;</c>
-/// (<c>largeguest ksm status</c> shows it as a date; a number keeps the hook's start-up path lean). Written atomically
-/// (temp file + rename), so a reader sees a whole entry or none; <c>/run</c> is empty after a reboot,
-/// as is KSM. At most <c>Ksm:MaxRequests</c> entries (<paramref name="max"/>): a registration beyond it is refused, and
-/// a
-/// directory found holding more is an error, so neither a flood of registrations through the sudo rule nor files put
-/// there by hand can make every VM start read thousands of files, and no decision is made on part of the registry.
+/// The request registry: one file per VM under <c>&lt;StateDir&gt;/requests/</c>, named by the VM's UUID, holding
+/// <c>merge_across_nodes=0|1</c> and <c>registered_unix_ms=&lt;milliseconds since 1970 UTC&gt;</c> (<c>largeguest ksm
+/// status</c> shows it as a date; a number keeps the hook's start-up path lean). Written atomically (temp file +
+/// rename), so a reader sees a whole entry or none; <c>/run</c> is empty after a reboot, as is KSM. At most
+/// <c>Ksm:MaxRequests</c> entries (<paramref name="max"/>): a registration beyond it is refused, and a directory found
+/// holding more is an error, so neither a flood of registrations through the sudo rule nor files put there by hand can
+/// make every VM start read thousands of files, and no decision is made on part of the registry.
 /// </summary>
 public sealed class KsmRequests(KsmStateDirectory dir, int max = KsmRequests.DefaultMax)
 {
@@ -56,9 +55,9 @@ public sealed class KsmRequests(KsmStateDirectory dir, int max = KsmRequests.Def
     /// <summary>
     /// Removes the VM's entry only if it still is <paramref name="expected"/> (same value and registration time), for
     /// pruning a stale request under the host lock: a VM registering again meanwhile keeps its fresh entry. The entry
-    /// is
-    /// first renamed aside (atomic), so what is compared is exactly what would be removed; a fresh one found there is
-    /// linked back, unless an even newer registration took the name meanwhile. True when the stale entry was removed.
+    /// is first renamed aside (atomic), so what is compared is exactly what would be removed; a fresh one found there
+    /// is linked back, unless an even newer registration took the name meanwhile. True when the stale entry was
+    /// removed.
     /// </summary>
     public bool ReleaseIf(KsmRequest expected)
     {

@@ -8,9 +8,8 @@ public sealed record MomPublication(string? Note, string? Failure);
 /// <summary>
 /// Publishes the host's <c>merge_across_nodes</c> to MoM (docs/ksm.md, "MoM"): the named policy
 /// <see cref="MomConfig.PolicyName"/> holding <c>(set ksmMergeAcrossNodes 0|1)</c>, set over MoM's RPC (the running
-/// MoM)
-/// and written to its policy-dir (a MoM that starts later); with no value, both are removed and MoM goes back to the
-/// engine's value (VDSM's <c>01-parameters</c>). Run by the privileged KSM code under the host lock.
+/// MoM) and written to its policy-dir (a MoM that starts later); with no value, both are removed and MoM goes back to
+/// the engine's value (VDSM's <c>01-parameters</c>). Run by the privileged KSM code under the host lock.
 /// </summary>
 public static class MomPublisher
 {

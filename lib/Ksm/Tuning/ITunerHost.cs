@@ -25,8 +25,7 @@ public interface ITunerHost
     /// <summary>
     /// When a transition of the reconciler died (its journal is there), lets the reconciler finish or roll it back, as
     /// docs/design.md section 6 asks before anything else touches KSM; returns its messages (none when there was no
-    /// journal).
-    /// Call before <see cref="Lock"/>: the reconciler takes the lock itself.
+    /// journal). Call before <see cref="Lock"/>: the reconciler takes the lock itself.
     /// </summary>
     IReadOnlyList<string> RecoverDiedTransition();
 

@@ -7,8 +7,8 @@ namespace Largeguest.Ksm.Tuning;
 /// <summary>
 /// <c>largeguest ksm tune --daemon</c>: a cycle every interval (KSM_MONITOR_INTERVAL), soon after a guest starts or
 /// stops (<see cref="GuestWatch"/>, debounced), at once on SIGHUP (<c>largeguest ksm retune</c>), the metrics endpoint
-/// and textfile,
-/// a pid file in Ksm:StateDir. SIGTERM/SIGINT end it: ksmd is stopped (shared pages stay), as Harvester's tuner does.
+/// and textfile, a pid file in Ksm:StateDir. SIGTERM/SIGINT end it: ksmd is stopped (shared pages stay), as Harvester's
+/// tuner does.
 /// </summary>
 public sealed class TunerDaemon(KsmTuner tuner, ITunerHost host, string stateDir, DaemonLog log)
 {

@@ -13,8 +13,7 @@ public enum TunerPhase { Running, Stopped, Pruned }
 
 /// <summary>
 /// The tuner's state, kept in <c>&lt;Ksm:StateDir&gt;/ksmtune.json</c> (under /run: gone at reboot, like KSM's own
-/// state)
-/// so that <c>ksm status</c>, <c>ksm metrics</c> and the daemon after a restart see the last decision.
+/// state) so that <c>ksm status</c>, <c>ksm metrics</c> and the daemon after a restart see the last decision.
 /// </summary>
 public sealed record TunerState
 {

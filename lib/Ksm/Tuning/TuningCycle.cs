@@ -13,8 +13,8 @@ public enum KsmdAction { Start, Stop }
 
 /// <summary>
 /// The cycle's decision: what to write to run, pages_to_scan and sleep_millisecs, and why, in words.
-/// <see cref="Gently"/>:
-/// ksmd runs although free memory is above the threshold (pages_to_scan decays instead of being boosted).
+/// <see cref="Gently"/>: ksmd runs although free memory is above the threshold (pages_to_scan decays instead of being
+/// boosted).
 /// </summary>
 public sealed record CycleDecision(KsmdAction Action, long PagesToScan, long SleepMillisecs, long ThresholdKiB,
     string Why, bool Gently = false)

@@ -59,7 +59,8 @@ public sealed class ConfigTests : IDisposable
     public void Guest_topology_mismatch_is_warn_by_default_and_fail_when_set()
     {
         Load("{}").GuestNumaTopologyMismatch.Should().Be(FailurePolicy.Warn);
-        Load("""{ "GuestNuma": { "TopologyMismatch": "Fail" } }""").GuestNumaTopologyMismatch.Should().Be(FailurePolicy.Fail);
+        Load("""{ "GuestNuma": { "TopologyMismatch": "Fail" } }""").GuestNumaTopologyMismatch
+            .Should().Be(FailurePolicy.Fail);
         _warnings.Should().BeEmpty();
     }
 
@@ -74,14 +75,19 @@ public sealed class ConfigTests : IDisposable
     [InlineData("""{ "Ksm": { "MemoryReservePercent": "lots" } }""", "Ksm:MemoryReservePercent")]
     [InlineData("""{ "Ksm": { "MemoryReservePercent": true } }""", "Ksm:MemoryReservePercent")]
     [InlineData("""{ "Ksm": { "UnmergeTimeoutSeconds": 1.5 } }""", "Ksm:UnmergeTimeoutSeconds")]
-    [InlineData("""{ "Ksm": { "MemoryReservePercent": 95 } }""", "Ksm:MemoryReservePercent: bad value '95' (expected: a whole number from 0 to 90)")]
-    [InlineData("""{ "NumaTune": { "DefaultMode": "fastest" } }""", "NumaTune:DefaultMode: bad value 'fastest' (expected: strict, preferred, interleave or restrictive)")]
-    [InlineData("""{ "NumaTune": { "StrictMemory": "1" } }""", "NumaTune:StrictMemory: bad value '1' (expected: warn, prefer, fail)")]
+    [InlineData("""{ "Ksm": { "MemoryReservePercent": 95 } }""",
+        "Ksm:MemoryReservePercent: bad value '95' (expected: a whole number from 0 to 90)")]
+    [InlineData("""{ "NumaTune": { "DefaultMode": "fastest" } }""",
+        "NumaTune:DefaultMode: bad value 'fastest' (expected: strict, preferred, interleave or restrictive)")]
+    [InlineData("""{ "NumaTune": { "StrictMemory": "1" } }""",
+        "NumaTune:StrictMemory: bad value '1' (expected: warn, prefer, fail)")]
     [InlineData("""{ "Topology": { "Source": "dns" } }""", "Topology:Source: bad value 'dns'")]
     [InlineData("""{ "Topology": { "LibvirtUri": " " } }""", "Topology:LibvirtUri: bad value ' '")]
-    [InlineData("""{ "Ksm": { "DefaultMergeAcrossNodes": "yes" } }""", "Ksm:DefaultMergeAcrossNodes: bad value 'yes' (expected: 0, 1 or empty)")]
+    [InlineData("""{ "Ksm": { "DefaultMergeAcrossNodes": "yes" } }""",
+        "Ksm:DefaultMergeAcrossNodes: bad value 'yes' (expected: 0, 1 or empty)")]
     [InlineData("""{ "Ksm": { "OnFailure": "panic" } }""", "Ksm:OnFailure: bad value 'panic'")]
-    [InlineData("""{ "GuestNuma": { "TopologyMismatch": "ignore" } }""", "GuestNuma:TopologyMismatch: bad value 'ignore' (expected: warn, fail)")]
+    [InlineData("""{ "GuestNuma": { "TopologyMismatch": "ignore" } }""",
+        "GuestNuma:TopologyMismatch: bad value 'ignore' (expected: warn, fail)")]
     public void A_wrong_type_or_value_is_an_error_naming_file_and_key(string json, string message)
     {
         var e = Fails(json);
@@ -90,9 +96,12 @@ public sealed class ConfigTests : IDisposable
 
     [Theory]
     [InlineData("""{ "NumaTune": "strict" }""", "NumaTune: expected a section of keys, found the value 'strict'")]
-    [InlineData("""{ "NumaTune": { "DefaultMode": [ "strict" ] } }""", "NumaTune:DefaultMode: expected a single value, found an array or object")]
-    [InlineData("""{ "NumaTune": { "DefaultMode": { "x": 1 } } }""", "NumaTune:DefaultMode: expected a single value, found an array or object")]
-    [InlineData("""{ "Ksm": { "UnmergeTimeoutSeconds": [ 1 ] } }""", "Ksm:UnmergeTimeoutSeconds: expected a single value, found an array or object")]
+    [InlineData("""{ "NumaTune": { "DefaultMode": [ "strict" ] } }""",
+        "NumaTune:DefaultMode: expected a single value, found an array or object")]
+    [InlineData("""{ "NumaTune": { "DefaultMode": { "x": 1 } } }""",
+        "NumaTune:DefaultMode: expected a single value, found an array or object")]
+    [InlineData("""{ "Ksm": { "UnmergeTimeoutSeconds": [ 1 ] } }""",
+        "Ksm:UnmergeTimeoutSeconds: expected a single value, found an array or object")]
     [InlineData("""[ 1 ]""", "malformed JSON")]
     public void A_section_or_value_of_the_wrong_shape_is_an_error_naming_the_key(string json, string message) =>
         Fails(json).Message.Should().MatchRegex(@"^/.*\.json: ").And.Contain(message);
@@ -115,7 +124,8 @@ public sealed class ConfigTests : IDisposable
     [Fact]
     public void An_unknown_key_is_one_warning_line_not_an_error()
     {
-        var config = Load("""{ "NumaTune": { "DefaultMode": "interleave", "Colour": "blue" }, "Future": { "Knob": 3 } }""");
+        var config = Load(
+            """{ "NumaTune": { "DefaultMode": "interleave", "Colour": "blue" }, "Future": { "Knob": 3 } }""");
         config.DefaultMode.Should().Be(NumaMode.Interleave);
         _warnings.Should().HaveCount(2);
         _warnings.Should().ContainSingle(w => w.Contains("'NumaTune:Colour'"));

@@ -97,7 +97,9 @@ public class CpuTuneEditorTests
             }
             if (rng.Next(2) == 0) children.Insert(rng.Next(children.Count + 1), "<shares>1024</shares>");
             if (rng.Next(3) == 0) children.Insert(rng.Next(children.Count + 1), "<emulatorpin cpuset='3'/>");
-            var cputune = rng.Next(4) == 0 ? "" : $"{indent}<cputune>{string.Concat(children.Select(c => indent + "  " + c))}{indent}</cputune>";
+            var cputune = rng.Next(4) == 0
+                ? ""
+                : $"{indent}<cputune>{string.Concat(children.Select(c => indent + "  " + c))}{indent}</cputune>";
             var xml = $"<domain>{indent}<vcpu>8</vcpu>{cputune}{indent}</domain>";
             var entries = Enumerable.Range(0, 1 + rng.Next(4)).Select(_ =>
             {
@@ -123,7 +125,8 @@ public class CpuTuneEditorTests
     private static void IoThreadReference(XElement cputune, IReadOnlyList<IoThreadPin> ioThreads)
     {
         var existing = cputune.Elements("iothreadpin").ToLookup(e => ((string?)e.Attribute("iothread"))?.Trim() ?? "");
-        XElement? Last() => cputune.Elements("iothreadpin").LastOrDefault() ?? cputune.Element("emulatorpin") ?? cputune.Elements("vcpupin").LastOrDefault();
+        XElement? Last() => cputune.Elements("iothreadpin").LastOrDefault() ?? cputune.Element("emulatorpin")
+            ?? cputune.Elements("vcpupin").LastOrDefault();
         foreach (var pin in ioThreads.OrderBy(p => p.Id))
         {
             var id = pin.Id.ToString(CultureInfo.InvariantCulture);
@@ -142,6 +145,7 @@ public class CpuTuneEditorTests
     [Fact]
     public void The_iothread_merge_gives_what_the_quadratic_one_gave_on_small_domains()
     {
+        static string Id(int n) => n.ToString(CultureInfo.InvariantCulture);
         var rng = new Random(1203);
         for (var run = 0; run < 2000; run++)
         {
@@ -153,10 +157,12 @@ public class CpuTuneEditorTests
                     0 => $"<vcpupin vcpu='{rng.Next(4)}' cpuset='1'/>",
                     1 => "<shares>10</shares>",
                     _ => $"<iothreadpin " +
-                        $"iothread='{(rng.Next(5) == 0 ? " 2 " : (1 + rng.Next(5)).ToString(CultureInfo.InvariantCulture))}' cpuset='{rng.Next(4)}'/>",
+                        $"iothread='{(rng.Next(5) == 0 ? " 2 " : Id(1 + rng.Next(5)))}' " +
+                        $"cpuset='{rng.Next(4)}'/>",
                 });
             if (rng.Next(3) == 0) children.Insert(rng.Next(children.Count + 1), "<emulatorpin cpuset='3'/>");
-            var xml = $"<domain>{indent}<vcpu>4</vcpu>{indent}<iothreads>6</iothreads>{indent}<cputune>{string.Concat(children.Select(c => indent + "  " + c))}{indent}</cputune>{indent}</domain>";
+            var xml = $"<domain>{indent}<vcpu>4</vcpu>{indent}<iothreads>6</iothreads>{indent}<cputune>" +
+                $"{string.Concat(children.Select(c => indent + "  " + c))}{indent}</cputune>{indent}</domain>";
             var ids = Enumerable.Range(1, 6).Where(_ => rng.Next(2) == 0).ToList();
             if (ids.Count == 0) continue;
             var value = string.Join(",", ids.Select(i => $"iothread{i}#{rng.Next(4)}"));

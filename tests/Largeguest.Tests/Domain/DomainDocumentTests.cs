@@ -8,17 +8,22 @@ namespace Largeguest.Tests.Domain;
 /// survives.</summary>
 public class DomainDocumentTests
 {
-    private static string RoundTrip(string xml) => Encoding.UTF8.GetString(DomainDocument.Parse(Encoding.UTF8.GetBytes(xml)).ToBytes().Span);
+    private static string RoundTrip(string xml) =>
+        Encoding.UTF8.GetString(DomainDocument.Parse(Encoding.UTF8.GetBytes(xml)).ToBytes().Span);
 
     [Theory]
-    [InlineData("<domain type='kvm'><title>a &quot;b&quot; &apos;c&apos;</title></domain>")] // libvirt escapes quotes in text
+    // libvirt escapes quotes in text
+    [InlineData("<domain type='kvm'><title>a &quot;b&quot; &apos;c&apos;</title></domain>")]
     [InlineData("<domain type='kvm'><title x='a &quot;b&quot; &apos;c&apos;'/></domain>")]
-    [InlineData("<domain type='kvm'><metadata><v:vm xmlns:v=\"urn:v\" k=\"1\"/></metadata><x a='1'/></domain>")] // libvirt-dumped oVirt metadata
-    [InlineData("<domain type=\"kvm\"><title x=\"it's\">it's</title></domain>")] // ElementTree leaves quotes alone in text
+    // libvirt-dumped oVirt metadata
+    [InlineData("<domain type='kvm'><metadata><v:vm xmlns:v=\"urn:v\" k=\"1\"/></metadata><x a='1'/></domain>")]
+    // ElementTree leaves quotes alone in text
+    [InlineData("<domain type=\"kvm\"><title x=\"it's\">it's</title></domain>")]
     [InlineData("<domain type='kvm'><t>a > b</t></domain>")]
     [InlineData("<domain type='kvm'><t>&#65;&#x42;&lt;&gt;&amp;</t></domain>")]
     [InlineData("<domain type='kvm'>\r\n  <t>x</t>\r\n</domain>\r\n")]
-    [InlineData("<domain type='kvm'>\r\n  <t>x\ny</t>\n  <u/>\r\n</domain>\r\n")] // mostly CR LF: the odd bare LF stays as written
+    // mostly CR LF: the odd bare LF stays as written
+    [InlineData("<domain type='kvm'>\r\n  <t>x\ny</t>\n  <u/>\r\n</domain>\r\n")]
     [InlineData("<domain type='kvm'><t x='a&#10;b' y='a\tb'/></domain>")]
     [InlineData("<domain type='kvm'><t><![CDATA[x<y]]></t><?pi data?><u></u><v/></domain>")]
     [InlineData("<?xml version='1.0'?>\n<!-- c -->\n<domain type='kvm'><t xml:lang='en'/></domain>\n")]
@@ -27,7 +32,8 @@ public class DomainDocumentTests
     [InlineData("<domain type='kvm'><t>caf\u00e9 \u20ac \U0001F642</t></domain>")]
     [InlineData("<domain type='kvm'><t a=\"\u00e9\U0001F642\" b='x&#233;&amp;y'>\u00fc\U0001F642&amp;&#x1F600;</t><u " +
         "c=\"\u20ac\"/></domain>")] // spellings after multi-byte characters
-    [InlineData("<?xml-stylesheet type='text/xsl' href='d.xsl'?>\n<domain type='kvm'/>")] // a processing instruction, not the declaration
+    // a processing instruction, not the declaration
+    [InlineData("<?xml-stylesheet type='text/xsl' href='d.xsl'?>\n<domain type='kvm'/>")]
     [InlineData("<?xml version='1.0'?>\n<?xml-stylesheet href='d.xsl'?>\n<domain type='kvm'/>")]
     public void Round_trips_byte_for_byte(string xml) => RoundTrip(xml).Should().Be(xml);
 

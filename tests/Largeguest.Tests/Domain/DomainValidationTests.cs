@@ -74,9 +74,11 @@ public class DomainValidationTests
             "(cell 0: preferred, cell 1: preferred), which libvirt refuses");
         // A memnode the domain keeps (its cell is not rebound) beside our restrictive binding.
         var kept = Domain("<memnode cellid='0' mode='strict' nodeset='0'/>");
-        var strictMemory = System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(kept).Replace("mode='restrictive' nodeset", "mode='strict' nodeset"));
+        var strictMemory = System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(kept)
+            .Replace("mode='restrictive' nodeset", "mode='strict' nodeset"));
         Refused(strictMemory, new() { ["numatune"] = "restrictive#0" }).OneLine.Should().StartWith(
-            "numatune: the restrictive binding of numatune would stand beside memnodes of another mode (cell 0: strict)");
+            "numatune: the restrictive binding of numatune would stand beside memnodes of another mode " +
+            "(cell 0: strict)");
         // What libvirt accepts goes through: the cells restrictive too, or the guest-wide binding set with them.
         Fixtures.Rewrite(Domain(), new Dictionary<string, string> { ["guestnuma"] = "0-1#2G#0,2-3#2G#0",
             ["numatune"] = "interleave#0" }).Should().NotBeEmpty();
@@ -208,7 +210,8 @@ public class DomainValidationTests
     {
         const string xml = "<domain><vcpu>4</vcpu><memory>4194304</memory><numatune><memory mode='strict' " +
             "nodeset='0-1'/>" +
-            "<memnode cellid='0' mode='strict' nodeset='0'/><memnode cellid='1' mode='strict' nodeset='1'/></numatune>" +
+            "<memnode cellid='0' mode='strict' nodeset='0'/>" +
+            "<memnode cellid='1' mode='strict' nodeset='1'/></numatune>" +
             "<cpu><numa><cell id='0' cpus='0-1' memory='2097152'/><cell id='1' cpus='2-3' " +
                 "memory='2097152'/></numa></cpu></domain>";
         var output = System.Text.Encoding.UTF8.GetString(Fixtures.Rewrite(System.Text.Encoding.UTF8.GetBytes(xml),
@@ -261,12 +264,13 @@ public class DomainValidationTests
         var doc = DomainDocument.Parse(Fixtures.Read("ovirt-hana-libvirt.xml"));
         DomainChecks.GuestTopologyMismatch(doc, GuestNuma.Parse("0-3,8-11#8G,4-7,12-15#8G")).Should().BeNull();
         DomainChecks.GuestTopologyMismatch(doc, GuestNuma.Parse("0-11#8G,12-15#8G")).Should().BeNull();
-        var untopped = DomainDocument.Parse(System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(Fixtures.Read("ovirt-hana-libvirt.xml"))
-            .Replace("<topology sockets='4' dies='1' cores='2' threads='2'/>", "")));
+        var hana = System.Text.Encoding.UTF8.GetString(Fixtures.Read("ovirt-hana-libvirt.xml"));
+        var untopped = DomainDocument.Parse(System.Text.Encoding.UTF8.GetBytes(
+            hana.Replace("<topology sockets='4' dies='1' cores='2' threads='2'/>", "")));
         DomainChecks.GuestTopologyMismatch(untopped, GuestNuma.Parse("0-4#8G,5-15#8G")).Should().BeNull();
         // With dies, a cell may hold whole dies of a socket (as a host with several nodes per package).
-        var dies = DomainDocument.Parse(System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(Fixtures.Read("ovirt-hana-libvirt.xml"))
-            .Replace("sockets='4' dies='1'", "sockets='2' dies='2'")));
+        var dies = DomainDocument.Parse(System.Text.Encoding.UTF8.GetBytes(
+            hana.Replace("sockets='4' dies='1'", "sockets='2' dies='2'")));
         DomainChecks.GuestTopologyMismatch(dies, GuestNuma.Parse("0-3#8G,4-15#8G")).Should().BeNull();
         DomainChecks.GuestTopologyMismatch(dies, GuestNuma.Parse("0-5#8G,6-15#8G"))
             .Should().StartWith("guest die 1 (vCPUs 4-7 of <topology sockets='2' dies='2' cores='2' threads='2'/>)");

@@ -16,7 +16,8 @@ public class GoldenTests
         var actual = Fixtures.Rewrite(golden, golden.Input, out var stderr);
         if (golden.Warning is null) stderr.Should().BeEmpty("every golden case fits the sample host");
         else stderr.Should().Contain(golden.Warning);
-        if (Environment.GetEnvironmentVariable("LARGEGUEST_UPDATE_GOLDEN") == "1") File.WriteAllBytes(golden.ExpectedPath, actual);
+        if (Environment.GetEnvironmentVariable("LARGEGUEST_UPDATE_GOLDEN") == "1")
+            File.WriteAllBytes(golden.ExpectedPath, actual);
         File.Exists(golden.ExpectedPath)
             .Should().BeTrue($"the golden file {golden.ExpectedPath} must be checked in (LARGEGUEST_UPDATE_GOLDEN=1 " +
             $"writes it)");

@@ -28,7 +28,8 @@ public class NumaTuneEditorTests
             var id = m.CellId.ToString(CultureInfo.InvariantCulture);
             var element = numatune.Elements("memnode").FirstOrDefault(e => CellId(e) == m.CellId)
                 ?? XmlLayout.AddChild(numatune, new XElement("memnode", new XAttribute("cellid", id)),
-                    numatune.Elements("memnode").LastOrDefault(e => CellId(e) < m.CellId) ?? numatune.Element("memory"));
+                    numatune.Elements("memnode").LastOrDefault(e => CellId(e) < m.CellId)
+                        ?? numatune.Element("memory"));
             CpuTuneEditor.SetAttribute(element, "mode", m.Mode.Name());
             CpuTuneEditor.SetAttribute(element, "nodeset", m.NodeSet.ToString());
         }
@@ -53,7 +54,8 @@ public class NumaTuneEditorTests
             }
             if (rng.Next(4) != 0) children.Insert(rng.Next(children.Count + 1),
                 "<memory mode='preferred' nodeset='0'/>");
-            var xml = $"<domain>{indent}<vcpu>8</vcpu>{indent}<numatune>{string.Concat(children.Select(c => indent + "  " + c))}{indent}</numatune>{indent}</domain>";
+            var xml = $"<domain>{indent}<vcpu>8</vcpu>{indent}<numatune>" +
+                $"{string.Concat(children.Select(c => indent + "  " + c))}{indent}</numatune>{indent}</domain>";
             var cellCount = 1 + rng.Next(8);
             var memNodes = Enumerable.Range(0, cellCount).Where(_ => rng.Next(3) != 0)
                 .Select(id => new MemNode(id, modes[rng.Next(modes.Length)], CpuSet.Of([rng.Next(4)]))).ToList();

@@ -42,7 +42,8 @@ public static class FittingProperties
         let bounds = cuts.Distinct().Order().Prepend(0).Append(16 * 1024).ToArray()
         where bounds.Length == cells + 1
         select string.Join(",", Enumerable.Range(0, cells).Select(c =>
-            $"{CpuSet.Of(Enumerable.Range(0, Vcpus).Where(v => assignment[v] == c))}#{bounds[c + 1] - bounds[c]}M{nodes[c]}"));
+            $"{CpuSet.Of(Enumerable.Range(0, Vcpus).Where(v => assignment[v] == c))}" +
+            $"#{bounds[c + 1] - bounds[c]}M{nodes[c]}"));
 
     private static Gen<string> NumaTune =>
         from mode in Gen.Elements("strict#", "preferred#", "interleave:", "restrictive#", "")

@@ -104,8 +104,8 @@ public class VdsmCpuPolicyTests
         var finding = Judge(policy, Props(("cputune", "emulator#8")), FailurePolicy.Warn)!;
         finding.Refuse.Should().BeTrue();
         finding.AsError().Problem
-            .Should().Be($"the VM's CPU Pinning Policy is '{policy}': the engine allocates this VM's CPUs exclusively " +
-            "and VDSM pins them itself; largeguest does not pin over it");
+            .Should().Be($"the VM's CPU Pinning Policy is '{policy}': the engine allocates this VM's CPUs " +
+            "exclusively and VDSM pins them itself; largeguest does not pin over it");
         Judge(policy, Props(("numatune", "strict#0"))).Should().BeNull();
     }
 

@@ -69,7 +69,8 @@ public sealed class E2EFigures
             s = string.Create(CultureInfo.InvariantCulture,
                 $"e2e summary: {Cases} cases ({CasesFailed} failed), {GuestsBooted} guests booted, " +
                 $"{ChecksPassed} kernel/QEMU/libvirt checks passed, {ChecksFailed} failed; " +
-                $"migrations through before_vm_migrate_destination: {MigrationsIdentical}/{Migrations} byte-identical; " +
+                $"migrations through before_vm_migrate_destination: " +
+                $"{MigrationsIdentical}/{Migrations} byte-identical; " +
                 $"guest start (virsh start/create until every vCPU thread runs): {start}; " +
                 $"libvirtd start {StartSeconds:0.0} s, teardown {StopSeconds:0.0} s, total " +
                     $"{_clock.Elapsed.TotalSeconds:0.0} s");

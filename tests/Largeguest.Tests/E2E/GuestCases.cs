@@ -56,7 +56,8 @@ public sealed record GuestCase(string Id, string Description, IReadOnlyDictionar
     {
         var path = Path.Combine(PublishedBinary.RepoRoot, "tests", "Largeguest.Tests", "E2E", "Domains",
             (Template ?? Id) + ".xml");
-        var text = File.ReadAllText(path).Replace("@NAME@", name).Replace("@UUID@", uuid).Replace("@DOMAIN_TYPE@", domainType);
+        var text = File.ReadAllText(path).Replace("@NAME@", name).Replace("@UUID@", uuid)
+            .Replace("@DOMAIN_TYPE@", domainType);
         return System.Text.Encoding.UTF8.GetBytes(text);
     }
 }

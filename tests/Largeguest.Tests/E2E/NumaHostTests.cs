@@ -85,7 +85,8 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
             if (!checks.True(node is not null, $"QEMU argv has -numa node,nodeid={cell}")) continue;
             checks.Equal(cell == 0 ? "0-1" : "2-3", node!.Cpus.ToString(), $"-numa node,nodeid={cell} cpus");
             CheckBackend(checks, qemu, node.Memdev, cell.ToString(CultureInfo.InvariantCulture), "bind");
-            var ram = maps.Mappings.FirstOrDefault(m => m.Anon == 256 * 1024 * 1024 / PageBytes && m.Policy == $"bind:{cell}");
+            var ram = maps.Mappings.FirstOrDefault(m =>
+                m.Anon == 256 * 1024 * 1024 / PageBytes && m.Policy == $"bind:{cell}");
             if (checks.True(ram is not null, $"numa_maps: a 256 MiB mapping bound to node {cell} (cell {cell}'s RAM)",
                     string.Join("; ", maps.Mappings.Where(m => m.Anon > 1000))))
             {
@@ -95,7 +96,8 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
             }
         }
         var memnodes = host.VirshOk("dumpxml", name);
-        checks.True(memnodes.Contains("<memnode cellid='0' mode='strict' nodeset='0'/>") && memnodes.Contains("<memnode cellid='1' mode='strict' nodeset='1'/>"),
+        checks.True(memnodes.Contains("<memnode cellid='0' mode='strict' nodeset='0'/>")
+            && memnodes.Contains("<memnode cellid='1' mode='strict' nodeset='1'/>"),
             "libvirt's live XML: memnode cell 0 -> node 0, cell 1 -> node 1");
     });
 
@@ -103,7 +105,8 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
     [InlineData("warn")]
     [InlineData("prefer")]
     [InlineData("fail")]
-    public void Strict_memory_guard_uses_the_free_memory_of_that_kernels_node_1(string policy) => Case($"strict guard {policy}", checks =>
+    public void Strict_memory_guard_uses_the_free_memory_of_that_kernels_node_1(string policy) =>
+        Case($"strict guard {policy}", checks =>
     {
         // 1.5 GiB bound to node 1, which has 1 GiB: more than the node can ever have free.
         const long guestKiB = 1536 * 1024;
@@ -163,7 +166,7 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
     /// refuses a 3 GiB guest RAM mapping (overcommit heuristic).
     /// </summary>
     [Fact]
-    public void Multi_node_preferred_on_libvirt_9_0_prefers_only_the_first_node_and_the_products_relaxation_is_interleave() =>
+    public void Multi_node_preferred_on_libvirt_9_0_prefers_only_the_first_node_and_the_relaxation_is_interleave() =>
         Case("preferred#0-1", checks =>
         {
             var name = $"lg-pref-{Guid.NewGuid().ToString()[..8]}";
@@ -226,14 +229,14 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
 
     /// <summary>
     /// NUMA-aware KSM on real nodes: identical pages bound to node 0 and to node 1
-    /// (scripts/e2e/numa-host/ksm-pages.py).
-    /// With merge_across_nodes=1 ksmd merges them into one stable page; the hook's switch to 0 (refused first when the
-    /// unmerge would not fit the memory reserve, by that kernel's numbers) unmerges, writes 0 and restores run, and
-    /// ksmd
-    /// then keeps one stable page per node; a later VM asking 1 switches the host back.
+    /// (scripts/e2e/numa-host/ksm-pages.py). With merge_across_nodes=1 ksmd merges them into one stable page; the
+    /// hook's switch to 0 (refused first when the unmerge would not fit the memory reserve, by that kernel's numbers)
+    /// unmerges, writes 0 and restores run, and ksmd then keeps one stable page per node; a later VM asking 1 switches
+    /// the host back.
     /// </summary>
     [Fact]
-    public void Ksm_merges_across_nodes_until_the_hook_switches_to_one_stable_page_per_node() => Case("ksm merge_across_nodes", checks =>
+    public void Ksm_merges_across_nodes_until_the_hook_switches_to_one_stable_page_per_node() =>
+        Case("ksm merge_across_nodes", checks =>
     {
         const int MiB = 96;
         const long perNode = MiB * 1024 * 1024 / PageBytes, all = 2 * perNode;
@@ -258,7 +261,8 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
                     "sleep 0.2; done; cat /tmp/ksm-pages.out; exit 1");
             var maps = NumaMaps.Parse(host.RunOk("cat /proc/$(cat /tmp/ksm-pages.pid)/numa_maps").Split('\n'));
             foreach (var node in new[] { 0, 1 })
-                checks.True(maps.Mappings.Any(m => m.Anon == perNode && m.PagesOnNode.GetValueOrDefault(node) == perNode && m.Pages == perNode),
+                checks.True(maps.Mappings.Any(m =>
+                        m.Anon == perNode && m.PagesOnNode.GetValueOrDefault(node) == perNode && m.Pages == perNode),
                     $"numa_maps of the helper: {MiB} MiB wholly on N{node}", string.Join("; ", maps.Mappings
                         .Where(m => m.Anon > 1000)));
 
@@ -267,7 +271,8 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
 
             // The memory check: with 90 % of MemAvailable reserved the unmerge cannot fit (by this kernel's numbers).
             var sharing = Counter("pages_sharing");
-            var available = long.Parse(Regex.Match(host.Read("/proc/meminfo"), @"MemAvailable:\s+(\d+) kB").Groups[1].Value, CultureInfo.InvariantCulture);
+            var available = long.Parse(Regex.Match(host.Read("/proc/meminfo"), @"MemAvailable:\s+(\d+) kB")
+                .Groups[1].Value, CultureInfo.InvariantCulture);
             checks.True(sharing * PageBytes > available * 1024 / 10, "set-up: unmerging needs more than 10 % of " +
                 "MemAvailable",
                 $"{sharing} pages vs {available} KiB");
@@ -287,7 +292,8 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
                 string> { ["ksm_merge_across_nodes"] = "0" }, vmA, config);
             output.WriteLine($"switch to 0: {switched}");
             checks.Equal(0, switched.ExitCode, "switch to 0: exit 0");
-            var note = Regex.Match(switched.Stderr, @"merge_across_nodes 1 -> 0 .*unmerged (\d+) pages.* run restored to 1");
+            var note = Regex.Match(switched.Stderr,
+                @"merge_across_nodes 1 -> 0 .*unmerged (\d+) pages.* run restored to 1");
             checks.True(note.Success, "switch to 0: the note says 1 -> 0, pages unmerged, run restored to 1",
                 switched.Stderr.Trim());
             if (note.Success)
@@ -409,19 +415,20 @@ public sealed class NumaHostTests(TwoNodeHost host, ITestOutputHelper output) : 
     {
         var text = host.VirshOk("numatune", name);
         checks.True(Regex.IsMatch(text, $@"numa_mode\s*:\s*{mode}\b"), $"virsh numatune numa_mode {mode}", text);
-        checks.True(Regex.IsMatch(text, $@"numa_nodeset\s*:\s*{Regex.Escape(nodes)}\s"), $"virsh numatune numa_nodeset {nodes}", text);
+        checks.True(Regex.IsMatch(text, $@"numa_nodeset\s*:\s*{Regex.Escape(nodes)}\s"),
+            $"virsh numatune numa_nodeset {nodes}", text);
     }
 
     private long NodeFreeKiB(int node) => long.Parse(
-        Regex.Match(host.Read($"/sys/devices/system/node/node{node}/meminfo"), @"MemFree:\s+(\d+) kB").Groups[1].Value, CultureInfo.InvariantCulture);
+        Regex.Match(host.Read($"/sys/devices/system/node/node{node}/meminfo"), @"MemFree:\s+(\d+) kB")
+            .Groups[1].Value, CultureInfo.InvariantCulture);
 
     private static string Numatune(string xml) => Regex.Match(xml, "<numatune>.*?</numatune>",
         RegexOptions.Singleline).Value;
 
     /// <summary>One of the e2e suite's oVirt domains (E2E/Domains/) for the inner libvirt: TCG, the given memory, and
     /// with <paramref name="prealloc"/> every page allocated at start (libvirt's allocation mode immediate = QEMU
-    /// prealloc),
-    /// so numa_maps shows where the whole guest RAM went.</summary>
+    /// prealloc), so numa_maps shows where the whole guest RAM went.</summary>
     public static byte[] GuestXml(string template, string name, string uuid, long mib, bool prealloc)
     {
         var xml = System.Text.Encoding.UTF8.GetString(GuestCases.Get(template).Xml(name, uuid, "qemu"));

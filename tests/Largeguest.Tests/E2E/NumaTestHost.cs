@@ -64,7 +64,8 @@ public abstract class NumaTestHost : IDisposable
         }
         catch (Exception e)
         {
-            throw new InvalidOperationException($"E2E CANNOT RUN: scripts/e2e/numa-host/start.sh {layout}: {e.Message}", e);
+            throw new InvalidOperationException(
+                $"E2E CANNOT RUN: scripts/e2e/numa-host/start.sh {layout}: {e.Message}", e);
         }
         if (!start.Ok)
             throw new InvalidOperationException(
@@ -122,7 +123,8 @@ public abstract class NumaTestHost : IDisposable
             }
             catch (Exception e) when (e is IOException or SocketException) { /* not answering yet */ }
             socket.Dispose();
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the agent on {path} did not answer within 60 s");
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"the agent on {path} did not answer within 60 s");
             Thread.Sleep(500);
         }
     }
@@ -142,7 +144,8 @@ public abstract class NumaTestHost : IDisposable
                 var line = _reader.ReadLine() ?? throw new IOException("the test host's agent closed the connection");
                 var parts = line.Split(' ');
                 if (parts[0] != id.ToString(CultureInfo.InvariantCulture)) continue; // a lost ping's late answer
-                string Text(int i) => parts.Length > i ? Encoding.UTF8.GetString(Convert.FromBase64String(parts[i])) : "";
+                string Text(int i) =>
+                    parts.Length > i ? Encoding.UTF8.GetString(Convert.FromBase64String(parts[i])) : "";
                 var shown = script.Length > 200 ? script[..200] + "..." : script;
                 return new CmdResult($"[{Name}] {shown}", int.Parse(parts[1], CultureInfo.InvariantCulture), Text(2),
                     Text(3));

@@ -12,7 +12,8 @@ namespace Largeguest.Tests.E2E;
 public sealed class NumaFourNodeTests(FourNodeHost host, ITestOutputHelper output) : IClassFixture<FourNodeHost>
 {
     [Fact]
-    public void Topology_from_sysfs_and_libvirt_shows_four_unequal_nodes_and_the_memory_less_one() => NumaTopology.Check(host, output);
+    public void Topology_from_sysfs_and_libvirt_shows_four_unequal_nodes_and_the_memory_less_one() =>
+        NumaTopology.Check(host, output);
 }
 
 /// <summary>
@@ -74,10 +75,10 @@ public static class NumaTopology
                 else
                     // The kernel keeps part of each node for itself: memmap scales with the node (15 % bounds it), but
                     // some reservations are fixed-size and land on one node (seen: 50 MiB of a 256 MiB node), so a
-                    // small
-                    // node may lose up to 64 MiB.
+                    // small node may lose up to 64 MiB.
                     checks.True(total <= given && total >= given - Math.Max(given * 15 / 100, 64 * 1024),
-                        $"{source}: node {id} total memory is its {host.NodeMiB[id]} MiB less the kernel's reservations",
+                        $"{source}: node {id} total memory is its {host.NodeMiB[id]} MiB less the kernel's " +
+                        "reservations",
                         $"{total} KiB of {given} KiB");
                 checks.True(free <= total && (given == 0 || free > 0), $"{source}: node {id} free memory within total",
                     $"{free} of {total} KiB");

@@ -77,7 +77,8 @@ public sealed class PrivateLibvirt : IDisposable
     public int QemuPid(string name)
     {
         var file = Path.Combine(Dir, "run", "qemu", name + ".pid");
-        if (!File.Exists(file)) throw new InvalidOperationException($"no QEMU pid file {file}: is guest {name} running?");
+        if (!File.Exists(file))
+            throw new InvalidOperationException($"no QEMU pid file {file}: is guest {name} running?");
         return int.Parse(File.ReadAllText(file).Trim(), System.Globalization.CultureInfo.InvariantCulture);
     }
 

@@ -82,7 +82,9 @@ public class CpuTuneTests
     public void The_engines_pinning_string_is_answered_with_the_comma_form(string text, string converted)
     {
         var e = FluentActions.Invoking(() => CpuTune.Parse(text)).Should().Throw<SyntaxException>().Which;
-        e.Problem.Should().Contain("entries are separated by ',' here, not by '_' as in the engine's CPU pinning string").And.EndWith(converted);
+        e.Problem.Should()
+            .Contain("entries are separated by ',' here, not by '_' as in the engine's CPU pinning string")
+            .And.EndWith(converted);
         CpuTune.Parse(e.Problem[(e.Problem.LastIndexOf("write ", StringComparison.Ordinal) + 6)..]).ToEnginePinning()
             .Should().Be(CpuTune.Parse(text.Replace('_', ',')).ToEnginePinning(), "the shown form is the engine " +
                 "string's pinning");

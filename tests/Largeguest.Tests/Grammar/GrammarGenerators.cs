@@ -96,7 +96,8 @@ public static class GrammarGenerators
                     "EMULATOR", "iothread", "IOThread", "_",
                 "strict", "preferred", "interleave", "restrictive", "K", "M", "G", "T", "KiB", "GiB", "iB", "B", "k",
                     "0-3", "3-0",
-                "^2", "10G", "0x10", "１", "٣", "\u00A0", "\0", "\n", ";", "=", "'", "\"", "<", "&", "ﬀ", "🙂", "null",
+                "^2", "10G", "0x10", "１", "٣", "\u00A0", "\0", "\n", ";", "=", "'", "\"", "<", "&", "ﬀ", "🙂",
+                "null",
                     "", "--", "##",
             ];
             var piece = Gen.Frequency((12, Gen.Elements(pieces)), (1, ArbMap.Default.GeneratorFor<char>()

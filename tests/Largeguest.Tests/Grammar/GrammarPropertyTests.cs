@@ -101,7 +101,8 @@ public class GrammarPropertyTests
             new Largeguest.IO.Diagnostics(stderr).Error(e.OneLine);
             var line = stderr.ToString();
             line.Should().StartWith($"largeguest: error: {e.Property}: ").And.EndWith(Environment.NewLine);
-            line[..^Environment.NewLine.Length].IndexOfAny(['\r', '\n', '\u0085', '\u2028', '\u2029']).Should().Be(-1, "the error is one line");
+            line[..^Environment.NewLine.Length].IndexOfAny(['\r', '\n', '\u0085', '\u2028', '\u2029'])
+                .Should().Be(-1, "the error is one line");
         }
     }
 }

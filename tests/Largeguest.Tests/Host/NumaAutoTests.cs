@@ -52,7 +52,7 @@ public class NumaAutoTests
     }
 
     [Fact]
-    public void Pincpu_under_automatic_placement_makes_it_static_and_a_numatune_binding_replaces_numads_memory_placement()
+    public void Pincpu_under_auto_placement_makes_it_static_and_a_numatune_binding_replaces_numads_memory_placement()
     {
         const string auto = """
             <domain type='kvm'>

@@ -37,7 +37,8 @@ public class PlacementSuggesterTests
     private static (HostVerdict Verdict, DomainDocument Doc) RoundTrip(HostTopology host, Suggestion s, int vcpus,
         MemorySize memory, int? sockets = null, int ioThreads = 0)
     {
-        var config = LargeguestConfig.FromOptions(new LargeguestOptions { NumaTune = new NumaTuneOptions { StrictMemory = "fail" } });
+        var config = LargeguestConfig.FromOptions(
+            new LargeguestOptions { NumaTune = new NumaTuneOptions { StrictMemory = "fail" } });
         var values = s.PropertyString.Split(';').Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
         var props = LargeguestProperties.Parse(values, config.DefaultMode);
         var doc = DomainDocument.Parse(DomainXml(vcpus, memory, sockets, ioThreads));
@@ -144,17 +145,21 @@ public class PlacementSuggesterTests
         {
             // Only refused when it truly cannot fit: too many vCPUs or cells, or too much memory.
             var needCells = cells ?? 1;
-            return vcpus > 8 * perNode || memory.KiB > 96 * GiB || needCells > 8 || needCells > vcpus / unit || perNode == 0
+            return vcpus > 8 * perNode || memory.KiB > 96 * GiB || needCells > 8 || needCells > vcpus / unit
+                || perNode == 0
                 || (cells is int k && (vcpus > k * perNode || memory.KiB > k * 12 * GiB));
         }
         var (verdict, doc) = RoundTrip(EightNodes, s, vcpus, memory, sockets, ioThreads);
         var vcpuCpus = s.Cells.SelectMany(c => c.HostCpus).ToHashSet();
         var ioApart = s.CpuTune.IoThreads.Count == ioThreads
-            && s.CpuTune.IoThreads.All(t => t.CpuSet.Ids.All(c => !vcpuCpus.Contains(c)) && s.Cells.Any(c => EightNodes.Node(c.HostNode)!.Cpus.Select(x => x.Id).ToHashSet().IsSupersetOf(t.CpuSet.Ids)))
+            && s.CpuTune.IoThreads.All(t => t.CpuSet.Ids.All(c => !vcpuCpus.Contains(c))
+                && s.Cells.Any(c => EightNodes.Node(c.HostNode)!.Cpus.Select(x => x.Id).ToHashSet()
+                    .IsSupersetOf(t.CpuSet.Ids)))
             && (ioThreads == 0 ? s.CpuTune.Emulator is null : s.CpuTune.Emulator!.Ids.All(c => !vcpuCpus.Contains(c)));
         var pins = s.CpuTune.PinnedVcpus.ToList();
         var siblingsTogether = s.Cells.All(c =>
-            Enumerable.Range(0, c.HostCpus.Count / 2).All(i => EightNodes.Cpu(c.HostCpus[2 * i])!.Siblings!.Contains(c.HostCpus[2 * i + 1])));
+            Enumerable.Range(0, c.HostCpus.Count / 2)
+                .All(i => EightNodes.Cpu(c.HostCpus[2 * i])!.Siblings!.Contains(c.HostCpus[2 * i + 1])));
         return verdict.Errors.Count == 0 && verdict.Warnings.Count == 0
             && pins.Count == vcpus && pins.Select(p => p.CpuSet.Min).Distinct().Count() == vcpus
             && s.Cells.All(c => EightNodes.Node(c.HostNode)!.Free >= c.Memory)

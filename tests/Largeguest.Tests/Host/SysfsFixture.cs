@@ -94,10 +94,9 @@ public sealed class SysfsFixture : IDisposable
     }
 
     /// <summary>
-    /// A symmetric host: <paramref name="nodes"/> sockets (one node each), <paramref name="cores"/> cores per node,
-    /// two threads per core numbered as Intel does (thread 1 of core c is c + all cores), <paramref name="memoryGiB"/>
-    /// per node
-    /// of which three quarters free, and a 2 MiB pool of 512 pages (256 free) per node.
+    /// A symmetric host: <paramref name="nodes"/> sockets (one node each), <paramref name="cores"/> cores per node, two
+    /// threads per core numbered as Intel does (thread 1 of core c is c + all cores), <paramref name="memoryGiB"/> per
+    /// node of which three quarters free, and a 2 MiB pool of 512 pages (256 free) per node.
     /// </summary>
     public static SysfsFixture Symmetric(int nodes, int cores, int memoryGiB = 16)
     {

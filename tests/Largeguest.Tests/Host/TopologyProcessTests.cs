@@ -401,7 +401,8 @@ public sealed class TopologyProcessTests : IDisposable
         var r = _bin.Cli(Libvirt(), "suggest", "--vcpus", "12", "--memory", "5M", "--sockets", "6", "--io-threads",
             "2");
         r.Exit.Should().Be(0, r.Stderr);
-        r.Stdout.Should().Be("cputune=0#0,1#1,2#2,3#3,4#4,5#5,6#8,7#9,8#10,9#11,10#12,11#13,emulator#6-7,14-15,iothread1#6,iothread2#14\n" +
+        r.Stdout.Should().Be("cputune=0#0,1#1,2#2,3#3,4#4,5#5,6#8,7#9,8#10,9#11,10#12,11#13," +
+            "emulator#6-7,14-15,iothread1#6,iothread2#14\n" +
             "numatune=interleave#0-1\nguestnuma=0-5#2M#0,6-11#3M#1\n");
         r.Stderr.Should().Contain("the VM needs <iothreads>2</iothreads>");
         var env = Libvirt(("LARGEGUEST__NumaTune__StrictMemory", "fail"), ("LARGEGUEST__GuestNuma__TopologyMismatch",
@@ -457,7 +458,8 @@ public sealed class TopologyProcessTests : IDisposable
         // independently what it must be.
         LibvirtBindingTests.RequireLibvirt();
         var libvirt = Version.Parse(LibvirtBindingTests.Run("virsh", "--version").Trim());
-        var kernel = Version.Parse(System.Text.RegularExpressions.Regex.Match(File.ReadAllText("/proc/sys/kernel/osrelease"), @"^\d+\.\d+").Value);
+        var kernel = Version.Parse(System.Text.RegularExpressions.Regex.Match(
+            File.ReadAllText("/proc/sys/kernel/osrelease"), @"^\d+\.\d+").Value);
         var supported = libvirt >= new Version(9, 3) && kernel >= new Version(5, 15);
         PreferredMany.Probe().Supported.Should().Be(supported);
         PreferredMany.KernelHasPreferredMany()

@@ -215,12 +215,10 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
 
     /// <summary>
     /// VM Z asks 1 and holds the lock, its decision made on a registry holding only Z; at that moment VM V registers 0
-    /// and
-    /// reconciles. The host still reads 0 (what V wants), but Z is about to write 1: V must wait for Z and decide
-    /// again,
-    /// never return "nothing to do". "direct": nothing shared, paused before Z's write; "unmerge": pages shared, paused
-    /// after Z read the registry, before its journal. The pause ends once V has finished or sleeps waiting for the
-    /// lock.
+    /// and reconciles. The host still reads 0 (what V wants), but Z is about to write 1: V must wait for Z and decide
+    /// again, never return "nothing to do". "direct": nothing shared, paused before Z's write; "unmerge": pages shared,
+    /// paused after Z read the registry, before its journal. The pause ends once V has finished or sleeps waiting for
+    /// the lock.
     /// </summary>
     [Theory]
     [InlineData("direct")]
@@ -364,7 +362,7 @@ public sealed class KsmRunnerSimulatedTests : IDisposable
     }
 
     [Fact]
-    public async Task A_FIFO_in_place_of_a_request_file_is_reported_and_the_reconcile_neither_hangs_nor_loses_the_others()
+    public async Task A_FIFO_as_a_request_file_is_reported_and_the_reconcile_neither_hangs_nor_loses_the_others()
     {
         Ask(A, false);
         var fifo = Path.Combine(_state, "requests", B.Value);

@@ -103,8 +103,8 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IDisposable
     public void Eight_thousand_guest_cells_bound_to_host_nodes_are_not_quadratic()
     {
         // Each cell with host nodes: a <cell> and a <memnode> each (20 s when each cell rescanned the cells and
-        // memnodes
-        // and the coverage check joined the cells one union at a time). 8192 entries: the most in a 128 KiB value.
+        // memnodes and the coverage check joined the cells one union at a time). 8192 entries: the most in a 128 KiB
+        // value.
         var tally = new Tally("hostile input, guestnuma of 8192 cells with host nodes on an 8192-vCPU domain");
         var xml = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(Fixtures.Read("ovirt-hana-libvirt.xml"))
             .Replace("current='2'>16</vcpu>", "current='2'>8192</vcpu>"));

@@ -72,8 +72,7 @@ public static class Fixtures
         new("hugepages-cells", "ovirt-dpdk-hugepages-libvirt.xml", P(("numatune", "interleave#0-1"), ("guestnuma",
             "0-3#4G#0,4-7#4G#1"))),
         // restrictive with a cell too large for its node under NumaTune:StrictMemory=prefer: the relaxed cell relaxes
-        // the
-        // guest-wide binding (libvirt requires every memnode restrictive under restrictive memory); the other cell
+        // the guest-wide binding (libvirt requires every memnode restrictive under restrictive memory); the other cell
         // stays confined, as strict.
         new("restrictive-relaxed", "ovirt-erp-libvirt.xml", P(("numatune", "restrictive#0-1"), ("guestnuma",
             "0-7#60G#0,8-15#4G#1")),

@@ -92,7 +92,8 @@ def main(request_path):
     vdsm_lib = request['vdsm_lib']
     hooks_py = os.path.join(vdsm_lib, 'vdsm', 'common', 'hooks.py')
     if not os.path.isfile(hooks_py):
-        sys.exit(f'vdsm_hooks_driver: {hooks_py} not found: the test passes the VDSM sources it found (LARGEGUEST_THIRD_PARTY)')
+        sys.exit(f'vdsm_hooks_driver: {hooks_py} not found: '
+                 'the test passes the VDSM sources it found (LARGEGUEST_THIRD_PARTY)')
     sys.path.insert(0, vdsm_lib)
     HookError = _install_stand_ins(vdsm_lib, request['hooks_root'], request['run_root'])
     from vdsm.common import hooks

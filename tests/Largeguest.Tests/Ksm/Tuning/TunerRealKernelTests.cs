@@ -249,8 +249,7 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
         var env = new Dictionary<string, string> { ["LARGEGUEST__Ksm__StateDir"] = _box.StateDir,
             ["LARGEGUEST__Topology__Source"] = "sysfs" };
         // The daemon keeps ksmd running flat out (so pages are merged again between transitions) and cycles every
-        // second;
-        // SIGHUPs make it cycle many times more while the hook's transitions run.
+        // second; SIGHUPs make it cycle many times more while the hook's transitions run.
         using var daemon = _box.Start("ksm", "tune", "--daemon", "--listen", "", "--interval", "1", "--mode",
             "customized",
             "--thres-coef", "100", "--boost", "20000", "--max-pages", "20000", "--sleep-msec", "0");
