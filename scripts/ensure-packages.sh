@@ -8,7 +8,8 @@ for pkg in "$@"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
-    echo "ensure-packages: missing Debian packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
+    echo "ensure-packages: missing Debian packages: ${missing[*]};" \
+        "install them as root (apt-get install ${missing[*]})" >&2
     exit 1
 fi
 echo "ensure-packages: installing ${missing[*]}" >&2

@@ -107,7 +107,8 @@ for _ in $(seq 1 120); do
     if virsh -q -c "$uri" version >/dev/null 2>"$dir/log/connect.err"; then ok=1; break; fi
     sleep 0.5
 done
-[ $ok -eq 1 ] || die "libvirtd did not answer on $uri within 60 s: $(tail -3 "$dir/log/connect.err" | tr '\n' ' ') (log: $dir/log/libvirtd.log: $(tail -5 "$dir/log/libvirtd.log" 2>/dev/null | tr '\n' ' '))"
+[ $ok -eq 1 ] || die "libvirtd did not answer on $uri within 60 s: $(tail -3 "$dir/log/connect.err" | tr '\n' ' ')" \
+    "(log: $dir/log/libvirtd.log: $(tail -5 "$dir/log/libvirtd.log" 2>/dev/null | tr '\n' ' '))"
 
 # KVM when libvirt (i.e. QEMU's probe) offers it, else TCG; neither is a failure.
 # LARGEGUEST_E2E_ACCEL=tcg forces TCG (to exercise that path on a KVM host); =kvm fails without KVM.

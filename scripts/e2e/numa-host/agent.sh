@@ -26,7 +26,8 @@ for n in /sys/class/virtio-ports/*/name; do
     [ "$(cat "$n")" = lg.agent ] && port=/dev/$(basename "$(dirname "$n")")
 done
 [ -n "$port" ] || fail "no virtio-serial port lg.agent"
-say "stage 2 ready after $(cut -d' ' -f1 /proc/uptime) s: nodes $(cat /sys/devices/system/node/online), CPUs $(cat /sys/devices/system/cpu/online)"
+say "stage 2 ready after $(cut -d' ' -f1 /proc/uptime) s: nodes $(cat /sys/devices/system/node/online)," \
+    "CPUs $(cat /sys/devices/system/cpu/online)"
 work=/run/lg-agent
 mkdir -p "$work"
 while true; do
