@@ -59,12 +59,13 @@ internal static class CheckCommand
         if (json)
         {
             var canonical = parsed.Canonical().ToList();
-            CliJson.Print(new CheckOutput(
-                canonical.ToDictionary(c => c.Name, c => c.Value),
+            new CheckOutput(
+                [.. canonical.Select(c => (c.Name, c.Value))],
                 LargeguestProperties.EngineString(canonical),
-                canonical.ToDictionary(c => c.Name, c => Explanation.Of(c.Name, parsed, config.DefaultMode).ToList()),
+                [.. canonical.Select(c => (c.Name,
+                    (IReadOnlyList<string>)[.. Explanation.Of(c.Name, parsed, config.DefaultMode)]))],
                 [.. engine.Others],
-                domainFile is null ? null : new CheckedDomain(domainFile.FullName, Fits: true)), j => j.CheckOutput);
+                domainFile is null ? null : new CheckedDomain(domainFile.FullName, Fits: true)).Print();
             return Commands.Success;
         }
         foreach (var line in Explanation.Lines(parsed, config.DefaultMode)) Console.WriteLine(line);

@@ -55,13 +55,13 @@ internal static class SuggestCommand
             catch (PlacementException e) { diag.Error($"suggest: {e.Message}"); return Commands.Failure; }
             if (result.GetValue(json))
             {
-                CliJson.Print(new SuggestOutput(
-                    suggestion.Properties.ToDictionary(p => p.Name, p => p.Value),
+                new SuggestOutput(
+                    [.. suggestion.Properties.Select(p => (p.Name, p.Value))],
                     suggestion.PropertyString,
                     suggestion.CpuTune.ToEnginePinning(),
                     [.. suggestion.Cells.Select((c, id) => new SuggestedCellOutput(
                         id, c.Vcpus.ToString(), c.HostNode, CpuSet.Format(c.HostCpus.Order()), c.Memory.KiB))],
-                    suggestion.CpuTune.IoThreads.Count), j => j.SuggestOutput);
+                    suggestion.CpuTune.IoThreads.Count).Print();
                 return Commands.Success;
             }
             foreach (var (name, value) in suggestion.Properties) Console.Out.WriteLine($"{name}={value}");

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Largeguest.Grammar;
 using Largeguest.Host;
+using Largeguest.IO;
 
 namespace Largeguest.Hook.Cli;
 
@@ -63,10 +64,7 @@ internal static class TopologyCommand
         return sb.ToString();
     }
 
-    internal static string Json(HostTopology t)
-    {
-        using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+    internal static string Json(HostTopology t) => JsonText.Text(w =>
         {
             w.WriteStartObject();
             w.WriteString("source", t.Source);
@@ -83,7 +81,7 @@ internal static class TopologyCommand
                     w.WriteStartObject();
                     w.WriteNumber("size_kib", pool.SizeKiB);
                     w.WriteNumber("total", pool.Total);
-                    if (pool.Free is long free) w.WriteNumber("free", free); else w.WriteNull("free");
+                    w.WriteNumberOrNull("free", pool.Free);
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
@@ -93,9 +91,9 @@ internal static class TopologyCommand
                     w.WriteStartObject();
                     w.WriteNumber("id", cpu.Id);
                     w.WriteBoolean("online", cpu.Online);
-                    Number("socket", cpu.Socket);
-                    Number("die", cpu.Die);
-                    Number("core", cpu.Core);
+                    w.WriteNumberOrNull("socket", cpu.Socket);
+                    w.WriteNumberOrNull("die", cpu.Die);
+                    w.WriteNumberOrNull("core", cpu.Core);
                     if (cpu.Siblings is { } s) w.WriteString("siblings", s.ToString()); else w.WriteNull("siblings");
                     w.WriteEndObject();
                 }
@@ -105,11 +103,5 @@ internal static class TopologyCommand
             w.WriteEndArray();
             w.WriteEndObject();
 
-            void Number(string name, int? value)
-            {
-                if (value is int v) w.WriteNumber(name, v); else w.WriteNull(name);
-            }
-        }
-        return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
-    }
+        });
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Largeguest.Config;
+using Largeguest.IO;
 using Largeguest.Ksm.Mom;
 
 namespace Largeguest.Ksm;
@@ -141,15 +142,12 @@ public sealed record KsmStatus(
         return b.ToString();
     }
 
-    public string ToJson()
-    {
-        using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+    public string ToJson() => JsonText.Text(w =>
         {
             w.WriteStartObject();
             w.WriteString("sysfs", Root);
             w.WriteBoolean("present", State.Present);
-            WriteNumberOrNull(w, KsmFiles.Run, (int?)State.Run);
+            w.WriteNumberOrNull(KsmFiles.Run, (int?)State.Run);
             WriteBitOrNull(w, KsmFiles.MergeAcrossNodes, State.MergeAcrossNodes);
             w.WriteStartObject("files");
             foreach (var (name, value) in State.Values.OrderBy(kv => kv.Key, StringComparer.Ordinal))
@@ -193,7 +191,7 @@ public sealed record KsmStatus(
             {
                 w.WriteStartObject("journal");
                 w.WriteString("path", JournalPath);
-                WriteNumberOrNull(w, "previous_run", (int?)Journal.PreviousRun);
+                w.WriteNumberOrNull("previous_run", (int?)Journal.PreviousRun);
                 w.WriteBoolean("lock_free", LockFree);
                 w.WriteEndObject();
             }
@@ -208,16 +206,9 @@ public sealed record KsmStatus(
                 Mom.WriteJson(w);
             }
             w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
-    }
-
-    private static void WriteNumberOrNull(Utf8JsonWriter w, string name, int? value)
-    {
-        if (value is int v) w.WriteNumber(name, v); else w.WriteNull(name);
-    }
+        });
 
     /// <summary>A switch as the kernel's number 0 or 1 (not JSON's true/false: the file holds a number).</summary>
     private static void WriteBitOrNull(Utf8JsonWriter w, string name, bool? value) =>
-        WriteNumberOrNull(w, name, value is bool b ? (b ? 1 : 0) : null);
+        w.WriteNumberOrNull(name, value is bool b ? (b ? 1 : 0) : null);
 }

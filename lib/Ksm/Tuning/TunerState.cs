@@ -1,5 +1,5 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using Largeguest.IO;
 
 namespace Largeguest.Ksm.Tuning;
 
@@ -54,16 +54,94 @@ public sealed record TunerState
     {
         var path = PathIn(stateDir);
         if (!File.Exists(path)) return null;
-        try { return JsonSerializer.Deserialize(File.ReadAllBytes(path), TunerStateJson.Default.TunerState); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        try { return Parse(File.ReadAllBytes(path)); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException
+            or InvalidOperationException or FormatException)
         {
             warn?.Invoke($"{path}: unreadable tuner state ignored: {e.Message}");
             return null;
         }
     }
 
-    public void Save(string stateDir) =>
-        StateFile.Write(PathIn(stateDir), JsonSerializer.SerializeToUtf8Bytes(this, TunerStateJson.Default.TunerState));
+    public void Save(string stateDir) => StateFile.Write(PathIn(stateDir), ToJson());
+
+    // The file's fields, camelCase as it has always been written (a daemon restarted by an upgrade reads the old
+    // file); unknown fields are ignored and missing ones keep their defaults.
+    internal byte[] ToJson() => JsonText.Utf8(w =>
+    {
+        w.WriteStartObject();
+        w.WriteString("request", Request.ToString());
+        w.WriteString("phase", Phase.ToString());
+        w.WriteString("mode", Mode);
+        w.WriteNumber("pagesToScan", PagesToScan);
+        w.WriteNumber("sleepMillisecs", SleepMillisecs);
+        w.WriteNumber("thresholdKiB", ThresholdKiB);
+        w.WriteNumber("totalKiB", TotalKiB);
+        w.WriteNumber("freeKiB", FreeKiB);
+        w.WriteNumber("committedKiB", CommittedKiB);
+        w.WriteString("lastAction", LastAction);
+        w.WriteString("why", Why);
+        w.WriteString("at", At);
+        w.WriteNumber("cycles", Cycles);
+        w.WriteNumber("errors", Errors);
+        w.WriteString("lastError", LastError);
+        w.WriteNumber("swapFreeKiB", SwapFreeKiB);
+        w.WriteNumber("swapNeedKiB", SwapNeedKiB);
+        w.WriteBoolean("swapCovered", SwapCovered);
+        w.WriteString("swap", Swap);
+        w.WriteEndObject();
+    });
+
+    /// <exception cref="JsonException">Not JSON, or not an object.</exception>
+    /// <exception cref="InvalidOperationException">A field of the wrong type.</exception>
+    /// <exception cref="FormatException">A date or an enum name that is none of ours.</exception>
+    internal static TunerState Parse(ReadOnlySpan<byte> json)
+    {
+        var r = new Utf8JsonReader(json);
+        if (!r.Read() || r.TokenType != JsonTokenType.StartObject) throw new JsonException("not a JSON object");
+        var s = new TunerState();
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = r.GetString();
+            r.Read();
+            s = name switch
+            {
+                "request" => s with { Request = Enum<TunerRequest>(ref r) },
+                "phase" => s with { Phase = Enum<TunerPhase>(ref r) },
+                "mode" => s with { Mode = r.GetString()! },
+                "pagesToScan" => s with { PagesToScan = r.GetInt64() },
+                "sleepMillisecs" => s with { SleepMillisecs = r.GetInt64() },
+                "thresholdKiB" => s with { ThresholdKiB = r.GetInt64() },
+                "totalKiB" => s with { TotalKiB = r.GetInt64() },
+                "freeKiB" => s with { FreeKiB = r.GetInt64() },
+                "committedKiB" => s with { CommittedKiB = r.GetInt64() },
+                "lastAction" => s with { LastAction = r.GetString()! },
+                "why" => s with { Why = r.GetString()! },
+                "at" => s with { At = r.GetDateTimeOffset() },
+                "cycles" => s with { Cycles = r.GetInt64() },
+                "errors" => s with { Errors = r.GetInt64() },
+                "lastError" => s with { LastError = r.GetString()! },
+                "swapFreeKiB" => s with { SwapFreeKiB = r.GetInt64() },
+                "swapNeedKiB" => s with { SwapNeedKiB = r.GetInt64() },
+                "swapCovered" => s with { SwapCovered = r.GetBoolean() },
+                "swap" => s with { Swap = r.GetString()! },
+                _ => Skip(ref r, s),
+            };
+        }
+        if (r.TokenType != JsonTokenType.EndObject) throw new JsonException("the object does not end");
+        return s;
+
+        static T Enum<T>(ref Utf8JsonReader r) where T : struct, System.Enum =>
+            System.Enum.TryParse<T>(r.GetString(), ignoreCase: true, out var v) && System.Enum.IsDefined(v)
+                ? v
+                : throw new FormatException($"'{r.GetString()}' is not a {typeof(T).Name}");
+
+        static TunerState Skip(ref Utf8JsonReader r, TunerState s)
+        {
+            r.Skip();
+            return s;
+        }
+    }
 
     /// <summary>
     /// The tuner's object in <c>largeguest ksm status --json</c>: null fields before the tuner first ran.
@@ -71,7 +149,7 @@ public sealed record TunerState
     public static void WriteStatusJson(Utf8JsonWriter w, TunerState? state, int? daemonPid)
     {
         w.WriteStartObject();
-        if (daemonPid is int pid) w.WriteNumber("daemon_pid", pid); else w.WriteNull("daemon_pid");
+        w.WriteNumberOrNull("daemon_pid", daemonPid);
         if (state is null) w.WriteNull("phase");
         else
         {
@@ -141,8 +219,3 @@ public static class TunerStatus
         public void WriteJson(Utf8JsonWriter w) => TunerState.WriteStatusJson(w, state, daemonPid);
     }
 }
-
-[JsonSourceGenerationOptions(WriteIndented = true, UseStringEnumConverter = true,
-    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
-[JsonSerializable(typeof(TunerState))]
-internal sealed partial class TunerStateJson : JsonSerializerContext;

@@ -148,6 +148,48 @@ public class TunerPiecesTests
     }
 
     [Fact]
+    public void The_tuner_state_file_round_trips_every_field_and_keeps_its_format()
+    {
+        var state = new TunerState
+        {
+            Request = TunerRequest.Prune, Phase = TunerPhase.Pruned, Mode = "high", PagesToScan = 300,
+            SleepMillisecs = 20, ThresholdKiB = 2048, TotalKiB = 4096, FreeKiB = 1024, CommittedKiB = 512,
+            LastAction = "prune", Why = "asked <by> \"admin\"", At = new DateTimeOffset(2026, 12, 3, 13, 52, 1,
+            TimeSpan.Zero).AddTicks(1234567), Cycles = 4, Errors = 1, LastError = "x", SwapFreeKiB = 7,
+            SwapNeedKiB = 8, SwapCovered = false, Swap = "swap 7 KiB",
+        };
+        var json = state.ToJson();
+        TunerState.Parse(json).Should().Be(state);
+        // The file as earlier versions wrote it (camelCase, enum names): a daemon restarted by an upgrade reads it.
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        doc.RootElement.GetProperty("phase").GetString().Should().Be("Pruned");
+        doc.RootElement.GetProperty("pagesToScan").GetInt64().Should().Be(300);
+        doc.RootElement.GetProperty("thresholdKiB").GetInt64().Should().Be(2048);
+        System.Text.Encoding.UTF8.GetString(json).Should().Contain("\"asked <by> \\\"admin\\\"\"", "readable escaping");
+        TunerState.Parse("""{ "phase": "running", "future": { "x": [1] }, "cycles": 2 }"""u8)
+            .Should().Be(new TunerState { Phase = TunerPhase.Running, Cycles = 2 }, "unknown fields are skipped");
+    }
+
+    [Theory]
+    [InlineData("[]")]
+    [InlineData("""{ "phase": "Sleeping" }""")]
+    [InlineData("""{ "cycles": "many" }""")]
+    [InlineData("""{ "at": "yesterday" }""")]
+    [InlineData("""{ "cycles": 1""")]
+    public void A_damaged_tuner_state_file_is_reported_and_ignored(string json)
+    {
+        var dir = Directory.CreateTempSubdirectory("largeguest-tunerstate-").FullName;
+        try
+        {
+            File.WriteAllText(TunerState.PathIn(dir), json);
+            var warnings = new List<string>();
+            TunerState.Load(dir, warnings.Add).Should().BeNull();
+            warnings.Should().ContainSingle().Which.Should().Contain("unreadable tuner state ignored");
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
     public void Metrics_render_kernel_files_tuner_state_and_ksmd()
     {
         var ksm = new Dictionary<string, string> { ["run"] = "1", ["full_scans"] = "17", ["pages_sharing"] = "1368772",
