@@ -255,16 +255,19 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
             "--thres-coef", "100", "--boost", "20000", "--max-pages", "20000", "--sleep-msec", "0");
         var daemonErr = daemon.StandardError.ReadToEndAsync();
         using var stop = new CancellationTokenSource();
+        var signals = 0;
         var spam = Task.Run(async () =>
         {
-            var signals = 0;
             while (!stop.IsCancellationRequested)
             {
-                if (!daemon.HasExited && File.Exists(TunerDaemon.PidPath(_box.StateDir))) { Kill(daemon.Id,
-                    1); signals++; } // once it handles SIGHUP
+                if (!daemon.HasExited && File.Exists(TunerDaemon.PidPath(_box.StateDir))) // once it handles SIGHUP
+                {
+                    Kill(daemon.Id, 1);
+                    Interlocked.Increment(ref signals);
+                }
                 await Task.Delay(20);
             }
-            return signals;
+            return Volatile.Read(ref signals);
         });
         var transitions = 0;
         try
@@ -273,6 +276,9 @@ public sealed class TunerRealKernelTests(RealKsm kernel) : IDisposable
             for (var round = 0; round < 6; round++)
             {
                 await WaitFor(() => RealKsm.Number("pages_shared") > 0, $"ksmd merging again before round {round}");
+                // Every round overlaps the daemon's retuning, however fast the hook is: 4 more SIGHUPs first.
+                var asked = (round + 1) * 4;
+                await WaitFor(() => Volatile.Read(ref signals) >= asked, $"{asked} SIGHUPs before round {round}");
                 if (previous is not null)
                     vdsm.Run("after_vm_destroy", xml, new Dictionary<string,
                         string> { ["ksm_merge_across_nodes"] = "0" }, previous, env, TimeSpan.FromMinutes(3))
