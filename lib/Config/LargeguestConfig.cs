@@ -9,6 +9,19 @@ public enum FailurePolicy { Warn, Fail }
 public enum TopologySource { Auto, Libvirt, Sysfs }
 
 /// <summary>
+/// How each choice key's values are spelled in the config, in the enum's order (a unit test holds the two together).
+/// Read through these tables, not by Enum.TryParse: enum parsing by name loads reflection metadata, about 0.1 ms of
+/// every hook run.
+/// </summary>
+internal static class ChoiceSpellings
+{
+    public static readonly string[] StrictMemory = ["warn", "prefer", "fail"];
+    public static readonly string[] PreferredMany = ["fail", "interleave"];
+    public static readonly string[] Failure = ["warn", "fail"];
+    public static readonly string[] Topology = ["auto", "libvirt", "sysfs"];
+}
+
+/// <summary>
 /// Validated settings. Loaded from <see cref="DefaultPath"/> plus <c>LARGEGUEST__Section__Key</c>
 /// environment overrides; in privileged mode only the fixed file counts.
 /// </summary>
@@ -215,15 +228,16 @@ public sealed record LargeguestConfig(
     /// <param name="source">Where a key's value came from (the file, or the environment variable that overrode it),
     /// for messages.</param>
     private static LargeguestConfig Validate(LargeguestOptions o, Func<string, string> source) => new(
-        Choice<TopologySource>("Topology:Source", o.Topology.Source, source),
+        Choice<TopologySource>("Topology:Source", o.Topology.Source, ChoiceSpellings.Topology, source),
         NonEmpty("Topology:LibvirtUri", o.Topology.LibvirtUri, source),
         NonEmpty("Topology:SysfsRoot", o.Topology.SysfsRoot, source),
         NumaModes.TryParse(o.NumaTune.DefaultMode, out var mode) ? mode
             : throw Bad(source, "NumaTune:DefaultMode", o.NumaTune.DefaultMode, NumaModes.Syntax),
-        Choice<StrictMemoryPolicy>("NumaTune:StrictMemory", o.NumaTune.StrictMemory, source),
+        Choice<StrictMemoryPolicy>("NumaTune:StrictMemory", o.NumaTune.StrictMemory, ChoiceSpellings.StrictMemory,
+            source),
         NonEmpty("Ksm:StateDir", o.Ksm.StateDir, source),
         Range("Ksm:MemoryReservePercent", o.Ksm.MemoryReservePercent, 0, 90, source),
-        Choice<FailurePolicy>("Ksm:OnFailure", o.Ksm.OnFailure, source),
+        Choice<FailurePolicy>("Ksm:OnFailure", o.Ksm.OnFailure, ChoiceSpellings.Failure, source),
         TimeSpan.FromSeconds(Range("Ksm:UnmergeTimeoutSeconds", o.Ksm.UnmergeTimeoutSeconds, 1, 86400, source)),
         TimeSpan.FromSeconds(Range("Ksm:LockTimeoutSeconds", o.Ksm.LockTimeoutSeconds, 0, 3600, source)),
         TimeSpan.FromSeconds(Range("Ksm:StaleGraceSeconds", o.Ksm.StaleGraceSeconds, 0, 86400, source)),
@@ -237,21 +251,30 @@ public sealed record LargeguestConfig(
     {
         NumadPath = NonEmpty("Topology:NumadPath", o.Topology.NumadPath, source),
         KsmTune = o.KsmTune,
-        CpuTuneSharedPolicy = Choice<FailurePolicy>("CpuTune:SharedPolicy", o.CpuTune.SharedPolicy, source),
+        CpuTuneSharedPolicy =
+            Choice<FailurePolicy>("CpuTune:SharedPolicy", o.CpuTune.SharedPolicy, ChoiceSpellings.Failure, source),
         GuestNumaTopologyMismatch =
-            Choice<FailurePolicy>("GuestNuma:TopologyMismatch", o.GuestNuma.TopologyMismatch, source),
+            Choice<FailurePolicy>("GuestNuma:TopologyMismatch", o.GuestNuma.TopologyMismatch, ChoiceSpellings.Failure,
+                source),
         PreferredManyNodes =
-            Choice<PreferredManyPolicy>("NumaTune:PreferredManyNodes", o.NumaTune.PreferredManyNodes, source),
+            Choice<PreferredManyPolicy>("NumaTune:PreferredManyNodes", o.NumaTune.PreferredManyNodes,
+                ChoiceSpellings.PreferredMany, source),
         KsmUnmergePerGiB =
             TimeSpan.FromSeconds(Range("Ksm:UnmergeSecondsPerGiB", o.Ksm.UnmergeSecondsPerGiB, 1, 600, source)),
         KsmMaxRequests = Range("Ksm:MaxRequests", o.Ksm.MaxRequests, 1, 1_000_000, source),
         MomConfigPath = AbsolutePath("Mom:ConfigPath", o.Mom.ConfigPath, source),
     };
 
-    private static T Choice<T>(string key, string value, Func<string, string> source) where T : struct, Enum =>
-        Enum.TryParse<T>(value.Trim(), ignoreCase: true, out var r) && Enum.IsDefined(r) && !int.TryParse(value, out _)
-            ? r
-            : throw Bad(source, key, value, string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant())));
+    /// <summary>The value named by <paramref name="value"/> (any case), its index in <paramref name="spellings"/>
+    /// being the enum value.</summary>
+    private static T Choice<T>(string key, string value, string[] spellings, Func<string, string> source)
+        where T : struct, Enum
+    {
+        var index = Array.FindIndex(spellings, s => s.Equals(value.Trim(), StringComparison.OrdinalIgnoreCase));
+        return index >= 0
+            ? System.Runtime.CompilerServices.Unsafe.As<int, T>(ref index)
+            : throw Bad(source, key, value, string.Join(", ", spellings));
+    }
 
     private static int Range(string key, int value, int min, int max, Func<string, string> source) =>
         value >= min && value <= max ? value : throw Bad(source, key, value.ToString(), $"a whole number from {min} " +

@@ -12,36 +12,46 @@ public static class DomainChecks
     {
         if (p.CpuTune is null && p.GuestNuma is null) return;
         var max = doc.MaxVcpus;
-        var valid = $"vCPU ids {Ids(0, max - 1)} (the domain's <vcpu> maximum is {max})";
         if (p.CpuTune is { } tune)
         {
-            var missing = tune.PinnedVcpus.Select(v => v.Vcpu).Where(v => v >= max).Order().ToList();
+            var missing = new List<int>();
+            foreach (var pin in tune.PinnedVcpus)
+                if (pin.Vcpu >= max) missing.Add(pin.Vcpu);
+            missing.Sort();
             if (missing.Count > 0)
                 throw new PropertyException(LargeguestProperties.Cputune,
                     $"{Vcpus(missing)} {(missing.Count == 1 ? "does" : "do")} not exist: the domain has {max} vCPUs",
-                    valid);
+                    ValidVcpus(max));
             if (tune.IoThreads.Count > 0) CheckIoThreads(doc, tune);
         }
-        if (p.GuestNuma is { } numa) CheckCells(doc, numa, max, valid);
+        if (p.GuestNuma is { } numa) CheckCells(doc, numa, max);
     }
 
-    private static void CheckCells(DomainDocument doc, GuestNuma numa, int max, string valid)
+    /// <summary>The vCPU ids a property may name, for a refusal (built only then: formatting it on every run cost the
+    /// hook the runtime's array-pool set-up).</summary>
+    private static string ValidVcpus(int max) => $"vCPU ids {Ids(0, max - 1)} (the domain's <vcpu> maximum is {max})";
+
+    private static void CheckCells(DomainDocument doc, GuestNuma numa, int max)
     {
         const string name = LargeguestProperties.Guestnuma;
         for (var id = 0; id < numa.Cells.Count; id++)
         {
-            var extra = numa.Cells[id].Vcpus.Ids.Where(v => v >= max).ToList();
+            var extra = new List<int>();
+            foreach (var v in numa.Cells[id].Vcpus.Ids)
+                if (v >= max) extra.Add(v);
             if (extra.Count > 0)
                 throw new PropertyException(name, $"cell {id} lists {Vcpus(extra)}, beyond the domain's {max} vCPUs",
-                    valid);
+                    ValidVcpus(max));
         }
         var covered = CpuSet.Of(numa.Cells.SelectMany(c => c.Vcpus.Ids)); // one union, not one per cell (quadratic)
-        var uncovered = Enumerable.Range(0, max).Where(v => !covered.Contains(v)).ToList();
+        var uncovered = new List<int>();
+        for (var v = 0; v < max; v++)
+            if (!covered.Contains(v)) uncovered.Add(v);
         if (uncovered.Count > 0)
             throw new PropertyException(name,
                 $"{Vcpus(uncovered)} {(uncovered.Count == 1 ? "is" : "are")} in no cell: " +
                 $"the cells cover {covered} but the domain has {max} vCPUs",
-                $"cells that together cover {valid}");
+                $"cells that together cover {ValidVcpus(max)}");
 
         var dimms = doc.Dimms;
         var dimmTotal = DomainDocument.DimmMemory(dimms);

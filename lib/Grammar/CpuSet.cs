@@ -27,7 +27,13 @@ public sealed class CpuSet : IEquatable<CpuSet>
 
     public static CpuSet Of(IEnumerable<int> ids)
     {
-        var sorted = ids.Distinct().Order().ToArray();
+        // Sorted and deduplicated in place: Distinct().Order() cost the hook run its ordered-iterator code.
+        var sorted = ids.ToArray();
+        Array.Sort(sorted);
+        var distinct = 0;
+        foreach (var id in sorted)
+            if (distinct == 0 || sorted[distinct - 1] != id) sorted[distinct++] = id;
+        Array.Resize(ref sorted, distinct);
         if (sorted.Length == 0) throw new ArgumentException("a cpuset cannot be empty", nameof(ids));
         if (sorted[0] < 0 || sorted[^1] > MaxId) throw new ArgumentOutOfRangeException(nameof(ids));
         return new CpuSet(sorted);

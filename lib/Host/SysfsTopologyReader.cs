@@ -1,5 +1,6 @@
 using System.Globalization;
 using Largeguest.Grammar;
+using Largeguest.IO;
 
 namespace Largeguest.Host;
 
@@ -32,24 +33,36 @@ public static class SysfsTopologyReader
         try
         {
             var online = ReadOnlineCpus(cpuDir);
-            var onlineNodes = Path.Combine(nodeDir, "online");
-            var nodeDirs = File.Exists(onlineNodes)
-                ? ReadList(onlineNodes).Select(id => (Id: id, Path: Path.Combine(nodeDir, $"node{id}")))
-                    .Where(n => Directory.Exists(n.Path)).ToList()
-                : NumberedEntries(nodeDir, "node").ToList();
-            if (nodeDirs.Count == 0) throw new TopologyException($"sysfs: {nodeDir} lists no node");
-            var cpusOf = nodeDirs.ToDictionary(n => n.Id,
-                n => new SortedSet<int>(ReadList(Path.Combine(n.Path, "cpulist"))));
-            foreach (var cpu in ReadList(Path.Combine(cpuDir, "present"))
-                .Where(c => !cpusOf.Values.Any(set => set.Contains(c))))
+            var nodeDirs = new List<(int Id, string Path)>();
+            if (ReadList(Path.Combine(nodeDir, "online"), missing: null) is { } onlineNodes)
             {
+                foreach (var id in onlineNodes)
+                {
+                    var path = Path.Combine(nodeDir, $"node{id}");
+                    if (Directory.Exists(path)) nodeDirs.Add((id, path));
+                }
+            }
+            else nodeDirs.AddRange(NumberedEntries(nodeDir, "node"));
+            if (nodeDirs.Count == 0) throw new TopologyException($"sysfs: {nodeDir} lists no node");
+            var cpusOf = new Dictionary<int, SortedSet<int>>();
+            var listed = new HashSet<int>();
+            foreach (var (id, path) in nodeDirs)
+            {
+                var set = new SortedSet<int>(ReadList(Path.Combine(path, "cpulist")));
+                cpusOf[id] = set;
+                listed.UnionWith(set);
+            }
+            foreach (var cpu in ReadList(Path.Combine(cpuDir, "present")))
+            {
+                if (listed.Contains(cpu)) continue;
                 var cpuPath = Path.Combine(cpuDir, $"cpu{cpu}");
                 if (!Directory.Exists(cpuPath)) continue;
                 foreach (var (node, _) in NumberedEntries(cpuPath, "node"))
                     if (cpusOf.TryGetValue(node, out var set)) set.Add(cpu);
             }
-            var nodes = nodeDirs
-                .Select(n => ReadNode(n.Id, n.Path, cpusOf[n.Id], cpuDir, online, cpuTopology, hugePages)).ToList();
+            var nodes = new List<HostNode>(nodeDirs.Count);
+            foreach (var (id, path) in nodeDirs)
+                nodes.Add(ReadNode(id, path, cpusOf[id], cpuDir, online, cpuTopology, hugePages));
             return new HostTopology(nodes, $"sysfs {root}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -59,9 +72,9 @@ public static class SysfsTopologyReader
     private static HostNode ReadNode(int id, string dir, SortedSet<int> ids, string cpuDir,
         Func<int, bool> online, bool cpuTopology, bool hugePages)
     {
-        var cpus = ids.Select(cpu => cpuTopology
-            ? ReadCpu(cpu, cpuDir, online(cpu))
-            : new HostCpu(cpu, online(cpu))).ToList();
+        var cpus = new List<HostCpu>(ids.Count);
+        foreach (var cpu in ids)
+            cpus.Add(cpuTopology ? ReadCpu(cpu, cpuDir, online(cpu)) : new HostCpu(cpu, online(cpu)));
         var (total, free) = ReadMeminfo(Path.Combine(dir, "meminfo"));
         return new HostNode(id, cpus, total, free, hugePages ? ReadHugePages(Path.Combine(dir, "hugepages")) : []);
     }
@@ -73,15 +86,13 @@ public static class SysfsTopologyReader
         int? Number(string name)
         {
             var file = Path.Combine(topology, name);
-            if (!File.Exists(file)) return null;
-            var text = File.ReadAllText(file).Trim();
+            if (SmallFile.Read(file)?.Trim() is not { } text) return null;
             return int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)
                 && n >= 0 ? n
                 : text == "-1" ? null
                 : throw new TopologyException($"sysfs: {file}: '{text}' is not a number");
         }
-        var siblingsFile = Path.Combine(topology, "thread_siblings_list");
-        var siblings = File.Exists(siblingsFile) ? ReadList(siblingsFile).ToList() : [];
+        var siblings = ReadList(Path.Combine(topology, "thread_siblings_list"));
         return new HostCpu(id, true, Number("physical_package_id"), Number("die_id"), Number("core_id"),
             siblings.Count > 0 ? CpuSet.Of(siblings) : CpuSet.Of([id]));
     }
@@ -92,35 +103,31 @@ public static class SysfsTopologyReader
     /// </summary>
     private static Func<int, bool> ReadOnlineCpus(string cpuDir)
     {
-        var list = Path.Combine(cpuDir, "online");
-        if (File.Exists(list))
+        if (ReadList(Path.Combine(cpuDir, "online"), missing: null) is { } list)
         {
-            var set = new HashSet<int>(ReadList(list));
+            var set = new HashSet<int>(list);
             return set.Contains;
         }
-        return cpu =>
-        {
-            var file = Path.Combine(cpuDir, $"cpu{cpu}", "online");
-            return !File.Exists(file) || File.ReadAllText(file).Trim() != "0";
-        };
+        return cpu => SmallFile.Read(Path.Combine(cpuDir, $"cpu{cpu}", "online"))?.Trim() != "0";
     }
 
     /// <summary><c>Node N MemTotal: 123 kB</c> lines; a node without the file or the lines has no memory.</summary>
     private static (MemorySize Total, MemorySize Free) ReadMeminfo(string file)
     {
-        if (!File.Exists(file)) return (new MemorySize(0), new MemorySize(0));
         long total = 0, free = 0;
-        foreach (var line in File.ReadLines(file))
+        foreach (var line in (SmallFile.Read(file) ?? "").AsSpan().EnumerateLines())
         {
             var colon = line.IndexOf(':');
             if (colon < 0) continue;
-            var key = line[..colon].Split(' ', StringSplitOptions.RemoveEmptyEntries).LastOrDefault();
-            if (key is not ("MemTotal" or "MemFree")) continue;
+            var head = line[..colon].TrimEnd();
+            var key = head[(head.LastIndexOf(' ') + 1)..];
+            var isTotal = key.SequenceEqual("MemTotal");
+            if (!isTotal && !key.SequenceEqual("MemFree")) continue;
             var value = line[(colon + 1)..].Trim();
             if (value.EndsWith("kB", StringComparison.Ordinal)) value = value[..^2].Trim();
             if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var kib))
                 throw new TopologyException($"sysfs: {file}: {key} '{line[(colon + 1)..].Trim()}' is not a size in kB");
-            if (key == "MemTotal") total = kib; else free = kib;
+            if (isTotal) total = kib; else free = kib;
         }
         return (new MemorySize(total), new MemorySize(free));
     }
@@ -147,22 +154,23 @@ public static class SysfsTopologyReader
 
         static long? Count(string file)
         {
-            if (!File.Exists(file)) return null;
-            var text = File.ReadAllText(file).Trim();
+            if (SmallFile.Read(file)?.Trim() is not { } text) return null;
             return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
                 : throw new TopologyException($"sysfs: {file}: '{text}' is not a number");
         }
     }
 
-    /// <summary>A kernel id list (<c>0-3,8</c>); an empty file (a CPU-less node) is the empty list.</summary>
-    private static IEnumerable<int> ReadList(string file)
+    /// <summary>A kernel id list (<c>0-3,8</c>); an empty file (a CPU-less node) is the empty list, and so is a
+    /// missing one unless <paramref name="missing"/> says otherwise.</summary>
+    private static IReadOnlyList<int>? ReadList(string file, IReadOnlyList<int>? missing)
     {
-        if (!File.Exists(file)) return [];
-        var text = File.ReadAllText(file).Trim();
+        if (SmallFile.Read(file)?.Trim() is not { } text) return missing;
         if (text.Length == 0) return [];
         try { return CpuSet.Parse(text).Ids; }
         catch (SyntaxException e) { throw new TopologyException($"sysfs: {file}: {e.Problem}"); }
     }
+
+    private static IReadOnlyList<int> ReadList(string file) => ReadList(file, missing: [])!;
 
     /// <summary>Entries named <c>{prefix}N</c>, by id.</summary>
     private static IEnumerable<(int Id, string Path)> NumberedEntries(string dir, string prefix) =>

@@ -1,3 +1,4 @@
+using Largeguest.IO;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -31,7 +32,7 @@ public sealed class KsmSysfs(string root = KsmFiles.DefaultRoot, string meminfo 
         }
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var name in names)
-            if (Native.ReadSmallFile(Path.Combine(Root, name)) is { } text)
+            if (SmallFile.TryRead(Path.Combine(Root, name)) is { } text)
                 values[name] = text.Trim(); // missing on this kernel, or write-only
         return new KsmState(values);
     }

@@ -1,3 +1,4 @@
+using Largeguest.IO;
 using System.Globalization;
 
 namespace Largeguest.Ksm;
@@ -51,5 +52,5 @@ public readonly record struct MemInfo(
     }
 
     public static MemInfo Read(string path = DefaultPath) =>
-        Parse(Native.ReadSmallFile(path) ?? throw new KsmException($"{path}: cannot read"), path);
+        Parse(SmallFile.TryRead(path) ?? throw new KsmException($"{path}: cannot read"), path);
 }

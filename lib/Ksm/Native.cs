@@ -75,16 +75,6 @@ internal static partial class Native
     public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 
     /// <summary>
-    /// Reads a small (sysfs/procfs) file with open/read/close and nothing else: no fstat, no advisory locks,
-    /// no stream or decoder. Null when it cannot be read.
-    /// </summary>
-    public static string? ReadSmallFile(string path)
-    {
-        var fd = Open(path, O_RDONLY | O_CLOEXEC, 0);
-        return fd < 0 ? null : ReadAndClose(fd);
-    }
-
-    /// <summary>
     /// Opens one of our state files (request, journal, lock) with <paramref name="flags"/> plus
     /// <see cref="StateFileFlags"/>: never through a symlink, never blocking on a FIFO, and only a regular file
     /// (checked on the descriptor), so nothing planted in the state directory can hang or steer the root helper. The
@@ -111,32 +101,9 @@ internal static partial class Native
     {
         var fd = OpenStateFile(path, O_RDONLY, out why);
         if (fd < 0) return null;
-        var text = ReadAndClose(fd);
+        var text = SmallFile.ReadAndClose(fd, out _);
         if (text is null) why = "cannot read it";
         return text;
-    }
-
-    private static unsafe string? ReadAndClose(int fd)
-    {
-        try
-        {
-            Span<byte> buffer = stackalloc byte[4096]; // a sysfs attribute is at most one page
-            var total = 0;
-            while (total < buffer.Length)
-            {
-                nint n;
-                fixed (byte* p = buffer[total..]) n = Read(fd, p, buffer.Length - total);
-                if (n < 0)
-                {
-                    if (Marshal.GetLastPInvokeError() == EINTR) continue;
-                    return null;
-                }
-                if (n == 0) break;
-                total += (int)n;
-            }
-            return System.Text.Encoding.ASCII.GetString(buffer[..total]);
-        }
-        finally { Close(fd); }
     }
 
     /// <summary>Writes all of <paramref name="bytes"/> with one write(2) (sysfs takes a value in one call); returns 0

@@ -23,24 +23,35 @@ public static class GuestNumaEditor
     /// </summary>
     public static Func<int, XElement, XElement> Carried(XElement? oldNuma, int newCount)
     {
-        var old = oldNuma?.Elements("cell").ToList() ?? [];
-        XElement[] others = oldNuma?.Elements().Where(e => e.Name != "cell").ToArray() ?? [];
+        // Plain loops: the LINQ of this check cost each hook run ~0.1 ms of generic method lookups (make bench).
+        var old = new List<XElement>();
+        var others = new List<XElement>();
+        var children = new List<string>();
+        foreach (var e in oldNuma?.Elements() ?? [])
+        {
+            if (e.Name != "cell") { others.Add(e); continue; }
+            old.Add(e);
+            foreach (var child in e.Elements())
+                if (!children.Contains(child.Name.LocalName)) children.Add(child.Name.LocalName);
+        }
         if (old.Count == 0) return (_, cell) => cell;
         var same = old.Count == newCount;
         var shared = new List<XAttribute>();
         foreach (var name in CellAttributes)
         {
-            var values = old.Select(c => (string?)c.Attribute(name)).Distinct().ToList();
-            if (values.Count == 1) { if (values[0] is { } v) shared.Add(new XAttribute(name, v)); }
+            var first = (string?)old[0].Attribute(name);
+            if (old.TrueForAll(c => (string?)c.Attribute(name) == first))
+            {
+                if (first is not null) shared.Add(new XAttribute(name, first));
+            }
             else if (!same)
                 Refuse($"the old cells differ in {name} (" +
                     $"{string.Join(", ", old.Select((c, i) => $"cell {i}: {(string?)c.Attribute(name) ?? "unset"}"))}" +
                     ")");
         }
-        var children = old.SelectMany(c => c.Elements()).Select(e => e.Name.LocalName).Distinct().ToList();
         if (!same && children.Count > 0)
             Refuse($"the old cells have <{string.Join(">, <", children)}>, which describe particular cells");
-        if (!same && others.Length > 0)
+        if (!same && others.Count > 0)
             Refuse($"the old <numa> has <{string.Join(">, <", others.Select(e => e.Name.LocalName).Distinct())}>, " +
                 "which describes particular cells");
         return (id, cell) =>

@@ -63,7 +63,7 @@ public static class NumaTuneEditor
             .Select((e, index) => (Element: e, Id: CellId(e)!.Value, Index: index)).ToList();
         var firstOf = new Dictionary<int, XElement>();
         foreach (var o in old) firstOf.TryAdd(o.Id, o.Element);
-        var byId = old.OrderBy(o => o.Id).ThenBy(o => o.Index).ToList();
+        var byId = old.OrderBy(o => o.Id).ToList(); // a stable sort: equal ids stay in document order
         var memory = numatune.Element("memory");
         // Positions: an old memnode's index, or an inserted one's (index of the old memnode it follows, sequence).
         var afterMemory = memory is null

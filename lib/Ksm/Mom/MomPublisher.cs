@@ -1,3 +1,4 @@
+using Largeguest.IO;
 using System.Text;
 
 namespace Largeguest.Ksm.Mom;
@@ -79,7 +80,7 @@ public static class MomPublisher
     {
         var dir = Path.GetDirectoryName(file)!;
         if (!Directory.Exists(dir)) throw new MomException($"{dir}: MoM's policy-dir does not exist");
-        var existing = Native.ReadSmallFile(file);
+        var existing = SmallFile.TryRead(file);
         if (text is null)
         {
             if (existing is null && !File.Exists(file)) return false;

@@ -1,3 +1,4 @@
+using Largeguest.IO;
 using System.Globalization;
 using System.Text.Json;
 
@@ -33,7 +34,7 @@ public sealed record MomStatus(
         }
         if (mom is null)
             return new MomStatus(configPath, null, null, null, null, null, null, new Dictionary<string, object?>());
-        var file = mom.PolicyFile is { } f ? Native.ReadSmallFile(f) : null;
+        var file = mom.PolicyFile is { } f ? SmallFile.TryRead(f) : null;
         var client = new MomClient(mom.Endpoint, timeout);
         try
         {

@@ -94,6 +94,29 @@ public sealed class ConfigTests : IDisposable
         e.Message.Should().Contain(message).And.MatchRegex(@"^/.*\.json: ");
     }
 
+    [Fact]
+    public void Each_choice_key_spells_its_enum_values_in_order()
+    {
+        // The config reads choices through these tables (no enum reflection on the hook path), an index being the
+        // value: they must be the enums' names, lower-case, in the order of values 0, 1, 2...
+        static void Spelled<T>(string[] spellings) where T : struct, Enum
+        {
+            spellings.Should().Equal(Enum.GetNames<T>().Select(n => n.ToLowerInvariant()), typeof(T).Name);
+            Enum.GetValues<T>().Select(v => Convert.ToInt32(v)).Should().Equal(Enumerable.Range(0, spellings.Length));
+        }
+        Spelled<StrictMemoryPolicy>(ChoiceSpellings.StrictMemory);
+        Spelled<PreferredManyPolicy>(ChoiceSpellings.PreferredMany);
+        Spelled<FailurePolicy>(ChoiceSpellings.Failure);
+        Spelled<TopologySource>(ChoiceSpellings.Topology);
+    }
+
+    [Theory]
+    [InlineData("""{ "Topology": { "Source": " LIBVIRT " } }""", TopologySource.Libvirt)]
+    [InlineData("""{ "Topology": { "Source": "Sysfs" } }""", TopologySource.Sysfs)]
+    [InlineData("""{ "Topology": { "Source": "auto" } }""", TopologySource.Auto)]
+    public void A_choice_is_read_in_any_case_and_trimmed(string json, TopologySource expected) =>
+        Load(json).TopologySource.Should().Be(expected);
+
     [Theory]
     [InlineData("""{ "NumaTune": "strict" }""", "NumaTune: expected a section of keys, found the value 'strict'")]
     [InlineData("""{ "NumaTune": { "DefaultMode": [ "strict" ] } }""",

@@ -4,6 +4,19 @@ namespace Largeguest.Tests.Grammar;
 
 public class NumaTuneTests
 {
+    [Fact]
+    public void Each_mode_has_its_libvirt_spelling_in_enum_order()
+    {
+        NumaModes.Names.Should().Equal(Enum.GetNames<NumaMode>().Select(n => n.ToLowerInvariant()));
+        Enum.GetValues<NumaMode>().Select(m => (int)m).Should().Equal(Enumerable.Range(0, NumaModes.Names.Length));
+        foreach (var mode in Enum.GetValues<NumaMode>())
+        {
+            NumaModes.TryParse($" {mode.Name().ToUpperInvariant()} ", out var back).Should().BeTrue();
+            back.Should().Be(mode);
+        }
+        NumaModes.TryParse("bind", out _).Should().BeFalse();
+    }
+
     [Theory]
     [InlineData("interleave#0-1", NumaMode.Interleave, "0-1")]
     [InlineData("strict:0", NumaMode.Strict, "0")]
