@@ -7,11 +7,10 @@ namespace Largeguest.IO;
 /// The one atomic file writer (docs/design.md section 3): a reader, or a process killed at any instant, sees the
 /// old or the new complete content, and nothing is left behind. The new content goes into an unnamed file
 /// (<c>O_TMPFILE</c>) in the target's directory; only when it is complete (and, with <c>durable</c>, fsynced) does it
-/// get a temp name (<c>linkat</c>). One <c>renameat2</c> exchange then swaps it with the target, and the old content,
-/// now under the temp name, is unlinked; with no target yet, one <c>rename</c> moves it into place. A kill before
-/// the link leaves nothing: the kernel frees an unnamed file with its last descriptor. Where the file system refuses
-/// <c>O_TMPFILE</c> the temp file is named from the start (<c>O_CREAT|O_EXCL</c>). For the moments a temp name
-/// exists, and for that fallback, every successful write sweeps the directory of our own stale temp files.
+/// get a temp name (<c>linkat</c>), which one <c>rename</c> then moves over the target. A kill before the link
+/// leaves nothing: the kernel frees an unnamed file with its last descriptor. Where the file system refuses
+/// <c>O_TMPFILE</c> the temp file is named from the start (<c>O_CREAT|O_EXCL</c>). For the moment between link
+/// and rename, and for that fallback, every successful write sweeps the directory of our own stale temp files.
 /// </summary>
 public static partial class AtomicFile
 {
@@ -71,12 +70,7 @@ public static partial class AtomicFile
                     throw Failed("cannot name the new file", Marshal.GetLastPInvokeError());
                 named = true;
             }
-            // Swapped with the target where it exists: ext4 (auto_da_alloc) starts writing back a file renamed over
-            // another, 0.2 ms here, which the exchange skips. The old content left under the temp name goes next, or
-            // with the sweep of a later write if this process dies first.
-            if (Libc.Renameat2(Libc.AT_FDCWD, temp, Libc.AT_FDCWD, full, Libc.RENAME_EXCHANGE) == 0)
-                Libc.Unlink(temp);
-            else if (Libc.Rename(temp, full) != 0) // no target yet, or a file system without the exchange
+            if (Libc.Rename(temp, full) != 0)
                 throw Failed("cannot rename the new file into place", Marshal.GetLastPInvokeError());
             named = false;
         }

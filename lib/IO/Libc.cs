@@ -46,12 +46,6 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, EntryPoint = "linkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Linkat(int oldDirFd, string oldPath, int newDirFd, string newPath, int flags);
 
-    public const uint RENAME_EXCHANGE = 2;
-
-    /// <summary>renameat2(2): with <see cref="RENAME_EXCHANGE"/> the two names swap their files in one step.</summary>
-    [LibraryImport(Name, EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int Renameat2(int oldDirFd, string oldPath, int newDirFd, string newPath, uint flags);
-
     /// <summary>rename(2) itself: replaces the target in one step.</summary>
     [LibraryImport(Name, EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Rename(string from, string to);

@@ -84,7 +84,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
             $"instants (0-1.1 times the run, at most {1.1 * longest.TotalMilliseconds:F0} ms, half in the last " +
             $"quarter; seed {seed}); files: {old} old, {@new} new ({killedAfterRename} killed after the rename), " +
             $"corrupt = {corrupt}; temp files seen right after a kill = {seenAfterKill} (killed between link and " +
-            "rename, or exchange and unlink; swept by the next run); " +
+            "rename; swept by the next run); " +
             $"leftover temp files = {left.Count}");
         corrupt.Should().Be(0, string.Join("; ", corruptSamples));
         left.Should().BeEmpty("a killed hook leaves no file behind once the next run has swept its directory");
