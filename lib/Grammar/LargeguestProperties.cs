@@ -19,8 +19,9 @@ public sealed record LargeguestProperties(
     public const string Pincpu = "pincpu";
     public const string Numa = "numa";
 
-    public static readonly IReadOnlyList<string> Names =
-        [Cputune, Numatune, Guestnuma, KsmMergeAcrossNodesName, Pincpu, Numa];
+    private static readonly string[] NameArray = [Cputune, Numatune, Guestnuma, KsmMergeAcrossNodesName, Pincpu, Numa];
+
+    public static readonly IReadOnlyList<string> Names = Array.AsReadOnly(NameArray);
 
     public const string KsmSyntax = "0 (never merge across NUMA nodes) or 1";
 
@@ -36,9 +37,18 @@ public sealed record LargeguestProperties(
     public static IReadOnlyDictionary<string, string> Select(Func<string, string?> lookup)
     {
         var set = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var name in Names)
+        foreach (var name in NameArray)
             if (lookup(name) is { } value && !string.IsNullOrWhiteSpace(value)) set[name] = value;
         return set;
+    }
+
+    /// <summary>Is any property of ours set? What <see cref="Select"/> tells, without building anything: the
+    /// question of every hook run, most of which end on "no".</summary>
+    public static bool AnySet(Func<string, string?> lookup)
+    {
+        foreach (var name in NameArray)
+            if (!string.IsNullOrWhiteSpace(lookup(name))) return true;
+        return false;
     }
 
     /// <summary>Parses every set property; the first bad one throws, naming itself.</summary>

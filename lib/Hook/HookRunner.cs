@@ -21,7 +21,7 @@ public static class HookRunner
     /// written: the answer <see cref="Run"/> gives such a run, asked of getenv before anything else is built.
     /// </summary>
     public static bool NothingAsked(Func<string, string?> getenv) =>
-        getenv(DomXmlVariable) is not null && LargeguestProperties.Select(getenv).Count == 0;
+        getenv(DomXmlVariable) is not null && !LargeguestProperties.AnySet(getenv);
 
     public static int Run(string argv0, IReadOnlyDictionary<string, string> environment, TextWriter stderr)
     {

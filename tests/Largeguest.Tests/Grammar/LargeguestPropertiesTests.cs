@@ -85,6 +85,19 @@ public class LargeguestPropertiesTests
         });
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(false, "numatune", "", "guestnuma", "  ", "vmId", "x", "CPUTUNE", "0#0")]
+    [InlineData(true, "numa", "strict:0")]
+    [InlineData(true, "ksm_merge_across_nodes", "0", "numatune", "")]
+    public void AnySet_answers_what_Select_would(bool expected, params string[] pairs)
+    {
+        var env = new Dictionary<string, string>();
+        for (var i = 0; i < pairs.Length; i += 2) env[pairs[i]] = pairs[i + 1];
+        LargeguestProperties.AnySet(env.GetValueOrDefault).Should().Be(expected);
+        (LargeguestProperties.Select(env.GetValueOrDefault).Count > 0).Should().Be(expected);
+    }
+
     [Fact]
     public void Canonical_lists_every_set_property_in_canonical_form()
     {
