@@ -17,7 +17,8 @@ internal static unsafe partial class Libc
     public static readonly int O_TMPFILE = 0x400000 | (Arm ? 0x4000 : 0x10000);
 
     public const int AT_FDCWD = -100, AT_SYMLINK_FOLLOW = 0x400;
-    public const int ENOENT = 2, EINTR = 4, EIO = 5, EPERM = 1, EISDIR = 21, EINVAL = 22, ELOOP = 40, EOPNOTSUPP = 95;
+    public const int ENOENT = 2, EINTR = 4, EIO = 5, EPERM = 1, EISDIR = 21, EINVAL = 22, EFBIG = 27, ELOOP = 40,
+        EOPNOTSUPP = 95;
 
     [LibraryImport(Name, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags, int mode);

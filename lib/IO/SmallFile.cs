@@ -3,13 +3,17 @@ using System.Runtime.InteropServices;
 namespace Largeguest.IO;
 
 /// <summary>
-/// Reads a small kernel file (a sysfs attribute or a <c>/proc</c> file of at most a page) with open, read and close
-/// and nothing else: no stat, no stream, no decoder, which every hook run would otherwise pay for, file by file.
+/// Reads a small file (a sysfs attribute, a <c>/proc</c> file, one of our state files) with open, read and close and
+/// nothing else: no stat, no stream, no decoder, which every hook run would otherwise pay for, file by file. A page
+/// is read into the stack; a longer file (a sysfs CPU list of a large host can exceed a page) into the heap, up to
+/// <see cref="MaxBytes"/>.
 /// </summary>
 public static class SmallFile
 {
-    /// <summary>A sysfs attribute is at most one page; the <c>/proc</c> files read this way are shorter.</summary>
-    private const int MaxBytes = 4096;
+    private const int PageBytes = 4096;
+
+    /// <summary>Far beyond any file read this way; a longer one is refused (EFBIG), never cut short.</summary>
+    public const int MaxBytes = 1 << 20;
 
     /// <summary>The text, or null when the file does not exist; any other failure is an <see cref="IOException"/>
     /// naming the file.</summary>
@@ -31,17 +35,25 @@ public static class SmallFile
         return fd < 0 ? null : ReadAndClose(fd, out _);
     }
 
-    /// <summary>Reads <paramref name="fd"/> to its end (at most a page) and closes it; null with the errno on a read
-    /// error.</summary>
+    /// <summary>Reads <paramref name="fd"/> to its end (at most <see cref="MaxBytes"/>) and closes it; null with the
+    /// errno on a read error.</summary>
     internal static unsafe string? ReadAndClose(int fd, out int errno)
     {
         errno = 0;
         try
         {
-            Span<byte> buffer = stackalloc byte[MaxBytes];
+            Span<byte> buffer = stackalloc byte[PageBytes];
             var total = 0;
-            while (total < buffer.Length)
+            while (true)
             {
+                if (total == buffer.Length)
+                {
+                    // one byte beyond the limit tells a file of exactly MaxBytes from a longer one
+                    if (buffer.Length > MaxBytes) { errno = Libc.EFBIG; return null; }
+                    var larger = new byte[Math.Min(buffer.Length * 2, MaxBytes + 1)];
+                    buffer.CopyTo(larger);
+                    buffer = larger;
+                }
                 nint n;
                 fixed (byte* p = buffer[total..]) n = Libc.Read(fd, p, buffer.Length - total);
                 if (n < 0)

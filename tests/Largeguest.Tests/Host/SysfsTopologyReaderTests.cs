@@ -33,6 +33,20 @@ public class SysfsTopologyReaderTests
     }
 
     [Fact]
+    public void A_cpu_list_longer_than_a_page_is_read_whole()
+    {
+        // Since Linux 5.16 a node's cpulist may exceed a page (a bin attribute); every other CPU of 0-8191 is ~20 KB.
+        var even = string.Join(",", Enumerable.Range(0, 4096).Select(i => 2 * i));
+        using var f = new SysfsFixture();
+        f.Node(0, even, 8388608, 4194304);
+        even.Length.Should().BeGreaterThan(4096 * 4);
+        var t = SysfsTopologyReader.Read(f.Root, cpuTopology: false, hugePages: false);
+
+        t.Node(0)!.Cpus.Should().HaveCount(4096);
+        t.Node(0)!.Cpus[^1].Id.Should().Be(8190);
+    }
+
+    [Fact]
     public void Offline_cpus_are_kept_without_topology()
     {
         using var f = new SysfsFixture();
