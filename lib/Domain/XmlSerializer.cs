@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Xml.Linq;
 
 namespace Largeguest.Domain;
@@ -115,10 +116,19 @@ internal static class XmlSerializer
             $"namespace '{name.Namespace}' of '{name.LocalName}' has no prefix in scope");
     }
 
+    /// <summary>The characters <see cref="Escape"/> may replace; the runs between them are copied as they are.</summary>
+    private static readonly SearchValues<char> Special = SearchValues.Create("&<>\r\"'\n\t");
+
     private static void Escape(TextSink sb, string value, char? attributeQuote, string newLine = "\n")
     {
-        foreach (var ch in value)
+        var rest = value.AsSpan();
+        while (true)
         {
+            var next = rest.IndexOfAny(Special);
+            if (next < 0) { sb.Append(rest); return; }
+            sb.Append(rest[..next]);
+            var ch = rest[next];
+            rest = rest[(next + 1)..];
             switch (ch)
             {
                 case '&': sb.Append("&amp;"); break;
