@@ -238,6 +238,10 @@ internal static class XmlLoader
                 (_column, _columnByte) = (0, _lineStart);
             }
             if (column < _column) (_column, _columnByte) = (0, _lineStart);
+            // The usual case, an ASCII stretch, in one vectorised check: a character per byte.
+            if (column - _column is var ahead and > 0 && _columnByte + ahead <= text.Length
+                && System.Text.Ascii.IsValid(text.Slice(_columnByte, ahead)))
+                (_column, _columnByte) = (column, _columnByte + ahead);
             while (_column < column)
             {
                 if (_columnByte >= text.Length) return -1;
