@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Xml;
 using System.Xml.Linq;
@@ -132,6 +133,9 @@ internal static class XmlLoader
         }
     }
 
+    /// <summary>The bytes that end a name inside a tag (<see cref="CheckTag"/>).</summary>
+    private static readonly SearchValues<byte> TagBytes = SearchValues.Create(" \t\r\n/>='\""u8);
+
     /// <summary>
     /// Counts the attributes of the tag at <paramref name="at"/> ('&lt;') and measures its values and names; returns
     /// the offset after it, or -1.
@@ -160,8 +164,11 @@ internal static class XmlLoader
                     i += close + 1;
                     word = i + 1;
                     break;
-                default:
-                    if (i - word >= DomainDocument.MaxValueBytes) CheckLength(source, word, i - word + 1, "a name");
+                default: // a name: to the byte that ends it in one vectorised search
+                    var end = source[i..].IndexOfAny(TagBytes);
+                    var stop = end < 0 ? source.Length : i + end;
+                    CheckLength(source, word, stop - word, "a name");
+                    i = stop - 1;
                     break;
             }
         }
