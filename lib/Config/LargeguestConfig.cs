@@ -9,9 +9,8 @@ public enum FailurePolicy { Warn, Fail }
 public enum TopologySource { Auto, Libvirt, Sysfs }
 
 /// <summary>
-/// How each choice key's values are spelled in the config, in the enum's order (a unit test holds the two together).
-/// Read through these tables, not by Enum.TryParse: enum parsing by name loads reflection metadata, about 0.1 ms of
-/// every hook run.
+/// How each choice key's values are spelled in the config, in the enum's order (<see cref="Spellings"/>; a unit test
+/// holds the two together).
 /// </summary>
 internal static class ChoiceSpellings
 {
@@ -265,12 +264,12 @@ public sealed record LargeguestConfig(
         MomConfigPath = AbsolutePath("Mom:ConfigPath", o.Mom.ConfigPath, source),
     };
 
-    /// <summary>The value named by <paramref name="value"/> (any case), its index in <paramref name="spellings"/>
-    /// being the enum value.</summary>
+    /// <summary>The value named by <paramref name="value"/>, its index in <paramref name="spellings"/> being the enum
+    /// value.</summary>
     private static T Choice<T>(string key, string value, string[] spellings, Func<string, string> source)
         where T : struct, Enum
     {
-        var index = Array.FindIndex(spellings, s => s.Equals(value.Trim(), StringComparison.OrdinalIgnoreCase));
+        var index = Spellings.IndexOf(spellings, value);
         return index >= 0
             ? System.Runtime.CompilerServices.Unsafe.As<int, T>(ref index)
             : throw Bad(source, key, value, string.Join(", ", spellings));

@@ -7,15 +7,15 @@ public static class NumaModes
 {
     public const string Syntax = "strict, preferred, interleave or restrictive";
 
-    /// <summary>libvirt's spellings, indexed by <see cref="NumaMode"/> (a unit test holds the two together): enum
-    /// names by reflection would cost every hook run the loading of metadata.</summary>
+    /// <summary>libvirt's spellings, indexed by <see cref="NumaMode"/> (<see cref="Spellings"/>; a unit test holds the
+    /// two together).</summary>
     internal static readonly string[] Names = ["strict", "preferred", "interleave", "restrictive"];
 
     public static string Name(this NumaMode mode) => Names[(int)mode];
 
     public static bool TryParse(string text, out NumaMode mode)
     {
-        var index = Array.FindIndex(Names, n => n.Equals(text.Trim(), StringComparison.OrdinalIgnoreCase));
+        var index = Spellings.IndexOf(Names, text);
         mode = (NumaMode)Math.Max(index, 0);
         return index >= 0;
     }

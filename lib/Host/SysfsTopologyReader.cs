@@ -34,7 +34,7 @@ public static class SysfsTopologyReader
         {
             var online = ReadOnlineCpus(cpuDir);
             var nodeDirs = new List<(int Id, string Path)>();
-            if (ReadList(Path.Combine(nodeDir, "online"), missing: null) is { } onlineNodes)
+            if (ReadListOrNull(Path.Combine(nodeDir, "online")) is { } onlineNodes)
             {
                 foreach (var id in onlineNodes)
                 {
@@ -103,7 +103,7 @@ public static class SysfsTopologyReader
     /// </summary>
     private static Func<int, bool> ReadOnlineCpus(string cpuDir)
     {
-        if (ReadList(Path.Combine(cpuDir, "online"), missing: null) is { } list)
+        if (ReadListOrNull(Path.Combine(cpuDir, "online")) is { } list)
         {
             var set = new HashSet<int>(list);
             return set.Contains;
@@ -160,17 +160,18 @@ public static class SysfsTopologyReader
         }
     }
 
-    /// <summary>A kernel id list (<c>0-3,8</c>); an empty file (a CPU-less node) is the empty list, and so is a
-    /// missing one unless <paramref name="missing"/> says otherwise.</summary>
-    private static IReadOnlyList<int>? ReadList(string file, IReadOnlyList<int>? missing)
+    /// <summary>A kernel id list (<c>0-3,8</c>); an empty file (a CPU-less node) is the empty list, a missing one
+    /// null.</summary>
+    private static IReadOnlyList<int>? ReadListOrNull(string file)
     {
-        if (SmallFile.Read(file)?.Trim() is not { } text) return missing;
+        if (SmallFile.Read(file)?.Trim() is not { } text) return null;
         if (text.Length == 0) return [];
         try { return CpuSet.Parse(text).Ids; }
         catch (SyntaxException e) { throw new TopologyException($"sysfs: {file}: {e.Problem}"); }
     }
 
-    private static IReadOnlyList<int> ReadList(string file) => ReadList(file, missing: [])!;
+    /// <summary><see cref="ReadListOrNull"/>, a missing file being the empty list.</summary>
+    private static IReadOnlyList<int> ReadList(string file) => ReadListOrNull(file) ?? [];
 
     /// <summary>Entries named <c>{prefix}N</c>, by id.</summary>
     private static IEnumerable<(int Id, string Path)> NumberedEntries(string dir, string prefix) =>
