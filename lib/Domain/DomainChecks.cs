@@ -43,7 +43,9 @@ public static class DomainChecks
                 throw new PropertyException(name, $"cell {id} lists {Vcpus(extra)}, beyond the domain's {max} vCPUs",
                     ValidVcpus(max));
         }
-        var covered = CpuSet.Of(numa.Cells.SelectMany(c => c.Vcpus.Ids)); // one union, not one per cell (quadratic)
+        var all = new List<int>(); // one union, not one per cell (quadratic)
+        foreach (var cell in numa.Cells) all.AddRange(cell.Vcpus.Ids);
+        var covered = CpuSet.Of(all);
         var uncovered = new List<int>();
         for (var v = 0; v < max; v++)
             if (!covered.Contains(v)) uncovered.Add(v);
@@ -137,14 +139,11 @@ public static class DomainChecks
             })
         {
             if (size <= 1) continue;
-            var split = Enumerable.Range(0, doc.MaxVcpus / size)
-                .Select(u => (Unit: u, Cells: Enumerable.Range(u * size, size)
-                    .GroupBy(v => cellOf.GetValueOrDefault(v, -1)).Where(g => g.Key >= 0).ToList()))
-                .Where(u => u.Cells.Count > 1).ToList();
+            var split = SplitUnits(doc.MaxVcpus / size, size, cellOf);
             if (split.Count == 0) continue;
             var (first, cells) = split[0];
             var more = split.Count > 1 ? $" ({split.Count} {unit}s are split in all)" : "";
-            var parts = string.Join(", ", cells.Select(g => $"{Vcpus(g.ToList())} in cell {g.Key}"));
+            var parts = string.Join(", ", cells.Select(g => $"{Vcpus(g.Vcpus)} in cell {g.Cell}"));
             return $"guest {unit} {first} (vCPUs {Ids(first * size, first * size + size - 1)} " +
                 $"of <topology {topology}/>) is split across cells: {parts}{more}; " +
                 $"the guest kernel then sees {(unit == "core" ? "thread siblings" : $"one {unit}")} " +
@@ -153,6 +152,28 @@ public static class DomainChecks
                 $"{(die ? topology.VcpusPerDie : topology.VcpusPerSocket)} vCPUs";
         }
         return null;
+    }
+
+    /// <summary>The units (cores, dies or sockets of <paramref name="size"/> vCPUs each) whose vCPUs lie in more than
+    /// one cell, each with its vCPUs per cell (cells in order of their first vCPU in the unit); vCPUs in no cell are
+    /// left out.</summary>
+    private static List<(int Unit, List<(int Cell, List<int> Vcpus)> Cells)> SplitUnits(int units, int size,
+        Dictionary<int, int> cellOf)
+    {
+        var split = new List<(int Unit, List<(int Cell, List<int> Vcpus)> Cells)>();
+        for (var u = 0; u < units; u++)
+        {
+            var cells = new List<(int Cell, List<int> Vcpus)>();
+            for (var v = u * size; v < u * size + size; v++)
+            {
+                if (!cellOf.TryGetValue(v, out var cell)) continue;
+                var at = cells.FindIndex(c => c.Cell == cell);
+                if (at < 0) cells.Add((cell, [v]));
+                else cells[at].Vcpus.Add(v);
+            }
+            if (cells.Count > 1) split.Add((u, cells));
+        }
+        return split;
     }
 
     /// <summary>

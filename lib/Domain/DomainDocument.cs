@@ -162,9 +162,13 @@ public sealed class DomainDocument
             throw new DomainXmlException(
                 $"domain XML: root element is <{xml.Root?.Name.LocalName}>, expected <domain>");
         foreach (var name in Singletons)
-            if (root.Elements(name).Skip(1).Any())
-                throw new DomainXmlException($"domain XML has {root.Elements(name).Count()} <{name}> elements; " +
+        {
+            var count = 0;
+            foreach (var _ in root.Elements(name)) count++;
+            if (count > 1)
+                throw new DomainXmlException($"domain XML has {count} <{name}> elements; " +
                     "libvirt allows one, and editing the first would leave a contradictory second");
+        }
         return new DomainDocument(xml, declaration, bom, style, source.Length);
     }
 
@@ -210,8 +214,16 @@ public sealed class DomainDocument
         }
     }
 
-    public IReadOnlyList<Dimm> Dimms =>
-        Root.Element("devices")?.Elements("memory").Select(ReadDimm).ToList() ?? [];
+    public IReadOnlyList<Dimm> Dimms
+    {
+        get
+        {
+            var dimms = new List<Dimm>();
+            if (Root.Element("devices") is { } devices)
+                foreach (var device in devices.Elements("memory")) dimms.Add(ReadDimm(device));
+            return dimms;
+        }
+    }
 
     /// <summary>
     /// Null: ordinary pages. Otherwise the huge page size backing the guest
@@ -222,8 +234,12 @@ public sealed class DomainDocument
         get
         {
             if (Root.Element("memoryBacking")?.Element("hugepages") is not { } hugepages) return null;
-            var page = hugepages.Elements("page").FirstOrDefault(p => p.Attribute("nodeset") is null)
-                ?? hugepages.Elements("page").FirstOrDefault();
+            XElement? page = null; // the default page size: the first <page> without a nodeset, else the first
+            foreach (var p in hugepages.Elements("page"))
+            {
+                if (p.Attribute("nodeset") is null) { page = p; break; }
+                page ??= p;
+            }
             return page?.Attribute("size") is { } s
                 ? LibvirtUnits.ToMemory(s.Value, (string?)page.Attribute("unit"),
                     "domain XML: <memoryBacking><hugepages><page size>", Invalid).KiB
@@ -235,18 +251,25 @@ public sealed class DomainDocument
     /// The <c>nodeset</c> of each <c>&lt;memoryBacking&gt;&lt;hugepages&gt;&lt;page&gt;</c> that has one: guest NUMA
     /// node ids (libvirt refuses a node the guest lacks: "hugepages: node 1 not found"), as written and parsed.
     /// </summary>
-    public IReadOnlyList<(string Text, CpuSet Nodes)> HugePageNodeSets =>
-        (Root.Element("memoryBacking")?.Element("hugepages")?.Elements("page") ?? [])
-        .Select(p => (string?)p.Attribute("nodeset")).OfType<string>()
-        .Select(text =>
+    public IReadOnlyList<(string Text, CpuSet Nodes)> HugePageNodeSets
+    {
+        get
         {
-            try { return (text, CpuSet.Parse(text)); }
-            catch (SyntaxException e)
+            var sets = new List<(string Text, CpuSet Nodes)>();
+            if (Root.Element("memoryBacking")?.Element("hugepages") is not { } hugepages) return sets;
+            foreach (var page in hugepages.Elements("page"))
             {
-                throw new DomainXmlException(
-                    $"domain XML: <memoryBacking><hugepages><page nodeset='{text}'>: {e.Problem}");
+                if ((string?)page.Attribute("nodeset") is not { } text) continue;
+                try { sets.Add((text, CpuSet.Parse(text))); }
+                catch (SyntaxException e)
+                {
+                    throw new DomainXmlException(
+                        $"domain XML: <memoryBacking><hugepages><page nodeset='{text}'>: {e.Problem}");
+                }
             }
-        }).ToList();
+            return sets;
+        }
+    }
 
     /// <summary>
     /// The domain's I/O thread ids as libvirt numbers them: the <c>&lt;iothreadids&gt;</c> ids, and when
@@ -289,7 +312,12 @@ public sealed class DomainDocument
     /// <see cref="Dimms"/>).</summary>
     public MemorySize InitialMemory(IReadOnlyList<Dimm> dimms) => Memory - DimmMemory(dimms);
 
-    public static MemorySize DimmMemory(IReadOnlyList<Dimm> dimms) => new(dimms.Sum(d => d.Size.KiB));
+    public static MemorySize DimmMemory(IReadOnlyList<Dimm> dimms)
+    {
+        long kib = 0;
+        foreach (var dimm in dimms) kib = checked(kib + dimm.Size.KiB);
+        return new(kib);
+    }
 
     private static DomainXmlException Invalid(string message) => new(message);
 

@@ -37,11 +37,10 @@ public static class DomainRewriter
         {
             GuestNumaEditor.Apply(doc, numa);
             var mode = p.NumaTune?.Mode ?? defaultMode;
-            var memNodes = numa.Cells
-                .Select((cell, id) => cell.HostNodes is { } nodes
-                    ? new MemNode(id, cellModes?.GetValueOrDefault(id, mode) ?? mode, nodes)
-                    : null)
-                .OfType<MemNode>().ToList();
+            var memNodes = new List<MemNode>();
+            for (var id = 0; id < numa.Cells.Count; id++)
+                if (numa.Cells[id].HostNodes is { } nodes)
+                    memNodes.Add(new MemNode(id, cellModes?.GetValueOrDefault(id, mode) ?? mode, nodes));
             NumaTuneEditor.ApplyMemNodes(doc, memNodes, numa.Cells.Count);
         }
         RequireRestrictiveMemNodes(doc, p);

@@ -79,15 +79,15 @@ public sealed record VdsmCpuPolicy(CpuPolicy? Policy, string? Unknown, CpuSet? M
                 $"{manual}, or no cputune/pincpu property", refuse);
 
         // Which vCPUs VDSM moves to the shared pool: all under none; under manual those outside the engine's list.
-        IReadOnlyList<int> ours = p.CpuTune is { } tune && pinsVcpus
-            ? [.. tune.PinnedVcpus.Select(v => v.Vcpu).Order()]
-            : p.PinCpu is not null ? [.. Enumerable.Range(0, maxVcpus)] : [];
-        var moved = Policy switch
-        {
-            CpuPolicy.None => ours,
-            CpuPolicy.Manual when ManuallyPinned is { } kept => [.. ours.Where(v => !kept.Contains(v))],
-            _ => [],
-        };
+        if (Policy is not (CpuPolicy.None or CpuPolicy.Manual)) return null;
+        var moved = new List<int>();
+        if (p.CpuTune is { } tune && pinsVcpus)
+            foreach (var (vcpu, _) in tune.PinnedVcpus) moved.Add(vcpu);
+        else if (p.PinCpu is not null)
+            for (var v = 0; v < maxVcpus; v++) moved.Add(v);
+        if (Policy == CpuPolicy.Manual)
+            moved.RemoveAll(v => ManuallyPinned is not { } kept || kept.Contains(v));
+        moved.Sort();
         if (moved.Count == 0) return null;
         var why = Policy == CpuPolicy.None
             ? "the VM's CPU Pinning Policy is 'none'"

@@ -15,16 +15,16 @@ internal static class XmlLayout
     {
         var multiline = IsMultiline(parent.Document?.Root ?? parent);
         var parentIndent = IndentOf(parent);
-        var first = parent.Elements().FirstOrDefault();
+        var first = FirstElement(parent);
         var childIndent = first is not null && HasOwnLine(first) ? IndentOf(first) : parentIndent + IndentUnit(parent);
-        after ??= parent.Elements().LastOrDefault();
+        after ??= LastElement(parent);
         if (!multiline)
         {
             if (after is not null) after.AddAfterSelf(child); else parent.Add(child);
         }
         else if (after is not null)
             after.AddAfterSelf(new XText("\n" + childIndent), child);
-        else if (!parent.Nodes().Any())
+        else if (parent.FirstNode is null)
             parent.Add(new XText("\n" + childIndent), child, new XText("\n" + parentIndent));
         else
             parent.AddFirst(new XText("\n" + childIndent), child);
@@ -34,7 +34,7 @@ internal static class XmlLayout
     /// <summary>Adds <paramref name="child"/> as the first child element of <paramref name="parent"/>.</summary>
     public static XElement AddFirstChild(XElement parent, XElement child)
     {
-        var first = parent.Elements().FirstOrDefault();
+        var first = FirstElement(parent);
         if (first is null) return AddChild(parent, child);
         if (!IsMultiline(parent.Document?.Root ?? parent)) { first.AddBeforeSelf(child); return child; }
         first.AddBeforeSelf(child, new XText("\n" + IndentOf(first)));
@@ -47,8 +47,27 @@ internal static class XmlLayout
         element.Remove();
     }
 
-    private static bool IsMultiline(XElement root) =>
-        root.Nodes().OfType<XText>().Any(t => t.Value.Contains('\n'));
+    private static bool IsMultiline(XElement root)
+    {
+        for (var node = root.FirstNode; node is not null; node = node.NextNode)
+            if (node is XText t && t.Value.Contains('\n')) return true;
+        return false;
+    }
+
+    private static XElement? FirstElement(XElement parent)
+    {
+        for (var node = parent.FirstNode; node is not null; node = node.NextNode)
+            if (node is XElement e) return e;
+        return null;
+    }
+
+    private static XElement? LastElement(XElement parent)
+    {
+        XElement? last = null;
+        for (var node = parent.FirstNode; node is not null; node = node.NextNode)
+            if (node is XElement e) last = e;
+        return last;
+    }
 
     private static bool HasOwnLine(XElement e) => e.PreviousNode is XText t && t.Value.Contains('\n');
 
@@ -63,7 +82,9 @@ internal static class XmlLayout
     private static string IndentUnit(XElement near)
     {
         var root = near.Document?.Root ?? near;
-        var first = root.Elements().FirstOrDefault(HasOwnLine);
+        XElement? first = null;
+        for (var node = root.FirstNode; node is not null && first is null; node = node.NextNode)
+            if (node is XElement e && HasOwnLine(e)) first = e;
         var unit = first is null ? "" : IndentOf(first)[IndentOf(root).Length..];
         return unit.Length > 0 ? unit : "  ";
     }

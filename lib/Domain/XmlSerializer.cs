@@ -116,7 +116,8 @@ internal static class XmlSerializer
             $"namespace '{name.Namespace}' of '{name.LocalName}' has no prefix in scope");
     }
 
-    /// <summary>The characters <see cref="Escape"/> may replace; the runs between them are copied as they are.</summary>
+    /// <summary>The characters <see cref="Escape"/> may replace; the runs between them are copied as they
+    /// are.</summary>
     private static readonly SearchValues<char> Special = SearchValues.Create("&<>\r\"'\n\t");
 
     private static void Escape(TextSink sb, string value, char? attributeQuote, string newLine = "\n")

@@ -39,7 +39,12 @@ public sealed class CpuSet : IEquatable<CpuSet>
         return new CpuSet(sorted);
     }
 
-    public static CpuSet Range(int first, int last) => Of(Enumerable.Range(first, last - first + 1));
+    public static CpuSet Range(int first, int last)
+    {
+        var ids = new int[last - first + 1];
+        for (var i = 0; i < ids.Length; i++) ids[i] = first + i;
+        return Of(ids);
+    }
 
     public static CpuSet Parse(string text)
     {
@@ -86,14 +91,14 @@ public sealed class CpuSet : IEquatable<CpuSet>
     private static int ParseId(string text, string token)
     {
         var t = text.Trim();
-        if (t.Length == 0 || t.Length > 6 || !t.All(char.IsAsciiDigit))
+        if (t.Length == 0 || t.Length > 6 || t.AsSpan().ContainsAnyExceptInRange('0', '9'))
             throw new SyntaxException($"bad token '{token}'", Syntax);
         var id = int.Parse(t, System.Globalization.CultureInfo.InvariantCulture);
         if (id > MaxId) throw new SyntaxException($"bad token '{token}': id {id} is above {MaxId}", Syntax);
         return id;
     }
 
-    public CpuSet Union(CpuSet other) => Of(_ids.Concat(other._ids));
+    public CpuSet Union(CpuSet other) => Of([.. _ids, .. other._ids]);
 
     public override string ToString() => Format(_ids);
 

@@ -6,7 +6,6 @@ namespace Largeguest.Grammar;
 /// <see cref="CpuSet"/>.</summary>
 public sealed record VcpuPin(int First, int Last, CpuSet CpuSet)
 {
-    public IEnumerable<int> Vcpus => Enumerable.Range(First, Last - First + 1);
     /// <summary>The vCPUs as written: <c>3</c> or <c>0-3</c>.</summary>
     public string VcpuText => First == Last ? $"{First}" : $"{First}-{Last}";
 
@@ -44,8 +43,18 @@ public sealed class CpuTune
         IoThreads = ioThreads ?? [];
     }
 
-    public IEnumerable<(int Vcpu, CpuSet CpuSet)> PinnedVcpus =>
-        Pins.SelectMany(p => p.Vcpus.Select(v => (v, p.CpuSet)));
+    /// <summary>Each pinned vCPU with its cpuset, in the order the entries were written.</summary>
+    public IReadOnlyList<(int Vcpu, CpuSet CpuSet)> PinnedVcpus => _pinnedVcpus ??= Expand(Pins);
+
+    private List<(int Vcpu, CpuSet CpuSet)>? _pinnedVcpus;
+
+    private static List<(int Vcpu, CpuSet CpuSet)> Expand(IReadOnlyList<VcpuPin> pins)
+    {
+        var pinned = new List<(int Vcpu, CpuSet CpuSet)>();
+        foreach (var pin in pins)
+            for (var v = pin.First; v <= pin.Last; v++) pinned.Add((v, pin.CpuSet));
+        return pinned;
+    }
 
     public static CpuTune Parse(string text)
     {
@@ -76,7 +85,7 @@ public sealed class CpuTune
             }
             if (key.Length == 0) throw new SyntaxException($"bad token '{entry}': no vCPU before '#'", Syntax);
             var (first, last) = Wrap(() => CpuSet.ParseRange(key, key), entry);
-            foreach (var v in Enumerable.Range(first, last - first + 1))
+            for (var v = first; v <= last; v++)
                 if (!seen.Add(v)) throw new SyntaxException($"bad token '{entry}': vCPU {v} is pinned twice", Syntax);
             pins.Add(new VcpuPin(first, last, cpuset));
         }
@@ -94,7 +103,7 @@ public sealed class CpuTune
         for (var i = 0; i < IoThreadKey.Length; i++)
             if (!char.IsAscii(key[i]) || char.ToLowerInvariant(key[i]) != IoThreadKey[i]) return null;
         var digits = key[IoThreadKey.Length..];
-        if (digits.Length > 6 || !digits.All(char.IsAsciiDigit))
+        if (digits.Length > 6 || digits.AsSpan().ContainsAnyExceptInRange('0', '9'))
             throw new SyntaxException(
                 $"bad token '{entry}': an I/O thread is {IoThreadKey}N with an id of 1 to 6 digits", Syntax);
         var id = int.Parse(digits, System.Globalization.CultureInfo.InvariantCulture);

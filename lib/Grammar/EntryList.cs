@@ -35,6 +35,8 @@ internal static class EntryList
         }
         if (pending.Count > 0)
             throw new SyntaxException($"bad token '{string.Join(",", pending)}': the last entry has no '#'", expected);
-        return groups.Select(g => string.Join(",", g)).ToList();
+        var entries = new List<string>(groups.Count);
+        foreach (var group in groups) entries.Add(string.Join(",", group));
+        return entries;
     }
 }

@@ -23,7 +23,26 @@ public sealed class GuestNuma(IReadOnlyList<GuestCell> cells)
 
     public IReadOnlyList<GuestCell> Cells { get; } = cells;
 
-    public MemorySize TotalMemory => new(Cells.Sum(c => c.Memory.KiB));
+    public MemorySize TotalMemory
+    {
+        get
+        {
+            long kib = 0;
+            foreach (var cell in Cells) kib = checked(kib + cell.Memory.KiB);
+            return new(kib);
+        }
+    }
+
+    /// <summary>The first cell bound to host nodes, or null.</summary>
+    public GuestCell? FirstBound
+    {
+        get
+        {
+            foreach (var cell in Cells)
+                if (cell.HostNodes is not null) return cell;
+            return null;
+        }
+    }
 
     public static GuestNuma Parse(string text)
     {

@@ -73,7 +73,7 @@ public sealed record LargeguestProperties(
         if (auto && parsed.PinCpu is not null)
             throw new PropertyException(Pincpu, "is set together with numatune=auto, which lets numad choose the CPUs",
                 "either pincpu or numatune=auto");
-        if (auto && parsed.GuestNuma?.Cells.FirstOrDefault(c => c.HostNodes is not null) is { } bound)
+        if (auto && parsed.GuestNuma?.FirstBound is { } bound)
             throw new PropertyException(Guestnuma,
                 $"cell '{bound}' is bound to host nodes, which libvirt does not allow with numatune=auto",
                 "cells without #NODES when numatune=auto");

@@ -15,7 +15,12 @@ public static class HookPoints
 
     public static IEnumerable<string> DirectoryNames => Table.Select(t => t.Dir);
 
-    public static string DirectoryName(this HookPoint point) => Table.First(t => t.Point == point).Dir;
+    public static string DirectoryName(this HookPoint point)
+    {
+        foreach (var (dir, p) in Table)
+            if (p == point) return dir;
+        throw new ArgumentOutOfRangeException(nameof(point));
+    }
 
     /// <summary>
     /// Does VDSM use the XML the hook writes here? Only at a fresh start: at a migration destination the domain

@@ -33,7 +33,7 @@ public static class HostChecks
     /// <summary>Do these properties ask anything of the host? If not, the topology need not be read at all.</summary>
     public static bool Needed(LargeguestProperties p) =>
         p.CpuTune is not null || p.PinCpu is not null || p.NumaTune is not null
-        || (p.GuestNuma?.Cells.Any(c => c.HostNodes is not null) ?? false);
+        || p.GuestNuma?.FirstBound is not null;
 
     /// <summary>Modes that confine memory to the nodeset: an overflow ends with the OOM killer, not in another
     /// node.</summary>
@@ -77,15 +77,12 @@ public static class HostChecks
         }
         if (p.GuestNuma is { } cells && Confines(cellMode))
         {
-            foreach (var group in cells.Cells.Select((c, id) => (Cell: c, Id: id))
-                .Where(c => c.Cell.HostNodes is not null)
-                         .GroupBy(c => c.Cell.HostNodes!))
+            foreach (var (nodes, ids) in CellsByNodes(cells))
             {
-                var nodes = group.First().Cell.HostNodes!;
-                var need = new MemorySize(group.Sum(c => c.Cell.Memory.KiB));
-                var shortfall = Shortfall(domain, need, nodes, host);
+                long kib = 0;
+                foreach (var id in ids) kib = checked(kib + cells.Cells[id].Memory.KiB);
+                var shortfall = Shortfall(domain, new MemorySize(kib), nodes, host);
                 if (shortfall is null) continue;
-                var ids = group.Select(c => c.Id).ToList();
                 var label = ids.Count == 1 ? $"cell {ids[0]}" : $"cells {CpuSet.Format(ids)}";
                 var relaxed = Relaxed(nodes);
                 Apply(LargeguestProperties.Guestnuma, $"{cellMode.Name()} binding: {label} needs {shortfall}",
@@ -147,7 +144,7 @@ public static class HostChecks
         List<string> notes, List<string> warnings)
     {
         if (result.NumaTune is not { } tune || cellModes.Count == 0) return;
-        var relaxedCells = cellModes.Where(c => !Confines(c.Value)).Select(c => c.Key).Order().ToList();
+        var relaxedCells = CellsWhere(cellModes, mode => !Confines(mode));
         var label = relaxedCells.Count == 1 ? $"cell {relaxedCells[0]}" : $"cells {CpuSet.Format(relaxedCells)}";
         if (tune.Mode == NumaMode.Restrictive && relaxedCells.Count > 0)
         {
@@ -159,7 +156,7 @@ public static class HostChecks
         }
         if (p.NumaTune is { Mode: NumaMode.Restrictive } && result.NumaTune!.Mode != NumaMode.Restrictive)
         {
-            var kept = cellModes.Where(c => c.Value == NumaMode.Restrictive).Select(c => c.Key).Order().ToList();
+            var kept = CellsWhere(cellModes, mode => mode == NumaMode.Restrictive);
             foreach (var id in kept) cellModes[id] = NumaMode.Strict;
             if (kept.Count > 0)
                 notes.Add($"{LargeguestProperties.Guestnuma}: " +
@@ -182,6 +179,31 @@ public static class HostChecks
     /// several, because libvirt before 9.3 refuses <c>preferred</c> with more than one node, and interleaved
     /// memory, like preferred, falls back to other nodes when the nodeset is full.
     /// </summary>
+    /// <summary>The bound cells grouped by their host nodeset, groups in order of their first cell, each group's cell
+    /// ids ascending.</summary>
+    private static List<(CpuSet Nodes, List<int> Ids)> CellsByNodes(GuestNuma numa)
+    {
+        var groups = new List<(CpuSet Nodes, List<int> Ids)>();
+        for (var id = 0; id < numa.Cells.Count; id++)
+        {
+            if (numa.Cells[id].HostNodes is not { } nodes) continue;
+            var at = groups.FindIndex(g => g.Nodes.Equals(nodes));
+            if (at < 0) groups.Add((nodes, [id]));
+            else groups[at].Ids.Add(id);
+        }
+        return groups;
+    }
+
+    /// <summary>The cell ids whose mode satisfies <paramref name="select"/>, ascending.</summary>
+    private static List<int> CellsWhere(Dictionary<int, NumaMode> cellModes, Func<NumaMode, bool> select)
+    {
+        var ids = new List<int>();
+        foreach (var (id, mode) in cellModes)
+            if (select(mode)) ids.Add(id);
+        ids.Sort();
+        return ids;
+    }
+
     public static NumaMode Relaxed(CpuSet nodes) => nodes.Count == 1 ? NumaMode.Preferred : NumaMode.Interleave;
 
     /// <summary>"node 1" or "nodes 0-1", as messages name a nodeset.</summary>
@@ -191,7 +213,9 @@ public static class HostChecks
     /// numbers.</summary>
     private static string? Shortfall(DomainFacts domain, MemorySize need, CpuSet nodes, HostTopology host)
     {
-        var found = nodes.Ids.Select(host.Node).OfType<HostNode>().ToList();
+        var found = new List<HostNode>();
+        foreach (var id in nodes.Ids)
+            if (host.Node(id) is { } node) found.Add(node);
         var label = NodesLabel(nodes);
         if (domain.HugePageKiB is long requested)
         {
@@ -218,8 +242,10 @@ public static class HostChecks
                 $"{free.Describe()} free ({total.Readable()} configured)" +
                 $"{unconfigured}; configure {missing} more {page} page{(missing == 1 ? "" : "s")} on {label} ({where})";
         }
-        var freeMemory = new MemorySize(found.Sum(n => n.Free.KiB));
-        var totalMemory = new MemorySize(found.Sum(n => n.Total.KiB));
+        long freeKiB = 0, totalKiB = 0;
+        foreach (var node in found)
+            (freeKiB, totalKiB) = (checked(freeKiB + node.Free.KiB), checked(totalKiB + node.Total.KiB));
+        var (freeMemory, totalMemory) = (new MemorySize(freeKiB), new MemorySize(totalKiB));
         return need <= freeMemory ? null
             : $"{need.Describe()} but {label} {(found.Count == 1 ? "has" : "have")} {freeMemory.Describe()} free of " +
                 $"{totalMemory.Readable()}";
@@ -247,11 +273,12 @@ public static class HostChecks
 
     private static string? Problem(CpuSet cpus, HostTopology host)
     {
-        var found = cpus.Ids.Select(id => (Id: id, Cpu: host.Cpu(id))).ToList();
-        var missing = found.Where(f => f.Cpu is null).Select(f => f.Id).ToList();
+        List<int> missing = [], offline = [];
+        foreach (var id in cpus.Ids)
+            if (host.Cpu(id) is not { } cpu) missing.Add(id);
+            else if (!cpu.Online) offline.Add(id);
         if (missing.Count > 0)
             return $"CPU {CpuSet.Format(missing)}, which this host does not have (host CPUs: {host.CpuIds})";
-        var offline = found.Where(f => f.Cpu is { Online: false }).Select(f => f.Id).ToList();
         if (offline.Count > 0)
             return $"CPU {CpuSet.Format(offline)}, which {(offline.Count == 1 ? "is" : "are")} offline on this host " +
                 $"(online CPUs: {host.OnlineCpuIds})";
@@ -272,11 +299,13 @@ public static class HostChecks
 
         static string? Problem(CpuSet nodes, HostTopology host)
         {
-            var missing = nodes.Ids.Where(id => host.Node(id) is null).ToList();
+            List<int> missing = [], empty = [];
+            foreach (var id in nodes.Ids)
+                if (host.Node(id) is not { } node) missing.Add(id);
+                else if (!node.HasMemory) empty.Add(id);
             if (missing.Count > 0)
                 return $"NUMA node {CpuSet.Format(missing)}, which this host does not have " +
                     $"(host nodes: {host.NodeIds})";
-            var empty = nodes.Ids.Where(id => host.Node(id) is { HasMemory: false }).ToList();
             if (empty.Count > 0)
                 return $"NUMA node {CpuSet.Format(empty)}, which has no memory (nodes with memory: " +
                     $"{host.NodeIdsWithMemory})";

@@ -35,13 +35,26 @@ public sealed record HostNode(int Id, IReadOnlyList<HostCpu> Cpus, MemorySize To
 /// </summary>
 public sealed record HostTopology(IReadOnlyList<HostNode> Nodes, string Source)
 {
-    public HostNode? Node(int id) => Nodes.FirstOrDefault(n => n.Id == id);
+    public HostNode? Node(int id)
+    {
+        for (var i = 0; i < Nodes.Count; i++)
+            if (Nodes[i].Id == id) return Nodes[i];
+        return null;
+    }
 
     public IEnumerable<HostCpu> Cpus => Nodes.SelectMany(n => n.Cpus).OrderBy(c => c.Id);
 
-    public HostCpu? Cpu(int id) => Nodes.SelectMany(n => n.Cpus).FirstOrDefault(c => c.Id == id);
+    public HostCpu? Cpu(int id) => Find(id).Cpu;
 
-    internal HostNode? NodeOfCpu(int cpu) => Nodes.FirstOrDefault(n => n.Cpus.Any(c => c.Id == cpu));
+    internal HostNode? NodeOfCpu(int cpu) => Find(cpu).Node;
+
+    private (HostNode? Node, HostCpu? Cpu) Find(int cpu)
+    {
+        for (var i = 0; i < Nodes.Count; i++)
+            for (var j = 0; j < Nodes[i].Cpus.Count; j++)
+                if (Nodes[i].Cpus[j].Id == cpu) return (Nodes[i], Nodes[i].Cpus[j]);
+        return (null, null);
+    }
 
     /// <summary>Ids for messages, e.g. <c>0-15</c>, or <c>none</c>.</summary>
     public static string Describe(IEnumerable<int> ids)

@@ -18,13 +18,14 @@ public static class CpuTuneEditor
         var cputune = root.Element("cputune")
             ?? XmlLayout.AddChild(root, new XElement("cputune"), root.Element("vcpu"));
         // One pass over the existing pins, then one lookup per vCPU: linear in the vCPUs, however many there are.
-        var existing = cputune.Elements("vcpupin").ToLookup(e => ((string?)e.Attribute("vcpu"))?.Trim() ?? "");
-        var last = cputune.Elements("vcpupin").LastOrDefault();
-        foreach (var (vcpu, cpuset) in tune.PinnedVcpus.OrderBy(p => p.Vcpu))
+        var existing = PinsBy(cputune, "vcpupin", "vcpu");
+        var last = LastOf(cputune, "vcpupin");
+        var pinned = new List<(int Vcpu, CpuSet CpuSet)>(tune.PinnedVcpus);
+        pinned.Sort((a, b) => a.Vcpu.CompareTo(b.Vcpu)); // unique vCPUs: the order is total
+        foreach (var (vcpu, cpuset) in pinned)
         {
             var id = vcpu.ToString(CultureInfo.InvariantCulture);
-            var pins = existing[id].ToList();
-            if (pins.Count == 0)
+            if (!existing.TryGetValue(id, out var pins))
             {
                 last = XmlLayout.AddChild(cputune,
                     new XElement("vcpupin", new XAttribute("vcpu", id), new XAttribute("cpuset", cpuset)),
@@ -32,15 +33,13 @@ public static class CpuTuneEditor
                 continue;
             }
             SetAttribute(pins[0], "cpuset", cpuset.ToString());
-            foreach (var duplicate in pins.Skip(1)) XmlLayout.Remove(duplicate);
-            if (last?.Parent is null)
-                last = cputune.Elements("vcpupin").LastOrDefault(); // the last one was a duplicate
+            for (var i = 1; i < pins.Count; i++) XmlLayout.Remove(pins[i]);
+            if (last?.Parent is null) last = LastOf(cputune, "vcpupin"); // the last one was a duplicate
         }
         if (tune.Emulator is { } emulator)
         {
             var pin = cputune.Element("emulatorpin")
-                ?? XmlLayout.AddChild(cputune, new XElement("emulatorpin"),
-                    cputune.Elements("vcpupin").LastOrDefault());
+                ?? XmlLayout.AddChild(cputune, new XElement("emulatorpin"), LastOf(cputune, "vcpupin"));
             SetAttribute(pin, "cpuset", emulator.ToString());
         }
         if (tune.IoThreads.Count > 0) ApplyIoThreads(cputune, tune.IoThreads);
@@ -48,16 +47,17 @@ public static class CpuTuneEditor
 
     private static void ApplyIoThreads(XElement cputune, IReadOnlyList<IoThreadPin> ioThreads)
     {
-        var existing = cputune.Elements("iothreadpin").ToLookup(e => ((string?)e.Attribute("iothread"))?.Trim() ?? "");
-        XElement? Last() => cputune.Elements("iothreadpin").LastOrDefault() ?? cputune.Element("emulatorpin")
-            ?? cputune.Elements("vcpupin").LastOrDefault();
+        var existing = PinsBy(cputune, "iothreadpin", "iothread");
+        XElement? Last() => LastOf(cputune, "iothreadpin") ?? cputune.Element("emulatorpin")
+            ?? LastOf(cputune, "vcpupin");
         // Found once and then carried: a new pin is the last one (finding it anew per pin is quadratic in the pins).
         var last = Last();
-        foreach (var pin in ioThreads.OrderBy(p => p.Id))
+        var sorted = new List<IoThreadPin>(ioThreads);
+        sorted.Sort((a, b) => a.Id.CompareTo(b.Id)); // unique ids: the order is total
+        foreach (var pin in sorted)
         {
             var id = pin.Id.ToString(CultureInfo.InvariantCulture);
-            var pins = existing[id].ToList();
-            if (pins.Count == 0)
+            if (!existing.TryGetValue(id, out var pins))
             {
                 last = XmlLayout.AddChild(cputune,
                     new XElement("iothreadpin", new XAttribute("iothread", id), new XAttribute("cpuset", pin.CpuSet)),
@@ -65,9 +65,30 @@ public static class CpuTuneEditor
                 continue;
             }
             SetAttribute(pins[0], "cpuset", pin.CpuSet.ToString());
-            foreach (var duplicate in pins.Skip(1)) XmlLayout.Remove(duplicate);
+            for (var i = 1; i < pins.Count; i++) XmlLayout.Remove(pins[i]);
             if (last?.Parent is null) last = Last(); // the last one was a duplicate
         }
+    }
+
+    /// <summary>The <paramref name="name"/> children by their <paramref name="key"/> attribute (trimmed), each key's
+    /// elements in document order.</summary>
+    private static Dictionary<string, List<XElement>> PinsBy(XElement cputune, string name, string key)
+    {
+        var pins = new Dictionary<string, List<XElement>>(StringComparer.Ordinal);
+        foreach (var pin in cputune.Elements(name))
+        {
+            var id = ((string?)pin.Attribute(key))?.Trim() ?? "";
+            if (pins.TryGetValue(id, out var same)) same.Add(pin);
+            else pins[id] = [pin];
+        }
+        return pins;
+    }
+
+    private static XElement? LastOf(XElement parent, string name)
+    {
+        XElement? last = null;
+        foreach (var e in parent.Elements(name)) last = e;
+        return last;
     }
 
     /// <summary>Writes the attribute only when its value changes, so an unchanged value keeps its spelling.</summary>

@@ -92,8 +92,11 @@ public static class GuestNumaEditor
                 new XAttribute("memory", cell.Memory.KiB.ToString(CultureInfo.InvariantCulture)),
                 new XAttribute("unit", "KiB"))), last);
         }
-        if (old is not null && old.Elements("cell").Count() == numa.Cells.Count)
-            foreach (var other in old.Elements().Where(e => e.Name != "cell"))
-                XmlLayout.AddChild(element, new XElement(other));
+        if (old is null) return;
+        var oldCells = 0;
+        foreach (var _ in old.Elements("cell")) oldCells++;
+        if (oldCells != numa.Cells.Count) return;
+        foreach (var other in old.Elements())
+            if (other.Name != "cell") XmlLayout.AddChild(element, new XElement(other));
     }
 }

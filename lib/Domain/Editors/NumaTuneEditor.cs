@@ -29,7 +29,7 @@ public static class NumaTuneEditor
         CpuTuneEditor.SetAttribute(memory, "mode", NumaMode.Strict.Name());
         CpuTuneEditor.SetAttribute(memory, "placement", "auto");
         memory.Attribute("nodeset")?.Remove();
-        foreach (var memnode in memory.Parent!.Elements("memnode").ToList()) XmlLayout.Remove(memnode);
+        foreach (var memnode in new List<XElement>(memory.Parent!.Elements("memnode"))) XmlLayout.Remove(memnode);
     }
 
     /// <summary>
@@ -53,22 +53,32 @@ public static class NumaTuneEditor
         var numatune = doc.Root.Element("numatune");
         if (numatune is null && memNodes.Count == 0) return;
         numatune ??= NumaTune(doc);
-        foreach (var stale in numatune.Elements("memnode")
-            .Where(e => CellId(e) is not int id || id >= cellCount).ToList())
-            XmlLayout.Remove(stale);
+        var stale = new List<XElement>();
+        foreach (var e in numatune.Elements("memnode"))
+            if (CellId(e) is not int id || id >= cellCount) stale.Add(e);
+        foreach (var e in stale) XmlLayout.Remove(e);
         // Each memnode goes to the cell's first memnode, or a new one after the last memnode (in document order) of a
         // lower cell, else after <memory>. The memnodes come by cell id, so that last one only moves forward: one pass
         // over the old memnodes sorted by id, not a scan of all of them per cell (8192 cells took 20 s).
-        var old = numatune.Elements("memnode")
-            .Select((e, index) => (Element: e, Id: CellId(e)!.Value, Index: index)).ToList();
+        var old = new List<(XElement Element, int Id, int Index)>();
+        foreach (var e in numatune.Elements("memnode")) old.Add((e, CellId(e)!.Value, old.Count));
         var firstOf = new Dictionary<int, XElement>();
         foreach (var o in old) firstOf.TryAdd(o.Id, o.Element);
-        var byId = old.OrderBy(o => o.Id).ToList(); // a stable sort: equal ids stay in document order
+        var byId = new List<(XElement Element, int Id, int Index)>(old);
+        // Equal ids stay in document order.
+        byId.Sort((a, b) => a.Id != b.Id ? a.Id.CompareTo(b.Id) : a.Index.CompareTo(b.Index));
         var memory = numatune.Element("memory");
         // Positions: an old memnode's index, or an inserted one's (index of the old memnode it follows, sequence).
-        var afterMemory = memory is null
-            ? old.Count - 1
-            : numatune.Elements().TakeWhile(e => e != memory).Count(e => e.Name == "memnode") - 1;
+        var afterMemory = old.Count - 1;
+        if (memory is not null)
+        {
+            afterMemory = -1; // the memnodes before <memory>, less one
+            foreach (var e in numatune.Elements())
+            {
+                if (e == memory) break;
+                if (e.Name.LocalName == "memnode" && e.Name.Namespace == XNamespace.None) afterMemory++;
+            }
+        }
         XElement? last = null;
         (int Index, int Seq) lastAt = (-1, 0);
         int entered = 0, seq = 0;

@@ -2,7 +2,8 @@ using Largeguest.IO;
 
 namespace Largeguest.Tests.IO;
 
-/// <summary>The small-file reader behind the sysfs topology, KSM and MoM reads: whole content, never cut short.</summary>
+/// <summary>The small-file reader behind the sysfs topology, KSM and MoM reads: whole content, never cut
+/// short.</summary>
 public sealed class SmallFileTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("largeguest-smallfile-").FullName;
