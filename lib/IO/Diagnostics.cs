@@ -50,7 +50,8 @@ public sealed class Diagnostics(TextWriter stderr)
     private static string OneLine(string message)
     {
         var text = message.ReplaceLineEndings(" ").Trim();
-        if (!text.Any(char.IsControl)) return text;
+        var span = text.AsSpan(); // char.IsControl's two ranges, searched vectorised
+        if (!span.ContainsAnyInRange('\u0000', '\u001F') && !span.ContainsAnyInRange('\u007F', '\u009F')) return text;
         var sb = new System.Text.StringBuilder(text.Length + 16);
         foreach (var c in text)
             if (char.IsControl(c)) sb.Append($"\\x{(int)c:x2}"); else sb.Append(c);
