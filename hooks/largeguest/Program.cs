@@ -12,7 +12,7 @@ public static class Program
     {
         if (args.Length > 0) return Commands.Run(args);
         if (HookRunner.NothingAsked(System.Environment.GetEnvironmentVariable)) return HookContract.Success;
-        return HookRunner.Run(Invocation(), CliSupport.Environment(), Console.Error);
+        return HookRunner.Run(Invocation(), CliSupport.Environment(), () => Console.Error);
     }
 
     /// <summary>argv[0] as VDSM passed it (the hook directory path), not the resolved binary path.</summary>

@@ -23,7 +23,8 @@ public static class HookRunner
     public static bool NothingAsked(Func<string, string?> getenv) =>
         getenv(DomXmlVariable) is not null && !LargeguestProperties.AnySet(getenv);
 
-    public static int Run(string argv0, IReadOnlyDictionary<string, string> environment, TextWriter stderr)
+    /// <param name="stderr">Where messages go, asked for at the first one.</param>
+    public static int Run(string argv0, IReadOnlyDictionary<string, string> environment, Func<TextWriter> stderr)
     {
         var diag = new Diagnostics(stderr);
         var invokedAs = HookPoints.FromInvocation(argv0);
