@@ -61,11 +61,13 @@ internal static class XmlLayout
         return null;
     }
 
-    private static XElement? LastElement(XElement parent)
+    /// <summary>The last child element of <paramref name="parent"/> (named <paramref name="name"/>, when given), or
+    /// null.</summary>
+    public static XElement? LastElement(XElement parent, XName? name = null)
     {
         XElement? last = null;
         for (var node = parent.FirstNode; node is not null; node = node.NextNode)
-            if (node is XElement e) last = e;
+            if (node is XElement e && (name is null || e.Name == name)) last = e;
         return last;
     }
 

@@ -19,7 +19,7 @@ public static class CpuTuneEditor
             ?? XmlLayout.AddChild(root, new XElement("cputune"), root.Element("vcpu"));
         // One pass over the existing pins, then one lookup per vCPU: linear in the vCPUs, however many there are.
         var existing = PinsBy(cputune, "vcpupin", "vcpu");
-        var last = LastOf(cputune, "vcpupin");
+        var last = XmlLayout.LastElement(cputune, "vcpupin");
         var pinned = new List<(int Vcpu, CpuSet CpuSet)>(tune.PinnedVcpus);
         pinned.Sort((a, b) => a.Vcpu.CompareTo(b.Vcpu)); // unique vCPUs: the order is total
         foreach (var (vcpu, cpuset) in pinned)
@@ -34,12 +34,12 @@ public static class CpuTuneEditor
             }
             SetAttribute(pins[0], "cpuset", cpuset.ToString());
             for (var i = 1; i < pins.Count; i++) XmlLayout.Remove(pins[i]);
-            if (last?.Parent is null) last = LastOf(cputune, "vcpupin"); // the last one was a duplicate
+            if (last?.Parent is null) last = XmlLayout.LastElement(cputune, "vcpupin"); // the last one was a duplicate
         }
         if (tune.Emulator is { } emulator)
         {
             var pin = cputune.Element("emulatorpin")
-                ?? XmlLayout.AddChild(cputune, new XElement("emulatorpin"), LastOf(cputune, "vcpupin"));
+                ?? XmlLayout.AddChild(cputune, new XElement("emulatorpin"), XmlLayout.LastElement(cputune, "vcpupin"));
             SetAttribute(pin, "cpuset", emulator.ToString());
         }
         if (tune.IoThreads.Count > 0) ApplyIoThreads(cputune, tune.IoThreads);
@@ -48,8 +48,8 @@ public static class CpuTuneEditor
     private static void ApplyIoThreads(XElement cputune, IReadOnlyList<IoThreadPin> ioThreads)
     {
         var existing = PinsBy(cputune, "iothreadpin", "iothread");
-        XElement? Last() => LastOf(cputune, "iothreadpin") ?? cputune.Element("emulatorpin")
-            ?? LastOf(cputune, "vcpupin");
+        XElement? Last() => XmlLayout.LastElement(cputune, "iothreadpin") ?? cputune.Element("emulatorpin")
+            ?? XmlLayout.LastElement(cputune, "vcpupin");
         // Found once and then carried: a new pin is the last one (finding it anew per pin is quadratic in the pins).
         var last = Last();
         var sorted = new List<IoThreadPin>(ioThreads);
@@ -82,13 +82,6 @@ public static class CpuTuneEditor
             else pins[id] = [pin];
         }
         return pins;
-    }
-
-    private static XElement? LastOf(XElement parent, string name)
-    {
-        XElement? last = null;
-        foreach (var e in parent.Elements(name)) last = e;
-        return last;
     }
 
     /// <summary>Writes the attribute only when its value changes, so an unchanged value keeps its spelling.</summary>
