@@ -17,7 +17,6 @@ public static class DomainChecks
             var missing = new List<int>();
             foreach (var pin in tune.PinnedVcpus)
                 if (pin.Vcpu >= max) missing.Add(pin.Vcpu);
-            missing.Sort();
             if (missing.Count > 0)
                 throw new PropertyException(LargeguestProperties.Cputune,
                     $"{Vcpus(missing)} {(missing.Count == 1 ? "does" : "do")} not exist: the domain has {max} vCPUs",
@@ -84,7 +83,7 @@ public static class DomainChecks
                     $"but the cells are {Ids(0, numa.Cells.Count - 1)}",
                     $"at least {node + 1} cells, or move the device to an existing node");
         // The old cells' attributes and children the new cells cannot keep are refused before anything changes.
-        Editors.GuestNumaEditor.Carried(doc.Root.Element("cpu")?.Element("numa"), numa.Cells.Count);
+        Editors.GuestNumaEditor.Carried(doc.Root.Element("cpu")?.Element("numa"), numa.Cells.Count, out _);
     }
 
     /// <summary>Every <c>iothreadN</c> must be one of the domain's I/O threads: libvirt refuses a pin of a missing

@@ -312,12 +312,7 @@ public sealed class DomainDocument
     /// <see cref="Dimms"/>).</summary>
     public MemorySize InitialMemory(IReadOnlyList<Dimm> dimms) => Memory - DimmMemory(dimms);
 
-    public static MemorySize DimmMemory(IReadOnlyList<Dimm> dimms)
-    {
-        long kib = 0;
-        foreach (var dimm in dimms) kib = checked(kib + dimm.Size.KiB);
-        return new(kib);
-    }
+    public static MemorySize DimmMemory(IReadOnlyList<Dimm> dimms) => MemorySize.Sum(dimms, d => d.Size);
 
     private static DomainXmlException Invalid(string message) => new(message);
 

@@ -86,8 +86,10 @@ public sealed record VdsmCpuPolicy(CpuPolicy? Policy, string? Unknown, CpuSet? M
         else if (p.PinCpu is not null)
             for (var v = 0; v < maxVcpus; v++) moved.Add(v);
         if (Policy == CpuPolicy.Manual)
-            moved.RemoveAll(v => ManuallyPinned is not { } kept || kept.Contains(v));
-        moved.Sort();
+        {
+            if (ManuallyPinned is { } kept) moved.RemoveAll(kept.Contains);
+            else moved.Clear(); // no engine list to compare with: nothing is known to move
+        }
         if (moved.Count == 0) return null;
         var why = Policy == CpuPolicy.None
             ? "the VM's CPU Pinning Policy is 'none'"

@@ -54,10 +54,10 @@ internal static class XmlLayout
         return false;
     }
 
-    private static XElement? FirstElement(XElement parent)
+    private static XElement? FirstElement(XElement parent, Func<XElement, bool>? where = null)
     {
         for (var node = parent.FirstNode; node is not null; node = node.NextNode)
-            if (node is XElement e) return e;
+            if (node is XElement e && (where is null || where(e))) return e;
         return null;
     }
 
@@ -84,9 +84,7 @@ internal static class XmlLayout
     private static string IndentUnit(XElement near)
     {
         var root = near.Document?.Root ?? near;
-        XElement? first = null;
-        for (var node = root.FirstNode; node is not null && first is null; node = node.NextNode)
-            if (node is XElement e && HasOwnLine(e)) first = e;
+        var first = FirstElement(root, HasOwnLine);
         var unit = first is null ? "" : IndentOf(first)[IndentOf(root).Length..];
         return unit.Length > 0 ? unit : "  ";
     }

@@ -43,7 +43,8 @@ public sealed class CpuTune
         IoThreads = ioThreads ?? [];
     }
 
-    /// <summary>Each pinned vCPU with its cpuset, in the order the entries were written.</summary>
+    /// <summary>Each pinned vCPU with its cpuset, by vCPU id (the order the editor writes and messages list them).
+    /// </summary>
     public IReadOnlyList<(int Vcpu, CpuSet CpuSet)> PinnedVcpus => _pinnedVcpus ??= Expand(Pins);
 
     private List<(int Vcpu, CpuSet CpuSet)>? _pinnedVcpus;
@@ -53,6 +54,7 @@ public sealed class CpuTune
         var pinned = new List<(int Vcpu, CpuSet CpuSet)>();
         foreach (var pin in pins)
             for (var v = pin.First; v <= pin.Last; v++) pinned.Add((v, pin.CpuSet));
+        pinned.Sort((a, b) => a.Vcpu.CompareTo(b.Vcpu)); // a vCPU is pinned once (Parse): the order is total
         return pinned;
     }
 
@@ -144,7 +146,7 @@ public sealed class CpuTune
     /// <c>&lt;vcpupin&gt;</c> elements and ours agree. The engine has no emulator pin.
     /// </summary>
     public string ToEnginePinning() =>
-        string.Join("_", PinnedVcpus.OrderBy(p => p.Vcpu).Select(p => $"{p.Vcpu}#{p.CpuSet}"));
+        string.Join("_", PinnedVcpus.Select(p => $"{p.Vcpu}#{p.CpuSet}"));
 
     public override string ToString()
     {

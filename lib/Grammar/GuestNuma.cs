@@ -23,15 +23,7 @@ public sealed class GuestNuma(IReadOnlyList<GuestCell> cells)
 
     public IReadOnlyList<GuestCell> Cells { get; } = cells;
 
-    public MemorySize TotalMemory
-    {
-        get
-        {
-            long kib = 0;
-            foreach (var cell in Cells) kib = checked(kib + cell.Memory.KiB);
-            return new(kib);
-        }
-    }
+    public MemorySize TotalMemory => MemorySize.Sum(Cells, c => c.Memory);
 
     /// <summary>The first cell bound to host nodes, or null.</summary>
     public GuestCell? FirstBound

@@ -37,6 +37,15 @@ public readonly record struct MemorySize(long KiB) : IComparable<MemorySize>
         return new MemorySize(n << shift);
     }
 
+    /// <summary>The sizes added up, overflow-checked (as LINQ's <c>Sum</c> was): values from a domain or a
+    /// host never wrap to a small total.</summary>
+    public static MemorySize Sum<T>(IEnumerable<T> items, Func<T, MemorySize> size)
+    {
+        long kib = 0;
+        foreach (var item in items) kib = checked(kib + size(item).KiB);
+        return new(kib);
+    }
+
     public static MemorySize operator +(MemorySize a, MemorySize b) => new(a.KiB + b.KiB);
     public static MemorySize operator -(MemorySize a, MemorySize b) => new(a.KiB - b.KiB);
     public static bool operator <(MemorySize a, MemorySize b) => a.KiB < b.KiB;

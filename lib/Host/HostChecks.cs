@@ -79,9 +79,7 @@ public static class HostChecks
         {
             foreach (var (nodes, ids) in CellsByNodes(cells))
             {
-                long kib = 0;
-                foreach (var id in ids) kib = checked(kib + cells.Cells[id].Memory.KiB);
-                var shortfall = Shortfall(domain, new MemorySize(kib), nodes, host);
+                var shortfall = Shortfall(domain, MemorySize.Sum(ids, id => cells.Cells[id].Memory), nodes, host);
                 if (shortfall is null) continue;
                 var label = ids.Count == 1 ? $"cell {ids[0]}" : $"cells {CpuSet.Format(ids)}";
                 var relaxed = Relaxed(nodes);
@@ -242,10 +240,8 @@ public static class HostChecks
                 $"{free.Describe()} free ({total.Readable()} configured)" +
                 $"{unconfigured}; configure {missing} more {page} page{(missing == 1 ? "" : "s")} on {label} ({where})";
         }
-        long freeKiB = 0, totalKiB = 0;
-        foreach (var node in found)
-            (freeKiB, totalKiB) = (checked(freeKiB + node.Free.KiB), checked(totalKiB + node.Total.KiB));
-        var (freeMemory, totalMemory) = (new MemorySize(freeKiB), new MemorySize(totalKiB));
+        var freeMemory = MemorySize.Sum(found, n => n.Free);
+        var totalMemory = MemorySize.Sum(found, n => n.Total);
         return need <= freeMemory ? null
             : $"{need.Describe()} but {label} {(found.Count == 1 ? "has" : "have")} {freeMemory.Describe()} free of " +
                 $"{totalMemory.Readable()}";

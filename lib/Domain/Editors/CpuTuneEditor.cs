@@ -20,9 +20,7 @@ public static class CpuTuneEditor
         // One pass over the existing pins, then one lookup per vCPU: linear in the vCPUs, however many there are.
         var existing = PinsBy(cputune, "vcpupin", "vcpu");
         var last = XmlLayout.LastElement(cputune, "vcpupin");
-        var pinned = new List<(int Vcpu, CpuSet CpuSet)>(tune.PinnedVcpus);
-        pinned.Sort((a, b) => a.Vcpu.CompareTo(b.Vcpu)); // unique vCPUs: the order is total
-        foreach (var (vcpu, cpuset) in pinned)
+        foreach (var (vcpu, cpuset) in tune.PinnedVcpus)
         {
             var id = vcpu.ToString(CultureInfo.InvariantCulture);
             if (!existing.TryGetValue(id, out var pins))

@@ -19,9 +19,11 @@ public static class GuestNumaEditor
     /// attribute the same on every old cell (the engine writes <c>memAccess='shared'</c> on all cells of a vhost-user
     /// VM) goes to every new cell; per-cell values, per-cell children (<c>&lt;distances&gt;</c>, <c>&lt;cache&gt;</c>)
     /// and <c>&lt;interconnects&gt;</c> describe particular cells and are kept only when the cell count is unchanged.
-    /// Otherwise throws, naming what would be lost and why.
+    /// Otherwise throws, naming what would be lost and why. <paramref name="kept"/>: the old <c>&lt;numa&gt;</c>'s
+    /// children other than cells, which go to the new one (none unless the count is unchanged).
     /// </summary>
-    public static Func<int, XElement, XElement> Carried(XElement? oldNuma, int newCount)
+    public static Func<int, XElement, XElement> Carried(XElement? oldNuma, int newCount,
+        out IReadOnlyList<XElement> kept)
     {
         // Plain loops: the LINQ of this check cost each hook run ~0.1 ms of generic method lookups (make bench).
         var old = new List<XElement>();
@@ -34,6 +36,7 @@ public static class GuestNumaEditor
             foreach (var child in e.Elements())
                 if (!children.Contains(child.Name.LocalName)) children.Add(child.Name.LocalName);
         }
+        kept = [];
         if (old.Count == 0) return (_, cell) => cell;
         var same = old.Count == newCount;
         var shared = new List<XAttribute>();
@@ -54,6 +57,7 @@ public static class GuestNumaEditor
         if (!same && others.Count > 0)
             Refuse($"the old <numa> has <{string.Join(">, <", others.Select(e => e.Name.LocalName).Distinct())}>, " +
                 "which describes particular cells");
+        if (same) kept = others;
         return (id, cell) =>
         {
             foreach (var a in shared) cell.SetAttributeValue(a.Name, a.Value);
@@ -78,7 +82,7 @@ public static class GuestNumaEditor
             ?? XmlLayout.AddChild(root, new XElement("cpu"),
                 root.Element("numatune") ?? root.Element("cputune") ?? root.Element("vcpu"));
         var old = cpu.Element("numa");
-        var carry = Carried(old, numa.Cells.Count);
+        var carry = Carried(old, numa.Cells.Count, out var kept);
         var element = new XElement("numa");
         if (old is not null) old.ReplaceWith(element);
         else XmlLayout.AddChild(cpu, element);
@@ -92,11 +96,6 @@ public static class GuestNumaEditor
                 new XAttribute("memory", cell.Memory.KiB.ToString(CultureInfo.InvariantCulture)),
                 new XAttribute("unit", "KiB"))), last);
         }
-        if (old is null) return;
-        var oldCells = 0;
-        foreach (var _ in old.Elements("cell")) oldCells++;
-        if (oldCells != numa.Cells.Count) return;
-        foreach (var other in old.Elements())
-            if (other.Name != "cell") XmlLayout.AddChild(element, new XElement(other));
+        foreach (var other in kept) XmlLayout.AddChild(element, new XElement(other));
     }
 }

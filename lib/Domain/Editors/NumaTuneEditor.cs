@@ -76,7 +76,7 @@ public static class NumaTuneEditor
             foreach (var e in numatune.Elements())
             {
                 if (e == memory) break;
-                if (e.Name.LocalName == "memnode" && e.Name.Namespace == XNamespace.None) afterMemory++;
+                if (e.Name == "memnode") afterMemory++;
             }
         }
         XElement? last = null;
