@@ -17,8 +17,9 @@ internal static unsafe partial class Libc
     public static readonly int O_TMPFILE = 0x400000 | (Arm ? 0x4000 : 0x10000);
 
     public const int AT_FDCWD = -100, AT_SYMLINK_FOLLOW = 0x400;
-    public const int ENOENT = 2, EINTR = 4, EIO = 5, EPERM = 1, EISDIR = 21, EINVAL = 22, EFBIG = 27, ELOOP = 40,
-        EOPNOTSUPP = 95;
+    public const uint RENAME_EXCHANGE = 2;
+    public const int ENOENT = 2, EINTR = 4, EIO = 5, EPERM = 1, EISDIR = 21, EINVAL = 22, EFBIG = 27, ENOSYS = 38,
+        ELOOP = 40, EOPNOTSUPP = 95;
 
     [LibraryImport(Name, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags, int mode);
@@ -50,6 +51,10 @@ internal static unsafe partial class Libc
     /// <summary>rename(2) itself: replaces the target in one step.</summary>
     [LibraryImport(Name, EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Rename(string from, string to);
+
+    /// <summary>renameat2(2): with <see cref="RENAME_EXCHANGE"/>, swaps two existing names in one step.</summary>
+    [LibraryImport(Name, EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Renameat2(int oldDirFd, string oldPath, int newDirFd, string newPath, uint flags);
 
     [LibraryImport(Name, EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Unlink(string path);

@@ -73,7 +73,7 @@ public sealed class AtomicFileTests : IDisposable
         AtomicFile.Write(target, "two\n"u8, durable: true, Mode0640);
         File.ReadAllText(target).Should().Be("two\n");
         File.GetUnixFileMode(target).Should().Be(Mode0640);
-        Native.Stat(target)!.Inode.Should().NotBe(inode, "a new file replaced the old by rename");
+        Native.Stat(target)!.Inode.Should().NotBe(inode, "a new file took the old one's place");
         Directory.GetFileSystemEntries(_dir).Should().Equal([target]);
     }
 
@@ -123,6 +123,14 @@ public sealed class AtomicFileTests : IDisposable
         Native.Sh("python3 -c \"import os\ntry: " +
                   $"os.open('{mnt}', os.O_TMPFILE | os.O_WRONLY, 0o600)\nexcept OSError as e: print(e.errno)\"")
             .Trim().Should().Be("95", "open(O_TMPFILE) fails with EOPNOTSUPP there");
+        // ... and cannot swap two names, so the plain rename is what replaces the target
+        File.WriteAllText(Path.Combine(mnt, "a"), "a");
+        File.WriteAllText(Path.Combine(mnt, "b"), "b");
+        Native.Sh("python3 -c \"import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n" +
+                  $"libc.renameat2(-100, b'{mnt}/a', -100, b'{mnt}/b', 2)\nprint(ctypes.get_errno())\"")
+            .Trim().Should().Be("22", "renameat2(RENAME_EXCHANGE) fails with EINVAL there");
+        File.Delete(Path.Combine(mnt, "a"));
+        File.Delete(Path.Combine(mnt, "b"));
         var stale = Path.Combine(mnt, TempOf("tmpkilled", DeadPid())); // what a kill during a fallback write leaves
         File.WriteAllText(stale, "partial");
         var target = Path.Combine(mnt, "domain.xml");

@@ -8,13 +8,14 @@ namespace Largeguest.Tests.ProcessLevel;
 /// Which replacements fsync (docs/design.md section 3), seen from the published binary's system calls under strace:
 /// VDSM's <c>_hook_domxml</c> is renamed into place without an fsync (VDSM reads it back at once and deletes it),
 /// an admin's file replaced by <c>largeguest apply</c> is fsynced before the rename. Both are written into an unnamed
-/// <c>O_TMPFILE</c> that is linked to its temp name only when complete, then renamed once.
+/// <c>O_TMPFILE</c> that is linked to its temp name only when complete, then swapped with the target in one
+/// <c>renameat2(RENAME_EXCHANGE)</c>, and the temp name, which then holds the old content, is unlinked.
 /// </summary>
 public sealed class DurabilityTests : IDisposable
 {
     private const string Strace = "/usr/bin/strace";
     private const string Traced =
-        "fsync,fdatasync,sync_file_range,syncfs,rename,renameat,renameat2,open,openat,linkat,write";
+        "fsync,fdatasync,sync_file_range,syncfs,rename,renameat,renameat2,open,openat,linkat,write,unlink,unlinkat";
     private readonly string _dir = Directory.CreateTempSubdirectory("largeguest-durability-").FullName;
 
     public void Dispose() { try { Directory.Delete(_dir, recursive: true); } catch (IOException) { } }
@@ -28,10 +29,10 @@ public sealed class DurabilityTests : IDisposable
 
     /// <summary>
     /// The replacement's system calls in order: an unnamed file opened in the target's directory, the content written
-    /// to that descriptor, (fsync when <paramref name="durable"/>), linkat to a temp name, one rename of that name
-    /// over the target.
+    /// to that descriptor, (fsync when <paramref name="durable"/>), linkat to a temp name, one swap of that name with
+    /// the target, the temp name (now the old content) unlinked.
     /// </summary>
-    private static void ExpectUnnamedThenLinkedThenRenamed(string log, string target, bool durable)
+    private static void ExpectUnnamedThenLinkedThenSwapped(string log, string target, bool durable)
     {
         var lines = File.ReadAllLines(log);
         var all = string.Join('\n', lines);
@@ -55,7 +56,10 @@ public sealed class DurabilityTests : IDisposable
         var temp = Regex.Match(lines[link], @"AT_FDCWD, ""([^""]+)"", AT_SYMLINK_FOLLOW").Groups[1].Value;
         Path.GetFileName(temp).Should()
             .MatchRegex($@"^\.{Regex.Escape(Path.GetFileName(target))}\.largeguest-\d+-[0-9a-f]{{8}}\.tmp$");
-        renames[0].l.Should().Contain($"\"{temp}\", \"{target}\"");
+        renames[0].l.Should().Contain($"renameat2(AT_FDCWD, \"{temp}\", AT_FDCWD, \"{target}\", RENAME_EXCHANGE) = 0");
+        var unlink = Array.FindIndex(lines, renames[0].i,
+            l => l.Contains($"unlink(\"{temp}\") = 0", StringComparison.Ordinal));
+        unlink.Should().BeGreaterThan(renames[0].i, "the old content, swapped to the temp name, is removed: {0}", all);
         var fsync = Array.FindIndex(lines,
             l => l.Contains($"fsync({fd})", StringComparison.Ordinal)
                  || l.Contains($"fdatasync({fd})", StringComparison.Ordinal));
@@ -83,7 +87,7 @@ public sealed class DurabilityTests : IDisposable
         run.Xml.Should().Equal(File.ReadAllBytes(golden.ExpectedPath));
         run.After!.Inode.Should().NotBe(run.Before!.Inode, "the new XML still replaces the file by rename");
         var text = File.ReadAllText(log);
-        ExpectUnnamedThenLinkedThenRenamed(log, run.XmlPath, durable: false);
+        ExpectUnnamedThenLinkedThenSwapped(log, run.XmlPath, durable: false);
         Calls(log, "fsync").Concat(Calls(log, "fdatasync")).Concat(Calls(log, "sync_file_range")).Concat(Calls(log,
             "syncfs"))
             .Should().BeEmpty("VDSM's temp file needs no flush to disk: {0}", text);
@@ -123,7 +127,7 @@ public sealed class DurabilityTests : IDisposable
 
         p.ExitCode.Should().Be(0, await stderr);
         File.ReadAllBytes(domain).Should().Equal(File.ReadAllBytes(golden.ExpectedPath));
-        ExpectUnnamedThenLinkedThenRenamed(log, domain, durable: true); // an admin's file must survive a power loss
+        ExpectUnnamedThenLinkedThenSwapped(log, domain, durable: true); // an admin's file must survive a power loss
         Directory.GetFiles(_dir).Should().BeEquivalentTo([domain, config, log], "no temp file is left");
         (await stdout).Should().NotBeEmpty("apply prints its diff");
     }

@@ -43,7 +43,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
         // there is what the next run's sweep must find (docs/design.md section 3).
         var shared = Directory.CreateDirectory(Path.Combine(_vdsm.HooksRoot, "vdsm-tmp")).FullName;
         var rng = new Random(seed);
-        int killed = 0, old = 0, @new = 0, corrupt = 0, seenAfterKill = 0, killedAfterRename = 0;
+        int killed = 0, old = 0, @new = 0, corrupt = 0, seenAfterKill = 0, killedAfterSwap = 0;
         var corruptSamples = new List<string>();
         for (var i = 0; i < runs; i++)
         {
@@ -66,7 +66,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
             else run.ExitCodes.Should().Equal([0], $"an uninterrupted run succeeds ({run})");
             seenAfterKill += run.LeftoverFiles.Count;
             if (run.Xml.AsSpan().SequenceEqual(input)) old++;
-            else if (run.Xml.AsSpan().SequenceEqual(complete)) { @new++; if (wasKilled) killedAfterRename++; }
+            else if (run.Xml.AsSpan().SequenceEqual(complete)) { @new++; if (wasKilled) killedAfterSwap++; }
             else
             {
                 corrupt++;
@@ -82,9 +82,9 @@ public sealed class CrashSafetyTests(ITestOutputHelper output) : IDisposable
         Figures.Report(output, $"crash safety: {runs} runs of the hook on a {input.Length / 1024} KiB domain, " +
             $"{killed} SIGKILLed at random " +
             $"instants (0-1.1 times the run, at most {1.1 * longest.TotalMilliseconds:F0} ms, half in the last " +
-            $"quarter; seed {seed}); files: {old} old, {@new} new ({killedAfterRename} killed after the rename), " +
+            $"quarter; seed {seed}); files: {old} old, {@new} new ({killedAfterSwap} killed after the swap), " +
             $"corrupt = {corrupt}; temp files seen right after a kill = {seenAfterKill} (killed between link and " +
-            "rename; swept by the next run); " +
+            "the unlink after the swap; swept by the next run); " +
             $"leftover temp files = {left.Count}");
         corrupt.Should().Be(0, string.Join("; ", corruptSamples));
         left.Should().BeEmpty("a killed hook leaves no file behind once the next run has swept its directory");
