@@ -74,11 +74,7 @@ public static partial class AtomicFile
                     throw Failed("cannot name the new file", Marshal.GetLastPInvokeError());
                 named = true;
             }
-            if (Libc.Renameat2(Libc.AT_FDCWD, temp, Libc.AT_FDCWD, full, Libc.RENAME_EXCHANGE) == 0)
-                Libc.Unlink(temp); // the old content, now under the temp name
-            else if (Marshal.GetLastPInvokeError() is not (Libc.ENOENT or Libc.EINVAL or Libc.ENOSYS or Libc.EOPNOTSUPP)
-                || Libc.Rename(temp, full) != 0) // no target yet, or a file system that cannot swap
-                throw Failed("cannot rename the new file into place", Marshal.GetLastPInvokeError());
+            MoveIntoPlace(temp, full);
             named = false;
         }
         catch
@@ -88,6 +84,25 @@ public static partial class AtomicFile
         }
         finally { Libc.Close(fd); }
         SweepStale(dir);
+    }
+
+    /// <summary>Puts the complete temp file at <paramref name="target"/> in one step: a swap and an unlink of the old
+    /// content (see the class summary), or one rename where there is no target yet or the file system cannot
+    /// swap.</summary>
+    private static void MoveIntoPlace(string temp, string target)
+    {
+        if (Libc.Renameat2(Libc.AT_FDCWD, temp, Libc.AT_FDCWD, target, Libc.RENAME_EXCHANGE) != 0)
+        {
+            if (Marshal.GetLastPInvokeError() is not (Libc.ENOENT or Libc.EINVAL or Libc.ENOSYS or Libc.EOPNOTSUPP)
+                || Libc.Rename(temp, target) != 0)
+                throw Failed("cannot rename the new file into place", Marshal.GetLastPInvokeError());
+            return;
+        }
+        // the old content, now under the temp name; should removing it fail, the next write's sweep does it
+        if (Libc.Unlink(temp) == 0 || Marshal.GetLastPInvokeError() != Libc.EISDIR) return;
+        // the target was a directory, which a rename over it would have refused: put it back
+        Libc.Renameat2(Libc.AT_FDCWD, temp, Libc.AT_FDCWD, target, Libc.RENAME_EXCHANGE);
+        throw Failed("cannot rename the new file into place", Libc.EISDIR);
     }
 
     /// <summary>Removes our temp files in <paramref name="dir"/> whose writer is gone (<see cref="StaleAfter"/>);

@@ -78,6 +78,19 @@ public sealed class AtomicFileTests : IDisposable
     }
 
     [Fact]
+    public void A_directory_at_the_target_fails_the_write_and_stays_where_it_is()
+    {
+        var target = Directory.CreateDirectory(Path.Combine(_dir, "domain.xml")).FullName;
+        File.WriteAllText(Path.Combine(target, "inside"), "kept");
+
+        FluentActions.Invoking(() => AtomicFile.Write(target, "<new/>"u8, durable: false, Mode0640))
+            .Should().Throw<IOException>().WithMessage("cannot rename the new file into place: *");
+
+        File.ReadAllText(Path.Combine(target, "inside")).Should().Be("kept");
+        Directory.GetFileSystemEntries(_dir).Should().Equal([target], "no temp file is left");
+    }
+
+    [Fact]
     public void Replace_keeps_the_original_s_mode_and_refuses_a_missing_file()
     {
         var target = Path.Combine(_dir, "domain.xml");
