@@ -25,11 +25,11 @@ public sealed record LargeguestProperties(
 
     public const string KsmSyntax = "0 (never merge across NUMA nodes) or 1";
 
-    /// <summary>Does the domain XML need editing (as opposed to KSM work only)?</summary>
     /// <summary>The property that carried <see cref="NumaTune"/> (<c>numatune</c>, or the retired <c>numa</c>):
     /// messages name the one the administrator set.</summary>
     public string NumaTuneProperty { get; init; } = Numatune;
 
+    /// <summary>Does the domain XML need editing (as opposed to KSM work only)?</summary>
     public bool EditsXml =>
         CpuTune is not null || NumaTune is not null || GuestNuma is not null || PinCpu is not null || NumaAuto;
 

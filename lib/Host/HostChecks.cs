@@ -172,11 +172,6 @@ public static class HostChecks
                 $"a guest-wide binding on more nodes, or a relaxed guest-wide mode, lets it spill further");
     }
 
-    /// <summary>
-    /// The non-confining mode a binding is relaxed to: <c>preferred</c> for one node; <c>interleave</c> for
-    /// several, because libvirt before 9.3 refuses <c>preferred</c> with more than one node, and interleaved
-    /// memory, like preferred, falls back to other nodes when the nodeset is full.
-    /// </summary>
     /// <summary>The bound cells grouped by their host nodeset, groups in order of their first cell, each group's cell
     /// ids ascending.</summary>
     private static List<(CpuSet Nodes, List<int> Ids)> CellsByNodes(GuestNuma numa)
@@ -202,6 +197,11 @@ public static class HostChecks
         return ids;
     }
 
+    /// <summary>
+    /// The non-confining mode a binding is relaxed to: <c>preferred</c> for one node; <c>interleave</c> for
+    /// several, because libvirt before 9.3 refuses <c>preferred</c> with more than one node, and interleaved
+    /// memory, like preferred, falls back to other nodes when the nodeset is full.
+    /// </summary>
     public static NumaMode Relaxed(CpuSet nodes) => nodes.Count == 1 ? NumaMode.Preferred : NumaMode.Interleave;
 
     /// <summary>"node 1" or "nodes 0-1", as messages name a nodeset.</summary>
